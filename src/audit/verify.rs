@@ -1,0 +1,155 @@
+//! Walks the chain from the first row and names the first row that does not hold.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{read_row, row_hash, AuditError, GENESIS};
+use crate::crypto::{ct_eq, hex_encode};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The chain holds: `rows` rows, ending in `head` (hex).
+    Intact { rows: i64, head: String },
+    /// The first row (by sequence number) that breaks the chain, and why.
+    Broken { seq: i64, reason: String },
+}
+
+/// Verifies the whole chain. `expected_head` is a head hash (hex) recorded elsewhere, e.g. by a
+/// SIEM or an earlier `audit verify`; the chain must contain it, which catches truncation.
+pub fn verify(conn: &Connection, expected_head: Option<&str>) -> Result<Verdict, AuditError> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, ts, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut prev = GENESIS.to_vec();
+    let mut expected_seq = 1i64;
+    let mut seen_expected = expected_head.is_none();
+    while let Some(r) = rows.next()? {
+        let row = read_row(r)?;
+        if row.seq != expected_seq {
+            return Ok(Verdict::Broken {
+                seq: expected_seq,
+                reason: format!("row {expected_seq} is missing (next row is {})", row.seq),
+            });
+        }
+        if !ct_eq(&row.prev_hash, &prev) {
+            return Ok(Verdict::Broken { seq: row.seq, reason: "prev_hash does not match the previous row".into() });
+        }
+        if !ct_eq(&row_hash(&row), &row.hash) {
+            return Ok(Verdict::Broken { seq: row.seq, reason: "row content does not match its hash (edited)".into() });
+        }
+        if let Some(h) = expected_head {
+            seen_expected |= hex_encode(&row.hash).eq_ignore_ascii_case(h);
+        }
+        prev = row.hash;
+        expected_seq += 1;
+    }
+    let rows_seen = expected_seq - 1;
+    let head: Option<(i64, Vec<u8>)> = conn
+        .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((head_seq, head_hash)) = head {
+        if head_seq != rows_seen || !ct_eq(&head_hash, &prev) {
+            return Ok(Verdict::Broken {
+                seq: rows_seen + 1,
+                reason: format!(
+                    "the recorded head is row {head_seq} but the chain ends at row {rows_seen}: rows were removed from the end"
+                ),
+            });
+        }
+    }
+    if !seen_expected {
+        return Ok(Verdict::Broken {
+            seq: rows_seen + 1,
+            reason: "the expected head hash is not in the chain: the log was truncated or replaced".into(),
+        });
+    }
+    Ok(Verdict::Intact { rows: rows_seen, head: hex_encode(&prev) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{append, append_all, Event};
+    use serde_json::json;
+
+    fn db(tag: &str) -> (std::path::PathBuf, Connection) {
+        let dir = std::env::temp_dir().join(format!("vigo-audit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let conn = crate::store::open(&dir.join("a.db")).unwrap();
+        (dir, conn)
+    }
+
+    fn fill(conn: &mut Connection, n: usize) {
+        let events: Vec<_> = (0..n)
+            .map(|i| Event::new("test", "secret.set", "vigo/k").detail(json!({ "i": i })))
+            .collect();
+        append_all(conn, &events).unwrap();
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let (dir, mut conn) = db("ok");
+        assert_eq!(verify(&conn, None).unwrap(), Verdict::Intact { rows: 0, head: hex_encode(&GENESIS) });
+        fill(&mut conn, 10);
+        let row = append(&mut conn, &Event::new("a", "b", "c")).unwrap();
+        assert_eq!(row.seq, 11);
+        let Verdict::Intact { rows, head } = verify(&conn, None).unwrap() else { panic!() };
+        assert_eq!(rows, 11);
+        assert_eq!(head, hex_encode(&row.hash));
+        assert!(matches!(verify(&conn, Some(&head)).unwrap(), Verdict::Intact { .. }));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn update_and_delete_are_refused_by_triggers() {
+        let (dir, mut conn) = db("trig");
+        fill(&mut conn, 3);
+        let upd = conn.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2", []);
+        assert!(upd.unwrap_err().to_string().contains("append-only"));
+        let del = conn.execute("DELETE FROM audit WHERE seq = 3", []);
+        assert!(del.unwrap_err().to_string().contains("append-only"));
+        assert!(matches!(verify(&conn, None).unwrap(), Verdict::Intact { rows: 3, .. }));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn edited_row_is_named_when_triggers_are_dropped() {
+        let (dir, mut conn) = db("edit");
+        fill(&mut conn, 20);
+        conn.execute_batch(
+            "DROP TRIGGER audit_no_update; UPDATE audit SET detail = '{\"i\":999}' WHERE seq = 7;",
+        )
+        .unwrap();
+        match verify(&conn, None).unwrap() {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 7);
+                assert!(reason.contains("edited"));
+            }
+            v => panic!("expected broken, got {v:?}"),
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn deleted_middle_row_and_truncated_tail_are_detected() {
+        let (dir, mut conn) = db("trunc");
+        fill(&mut conn, 10);
+        let Verdict::Intact { head, .. } = verify(&conn, None).unwrap() else { panic!() };
+        conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq >= 9;").unwrap();
+        match verify(&conn, None).unwrap() {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 9);
+                assert!(reason.contains("removed from the end"), "{reason}");
+            }
+            v => panic!("{v:?}"),
+        }
+        // A DBA who also rewinds the recorded head is caught by an externally kept head.
+        conn.execute("UPDATE audit_head SET seq = 8, hash = (SELECT hash FROM audit WHERE seq = 8)", [])
+            .unwrap();
+        assert!(matches!(verify(&conn, None).unwrap(), Verdict::Intact { rows: 8, .. }));
+        assert!(matches!(verify(&conn, Some(&head)).unwrap(), Verdict::Broken { seq: 9, .. }));
+        conn.execute("DELETE FROM audit WHERE seq = 4", []).unwrap();
+        assert!(matches!(verify(&conn, None).unwrap(), Verdict::Broken { seq: 4, .. }));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

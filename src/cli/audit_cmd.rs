@@ -1,0 +1,74 @@
+//! `vigocli audit verify|tail`: read the local database of `--base-dir` directly.
+
+use argh::FromArgs;
+
+use super::Context;
+use crate::audit::{self, Verdict};
+use crate::exit::{CmdResult, Failure};
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "audit")]
+/// Inspect the hash-chained audit log.
+pub struct AuditArgs {
+    #[argh(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum AuditCommand {
+    Verify(VerifyArgs),
+    Tail(TailArgs),
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "verify")]
+/// Walk the whole chain; exit 0 if it holds, 1 naming the first bad row.
+struct VerifyArgs {
+    /// a head hash recorded earlier (hex); the chain must still contain it
+    #[argh(option)]
+    expect_head: Option<String>,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "tail")]
+/// Print the most recent audit rows, oldest first.
+struct TailArgs {
+    /// how many rows (default 20)
+    #[argh(option, short = 'n', default = "20")]
+    n: u32,
+    /// one JSON object per line
+    #[argh(switch)]
+    json: bool,
+}
+
+pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
+    if !ctx.paths.db.exists() {
+        return Err(Failure::failed(format!(
+            "no database at {}; check --base-dir (or VIGO_BASE_DIR)",
+            ctx.paths.db.display()
+        )));
+    }
+    let conn = crate::store::open(&ctx.paths.db)?;
+    match args.command {
+        AuditCommand::Verify(v) => match audit::verify(&conn, v.expect_head.as_deref())? {
+            Verdict::Intact { rows, head } => {
+                println!("audit chain intact: {rows} rows, head {head}");
+                Ok(())
+            }
+            Verdict::Broken { seq, reason } => {
+                Err(Failure::failed(format!("audit chain broken at row {seq}: {reason}")))
+            }
+        },
+        AuditCommand::Tail(t) => {
+            for row in audit::tail(&conn, t.n)? {
+                if t.json {
+                    println!("{}", serde_json::to_string(&row).map_err(|e| Failure::failed(e.to_string()))?);
+                } else {
+                    println!("{:>6} {} {:<28} {:<24} {} {}", row.seq, row.ts, row.action, row.actor, row.target, row.detail);
+                }
+            }
+            Ok(())
+        }
+    }
+}

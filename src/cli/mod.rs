@@ -1,0 +1,85 @@
+//! `vigocli`: the operator's command line. Each verb group lives in its own module.
+
+mod audit_cmd;
+
+use std::process::ExitCode;
+
+use argh::FromArgs;
+
+use crate::exit::{finish, hoist_options, parse_args, CmdResult, Failure};
+use crate::logging::{self, LogFormat};
+use crate::paths::{self, ServerPaths};
+
+/// Options every vigocli verb accepts; they may appear anywhere on the command line.
+const PERSISTENT: &[&str] = &["--base-dir", "--log-format", "--secrets-dir", "--key-file", "--server", "--token-file"];
+
+#[derive(FromArgs)]
+/// Operate a Vigo installation: the secrets vault, the audit log, configs, tokens, envoys, runs.
+/// Exit codes: 0 success, 1 failed, 2 usage error, 3 refused (locked vault, denied).
+struct CliArgs {
+    /// state directory (default /srv/vigo, or $VIGO_BASE_DIR)
+    #[argh(option)]
+    base_dir: Option<String>,
+    /// log format on stderr: human (default) or json
+    #[argh(option, default = "LogFormat::Human")]
+    log_format: LogFormat,
+    /// secrets directory (default <base-dir>/secrets)
+    #[argh(option)]
+    secrets_dir: Option<String>,
+    /// master key file (default <secrets-dir>/.master.key)
+    #[argh(option)]
+    key_file: Option<String>,
+    /// admin API URL (default $VIGO_SERVER or https://127.0.0.1:8443)
+    #[argh(option)]
+    server: Option<String>,
+    /// file holding the admin API token (default <base-dir>/local-admin.token)
+    #[argh(option)]
+    token_file: Option<String>,
+    #[argh(subcommand)]
+    command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Audit(audit_cmd::AuditArgs),
+}
+
+/// What every verb needs to know about where it runs.
+pub struct Context {
+    pub paths: ServerPaths,
+    pub server: Option<String>,
+    pub token_file: Option<String>,
+}
+
+pub fn main(command: &str, args: &[&str]) -> ExitCode {
+    let args = hoist_options(args, PERSISTENT);
+    let parsed: CliArgs = match parse_args(command, &args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    logging::init(parsed.log_format);
+    let base = paths::base_dir(parsed.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
+    let ctx = Context {
+        paths: ServerPaths::new(&base).with_overrides(parsed.secrets_dir.as_deref(), parsed.key_file.as_deref()),
+        server: parsed.server,
+        token_file: parsed.token_file,
+    };
+    finish(run(&ctx, parsed.command))
+}
+
+fn run(ctx: &Context, command: Command) -> CmdResult {
+    match command {
+        Command::Audit(a) => audit_cmd::run(ctx, a),
+    }
+}
+
+/// The actor name written into audit rows for operator actions on this host.
+pub fn operator_actor() -> String {
+    let uid = nix::unistd::getuid().as_raw();
+    let name = crate::util::users::user_name(uid).unwrap_or_else(|| uid.to_string());
+    format!("cli:{name}")
+}
+
+#[allow(dead_code)]
+fn _assert_failure_is_used(_: Failure) {}

@@ -1,0 +1,1 @@
+//! The .vgo configuration language.

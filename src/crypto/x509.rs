@@ -1,0 +1,201 @@
+//! X.509 for Vigo's private PKI (rcgen on ring): the CA, the server certificate, the client
+//! certificates issued at enrollment, and the self-signed certificate an agent shows before it.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, PublicKeyData, SignatureAlgorithm, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use time::{Duration, OffsetDateTime};
+
+use super::{CryptoError, Ed25519Identity, SecretString};
+
+const CA_COMMON_NAME: &str = "Vigo CA";
+
+/// A certificate and its private key, both PEM. The key is secret material.
+pub struct CertAndKey {
+    pub cert_pem: String,
+    pub key_pem: SecretString,
+}
+
+fn err(e: impl std::fmt::Display) -> CryptoError {
+    CryptoError::Certificate(e.to_string())
+}
+
+fn validity(params: &mut CertificateParams, days: u32) {
+    let now = OffsetDateTime::now_utc();
+    // An hour of slack for hosts whose clocks run a little behind the server's.
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(i64::from(days));
+}
+
+fn ca_params(days: u32) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, CA_COMMON_NAME);
+    dn.push(DnType::OrganizationName, "Vigo");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    validity(&mut params, days);
+    params
+}
+
+/// A fresh ECDSA P-256 CA, valid for `days`.
+pub fn generate_ca(days: u32) -> Result<CertAndKey, CryptoError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(err)?;
+    let cert = ca_params(days).self_signed(&key).map_err(err)?;
+    Ok(CertAndKey { cert_pem: cert.pem(), key_pem: SecretString::new(key.serialize_pem()) })
+}
+
+/// Signs with the CA key. The issuer name and key identifier are rebuilt from the key itself,
+/// so they match what `generate_ca` wrote without parsing the CA certificate.
+fn with_ca<T>(
+    ca_key_pem: &str,
+    f: impl FnOnce(&rcgen::Issuer<'_, KeyPair>) -> Result<T, CryptoError>,
+) -> Result<T, CryptoError> {
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(|e| err(format!("CA key: {e}")))?;
+    let issuer = rcgen::Issuer::new(ca_params(1), ca_key);
+    f(&issuer)
+}
+
+/// The server's TLS certificate (ECDSA P-256) for the given SANs, signed by the CA.
+pub fn generate_server_cert(ca_key_pem: &str, sans: &[String], days: u32) -> Result<CertAndKey, CryptoError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(err)?;
+    let mut params = CertificateParams::new(sans.to_vec()).map_err(err)?;
+    params.distinguished_name.push(DnType::CommonName, "vigosrv");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    validity(&mut params, days);
+    let cert = with_ca(ca_key_pem, |issuer| params.signed_by(&key, issuer).map_err(err))?;
+    Ok(CertAndKey { cert_pem: cert.pem(), key_pem: SecretString::new(key.serialize_pem()) })
+}
+
+struct Ed25519Public<'a>(&'a [u8]);
+
+impl PublicKeyData for Ed25519Public<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.0
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        &PKCS_ED25519
+    }
+}
+
+fn client_params(common_name: &str, days: u32) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    validity(&mut params, days);
+    params
+}
+
+/// The client certificate issued at enrollment: the agent's own Ed25519 key, CN = envoy id.
+pub fn issue_client_cert(
+    ca_key_pem: &str,
+    agent_public_key: &[u8],
+    envoy_id: &str,
+    days: u32,
+) -> Result<String, CryptoError> {
+    if agent_public_key.len() != 32 {
+        return Err(CryptoError::BadKey("an Ed25519 public key is 32 bytes"));
+    }
+    let mut params = client_params(envoy_id, days);
+    params.use_authority_key_identifier_extension = true;
+    let cert = with_ca(ca_key_pem, |issuer| {
+        params.signed_by(&Ed25519Public(agent_public_key), issuer).map_err(err)
+    })?;
+    Ok(cert.pem())
+}
+
+/// A self-signed certificate for an agent's fresh key, shown only to call Enroll.
+pub fn self_signed_client_cert(identity: &Ed25519Identity, common_name: &str) -> Result<Vec<u8>, CryptoError> {
+    let der = PrivatePkcs8KeyDer::from(identity.pkcs8_der().to_vec());
+    let key = KeyPair::from_pkcs8_der_and_sign_algo(&der, &PKCS_ED25519).map_err(err)?;
+    let cert = client_params(common_name, 30).self_signed(&key).map_err(err)?;
+    Ok(cert.der().to_vec())
+}
+
+/// Every certificate in a PEM text, as DER.
+pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, CryptoError> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(format!("not a PEM certificate: {e:?}")))?;
+    if certs.is_empty() {
+        return Err(err("no certificate found in PEM text"));
+    }
+    Ok(certs)
+}
+
+pub fn cert_to_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
+const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
+/// The Ed25519 public key a certificate certifies, if it certifies one. A certificate holds a
+/// single SubjectPublicKeyInfo, and this exact 12-byte header occurs nowhere else in one.
+pub fn ed25519_key_in_cert(cert_der: &[u8]) -> Option<[u8; 32]> {
+    let at = cert_der
+        .windows(ED25519_SPKI_PREFIX.len())
+        .position(|w| w == ED25519_SPKI_PREFIX)?;
+    let start = at + ED25519_SPKI_PREFIX.len();
+    let key = cert_der.get(start..start + 32)?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(key);
+    Some(out)
+}
+
+/// SubjectPublicKeyInfo PEM for an Ed25519 public key (what `openssl pkeyutl -pubin` reads).
+pub fn ed25519_public_pem(public_key: &[u8; 32]) -> String {
+    use base64::Engine;
+    let mut der = ED25519_SPKI_PREFIX.to_vec();
+    der.extend_from_slice(public_key);
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(der)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_issues_server_and_client_certs() {
+        let ca = generate_ca(3650).unwrap();
+        let srv = generate_server_cert(ca.key_pem.expose(), &["localhost".into(), "127.0.0.1".into()], 365).unwrap();
+        assert!(srv.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        let id = Ed25519Identity::generate().unwrap();
+        let client = issue_client_cert(ca.key_pem.expose(), &id.public_key(), "envoy-1", 365).unwrap();
+        let der = certs_from_pem(&client).unwrap();
+        assert_eq!(ed25519_key_in_cert(&der[0]), Some(id.public_key()));
+        let own = self_signed_client_cert(&id, "enroll").unwrap();
+        assert_eq!(ed25519_key_in_cert(&own), Some(id.public_key()));
+        assert_eq!(certs_from_pem(&cert_to_pem(&own)).unwrap()[0].as_ref(), &own[..]);
+    }
+
+    #[test]
+    fn ecdsa_cert_has_no_ed25519_key_and_garbage_is_refused() {
+        let ca = generate_ca(1).unwrap();
+        assert!(ed25519_key_in_cert(&certs_from_pem(&ca.cert_pem).unwrap()[0]).is_none());
+        assert!(certs_from_pem("hello").is_err());
+        assert!(generate_server_cert("not a key", &["localhost".into()], 1).is_err());
+    }
+}

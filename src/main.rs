@@ -1,0 +1,93 @@
+//! `vigo`: one executable, three roles. The role comes from the name it was started as
+//! (`vigosrv`, `vigocli`, `vigo-agent`) or, as `vigo`, from the first argument. Dispatch
+//! happens before any runtime, logging or configuration exists.
+
+#![forbid(unsafe_code)]
+
+mod agent;
+mod audit;
+mod cli;
+mod config;
+mod crypto;
+mod exit;
+mod logging;
+mod paths;
+mod placeholder;
+mod proto;
+mod secrets;
+mod server;
+mod store;
+mod util;
+
+use std::process::ExitCode;
+
+use exit::EXIT_USAGE;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const ROLES_HELP: &str = "\
+vigo — configuration management that keeps secrets out of configs, wires, disks and logs
+
+Usage: vigo <role> [args...]   (or run it as vigosrv, vigocli or vigo-agent)
+
+Roles:
+  server       the Vigo server (also installed as `vigosrv`)
+  cli          the operator command line (also installed as `vigocli`)
+  agent        the agent on every managed host (also installed as `vigo-agent`)
+  quickstart   run a whole demo (vault, server, agent) on 127.0.0.1 in a temp dir
+
+Options:
+  --version    print the version
+  --help       print this help
+
+Run `vigo <role> --help` for the options of a role.";
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+        Ok(v) => v,
+        Err(bad) => {
+            eprintln!("error: argument {bad:?} is not valid UTF-8");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let invoked = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rest: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    match invoked.as_str() {
+        "vigosrv" => server::main("vigosrv", &rest),
+        "vigocli" => cli::main("vigocli", &rest),
+        "vigo-agent" => agent::main("vigo-agent", &rest),
+        "vigo" => by_subcommand(&rest),
+        other => {
+            eprintln!("error: started as {other:?}; vigo must be started as vigo, vigosrv, vigocli or vigo-agent\n\n{ROLES_HELP}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn by_subcommand(args: &[&str]) -> ExitCode {
+    let Some((role, rest)) = args.split_first() else {
+        eprintln!("{ROLES_HELP}");
+        return ExitCode::from(EXIT_USAGE);
+    };
+    match *role {
+        "server" => server::main("vigo server", rest),
+        "cli" => cli::main("vigo cli", rest),
+        "agent" => agent::main("vigo agent", rest),
+        "--version" | "-V" | "version" => {
+            println!("vigo {VERSION}");
+            ExitCode::SUCCESS
+        }
+        "--help" | "-h" | "help" => {
+            println!("{ROLES_HELP}");
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("error: unknown role {other:?}\n\n{ROLES_HELP}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

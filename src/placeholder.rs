@@ -1,0 +1,372 @@
+//! THE placeholder module: the secret marker format, the key grammar, and the functions that
+//! find, substitute and scrub markers and values. Server, agent and CLI all go through here so
+//! the format has exactly one definition.
+
+use std::collections::BTreeSet;
+
+pub const MARKER_START: &str = "__VIGO_SECRET__";
+pub const MARKER_END: &str = "__END_VIGO_SECRET__";
+pub const MAX_KEY_LEN: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceholderError {
+    #[error("invalid secret key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("malformed secret marker at byte {offset}: {reason}")]
+    Malformed { offset: usize, reason: &'static str },
+    #[error("secret:{key} could not be resolved; refusing to leave its marker in place")]
+    Unresolved { key: String },
+}
+
+/// Checks a secret key name: `/`-joined segments of `[A-Za-z0-9._-]`, no `.`/`..` segment,
+/// no leading or trailing `/`, at most 256 bytes. Runs before any path is built from a key.
+pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
+    let bad = |reason| Err(PlaceholderError::InvalidKey { key: key.escape_debug().to_string(), reason });
+    if key.is_empty() {
+        return bad("the key is empty");
+    }
+    if key.len() > MAX_KEY_LEN {
+        return bad("the key is longer than 256 bytes");
+    }
+    if key.starts_with('/') {
+        return bad("the key must not start with '/'");
+    }
+    for segment in key.split('/') {
+        if segment.is_empty() {
+            return bad("the key has an empty segment ('//' or a trailing '/')");
+        }
+        if segment == "." || segment == ".." {
+            return bad("'.' and '..' segments are not allowed");
+        }
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return bad("segments may only hold A-Z a-z 0-9 . _ -");
+        }
+    }
+    if key.contains(MARKER_START) || key.contains(MARKER_END) {
+        return bad("the key must not contain the marker delimiters");
+    }
+    Ok(())
+}
+
+/// The marker that stands in for `secret:<key>` everywhere outside the agent's memory.
+pub fn marker(key: &str) -> Result<String, PlaceholderError> {
+    validate_key(key)?;
+    Ok(format!("{MARKER_START}{key}{MARKER_END}"))
+}
+
+/// One marker found in a string: byte range and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub start: usize,
+    pub end: usize,
+    pub key: String,
+}
+
+/// Every marker in `text`, in order. A start without an end, an end without a start, or an
+/// invalid key is an error: nothing is ever half-recognised.
+pub fn find_markers(text: &str) -> Result<Vec<Found>, PlaceholderError> {
+    let mut found = Vec::new();
+    let mut pos = 0;
+    while pos < text.len() {
+        let rest = &text[pos..];
+        let next_start = rest.find(MARKER_START);
+        let next_end = rest.find(MARKER_END);
+        match (next_start, next_end) {
+            (None, None) => break,
+            (None, Some(e)) => {
+                return Err(PlaceholderError::Malformed { offset: pos + e, reason: "marker end without a start" })
+            }
+            (Some(s), Some(e)) if e < s => {
+                return Err(PlaceholderError::Malformed { offset: pos + e, reason: "marker end without a start" })
+            }
+            (Some(s), _) => {
+                let key_from = pos + s + MARKER_START.len();
+                let Some(len) = text[key_from..].find(MARKER_END) else {
+                    return Err(PlaceholderError::Malformed { offset: pos + s, reason: "truncated marker (no end)" });
+                };
+                let key = &text[key_from..key_from + len];
+                if key.contains(MARKER_START) {
+                    return Err(PlaceholderError::Malformed { offset: pos + s, reason: "nested marker" });
+                }
+                validate_key(key).map_err(|_| PlaceholderError::Malformed {
+                    offset: pos + s,
+                    reason: "marker holds an invalid key",
+                })?;
+                let end = key_from + len + MARKER_END.len();
+                found.push(Found { start: pos + s, end, key: key.to_string() });
+                pos = end;
+            }
+        }
+    }
+    Ok(found)
+}
+
+pub fn contains_marker(text: &str) -> bool {
+    text.contains(MARKER_START) || text.contains(MARKER_END)
+}
+
+/// Replaces every marker with its value from `resolve`. Any unresolved or malformed marker
+/// fails the whole call: the caller gets either a fully substituted string or an error.
+pub fn substitute<'v>(
+    text: &str,
+    mut resolve: impl FnMut(&str) -> Option<&'v str>,
+) -> Result<String, PlaceholderError> {
+    let found = find_markers(text)?;
+    if found.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for f in found {
+        let value = resolve(&f.key).ok_or_else(|| PlaceholderError::Unresolved { key: f.key.clone() })?;
+        out.push_str(&text[last..f.start]);
+        out.push_str(value);
+        last = f.end;
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+/// The distinct keys of every marker anywhere in a nested JSON value (keys of maps included).
+pub fn collect_keys(value: &serde_json::Value, into: &mut BTreeSet<String>) -> Result<(), PlaceholderError> {
+    match value {
+        serde_json::Value::String(s) => {
+            for f in find_markers(s)? {
+                into.insert(f.key);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                collect_keys(item, into)?;
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                for f in find_markers(k)? {
+                    into.insert(f.key);
+                }
+                collect_keys(v, into)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Known plaintext values to remove from any text leaving the agent.
+#[derive(Default)]
+pub struct Scrubber {
+    // (value, replacement), longest value first so a value containing another wins.
+    entries: Vec<(String, String)>,
+}
+
+impl Scrubber {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, key: &str, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        self.entries.push((value.to_string(), format!("[REDACTED secret:{key}]")));
+        self.entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        self.entries.dedup_by(|a, b| a.0 == b.0);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Replaces every occurrence of every known value with `[REDACTED secret:<key>]`.
+    /// Leftmost match first, longest value at a position first; matches never overlap.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.entries.is_empty() {
+            return text.to_string();
+        }
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        let mut copied_to = 0;
+        while i < bytes.len() {
+            let hit = self
+                .entries
+                .iter()
+                .find(|(v, _)| bytes[i..].starts_with(v.as_bytes()));
+            match hit {
+                Some((v, replacement)) => {
+                    out.push_str(&text[copied_to..i]);
+                    out.push_str(replacement);
+                    i += v.len();
+                    copied_to = i;
+                }
+                None => i += 1,
+            }
+        }
+        // Matches start and end on char boundaries because values are whole UTF-8 strings.
+        out.push_str(&text[copied_to..]);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Small deterministic generator so property tests are reproducible without extra crates.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a>(&mut self, from: &'a [u8]) -> u8 {
+            from[(self.next() % from.len() as u64) as usize]
+        }
+        fn string(&mut self, alphabet: &[u8], min: usize, max: usize) -> String {
+            let len = min + (self.next() % (max - min + 1) as u64) as usize;
+            (0..len).map(|_| self.pick(alphabet) as char).collect()
+        }
+    }
+
+    #[test]
+    fn key_grammar() {
+        for good in ["vigo/db/dsn", "a", "a.b_c-d/E9", "x/y/z"] {
+            assert!(validate_key(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(257);
+        for bad in ["", "../x", "/abs", "a//b", "a/./b", "a/", "a\0b", "a b", "é", long.as_str(), "x/..", "a__END_VIGO_SECRET__b"] {
+            assert!(validate_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_key(&"a".repeat(256)).is_ok());
+    }
+
+    #[test]
+    fn finds_markers_and_reports_malformed_ones() {
+        let text = format!("a {} b {} c", marker("k/1").unwrap(), marker("k_2_").unwrap());
+        let keys: Vec<_> = find_markers(&text).unwrap().into_iter().map(|f| f.key).collect();
+        assert_eq!(keys, ["k/1", "k_2_"]);
+        assert!(matches!(find_markers("x __VIGO_SECRET__abc"), Err(PlaceholderError::Malformed { offset: 2, .. })));
+        assert!(find_markers("abc__END_VIGO_SECRET__").is_err());
+        assert!(find_markers("__VIGO_SECRET__../x__END_VIGO_SECRET__").is_err());
+        assert!(find_markers("__VIGO_SECRET____VIGO_SECRET__a__END_VIGO_SECRET__").is_err());
+    }
+
+    #[test]
+    fn unresolved_marker_is_an_error_not_left_in_place() {
+        let text = format!("pw={}", marker("missing").unwrap());
+        let err = substitute(&text, |_| None).unwrap_err();
+        assert_eq!(err, PlaceholderError::Unresolved { key: "missing".into() });
+        let text = format!("{}{}", marker("a").unwrap(), "__VIGO_SECRET__b");
+        assert!(substitute(&text, |_| Some("v")).is_err());
+    }
+
+    #[test]
+    fn property_substitute_of_mark_is_identity() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let value_alphabet: &[u8] = b"abcXYZ019 _-$\\{}\n\"'/=%";
+        for _ in 0..500 {
+            let mut values: HashMap<String, String> = HashMap::new();
+            let mut original = String::new();
+            let mut marked = String::new();
+            for _ in 0..(rng.next() % 6) {
+                let literal = rng.string(b"plain text 123 ", 0, 8);
+                original.push_str(&literal);
+                marked.push_str(&literal);
+                let key = format!("k/{}.d", rng.string(b"abcdef_-", 1, 6));
+                let value = values
+                    .entry(key.clone())
+                    .or_insert_with(|| rng.string(value_alphabet, 0, 20))
+                    .clone();
+                original.push_str(&value);
+                marked.push_str(&marker(&key).unwrap());
+            }
+            let out = substitute(&marked, |k| values.get(k).map(String::as_str)).unwrap();
+            assert_eq!(out, original);
+        }
+    }
+
+    #[test]
+    fn property_truncated_markers_are_reported_never_half_substituted() {
+        let mut rng = Rng(0xdead_beef_0000_0042);
+        for _ in 0..300 {
+            let m = marker(&format!("k/{}", rng.string(b"abc", 1, 5))).unwrap();
+            let cut = 1 + (rng.next() as usize % (m.len() - 1));
+            let text = format!("pre {} post", &m[..cut]);
+            match substitute(&text, |_| Some("VALUE")) {
+                // A cut before the start delimiter is complete is just text.
+                Ok(out) => {
+                    assert!(!out.contains("VALUE"));
+                    assert_eq!(out, text);
+                    assert!(cut < MARKER_START.len());
+                }
+                Err(PlaceholderError::Malformed { .. }) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn collect_keys_walks_nested_values() {
+        let v = serde_json::json!({
+            "a": marker("one").unwrap(),
+            "b": [1, {"c": format!("x{}y{}", marker("two").unwrap(), marker("one").unwrap())}],
+            marker("three").unwrap(): true,
+        });
+        let mut keys = BTreeSet::new();
+        collect_keys(&v, &mut keys).unwrap();
+        assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["one", "three", "two"]);
+    }
+
+    #[test]
+    fn property_scrub_removes_every_planted_value() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        // Values use characters that never occur in the replacement text.
+        let alphabet: &[u8] = b"0123456789#@!";
+        for _ in 0..500 {
+            let mut scrubber = Scrubber::new();
+            let mut values = Vec::new();
+            let base = rng.string(alphabet, 3, 12);
+            for i in 0..(1 + rng.next() % 4) {
+                // Overlapping and nested values: prefixes, suffixes and extensions of one base.
+                let v = match rng.next() % 4 {
+                    0 => base.clone(),
+                    1 => base[..base.len() - 1].to_string(),
+                    2 => format!("{base}{}", rng.string(alphabet, 1, 3)),
+                    _ => format!("{}{}", rng.string(alphabet, 1, 3), &base[1..]),
+                };
+                scrubber.add(&format!("key/{}", (b'a' + i as u8) as char), &v);
+                values.push(v);
+            }
+            let mut text = String::new();
+            for _ in 0..6 {
+                text.push_str(&rng.string(b"xyz \n", 0, 4));
+                let v = &values[(rng.next() as usize) % values.len()];
+                let cut = rng.next() as usize % (v.len() + 1);
+                text.push_str(&v[..cut]); // fragments glue neighbours into new overlaps
+                text.push_str(v);
+            }
+            let out = scrubber.scrub(&text);
+            for v in &values {
+                assert!(!out.contains(v.as_str()), "value {v:?} survived in {out:?} (from {text:?})");
+            }
+        }
+    }
+
+    #[test]
+    fn scrub_names_the_key() {
+        let mut s = Scrubber::new();
+        s.add("vigo/db/password", "hunter2hunter2");
+        s.add("vigo/other", "hunter2");
+        assert_eq!(
+            s.scrub("pw=hunter2hunter2 and hunter2!"),
+            "pw=[REDACTED secret:vigo/db/password] and [REDACTED secret:vigo/other]!"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! File writes that never leave a half-written file, and permission checks for key material.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory (created with `mode`),
+/// fsync, rename over the target, fsync the directory. A crash leaves the old file or the new.
+pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        crate::crypto::hex_encode(&crate::crypto::random_bytes(6).map_err(io::Error::other)?)
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        // The umask may have narrowed the mode at create; set it exactly.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Creates `dir` (and parents) and sets its mode; an existing directory gets the mode too.
+pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+}
+
+/// Refuses key material that group or others can read or write.
+pub fn check_private(path: &Path) -> Result<(), String> {
+    let meta = fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!("{} is a symlink; key files must be regular files", path.display()));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} has mode {:04o}, readable or writable by group/others; fix it with `chmod 600 {}`",
+            path.display(),
+            mode,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+pub fn mode_of(path: &Path) -> io::Result<u32> {
+    Ok(fs::metadata(path)?.mode() & 0o7777)
+}
+
+/// Joins `rel` under `base`, refusing absolute parts and `..`.
+pub fn join_inside(base: &Path, rel: &str) -> Option<PathBuf> {
+    let mut out = base.to_path_buf();
+    for part in Path::new(rel).components() {
+        match part {
+            std::path::Component::Normal(p) => out.push(p),
+            std::path::Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vigo-fsutil-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let d = tmpdir("aw");
+        let p = d.join("f");
+        atomic_write(&p, b"one", 0o600).unwrap();
+        assert_eq!(mode_of(&p).unwrap(), 0o600);
+        atomic_write(&p, b"two", 0o644).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temp file left behind");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn check_private_refuses_group_readable() {
+        let d = tmpdir("cp");
+        let p = d.join("k");
+        atomic_write(&p, b"x", 0o640).unwrap();
+        assert!(check_private(&p).unwrap_err().contains("chmod 600"));
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(check_private(&p).is_ok());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn join_inside_refuses_escapes() {
+        let b = Path::new("/base");
+        assert_eq!(join_inside(b, "a/b").unwrap(), Path::new("/base/a/b"));
+        assert!(join_inside(b, "../x").is_none());
+        assert!(join_inside(b, "/etc").is_none());
+    }
+}

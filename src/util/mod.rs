@@ -1,0 +1,7 @@
+//! Small shared helpers: atomic files, time, host lookups without NSS, prompts.
+
+pub mod fsutil;
+pub mod hosts;
+pub mod prompt;
+pub mod time;
+pub mod users;
