@@ -6,6 +6,7 @@
 
 mod agent;
 mod audit;
+mod bundle;
 mod cli;
 mod config;
 mod crypto;
