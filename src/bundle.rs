@@ -90,7 +90,10 @@ mod tests {
         let m = placeholder::marker("vigo/db/password").unwrap();
         let b = CompiledBundle {
             envoy_name: "db1".into(),
-            resources: vec![res("a", json!({"content": format!("pw={m}")})), res("b", json!({"mode": "0644"}))],
+            resources: vec![
+                res("a", json!({"content": format!("pw={m}")})),
+                res("b", json!({"mode": "0644"})),
+            ],
         };
         assert_eq!(b.entitled_keys().unwrap().into_iter().collect::<Vec<_>>(), ["vigo/db/password"]);
         assert_eq!(b.hash(), b.clone().hash());

@@ -28,10 +28,8 @@ pub fn init(format: LogFormat) {
         Ok("trace") => Level::TRACE,
         _ => Level::INFO,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let builder =
+        tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false);
     let result = match format {
         LogFormat::Human => builder.with_ansi(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -38,10 +38,7 @@ pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
         if segment == "." || segment == ".." {
             return bad("'.' and '..' segments are not allowed");
         }
-        if !segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
+        if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
             return bad("segments may only hold A-Z a-z 0-9 . _ -");
         }
     }
@@ -77,15 +74,24 @@ pub fn find_markers(text: &str) -> Result<Vec<Found>, PlaceholderError> {
         match (next_start, next_end) {
             (None, None) => break,
             (None, Some(e)) => {
-                return Err(PlaceholderError::Malformed { offset: pos + e, reason: "marker end without a start" })
+                return Err(PlaceholderError::Malformed {
+                    offset: pos + e,
+                    reason: "marker end without a start",
+                })
             }
             (Some(s), Some(e)) if e < s => {
-                return Err(PlaceholderError::Malformed { offset: pos + e, reason: "marker end without a start" })
+                return Err(PlaceholderError::Malformed {
+                    offset: pos + e,
+                    reason: "marker end without a start",
+                })
             }
             (Some(s), _) => {
                 let key_from = pos + s + MARKER_START.len();
                 let Some(len) = text[key_from..].find(MARKER_END) else {
-                    return Err(PlaceholderError::Malformed { offset: pos + s, reason: "truncated marker (no end)" });
+                    return Err(PlaceholderError::Malformed {
+                        offset: pos + s,
+                        reason: "truncated marker (no end)",
+                    });
                 };
                 let key = &text[key_from..key_from + len];
                 if key.contains(MARKER_START) {
@@ -192,10 +198,7 @@ impl Scrubber {
         let mut i = 0;
         let mut copied_to = 0;
         while i < bytes.len() {
-            let hit = self
-                .entries
-                .iter()
-                .find(|(v, _)| bytes[i..].starts_with(v.as_bytes()));
+            let hit = self.entries.iter().find(|(v, _)| bytes[i..].starts_with(v.as_bytes()));
             match hit {
                 Some((v, replacement)) => {
                     out.push_str(&text[copied_to..i]);
@@ -241,7 +244,20 @@ mod tests {
             assert!(validate_key(good).is_ok(), "{good}");
         }
         let long = "a".repeat(257);
-        for bad in ["", "../x", "/abs", "a//b", "a/./b", "a/", "a\0b", "a b", "é", long.as_str(), "x/..", "a__END_VIGO_SECRET__b"] {
+        for bad in [
+            "",
+            "../x",
+            "/abs",
+            "a//b",
+            "a/./b",
+            "a/",
+            "a\0b",
+            "a b",
+            "é",
+            long.as_str(),
+            "x/..",
+            "a__END_VIGO_SECRET__b",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad:?}");
         }
         assert!(validate_key(&"a".repeat(256)).is_ok());
@@ -252,7 +268,10 @@ mod tests {
         let text = format!("a {} b {} c", marker("k/1").unwrap(), marker("k_2_").unwrap());
         let keys: Vec<_> = find_markers(&text).unwrap().into_iter().map(|f| f.key).collect();
         assert_eq!(keys, ["k/1", "k_2_"]);
-        assert!(matches!(find_markers("x __VIGO_SECRET__abc"), Err(PlaceholderError::Malformed { offset: 2, .. })));
+        assert!(matches!(
+            find_markers("x __VIGO_SECRET__abc"),
+            Err(PlaceholderError::Malformed { offset: 2, .. })
+        ));
         assert!(find_markers("abc__END_VIGO_SECRET__").is_err());
         assert!(find_markers("__VIGO_SECRET__../x__END_VIGO_SECRET__").is_err());
         assert!(find_markers("__VIGO_SECRET____VIGO_SECRET__a__END_VIGO_SECRET__").is_err());
@@ -280,10 +299,8 @@ mod tests {
                 original.push_str(&literal);
                 marked.push_str(&literal);
                 let key = format!("k/{}.d", rng.string(b"abcdef_-", 1, 6));
-                let value = values
-                    .entry(key.clone())
-                    .or_insert_with(|| rng.string(value_alphabet, 0, 20))
-                    .clone();
+                let value =
+                    values.entry(key.clone()).or_insert_with(|| rng.string(value_alphabet, 0, 20)).clone();
                 original.push_str(&value);
                 marked.push_str(&marker(&key).unwrap());
             }

@@ -65,9 +65,7 @@ pub fn append(conn: &mut Connection, event: &Event<'_>) -> Result<Row, AuditErro
 
 /// Appends several events in one transaction (one fsync), chained in order.
 pub fn append_all(conn: &mut Connection, events: &[Event<'_>]) -> Result<Vec<Row>, AuditError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(AuditError::Write)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(AuditError::Write)?;
     let rows = append_in(&tx, events).map_err(AuditError::Write)?;
     tx.commit().map_err(AuditError::Write)?;
     Ok(rows)
@@ -101,7 +99,14 @@ pub fn append_in(conn: &Connection, events: &[Event<'_>]) -> Result<Vec<Row>, ru
         };
         row.hash = row_hash(&row).to_vec();
         insert.execute(params![
-            row.seq, row.ts, row.actor, row.action, row.target, row.detail, row.prev_hash, row.hash
+            row.seq,
+            row.ts,
+            row.actor,
+            row.action,
+            row.target,
+            row.detail,
+            row.prev_hash,
+            row.hash
         ])?;
         prev = row.hash.clone();
         rows.push(row);
@@ -120,9 +125,7 @@ pub fn tail(conn: &Connection, n: u32) -> Result<Vec<Row>, AuditError> {
         "SELECT seq, ts, actor, action, target, detail, prev_hash, hash FROM
            (SELECT * FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq ASC",
     )?;
-    let rows = stmt
-        .query_map([n], read_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = stmt.query_map([n], read_row)?.collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 

@@ -16,9 +16,8 @@ pub enum Verdict {
 /// Verifies the whole chain. `expected_head` is a head hash (hex) recorded elsewhere, e.g. by a
 /// SIEM or an earlier `audit verify`; the chain must contain it, which catches truncation.
 pub fn verify(conn: &Connection, expected_head: Option<&str>) -> Result<Verdict, AuditError> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, ts, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY seq",
-    )?;
+    let mut stmt = conn
+        .prepare("SELECT seq, ts, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     let mut prev = GENESIS.to_vec();
     let mut expected_seq = 1i64;
@@ -32,10 +31,16 @@ pub fn verify(conn: &Connection, expected_head: Option<&str>) -> Result<Verdict,
             });
         }
         if !ct_eq(&row.prev_hash, &prev) {
-            return Ok(Verdict::Broken { seq: row.seq, reason: "prev_hash does not match the previous row".into() });
+            return Ok(Verdict::Broken {
+                seq: row.seq,
+                reason: "prev_hash does not match the previous row".into(),
+            });
         }
         if !ct_eq(&row_hash(&row), &row.hash) {
-            return Ok(Verdict::Broken { seq: row.seq, reason: "row content does not match its hash (edited)".into() });
+            return Ok(Verdict::Broken {
+                seq: row.seq,
+                reason: "row content does not match its hash (edited)".into(),
+            });
         }
         if let Some(h) = expected_head {
             seen_expected |= hex_encode(&row.hash).eq_ignore_ascii_case(h);
@@ -80,9 +85,8 @@ mod tests {
     }
 
     fn fill(conn: &mut Connection, n: usize) {
-        let events: Vec<_> = (0..n)
-            .map(|i| Event::new("test", "secret.set", "vigo/k").detail(json!({ "i": i })))
-            .collect();
+        let events: Vec<_> =
+            (0..n).map(|i| Event::new("test", "secret.set", "vigo/k").detail(json!({ "i": i }))).collect();
         append_all(conn, &events).unwrap();
     }
 

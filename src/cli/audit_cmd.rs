@@ -65,7 +65,10 @@ pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
                 if t.json {
                     println!("{}", serde_json::to_string(&row).map_err(|e| Failure::failed(e.to_string()))?);
                 } else {
-                    println!("{:>6} {} {:<28} {:<24} {} {}", row.seq, row.ts, row.action, row.actor, row.target, row.detail);
+                    println!(
+                        "{:>6} {} {:<28} {:<24} {} {}",
+                        row.seq, row.ts, row.action, row.actor, row.target, row.detail
+                    );
                 }
             }
             Ok(())

@@ -11,7 +11,8 @@ use crate::logging::{self, LogFormat};
 use crate::paths::{self, ServerPaths};
 
 /// Options every vigocli verb accepts; they may appear anywhere on the command line.
-const PERSISTENT: &[&str] = &["--base-dir", "--log-format", "--secrets-dir", "--key-file", "--server", "--token-file"];
+const PERSISTENT: &[&str] =
+    &["--base-dir", "--log-format", "--secrets-dir", "--key-file", "--server", "--token-file"];
 
 #[derive(FromArgs)]
 /// Operate a Vigo installation: the secrets vault, the audit log, configs, tokens, envoys, runs.
@@ -61,7 +62,8 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
     logging::init(parsed.log_format);
     let base = paths::base_dir(parsed.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
     let ctx = Context {
-        paths: ServerPaths::new(&base).with_overrides(parsed.secrets_dir.as_deref(), parsed.key_file.as_deref()),
+        paths: ServerPaths::new(&base)
+            .with_overrides(parsed.secrets_dir.as_deref(), parsed.key_file.as_deref()),
         server: parsed.server,
         token_file: parsed.token_file,
     };

@@ -72,15 +72,11 @@ pub fn open(key: &MasterKey, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, C
     let mut buf = SecretBytes::new(body.to_vec());
     let plain_len = {
         let bytes = buf.inner_mut();
-        cipher(key)?
-            .open_in_place(nonce, Aad::from(aad), bytes)
-            .map_err(|_| CryptoError::Tampered)?
-            .len()
+        cipher(key)?.open_in_place(nonce, Aad::from(aad), bytes).map_err(|_| CryptoError::Tampered)?.len()
     };
     let plain = SecretBytes::new(buf.expose()[..plain_len].to_vec());
     Ok(plain)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -26,9 +26,7 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, CryptoError> {
         b'A'..=b'F' => Ok(c - b'A' + 10),
         _ => Err(CryptoError::Malformed("not a hex digit")),
     };
-    text.chunks(2)
-        .map(|pair| Ok((nibble(pair[0])? << 4) | nibble(pair[1])?))
-        .collect()
+    text.chunks(2).map(|pair| Ok((nibble(pair[0])? << 4) | nibble(pair[1])?)).collect()
 }
 
 pub fn b64_encode(bytes: &[u8]) -> String {

@@ -36,12 +36,10 @@ impl hkdf::KeyType for OutLen {
 pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], len: usize) -> Result<Vec<u8>, CryptoError> {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
     let info = [info];
-    let okm = prk
-        .expand(&info, OutLen(len))
-        .map_err(|_| CryptoError::Malformed("HKDF output length too large"))?;
+    let okm =
+        prk.expand(&info, OutLen(len)).map_err(|_| CryptoError::Malformed("HKDF output length too large"))?;
     let mut out = vec![0u8; len];
-    okm.fill(&mut out)
-        .map_err(|_| CryptoError::Malformed("HKDF output length too large"))?;
+    okm.fill(&mut out).map_err(|_| CryptoError::Malformed("HKDF output length too large"))?;
     Ok(out)
 }
 
@@ -52,10 +50,7 @@ mod tests {
 
     #[test]
     fn sha256_known_answer() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

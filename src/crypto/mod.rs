@@ -25,7 +25,9 @@ pub use sign::{verify_ed25519, Ed25519Identity, ED25519_PUBLIC_LEN};
 /// Everything that can go wrong inside the crypto module.
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
-    #[error("decryption failed: the data was tampered with, belongs to another key name, or the key is wrong")]
+    #[error(
+        "decryption failed: the data was tampered with, belongs to another key name, or the key is wrong"
+    )]
     Tampered,
     #[error("malformed input: {0}")]
     Malformed(&'static str),

@@ -8,8 +8,8 @@ use super::{random_bytes, CryptoError};
 
 /// Hashes with Argon2id v1.3 at the crate's defaults (m=19 MiB, t=2, p=1), 16-byte random salt.
 pub fn argon2id_hash(passphrase: &[u8]) -> Result<String, CryptoError> {
-    let salt = SaltString::encode_b64(&random_bytes(16)?)
-        .map_err(|e| CryptoError::PasswordHash(e.to_string()))?;
+    let salt =
+        SaltString::encode_b64(&random_bytes(16)?).map_err(|e| CryptoError::PasswordHash(e.to_string()))?;
     Argon2::default()
         .hash_password(passphrase, &salt)
         .map(|h| h.to_string())
@@ -40,8 +40,8 @@ pub fn sha512_crypt(password: &[u8], salt: &str) -> Result<String, CryptoError> 
     if salt.is_empty() || salt.len() > 16 || !salt.bytes().all(|b| CRYPT_ALPHABET.contains(&b)) {
         return Err(CryptoError::PasswordHash("salt must be 1-16 characters of [./0-9A-Za-z]".into()));
     }
-    let params = sha_crypt::Sha512Params::new(5000)
-        .map_err(|_| CryptoError::PasswordHash("bad rounds".into()))?;
+    let params =
+        sha_crypt::Sha512Params::new(5000).map_err(|_| CryptoError::PasswordHash("bad rounds".into()))?;
     let hash = sha_crypt::sha512_crypt_b64(password, salt.as_bytes(), &params)
         .map_err(|_| CryptoError::PasswordHash("sha512-crypt failed".into()))?;
     Ok(format!("$6${salt}${hash}"))
@@ -57,21 +57,13 @@ mod tests {
     #[test]
     fn argon2id_rfc9106_vector() {
         let mut builder = ParamsBuilder::new();
-        builder
-            .m_cost(32)
-            .t_cost(3)
-            .p_cost(4)
-            .output_len(32)
-            .data(AssociatedData::new(&[4u8; 12]).unwrap());
+        builder.m_cost(32).t_cost(3).p_cost(4).output_len(32).data(AssociatedData::new(&[4u8; 12]).unwrap());
         let params = builder.build().unwrap();
         let secret = [3u8; 8];
         let argon = Argon2::new_with_secret(&secret, Algorithm::Argon2id, Version::V0x13, params).unwrap();
         let mut out = [0u8; 32];
         argon.hash_password_into(&[1u8; 32], &[2u8; 16], &mut out).unwrap();
-        assert_eq!(
-            hex_encode(&out),
-            "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
-        );
+        assert_eq!(hex_encode(&out), "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659");
     }
 
     #[test]

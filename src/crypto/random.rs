@@ -6,9 +6,7 @@ use super::{b64_encode, CryptoError};
 
 pub fn random_bytes(len: usize) -> Result<Vec<u8>, CryptoError> {
     let mut out = vec![0u8; len];
-    SystemRandom::new()
-        .fill(&mut out)
-        .map_err(|_| CryptoError::Random)?;
+    SystemRandom::new().fill(&mut out).map_err(|_| CryptoError::Random)?;
     Ok(out)
 }
 
@@ -23,14 +21,7 @@ pub fn uuid_v4() -> Result<String, CryptoError> {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = super::hex_encode(&b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
 }
 
 #[cfg(test)]

@@ -20,15 +20,10 @@ pub struct EphemeralRecipient {
 
 impl EphemeralRecipient {
     pub fn generate() -> Result<Self, CryptoError> {
-        let private = EphemeralPrivateKey::generate(&X25519, &SystemRandom::new())
-            .map_err(|_| CryptoError::Random)?;
+        let private =
+            EphemeralPrivateKey::generate(&X25519, &SystemRandom::new()).map_err(|_| CryptoError::Random)?;
         let mut public = [0u8; PUB_LEN];
-        public.copy_from_slice(
-            private
-                .compute_public_key()
-                .map_err(|_| CryptoError::Random)?
-                .as_ref(),
-        );
+        public.copy_from_slice(private.compute_public_key().map_err(|_| CryptoError::Random)?.as_ref());
         Ok(EphemeralRecipient { private, public })
     }
 

@@ -56,9 +56,7 @@ impl std::fmt::Debug for Ed25519Identity {
 }
 
 pub fn verify_ed25519(public_key: &[u8], message: &[u8], sig: &[u8]) -> bool {
-    signature::UnparsedPublicKey::new(&signature::ED25519, public_key)
-        .verify(message, sig)
-        .is_ok()
+    signature::UnparsedPublicKey::new(&signature::ED25519, public_key).verify(message, sig).is_ok()
 }
 
 #[cfg(test)]

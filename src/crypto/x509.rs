@@ -2,8 +2,8 @@
 //! certificates issued at enrollment, and the self-signed certificate an agent shows before it.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, PublicKeyData, SignatureAlgorithm, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, PublicKeyData, SignatureAlgorithm, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
@@ -37,11 +37,8 @@ fn ca_params(days: u32) -> CertificateParams {
     dn.push(DnType::OrganizationName, "Vigo");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     validity(&mut params, days);
     params
 }
@@ -116,7 +113,10 @@ pub fn issue_client_cert(
 }
 
 /// A self-signed certificate for an agent's fresh key, shown only to call Enroll.
-pub fn self_signed_client_cert(identity: &Ed25519Identity, common_name: &str) -> Result<Vec<u8>, CryptoError> {
+pub fn self_signed_client_cert(
+    identity: &Ed25519Identity,
+    common_name: &str,
+) -> Result<Vec<u8>, CryptoError> {
     let der = PrivatePkcs8KeyDer::from(identity.pkcs8_der().to_vec());
     let key = KeyPair::from_pkcs8_der_and_sign_algo(&der, &PKCS_ED25519).map_err(err)?;
     let cert = client_params(common_name, 30).self_signed(&key).map_err(err)?;
@@ -147,14 +147,13 @@ pub fn cert_to_pem(der: &[u8]) -> String {
 }
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] =
+    [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 
 /// The Ed25519 public key a certificate certifies, if it certifies one. A certificate holds a
 /// single SubjectPublicKeyInfo, and this exact 12-byte header occurs nowhere else in one.
 pub fn ed25519_key_in_cert(cert_der: &[u8]) -> Option<[u8; 32]> {
-    let at = cert_der
-        .windows(ED25519_SPKI_PREFIX.len())
-        .position(|w| w == ED25519_SPKI_PREFIX)?;
+    let at = cert_der.windows(ED25519_SPKI_PREFIX.len()).position(|w| w == ED25519_SPKI_PREFIX)?;
     let start = at + ED25519_SPKI_PREFIX.len();
     let key = cert_der.get(start..start + 32)?;
     let mut out = [0u8; 32];
@@ -180,7 +179,8 @@ mod tests {
     #[test]
     fn ca_issues_server_and_client_certs() {
         let ca = generate_ca(3650).unwrap();
-        let srv = generate_server_cert(ca.key_pem.expose(), &["localhost".into(), "127.0.0.1".into()], 365).unwrap();
+        let srv = generate_server_cert(ca.key_pem.expose(), &["localhost".into(), "127.0.0.1".into()], 365)
+            .unwrap();
         assert!(srv.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         let id = Ed25519Identity::generate().unwrap();
         let client = issue_client_cert(ca.key_pem.expose(), &id.public_key(), "envoy-1", 365).unwrap();

@@ -53,9 +53,8 @@ fn migrate(conn: &Connection, path: &str) -> Result<(), StoreError> {
             conn.execute_batch("COMMIT")?;
             continue;
         }
-        let step = conn
-            .execute_batch(sql)
-            .and_then(|_| conn.pragma_update(None, "user_version", (i + 1) as i64));
+        let step =
+            conn.execute_batch(sql).and_then(|_| conn.pragma_update(None, "user_version", (i + 1) as i64));
         match step {
             Ok(()) => conn.execute_batch("COMMIT")?,
             Err(e) => {

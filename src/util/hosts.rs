@@ -8,9 +8,7 @@ pub fn resolve(host_port: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = host_port.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    let (host, port) = host_port
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{host_port:?} is not HOST:PORT"))?;
+    let (host, port) = host_port.rsplit_once(':').ok_or_else(|| format!("{host_port:?} is not HOST:PORT"))?;
     let port: u16 = port.parse().map_err(|_| format!("{host_port:?}: bad port"))?;
     let ip = resolve_host(host)?;
     Ok(SocketAddr::new(ip, port))

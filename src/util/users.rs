@@ -74,7 +74,8 @@ mod tests {
 
     #[test]
     fn parses_passwd_and_group() {
-        let p = parse_passwd("root:x:0:0:root:/root:/bin/bash\nbad line\ndan:x:1000:1000::/home/dan:/bin/sh\n");
+        let p =
+            parse_passwd("root:x:0:0:root:/root:/bin/bash\nbad line\ndan:x:1000:1000::/home/dan:/bin/sh\n");
         assert_eq!(p.len(), 2);
         assert_eq!(p[1].name, "dan");
         assert_eq!(p[1].uid, 1000);
