@@ -1,7 +1,11 @@
 //! Secret providers. The server reads secrets only through `Provider`; the local backend
 //! (AES-256-GCM files under the master key) is the default, isopass (HTTP) comes later.
 
+pub mod local;
+
 use crate::crypto::SecretString;
+
+pub use local::LocalVault;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {

@@ -1,0 +1,244 @@
+//! The local backend: one AES-256-GCM file per key under the secrets directory, sealed with the
+//! master key. The associated data binds the key name, so a file copied to another key's path
+//! fails to decrypt. Files are 0600, directories 0700, writes atomic, symlinks never followed.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::{Provider, SecretsError};
+use crate::crypto::{self, MasterKey, SecretString};
+use crate::placeholder::validate_key;
+use crate::util::fsutil;
+
+const MAGIC: &[u8] = b"VGS1";
+const AAD_PREFIX: &[u8] = b"vigo-secret-v1\0";
+/// A secret value is at most this large (certificates and keys fit comfortably).
+pub const MAX_VALUE_LEN: usize = 1 << 20;
+
+pub struct LocalVault {
+    dir: PathBuf,
+    key: MasterKey,
+}
+
+fn backend(msg: impl Into<String>) -> SecretsError {
+    SecretsError::Backend(msg.into())
+}
+
+/// Reads and checks the master key file: owner-only, 64 hex characters.
+pub fn read_master_key(key_file: &Path) -> Result<MasterKey, SecretsError> {
+    if !key_file.exists() {
+        return Err(backend(format!(
+            "master key {} does not exist; run `vigocli secrets init` first (or pass --key-file)",
+            key_file.display()
+        )));
+    }
+    fsutil::check_private(key_file).map_err(|e| backend(format!("refusing the master key: {e}")))?;
+    let text = fs::read_to_string(key_file)
+        .map_err(|e| backend(format!("cannot read master key {}: {e}", key_file.display())))?;
+    let bytes = crypto::hex_decode(text.trim()).ok().filter(|b| b.len() == crypto::KEY_LEN).ok_or_else(|| {
+        backend(format!(
+            "master key {} must hold exactly 64 hex characters (32 bytes); it is damaged — restore it from backup",
+            key_file.display()
+        ))
+    })?;
+    MasterKey::from_bytes(&bytes).map_err(|e| backend(e.to_string()))
+}
+
+impl LocalVault {
+    pub fn open(secrets_dir: &Path, key_file: &Path) -> Result<Self, SecretsError> {
+        let key = read_master_key(key_file)?;
+        Ok(LocalVault { dir: secrets_dir.to_path_buf(), key })
+    }
+
+    /// Validates the key name, then maps it under the secrets dir, refusing symlinked parents.
+    fn path_for(&self, key: &str) -> Result<PathBuf, SecretsError> {
+        validate_key(key)?;
+        let mut path = self.dir.clone();
+        for segment in key.split('/') {
+            if let Ok(meta) = fs::symlink_metadata(&path) {
+                if meta.file_type().is_symlink() && path != self.dir {
+                    return Err(backend(format!("{} is a symlink; refusing to follow it", path.display())));
+                }
+            }
+            path.push(segment);
+        }
+        Ok(path)
+    }
+
+    fn aad(key: &str) -> Vec<u8> {
+        [AAD_PREFIX, key.as_bytes()].concat()
+    }
+
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<(), SecretsError> {
+        if value.len() > MAX_VALUE_LEN {
+            return Err(backend("secret values are limited to 1 MiB"));
+        }
+        let path = self.path_for(key)?;
+        if let Ok(meta) = fs::symlink_metadata(&path) {
+            if !meta.file_type().is_file() {
+                return Err(backend(format!("{} exists and is not a regular file", path.display())));
+            }
+        }
+        let mut dir = self.dir.clone();
+        fsutil::ensure_dir(&dir, 0o700).map_err(|e| backend(format!("{}: {e}", dir.display())))?;
+        for segment in
+            key.split('/').collect::<Vec<_>>().split_last().map(|(_, p)| p.to_vec()).unwrap_or_default()
+        {
+            dir.push(segment);
+            fsutil::ensure_dir(&dir, 0o700).map_err(|e| backend(format!("{}: {e}", dir.display())))?;
+        }
+        let sealed = crypto::seal(&self.key, &Self::aad(key), value).map_err(|e| backend(e.to_string()))?;
+        let file = [MAGIC, &sealed].concat();
+        fsutil::atomic_write(&path, &file, 0o600).map_err(|e| backend(format!("{}: {e}", path.display())))
+    }
+
+    fn read_file(&self, key: &str) -> Result<Vec<u8>, SecretsError> {
+        let path = self.path_for(key)?;
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => SecretsError::NotFound { key: key.into() },
+                _ => backend(format!("{}: {e}", path.display())),
+            })?;
+        let mut buf = Vec::new();
+        f.by_ref()
+            .take((MAX_VALUE_LEN + 1024) as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| backend(format!("{}: {e}", path.display())))?;
+        Ok(buf)
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), SecretsError> {
+        let path = self.path_for(key)?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_file() => {
+                fs::remove_file(&path).map_err(|e| backend(format!("{}: {e}", path.display())))
+            }
+            Ok(_) => Err(backend(format!("{} is not a regular file; refusing", path.display()))),
+            Err(_) => Err(SecretsError::NotFound { key: key.into() }),
+        }
+    }
+
+    fn walk(&self, dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), SecretsError> {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(backend(format!("{}: {e}", dir.display()))),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Dot files are the master key and in-flight temp files, never secrets.
+            if name.starts_with('.') {
+                continue;
+            }
+            let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                self.walk(&entry.path(), &key, out)?;
+            } else if ft.is_file() && validate_key(&key).is_ok() {
+                out.push(key);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Provider for LocalVault {
+    fn get(&self, key: &str) -> Result<SecretString, SecretsError> {
+        let file = self.read_file(key)?;
+        let sealed = file.strip_prefix(MAGIC).ok_or_else(|| SecretsError::Tampered { key: key.into() })?;
+        let plain = crypto::open(&self.key, &Self::aad(key), sealed)
+            .map_err(|_| SecretsError::Tampered { key: key.into() })?;
+        plain.into_string().map_err(|_| backend(format!("secret {key:?} is not valid UTF-8")))
+    }
+
+    fn version(&self, key: &str) -> Result<String, SecretsError> {
+        Ok(crypto::sha256_hex(&self.read_file(key)?))
+    }
+
+    fn list(&self) -> Result<Vec<String>, SecretsError> {
+        let mut out = Vec::new();
+        self.walk(&self.dir, "", &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn vault(tag: &str) -> (PathBuf, LocalVault) {
+        let base = std::env::temp_dir().join(format!("vigo-vault-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let dir = base.join("secrets");
+        fsutil::ensure_dir(&dir, 0o700).unwrap();
+        let key = dir.join(".master.key");
+        let k = crypto::hex_encode(&crypto::random_bytes(32).unwrap());
+        fsutil::atomic_write(&key, k.as_bytes(), 0o600).unwrap();
+        (base, LocalVault::open(&dir, &key).unwrap())
+    }
+
+    #[test]
+    fn put_get_list_delete_with_modes() {
+        let (base, v) = vault("basic");
+        v.put("vigo/db/dsn", b"postgres://x").unwrap();
+        v.put("vigo/api", b"k").unwrap();
+        assert_eq!(v.get("vigo/db/dsn").unwrap().expose(), "postgres://x");
+        assert_eq!(v.list().unwrap(), ["vigo/api", "vigo/db/dsn"]);
+        let file = base.join("secrets/vigo/db/dsn");
+        assert_eq!(fsutil::mode_of(&file).unwrap(), 0o600);
+        assert_eq!(fsutil::mode_of(&base.join("secrets/vigo/db")).unwrap(), 0o700);
+        assert!(!fs::read(&file).unwrap().windows(8).any(|w| w == b"postgres"));
+        v.delete("vigo/api").unwrap();
+        assert!(matches!(v.get("vigo/api"), Err(SecretsError::NotFound { .. })));
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn copied_file_is_tampered_and_bad_names_refused() {
+        let (base, v) = vault("tamper");
+        v.put("a/one", b"1").unwrap();
+        v.put("a/two", b"2").unwrap();
+        fs::copy(base.join("secrets/a/one"), base.join("secrets/a/two")).unwrap();
+        assert!(matches!(v.get("a/two"), Err(SecretsError::Tampered { .. })));
+        for bad in ["../x", "/abs", "a//b", "a/./b", "a\0b"] {
+            assert!(matches!(v.put(bad, b"x"), Err(SecretsError::InvalidKey(_))), "{bad:?}");
+        }
+        assert!(!base.join("x").exists());
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn symlinks_inside_the_vault_are_not_followed() {
+        let (base, v) = vault("symlink");
+        let outside = base.join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, base.join("secrets/linked")).unwrap();
+        assert!(v.put("linked/x", b"v").is_err());
+        assert!(!outside.join("x").exists());
+        v.put("real", b"v").unwrap();
+        std::os::unix::fs::symlink(base.join("secrets/real"), base.join("secrets/alias")).unwrap();
+        assert!(v.get("alias").is_err());
+        assert_eq!(v.list().unwrap(), ["real"]);
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn master_key_checks() {
+        let (base, _) = vault("mk");
+        let key = base.join("secrets/.master.key");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = LocalVault::open(&base.join("secrets"), &key).err().unwrap().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        fsutil::atomic_write(&key, b"abcd", 0o600).unwrap();
+        let e = LocalVault::open(&base.join("secrets"), &key).err().unwrap().to_string();
+        assert!(e.contains("64 hex"), "{e}");
+        fs::remove_dir_all(base).unwrap();
+    }
+}
