@@ -156,4 +156,42 @@ mod tests {
         assert!(matches!(verify(&conn, None).unwrap(), Verdict::Broken { seq: 4, .. }));
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    /// Child half of the two-process test: appends rows to the database named in the env.
+    #[test]
+    fn child_appender() {
+        let Ok(db) = std::env::var("VIGO_AUDIT_CHILD_DB") else { return };
+        let mut conn = crate::store::open(std::path::Path::new(&db)).unwrap();
+        let who = std::env::var("VIGO_AUDIT_CHILD_NAME").unwrap();
+        for i in 0..1000 {
+            append(&mut conn, &Event::new(&who, "test.append", "chain").detail(json!({ "i": i }))).unwrap();
+        }
+    }
+
+    #[test]
+    fn two_processes_appending_concurrently_keep_one_chain() {
+        let (dir, conn) = db("procs");
+        let db_path = dir.join("a.db");
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = ["p1", "p2"]
+            .iter()
+            .map(|name| {
+                std::process::Command::new(&exe)
+                    .args(["--exact", "audit::verify::tests::child_appender", "--test-threads=1"])
+                    .env("VIGO_AUDIT_CHILD_DB", &db_path)
+                    .env("VIGO_AUDIT_CHILD_NAME", name)
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+        }
+        assert!(matches!(verify(&conn, None).unwrap(), Verdict::Intact { rows: 2000, .. }));
+        let per_actor: i64 =
+            conn.query_row("SELECT COUNT(DISTINCT actor) FROM audit", [], |r| r.get(0)).unwrap();
+        assert_eq!(per_actor, 2);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

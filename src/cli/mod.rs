@@ -1,12 +1,16 @@
 //! `vigocli`: the operator's command line. Each verb group lives in its own module.
 
+mod admin_client;
 mod audit_cmd;
+mod audited;
+mod certs_cmd;
+mod secrets_cmd;
 
 use std::process::ExitCode;
 
 use argh::FromArgs;
 
-use crate::exit::{finish, hoist_options, parse_args, CmdResult, Failure};
+use crate::exit::{finish, hoist_options, parse_args, CmdResult};
 use crate::logging::{self, LogFormat};
 use crate::paths::{self, ServerPaths};
 
@@ -44,6 +48,7 @@ struct CliArgs {
 #[argh(subcommand)]
 enum Command {
     Audit(audit_cmd::AuditArgs),
+    Secrets(secrets_cmd::SecretsArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -73,6 +78,7 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
 fn run(ctx: &Context, command: Command) -> CmdResult {
     match command {
         Command::Audit(a) => audit_cmd::run(ctx, a),
+        Command::Secrets(a) => secrets_cmd::run(ctx, a),
     }
 }
 
@@ -82,6 +88,3 @@ pub fn operator_actor() -> String {
     let name = crate::util::users::user_name(uid).unwrap_or_else(|| uid.to_string());
     format!("cli:{name}")
 }
-
-#[allow(dead_code)]
-fn _assert_failure_is_used(_: Failure) {}

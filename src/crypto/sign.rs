@@ -105,4 +105,31 @@ mod tests {
         let reloaded = Ed25519Identity::from_pkcs8(id.pkcs8_der()).unwrap();
         assert_eq!(reloaded.public_key(), id.public_key());
     }
+
+    /// Outside check: OpenSSL (not ring) accepts our signature over the raw message.
+    #[test]
+    fn openssl_verifies_our_signature() {
+        let dir = std::env::temp_dir().join(format!("vigo-openssl-sig-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let id = Ed25519Identity::generate().unwrap();
+        let msg = b"vigo-request-v1\0CheckIn\0envoy\0signed by ring";
+        let pem = crate::crypto::x509::ed25519_public_pem(&id.public_key());
+        std::fs::write(dir.join("pub.pem"), pem).unwrap();
+        std::fs::write(dir.join("msg"), msg).unwrap();
+        std::fs::write(dir.join("sig"), id.sign(msg)).unwrap();
+        let verify = |sig: &str| {
+            std::process::Command::new("openssl")
+                .args(["pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg", "-sigfile", sig])
+                .current_dir(&dir)
+                .output()
+                .expect("openssl must be installed (apt-get install -y openssl)")
+        };
+        let good = verify("sig");
+        assert!(good.status.success(), "openssl rejected: {}", String::from_utf8_lossy(&good.stdout));
+        let mut bad = id.sign(msg);
+        bad[5] ^= 0x40;
+        std::fs::write(dir.join("bad"), bad).unwrap();
+        assert!(!verify("bad").status.success(), "openssl accepted a corrupted signature");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

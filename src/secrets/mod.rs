@@ -1,6 +1,7 @@
 //! Secret providers. The server reads secrets only through `Provider`; the local backend
 //! (AES-256-GCM files under the master key) is the default, isopass (HTTP) comes later.
 
+pub mod gate;
 pub mod local;
 
 use crate::crypto::SecretString;

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the outside tools the tests use, then
+# formatting, lints and every test. Needs root (or sudo) for apt on a fresh Debian machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Outside tools the suite checks Vigo against (none of them written by this project).
+packages=(openssl python3 python3-argon2 python3-grpcio python3-grpc-tools whois sslscan dpkg iproute2 argon2)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing test tools: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets

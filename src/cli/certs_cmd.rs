@@ -1,0 +1,76 @@
+//! `vigocli secrets generate-certs`: the private CA and the server certificate, plain PEM.
+
+use std::path::PathBuf;
+
+use argh::FromArgs;
+
+use super::{operator_actor, Context};
+use crate::audit::Event;
+use crate::crypto::x509;
+use crate::exit::{CmdResult, Failure};
+use crate::util::fsutil;
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "generate-certs")]
+/// Generate an ECDSA P-256 CA and server certificate (tls/ca, tls/ca_key, tls/cert, tls/key).
+pub struct GenerateCertsArgs {
+    /// directory for the PEM files (default <base-dir>/tls)
+    #[argh(option)]
+    tls_dir: Option<String>,
+    /// extra subject alternative name (DNS name or IP); repeatable
+    #[argh(option)]
+    san: Vec<String>,
+    /// CA validity in days (default 3650)
+    #[argh(option, default = "3650")]
+    ca_days: u32,
+    /// server certificate validity in days (default 365)
+    #[argh(option, default = "365")]
+    server_days: u32,
+    /// overwrite existing certificates
+    #[argh(switch)]
+    force: bool,
+}
+
+/// Writes a fresh CA and server certificate into `dir`; refuses to overwrite unless `force`.
+pub fn generate(dir: &std::path::Path, extra_sans: &[String], ca_days: u32, server_days: u32, force: bool) -> CmdResult {
+    let names = ["ca", "ca_key", "cert", "key"];
+    let existing: Vec<_> = names.iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect();
+    if !existing.is_empty() && !force {
+        return Err(Failure::failed(format!(
+            "{} already exists; pass --force to replace the certificates (agents must then re-enroll)",
+            existing[0].display()
+        )));
+    }
+    if ca_days == 0 || server_days == 0 {
+        return Err(Failure::usage("validity must be at least one day"));
+    }
+    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), crate::util::hosts::hostname()];
+    for s in extra_sans {
+        if !sans.contains(s) {
+            sans.push(s.clone());
+        }
+    }
+    sans.dedup();
+    let ca = x509::generate_ca(ca_days)?;
+    let server = x509::generate_server_cert(ca.key_pem.expose(), &sans, server_days)?;
+    fsutil::ensure_dir(dir, 0o700)?;
+    // Keys first and owner-only; certificates are public.
+    fsutil::atomic_write(&dir.join("ca_key"), ca.key_pem.expose().as_bytes(), 0o600)?;
+    fsutil::atomic_write(&dir.join("key"), server.key_pem.expose().as_bytes(), 0o600)?;
+    fsutil::atomic_write(&dir.join("ca"), ca.cert_pem.as_bytes(), 0o644)?;
+    fsutil::atomic_write(&dir.join("cert"), server.cert_pem.as_bytes(), 0o644)?;
+    println!("  CA certificate:     {} ({} days)", dir.join("ca").display(), ca_days);
+    println!("  CA key:             {} (mode 0600)", dir.join("ca_key").display());
+    println!("  Server certificate: {} ({} days)", dir.join("cert").display(), server_days);
+    println!("  Server key:         {} (mode 0600)", dir.join("key").display());
+    println!("  Names: {}", sans.join(", "));
+    Ok(())
+}
+
+pub fn run(ctx: &Context, a: GenerateCertsArgs) -> CmdResult {
+    let dir = a.tls_dir.map(PathBuf::from).unwrap_or_else(|| ctx.paths.tls_dir.clone());
+    let (actor, target) = (operator_actor(), dir.to_string_lossy().into_owned());
+    let event = Event::new(&actor, "tls.generated", &target)
+        .detail(serde_json::json!({ "sans": a.san, "force": a.force }));
+    super::audited::audited_simple(ctx, event, || generate(&dir, &a.san, a.ca_days, a.server_days, a.force))
+}

@@ -1,0 +1,383 @@
+//! `vigocli secrets …`: the operator's vault. Lifecycle verbs (init, generate-certs, unlock,
+//! lock, rotate, reset) work while locked; every other verb needs an unexpired unlock.
+
+use argh::FromArgs;
+
+use super::audited::{audited, audited_simple, AuditedError};
+use super::{operator_actor, Context};
+use crate::audit::Event;
+use crate::crypto::SecretString;
+use crate::exit::{CmdResult, Failure};
+use crate::secrets::{gate, LocalVault, Provider, SecretsError};
+use crate::util::prompt;
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "secrets")]
+/// Manage the secrets vault (AES-256-GCM files under the master key, unlock-gated).
+pub struct SecretsArgs {
+    #[argh(subcommand)]
+    command: SecretsCommand,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum SecretsCommand {
+    Init(InitArgs),
+    GenerateCerts(super::certs_cmd::GenerateCertsArgs),
+    Unlock(UnlockArgs),
+    Lock(LockArgs),
+    Rotate(RotateArgs),
+    Reset(ResetArgs),
+    Set(SetArgs),
+    Reveal(RevealArgs),
+    Delete(DeleteArgs),
+    List(ListArgs),
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "init")]
+/// Create the master key and set the unlock passphrase (keeps an existing key).
+struct InitArgs {}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "unlock")]
+/// Open the vault for 24 h (sliding) after checking the passphrase.
+struct UnlockArgs {}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "lock")]
+/// Close the vault now.
+struct LockArgs {}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "rotate")]
+/// Change the unlock passphrase (asks for the current one); locks the vault.
+struct RotateArgs {}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "reset")]
+/// Break-glass: set a new passphrase by proving read access to the master key.
+struct ResetArgs {}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "set")]
+/// Store a value: `set raw <key>` verbatim, `set password <key>` with complexity rules.
+struct SetArgs {
+    #[argh(subcommand)]
+    kind: SetKind,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum SetKind {
+    Raw(SetRawArgs),
+    Password(SetPasswordArgs),
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "raw")]
+/// Store an arbitrary value verbatim, from --from-file, piped stdin, or a hidden prompt.
+struct SetRawArgs {
+    /// secret key, e.g. vigo/db/dsn
+    #[argh(positional)]
+    key: String,
+    /// read the value from this file (verbatim)
+    #[argh(option)]
+    from_file: Option<String>,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "password")]
+/// Store a human-typed credential: 12+ characters with upper, lower, digit and special.
+struct SetPasswordArgs {
+    /// secret key, e.g. vigo/os-users/dan
+    #[argh(positional)]
+    key: String,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "reveal")]
+/// Print a stored value (recorded in the audit log as secret.accessed).
+struct RevealArgs {
+    /// secret key
+    #[argh(positional)]
+    key: String,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "delete")]
+/// Remove a stored value.
+struct DeleteArgs {
+    /// secret key
+    #[argh(positional)]
+    key: String,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+/// List stored keys, sorted (never values).
+struct ListArgs {}
+
+pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
+    match args.command {
+        SecretsCommand::Init(_) => init(ctx),
+        SecretsCommand::GenerateCerts(a) => super::certs_cmd::run(ctx, a),
+        SecretsCommand::Unlock(_) => unlock(ctx),
+        SecretsCommand::Lock(_) => lock(ctx),
+        SecretsCommand::Rotate(_) => rotate(ctx),
+        SecretsCommand::Reset(_) => reset(ctx),
+        gated => {
+            gate::check_gate(&ctx.paths.sentinel).map_err(Failure::refused)?;
+            let result = match gated {
+                SecretsCommand::Set(SetArgs { kind: SetKind::Raw(a) }) => set_raw(ctx, a),
+                SecretsCommand::Set(SetArgs { kind: SetKind::Password(a) }) => set_password(ctx, a),
+                SecretsCommand::Reveal(a) => reveal(ctx, a),
+                SecretsCommand::Delete(a) => delete(ctx, a),
+                SecretsCommand::List(_) => list(ctx),
+                _ => unreachable!("lifecycle verbs are handled above"),
+            };
+            if result.is_ok() {
+                gate::open_gate(&ctx.paths.sentinel).map_err(Failure::failed)?;
+            }
+            result
+        }
+    }
+}
+
+fn vault(ctx: &Context) -> Result<LocalVault, Failure> {
+    LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file).map_err(|e| Failure::failed(e.to_string()))
+}
+
+fn secrets_failure(e: SecretsError) -> Failure {
+    Failure::failed(e.to_string())
+}
+
+fn ask(prompt_text: &str) -> Result<SecretString, Failure> {
+    prompt::read_line(prompt_text, true).map_err(|e| Failure::failed(e.to_string()))
+}
+
+/// Asks for a new passphrase twice; refuses empty or mismatched input.
+fn ask_new_passphrase() -> Result<SecretString, Failure> {
+    let first = ask("Enter unlock passphrase: ")?;
+    let second = ask("Confirm passphrase: ")?;
+    if first.expose() != second.expose() {
+        return Err(Failure::failed("the two passphrases differ; nothing was changed"));
+    }
+    if first.len() < 8 {
+        return Err(Failure::failed("the unlock passphrase must be at least 8 characters; nothing was changed"));
+    }
+    Ok(first)
+}
+
+fn init(ctx: &Context) -> CmdResult {
+    let p = &ctx.paths;
+    let key_exists = p.key_file.exists();
+    if key_exists && p.verifier.exists() {
+        return Err(Failure::failed(format!(
+            "the vault is already initialised ({} and {} exist); use `vigocli secrets rotate` to change the passphrase",
+            p.key_file.display(),
+            p.verifier.display()
+        )));
+    }
+    let actor = operator_actor();
+    if key_exists {
+        crate::secrets::local::read_master_key(&p.key_file).map_err(secrets_failure)?;
+        println!("  Master key {} already exists; keeping it and its secrets.", p.key_file.display());
+    } else {
+        let key_dir = p.key_file.parent().unwrap_or(&p.secrets_dir);
+        crate::util::fsutil::ensure_dir(&p.secrets_dir, 0o700)?;
+        crate::util::fsutil::ensure_dir(key_dir, 0o700)?;
+        let key = crate::crypto::random_bytes(32)?;
+        let hex = SecretString::new(crate::crypto::hex_encode(&key));
+        audited_simple(ctx, Event::new(&actor, "vault.master_key_created", &p.key_file.to_string_lossy()), || {
+            crate::util::fsutil::atomic_write(&p.key_file, hex.expose().as_bytes(), 0o600).map_err(Failure::from)
+        })?;
+        println!("  Master key written to {} (mode 0600).", p.key_file.display());
+        println!("  Back it up somewhere safe: without it the stored secrets cannot be decrypted.");
+    }
+    println!("\n  Choose the unlock passphrase. Every `vigocli secrets` verb except");
+    println!("  init, generate-certs, unlock, lock, rotate and reset needs it.");
+    let pass = ask_new_passphrase()?;
+    audited_simple(ctx, Event::new(&actor, "vault.passphrase_set", "init"), || {
+        gate::write_verifier(&p.verifier, &pass).map_err(Failure::failed)
+    })?;
+    println!("  Unlock verifier written to {}.", p.verifier.display());
+    println!("  Next: `vigocli secrets unlock`.");
+    Ok(())
+}
+
+fn unlock(ctx: &Context) -> CmdResult {
+    let pass = ask("Enter unlock passphrase: ")?;
+    let actor = operator_actor();
+    if !gate::passphrase_matches(&ctx.paths.verifier, &pass).map_err(Failure::failed)? {
+        audited_simple(ctx, Event::new(&actor, "vault.unlock_failed", "vault"), || Ok(()))?;
+        return Err(Failure::refused("wrong passphrase; the vault stays locked"));
+    }
+    audited_simple(ctx, Event::new(&actor, "vault.unlocked", "vault"), || {
+        gate::open_gate(&ctx.paths.sentinel).map_err(Failure::failed)
+    })?;
+    println!("  Vault unlocked. It locks again after 24h without use.");
+    Ok(())
+}
+
+fn lock(ctx: &Context) -> CmdResult {
+    let was_open = gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed)?;
+    println!("  Vault locked.{}", if was_open { "" } else { " (it was not unlocked)" });
+    Ok(())
+}
+
+fn rotate(ctx: &Context) -> CmdResult {
+    let current = ask("Enter current passphrase: ")?;
+    if !gate::passphrase_matches(&ctx.paths.verifier, &current).map_err(Failure::failed)? {
+        return Err(Failure::refused("wrong passphrase; nothing was changed"));
+    }
+    println!("  Choose the new unlock passphrase.");
+    let new = ask_new_passphrase()?;
+    audited_simple(ctx, Event::new(&operator_actor(), "vault.passphrase_rotated", "vault"), || {
+        gate::write_verifier(&ctx.paths.verifier, &new).map_err(Failure::failed)?;
+        gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
+    })?;
+    println!("  Passphrase changed and vault locked; unlock with the new passphrase.");
+    Ok(())
+}
+
+fn reset(ctx: &Context) -> CmdResult {
+    // Reading the master key is the proof: it is the same access that decrypts every secret.
+    crate::secrets::local::read_master_key(&ctx.paths.key_file).map_err(|e| Failure::refused(e.to_string()))?;
+    println!("  This replaces the unlock passphrase without checking the old one.");
+    let word = prompt::read_line("  Type RESET to proceed: ", false).map_err(|e| Failure::failed(e.to_string()))?;
+    if word.expose() != "RESET" {
+        return Err(Failure::refused("confirmation was not RESET; nothing was changed"));
+    }
+    let new = ask_new_passphrase()?;
+    audited_simple(ctx, Event::new(&operator_actor(), "vault.passphrase_reset", "vault"), || {
+        gate::write_verifier(&ctx.paths.verifier, &new).map_err(Failure::failed)?;
+        gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
+    })?;
+    println!("  Passphrase reset. Run `vigocli secrets unlock` with the new passphrase.");
+    Ok(())
+}
+
+/// Checks a human-typed password and names the first rule it breaks.
+pub fn password_rule_violation(pw: &str) -> Option<&'static str> {
+    if pw.chars().count() < 12 {
+        return Some("it must be at least 12 characters long");
+    }
+    if !pw.chars().any(|c| c.is_uppercase()) {
+        return Some("it must contain an uppercase letter");
+    }
+    if !pw.chars().any(|c| c.is_lowercase()) {
+        return Some("it must contain a lowercase letter");
+    }
+    if !pw.chars().any(|c| c.is_ascii_digit()) {
+        return Some("it must contain a digit");
+    }
+    if !pw.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+        return Some("it must contain a special character (e.g. !#%&*-_)");
+    }
+    None
+}
+
+fn set_raw(ctx: &Context, a: SetRawArgs) -> CmdResult {
+    crate::placeholder::validate_key(&a.key)?;
+    let value = match &a.from_file {
+        Some(f) => {
+            let bytes = std::fs::read(f).map_err(|e| Failure::failed(format!("{f}: {e}")))?;
+            SecretString::new(String::from_utf8(bytes).map_err(|_| Failure::failed(format!("{f} is not UTF-8 text")))?)
+        }
+        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => ask("Enter value: ")?,
+        None => prompt::read_all_stdin().map_err(|e| Failure::failed(e.to_string()))?,
+    };
+    store_value(ctx, &a.key, &value)
+}
+
+fn set_password(ctx: &Context, a: SetPasswordArgs) -> CmdResult {
+    crate::placeholder::validate_key(&a.key)?;
+    let pw = ask("Enter password: ")?;
+    if let Some(rule) = password_rule_violation(pw.expose()) {
+        return Err(Failure::failed(format!("password rejected: {rule}; nothing was stored")));
+    }
+    let again = ask("Confirm password: ")?;
+    if again.expose() != pw.expose() {
+        return Err(Failure::failed("the two passwords differ; nothing was stored"));
+    }
+    store_value(ctx, &a.key, &pw)
+}
+
+/// Writes the value and its audit row together, then tells a running server.
+fn store_value(ctx: &Context, key: &str, value: &SecretString) -> CmdResult {
+    let v = vault(ctx)?;
+    let previous = std::fs::read(ctx.paths.secrets_dir.join(key)).ok();
+    let detail = serde_json::json!({ "bytes": value.len() });
+    let result = audited(ctx, Event::new(&operator_actor(), "secret.set", key).detail(detail), || {
+        v.put(key, value.expose().as_bytes()).map_err(secrets_failure)
+    });
+    match result {
+        Ok(()) => {}
+        Err(AuditedError::NotDone(f)) => return Err(f),
+        Err(AuditedError::CommitFailed(f)) => {
+            // Put back what was there, so no change stands without its audit row.
+            match previous {
+                Some(old) => crate::util::fsutil::atomic_write(&ctx.paths.secrets_dir.join(key), &old, 0o600)?,
+                None => v.delete(key).map_err(secrets_failure)?,
+            }
+            return Err(f);
+        }
+    }
+    println!("Secret {key:?} stored.");
+    match super::admin_client::notify_rotation(ctx, key) {
+        Ok(msg) => println!("{msg}"),
+        Err(why) => println!("No server notified ({why}); envoys pick the value up at the next publish or restart."),
+    }
+    Ok(())
+}
+
+fn reveal(ctx: &Context, a: RevealArgs) -> CmdResult {
+    let v = vault(ctx)?;
+    let value = audited_simple(ctx, Event::new(&operator_actor(), "secret.accessed", &a.key), || {
+        v.get(&a.key).map_err(secrets_failure)
+    })?;
+    println!("{}", value.expose());
+    Ok(())
+}
+
+fn delete(ctx: &Context, a: DeleteArgs) -> CmdResult {
+    let v = vault(ctx)?;
+    let previous = std::fs::read(ctx.paths.secrets_dir.join(&a.key)).ok();
+    match audited(ctx, Event::new(&operator_actor(), "secret.deleted", &a.key), || {
+        v.delete(&a.key).map_err(secrets_failure)
+    }) {
+        Ok(()) => {}
+        Err(AuditedError::NotDone(f)) => return Err(f),
+        Err(AuditedError::CommitFailed(f)) => {
+            if let Some(old) = previous {
+                crate::util::fsutil::atomic_write(&ctx.paths.secrets_dir.join(&a.key), &old, 0o600)?;
+            }
+            return Err(f);
+        }
+    }
+    println!("Secret {:?} deleted.", a.key);
+    Ok(())
+}
+
+fn list(ctx: &Context) -> CmdResult {
+    for key in vault(ctx)?.list().map_err(secrets_failure)? {
+        println!("{key}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::password_rule_violation;
+
+    #[test]
+    fn password_rules_name_the_failure() {
+        assert!(password_rule_violation("Short1!").unwrap().contains("12"));
+        assert!(password_rule_violation("alllowercase1!").unwrap().contains("uppercase"));
+        assert!(password_rule_violation("ALLUPPERCASE1!").unwrap().contains("lowercase"));
+        assert!(password_rule_violation("NoDigitsHere!!").unwrap().contains("digit"));
+        assert!(password_rule_violation("NoSpecials1234").unwrap().contains("special"));
+        assert_eq!(password_rule_violation("Str0ng-Passw0rd!"), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! Shared helpers for the integration tests: they drive the real `vigo` binary through the
+//! names it is installed under (symlinks vigosrv, vigocli, vigo-agent).
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub fn vigo_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vigo"))
+}
+
+/// A directory holding `vigosrv`, `vigocli` and `vigo-agent` symlinks to the built binary.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("vigo-test-bin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["vigosrv", "vigocli", "vigo-agent"] {
+            std::os::unix::fs::symlink(vigo_exe(), dir.join(name)).unwrap();
+        }
+        dir
+    })
+}
+
+pub fn role(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// A temporary directory removed on drop (kept when VIGO_KEEP_TEST_DIRS is set).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("vigo-it-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("VIGO_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Runs a role binary with `VIGO_BASE_DIR=base`, feeding `stdin` (lines for prompts).
+pub fn run_in(base: &Path, role_name: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(role(role_name))
+        .args(args)
+        .env("VIGO_BASE_DIR", base)
+        .env_remove("VIGO_SERVER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The process may exit before reading its input (e.g. a refused verb): that is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[track_caller]
+pub fn assert_code(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "unexpected exit status; output:\n{}", text(out));
+}
+
+/// Every file under `dir` (recursively), symlinks not followed.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| std::fs::read(p).map(|b| b.windows(needle.len()).any(|w| w == needle)).unwrap_or(false))
+        .collect()
+}
+
+/// A vault initialised and unlocked under `base` with the given passphrase.
+pub fn init_unlocked_vault(base: &Path, pass: &str) {
+    let out = run_in(base, "vigocli", &["secrets", "init"], &format!("{pass}\n{pass}\n"));
+    assert_code(&out, 0);
+    let out = run_in(base, "vigocli", &["secrets", "unlock"], &format!("{pass}\n"));
+    assert_code(&out, 0);
+}

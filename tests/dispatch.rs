@@ -1,0 +1,99 @@
+//! The one binary picks its role from its file name or its first argument.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+#[test]
+fn roles_by_symlink_name() {
+    for (name, marker) in [("vigosrv", "vigosrv"), ("vigocli", "secrets"), ("vigo-agent", "enroll")] {
+        let out = Command::new(role(name)).arg("--help").output().unwrap();
+        assert_code(&out, 0);
+        let t = text(&out);
+        assert!(t.contains(marker), "{name} --help did not mention {marker}:\n{t}");
+    }
+}
+
+#[test]
+fn roles_by_hard_link_name() {
+    let dir = TempDir::new("hardlink");
+    let link = dir.join("vigocli");
+    if std::fs::hard_link(vigo_exe(), &link).is_err() {
+        std::fs::copy(vigo_exe(), &link).unwrap();
+    }
+    let out = Command::new(&link).arg("--help").output().unwrap();
+    assert_code(&out, 0);
+    assert!(text(&out).contains("secrets"));
+}
+
+#[test]
+fn roles_by_first_argument() {
+    for (role_arg, marker) in [("server", "--api-listen"), ("cli", "audit"), ("agent", "apply")] {
+        let out = Command::new(vigo_exe()).args([role_arg, "--help"]).output().unwrap();
+        assert_code(&out, 0);
+        assert!(text(&out).contains(marker), "vigo {role_arg} --help:\n{}", text(&out));
+    }
+}
+
+#[test]
+fn unknown_name_or_role_prints_roles_and_exits_2() {
+    let dir = TempDir::new("badname");
+    std::os::unix::fs::symlink(vigo_exe(), dir.join("vigo-nonsense")).unwrap();
+    let out = Command::new(dir.join("vigo-nonsense")).output().unwrap();
+    assert_code(&out, 2);
+    assert!(text(&out).contains("server") && text(&out).contains("agent"));
+    let out = Command::new(vigo_exe()).arg("frobnicate").output().unwrap();
+    assert_code(&out, 2);
+    assert!(text(&out).contains("unknown role \"frobnicate\""));
+    let out = Command::new(vigo_exe()).output().unwrap();
+    assert_code(&out, 2);
+}
+
+#[test]
+fn version_and_usage_errors() {
+    let out = Command::new(vigo_exe()).arg("--version").output().unwrap();
+    assert_code(&out, 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("vigo {}", env!("CARGO_PKG_VERSION")));
+    let out = Command::new(role("vigocli")).args(["secrets", "no-such-verb"]).output().unwrap();
+    assert_code(&out, 2);
+    let out = Command::new(role("vigocli")).args(["--log-format", "xml", "audit", "verify"]).output().unwrap();
+    assert_code(&out, 2);
+}
+
+#[test]
+fn help_works_for_every_verb() {
+    let verbs: &[&[&str]] = &[
+        &["secrets"],
+        &["secrets", "init"],
+        &["secrets", "generate-certs"],
+        &["secrets", "unlock"],
+        &["secrets", "lock"],
+        &["secrets", "rotate"],
+        &["secrets", "reset"],
+        &["secrets", "set", "raw"],
+        &["secrets", "set", "password"],
+        &["secrets", "reveal"],
+        &["secrets", "delete"],
+        &["secrets", "list"],
+        &["audit", "verify"],
+        &["audit", "tail"],
+    ];
+    for v in verbs {
+        let mut args = v.to_vec();
+        args.push("--help");
+        let out = Command::new(role("vigocli")).args(&args).output().unwrap();
+        assert_code(&out, 0);
+        assert!(text(&out).contains("Usage:"), "vigocli {v:?} --help:\n{}", text(&out));
+    }
+}
+
+#[test]
+fn binary_is_statically_linked() {
+    let out = Command::new("ldd").arg(vigo_exe()).output().expect("ldd (libc-bin) must be installed");
+    let t = text(&out);
+    assert!(
+        t.contains("not a dynamic executable") || t.contains("statically linked"),
+        "vigo is dynamically linked:\n{t}"
+    );
+}
