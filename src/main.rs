@@ -18,7 +18,9 @@ mod proto;
 mod secrets;
 mod server;
 mod store;
+mod tlsconf;
 mod util;
+mod wire;
 
 use std::process::ExitCode;
 

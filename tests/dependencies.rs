@@ -11,7 +11,10 @@ fn no_openssl_or_aws_lc_in_the_dependency_tree() {
         .unwrap();
     assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
     let tree = String::from_utf8_lossy(&out.stdout);
-    assert!(tree.lines().any(|l| l.starts_with("ring ")), "ring missing from the tree: is the check reading it?");
+    assert!(
+        tree.lines().any(|l| l.starts_with("ring ")),
+        "ring missing from the tree: is the check reading it?"
+    );
     let banned: Vec<&str> = tree
         .lines()
         .filter(|l| {

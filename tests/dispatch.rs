@@ -57,7 +57,8 @@ fn version_and_usage_errors() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("vigo {}", env!("CARGO_PKG_VERSION")));
     let out = Command::new(role("vigocli")).args(["secrets", "no-such-verb"]).output().unwrap();
     assert_code(&out, 2);
-    let out = Command::new(role("vigocli")).args(["--log-format", "xml", "audit", "verify"]).output().unwrap();
+    let out =
+        Command::new(role("vigocli")).args(["--log-format", "xml", "audit", "verify"]).output().unwrap();
     assert_code(&out, 2);
 }
 

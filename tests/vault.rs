@@ -22,7 +22,12 @@ fn init_unlock_set_reveal_list_delete() {
     assert!(text(&out).contains("stored"));
     let f = std::env::temp_dir().join(format!("vigo-from-file-{}", std::process::id()));
     std::fs::write(&f, "from-file-value").unwrap();
-    let out = run_in(b, "vigocli", &["secrets", "set", "raw", "vigo/api/key", "--from-file", f.to_str().unwrap()], "");
+    let out = run_in(
+        b,
+        "vigocli",
+        &["secrets", "set", "raw", "vigo/api/key", "--from-file", f.to_str().unwrap()],
+        "",
+    );
     assert_code(&out, 0);
     std::fs::remove_file(&f).unwrap();
 
@@ -60,7 +65,9 @@ fn gated_verbs_refuse_while_locked_and_lifecycle_verbs_do_not() {
     let b = base.path();
     let out = run_in(b, "vigocli", &["secrets", "init"], &format!("{PASS}\n{PASS}\n"));
     assert_code(&out, 0);
-    for verb in [&["list"][..], &["reveal", "a"], &["delete", "a"], &["set", "raw", "a"], &["set", "password", "a"]] {
+    for verb in
+        [&["list"][..], &["reveal", "a"], &["delete", "a"], &["set", "raw", "a"], &["set", "password", "a"]]
+    {
         let mut args = vec!["secrets"];
         args.extend_from_slice(verb);
         let out = run_in(b, "vigocli", &args, "value\n");
@@ -115,7 +122,12 @@ fn rotate_and_reset_change_the_passphrase_and_lock() {
     init_unlocked_vault(b, PASS);
     let out = run_in(b, "vigocli", &["secrets", "rotate"], "not it\n");
     assert_code(&out, 3);
-    let out = run_in(b, "vigocli", &["secrets", "rotate"], &format!("{PASS}\nsecond passphrase\nsecond passphrase\n"));
+    let out = run_in(
+        b,
+        "vigocli",
+        &["secrets", "rotate"],
+        &format!("{PASS}\nsecond passphrase\nsecond passphrase\n"),
+    );
     assert_code(&out, 0);
     assert!(!b.join(".secrets-unlocked").exists(), "rotate must clear the sentinel");
     assert_code(&run_in(b, "vigocli", &["secrets", "unlock"], &format!("{PASS}\n")), 3);
@@ -144,14 +156,29 @@ fn set_password_enforces_complexity_and_names_the_rule() {
         ("NoDigitsAtAll!!", "digit"),
         ("NoSpecial12345", "special"),
     ] {
-        let out = run_in(b, "vigocli", &["secrets", "set", "password", "vigo/os-users/dan"], &format!("{pw}\n{pw}\n"));
+        let out = run_in(
+            b,
+            "vigocli",
+            &["secrets", "set", "password", "vigo/os-users/dan"],
+            &format!("{pw}\n{pw}\n"),
+        );
         assert_code(&out, 1);
         assert!(text(&out).contains(rule), "{pw}: {}", text(&out));
     }
     let good = "Corr3ct-Horse-Battery";
-    let out = run_in(b, "vigocli", &["secrets", "set", "password", "vigo/os-users/dan"], &format!("{good}\nmismatch\n"));
+    let out = run_in(
+        b,
+        "vigocli",
+        &["secrets", "set", "password", "vigo/os-users/dan"],
+        &format!("{good}\nmismatch\n"),
+    );
     assert_code(&out, 1);
-    let out = run_in(b, "vigocli", &["secrets", "set", "password", "vigo/os-users/dan"], &format!("{good}\n{good}\n"));
+    let out = run_in(
+        b,
+        "vigocli",
+        &["secrets", "set", "password", "vigo/os-users/dan"],
+        &format!("{good}\n{good}\n"),
+    );
     assert_code(&out, 0);
     let out = run_in(b, "vigocli", &["secrets", "reveal", "vigo/os-users/dan"], "");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), good);
@@ -225,10 +252,20 @@ fn canary_never_lands_in_plaintext_under_the_base_dir_or_in_logs() {
     let b = base.path();
     init_unlocked_vault(b, PASS);
     let canary = format!("CANARY-{}-{}", std::process::id(), "q9Zx7");
-    let out = run_in(b, "vigocli", &["--log-format", "json", "secrets", "set", "raw", "app/canary"], &format!("{canary}\n"));
+    let out = run_in(
+        b,
+        "vigocli",
+        &["--log-format", "json", "secrets", "set", "raw", "app/canary"],
+        &format!("{canary}\n"),
+    );
     assert_code(&out, 0);
     assert!(!text(&out).contains(&canary));
-    let out = run_in(b, "vigocli", &["secrets", "set", "password", "app/pw"], &format!("{canary}Aa1!\n{canary}Aa1!\n"));
+    let out = run_in(
+        b,
+        "vigocli",
+        &["secrets", "set", "password", "app/pw"],
+        &format!("{canary}Aa1!\n{canary}Aa1!\n"),
+    );
     assert_code(&out, 0);
     assert!(!text(&out).contains(&canary));
     let hits = files_containing(b, canary.as_bytes());
@@ -242,7 +279,12 @@ fn canary_never_lands_in_plaintext_under_the_base_dir_or_in_logs() {
 fn generate_certs_refuses_overwrite_and_openssl_verifies_them() {
     let base = TempDir::new("vault-certs");
     let b = base.path();
-    let out = run_in(b, "vigocli", &["secrets", "generate-certs", "--san", "vigo.example.com", "--san", "10.0.1.5"], "");
+    let out = run_in(
+        b,
+        "vigocli",
+        &["secrets", "generate-certs", "--san", "vigo.example.com", "--san", "10.0.1.5"],
+        "",
+    );
     assert_code(&out, 0);
     for (f, mode) in [("ca", 0o644), ("ca_key", 0o600), ("cert", 0o644), ("key", 0o600)] {
         let m = std::fs::metadata(b.join("tls").join(f)).unwrap().permissions().mode() & 0o777;
@@ -294,7 +336,11 @@ fn verifier_phc_string_verifies_with_an_independent_argon2() {
             .args(["-c", script, phc, pw])
             .output()
             .expect("python3 must be installed");
-        assert!(out.status.success(), "python argon2 failed (apt-get install -y python3-argon2): {}", text(&out));
+        assert!(
+            out.status.success(),
+            "python argon2 failed (apt-get install -y python3-argon2): {}",
+            text(&out)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     assert_eq!(check(PASS), "match");

@@ -1,9 +1,150 @@
-//! `vigo-agent`: the agent role.
+//! `vigo-agent`: the agent on every managed host ("envoy").
 
+mod apply_cmd;
+mod client;
+pub mod engine;
+mod enroll;
+mod run;
+mod state;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use argh::FromArgs;
+
+use crate::exit::{finish, hoist_options, parse_args, CmdResult, Failure};
+use crate::logging::{self, LogFormat};
+use crate::paths::{self, AgentPaths};
+
+#[derive(FromArgs)]
+/// The Vigo agent: enroll with a server, check in and converge this host, or apply a local
+/// config without a server. Exit codes: 0 converged/success, 1 failed, 2 usage, 3 refused.
+struct AgentArgs {
+    /// state directory (default /var/lib/vigo, or $VIGO_BASE_DIR)
+    #[argh(option)]
+    base_dir: Option<String>,
+    /// log format on stderr: human (default) or json
+    #[argh(option, default = "LogFormat::Human")]
+    log_format: LogFormat,
+    #[argh(subcommand)]
+    command: AgentCommand,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum AgentCommand {
+    Enroll(EnrollArgs),
+    Run(RunArgs),
+    Resolve(ResolveArgs),
+    Apply(ApplyArgs),
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "enroll")]
+/// Enroll this host with a one-time token (read from a file or stdin, never argv).
+struct EnrollArgs {
+    /// server agent address, HOST:PORT
+    #[argh(option)]
+    server: String,
+    /// file holding the token, or - for stdin
+    #[argh(option)]
+    token_file: String,
+    /// envoy name (default: this host's name)
+    #[argh(option)]
+    name: Option<String>,
+    /// replace an existing enrollment with a new identity
+    #[argh(switch)]
+    force: bool,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "run")]
+/// Check in and apply every interval; --once for a single cycle.
+struct RunArgs {
+    /// one check-in and apply, then exit 0 if converged, 1 if anything failed
+    #[argh(switch)]
+    once: bool,
+    /// report what would change, change nothing
+    #[argh(switch)]
+    noop: bool,
+    /// apply into this directory instead of / (image builds, tests)
+    #[argh(option, default = "String::from(\"/\")")]
+    root: String,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "resolve")]
+/// Ask the server for one secret this envoy is entitled to (a diagnostic).
+struct ResolveArgs {
+    /// secret key
+    #[argh(positional)]
+    key: String,
+    /// print the value itself
+    #[argh(switch)]
+    reveal: bool,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "apply")]
+/// Masterless: compile a local .vgo tree for one envoy name and apply it, no server involved.
+struct ApplyArgs {
+    /// the config directory (holding nodes.vgo and modules/)
+    #[argh(positional)]
+    config_dir: String,
+    /// envoy name to compile the config for
+    #[argh(option)]
+    envoy: String,
+    /// apply into this directory instead of /
+    #[argh(option, default = "String::from(\"/\")")]
+    root: String,
+    /// report what would change, change nothing
+    #[argh(switch)]
+    noop: bool,
+}
+
 pub fn main(command: &str, args: &[&str]) -> ExitCode {
-    let _ = (command, args);
-    eprintln!("error: the agent role is not built yet");
-    ExitCode::from(crate::exit::EXIT_FAILED)
+    let args = hoist_options(args, &["--base-dir", "--log-format"]);
+    let parsed: AgentArgs = match parse_args(command, &args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    logging::init(parsed.log_format);
+    let base = paths::base_dir(parsed.base_dir.as_deref(), paths::AGENT_DEFAULT_BASE);
+    finish(run(&AgentPaths::new(&base), parsed.command))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start the runtime: {e}")))
+}
+
+fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
+    match command {
+        AgentCommand::Enroll(a) => runtime()?.block_on(enroll::enroll(
+            paths,
+            enroll::EnrollRequest {
+                server: a.server,
+                token_file: a.token_file,
+                name: a.name,
+                force: a.force,
+            },
+        )),
+        AgentCommand::Run(a) => runtime()?.block_on(run::run(
+            paths,
+            run::RunRequest { once: a.once, noop: a.noop, root: PathBuf::from(a.root) },
+        )),
+        AgentCommand::Resolve(a) => runtime()?.block_on(run::resolve(paths, &a.key, a.reveal)),
+        AgentCommand::Apply(a) => apply_cmd::apply(
+            paths,
+            apply_cmd::ApplyRequest {
+                config_dir: PathBuf::from(a.config_dir),
+                envoy: a.envoy,
+                root: PathBuf::from(a.root),
+                noop: a.noop,
+            },
+        ),
+    }
 }

@@ -27,7 +27,9 @@ pub fn audited<T>(
         )))
     };
     let mut conn = crate::store::open(&ctx.paths.db).map_err(|e| not_done(e.to_string()))?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| not_done(e.to_string()))?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| not_done(e.to_string()))?;
     audit::append_in(&tx, std::slice::from_ref(&event)).map_err(|e| not_done(e.to_string()))?;
     let value = op().map_err(AuditedError::NotDone)?;
     tx.commit().map_err(|e| {

@@ -32,7 +32,13 @@ pub struct GenerateCertsArgs {
 }
 
 /// Writes a fresh CA and server certificate into `dir`; refuses to overwrite unless `force`.
-pub fn generate(dir: &std::path::Path, extra_sans: &[String], ca_days: u32, server_days: u32, force: bool) -> CmdResult {
+pub fn generate(
+    dir: &std::path::Path,
+    extra_sans: &[String],
+    ca_days: u32,
+    server_days: u32,
+    force: bool,
+) -> CmdResult {
     let names = ["ca", "ca_key", "cert", "key"];
     let existing: Vec<_> = names.iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect();
     if !existing.is_empty() && !force {

@@ -4,6 +4,7 @@ mod admin_client;
 mod audit_cmd;
 mod audited;
 mod certs_cmd;
+mod fleet_cmd;
 mod secrets_cmd;
 
 use std::process::ExitCode;
@@ -49,7 +50,17 @@ struct CliArgs {
 enum Command {
     Audit(audit_cmd::AuditArgs),
     Secrets(secrets_cmd::SecretsArgs),
+    Tokens(fleet_cmd::TokensArgs),
+    Envoys(fleet_cmd::EnvoysArgs),
+    Runs(fleet_cmd::RunsArgs),
+    ApiTokens(fleet_cmd::ApiTokensArgs),
+    Publish(PublishArgs),
 }
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "publish")]
+/// Ask the running server to reload, validate and publish its config directory.
+struct PublishArgs {}
 
 /// What every verb needs to know about where it runs.
 pub struct Context {
@@ -79,6 +90,11 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
     match command {
         Command::Audit(a) => audit_cmd::run(ctx, a),
         Command::Secrets(a) => secrets_cmd::run(ctx, a),
+        Command::Tokens(a) => fleet_cmd::tokens(ctx, a),
+        Command::Envoys(a) => fleet_cmd::envoys(ctx, a),
+        Command::Runs(a) => fleet_cmd::runs(ctx, a),
+        Command::ApiTokens(a) => fleet_cmd::api_tokens(ctx, a),
+        Command::Publish(_) => fleet_cmd::publish(ctx),
     }
 }
 

@@ -164,7 +164,9 @@ fn ask_new_passphrase() -> Result<SecretString, Failure> {
         return Err(Failure::failed("the two passphrases differ; nothing was changed"));
     }
     if first.len() < 8 {
-        return Err(Failure::failed("the unlock passphrase must be at least 8 characters; nothing was changed"));
+        return Err(Failure::failed(
+            "the unlock passphrase must be at least 8 characters; nothing was changed",
+        ));
     }
     Ok(first)
 }
@@ -189,9 +191,14 @@ fn init(ctx: &Context) -> CmdResult {
         crate::util::fsutil::ensure_dir(key_dir, 0o700)?;
         let key = crate::crypto::random_bytes(32)?;
         let hex = SecretString::new(crate::crypto::hex_encode(&key));
-        audited_simple(ctx, Event::new(&actor, "vault.master_key_created", &p.key_file.to_string_lossy()), || {
-            crate::util::fsutil::atomic_write(&p.key_file, hex.expose().as_bytes(), 0o600).map_err(Failure::from)
-        })?;
+        audited_simple(
+            ctx,
+            Event::new(&actor, "vault.master_key_created", &p.key_file.to_string_lossy()),
+            || {
+                crate::util::fsutil::atomic_write(&p.key_file, hex.expose().as_bytes(), 0o600)
+                    .map_err(Failure::from)
+            },
+        )?;
         println!("  Master key written to {} (mode 0600).", p.key_file.display());
         println!("  Back it up somewhere safe: without it the stored secrets cannot be decrypted.");
     }
@@ -243,9 +250,11 @@ fn rotate(ctx: &Context) -> CmdResult {
 
 fn reset(ctx: &Context) -> CmdResult {
     // Reading the master key is the proof: it is the same access that decrypts every secret.
-    crate::secrets::local::read_master_key(&ctx.paths.key_file).map_err(|e| Failure::refused(e.to_string()))?;
+    crate::secrets::local::read_master_key(&ctx.paths.key_file)
+        .map_err(|e| Failure::refused(e.to_string()))?;
     println!("  This replaces the unlock passphrase without checking the old one.");
-    let word = prompt::read_line("  Type RESET to proceed: ", false).map_err(|e| Failure::failed(e.to_string()))?;
+    let word =
+        prompt::read_line("  Type RESET to proceed: ", false).map_err(|e| Failure::failed(e.to_string()))?;
     if word.expose() != "RESET" {
         return Err(Failure::refused("confirmation was not RESET; nothing was changed"));
     }
@@ -283,7 +292,9 @@ fn set_raw(ctx: &Context, a: SetRawArgs) -> CmdResult {
     let value = match &a.from_file {
         Some(f) => {
             let bytes = std::fs::read(f).map_err(|e| Failure::failed(format!("{f}: {e}")))?;
-            SecretString::new(String::from_utf8(bytes).map_err(|_| Failure::failed(format!("{f} is not UTF-8 text")))?)
+            SecretString::new(
+                String::from_utf8(bytes).map_err(|_| Failure::failed(format!("{f} is not UTF-8 text")))?,
+            )
         }
         None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => ask("Enter value: ")?,
         None => prompt::read_all_stdin().map_err(|e| Failure::failed(e.to_string()))?,
@@ -318,7 +329,9 @@ fn store_value(ctx: &Context, key: &str, value: &SecretString) -> CmdResult {
         Err(AuditedError::CommitFailed(f)) => {
             // Put back what was there, so no change stands without its audit row.
             match previous {
-                Some(old) => crate::util::fsutil::atomic_write(&ctx.paths.secrets_dir.join(key), &old, 0o600)?,
+                Some(old) => {
+                    crate::util::fsutil::atomic_write(&ctx.paths.secrets_dir.join(key), &old, 0o600)?
+                }
                 None => v.delete(key).map_err(secrets_failure)?,
             }
             return Err(f);
@@ -327,7 +340,9 @@ fn store_value(ctx: &Context, key: &str, value: &SecretString) -> CmdResult {
     println!("Secret {key:?} stored.");
     match super::admin_client::notify_rotation(ctx, key) {
         Ok(msg) => println!("{msg}"),
-        Err(why) => println!("No server notified ({why}); envoys pick the value up at the next publish or restart."),
+        Err(why) => {
+            println!("No server notified ({why}); envoys pick the value up at the next publish or restart.")
+        }
     }
     Ok(())
 }

@@ -119,7 +119,10 @@ mod tests {
         std::fs::write(dir.join("sig"), id.sign(msg)).unwrap();
         let verify = |sig: &str| {
             std::process::Command::new("openssl")
-                .args(["pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg", "-sigfile", sig])
+                .args([
+                    "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "msg", "-sigfile",
+                    sig,
+                ])
                 .current_dir(&dir)
                 .output()
                 .expect("openssl must be installed (apt-get install -y openssl)")

@@ -1,9 +1,212 @@
-//! `vigosrv`: the server role.
+//! `vigosrv`: the server role. Runs in the foreground; refuses to start (one-line reason)
+//! when TLS files, the master key or any `secret:` ref cannot be read.
 
+mod admin;
+mod admin_auth;
+mod envelope;
+mod grpc;
+mod listeners;
+mod rotation;
+mod runs;
+mod settings;
+mod state;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use argh::FromArgs;
+
+use crate::audit::Event;
+use crate::crypto::SecretString;
+use crate::exit::{finish, hoist_options, parse_args, CmdResult, Failure};
+use crate::logging::{self, LogFormat};
+use crate::paths::{self, ServerPaths};
+use crate::secrets::{LocalVault, Provider};
+use crate::util::fsutil;
+
+#[derive(FromArgs)]
+/// Run the Vigo server (vigosrv) in the foreground: agent gRPC over mTLS and the admin HTTPS API.
+/// Exit codes: 0 clean stop, 1 failed to start or crashed, 2 usage error.
+struct ServerArgs {
+    /// state directory (default /srv/vigo, or $VIGO_BASE_DIR)
+    #[argh(option)]
+    base_dir: Option<String>,
+    /// server config file (YAML)
+    #[argh(option)]
+    config: Option<String>,
+    /// agent gRPC listener address (default 0.0.0.0:7443; port 0 picks a free port)
+    #[argh(option)]
+    listen: Option<String>,
+    /// admin HTTPS listener address (default 127.0.0.1:8443)
+    #[argh(option)]
+    api_listen: Option<String>,
+    /// log format on stderr: human (default) or json
+    #[argh(option, default = "LogFormat::Human")]
+    log_format: LogFormat,
+}
 
 pub fn main(command: &str, args: &[&str]) -> ExitCode {
-    let _ = (command, args);
-    eprintln!("error: the server role is not built yet");
-    ExitCode::from(crate::exit::EXIT_FAILED)
+    let args = hoist_options(args, &["--base-dir", "--log-format"]);
+    let parsed: ServerArgs = match parse_args(command, &args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    logging::init(parsed.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return finish(Err(Failure::failed(format!("cannot start the runtime: {e}")))),
+    };
+    let result = runtime.block_on(run(parsed));
+    if let Err(f) = &result {
+        tracing::error!(error = %f.message, "server failed");
+    }
+    finish(result)
+}
+
+fn read(path: &std::path::Path, hint: &str) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::failed(format!("cannot read {}: {e}; {hint}", path.display())))
+}
+
+/// Everything that must hold before a listener opens.
+fn startup(
+    args: &ServerArgs,
+    paths: &ServerPaths,
+) -> Result<(Arc<state::Server>, settings::Settings, SecretString), Failure> {
+    let (settings, secret_refs) = match &args.config {
+        Some(f) => settings::Settings::load(std::path::Path::new(f)).map_err(Failure::failed)?,
+        None => (settings::Settings::default(), vec![]),
+    };
+    let paths = paths
+        .clone()
+        .with_overrides(settings.secrets.secrets_dir.as_deref(), settings.secrets.key_file.as_deref());
+    let certs_hint = "run `vigocli secrets generate-certs`";
+    let ca_cert_pem = read(&paths.ca_cert(), certs_hint)?;
+    let ca_key_pem = SecretString::new(read(&paths.ca_key(), certs_hint)?);
+    let cert_pem = read(&paths.server_cert(), certs_hint)?;
+    let key_pem = SecretString::new(read(&paths.server_key(), certs_hint)?);
+    for key_file in [paths.ca_key(), paths.server_key()] {
+        fsutil::check_private(&key_file).map_err(|e| Failure::failed(format!("refusing TLS key: {e}")))?;
+    }
+    let vault =
+        LocalVault::open(&paths.secrets_dir, &paths.key_file).map_err(|e| Failure::failed(e.to_string()))?;
+    let provider: Arc<dyn Provider> = Arc::new(vault);
+    for key in &secret_refs {
+        provider
+            .get(key)
+            .map_err(|e| Failure::failed(format!("loading server config: resolving secret {key:?}: {e}")))?;
+    }
+    let config_dir =
+        settings.config_dir.as_ref().map(PathBuf::from).unwrap_or_else(|| paths.config_dir.clone());
+    let tree = if config_dir.exists() {
+        let tree = crate::config::load_tree(&config_dir).map_err(config_failure)?;
+        tree.validate_all(provider.as_ref()).map_err(config_failure)?;
+        Some(tree)
+    } else {
+        tracing::warn!(dir = %config_dir.display(), "no config directory; envoys get empty bundles until `vigocli config publish`");
+        None
+    };
+    let verifier = Arc::new(crate::tlsconf::EnvoyCertVerifier::new(&ca_cert_pem).map_err(Failure::failed)?);
+    let admin_token = SecretString::new(crate::crypto::random_token("vgla_")?);
+    let db = crate::store::open(&paths.db)?;
+    let server = state::Server::new(state::ServerParts {
+        paths: paths.clone(),
+        db,
+        provider,
+        verifier,
+        ca_cert_pem,
+        ca_key_pem,
+        config_dir,
+        checkin_interval_secs: settings.checkin_interval_secs().map_err(Failure::failed)?,
+        client_cert_days: settings.client_cert_days,
+        admin_token_hash: crate::crypto::sha256(admin_token.expose().as_bytes()),
+        tree,
+    })
+    .map_err(Failure::failed)?;
+    // The TLS material is checked here so a bad key refuses startup, not the first handshake.
+    crate::tlsconf::agent_listener_config(
+        &cert_pem,
+        key_pem.expose(),
+        &server.ca_cert_pem,
+        server.verifier.clone(),
+    )
+    .map_err(Failure::failed)?;
+    Ok((Arc::new(server), settings, admin_token))
+}
+
+fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
+    let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
+    Failure::failed(format!(
+        "loading config: {first}{}",
+        if errs.len() > 1 { format!(" (and {} more)", errs.len() - 1) } else { String::new() }
+    ))
+}
+
+async fn run(args: ServerArgs) -> CmdResult {
+    let base = paths::base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
+    let paths = ServerPaths::new(&base);
+    let (server, settings, admin_token) = startup(&args, &paths)?;
+    let cert_pem = read(&server.paths.server_cert(), "")?;
+    let key_pem = SecretString::new(read(&server.paths.server_key(), "")?);
+    let agent_tls = crate::tlsconf::agent_listener_config(
+        &cert_pem,
+        key_pem.expose(),
+        &server.ca_cert_pem,
+        server.verifier.clone(),
+    )
+    .map_err(Failure::failed)?;
+    let admin_tls = crate::tlsconf::admin_listener_config(&cert_pem, key_pem.expose(), &server.ca_cert_pem)
+        .map_err(Failure::failed)?;
+    let bind = |addr: &str| {
+        let a = crate::util::hosts::resolve(addr).map_err(Failure::usage)?;
+        std::net::TcpListener::bind(a)
+            .and_then(|l| {
+                l.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(l)
+            })
+            .map_err(|e| Failure::failed(format!("cannot listen on {addr}: {e}")))
+    };
+    let agent_listener = bind(args.listen.as_deref().unwrap_or(&settings.listen))?;
+    let api_listener = bind(args.api_listen.as_deref().unwrap_or(&settings.api_listen))?;
+    let agent_addr = agent_listener.local_addr()?;
+    let api_addr = api_listener.local_addr()?;
+    // A new local-admin token at every start; the previous one dies with the previous process.
+    fsutil::atomic_write(&server.paths.admin_token, admin_token.expose().as_bytes(), 0o600)?;
+    server
+        .audit(&[Event::new("server", "server.started", &server.paths.base.to_string_lossy())
+            .detail(serde_json::json!({ "agent": agent_addr.to_string(), "api": api_addr.to_string() }))])
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grpc = tokio::spawn(listeners::serve_agent(
+        agent_listener,
+        Arc::new(agent_tls),
+        grpc::AgentService { server: server.clone() },
+        stop_rx.clone(),
+    ));
+    let api = tokio::spawn(listeners::serve_admin(
+        api_listener,
+        Arc::new(admin_tls),
+        admin::router(server.clone()),
+        stop_rx,
+    ));
+    tracing::info!("listening agent={agent_addr} api={api_addr}");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let _ = grpc.await;
+        let _ = api.await;
+    })
+    .await;
+    let _ = std::fs::remove_file(&server.paths.admin_token);
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
 }

@@ -22,4 +22,50 @@ pub const MIGRATIONS: &[&str] = &[
         seq  INTEGER NOT NULL,
         hash BLOB NOT NULL
     );",
+    // 2: server state — enrollment tokens, envoys, run reports, API tokens, counters.
+    "CREATE TABLE enroll_tokens (
+        id          TEXT PRIMARY KEY,
+        token_hash  BLOB NOT NULL UNIQUE,
+        envoy_name  TEXT,
+        created_by  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        used_at     INTEGER,
+        used_by     TEXT
+    );
+    CREATE TABLE envoys (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        public_key       BLOB NOT NULL UNIQUE,
+        enrolled_at      INTEGER NOT NULL,
+        last_seen        INTEGER,
+        last_seq         INTEGER NOT NULL DEFAULT 0,
+        revoked_at       INTEGER,
+        last_bundle_hash TEXT,
+        triggered        TEXT NOT NULL DEFAULT '[]',
+        force_apply      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX envoys_active_name ON envoys(name) WHERE revoked_at IS NULL;
+    CREATE TABLE runs (
+        id           TEXT PRIMARY KEY,
+        envoy_id     TEXT NOT NULL REFERENCES envoys(id),
+        envoy_name   TEXT NOT NULL,
+        received_at  INTEGER NOT NULL,
+        status       TEXT NOT NULL,
+        bundle_hash  TEXT NOT NULL,
+        report       TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_envoy ON runs(envoy_name, received_at);
+    CREATE TABLE api_tokens (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'compliance')),
+        token_hash  BLOB NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+    );
+    CREATE TABLE server_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
 ];

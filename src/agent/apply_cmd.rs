@@ -1,0 +1,59 @@
+//! `vigo-agent apply CONFIG_DIR --envoy NAME`: masterless. Compiles a local .vgo tree and applies
+//! it with no server, like `puppet apply`. Secrets come only from a vault under --base-dir.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::engine::{self, ApplyOptions};
+use crate::exit::{CmdResult, Failure};
+use crate::paths::AgentPaths;
+use crate::secrets::{LocalVault, MemoryProvider, Provider};
+
+pub struct ApplyRequest {
+    pub config_dir: PathBuf,
+    pub envoy: String,
+    pub root: PathBuf,
+    pub noop: bool,
+}
+
+fn local_vault(base: &Path) -> Option<LocalVault> {
+    let secrets = base.join("secrets");
+    LocalVault::open(&secrets, &secrets.join(".master.key")).ok()
+}
+
+pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
+    let tree = crate::config::load_tree(&req.config_dir).map_err(config_failure)?;
+    let vault = local_vault(&paths.base);
+    let empty = MemoryProvider::new();
+    let provider: &dyn Provider = match &vault {
+        Some(v) => v,
+        None => &empty,
+    };
+    let bundle = tree.compile(&req.envoy, provider).map_err(|errs| {
+        if vault.is_none() && errs.iter().any(|e| e.message.contains("secret")) {
+            Failure::refused(format!(
+                "this config uses secret: refs but no vault is readable under {} (secrets/.master.key); masterless apply resolves secrets only from a local vault",
+                paths.base.display()
+            ))
+        } else {
+            config_failure(errs)
+        }
+    })?;
+    let mut values = BTreeMap::new();
+    for key in bundle.entitled_keys()? {
+        let v = vault.as_ref().ok_or_else(|| Failure::refused("no local vault for secret: refs"))?;
+        values.insert(key.clone(), v.get(&key).map_err(|e| Failure::failed(e.to_string()))?);
+    }
+    let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base).map_err(Failure::failed)?;
+    let opts = ApplyOptions { root: req.root, noop: req.noop, triggered: Default::default(), guardrails };
+    let report = engine::apply(&bundle, &values, &opts);
+    super::run::print_report(&report);
+    match report.status {
+        engine::RunStatus::Failed => Err(Failure::failed("some resources failed; see the report above")),
+        _ => Ok(()),
+    }
+}
+
+fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
+    Failure::failed(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+}

@@ -1,0 +1,139 @@
+//! The agent's gRPC client: TLS 1.3 with the agent's certificate, every call a signed envelope.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+use tonic::transport::{Channel, Endpoint};
+
+use super::state::AgentState;
+use crate::crypto::Ed25519Identity;
+use crate::exit::Failure;
+use crate::paths::AgentPaths;
+use crate::proto::v1 as pb;
+use crate::proto::v1::vigo_agent_client::VigoAgentClient;
+use crate::wire;
+
+/// Opens a channel to `server` (HOST:PORT) over our own rustls configuration.
+pub async fn connect(server: &str, tls: rustls::ClientConfig) -> Result<Channel, Failure> {
+    let addr = crate::util::hosts::resolve(server).map_err(Failure::usage)?;
+    let host = server
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_matches(|c| c == '[' || c == ']'))
+        .unwrap_or(server)
+        .to_string();
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|_| Failure::usage(format!("bad server host {host:?}")))?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| Failure::usage(e.to_string()))?
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60));
+    endpoint
+        .connect_with_connector(tower::service_fn(move |_uri| {
+            let connector = connector.clone();
+            let name = name.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                let tls = connector.connect(name, tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        }))
+        .await
+        .map_err(|e| Failure::failed(format!("cannot connect to the server at {server}: {e}")))
+}
+
+/// Maps a gRPC status to the agent's exit codes: denials are "refused" (3).
+pub fn status_failure(what: &str, s: tonic::Status) -> Failure {
+    let msg = format!("{what}: {}", s.message());
+    match s.code() {
+        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => Failure::refused(msg),
+        _ => Failure::failed(msg),
+    }
+}
+
+pub struct SignedClient {
+    grpc: VigoAgentClient<Channel>,
+    identity: Ed25519Identity,
+    pub state: AgentState,
+    paths: AgentPaths,
+}
+
+impl SignedClient {
+    pub async fn open(paths: &AgentPaths) -> Result<SignedClient, Failure> {
+        let state = AgentState::load(paths)?;
+        let identity = super::state::load_identity(paths)?;
+        let tls = super::state::client_tls(paths, &identity)?;
+        let channel = connect(&state.server, tls).await?;
+        Ok(SignedClient { grpc: VigoAgentClient::new(channel), identity, state, paths: paths.clone() })
+    }
+
+    /// Wraps `payload` in a signed envelope; the sequence is persisted before the request leaves.
+    pub fn envelope(&mut self, method: &str, payload: Vec<u8>) -> Result<pb::SignedRequest, Failure> {
+        let sequence = self.state.next_sequence();
+        self.state.save(&self.paths)?;
+        let timestamp_ms = crate::util::time::unix_now_millis();
+        let msg = wire::signing_message(method, &self.state.envoy_id, timestamp_ms, sequence, &payload);
+        Ok(pb::SignedRequest {
+            envoy_id: self.state.envoy_id.clone(),
+            timestamp_ms,
+            sequence,
+            signature: self.identity.sign(&msg).to_vec(),
+            payload,
+        })
+    }
+
+    pub async fn check_in(&mut self) -> Result<pb::CheckInResponse, Failure> {
+        let body =
+            pb::CheckInRequest { agent_version: crate::VERSION.into(), last_bundle_hash: String::new() };
+        let env = self.envelope(wire::METHOD_CHECK_IN, body.encode_to_vec())?;
+        self.grpc
+            .check_in(env)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| status_failure("check-in refused", s))
+    }
+
+    /// One ResolveSecrets call for all `keys`; the answer is opened with a one-shot X25519 key.
+    pub async fn resolve(
+        &mut self,
+        keys: &[String],
+        epoch: u64,
+    ) -> Result<(std::collections::BTreeMap<String, crate::crypto::SecretString>, u64), Failure> {
+        let recipient = crate::crypto::EphemeralRecipient::generate()?;
+        let body = pb::ResolveSecretsRequest {
+            keys: keys.to_vec(),
+            reply_public_key: recipient.public_key().to_vec(),
+            secrets_epoch: epoch,
+        };
+        let env = self.envelope(wire::METHOD_RESOLVE, body.encode_to_vec())?;
+        let aad = wire::resolve_aad(&env.envoy_id, env.sequence);
+        let answer = self
+            .grpc
+            .resolve_secrets(env)
+            .await
+            .map_err(|s| status_failure("secret resolution refused", s))?
+            .into_inner();
+        let plain = recipient.open(&aad, &answer.sealed_values)?;
+        let mut values = pb::SecretValues::decode(plain.expose())
+            .map_err(|_| Failure::failed("sealed secret answer is malformed"))?;
+        let mut out = std::collections::BTreeMap::new();
+        for (k, mut v) in std::mem::take(&mut values.values) {
+            let text = String::from_utf8(std::mem::take(&mut v))
+                .map_err(|_| Failure::failed(format!("secret:{k} is not UTF-8")))?;
+            out.insert(k, crate::crypto::SecretString::new(text));
+        }
+        Ok((out, answer.secrets_epoch))
+    }
+
+    pub async fn report(&mut self, report: pb::RunReport) -> Result<String, Failure> {
+        let body = pb::ReportRunRequest { report: Some(report) };
+        let env = self.envelope(wire::METHOD_REPORT, body.encode_to_vec())?;
+        self.grpc
+            .report_run(env)
+            .await
+            .map(|r| r.into_inner().run_id)
+            .map_err(|s| status_failure("report refused", s))
+    }
+}

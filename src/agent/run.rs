@@ -1,0 +1,197 @@
+//! `vigo-agent run`: check in, resolve the bundle's secrets in one call (cached in memory until
+//! the epoch advances), apply, report. `--once` does one cycle and exits 0 (converged) or 1.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::client::SignedClient;
+use super::engine::{self, ApplyOptions, RunReport};
+use crate::bundle::{CompiledBundle, CompiledResource};
+use crate::crypto::SecretString;
+use crate::exit::{CmdResult, Failure};
+use crate::paths::AgentPaths;
+use crate::proto::v1 as pb;
+
+pub struct RunRequest {
+    pub once: bool,
+    pub noop: bool,
+    pub root: PathBuf,
+}
+
+/// Resolved values, kept only in memory and dropped (zeroized) when the epoch advances.
+#[derive(Default)]
+pub struct SecretCache {
+    epoch: u64,
+    values: BTreeMap<String, SecretString>,
+}
+
+impl SecretCache {
+    pub async fn fill(
+        &mut self,
+        client: &mut SignedClient,
+        keys: &BTreeSet<String>,
+        epoch: u64,
+    ) -> Result<(), Failure> {
+        if epoch != self.epoch {
+            self.values.clear();
+            self.epoch = epoch;
+        }
+        let missing: Vec<String> = keys.iter().filter(|k| !self.values.contains_key(*k)).cloned().collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let (values, served_epoch) = client.resolve(&missing, epoch).await?;
+        self.values.extend(values);
+        self.epoch = served_epoch.max(epoch);
+        Ok(())
+    }
+}
+
+/// The wire bundle back into the engine's input type.
+pub fn from_proto(b: &pb::PolicyBundle) -> Result<CompiledBundle, Failure> {
+    let resources = b
+        .resources
+        .iter()
+        .map(|r| {
+            let attributes = match serde_json::from_str(&r.attributes_json) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => return Err(Failure::failed(format!("resource {:?} has malformed attributes", r.name))),
+            };
+            Ok(CompiledResource {
+                name: r.name.clone(),
+                rtype: r.r#type.clone(),
+                attributes,
+                depends_on: r.depends_on.clone(),
+                notify: r.notify.clone(),
+                watch_secret: r.watch_secret.clone(),
+                when: (!r.when.is_empty()).then(|| r.when.clone()),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CompiledBundle { envoy_name: b.envoy_name.clone(), resources })
+}
+
+pub fn to_proto(r: &RunReport, bundle_hash: &str, epoch: u64) -> pb::RunReport {
+    pb::RunReport {
+        bundle_hash: bundle_hash.to_string(),
+        started_ms: r.started_ms,
+        duration_ms: r.duration_ms,
+        noop: r.noop,
+        status: r.status.as_str().to_string(),
+        secrets_epoch: epoch,
+        results: r
+            .results
+            .iter()
+            .map(|x| pb::ResourceResult {
+                name: x.name.clone(),
+                r#type: x.rtype.clone(),
+                status: x.status.as_str().to_string(),
+                duration_ms: x.duration_ms,
+                diff: x.diff.clone(),
+                error: x.error.clone(),
+                output: x.output.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Prints one line per resource that is not unchanged, then a summary line.
+pub fn print_report(r: &RunReport) {
+    for x in &r.results {
+        if x.status.as_str() == "unchanged" {
+            continue;
+        }
+        let detail = if !x.error.is_empty() { &x.error } else { &x.diff };
+        println!(
+            "  {:<12} {}[{}] {}",
+            x.status.as_str(),
+            x.rtype,
+            x.name,
+            detail.lines().next().unwrap_or("")
+        );
+    }
+    let count = |s: &str| r.results.iter().filter(|x| x.status.as_str() == s).count();
+    println!(
+        "run {}: {} resources, {} changed, {} would change, {} failed, {} skipped ({} ms)",
+        r.status.as_str(),
+        r.results.len(),
+        count("changed"),
+        count("would-change"),
+        count("failed"),
+        count("skipped"),
+        r.duration_ms
+    );
+}
+
+async fn cycle(
+    client: &mut SignedClient,
+    cache: &mut SecretCache,
+    req: &RunRequest,
+    paths: &AgentPaths,
+) -> Result<RunReport, Failure> {
+    let answer = client.check_in().await?;
+    let bundle = answer.bundle.ok_or_else(|| Failure::failed("the server sent no bundle"))?;
+    client.state.checkin_interval_secs = answer.checkin_interval_secs;
+    let compiled = from_proto(&bundle)?;
+    let keys = compiled.entitled_keys()?;
+    cache.fill(client, &keys, bundle.secrets_epoch).await?;
+    let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base).map_err(Failure::failed)?;
+    let opts = ApplyOptions {
+        root: req.root.clone(),
+        noop: req.noop,
+        triggered: bundle.triggered.iter().cloned().collect(),
+        guardrails,
+    };
+    let report = tokio::task::block_in_place(|| engine::apply(&compiled, &cache.values, &opts));
+    client.report(to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch)).await?;
+    Ok(report)
+}
+
+pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
+    let mut client = SignedClient::open(paths).await?;
+    let mut cache = SecretCache::default();
+    loop {
+        let outcome = cycle(&mut client, &mut cache, &req, paths).await;
+        if req.once {
+            let report = outcome?;
+            print_report(&report);
+            return match report.status {
+                engine::RunStatus::Failed => {
+                    Err(Failure::failed("some resources failed; see the report above"))
+                }
+                _ => Ok(()),
+            };
+        }
+        match outcome {
+            Ok(report) => print_report(&report),
+            Err(f) if f.code == crate::exit::EXIT_REFUSED => return Err(f),
+            Err(f) => tracing::warn!(error = %f.message, "run failed; retrying at the next interval"),
+        }
+        let base = u64::from(client.state.checkin_interval_secs.max(1));
+        // ±10% jitter so a fleet restarted together does not check in together.
+        let spread = (base / 10).max(1);
+        let jitter =
+            crate::crypto::random_bytes(2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))).unwrap_or(0)
+                % (2 * spread + 1);
+        let wait = Duration::from_secs(base - spread.min(base) + jitter);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+/// `vigo-agent resolve KEY`: asks for one key (diagnostic; proves entitlement is enforced).
+pub async fn resolve(paths: &AgentPaths, key: &str, reveal: bool) -> CmdResult {
+    crate::placeholder::validate_key(key)?;
+    let mut client = SignedClient::open(paths).await?;
+    let (values, epoch) = client.resolve(&[key.to_string()], 0).await?;
+    let value = values.get(key).ok_or_else(|| Failure::failed("the server answered without the key"))?;
+    if reveal {
+        println!("{}", value.expose());
+    } else {
+        println!("secret:{key} resolved ({} bytes, epoch {epoch}); pass --reveal to print it", value.len());
+    }
+    Ok(())
+}

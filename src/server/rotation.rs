@@ -1,0 +1,54 @@
+//! Secret rotation (DESIGN step 7): bump the epoch, find the envoys whose bundles use the key,
+//! mark their `watch_secret` resources triggered and flag them to apply at next check-in.
+
+use rusqlite::{params, TransactionBehavior};
+
+use super::state::Server;
+use crate::audit::{self, Event};
+
+/// Returns the names of the envoys that were flagged.
+pub fn rotate(s: &Server, actor: &str, key: &str) -> Result<Vec<String>, String> {
+    // The new value must be readable before anyone is told to fetch it.
+    s.provider.version(key).map_err(|e| e.to_string())?;
+    let mut flagged = Vec::new();
+    let mut updates = Vec::new();
+    for envoy in s.active_envoys() {
+        let Ok(bundle) = s.bundle_for(&envoy.name) else { continue };
+        if !bundle.entitled.contains(key) {
+            continue;
+        }
+        let triggered: Vec<String> = bundle
+            .watches
+            .iter()
+            .filter(|(_, keys)| keys.iter().any(|k| k == key))
+            .map(|(name, _)| name.clone())
+            .collect();
+        updates.push((envoy.id.clone(), triggered));
+        flagged.push(envoy.name.clone());
+    }
+    let mut conn = s.db();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
+    for (id, triggered) in &updates {
+        let current: String = tx
+            .query_row("SELECT triggered FROM envoys WHERE id = ?1", [id], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        let mut all: Vec<String> = serde_json::from_str(&current).unwrap_or_default();
+        for t in triggered {
+            if !all.contains(t) {
+                all.push(t.clone());
+            }
+        }
+        tx.execute(
+            "UPDATE envoys SET triggered = ?2, force_apply = 1 WHERE id = ?1",
+            params![id, serde_json::to_string(&all).unwrap_or_else(|_| "[]".into())],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let epoch = s.bump_secrets_epoch(&tx).map_err(|e| e.to_string())?;
+    let detail = serde_json::json!({ "envoys": flagged, "secrets_epoch": epoch });
+    audit::append_in(&tx, &[Event::new(actor, "secret.rotated", key).detail(detail)])
+        .map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())?;
+    tracing::info!(key, envoys = flagged.len(), epoch, "secret rotation announced");
+    Ok(flagged)
+}

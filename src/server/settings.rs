@@ -1,0 +1,117 @@
+//! The optional server config file (YAML, strict). Flags override it; defaults are safe.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Agent gRPC listener.
+    pub listen: String,
+    /// Admin HTTPS listener.
+    pub api_listen: String,
+    /// How often agents check in, e.g. "5m".
+    pub checkin_interval: String,
+    /// Validity of client certificates issued at enrollment, in days.
+    pub client_cert_days: u32,
+    pub secrets: SecretsSettings,
+    /// The .vgo tree (default <base-dir>/config).
+    pub config_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsSettings {
+    pub backend: String,
+    pub secrets_dir: Option<String>,
+    pub key_file: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "0.0.0.0:7443".into(),
+            api_listen: "127.0.0.1:8443".into(),
+            checkin_interval: "5m".into(),
+            client_cert_days: 365,
+            secrets: SecretsSettings::default(),
+            config_dir: None,
+        }
+    }
+}
+
+impl Default for SecretsSettings {
+    fn default() -> Self {
+        SecretsSettings { backend: "local".into(), secrets_dir: None, key_file: None }
+    }
+}
+
+impl Settings {
+    /// Reads the file; also returns every `secret:<key>` string in it so startup can check them.
+    pub fn load(path: &Path) -> Result<(Settings, Vec<String>), String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("server config {}: {e}", path.display()))?;
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("server config {}: {e}", path.display()))?;
+        let mut refs = Vec::new();
+        collect_secret_refs(&value, &mut refs);
+        let settings: Settings =
+            serde_yaml::from_str(&text).map_err(|e| format!("server config {}: {e}", path.display()))?;
+        if settings.secrets.backend != "local" {
+            return Err(format!(
+                "server config {}: secrets backend {:?} is not available in this build; use \"local\"",
+                path.display(),
+                settings.secrets.backend
+            ));
+        }
+        Ok((settings, refs))
+    }
+
+    pub fn checkin_interval_secs(&self) -> Result<u32, String> {
+        let secs = crate::util::time::parse_duration(&self.checkin_interval)?;
+        u32::try_from(secs)
+            .ok()
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| "checkin_interval must be at least 1s".into())
+    }
+}
+
+fn collect_secret_refs(v: &serde_yaml::Value, out: &mut Vec<String>) {
+    match v {
+        serde_yaml::Value::String(s) => {
+            if let Some(k) = s.strip_prefix("secret:") {
+                out.push(k.to_string());
+            }
+        }
+        serde_yaml::Value::Sequence(items) => items.iter().for_each(|i| collect_secret_refs(i, out)),
+        serde_yaml::Value::Mapping(m) => m.values().for_each(|i| collect_secret_refs(i, out)),
+        serde_yaml::Value::Tagged(t) => collect_secret_refs(&t.value, out),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_file_with_secret_refs() {
+        let dir = std::env::temp_dir().join(format!("vigo-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("server.yaml");
+        std::fs::write(&p, "listen: 127.0.0.1:9000\ncheckin_interval: 30s\n").unwrap();
+        let (s, refs) = Settings::load(&p).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000");
+        assert_eq!(s.api_listen, "127.0.0.1:8443");
+        assert_eq!(s.checkin_interval_secs().unwrap(), 30);
+        assert!(refs.is_empty());
+        std::fs::write(&p, "listne: x\n").unwrap();
+        assert!(Settings::load(&p).unwrap_err().contains("unknown field"));
+        std::fs::write(&p, "config_dir: \"secret:vigo/cfg\"\n").unwrap();
+        assert_eq!(Settings::load(&p).unwrap().1, ["vigo/cfg"]);
+        std::fs::write(&p, "secrets:\n  backend: isopass\n").unwrap();
+        assert!(Settings::load(&p).unwrap_err().contains("not available"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
