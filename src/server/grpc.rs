@@ -7,6 +7,7 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
+use super::capture;
 use super::state::{EnvoyInfo, Server};
 use crate::audit::{self, Event};
 use crate::crypto::{self, x509};
@@ -167,7 +168,10 @@ fn consume_token(
 #[tonic::async_trait]
 impl VigoAgent for AgentService {
     async fn enroll(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
-        self.enroll_blocking(&req).map(Response::new)
+        capture::record("Enroll", "request", req.get_ref());
+        let answer = self.enroll_blocking(&req)?;
+        capture::record("Enroll", "response", &answer);
+        Ok(Response::new(answer))
     }
 
     async fn check_in(
@@ -175,6 +179,7 @@ impl VigoAgent for AgentService {
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::CheckInResponse>, Status> {
         let s = &self.server;
+        capture::record(wire::METHOD_CHECK_IN, "request", req.get_ref());
         let auth = s.authenticate(&req, wire::METHOD_CHECK_IN)?;
         let _body: pb::CheckInRequest = decode(&auth.payload)?;
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
@@ -199,6 +204,7 @@ impl VigoAgent for AgentService {
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
         let s = &self.server;
+        capture::record(wire::METHOD_RESOLVE, "request", req.get_ref());
         let auth = s.authenticate(&req, wire::METHOD_RESOLVE)?;
         let body: pb::ResolveSecretsRequest = decode(&auth.payload)?;
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
@@ -238,7 +244,9 @@ impl VigoAgent for AgentService {
         s.audit(&[Event::new(&format!("envoy:{}", auth.envoy.id), "secret.epoch_resolved", &auth.envoy.id)
             .detail(detail)])
             .map_err(internal)?;
-        Ok(Response::new(pb::ResolveSecretsResponse { sealed_values: sealed, secrets_epoch: epoch }))
+        let answer = pb::ResolveSecretsResponse { sealed_values: sealed, secrets_epoch: epoch };
+        capture::record(wire::METHOD_RESOLVE, "response", &answer);
+        Ok(Response::new(answer))
     }
 
     async fn report_run(
@@ -246,6 +254,7 @@ impl VigoAgent for AgentService {
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::ReportRunResponse>, Status> {
         let s = &self.server;
+        capture::record(wire::METHOD_REPORT, "request", req.get_ref());
         let auth = s.authenticate(&req, wire::METHOD_REPORT)?;
         let body: pb::ReportRunRequest = decode(&auth.payload)?;
         let report = body.report.ok_or_else(|| Status::invalid_argument("report missing"))?;
@@ -273,6 +282,8 @@ impl VigoAgent for AgentService {
             )
             .map_err(internal)?;
         }
-        Ok(Response::new(pb::ReportRunResponse { run_id }))
+        let answer = pb::ReportRunResponse { run_id };
+        capture::record(wire::METHOD_REPORT, "response", &answer);
+        Ok(Response::new(answer))
     }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_auth;
+mod capture;
 mod envelope;
 mod grpc;
 mod listeners;

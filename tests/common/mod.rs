@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod fleet;
+
 pub fn vigo_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vigo"))
 }

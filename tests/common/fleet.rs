@@ -1,0 +1,217 @@
+//! A whole installation in temp dirs: vault, certs, config, a running `vigosrv` on 127.0.0.1
+//! (ports picked by the kernel), and helpers to drive `vigocli` and `vigo-agent` against it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+pub const PASS: &str = "fleet test passphrase";
+
+pub struct Fleet {
+    pub dir: TempDir,
+    pub server: Option<Child>,
+    pub agent_addr: String,
+    pub api_addr: String,
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Fleet {
+    /// Vault initialised and unlocked, certificates generated, no server yet.
+    pub fn new(tag: &str) -> Fleet {
+        let dir = TempDir::new(tag);
+        std::fs::create_dir_all(dir.join("srv")).unwrap();
+        init_unlocked_vault(&dir.join("srv"), PASS);
+        let out = run_in(&dir.join("srv"), "vigocli", &["secrets", "generate-certs"], "");
+        assert_code(&out, 0);
+        std::fs::create_dir_all(dir.join("capture")).unwrap();
+        Fleet { dir, server: None, agent_addr: String::new(), api_addr: String::new(), extra_env: vec![] }
+    }
+
+    pub fn base(&self) -> PathBuf {
+        self.dir.join("srv")
+    }
+
+    pub fn capture_dir(&self) -> PathBuf {
+        self.dir.join("capture")
+    }
+
+    pub fn server_log(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+
+    pub fn set_secret(&self, key: &str, value: &str) -> Output {
+        let out = self.cli(&["secrets", "set", "raw", key], value);
+        assert_code(&out, 0);
+        out
+    }
+
+    /// Writes `files` (relative path, text) under the server's config dir.
+    pub fn write_config(&self, files: &[(&str, &str)]) {
+        for (rel, text) in files {
+            let p = self.base().join("config").join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+
+    pub fn start_server(&mut self) {
+        assert!(self.server.is_none(), "server already running");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.server_log()).unwrap();
+        let mut child = Command::new(role("vigosrv"))
+            .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            .env("VIGO_BASE_DIR", self.base())
+            .env("VIGO_TEST_CAPTURE_DIR", self.capture_dir())
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log_path = self.server_log();
+        std::thread::spawn(move || {
+            let mut log = std::fs::OpenOptions::new().append(true).open(log_path).unwrap();
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                use std::io::Write;
+                let _ = writeln!(log, "{line}");
+                if !sent && line.contains("listening agent=") {
+                    let _ = tx.send(line.clone());
+                    sent = true;
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("vigosrv did not start:\n{}", std::fs::read_to_string(self.server_log()).unwrap_or_default());
+            }
+        };
+        let field = |k: &str| line.split(k).nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        self.agent_addr = field("agent=");
+        self.api_addr = field("api=");
+        self.server = Some(child);
+    }
+
+    pub fn stop_server(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = nix_kill(c.id(), "TERM");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if c.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart_server(&mut self) {
+        self.stop_server();
+        self.start_server();
+    }
+
+    /// Runs vigocli against this installation (and its server, when running).
+    pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
+        self.run_role("vigocli", &self.base(), args, stdin, &[("VIGO_SERVER", format!("https://{}", self.api_addr))])
+    }
+
+    pub fn run_role(&self, role_name: &str, base: &Path, args: &[&str], stdin: &str, env: &[(&str, String)]) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(role(role_name));
+        cmd.args(args)
+            .env("VIGO_BASE_DIR", base)
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn token(&self, envoy: Option<&str>) -> String {
+        let mut args = vec!["tokens", "create"];
+        if let Some(e) = envoy {
+            args.extend(["--envoy", e]);
+        }
+        let out = self.cli(&args, "");
+        assert_code(&out, 0);
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn agent_base(&self, name: &str) -> PathBuf {
+        self.dir.join(&format!("agent-{name}"))
+    }
+
+    /// Enrolls an agent named `name` with `token` given on stdin.
+    pub fn enroll_with(&self, name: &str, token: &str) -> Output {
+        let base = self.agent_base(name);
+        self.run_role("vigo-agent", &base, &["enroll", "--server", &self.agent_addr, "--token-file", "-", "--name", name], &format!("{token}\n"), &[])
+    }
+
+    pub fn enroll(&self, name: &str) -> PathBuf {
+        let out = self.enroll_with(name, &self.token(None));
+        assert_code(&out, 0);
+        self.agent_base(name)
+    }
+
+    pub fn agent(&self, name: &str, args: &[&str]) -> Output {
+        self.run_role("vigo-agent", &self.agent_base(name), args, "", &[])
+    }
+
+    pub fn root(&self, name: &str) -> PathBuf {
+        self.dir.join(&format!("root-{name}"))
+    }
+
+    /// `vigo-agent run --once --root <root-name>`.
+    pub fn run_once(&self, name: &str) -> Output {
+        let root = self.root(name);
+        std::fs::create_dir_all(&root).unwrap();
+        self.agent(name, &["run", "--once", "--root", root.to_str().unwrap()])
+    }
+
+    /// Runs the foreign Python client (tests/foreign/vigo_client.py); returns its JSON answer.
+    pub fn foreign(&self, args: &[&str]) -> serde_json::Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/foreign/vigo_client.py");
+        let proto = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+        let ca = self.base().join("tls/ca");
+        let out = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(args[0])
+            .arg(proto)
+            .arg(&self.agent_addr)
+            .arg(ca)
+            .args(&args[1..])
+            .output()
+            .expect("/usr/bin/python3 is required (apt-get install -y python3 python3-grpcio python3-grpc-tools python3-cryptography)");
+        assert!(out.status.success(), "foreign client failed:\n{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("foreign client output: {}", text(&out)))
+    }
+
+    pub fn audit_json(&self) -> String {
+        let out = run_in(&self.base(), "vigocli", &["audit", "tail", "-n", "100000", "--json"], "");
+        assert_code(&out, 0);
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.stop_server();
+    }
+}
+
+pub fn nix_kill(pid: u32, signal: &str) -> std::io::Result<std::process::ExitStatus> {
+    Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status()
+}

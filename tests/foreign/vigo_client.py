@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""A foreign gRPC client for Vigo's agent port, written against proto/ only.
+
+It uses Python's grpcio (BoringSSL) and `cryptography`, nothing from the Vigo codebase, and
+prints one JSON object describing what the server answered. The Rust integration tests drive
+it and assert on the status codes.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+
+def load_stubs(proto_dir):
+    out = tempfile.mkdtemp(prefix="vigo-pystubs-")
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", "-I", proto_dir, "--python_out", out,
+         "--grpc_python_out", out, "vigo/v1/agent.proto"],
+        check=True)
+    sys.path.insert(0, out)
+    from vigo.v1 import agent_pb2, agent_pb2_grpc  # noqa: E402
+    return agent_pb2, agent_pb2_grpc
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def self_signed(key, cn):
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, cn)])
+    now = __import__("datetime").datetime.utcnow()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - __import__("datetime").timedelta(hours=1))
+            .not_valid_after(now + __import__("datetime").timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+            .sign(key, None))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def key_pem(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def signing_message(method, envoy_id, ts, seq, payload):
+    h = hashes.Hash(hashes.SHA256())
+    h.update(payload)
+    return (b"vigo-request-v1\0" + method.encode() + b"\0" + envoy_id.encode() + b"\0"
+            + ts.to_bytes(8, "big", signed=True) + seq.to_bytes(8, "big") + h.finalize())
+
+
+class Agent:
+    """An enrolled envoy's files, read from its base dir."""
+
+    def __init__(self, base):
+        self.state = json.loads(read(os.path.join(base, "agent.json")))
+        self.key_pem = read(os.path.join(base, "identity.key"))
+        self.cert_pem = read(os.path.join(base, "client.crt"))
+        self.key = serialization.load_pem_private_key(self.key_pem, None)
+
+    def envelope(self, pb, method, payload, key=None, seq=None):
+        ts = int(time.time() * 1000)
+        seq = seq if seq is not None else int(time.time() * 1_000_000) + 10_000_000
+        sig = (key or self.key).sign(signing_message(method, self.state["envoy_id"], ts, seq, payload))
+        return pb.SignedRequest(envoy_id=self.state["envoy_id"], timestamp_ms=ts, sequence=seq,
+                                payload=payload, signature=sig)
+
+
+def call(stub_method, request):
+    try:
+        stub_method(request, timeout=10)
+        return "OK", ""
+    except grpc.RpcError as e:
+        return e.code().name, e.details() or ""
+
+
+def channel(addr, ca, cert=None, key=None):
+    creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    return grpc.secure_channel(addr, creds)
+
+
+def main():
+    cmd, proto_dir, addr, ca_path = sys.argv[1:5]
+    rest = sys.argv[5:]
+    pb, pbg = load_stubs(proto_dir)
+    ca = read(ca_path)
+    result = {}
+    if cmd == "no-cert":
+        # Every RPC, with no client certificate at all.
+        stub = pbg.VigoAgentStub(channel(addr, ca))
+        for name, req in [("Enroll", pb.EnrollRequest()), ("CheckIn", pb.SignedRequest()),
+                          ("ResolveSecrets", pb.SignedRequest()), ("ReportRun", pb.SignedRequest())]:
+            result[name] = call(getattr(stub, name), req)[0]
+    elif cmd == "self-signed":
+        # A valid self-signed Ed25519 certificate: Enroll only; everything else refused.
+        key = ed25519.Ed25519PrivateKey.generate()
+        stub = pbg.VigoAgentStub(channel(addr, ca, self_signed(key, "intruder"), key_pem(key)))
+        for name in ["CheckIn", "ResolveSecrets", "ReportRun"]:
+            result[name] = call(getattr(stub, name), pb.SignedRequest(envoy_id="x"))[0]
+        result["Enroll-bad-token"] = call(stub.Enroll, pb.EnrollRequest(
+            token="AAAA", public_key=key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw)))[0]
+    elif cmd == "other-ca":
+        cert_path, key_path = rest
+        stub = pbg.VigoAgentStub(channel(addr, ca, read(cert_path), read(key_path)))
+        result["CheckIn"] = call(stub.CheckIn, pb.SignedRequest())[0]
+    elif cmd == "enroll-existing":
+        # An enrolled (perhaps revoked) identity asking to enroll again with a fresh token.
+        agent = Agent(rest[0])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        token_secret = rest[1].split(".")[1]
+        pub = agent.key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        result["enroll"] = call(stub.Enroll, pb.EnrollRequest(token=token_secret, public_key=pub, name="again"))
+    elif cmd in ("replay", "forged", "resolve", "send"):
+        agent = Agent(rest[0])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        body = pb.CheckInRequest(agent_version="foreign").SerializeToString()
+        if cmd == "replay":
+            env = agent.envelope(pb, "CheckIn", body)
+            result["first"] = call(stub.CheckIn, env)[0]
+            result["replay"] = call(stub.CheckIn, env)[0]
+            with open(rest[1], "wb") as f:
+                f.write(env.SerializeToString())
+        elif cmd == "send":
+            env = pb.SignedRequest()
+            env.ParseFromString(read(rest[1]))
+            result["again"] = call(stub.CheckIn, env)
+        elif cmd == "forged":
+            wrong = ed25519.Ed25519PrivateKey.generate()
+            result["wrong-key"] = call(stub.CheckIn, agent.envelope(pb, "CheckIn", body, key=wrong))[0]
+            env = agent.envelope(pb, "CheckIn", body)
+            env.payload = pb.CheckInRequest(agent_version="tampered").SerializeToString()
+            result["tampered-payload"] = call(stub.CheckIn, env)[0]
+            env = agent.envelope(pb, "CheckIn", body)
+            env.envoy_id = "00000000-0000-4000-8000-000000000000"
+            result["unknown-envoy"] = call(stub.CheckIn, env)[0]
+            env = agent.envelope(pb, "ReportRun", body)
+            result["wrong-method"] = call(stub.CheckIn, env)[0]
+        else:
+            reply = ed25519.Ed25519PrivateKey.generate()  # any 32 bytes do for a refused call
+            payload = pb.ResolveSecretsRequest(keys=[rest[1]], reply_public_key=reply.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw)).SerializeToString()
+            result["resolve"] = call(stub.ResolveSecrets, agent.envelope(pb, "ResolveSecrets", payload))
+    else:
+        sys.exit(f"unknown command {cmd}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

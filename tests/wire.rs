@@ -1,0 +1,261 @@
+//! vigosrv and vigo-agent over real mTLS on 127.0.0.1: enrollment, signed requests,
+//! entitlement, revocation and rotation, each checked from the outside.
+
+mod common;
+
+use common::fleet::Fleet;
+use common::*;
+
+const NODES: &str = r#"
+envoys:
+  - match: "web*"
+    roles: [web]
+  - match: "db*"
+    roles: [db]
+"#;
+
+const WEB: &str = r#"
+resources:
+  - name: app-config
+    type: file
+    target_path: /etc/app/app.conf
+    content: "api_key={{ .Vars.api_key }}\n"
+    mode: "0600"
+vars:
+  api_key: "secret:web/api_key"
+"#;
+
+const DB: &str = r#"
+resources:
+  - name: db-password
+    type: file
+    target_path: /etc/db/password
+    content: "secret:db/password"
+    watch_secret: ["db/password"]
+  - name: reload-db
+    type: exec
+    command: "/bin/sh -c 'echo reloaded >> \"$0\"' /tmp/never-used"
+    when: changed
+    watch_secret: ["db/password"]
+"#;
+
+fn fleet(tag: &str) -> Fleet {
+    let mut f = Fleet::new(tag);
+    f.set_secret("web/api_key", "web-key-value-1");
+    f.set_secret("db/password", "db-pass-value-1");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/web.vgo", WEB), ("modules/db.vgo", DB)]);
+    f.start_server();
+    f
+}
+
+#[test]
+fn enroll_check_in_resolve_and_the_secret_lands_in_the_root() {
+    let f = fleet("wire-e2e");
+    let agent = f.enroll("web1");
+    let mode = |p: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(agent.join(p)).unwrap().permissions()) & 0o777;
+    assert_eq!(mode("identity.key"), 0o600);
+    let out = f.run_once("web1");
+    assert_code(&out, 0);
+    let written = std::fs::read_to_string(f.root("web1").join("etc/app/app.conf")).unwrap();
+    assert_eq!(written, "api_key=web-key-value-1\n");
+    // A second run changes nothing.
+    let out = f.run_once("web1");
+    assert_code(&out, 0);
+    assert!(text(&out).contains("0 changed"), "{}", text(&out));
+    let runs = f.cli(&["runs", "list", "--envoy", "web1"], "");
+    assert_code(&runs, 0);
+    assert_eq!(String::from_utf8_lossy(&runs.stdout).lines().count(), 3, "{}", text(&runs));
+}
+
+#[test]
+fn an_envoy_is_denied_another_envoys_key_and_the_denial_is_audited() {
+    let f = fleet("wire-entitle");
+    f.enroll("web1");
+    f.enroll("db1");
+    let out = f.agent("web1", &["resolve", "web/api_key"]);
+    assert_code(&out, 0);
+    let out = f.agent("db1", &["resolve", "web/api_key"]);
+    assert_code(&out, 3);
+    assert!(text(&out).contains("not entitled"), "{}", text(&out));
+    // The foreign client, signing as db1, is refused the same way.
+    let answer = f.foreign(&["resolve", f.agent_base("db1").to_str().unwrap(), "web/api_key"]);
+    assert_eq!(answer["resolve"][0], "PERMISSION_DENIED", "{answer}");
+    let audit = f.audit_json();
+    let denials: Vec<&str> = audit.lines().filter(|l| l.contains("secret.entitlement_denied")).collect();
+    assert_eq!(denials.len(), 2, "{audit}");
+    assert!(denials[0].contains("web/api_key") && !denials[0].contains("web-key-value-1"));
+}
+
+#[test]
+fn a_token_works_once_and_an_expired_token_not_at_all() {
+    let f = fleet("wire-token");
+    let token = f.token(None);
+    assert_code(&f.enroll_with("web1", &token), 0);
+    let out = f.enroll_with("web2", &token);
+    assert_code(&out, 3);
+    assert!(text(&out).contains("token already used"), "{}", text(&out));
+    let out = f.cli(&["tokens", "create", "--ttl", "1s"], "");
+    assert_code(&out, 0);
+    let short = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = f.enroll_with("web3", &short);
+    assert_code(&out, 3);
+    assert!(text(&out).contains("token expired"), "{}", text(&out));
+    let audit = f.audit_json();
+    assert_eq!(audit.lines().filter(|l| l.contains("enroll.rejected")).count(), 2);
+    // Tokens are stored hashed: the token text is nowhere in the database.
+    let secret_part = token.split('.').nth(1).unwrap();
+    assert!(files_containing(&f.base(), secret_part.as_bytes()).is_empty());
+}
+
+#[test]
+fn twenty_parallel_enrollments_with_one_token_exactly_one_wins() {
+    let f = fleet("wire-race");
+    let token = f.token(None);
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20).map(|i| {
+            let (f, token) = (&f, &token);
+            s.spawn(move || f.enroll_with(&format!("web{i}"), token))
+        }).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners = outs.iter().filter(|o| o.status.code() == Some(0)).count();
+    let refused = outs.iter().filter(|o| o.status.code() == Some(3)).count();
+    assert_eq!((winners, refused), (1, 19), "{:?}", outs.iter().map(text).collect::<Vec<_>>());
+}
+
+#[test]
+fn replayed_envelope_is_rejected_also_after_a_restart() {
+    let mut f = fleet("wire-replay");
+    let agent = f.enroll("web1");
+    let saved = f.dir.join("envelope.bin");
+    let answer = f.foreign(&["replay", agent.to_str().unwrap(), saved.to_str().unwrap()]);
+    assert_eq!(answer["first"], "OK", "{answer}");
+    assert_eq!(answer["replay"], "UNAUTHENTICATED", "{answer}");
+    f.restart_server();
+    let answer = f.foreign(&["send", agent.to_str().unwrap(), saved.to_str().unwrap()]);
+    assert_eq!(answer["again"][0], "UNAUTHENTICATED", "{answer}");
+    assert!(answer["again"][1].as_str().unwrap().contains("replayed"), "{answer}");
+    // The real agent still works after the restart.
+    assert_code(&f.run_once("web1"), 0);
+}
+
+#[test]
+fn forged_tampered_or_misaddressed_envelopes_are_rejected() {
+    let f = fleet("wire-forged");
+    let agent = f.enroll("web1");
+    let answer = f.foreign(&["forged", agent.to_str().unwrap()]);
+    for case in ["wrong-key", "tampered-payload", "unknown-envoy", "wrong-method"] {
+        assert_eq!(answer[case], "UNAUTHENTICATED", "{case}: {answer}");
+    }
+}
+
+#[test]
+fn revoked_envoy_is_refused_and_its_identity_can_never_enroll_again() {
+    let f = fleet("wire-revoke");
+    let agent = f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
+    assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
+    let out = f.run_once("web1");
+    assert_code(&out, 3);
+    assert!(text(&out).contains("revoked"), "{}", text(&out));
+    let answer = f.foreign(&["enroll-existing", agent.to_str().unwrap(), &f.token(None)]);
+    assert_eq!(answer["enroll"][0], "PERMISSION_DENIED", "{answer}");
+    assert!(answer["enroll"][1].as_str().unwrap().contains("revoked"), "{answer}");
+    let list = f.cli(&["envoys", "list"], "");
+    assert!(String::from_utf8_lossy(&list.stdout).contains("revoked"));
+}
+
+#[test]
+fn missing_or_foreign_client_certificates_fail_on_the_first_rpc() {
+    let f = fleet("wire-mtls");
+    let answer = f.foreign(&["no-cert"]);
+    for rpc in ["Enroll", "CheckIn", "ResolveSecrets", "ReportRun"] {
+        assert_eq!(answer[rpc], "UNAVAILABLE", "{rpc}: {answer}");
+    }
+    let answer = f.foreign(&["self-signed"]);
+    for rpc in ["CheckIn", "ResolveSecrets", "ReportRun"] {
+        assert_eq!(answer[rpc], "PERMISSION_DENIED", "{rpc}: {answer}");
+    }
+    assert_eq!(answer["Enroll-bad-token"], "PERMISSION_DENIED", "{answer}");
+    // A certificate from another CA (a second, unrelated Vigo installation).
+    let other = TempDir::new("other-ca");
+    assert_code(&run_in(other.path(), "vigocli", &["secrets", "generate-certs"], ""), 0);
+    let answer = f.foreign(&["other-ca", other.join("tls/cert").to_str().unwrap(), other.join("tls/key").to_str().unwrap()]);
+    assert_eq!(answer["CheckIn"], "UNAVAILABLE", "{answer}");
+}
+
+#[test]
+fn openssl_s_client_cannot_negotiate_tls_1_2() {
+    let f = fleet("wire-tls12");
+    for addr in [&f.agent_addr, &f.api_addr] {
+        let run = |v: &str| {
+            std::process::Command::new("openssl")
+                .args(["s_client", v, "-connect", addr, "-CAfile"])
+                .arg(f.base().join("tls/ca"))
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("openssl is required (apt-get install -y openssl)")
+        };
+        let old = run("-tls1_2");
+        assert!(!old.status.success() || !text(&old).contains("Cipher is"), "TLS 1.2 accepted on {addr}:\n{}", text(&old));
+        let new = run("-tls1_3");
+        assert!(text(&new).contains("TLSv1.3"), "TLS 1.3 refused on {addr}:\n{}", text(&new));
+    }
+}
+
+#[test]
+fn canary_is_absent_from_db_logs_agent_dir_and_captured_payloads() {
+    let mut f = Fleet::new("wire-canary");
+    let canary = format!("CANARY{}Zq", std::process::id());
+    f.set_secret("web/api_key", &canary);
+    f.write_config(&[("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [web]\n"), ("modules/web.vgo", WEB)]);
+    f.extra_env.push(("VIGO_LOG".into(), "debug".into()));
+    f.start_server();
+    f.enroll("web1");
+    let out = f.run_once("web1");
+    assert_code(&out, 0);
+    assert!(!text(&out).contains(&canary), "agent output holds the canary");
+    let on_disk = std::fs::read_to_string(f.root("web1").join("etc/app/app.conf")).unwrap();
+    assert!(on_disk.contains(&canary), "the test is vacuous: the value never arrived");
+    f.stop_server();
+    let needle = canary.as_bytes();
+    let mut hits = files_containing(&f.base(), needle);
+    hits.retain(|p| !p.starts_with(f.base().join("secrets")));
+    hits.extend(files_containing(&f.agent_base("web1"), needle));
+    hits.extend(files_containing(&f.capture_dir(), needle));
+    assert!(std::fs::read_dir(f.capture_dir()).unwrap().count() >= 6, "no payloads were captured");
+    if std::fs::read_to_string(f.server_log()).unwrap().contains(&canary) {
+        hits.push(f.server_log());
+    }
+    assert!(hits.is_empty(), "canary found in {hits:?}");
+}
+
+#[test]
+fn rotating_a_watched_key_reruns_exactly_the_watching_resource() {
+    let f = fleet("wire-rotate");
+    f.enroll("db1");
+    f.enroll("web1");
+    let counter = f.root("db1").join("reloads");
+    // The exec appends a line to a file under the root; it must not run until rotation.
+    let db = DB.replace("/tmp/never-used", counter.to_str().unwrap());
+    f.write_config(&[("modules/db.vgo", &db)]);
+    assert_code(&f.cli(&["publish"], ""), 0);
+    assert_code(&f.run_once("db1"), 0);
+    assert_code(&f.run_once("web1"), 0);
+    assert!(!counter.exists(), "when: changed ran without a change");
+    let web_before = std::fs::metadata(f.root("web1").join("etc/app/app.conf")).unwrap().modified().unwrap();
+
+    let out = f.set_secret("db/password", "db-pass-value-2");
+    assert!(text(&out).contains("1 envoy(s)"), "{}", text(&out));
+    let out = f.run_once("db1");
+    assert_code(&out, 0);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap(), "reloaded\n", "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(f.root("db1").join("etc/db/password")).unwrap(), "db-pass-value-2");
+    // Not again on the next run, and the other envoy was untouched.
+    assert_code(&f.run_once("db1"), 0);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap(), "reloaded\n");
+    assert_code(&f.run_once("web1"), 0);
+    let web_after = std::fs::metadata(f.root("web1").join("etc/app/app.conf")).unwrap().modified().unwrap();
+    assert_eq!(web_before, web_after);
+}
