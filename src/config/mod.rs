@@ -1,1 +1,3 @@
 //! The .vgo configuration language.
+
+mod yaml;
