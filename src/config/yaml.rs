@@ -71,9 +71,7 @@ pub fn check_text(bytes: &[u8]) -> Result<&str, ParseError> {
             line: 1,
             column: 1,
             message: format!(
-                "file is {} bytes; .vgo files are limited to {} bytes (1 MiB): split it into modules",
-                bytes.len(),
-                MAX_FILE_BYTES
+                "file is larger than {MAX_FILE_BYTES} bytes, the limit for .vgo files (1 MiB); split it into modules"
             ),
         });
     }
@@ -108,11 +106,8 @@ fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
 
 fn from_yaml_error(e: &serde_yaml::Error) -> ParseError {
     let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-    let mut message = e.to_string();
-    // serde_yaml appends the position; we print it in front instead.
-    if let Some(cut) = message.rfind(" at line ") {
-        message.truncate(cut);
-    }
+    // serde_yaml writes positions into the text; we print the position in front instead.
+    let message = strip_positions(&e.to_string());
     let message = match message.as_str() {
         "recursion limit exceeded" => {
             "nesting is deeper than 128 levels; flatten the structure".to_string()
@@ -123,6 +118,24 @@ fn from_yaml_error(e: &serde_yaml::Error) -> ParseError {
         _ => format!("invalid YAML: {message}"),
     };
     ParseError { line, column, message }
+}
+
+/// Removes every " at line N column M" from a serde_yaml / libyaml message.
+fn strip_positions(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(" at line ") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + " at line ".len()..];
+        let skip = tail.find(|c: char| !c.is_ascii_digit()).unwrap_or(tail.len());
+        let tail = &tail[skip..];
+        rest = match tail.strip_prefix(" column ") {
+            Some(t) => &t[t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len())..],
+            None => tail,
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The visitor that builds `Node`s, spending one unit of budget per value it creates.

@@ -76,7 +76,7 @@ fn oversize_file_is_refused_before_parsing() {
     let big = format!("a: \"{}\"\n", "x".repeat(MAX_FILE_BYTES));
     let e = err(&big);
     assert_eq!(at(&e), (1, 1));
-    assert!(e.message.contains("limited to 1048576 bytes"), "{e:?}");
+    assert!(e.message.contains("larger than 1048576 bytes"), "{e:?}");
 }
 
 #[test]
