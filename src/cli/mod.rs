@@ -1,6 +1,7 @@
 //! `vigocli`: the operator's command line. Each verb group lives in its own module.
 
 mod audit_cmd;
+mod config_cmd;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,7 @@ struct CliArgs {
 #[argh(subcommand)]
 enum Command {
     Audit(audit_cmd::AuditArgs),
+    Config(config_cmd::ConfigArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -73,6 +75,7 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
 fn run(ctx: &Context, command: Command) -> CmdResult {
     match command {
         Command::Audit(a) => audit_cmd::run(ctx, a),
+        Command::Config(c) => config_cmd::run(ctx, c),
     }
 }
 
