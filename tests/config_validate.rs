@@ -12,8 +12,11 @@ struct Base(PathBuf);
 impl Base {
     fn new() -> Base {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir()
-            .join(format!("vigo-config-validate-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir = std::env::temp_dir().join(format!(
+            "vigo-config-validate-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         Base(dir)
     }
@@ -115,7 +118,8 @@ fn config_validate_envoy_prints_the_bundle() {
     assert_eq!(code, 0, "{err}");
     let bundle: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(bundle["envoy_name"], "web1");
-    let names: Vec<&str> = bundle["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        bundle["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["nginx", "site", "nginx-service", "motd"]);
     assert_eq!(bundle["resources"][1]["attributes"]["content"], "listen 8080;\n");
     let (code, out, _) = validate(&Base::new(), &["plain", "--envoy", "mail1"]);

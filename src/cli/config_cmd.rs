@@ -47,7 +47,10 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CmdResult {
 fn validate(ctx: &Context, args: ValidateArgs) -> CmdResult {
     let dir = args.dir.map_or_else(|| ctx.paths.config_dir.clone(), PathBuf::from);
     let provider: Box<dyn Provider> = if ctx.paths.key_file.exists() {
-        Box::new(LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file).map_err(|e| Failure::failed(e.to_string()))?)
+        Box::new(
+            LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file)
+                .map_err(|e| Failure::failed(e.to_string()))?,
+        )
     } else {
         Box::new(NoVault { base: ctx.paths.base.display().to_string() })
     };

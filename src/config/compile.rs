@@ -92,7 +92,12 @@ impl Compiler<'_, '_> {
         template::render(&pieces, |n| vars.get(n).cloned(), envoy).map_err(|msg| self.issue(&s.loc, msg)).ok()
     }
 
-    fn resource(&mut self, r: &Resource, vars: &HashMap<&str, String>, envoy: &str) -> Option<CompiledResource> {
+    fn resource(
+        &mut self,
+        r: &Resource,
+        vars: &HashMap<&str, String>,
+        envoy: &str,
+    ) -> Option<CompiledResource> {
         let spec = schema::attrs_of(&r.rtype)?;
         let mut attributes = Map::new();
         let mut ok = true;
@@ -151,10 +156,12 @@ impl Compiler<'_, '_> {
 
     /// Command lines show in `ps`: no secrets in them, and `{{secret_file}}` needs `secret_file`.
     fn check_command_line(&mut self, r: &Resource, name: &str, s: &Str, text: &str) -> bool {
-        let keys: Vec<String> = placeholder::find_markers(text).unwrap_or_default().into_iter().map(|f| f.key).collect();
+        let keys: Vec<String> =
+            placeholder::find_markers(text).unwrap_or_default().into_iter().map(|f| f.key).collect();
         let direct = secrets::as_ref(&s.value).is_some();
         if direct || !keys.is_empty() {
-            let what = if keys.is_empty() { s.value.clone() } else { format!("secret:{}", keys.join(", secret:")) };
+            let what =
+                if keys.is_empty() { s.value.clone() } else { format!("secret:{}", keys.join(", secret:")) };
             self.issue(
                 &s.loc,
                 format!("exec `{name}` contains {what}; a command line shows in `ps`: use stdin or secret_file to pass secrets"),
@@ -173,7 +180,10 @@ impl Compiler<'_, '_> {
             Ok(f) => f,
             Err(msg) => {
                 let msg = if w.value.contains(secrets::PREFIX) {
-                    format!("a secret may appear in `when:` only as a comparison operand; use {}", secrets::WHEN_FORMS)
+                    format!(
+                        "a secret may appear in `when:` only as a comparison operand; use {}",
+                        secrets::WHEN_FORMS
+                    )
                 } else {
                     msg
                 };
@@ -185,9 +195,13 @@ impl Compiler<'_, '_> {
             When::Keyword(k) => Some(k.to_string()),
             When::Compare { lhs, op, rhs } => {
                 let mut side = |text: &str| {
-                    let out = self.render(&Str { value: text.to_string(), loc: w.loc.clone() }, vars, envoy)?;
+                    let out =
+                        self.render(&Str { value: text.to_string(), loc: w.loc.clone() }, vars, envoy)?;
                     if out.contains("==") || out.contains("!=") {
-                        self.issue(&w.loc, format!("`when:` operand renders to {out:?}, which holds a comparison operator"));
+                        self.issue(
+                            &w.loc,
+                            format!("`when:` operand renders to {out:?}, which holds a comparison operator"),
+                        );
                         return None;
                     }
                     Some(out)
@@ -210,7 +224,10 @@ impl Compiler<'_, '_> {
             for (list, what) in [(&r.depends_on, "depends_on"), (&r.notify, "notify")] {
                 for target in list {
                     if !defined.contains_key(&target.value) {
-                        let msg = format!("{what} names `{}`, which is not a resource in this envoy's bundle", target.value);
+                        let msg = format!(
+                            "{what} names `{}`, which is not a resource in this envoy's bundle",
+                            target.value
+                        );
                         self.issue(&target.loc, msg);
                     } else if what == "depends_on" {
                         edges.entry(&r.name.value).or_default().push(&target.value);
@@ -225,7 +242,7 @@ impl Compiler<'_, '_> {
             let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
             while let Some(&(node, next)) = stack.last() {
                 if next == 0 {
-                    if state.get(node).is_some() {
+                    if state.contains_key(node) {
                         stack.pop();
                         continue;
                     }
@@ -233,7 +250,9 @@ impl Compiler<'_, '_> {
                 }
                 let outs = edges.get(node).map(Vec::as_slice).unwrap_or(&[]);
                 if let Some(&to) = outs.get(next) {
-                    stack.last_mut().map(|t| t.1 += 1);
+                    if let Some(top) = stack.last_mut() {
+                        top.1 += 1;
+                    }
                     match state.get(to) {
                         Some(1) => self.report_cycle(&stack, to, defined),
                         Some(_) => {}

@@ -40,7 +40,9 @@ impl Glob {
                     let mut first = true;
                     loop {
                         let Some(&c) = chars.get(j) else {
-                            return Err(format!("unclosed `[` in match pattern {pattern:?}; close it with `]`"));
+                            return Err(format!(
+                                "unclosed `[` in match pattern {pattern:?}; close it with `]`"
+                            ));
                         };
                         if c == ']' && !first {
                             break;
@@ -49,7 +51,9 @@ impl Glob {
                         if chars.get(j + 1) == Some(&'-') && chars.get(j + 2).is_some_and(|&e| e != ']') {
                             let end = chars[j + 2];
                             if end < c {
-                                return Err(format!("backwards range `{c}-{end}` in match pattern {pattern:?}"));
+                                return Err(format!(
+                                    "backwards range `{c}-{end}` in match pattern {pattern:?}"
+                                ));
                             }
                             ranges.push((c, end));
                             j += 3;

@@ -16,6 +16,7 @@
 
 mod compile;
 mod glob;
+mod locate;
 mod model;
 mod schema;
 mod secrets;
@@ -177,19 +178,29 @@ impl ConfigTree {
     }
 
     /// The `match:` globs of `envoys:`, in file order.
+    #[allow(dead_code)] // the server's status API lists them
     pub fn patterns(&self) -> Vec<String> {
         self.nodes.entries.iter().map(|e| e.pattern.value.clone()).collect()
     }
 
     /// The bundle for one envoy: its matching entries combined (see the module docs).
-    pub fn compile(&self, envoy_name: &str, provider: &dyn Provider) -> Result<CompiledBundle, Vec<ConfigError>> {
+    pub fn compile(
+        &self,
+        envoy_name: &str,
+        provider: &dyn Provider,
+    ) -> Result<CompiledBundle, Vec<ConfigError>> {
         if let Err(msg) = compile::check_envoy_name(envoy_name) {
             let file = self.files.first().map_or_else(|| PathBuf::from("nodes.vgo"), |f| f.path.clone());
             return Err(vec![ConfigError::whole(&file, msg)]);
         }
         let entries: Vec<_> = self.nodes.entries.iter().filter(|e| e.glob.matches(envoy_name)).collect();
         let mut resolver = Resolver::new(provider);
-        let mut c = compile::Compiler { nodes: &self.nodes, modules: &self.modules, resolver: &mut resolver, issues: vec![] };
+        let mut c = compile::Compiler {
+            nodes: &self.nodes,
+            modules: &self.modules,
+            resolver: &mut resolver,
+            issues: vec![],
+        };
         let bundle = c.compile(envoy_name, &entries);
         let issues = c.issues;
         if issues.is_empty() {
@@ -206,7 +217,12 @@ impl ConfigTree {
         let mut issues = Vec::new();
         let mut counts = Vec::new();
         for entry in &self.nodes.entries {
-            let mut c = compile::Compiler { nodes: &self.nodes, modules: &self.modules, resolver: &mut resolver, issues: vec![] };
+            let mut c = compile::Compiler {
+                nodes: &self.nodes,
+                modules: &self.modules,
+                resolver: &mut resolver,
+                issues: vec![],
+            };
             let bundle = c.compile(&entry.pattern.value, &[entry]);
             issues.extend(c.issues);
             counts.push((entry.pattern.value.clone(), bundle.resources.len()));
@@ -224,6 +240,7 @@ impl ConfigTree {
     }
 
     /// Every secret key referenced anywhere in the tree (vars, attributes, `when:` operands).
+    #[allow(dead_code)] // the server's rotation watcher uses it
     pub fn secret_keys(&self) -> BTreeSet<String> {
         self.literal_refs().into_iter().map(|(k, _)| k.to_string()).collect()
     }
@@ -302,7 +319,10 @@ impl ConfigTree {
             }
             out.extend(located);
             if total > MAX_LOCATED_PER_FILE {
-                out.push(ConfigError::whole(&f.path, format!("{} more errors not shown", total - MAX_LOCATED_PER_FILE)));
+                out.push(ConfigError::whole(
+                    &f.path,
+                    format!("{} more errors not shown", total - MAX_LOCATED_PER_FILE),
+                ));
             }
         }
         out.sort();

@@ -3,7 +3,8 @@
 //! run reports all of them.
 
 use super::glob::Glob;
-use super::schema::{self, Kind};
+pub use super::schema::is_role_name;
+use super::schema::{self, check_name, Kind};
 use super::secrets::check_literal;
 use super::template;
 use super::yaml::{self, Node, Path};
@@ -97,7 +98,8 @@ impl Reader<'_> {
             Node::Map(entries) => {
                 for (k, _) in entries {
                     if !allowed.contains(&k.as_str()) {
-                        let msg = format!("unknown key `{k}` in {what}; allowed keys: {}", allowed.join(", "));
+                        let msg =
+                            format!("unknown key `{k}` in {what}; allowed keys: {}", allowed.join(", "));
                         self.issue(&path.key(k).at_key(), msg);
                     }
                 }
@@ -125,7 +127,8 @@ impl Reader<'_> {
             }
         };
         if matches!(node, Node::Str(_)) && YAML11_BOOLS.contains(&value.to_ascii_lowercase().as_str()) {
-            let quoted = yaml::locate(self.text, path).is_some_and(|(l, c)| yaml::is_quoted_at(self.text, l, c));
+            let quoted =
+                yaml::locate(self.text, path).is_some_and(|(l, c)| yaml::is_quoted_at(self.text, l, c));
             if !quoted {
                 self.issue(
                     path,
@@ -146,9 +149,11 @@ impl Reader<'_> {
 
     fn string_list(&mut self, node: &Node, path: &Path, what: &str) -> Vec<Str> {
         match node {
-            Node::Seq(items) => {
-                items.iter().enumerate().filter_map(|(i, n)| self.string(n, &path.index(i), what, false)).collect()
-            }
+            Node::Seq(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| self.string(n, &path.index(i), what, false))
+                .collect(),
             other => {
                 self.issue(path, format!("{what} must be a list like [a, b], not {}", other.kind()));
                 Vec::new()
@@ -169,10 +174,15 @@ impl Reader<'_> {
                 continue;
             }
             let text = match value {
-                Node::Bool(b) => Some(Str { value: b.to_string(), loc: Loc { file: self.file, path: p.clone() } }),
+                Node::Bool(b) => {
+                    Some(Str { value: b.to_string(), loc: Loc { file: self.file, path: p.clone() } })
+                }
                 Node::Str(_) | Node::Int(_) => self.string(value, &p, &format!("var `{name}`"), true),
                 other => {
-                    let msg = format!("var `{name}` must be a single value (string, number, true/false), not {}", other.kind());
+                    let msg = format!(
+                        "var `{name}` must be a single value (string, number, true/false), not {}",
+                        other.kind()
+                    );
                     self.issue(&p, msg);
                     None
                 }
@@ -222,7 +232,9 @@ impl Reader<'_> {
                         }
                     }
                     Node::Null => {}
-                    other => self.issue(&p, format!("envoys must be a list of entries, not {}", other.kind())),
+                    other => {
+                        self.issue(&p, format!("envoys must be a list of entries, not {}", other.kind()))
+                    }
                 },
                 _ => {}
             }
@@ -242,7 +254,9 @@ impl Reader<'_> {
             }
         }
         let Some(pattern) = pattern else {
-            if matches!(node, Node::Map(_)) && !matches!(node, Node::Map(m) if m.iter().any(|(k, _)| k == "match")) {
+            if matches!(node, Node::Map(_))
+                && !matches!(node, Node::Map(m) if m.iter().any(|(k, _)| k == "match"))
+            {
                 self.issue(path, "envoys entry has no `match:`; add a glob such as match: \"web*\"");
             }
             return None;
@@ -279,7 +293,9 @@ impl Reader<'_> {
                     }
                 }
                 ("resources", Node::Null) => {}
-                ("resources", other) => self.issue(&p, format!("resources must be a list, not {}", other.kind())),
+                ("resources", other) => {
+                    self.issue(&p, format!("resources must be a list, not {}", other.kind()))
+                }
                 _ => {}
             }
         }
@@ -313,10 +329,21 @@ impl Reader<'_> {
         if let Err(msg) = check_name(&name.value) {
             self.issue(&name.loc.path, msg);
         }
-        let mut r = Resource { name, rtype, attrs: Vec::new(), depends_on: vec![], notify: vec![], watch_secret: vec![], when: None };
+        let mut r = Resource {
+            name,
+            rtype,
+            attrs: Vec::new(),
+            depends_on: vec![],
+            notify: vec![],
+            watch_secret: vec![],
+            when: None,
+        };
         for attr in spec {
             if attr.required && get(attr.name).is_none() {
-                self.issue(path, format!("{} resource `{}` is missing `{}`", r.rtype, r.name.value, attr.name));
+                self.issue(
+                    path,
+                    format!("{} resource `{}` is missing `{}`", r.rtype, r.name.value, attr.name),
+                );
             }
         }
         for (k, v) in entries {
@@ -341,7 +368,10 @@ impl Reader<'_> {
     fn attr(&mut self, attr: &schema::Attr, node: &Node, path: &Path) -> Option<Value> {
         let value = match (attr.kind, node) {
             (Kind::Mode, Node::Int(i)) => {
-                self.issue(path, format!("mode {i} is an integer; modes are strings like \"0644\" (quote it)"));
+                self.issue(
+                    path,
+                    format!("mode {i} is an integer; modes are strings like \"0644\" (quote it)"),
+                );
                 return None;
             }
             (Kind::Flag, Node::Bool(b)) => return Some(Value::Bool(*b)),
@@ -374,28 +404,9 @@ impl Reader<'_> {
 }
 
 fn index_of(path: &Path) -> usize {
-    path.segs.iter().rev().find_map(|s| if let yaml::Seg::Index(i) = s { Some(*i) } else { None }).unwrap_or(0)
-}
-
-pub fn is_role_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Resource names are literal labels: no templates, secrets or control characters.
-fn check_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() {
-        return Err("resource name is empty".into());
-    }
-    if name.starts_with("secret:") {
-        return Err("a resource name cannot be a secret; names show in logs and reports".into());
-    }
-    if name.contains("{{") {
-        return Err("resource names are literal; remove the template".into());
-    }
-    if name.chars().any(char::is_control) {
-        return Err("resource name contains a control character".into());
-    }
-    Ok(())
+    path.segs
+        .iter()
+        .rev()
+        .find_map(|s| if let yaml::Seg::Index(i) = s { Some(*i) } else { None })
+        .unwrap_or(0)
 }

@@ -39,7 +39,10 @@ fn unknown_key() {
         "modules/m.vgo:5:5: unknown key `pakage_version` in a package resource; allowed keys: name, type, depends_on, notify, watch_secret, when, package, version, ensure"
     );
     let t = Tree::new("envoys: []\nenvoy: []\n", &[]);
-    assert_eq!(t.load_errors(), ["nodes.vgo:2:1: unknown key `envoy` in nodes.vgo; allowed keys: defaults, envoys"]);
+    assert_eq!(
+        t.load_errors(),
+        ["nodes.vgo:2:1: unknown key `envoy` in nodes.vgo; allowed keys: defaults, envoys"]
+    );
 }
 
 #[test]
@@ -58,7 +61,8 @@ fn integer_mode() {
     );
     // `0644` unquoted is a string under YAML 1.2 and is accepted; a bad octal is not.
     assert!(errs("resources:\n  - {name: a, type: file, target_path: /x, mode: 0644}\n").is_empty());
-    assert!(one("resources:\n  - {name: a, type: file, target_path: /x, mode: \"0964\"}\n").contains("modes are strings like"));
+    assert!(one("resources:\n  - {name: a, type: file, target_path: /x, mode: \"0964\"}\n")
+        .contains("modes are strings like"));
 }
 
 #[test]
@@ -67,7 +71,8 @@ fn yaml11_booleans_where_a_string_is_expected() {
         one("resources:\n  - name: a\n    type: user\n    username: x\n    shell: no\n"),
         "modules/m.vgo:5:12: `no` is a boolean in YAML 1.1 but a string here; quote it (\"no\") if you mean the word, or write true/false"
     );
-    assert!(one("resources:\n  - {name: a, type: service, service: x, enable: yes}\n").contains("`yes` is a boolean in YAML 1.1"));
+    assert!(one("resources:\n  - {name: a, type: service, service: x, enable: yes}\n")
+        .contains("`yes` is a boolean in YAML 1.1"));
     assert!(one("vars:\n  debug: On\n").contains("`On` is a boolean"));
     assert!(errs("vars:\n  answer: \"yes\"\n  other: 'off'\n").is_empty());
 }
@@ -78,7 +83,8 @@ fn wrong_types() {
         one("resources:\n  - {name: a, type: package, package: x, depends_on: b}\n"),
         "modules/m.vgo:2:54: depends_on must be a list like [a, b], not a string"
     );
-    assert!(one("resources:\n  - {name: a, type: file, target_path: [x]}\n").contains("target_path must be a string, not a list"));
+    assert!(one("resources:\n  - {name: a, type: file, target_path: [x]}\n")
+        .contains("target_path must be a string, not a list"));
     assert!(one("vars:\n  v: [1]\n").contains("var `v` must be a single value"));
 }
 
@@ -87,7 +93,10 @@ fn oversize_nul_and_utf8_files() {
     let big = format!("vars:\n  x: \"{}\"\n", "a".repeat(yaml::MAX_FILE_BYTES));
     assert_eq!(one(&big), "modules/m.vgo:1:1: file is larger than 1048576 bytes, the limit for .vgo files (1 MiB); split it into modules");
     assert_eq!(one("vars:\n  x: \"a\0b\"\n"), "modules/m.vgo:2:8: NUL byte; .vgo files are text: remove it");
-    assert_eq!(one("vars:\n  x: \"a\\0b\"\n"), "modules/m.vgo:2:6: var `x`: contains a NUL character; remove it");
+    assert_eq!(
+        one("vars:\n  x: \"a\\0b\"\n"),
+        "modules/m.vgo:2:6: var `x`: contains a NUL character; remove it"
+    );
     let t = Tree::new(NODES, &[]);
     std::fs::write(t.0.join("modules/m.vgo"), b"vars:\n  x: \"\xc3\x28\"\n").unwrap();
     assert_eq!(t.load_errors(), ["modules/m.vgo:2:7: invalid UTF-8; save the file as UTF-8"]);
@@ -95,7 +104,9 @@ fn oversize_nul_and_utf8_files() {
 
 #[test]
 fn alias_bomb_and_deep_nesting_files() {
-    let mut bomb = String::from("vars:\n  a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut bomb = String::from(
+        "vars:\n  a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     for i in 1..10 {
         let p = i - 1;
         bomb.push_str(&format!("  a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
@@ -113,7 +124,10 @@ fn unknown_type_and_missing_required() {
         one("resources:\n  - name: a\n    type: cron\n"),
         "modules/m.vgo:3:11: unknown resource type `cron`; use one of file, directory, symlink, exec, user, group, package, service"
     );
-    assert_eq!(one("resources:\n  - name: a\n    type: symlink\n    target_path: /x\n"), "modules/m.vgo:2:5: symlink resource `a` is missing `points_to`");
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: symlink\n    target_path: /x\n"),
+        "modules/m.vgo:2:5: symlink resource `a` is missing `points_to`"
+    );
     assert!(one("resources:\n  - type: package\n    package: x\n").contains("resource has no `name:`"));
 }
 
@@ -124,7 +138,13 @@ fn duplicate_names_in_one_bundle() {
         "modules/m.vgo:3:12: duplicate resource name `a` (also resource #1 in this file); names must be unique"
     );
     let nodes = "envoys:\n  - {match: \"*\", roles: [m]}\n  - {match: \"h*\", roles: [n]}\n";
-    let t = Tree::new(nodes, &[("m", "resources:\n  - {name: a, type: package, package: x}\n"), ("n", "resources:\n  - {name: a, type: package, package: y}\n")]);
+    let t = Tree::new(
+        nodes,
+        &[
+            ("m", "resources:\n  - {name: a, type: package, package: x}\n"),
+            ("n", "resources:\n  - {name: a, type: package, package: y}\n"),
+        ],
+    );
     assert_eq!(
         t.compile_errors("h1", &provider()),
         ["modules/n.vgo:2:12: resource name `a` is also used by role `m`; names must be unique in an envoy's bundle"]
@@ -145,7 +165,8 @@ fn references_to_missing_resources_and_cycles() {
     assert!(one(notify).contains("dependency cycle: x -> y -> x"));
     let two = "resources:\n  - {name: a, type: package, package: x, depends_on: [b]}\n  - {name: b, type: package, package: y, depends_on: [a]}\n";
     assert_eq!(one(two), "modules/m.vgo:2:12: dependency cycle: a -> b -> a (`->` means depends on / is notified by); remove one of these links");
-    assert!(one("resources:\n  - {name: a, type: package, package: x, depends_on: [a]}\n").contains("cycle: a -> a"));
+    assert!(one("resources:\n  - {name: a, type: package, package: x, depends_on: [a]}\n")
+        .contains("cycle: a -> a"));
 }
 
 #[test]
@@ -171,18 +192,24 @@ fn secrets_in_exec_commands_are_rejected() {
         one("resources:\n  - {name: a, type: exec, command: \"run {{secret_file}}\"}\n"),
         "modules/m.vgo:2:36: {{secret_file}} is used but this exec has no `secret_file:`; add one"
     );
-    assert!(one("resources:\n  - {name: a, type: file, target_path: \"{{secret_file}}\"}\n").contains("only works in an exec `command`"));
+    assert!(one("resources:\n  - {name: a, type: file, target_path: \"{{secret_file}}\"}\n")
+        .contains("only works in an exec `command`"));
 }
 
 #[test]
 fn secrets_in_names_and_when() {
-    assert!(one("resources:\n  - {name: \"secret:app/pw\", type: package, package: x}\n").contains("a resource name cannot be a secret"));
-    assert!(one("resources:\n  - {name: \"__VIGO_SECRET__app/pw__END_VIGO_SECRET__\", type: package, package: x}\n").contains("write secret:<key> instead"));
+    assert!(one("resources:\n  - {name: \"secret:app/pw\", type: package, package: x}\n")
+        .contains("a resource name cannot be a secret"));
+    assert!(one(
+        "resources:\n  - {name: \"__VIGO_SECRET__app/pw__END_VIGO_SECRET__\", type: package, package: x}\n"
+    )
+    .contains("write secret:<key> instead"));
     assert_eq!(
         one("resources:\n  - {name: a, type: package, package: x, when: \"secret:app/pw\"}\n"),
         "modules/m.vgo:2:48: a secret may appear in `when:` only as a comparison operand; use `changed`, `always`, or a comparison `A == B` / `A != B`"
     );
-    assert!(one("resources:\n  - {name: a, type: package, package: x, when: \"sometimes\"}\n").contains("not an allowed form"));
+    assert!(one("resources:\n  - {name: a, type: package, package: x, when: \"sometimes\"}\n")
+        .contains("not an allowed form"));
     // Allowed: a secret as one operand of a comparison, directly or through a var.
     let t = Tree::new(NODES, &[("m", "vars: {pw: \"secret:app/pw\", env: prod}\nresources:\n  - {name: a, type: package, package: x, when: \"secret:app/pw != {{ .Vars.env }}\"}\n  - {name: b, type: package, package: y, when: \"{{ .Vars.pw }} == x\"}\n")]);
     let b = t.load().unwrap().compile("h1", &provider()).unwrap();

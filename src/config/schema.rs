@@ -39,9 +39,19 @@ pub const COMMON: &[&str] = &["name", "type", "depends_on", "notify", "watch_sec
 pub const TYPES: &[(&str, &[Attr])] = &[
     (
         "file",
-        &[req("target_path"), a("content", Kind::Str), a("mode", Kind::Mode), a("owner", Kind::Str), a("group", Kind::Str), ensure()],
+        &[
+            req("target_path"),
+            a("content", Kind::Str),
+            a("mode", Kind::Mode),
+            a("owner", Kind::Str),
+            a("group", Kind::Str),
+            ensure(),
+        ],
     ),
-    ("directory", &[req("target_path"), a("mode", Kind::Mode), a("owner", Kind::Str), a("group", Kind::Str), ensure()]),
+    (
+        "directory",
+        &[req("target_path"), a("mode", Kind::Mode), a("owner", Kind::Str), a("group", Kind::Str), ensure()],
+    ),
     ("symlink", &[req("target_path"), req("points_to"), ensure()]),
     (
         "exec",
@@ -109,6 +119,29 @@ pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
 
 fn is_mode(v: &str) -> bool {
     (3..=4).contains(&v.len()) && v.bytes().all(|b| (b'0'..=b'7').contains(&b))
+}
+
+pub fn is_role_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Resource names are literal labels: no templates, secrets or control characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("resource name is empty".into());
+    }
+    if name.starts_with("secret:") {
+        return Err("a resource name cannot be a secret; names show in logs and reports".into());
+    }
+    if name.contains("{{") {
+        return Err("resource names are literal; remove the template".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("resource name contains a control character".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -79,8 +79,11 @@ pub fn parse_when(s: &str) -> Result<When<'_>, String> {
     if t == "changed" || t == "always" {
         return Ok(When::Keyword(t));
     }
-    let ops: Vec<(usize, &'static str)> =
-        t.match_indices("==").map(|(i, _)| (i, "==")).chain(t.match_indices("!=").map(|(i, _)| (i, "!="))).collect();
+    let ops: Vec<(usize, &'static str)> = t
+        .match_indices("==")
+        .map(|(i, _)| (i, "=="))
+        .chain(t.match_indices("!=").map(|(i, _)| (i, "!=")))
+        .collect();
     match ops.as_slice() {
         [(at, op)] => Ok(When::Compare { lhs: t[..*at].trim(), op, rhs: t[at + 2..].trim() }),
         [] => Err(format!("`when: {t}` is not an allowed form; use {WHEN_FORMS}")),

@@ -12,8 +12,11 @@ pub(super) struct Tree(pub PathBuf);
 impl Tree {
     pub fn new(nodes: &str, modules: &[(&str, &str)]) -> Tree {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir()
-            .join(format!("vigo-config-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir = std::env::temp_dir().join(format!(
+            "vigo-config-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::create_dir_all(dir.join("modules")).unwrap();
         std::fs::write(dir.join("nodes.vgo"), nodes).unwrap();
         for (name, text) in modules {
@@ -176,7 +179,11 @@ fn content_hash_covers_names_and_bytes() {
     let a = Tree::new(SEED_NODES, &[("database", SEED_DATABASE)]);
     let b = Tree::new(SEED_NODES, &[("database", SEED_DATABASE)]);
     let c = Tree::new(SEED_NODES, &[("database", &SEED_DATABASE.replace("postgresql", "pg"))]);
-    let (ha, hb, hc) = (a.load().unwrap().content_hash(), b.load().unwrap().content_hash(), c.load().unwrap().content_hash());
+    let (ha, hb, hc) = (
+        a.load().unwrap().content_hash(),
+        b.load().unwrap().content_hash(),
+        c.load().unwrap().content_hash(),
+    );
     assert_eq!(ha, hb);
     assert_ne!(ha, hc);
     assert_eq!(ha.len(), 64);

@@ -27,7 +27,9 @@ fn parses_a_plain_document_in_order() {
 #[test]
 fn yaml_12_scalars_as_serde_yaml_reads_them() {
     // `0644` with a leading zero is a string in YAML 1.2; `644` is an integer; yes/on stay strings.
-    let Node::Map(e) = parse(b"a: 0644\nb: 644\nc: yes\nd: on\ne: true\nf: 1.10\n").unwrap() else { panic!() };
+    let Node::Map(e) = parse(b"a: 0644\nb: 644\nc: yes\nd: on\ne: true\nf: 1.10\n").unwrap() else {
+        panic!()
+    };
     assert_eq!(e[0].1, Node::Str("0644".into()));
     assert_eq!(e[1].1, Node::Int(644));
     assert_eq!(e[2].1, Node::Str("yes".into()));
@@ -81,7 +83,8 @@ fn oversize_file_is_refused_before_parsing() {
 
 #[test]
 fn billion_laughs_is_bounded() {
-    let mut doc = String::from("a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut doc =
+        String::from("a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     for i in 1..10 {
         let p = i - 1;
         doc.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
@@ -136,4 +139,38 @@ fn locate_finds_values_and_keys() {
     assert_eq!(locate(text, &p.index(2)), None);
     assert!(is_quoted_at(text, 2, 12));
     assert!(!is_quoted_at(text, 4, 12));
+}
+
+/// The property the fuzz target checks: every node a parse produced can be located again.
+#[test]
+fn every_parsed_node_can_be_located() {
+    fn walk(node: &Node, here: Path, out: &mut Vec<Path>) {
+        out.push(here.clone());
+        match node {
+            Node::Seq(items) => items.iter().enumerate().for_each(|(i, n)| walk(n, here.index(i), out)),
+            Node::Map(entries) => {
+                for (k, v) in entries {
+                    out.push(here.key(k).at_key());
+                    walk(v, here.key(k), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let docs = [
+        "a: &a [x, {y: z}]\nb: [*a, *a]\nc: *a\n",
+        "x: {a: [1, {b: \"c\"}], k: 0644, y: 'yes'}\n",
+        "- - - [[{a: b}]]\n",
+        "k: |\n  block\n  text\nm: >\n  folded\n",
+        "",
+        "# only a comment\n",
+    ];
+    for doc in docs {
+        let node = parse(doc.as_bytes()).unwrap();
+        let mut paths = Vec::new();
+        walk(&node, Path::root(), &mut paths);
+        for p in paths {
+            assert!(locate(doc, &p).is_some(), "{doc:?} {p:?}");
+        }
+    }
 }
