@@ -240,7 +240,7 @@ fn rotating_a_watched_key_reruns_exactly_the_watching_resource() {
     // The exec appends a line to a file under the root; it must not run until rotation.
     let db = DB.replace("/tmp/never-used", counter.to_str().unwrap());
     f.write_config(&[("modules/db.vgo", &db)]);
-    assert_code(&f.cli(&["publish"], ""), 0);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
     assert_code(&f.run_once("db1"), 0);
     assert_code(&f.run_once("web1"), 0);
     assert!(!counter.exists(), "when: changed ran without a change");

@@ -4,6 +4,7 @@ mod admin_client;
 mod audit_cmd;
 mod audited;
 mod certs_cmd;
+mod config_cmd;
 mod fleet_cmd;
 mod secrets_cmd;
 
@@ -54,13 +55,8 @@ enum Command {
     Envoys(fleet_cmd::EnvoysArgs),
     Runs(fleet_cmd::RunsArgs),
     ApiTokens(fleet_cmd::ApiTokensArgs),
-    Publish(PublishArgs),
+    Config(config_cmd::ConfigArgs),
 }
-
-#[derive(FromArgs)]
-#[argh(subcommand, name = "publish")]
-/// Ask the running server to reload, validate and publish its config directory.
-struct PublishArgs {}
 
 /// What every verb needs to know about where it runs.
 pub struct Context {
@@ -94,7 +90,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Envoys(a) => fleet_cmd::envoys(ctx, a),
         Command::Runs(a) => fleet_cmd::runs(ctx, a),
         Command::ApiTokens(a) => fleet_cmd::api_tokens(ctx, a),
-        Command::Publish(_) => fleet_cmd::publish(ctx),
+        Command::Config(c) => config_cmd::run(ctx, c),
     }
 }
 

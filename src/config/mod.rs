@@ -1,13 +1,43 @@
-//! The .vgo configuration language (temporary minimal loader: replaced by the full loader).
-#![allow(dead_code)]
+//! The .vgo configuration language: `nodes.vgo` maps envoy-name globs to roles and vars,
+//! `modules/<role>.vgo` holds each role's vars and resources. `load_tree` reads and checks a
+//! tree; `ConfigTree::compile` produces one envoy's bundle with every `secret:` ref checked
+//! against the provider and replaced by its marker. Errors carry file:line:column and are all
+//! collected, so an operator fixes a tree in one pass. The language is described for operators in
+//! docs/CONFIG.md.
+//!
+//! When several `envoys:` entries match a name, they combine like this:
+//! - roles: `defaults.roles`, then each matching entry's roles in file order; a role listed
+//!   twice is applied once, at its first position;
+//! - vars, lowest precedence first: `defaults.vars`, then the `vars:` of each applied module in
+//!   role order, then the `vars:` of each matching entry in file order. A later definition
+//!   replaces an earlier one, so the most specific entry belongs further down the file.
+//!
+//! An envoy that matches no entry gets an empty bundle: no defaults apply to it.
 
-use std::collections::BTreeSet;
+mod compile;
+mod glob;
+mod locate;
+mod model;
+mod schema;
+mod secrets;
+mod template;
+mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::CompiledBundle;
 use crate::secrets::Provider;
+use model::{Issue, Loc, Module, Nodes, Reader, Value};
+use secrets::Resolver;
 
-#[derive(Debug, Clone)]
+/// Errors located beyond this many per file are summarised in one line.
+const MAX_LOCATED_PER_FILE: usize = 100;
+
+/// One problem in a config tree. `line` and `column` are 1-based; 0 means "the whole file".
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConfigError {
     pub file: PathBuf,
     pub line: usize,
@@ -15,63 +45,290 @@ pub struct ConfigError {
     pub message: String,
 }
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        }
     }
 }
 
-pub struct ConfigTree {
-    bundles: Vec<CompiledBundle>,
-    hash: String,
+impl ConfigError {
+    fn whole(file: &Path, message: impl Into<String>) -> Self {
+        ConfigError { file: file.to_path_buf(), line: 0, column: 0, message: message.into() }
+    }
 }
 
-/// Temporary format: `bundles.json`, a list of CompiledBundle.
+struct SourceFile {
+    /// Name inside the tree (`nodes.vgo`, `modules/web.vgo`): what the content hash covers.
+    rel: String,
+    path: PathBuf,
+    text: String,
+}
+
+/// A parsed and structurally validated config tree.
+pub struct ConfigTree {
+    files: Vec<SourceFile>,
+    nodes: Nodes,
+    modules: BTreeMap<String, Module>,
+}
+
+/// Reads `dir/nodes.vgo` and `dir/modules/*.vgo`. Returns every error found, not just the first.
 pub fn load_tree(dir: &Path) -> Result<ConfigTree, Vec<ConfigError>> {
-    let file = dir.join("bundles.json");
-    let err = |m: String| vec![ConfigError { file: file.clone(), line: 1, column: 1, message: m }];
-    let text = std::fs::read_to_string(&file).map_err(|e| err(e.to_string()))?;
-    let bundles: Vec<CompiledBundle> = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-    Ok(ConfigTree { bundles, hash: crate::crypto::sha256_hex(text.as_bytes()) })
+    let mut errors = Vec::new();
+    let nodes_path = dir.join("nodes.vgo");
+    let mut sources = Vec::new();
+    if !dir.is_dir() {
+        return Err(vec![ConfigError::whole(dir, "no such config directory; check the path or --base-dir")]);
+    }
+    if !nodes_path.is_file() {
+        errors.push(ConfigError::whole(&nodes_path, "missing; a config tree needs nodes.vgo at its top"));
+    } else {
+        sources.push(("nodes.vgo".to_string(), nodes_path));
+    }
+    let mod_dir = dir.join("modules");
+    if let Ok(read) = std::fs::read_dir(&mod_dir) {
+        let mut names: Vec<String> = read
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".vgo"))
+            .collect();
+        names.sort();
+        for n in names {
+            sources.push((format!("modules/{n}"), mod_dir.join(&n)));
+        }
+    }
+    let mut files = Vec::new();
+    let mut parsed = Vec::new();
+    let mut broken = Vec::new();
+    for (rel, path) in sources {
+        let bytes = match read_capped(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(ConfigError::whole(&path, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        match yaml::parse(&bytes) {
+            Ok(node) => {
+                parsed.push(node);
+                let text = String::from_utf8(bytes).unwrap_or_default();
+                files.push(SourceFile { rel, path, text });
+            }
+            Err(e) => {
+                // The role exists; don't also report it as missing.
+                if let Some(role) = rel.strip_prefix("modules/").and_then(|n| n.strip_suffix(".vgo")) {
+                    broken.push(role.to_string());
+                }
+                errors.push(ConfigError { file: path, line: e.line, column: e.column, message: e.message })
+            }
+        }
+    }
+    let mut issues = Vec::new();
+    let mut nodes = Nodes::default();
+    let mut modules = BTreeMap::new();
+    for (i, (file, node)) in files.iter().zip(&parsed).enumerate() {
+        let mut reader = Reader { file: i, text: &file.text, issues: &mut issues };
+        match file.rel.strip_prefix("modules/").and_then(|n| n.strip_suffix(".vgo")) {
+            None => nodes = reader.nodes(node),
+            Some(role) if model::is_role_name(role) => {
+                modules.insert(role.to_string(), reader.module(role, node));
+            }
+            Some(role) => errors.push(ConfigError::whole(
+                &file.path,
+                format!("module file name `{role}` is not a role name (letters, digits, _ and -); rename it"),
+            )),
+        }
+    }
+    for role in broken {
+        modules.insert(role.clone(), Module { role, vars: Vec::new(), resources: Vec::new() });
+    }
+    let tree = ConfigTree { files, nodes, modules };
+    tree.check_roles_and_refs(&mut issues);
+    errors.extend(tree.resolve(issues));
+    errors.sort();
+    if errors.is_empty() {
+        Ok(tree)
+    } else {
+        Err(errors)
+    }
+}
+
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(yaml::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 impl ConfigTree {
+    /// SHA-256 (hex) over every file: sorted names and their bytes, each length-prefixed.
     pub fn content_hash(&self) -> String {
-        self.hash.clone()
+        let mut files: Vec<&SourceFile> = self.files.iter().collect();
+        files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        let mut buf = Vec::new();
+        for f in files {
+            for part in [f.rel.as_bytes(), f.text.as_bytes()] {
+                buf.extend_from_slice(&(part.len() as u64).to_be_bytes());
+                buf.extend_from_slice(part);
+            }
+        }
+        crate::crypto::sha256_hex(&buf)
     }
+
+    /// The `match:` globs of `envoys:`, in file order.
+    #[allow(dead_code)] // the server's status API lists them
     pub fn patterns(&self) -> Vec<String> {
-        self.bundles.iter().map(|b| b.envoy_name.clone()).collect()
+        self.nodes.entries.iter().map(|e| e.pattern.value.clone()).collect()
     }
+
+    /// The bundle for one envoy: its matching entries combined (see the module docs).
     pub fn compile(
         &self,
         envoy_name: &str,
         provider: &dyn Provider,
     ) -> Result<CompiledBundle, Vec<ConfigError>> {
-        let b = self
-            .bundles
-            .iter()
-            .find(|b| b.envoy_name == envoy_name)
-            .cloned()
-            .unwrap_or(CompiledBundle { envoy_name: envoy_name.into(), resources: vec![] });
-        for k in b.entitled_keys().unwrap_or_default() {
-            if !provider.contains(&k).unwrap_or(false) {
-                return Err(vec![ConfigError {
-                    file: "bundles.json".into(),
-                    line: 1,
-                    column: 1,
-                    message: format!("secret {k} missing"),
-                }]);
+        if let Err(msg) = compile::check_envoy_name(envoy_name) {
+            let file = self.files.first().map_or_else(|| PathBuf::from("nodes.vgo"), |f| f.path.clone());
+            return Err(vec![ConfigError::whole(&file, msg)]);
+        }
+        let entries: Vec<_> = self.nodes.entries.iter().filter(|e| e.glob.matches(envoy_name)).collect();
+        let mut resolver = Resolver::new(provider);
+        let mut c = compile::Compiler {
+            nodes: &self.nodes,
+            modules: &self.modules,
+            resolver: &mut resolver,
+            issues: vec![],
+        };
+        let bundle = c.compile(envoy_name, &entries);
+        let issues = c.issues;
+        if issues.is_empty() {
+            Ok(bundle)
+        } else {
+            Err(self.resolve(issues))
+        }
+    }
+
+    /// Compiles every entry as if an envoy matched it alone (its pattern stands in for the name)
+    /// and checks every secret ref anywhere in the tree, used by an entry or not.
+    pub fn validate_all(&self, provider: &dyn Provider) -> Result<Vec<(String, usize)>, Vec<ConfigError>> {
+        let mut resolver = Resolver::new(provider);
+        let mut issues = Vec::new();
+        let mut counts = Vec::new();
+        for entry in &self.nodes.entries {
+            let mut c = compile::Compiler {
+                nodes: &self.nodes,
+                modules: &self.modules,
+                resolver: &mut resolver,
+                issues: vec![],
+            };
+            let bundle = c.compile(&entry.pattern.value, &[entry]);
+            issues.extend(c.issues);
+            counts.push((entry.pattern.value.clone(), bundle.resources.len()));
+        }
+        for (key, loc) in self.literal_refs() {
+            if let Err(msg) = resolver.marker(key) {
+                issues.push(Issue { loc: loc.clone(), message: msg });
             }
         }
-        Ok(b)
+        if issues.is_empty() {
+            Ok(counts)
+        } else {
+            Err(self.resolve(issues))
+        }
     }
-    pub fn validate_all(&self, provider: &dyn Provider) -> Result<Vec<(String, usize)>, Vec<ConfigError>> {
-        self.bundles
-            .iter()
-            .map(|b| self.compile(&b.envoy_name, provider).map(|c| (b.envoy_name.clone(), c.resources.len())))
-            .collect()
-    }
+
+    /// Every secret key referenced anywhere in the tree (vars, attributes, `when:` operands).
+    #[allow(dead_code)] // the server's rotation watcher uses it
     pub fn secret_keys(&self) -> BTreeSet<String> {
-        self.bundles.iter().flat_map(|b| b.entitled_keys().unwrap_or_default()).collect()
+        self.literal_refs().into_iter().map(|(k, _)| k.to_string()).collect()
+    }
+
+    /// Each whole-value `secret:` ref with its location.
+    fn literal_refs(&self) -> Vec<(&str, &Loc)> {
+        let mut out = Vec::new();
+        let mut strs: Vec<&model::Str> = Vec::new();
+        let n = &self.nodes;
+        let entry_vars = n.entries.iter().flat_map(|e| e.vars.iter());
+        strs.extend(n.default_vars.iter().chain(entry_vars).map(|v| &v.value));
+        for m in self.modules.values() {
+            strs.extend(m.vars.iter().map(|v| &v.value));
+            for r in &m.resources {
+                for (_, v) in &r.attrs {
+                    match v {
+                        Value::Str(s) => strs.push(s),
+                        Value::List(items) => strs.extend(items),
+                        Value::Bool(_) => {}
+                    }
+                }
+                if let Some(w) = &r.when {
+                    if let Ok(secrets::When::Compare { lhs, rhs, .. }) = secrets::parse_when(&w.value) {
+                        out.extend([lhs, rhs].into_iter().filter_map(secrets::as_ref).map(|k| (k, &w.loc)));
+                    }
+                }
+            }
+        }
+        out.extend(strs.into_iter().filter_map(|s| secrets::as_ref(&s.value).map(|k| (k, &s.loc))));
+        out
+    }
+
+    /// Load-time checks that need the whole tree: roles name existing modules, secret keys are
+    /// well-formed, and no exec command line is itself a secret ref.
+    fn check_roles_and_refs(&self, issues: &mut Vec<Issue>) {
+        let n = &self.nodes;
+        for role in n.default_roles.iter().chain(n.entries.iter().flat_map(|e| e.roles.iter())) {
+            if !self.modules.contains_key(&role.value) {
+                let msg = format!("role `{}` has no module; create modules/{}.vgo", role.value, role.value);
+                issues.push(Issue { loc: role.loc.clone(), message: msg });
+            }
+        }
+        for (key, loc) in self.literal_refs() {
+            if let Err(msg) = secrets::check_key(key) {
+                issues.push(Issue { loc: loc.clone(), message: msg });
+            }
+        }
+        for r in self.modules.values().flat_map(|m| m.resources.iter()).filter(|r| r.rtype == "exec") {
+            for (name, v) in &r.attrs {
+                if let (true, Value::Str(s)) = (schema::COMMAND_LINES.contains(&name.as_str()), v) {
+                    if secrets::as_ref(&s.value).is_some() {
+                        let msg = format!(
+                            "exec `{name}` is a secret; a command line shows in `ps`: use stdin or secret_file to pass secrets"
+                        );
+                        issues.push(Issue { loc: s.loc.clone(), message: msg });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns located issues into sorted, de-duplicated errors with line and column.
+    fn resolve(&self, issues: Vec<Issue>) -> Vec<ConfigError> {
+        let mut by_file: BTreeMap<usize, BTreeMap<(yaml::Path, String), ()>> = BTreeMap::new();
+        for i in issues {
+            by_file.entry(i.loc.file).or_default().insert((i.loc.path, i.message), ());
+        }
+        let mut out = Vec::new();
+        for (file, items) in by_file {
+            let f = &self.files[file];
+            let total = items.len();
+            let mut located = Vec::new();
+            for ((path, message), ()) in items.into_iter().take(MAX_LOCATED_PER_FILE) {
+                let (line, column) = yaml::locate(&f.text, &path).unwrap_or((0, 0));
+                located.push(ConfigError { file: f.path.clone(), line, column, message });
+            }
+            out.extend(located);
+            if total > MAX_LOCATED_PER_FILE {
+                out.push(ConfigError::whole(
+                    &f.path,
+                    format!("{} more errors not shown", total - MAX_LOCATED_PER_FILE),
+                ));
+            }
+        }
+        out.sort();
+        out
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+//! Compiling one envoy's bundle: merge vars, render templates, turn `secret:` refs into markers,
+//! then check the bundle as a whole (unique names, references, cycles, watch_secret).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::{Map, Value as Json};
+
+use super::model::{Entry, Issue, Loc, Module, Nodes, Resource, Str, Value};
+use super::schema::{self, COMMAND_LINES};
+use super::secrets::{self, Resolver, When};
+use super::template;
+use crate::bundle::{CompiledBundle, CompiledResource};
+use crate::placeholder;
+
+pub struct Compiler<'a, 'p> {
+    pub nodes: &'a Nodes,
+    pub modules: &'a BTreeMap<String, Module>,
+    pub resolver: &'a mut Resolver<'p>,
+    pub issues: Vec<Issue>,
+}
+
+/// Roles for a set of matching entries: defaults first, then each entry's, first-seen order.
+pub fn roles_for<'n>(nodes: &'n Nodes, entries: &[&'n Entry]) -> Vec<&'n Str> {
+    let mut seen = BTreeSet::new();
+    let all = nodes.default_roles.iter().chain(entries.iter().flat_map(|e| e.roles.iter()));
+    all.filter(|r| seen.insert(r.value.as_str())).collect()
+}
+
+impl Compiler<'_, '_> {
+    fn issue(&mut self, loc: &Loc, message: impl Into<String>) {
+        self.issues.push(Issue { loc: loc.clone(), message: message.into() });
+    }
+
+    pub fn compile(&mut self, envoy: &str, entries: &[&Entry]) -> CompiledBundle {
+        let mut bundle = CompiledBundle { envoy_name: envoy.to_string(), resources: Vec::new() };
+        if entries.is_empty() {
+            return bundle;
+        }
+        let roles = roles_for(self.nodes, entries);
+        let modules: Vec<&Module> = roles.iter().filter_map(|r| self.modules.get(&r.value)).collect();
+        // Precedence, lowest first: defaults, module vars in role order, matching entries in file order.
+        let mut defs = self.nodes.default_vars.iter().collect::<Vec<_>>();
+        defs.extend(modules.iter().flat_map(|m| m.vars.iter()));
+        defs.extend(entries.iter().flat_map(|e| e.vars.iter()));
+        let mut vars: HashMap<&str, String> = HashMap::new();
+        for d in defs {
+            let value = match secrets::as_ref(&d.value.value) {
+                Some(key) => self.marker(key, &d.value.loc),
+                None => d.value.value.clone(),
+            };
+            vars.insert(&d.name, value);
+        }
+        let mut defined: HashMap<String, (&Loc, &str)> = HashMap::new();
+        for m in &modules {
+            for r in &m.resources {
+                if let Some((_, role)) = defined.get(&r.name.value) {
+                    let msg = format!(
+                        "resource name `{}` is also used by role `{role}`; names must be unique in an envoy's bundle",
+                        r.name.value
+                    );
+                    if *role != m.role {
+                        self.issue(&r.name.loc, msg);
+                    }
+                    continue;
+                }
+                defined.insert(r.name.value.clone(), (&r.name.loc, &m.role));
+                if let Some(c) = self.resource(r, &vars, envoy) {
+                    bundle.resources.push(c);
+                }
+            }
+        }
+        let all: Vec<&Resource> = modules.iter().flat_map(|m| m.resources.iter()).collect();
+        self.check_graph(&all, &defined);
+        bundle
+    }
+
+    /// The marker for a ref. A missing key is reported here, and its marker is still used, so the
+    /// checks that follow (watch_secret, command lines) do not report the same ref again.
+    fn marker(&mut self, key: &str, loc: &Loc) -> String {
+        self.resolver.marker(key).unwrap_or_else(|msg| {
+            self.issue(loc, msg);
+            placeholder::marker(key).unwrap_or_default()
+        })
+    }
+
+    /// Renders one string: a whole-value `secret:` ref becomes a marker, anything else a template.
+    fn render(&mut self, s: &Str, vars: &HashMap<&str, String>, envoy: &str) -> Option<String> {
+        if let Some(key) = secrets::as_ref(&s.value) {
+            return Some(self.marker(key, &s.loc));
+        }
+        let pieces = template::parse(&s.value).map_err(|msg| self.issue(&s.loc, msg)).ok()?;
+        template::render(&pieces, |n| vars.get(n).cloned(), envoy).map_err(|msg| self.issue(&s.loc, msg)).ok()
+    }
+
+    fn resource(
+        &mut self,
+        r: &Resource,
+        vars: &HashMap<&str, String>,
+        envoy: &str,
+    ) -> Option<CompiledResource> {
+        let spec = schema::attrs_of(&r.rtype)?;
+        let mut attributes = Map::new();
+        let mut ok = true;
+        for (name, value) in &r.attrs {
+            let attr = spec.iter().find(|a| a.name == name)?;
+            let json = match value {
+                Value::Bool(b) => Json::Bool(*b),
+                Value::Str(s) => {
+                    let Some(text) = self.render(s, vars, envoy) else {
+                        ok = false;
+                        continue;
+                    };
+                    if s.value.contains("{{") {
+                        if let Err(msg) = schema::check_value(attr, &text) {
+                            self.issue(&s.loc, msg);
+                        }
+                    }
+                    if r.rtype == "exec" && COMMAND_LINES.contains(&name.as_str()) {
+                        ok &= self.check_command_line(r, name, s, &text);
+                    }
+                    Json::String(text)
+                }
+                Value::List(items) => {
+                    let rendered: Vec<Json> =
+                        items.iter().filter_map(|s| self.render(s, vars, envoy)).map(Json::String).collect();
+                    ok &= rendered.len() == items.len();
+                    Json::Array(rendered)
+                }
+            };
+            attributes.insert(name.clone(), json);
+        }
+        let when = r.when.as_ref().and_then(|w| self.when(w, vars, envoy));
+        let compiled = CompiledResource {
+            name: r.name.value.clone(),
+            rtype: r.rtype.clone(),
+            attributes,
+            depends_on: r.depends_on.iter().map(|s| s.value.clone()).collect(),
+            notify: r.notify.iter().map(|s| s.value.clone()).collect(),
+            watch_secret: r.watch_secret.iter().map(|s| s.value.clone()).collect(),
+            when,
+        };
+        let used = compiled.secret_keys().unwrap_or_default();
+        for w in &r.watch_secret {
+            if let Err(msg) = secrets::check_key(&w.value) {
+                self.issue(&w.loc, msg);
+            } else if ok && !used.contains(&w.value) {
+                let msg = format!(
+                    "watch_secret names `{}`, which this resource does not use; reference secret:{} in it or remove it from watch_secret",
+                    w.value, w.value
+                );
+                self.issue(&w.loc, msg);
+            }
+        }
+        Some(compiled)
+    }
+
+    /// Command lines show in `ps`: no secrets in them, and `{{secret_file}}` needs `secret_file`.
+    fn check_command_line(&mut self, r: &Resource, name: &str, s: &Str, text: &str) -> bool {
+        let keys: Vec<String> =
+            placeholder::find_markers(text).unwrap_or_default().into_iter().map(|f| f.key).collect();
+        let direct = secrets::as_ref(&s.value).is_some();
+        if direct || !keys.is_empty() {
+            let what =
+                if keys.is_empty() { s.value.clone() } else { format!("secret:{}", keys.join(", secret:")) };
+            self.issue(
+                &s.loc,
+                format!("exec `{name}` contains {what}; a command line shows in `ps`: use stdin or secret_file to pass secrets"),
+            );
+            return false;
+        }
+        if text.contains(template::SECRET_FILE) && !r.attrs.iter().any(|(k, _)| k == "secret_file") {
+            self.issue(&s.loc, "{{secret_file}} is used but this exec has no `secret_file:`; add one");
+            return false;
+        }
+        true
+    }
+
+    fn when(&mut self, w: &Str, vars: &HashMap<&str, String>, envoy: &str) -> Option<String> {
+        let form = match secrets::parse_when(&w.value) {
+            Ok(f) => f,
+            Err(msg) => {
+                let msg = if w.value.contains(secrets::PREFIX) {
+                    format!(
+                        "a secret may appear in `when:` only as a comparison operand; use {}",
+                        secrets::WHEN_FORMS
+                    )
+                } else {
+                    msg
+                };
+                self.issue(&w.loc, msg);
+                return None;
+            }
+        };
+        match form {
+            When::Keyword(k) => Some(k.to_string()),
+            When::Compare { lhs, op, rhs } => {
+                let mut side = |text: &str| {
+                    let out =
+                        self.render(&Str { value: text.to_string(), loc: w.loc.clone() }, vars, envoy)?;
+                    if out.contains("==") || out.contains("!=") {
+                        self.issue(
+                            &w.loc,
+                            format!("`when:` operand renders to {out:?}, which holds a comparison operator"),
+                        );
+                        return None;
+                    }
+                    Some(out)
+                };
+                let (l, r) = (side(lhs), side(rhs));
+                Some(format!("{} {op} {}", l?, r?))
+            }
+        }
+    }
+
+    /// Every depends_on / notify target exists; the graph has no cycle. An edge `a -> b` means
+    /// "a runs after b": `a depends_on b`, or `b notify a`.
+    fn check_graph(&mut self, all: &[&Resource], defined: &HashMap<String, (&Loc, &str)>) {
+        let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut order: Vec<&str> = Vec::new();
+        for r in all {
+            if defined.get(&r.name.value).is_some_and(|(loc, _)| **loc == r.name.loc) {
+                order.push(&r.name.value);
+            }
+            for (list, what) in [(&r.depends_on, "depends_on"), (&r.notify, "notify")] {
+                for target in list {
+                    if !defined.contains_key(&target.value) {
+                        let msg = format!(
+                            "{what} names `{}`, which is not a resource in this envoy's bundle",
+                            target.value
+                        );
+                        self.issue(&target.loc, msg);
+                    } else if what == "depends_on" {
+                        edges.entry(&r.name.value).or_default().push(&target.value);
+                    } else {
+                        edges.entry(&target.value).or_default().push(&r.name.value);
+                    }
+                }
+            }
+        }
+        let mut state: HashMap<&str, u8> = HashMap::new(); // 1 on the stack, 2 done
+        for start in order {
+            let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+            while let Some(&(node, next)) = stack.last() {
+                if next == 0 {
+                    if state.contains_key(node) {
+                        stack.pop();
+                        continue;
+                    }
+                    state.insert(node, 1);
+                }
+                let outs = edges.get(node).map(Vec::as_slice).unwrap_or(&[]);
+                if let Some(&to) = outs.get(next) {
+                    if let Some(top) = stack.last_mut() {
+                        top.1 += 1;
+                    }
+                    match state.get(to) {
+                        Some(1) => self.report_cycle(&stack, to, defined),
+                        Some(_) => {}
+                        None => stack.push((to, 0)),
+                    }
+                } else {
+                    state.insert(node, 2);
+                    stack.pop();
+                }
+            }
+        }
+    }
+
+    fn report_cycle(&mut self, stack: &[(&str, usize)], to: &str, defined: &HashMap<String, (&Loc, &str)>) {
+        let from = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
+        let mut names: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
+        names.push(to);
+        if let Some((loc, _)) = defined.get(to) {
+            let msg = format!(
+                "dependency cycle: {} (`->` means depends on / is notified by); remove one of these links",
+                names.join(" -> ")
+            );
+            self.issue(loc, msg);
+        }
+    }
+}
+
+/// Envoy names come from enrollment; they must not smuggle markers or templates into bundles.
+pub fn check_envoy_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 253 {
+        return Err("envoy names are 1 to 253 bytes".into());
+    }
+    if name.chars().any(char::is_control) || placeholder::contains_marker(name) || name.contains("{{") {
+        return Err(format!("envoy name {name:?} contains characters not allowed in envoy names"));
+    }
+    Ok(())
+}

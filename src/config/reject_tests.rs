@@ -1,0 +1,290 @@
+//! Every rejection, with the exact position and message the operator sees.
+
+use super::*;
+
+const NODES: &str = "envoys:\n  - match: \"*\"\n    roles: [m]\n";
+
+fn provider() -> MemoryProvider {
+    let mut p = MemoryProvider::new();
+    p.insert("app/pw", "CANARY");
+    p
+}
+
+/// Errors from loading, or (if it loads) from compiling envoy `h1`, for a module `m`.
+fn errs(module: &str) -> Vec<String> {
+    let t = Tree::new(NODES, &[("m", module)]);
+    match t.load().map(|tree| tree.compile("h1", &provider())) {
+        Err(e) | Ok(Err(e)) => t.errors(&e),
+        Ok(Ok(_)) => Vec::new(),
+    }
+}
+
+fn one(module: &str) -> String {
+    let e = errs(module);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    e[0].clone()
+}
+
+#[test]
+fn malformed_yaml() {
+    let e = one("resources:\n  - name: a\n   type: file\n");
+    assert!(e.starts_with("modules/m.vgo:3:"), "{e}");
+    assert!(e.contains("invalid YAML"), "{e}");
+}
+
+#[test]
+fn unknown_key() {
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: package\n    package: x\n    pakage_version: 1\n"),
+        "modules/m.vgo:5:5: unknown key `pakage_version` in a package resource; allowed keys: name, type, depends_on, notify, watch_secret, when, package, version, ensure"
+    );
+    let t = Tree::new("envoys: []\nenvoy: []\n", &[]);
+    assert_eq!(
+        t.load_errors(),
+        ["nodes.vgo:2:1: unknown key `envoy` in nodes.vgo; allowed keys: defaults, envoys"]
+    );
+}
+
+#[test]
+fn duplicate_key() {
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: package\n    package: x\n    package: y\n"),
+        "modules/m.vgo:5:5: invalid YAML: resources[0]: duplicate key `package`; a key may appear only once in a mapping"
+    );
+}
+
+#[test]
+fn integer_mode() {
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: file\n    target_path: /x\n    mode: 644\n"),
+        "modules/m.vgo:5:11: mode 644 is an integer; modes are strings like \"0644\" (quote it)"
+    );
+    // `0644` unquoted is a string under YAML 1.2 and is accepted; a bad octal is not.
+    assert!(errs("resources:\n  - {name: a, type: file, target_path: /x, mode: 0644}\n").is_empty());
+    assert!(one("resources:\n  - {name: a, type: file, target_path: /x, mode: \"0964\"}\n")
+        .contains("modes are strings like"));
+}
+
+#[test]
+fn yaml11_booleans_where_a_string_is_expected() {
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: user\n    username: x\n    shell: no\n"),
+        "modules/m.vgo:5:12: `no` is a boolean in YAML 1.1 but a string here; quote it (\"no\") if you mean the word, or write true/false"
+    );
+    assert!(one("resources:\n  - {name: a, type: service, service: x, enable: yes}\n")
+        .contains("`yes` is a boolean in YAML 1.1"));
+    assert!(one("vars:\n  debug: On\n").contains("`On` is a boolean"));
+    assert!(errs("vars:\n  answer: \"yes\"\n  other: 'off'\n").is_empty());
+}
+
+#[test]
+fn wrong_types() {
+    assert_eq!(
+        one("resources:\n  - {name: a, type: package, package: x, depends_on: b}\n"),
+        "modules/m.vgo:2:54: depends_on must be a list like [a, b], not a string"
+    );
+    assert!(one("resources:\n  - {name: a, type: file, target_path: [x]}\n")
+        .contains("target_path must be a string, not a list"));
+    assert!(one("vars:\n  v: [1]\n").contains("var `v` must be a single value"));
+}
+
+#[test]
+fn oversize_nul_and_utf8_files() {
+    let big = format!("vars:\n  x: \"{}\"\n", "a".repeat(yaml::MAX_FILE_BYTES));
+    assert_eq!(one(&big), "modules/m.vgo:1:1: file is larger than 1048576 bytes, the limit for .vgo files (1 MiB); split it into modules");
+    assert_eq!(one("vars:\n  x: \"a\0b\"\n"), "modules/m.vgo:2:8: NUL byte; .vgo files are text: remove it");
+    assert_eq!(
+        one("vars:\n  x: \"a\\0b\"\n"),
+        "modules/m.vgo:2:6: var `x`: contains a NUL character; remove it"
+    );
+    let t = Tree::new(NODES, &[]);
+    std::fs::write(t.0.join("modules/m.vgo"), b"vars:\n  x: \"\xc3\x28\"\n").unwrap();
+    assert_eq!(t.load_errors(), ["modules/m.vgo:2:7: invalid UTF-8; save the file as UTF-8"]);
+}
+
+#[test]
+fn alias_bomb_and_deep_nesting_files() {
+    let mut bomb = String::from(
+        "vars:\n  a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!("  a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
+    }
+    let start = std::time::Instant::now();
+    assert!(one(&bomb).contains("alias"));
+    let nest = format!("vars:\n  x: {}{}\n", "[".repeat(5000), "]".repeat(5000));
+    assert!(one(&nest).contains("nesting is deeper than 128 levels"));
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn unknown_type_and_missing_required() {
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: cron\n"),
+        "modules/m.vgo:3:11: unknown resource type `cron`; use one of file, directory, symlink, exec, user, group, package, service"
+    );
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: symlink\n    target_path: /x\n"),
+        "modules/m.vgo:2:5: symlink resource `a` is missing `points_to`"
+    );
+    assert!(one("resources:\n  - type: package\n    package: x\n").contains("resource has no `name:`"));
+}
+
+#[test]
+fn duplicate_names_in_one_bundle() {
+    assert_eq!(
+        one("resources:\n  - {name: a, type: package, package: x}\n  - {name: a, type: package, package: y}\n"),
+        "modules/m.vgo:3:12: duplicate resource name `a` (also resource #1 in this file); names must be unique"
+    );
+    let nodes = "envoys:\n  - {match: \"*\", roles: [m]}\n  - {match: \"h*\", roles: [n]}\n";
+    let t = Tree::new(
+        nodes,
+        &[
+            ("m", "resources:\n  - {name: a, type: package, package: x}\n"),
+            ("n", "resources:\n  - {name: a, type: package, package: y}\n"),
+        ],
+    );
+    assert_eq!(
+        t.compile_errors("h1", &provider()),
+        ["modules/n.vgo:2:12: resource name `a` is also used by role `m`; names must be unique in an envoy's bundle"]
+    );
+    assert!(t.load().unwrap().compile("x1", &provider()).is_ok());
+}
+
+#[test]
+fn references_to_missing_resources_and_cycles() {
+    assert_eq!(
+        one("resources:\n  - {name: a, type: package, package: x, notify: [b]}\n"),
+        "modules/m.vgo:2:51: notify names `b`, which is not a resource in this envoy's bundle"
+    );
+    let cyc = "resources:\n  - {name: a, type: package, package: x, depends_on: [b]}\n  - {name: b, type: package, package: y, depends_on: [c]}\n  - {name: c, type: package, package: z, depends_on: [a]}\n";
+    let e = one(cyc);
+    assert!(e.contains("dependency cycle: a -> b -> c -> a"), "{e}");
+    let notify = "resources:\n  - {name: x, type: package, package: x, notify: [y]}\n  - {name: y, type: package, package: y, notify: [x]}\n";
+    assert!(one(notify).contains("dependency cycle: x -> y -> x"));
+    let two = "resources:\n  - {name: a, type: package, package: x, depends_on: [b]}\n  - {name: b, type: package, package: y, depends_on: [a]}\n";
+    assert_eq!(one(two), "modules/m.vgo:2:12: dependency cycle: a -> b -> a (`->` means depends on / is notified by); remove one of these links");
+    assert!(one("resources:\n  - {name: a, type: package, package: x, depends_on: [a]}\n")
+        .contains("cycle: a -> a"));
+}
+
+#[test]
+fn watch_secret_must_name_a_used_key() {
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: file\n    target_path: /x\n    content: \"static\"\n    watch_secret: [app/pw]\n"),
+        "modules/m.vgo:6:20: watch_secret names `app/pw`, which this resource does not use; reference secret:app/pw in it or remove it from watch_secret"
+    );
+}
+
+#[test]
+fn secrets_in_exec_commands_are_rejected() {
+    assert_eq!(
+        one("resources:\n  - {name: a, type: exec, command: \"secret:app/pw\"}\n"),
+        "modules/m.vgo:2:36: exec `command` is a secret; a command line shows in `ps`: use stdin or secret_file to pass secrets"
+    );
+    assert_eq!(
+        one("vars: {pw: \"secret:app/pw\"}\nresources:\n  - {name: a, type: exec, command: \"login --pw {{ .Vars.pw }}\"}\n"),
+        "modules/m.vgo:3:36: exec `command` contains secret:app/pw; a command line shows in `ps`: use stdin or secret_file to pass secrets"
+    );
+    assert!(one("vars: {pw: \"secret:app/pw\"}\nresources:\n  - {name: a, type: exec, command: x, unless: \"test {{ .Vars.pw }}\"}\n").contains("exec `unless` contains"));
+    assert_eq!(
+        one("resources:\n  - {name: a, type: exec, command: \"run {{secret_file}}\"}\n"),
+        "modules/m.vgo:2:36: {{secret_file}} is used but this exec has no `secret_file:`; add one"
+    );
+    assert!(one("resources:\n  - {name: a, type: file, target_path: \"{{secret_file}}\"}\n")
+        .contains("only works in an exec `command`"));
+}
+
+#[test]
+fn secrets_in_names_and_when() {
+    assert!(one("resources:\n  - {name: \"secret:app/pw\", type: package, package: x}\n")
+        .contains("a resource name cannot be a secret"));
+    assert!(one(
+        "resources:\n  - {name: \"__VIGO_SECRET__app/pw__END_VIGO_SECRET__\", type: package, package: x}\n"
+    )
+    .contains("write secret:<key> instead"));
+    assert_eq!(
+        one("resources:\n  - {name: a, type: package, package: x, when: \"secret:app/pw\"}\n"),
+        "modules/m.vgo:2:48: a secret may appear in `when:` only as a comparison operand; use `changed`, `always`, or a comparison `A == B` / `A != B`"
+    );
+    assert!(one("resources:\n  - {name: a, type: package, package: x, when: \"sometimes\"}\n")
+        .contains("not an allowed form"));
+    // Allowed: a secret as one operand of a comparison, directly or through a var.
+    let t = Tree::new(NODES, &[("m", "vars: {pw: \"secret:app/pw\", env: prod}\nresources:\n  - {name: a, type: package, package: x, when: \"secret:app/pw != {{ .Vars.env }}\"}\n  - {name: b, type: package, package: y, when: \"{{ .Vars.pw }} == x\"}\n")]);
+    let b = t.load().unwrap().compile("h1", &provider()).unwrap();
+    let m = marker("app/pw").unwrap();
+    assert_eq!(b.resources[0].when.as_deref(), Some(format!("{m} != prod").as_str()));
+    assert_eq!(b.resources[1].when.as_deref(), Some(format!("{m} == x").as_str()));
+    assert_eq!(b.entitled_keys().unwrap(), keys(&["app/pw"]));
+}
+
+#[test]
+fn secret_key_grammar_and_unknown_vars() {
+    assert_eq!(
+        one("vars:\n  x: \"secret:../etc/shadow\"\n"),
+        "modules/m.vgo:2:6: secret:../etc/shadow is not a valid secret key: '.' and '..' segments are not allowed (keys look like app/db/password)"
+    );
+    assert_eq!(
+        one("resources:\n  - name: a\n    type: file\n    target_path: /x\n    content: |\n      v={{ .Vars.nope }}\n"),
+        "modules/m.vgo:5:14: unknown var `nope`; define it under `vars:` in nodes.vgo or in the module"
+    );
+    let t = Tree::new("envoys:\n  - match: h1\n    roles: [nomod]\n", &[]);
+    assert_eq!(t.load_errors(), ["nodes.vgo:3:13: role `nomod` has no module; create modules/nomod.vgo"]);
+}
+
+#[test]
+fn every_error_is_reported_not_just_the_first() {
+    let t = Tree::new(
+        "envoys:\n  - match: \"[x\"\n  - {match: y, colour: blue}\n",
+        &[("m", "resources:\n  - {name: a, type: cron}\n"), ("n", "vars: {a: [1]}\n  bad\n")],
+    );
+    let e = t.load_errors();
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(e[0].starts_with("modules/m.vgo:2:21: unknown resource type"), "{e:#?}");
+    assert!(e[1].starts_with("modules/n.vgo:2:3: invalid YAML"), "{e:#?}");
+    assert!(e[2].starts_with("nodes.vgo:2:12: unclosed `[`"), "{e:#?}");
+    assert!(e[3].starts_with("nodes.vgo:3:16: unknown key `colour`"), "{e:#?}");
+}
+
+/// Pseudo-random mutations of valid files: the loader must return, not panic, and stay fast.
+#[test]
+fn mutated_fixtures_never_panic() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet: &[u8] = b" \n\t-:[]{}&*!|>'\"#%@`,?0123456789abcyesnoe.\\\x00\xff";
+    let start = std::time::Instant::now();
+    let p = super::tests::seed_provider();
+    let t = Tree::new(SEED_NODES, &[("database", SEED_DATABASE)]);
+    for round in 0..3000 {
+        let base = if round % 2 == 0 { SEED_DATABASE } else { SEED_NODES };
+        let mut bytes = base.as_bytes().to_vec();
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() as usize) % (bytes.len() + 1);
+            match next() % 3 {
+                0 => bytes.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                1 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => {
+                    let len = (next() as usize % 16).min(bytes.len() - at.min(bytes.len()));
+                    let chunk = bytes[at.min(bytes.len() - len)..][..len].to_vec();
+                    bytes.splice(at..at, chunk);
+                }
+            }
+        }
+        let file = if round % 2 == 0 { t.0.join("modules/database.vgo") } else { t.0.join("nodes.vgo") };
+        std::fs::write(&file, &bytes).unwrap();
+        if let Ok(tree) = t.load() {
+            let _ = tree.compile("db1.example.com", &p);
+            let _ = tree.validate_all(&p);
+        }
+        std::fs::write(&file, base).unwrap();
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(60), "{:?}", start.elapsed());
+}

@@ -1,0 +1,164 @@
+//! The resource types the run engine knows and the attributes each takes. This table is the
+//! contract with the agent: attribute names here are exactly the keys it reads.
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A string (templated).
+    Str,
+    /// A string; an integer is accepted and written as its decimal string (uid, gid, timeout).
+    Num,
+    /// An octal permission string such as "0644".
+    Mode,
+    /// A list of strings.
+    List,
+    /// A boolean, or a string that renders to one.
+    Flag,
+}
+
+pub struct Attr {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    /// Allowed values after rendering (empty: anything).
+    pub choices: &'static [&'static str],
+}
+
+const fn a(name: &'static str, kind: Kind) -> Attr {
+    Attr { name, kind, required: false, choices: &[] }
+}
+const fn req(name: &'static str) -> Attr {
+    Attr { name, kind: Kind::Str, required: true, choices: &[] }
+}
+const PRESENT_ABSENT: &[&str] = &["present", "absent"];
+const fn ensure() -> Attr {
+    Attr { name: "ensure", kind: Kind::Str, required: false, choices: PRESENT_ABSENT }
+}
+
+pub const COMMON: &[&str] = &["name", "type", "depends_on", "notify", "watch_secret", "when"];
+
+pub const TYPES: &[(&str, &[Attr])] = &[
+    (
+        "file",
+        &[
+            req("target_path"),
+            a("content", Kind::Str),
+            a("mode", Kind::Mode),
+            a("owner", Kind::Str),
+            a("group", Kind::Str),
+            ensure(),
+        ],
+    ),
+    (
+        "directory",
+        &[req("target_path"), a("mode", Kind::Mode), a("owner", Kind::Str), a("group", Kind::Str), ensure()],
+    ),
+    ("symlink", &[req("target_path"), req("points_to"), ensure()]),
+    (
+        "exec",
+        &[
+            req("command"),
+            a("stdin", Kind::Str),
+            a("secret_file", Kind::Str),
+            a("creates", Kind::Str),
+            a("unless", Kind::Str),
+            a("onlyif", Kind::Str),
+            a("timeout", Kind::Num),
+            a("cwd", Kind::Str),
+        ],
+    ),
+    (
+        "user",
+        &[
+            req("username"),
+            a("password", Kind::Str),
+            a("uid", Kind::Num),
+            a("gid", Kind::Num),
+            a("groups", Kind::List),
+            a("home", Kind::Str),
+            a("shell", Kind::Str),
+            a("comment", Kind::Str),
+            ensure(),
+        ],
+    ),
+    ("group", &[req("groupname"), a("gid", Kind::Num), a("members", Kind::List), ensure()]),
+    ("package", &[req("package"), a("version", Kind::Str), ensure()]),
+    (
+        "service",
+        &[
+            req("service"),
+            Attr { name: "ensure", kind: Kind::Str, required: false, choices: &["running", "stopped"] },
+            a("enable", Kind::Flag),
+        ],
+    ),
+];
+
+/// Exec attributes that are run as command lines, so a secret in them would show in `ps`.
+pub const COMMAND_LINES: &[&str] = &["command", "unless", "onlyif"];
+
+pub fn attrs_of(rtype: &str) -> Option<&'static [Attr]> {
+    TYPES.iter().find(|(t, _)| *t == rtype).map(|(_, attrs)| *attrs)
+}
+
+pub fn type_names() -> String {
+    TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
+}
+
+/// Checks a rendered (or literal) value against its attribute's rules.
+pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
+    if attr.kind == Kind::Mode && !is_mode(value) {
+        return Err(format!("mode {value:?} is not an octal mode; modes are strings like \"0644\""));
+    }
+    if attr.kind == Kind::Flag && !matches!(value, "true" | "false") {
+        return Err(format!("{} must be true or false, not {value:?}", attr.name));
+    }
+    if !attr.choices.is_empty() && !attr.choices.contains(&value) {
+        return Err(format!("{} must be one of {}, not {value:?}", attr.name, attr.choices.join(", ")));
+    }
+    Ok(())
+}
+
+fn is_mode(v: &str) -> bool {
+    (3..=4).contains(&v.len()) && v.bytes().all(|b| (b'0'..=b'7').contains(&b))
+}
+
+pub fn is_role_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Resource names are literal labels: no templates, secrets or control characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("resource name is empty".into());
+    }
+    if name.starts_with("secret:") {
+        return Err("a resource name cannot be a secret; names show in logs and reports".into());
+    }
+    if name.contains("{{") {
+        return Err("resource names are literal; remove the template".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("resource name contains a control character".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_choices() {
+        let file = attrs_of("file").unwrap();
+        let mode = file.iter().find(|x| x.name == "mode").unwrap();
+        assert!(check_value(mode, "0644").is_ok());
+        assert!(check_value(mode, "755").is_ok());
+        assert!(check_value(mode, "0844").is_err());
+        assert!(check_value(mode, "rw-r--r--").is_err());
+        let svc = attrs_of("service").unwrap();
+        assert!(check_value(&svc[1], "running").is_ok());
+        assert!(check_value(&svc[1], "present").is_err());
+        assert!(attrs_of("cron").is_none());
+    }
+}
