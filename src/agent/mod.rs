@@ -1,5 +1,8 @@
 //! `vigo-agent`: the agent role.
 
+pub mod engine;
+pub mod lock;
+
 use std::process::ExitCode;
 
 pub fn main(command: &str, args: &[&str]) -> ExitCode {

@@ -1,0 +1,3 @@
+use super::attrs::Attrs;
+use super::{Ctx, Outcome};
+pub(crate) fn apply(_a: &Attrs, _ctx: &Ctx) -> Outcome { Err("exec: not built yet".to_string().into()) }
