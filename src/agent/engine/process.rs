@@ -22,11 +22,13 @@ pub(crate) struct Spec {
     pub stdin: Option<SecretString>,
     pub cwd: Option<PathBuf>,
     pub timeout: Duration,
+    /// Variables on top of the clean PATH/HOME/LANG (tools such as apt need a few).
+    pub env: Vec<(&'static str, &'static str)>,
 }
 
 impl Spec {
     pub fn new(argv: Vec<String>, timeout: Duration) -> Spec {
-        Spec { argv, stdin: None, cwd: None, timeout }
+        Spec { argv, stdin: None, cwd: None, timeout, env: Vec::new() }
     }
 }
 
@@ -42,6 +44,16 @@ impl Ran {
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
+}
+
+/// Runs a system tool found through the agent's PATH; `Err` names the missing tool.
+pub(crate) fn run_tool(name: &str, args: &[&str], timeout: Duration) -> Result<Ran, String> {
+    let path = find_tool(name).ok_or_else(|| format!("{name} was not found on the agent's PATH"))?;
+    let mut argv = vec![path.to_string_lossy().into_owned()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let mut spec = Spec::new(argv, timeout);
+    spec.env = vec![("DEBIAN_FRONTEND", "noninteractive"), ("SYSTEMD_PAGER", ""), ("SYSTEMD_COLORS", "0")];
+    run(spec)
 }
 
 /// Finds a tool through the agent's own PATH (so tests can put a stand-in first).
@@ -80,6 +92,7 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
         .env("PATH", SAFE_PATH)
         .env("HOME", "/root")
         .env("LANG", "C")
+        .envs(spec.env.iter().copied())
         .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
