@@ -99,7 +99,8 @@ mod tests {
         assert!(t.elapsed() >= Duration::from_millis(200) && err.contains("gave up waiting"));
         // A waiter gets the lock once the holder lets go.
         let p2 = path.clone();
-        let waiter = std::thread::spawn(move || RunLock::acquire(&p2, Some(Duration::from_secs(10))).map(|_| ()));
+        let waiter =
+            std::thread::spawn(move || RunLock::acquire(&p2, Some(Duration::from_secs(10))).map(|_| ()));
         std::thread::sleep(Duration::from_millis(100));
         drop(first);
         waiter.join().unwrap().unwrap();

@@ -17,7 +17,10 @@ pub(crate) struct Attrs<'a> {
 impl<'a> Attrs<'a> {
     /// Fails when an attribute holds a marker whose value was not resolved, so no executor ever
     /// sees (or writes) a marker.
-    pub fn new(res: &'a CompiledResource, secrets: &'a BTreeMap<String, SecretString>) -> Result<Self, String> {
+    pub fn new(
+        res: &'a CompiledResource,
+        secrets: &'a BTreeMap<String, SecretString>,
+    ) -> Result<Self, String> {
         let keys = res.secret_keys().map_err(|e| format!("resource {:?}: {e}", res.name))?;
         if let Some(missing) = keys.iter().find(|k| !secrets.contains_key(*k)) {
             return Err(format!(
@@ -107,7 +110,12 @@ impl<'a> Attrs<'a> {
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             Some(Value::String(s)) => Ok(Some(
-                self.subst(s)?.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect(),
+                self.subst(s)?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(String::from)
+                    .collect(),
             )),
             Some(_) => Err(format!("attribute {name:?} must be a list of strings")),
         }

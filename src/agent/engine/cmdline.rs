@@ -6,7 +6,8 @@
 //! assignment (`A=1 cmd`), or when its first word is a shell builtin or keyword (`cd`,
 //! `export`, `if`, …). Then it runs as `/bin/sh -c <command>`.
 
-const SHELL_CHARS: &[char] = &['|', '&', ';', '<', '>', '$', '`', '(', ')', '*', '?', '[', ']', '{', '}', '~', '\n', '\\'];
+const SHELL_CHARS: &[char] =
+    &['|', '&', ';', '<', '>', '$', '`', '(', ')', '*', '?', '[', ']', '{', '}', '~', '\n', '\\'];
 const BUILTINS: &[&str] = &[
     "cd", "export", "source", ".", "exit", "set", "unset", "umask", "alias", "if", "for", "while", "until",
     "case", "exec", "eval", "ulimit", "trap", "wait", "read", "[[", "!",
@@ -17,7 +18,8 @@ pub(crate) fn needs_shell(command: &str) -> bool {
         return true;
     }
     let first = command.split_whitespace().next().unwrap_or_default();
-    let assignment = first.split_once('=').is_some_and(|(n, _)| !n.is_empty() && !n.contains(['/', '\'', '"']));
+    let assignment =
+        first.split_once('=').is_some_and(|(n, _)| !n.is_empty() && !n.contains(['/', '\'', '"']));
     assignment || BUILTINS.contains(&first)
 }
 
@@ -77,7 +79,19 @@ mod tests {
         assert_eq!(argv("grafana-cli admin reset --password-from-stdin").unwrap().len(), 4);
         assert_eq!(argv(r#"printf %s 'a b' "c d""#).unwrap(), ["printf", "%s", "a b", "c d"]);
         assert_eq!(argv("deploy.sh --key-file /tmp/k").unwrap()[0], "deploy.sh");
-        for shell in ["a | b", "a && b", "a; b", "echo $HOME", "ls *.conf", "a > f", "cd /tmp", "A=1 make", "echo `id`", "a\nb", "echo ~"] {
+        for shell in [
+            "a | b",
+            "a && b",
+            "a; b",
+            "echo $HOME",
+            "ls *.conf",
+            "a > f",
+            "cd /tmp",
+            "A=1 make",
+            "echo `id`",
+            "a\nb",
+            "echo ~",
+        ] {
             assert_eq!(argv(shell).unwrap()[..2], ["/bin/sh", "-c"], "{shell}");
         }
         assert!(split_words("echo 'open").is_err());

@@ -211,8 +211,14 @@ fn fork_bomb(text: &str) -> bool {
     let mut from = 0;
     while let Some(pos) = s[from..].find("(){") {
         let at = from + pos;
-        let name: String =
-            s[..at].chars().rev().take_while(|c| !";&|(){}".contains(*c)).collect::<Vec<_>>().into_iter().rev().collect();
+        let name: String = s[..at]
+            .chars()
+            .rev()
+            .take_while(|c| !";&|(){}".contains(*c))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         let name = name.strip_prefix("function").unwrap_or(&name);
         if !name.is_empty() && s[at..].contains(&format!("{name}|{name}&")) {
             return true;
@@ -255,25 +261,16 @@ fn scan_depth(text: &str, depth: u8) -> Option<&'static str> {
         }
         download_in_pipeline |= is_download;
         prev_shell = is_shell;
+        let recursive_on_root = || has_recursive_flag(args) && args.iter().any(|a| is_root_target(a));
         match name {
-            "rm" => {
-                if args.iter().any(|a| a == "--no-preserve-root")
-                    || (has_recursive_flag(args) && args.iter().any(|a| is_root_target(a)))
-                {
-                    return Some("rm-rf-root");
-                }
+            "rm" if args.iter().any(|a| a == "--no-preserve-root") || recursive_on_root() => {
+                return Some("rm-rf-root")
             }
             n if n.starts_with("mkfs") || n == "mke2fs" => return Some("mkfs"),
-            "dd" => {
-                if args.iter().any(|a| a.strip_prefix("of=").is_some_and(|p| !is_safe_device(p))) {
-                    return Some("dd-to-device");
-                }
+            "dd" if args.iter().any(|a| a.strip_prefix("of=").is_some_and(|p| !is_safe_device(p))) => {
+                return Some("dd-to-device")
             }
-            "chmod" | "chown" | "chgrp" => {
-                if has_recursive_flag(args) && args.iter().any(|a| is_root_target(a)) {
-                    return Some("chmod-recursive-root");
-                }
-            }
+            "chmod" | "chown" | "chgrp" if recursive_on_root() => return Some("chmod-recursive-root"),
             n if SHELLS.contains(&n) && depth < 4 => {
                 if let Some(pos) = args.iter().position(|a| a == "-c") {
                     if let Some(script) = args.get(pos + 1) {
@@ -282,7 +279,10 @@ fn scan_depth(text: &str, depth: u8) -> Option<&'static str> {
                         }
                         let inner = split(script);
                         if inner.iter().any(|c| {
-                            c.substituted && real_command(&c.words).first().is_some_and(|w| DOWNLOADERS.contains(&base(w)))
+                            c.substituted
+                                && real_command(&c.words)
+                                    .first()
+                                    .is_some_and(|w| DOWNLOADERS.contains(&base(w)))
                         }) {
                             return Some("download-pipe-shell");
                         }

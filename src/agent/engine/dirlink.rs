@@ -25,7 +25,8 @@ pub(crate) fn directory(a: &Attrs, ctx: &Ctx) -> Outcome {
         }
         if !ctx.noop {
             // Never recursive: deleting a tree is a decision for an exec, not a side effect.
-            fs::remove_dir(&path).map_err(|e| format!("removing directory {target} (only empty ones are removed): {e}"))?;
+            fs::remove_dir(&path)
+                .map_err(|e| format!("removing directory {target} (only empty ones are removed): {e}"))?;
             rootfs::sync_parent(&path).map_err(|e| format!("syncing the directory of {target}: {e}"))?;
         }
         return Ok(Done::changed(format!("removed directory {target}")));
@@ -89,7 +90,8 @@ pub(crate) fn symlink(a: &Attrs, ctx: &Ctx) -> Outcome {
     if !ctx.noop {
         require_parent(&path, ctx)?;
         let tmp = rootfs::temp_beside(&path)?;
-        std::os::unix::fs::symlink(&points_to, &tmp).map_err(|e| format!("creating symlink {target}: {e}"))?;
+        std::os::unix::fs::symlink(&points_to, &tmp)
+            .map_err(|e| format!("creating symlink {target}: {e}"))?;
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_file(&tmp);
             return Err(format!("replacing {target}: {e}").into());

@@ -65,8 +65,10 @@ fn service_name(name: &str) -> &str {
 impl Guardrails {
     /// The built-in rules: the filesystem roots an agent must never manage, its own base dir
     /// and binary, the services that keep the host reachable, and the packages it runs on.
+    #[allow(dead_code)] // used by the CLI wiring
     pub fn defaults(agent_base: &Path) -> Guardrails {
-        let mut paths: Vec<PathBuf> = ["/", "/boot", "/proc", "/sys", "/dev"].iter().map(PathBuf::from).collect();
+        let mut paths: Vec<PathBuf> =
+            ["/", "/boot", "/proc", "/sys", "/dev"].iter().map(PathBuf::from).collect();
         paths.push(normalize(&agent_base.to_string_lossy()));
         if let Ok(exe) = std::env::current_exe() {
             paths.push(exe);
@@ -80,6 +82,7 @@ impl Guardrails {
     }
 
     /// Reads `guardrails.yaml`; a missing file means the defaults. Entries add to the defaults.
+    #[allow(dead_code)] // used by the CLI wiring
     pub fn load(path: &Path, agent_base: &Path) -> Result<Guardrails, String> {
         let mut g = Guardrails::defaults(agent_base);
         let text = match std::fs::read_to_string(path) {
@@ -177,11 +180,22 @@ mod tests {
     #[test]
     fn default_paths_services_and_packages_are_protected() {
         let g = Guardrails::defaults(Path::new("/var/lib/vigo"));
-        for p in ["/", "/boot/grub/grub.cfg", "/proc/sys/x", "/sys/x", "/dev/sda", "/var/lib/vigo/agent.db", "/etc/../boot"] {
+        for p in [
+            "/",
+            "/boot/grub/grub.cfg",
+            "/proc/sys/x",
+            "/sys/x",
+            "/dev/sda",
+            "/var/lib/vigo/agent.db",
+            "/etc/../boot",
+        ] {
             assert!(g.check_path(p).is_err(), "{p}");
         }
         let exe = std::env::current_exe().unwrap();
-        assert_eq!(g.check_path(&exe.to_string_lossy()).unwrap_err().rule, format!("protected-path:{}", exe.display()));
+        assert_eq!(
+            g.check_path(&exe.to_string_lossy()).unwrap_err().rule,
+            format!("protected-path:{}", exe.display())
+        );
         for p in ["/etc/motd", "/tmp/x", "/var/lib/vigorous", "/bootstrap"] {
             assert!(g.check_path(p).is_ok(), "{p}");
         }

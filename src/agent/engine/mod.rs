@@ -38,6 +38,7 @@ use crate::placeholder::Scrubber;
 pub use guardrails::Guardrails;
 pub use report::{ResourceResult, ResourceStatus, RunReport, RunStatus};
 
+#[allow(dead_code)] // built by `vigo-agent run/apply` once the CLI wiring lands
 pub struct ApplyOptions {
     /// The target root; `/` normally. Every path in the bundle resolves inside it.
     pub root: PathBuf,
@@ -97,7 +98,12 @@ pub(crate) type Outcome = Result<Done, Fail>;
 
 /// Applies `bundle` in dependency order. Never panics on bad input: every problem becomes a
 /// failed (or skipped) resource in the report.
-pub fn apply(bundle: &CompiledBundle, secrets: &BTreeMap<String, SecretString>, opts: &ApplyOptions) -> RunReport {
+#[allow(dead_code)] // called by `vigo-agent run/apply` once the CLI wiring lands
+pub fn apply(
+    bundle: &CompiledBundle,
+    secrets: &BTreeMap<String, SecretString>,
+    opts: &ApplyOptions,
+) -> RunReport {
     let started_ms = crate::util::time::unix_now_millis();
     let t0 = Instant::now();
     let mut scrubber = Scrubber::new();
@@ -163,13 +169,14 @@ pub fn apply(bundle: &CompiledBundle, secrets: &BTreeMap<String, SecretString>, 
     }
     // Report in apply order, the order an operator reads a run in.
     let results: Vec<ResourceResult> = plan.order.iter().filter_map(|&i| results[i].take()).collect();
-    let status = if results.iter().any(|r| matches!(r.status, ResourceStatus::Failed | ResourceStatus::Skipped)) {
-        RunStatus::Failed
-    } else if results.iter().any(|r| r.status.is_change()) {
-        RunStatus::Changed
-    } else {
-        RunStatus::Converged
-    };
+    let status =
+        if results.iter().any(|r| matches!(r.status, ResourceStatus::Failed | ResourceStatus::Skipped)) {
+            RunStatus::Failed
+        } else if results.iter().any(|r| r.status.is_change()) {
+            RunStatus::Changed
+        } else {
+            RunStatus::Converged
+        };
     RunReport { started_ms, duration_ms: t0.elapsed().as_millis() as u64, noop: opts.noop, status, results }
 }
 

@@ -51,7 +51,8 @@ fn query(b: Backend, root: &Path, name: &str) -> Result<Option<String>, String> 
             tool("dpkg-query", args, QUERY_TIMEOUT)?
         }
         Backend::Rpm => {
-            let mut args: Vec<String> = root_arg(root, "").map(|r| vec!["--root".into(), r]).unwrap_or_default();
+            let mut args: Vec<String> =
+                root_arg(root, "").map(|r| vec!["--root".into(), r]).unwrap_or_default();
             args.extend(["-q".into(), "--qf".into(), "%{VERSION}-%{RELEASE}".into(), name.into()]);
             tool("rpm", args, QUERY_TIMEOUT)?
         }
@@ -74,14 +75,24 @@ fn query(b: Backend, root: &Path, name: &str) -> Result<Option<String>, String> 
 fn inspect(b: Backend, file: &Path) -> Result<(String, String), String> {
     let f = file.to_string_lossy().into_owned();
     let ran = match b {
-        Backend::Dpkg => tool("dpkg-deb", vec!["-f".into(), f, "Package".into(), "Version".into()], QUERY_TIMEOUT)?,
+        Backend::Dpkg => {
+            tool("dpkg-deb", vec!["-f".into(), f, "Package".into(), "Version".into()], QUERY_TIMEOUT)?
+        }
         Backend::Rpm => {
-            let args = vec!["-qp".into(), "--qf".into(), "Package: %{NAME}\nVersion: %{VERSION}-%{RELEASE}\n".into(), f];
+            let args = vec![
+                "-qp".into(),
+                "--qf".into(),
+                "Package: %{NAME}\nVersion: %{VERSION}-%{RELEASE}\n".into(),
+                f,
+            ];
             tool("rpm", args, QUERY_TIMEOUT)?
         }
     };
     let field = |k: &str| {
-        ran.output.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string())).filter(|v| !v.is_empty())
+        ran.output
+            .lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+            .filter(|v| !v.is_empty())
     };
     match (ran.success(), field("Package:"), field("Version:")) {
         (true, Some(n), Some(v)) => Ok((n, v)),
@@ -89,7 +100,13 @@ fn inspect(b: Backend, file: &Path) -> Result<(String, String), String> {
     }
 }
 
-fn change_args(b: Backend, root: &Path, install: bool, target: &str, local: bool) -> (&'static str, Vec<String>) {
+fn change_args(
+    b: Backend,
+    root: &Path,
+    install: bool,
+    target: &str,
+    local: bool,
+) -> (&'static str, Vec<String>) {
     let mut args: Vec<String> = Vec::new();
     // dpkg itself for local files and for removals inside another root; apt/dnf otherwise.
     let direct = local || (root != Path::new("/") && !install);
@@ -142,7 +159,9 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         (Some(v), false) => format!("remove {name} {v}"),
         (Some(v), true) if want_version.as_ref().is_none_or(|w| w == v) => return Ok(Done::unchanged()),
         (Some(v), true) => format!("change {name} {v} -> {}", want_version.clone().unwrap_or_default()),
-        (None, true) => format!("install {name} {}", want_version.clone().unwrap_or_default()).trim_end().to_string(),
+        (None, true) => {
+            format!("install {name} {}", want_version.clone().unwrap_or_default()).trim_end().to_string()
+        }
     };
     if ctx.noop {
         return Ok(Done::changed(diff));
@@ -162,7 +181,14 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     };
     if !ran.success() || !converged {
         let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
-        return Err(Fail { error: format!("{program} {how}; {name} is not {}", if present { "installed as asked" } else { "removed" }), output: ran.output, guardrail: None });
+        return Err(Fail {
+            error: format!(
+                "{program} {how}; {name} is not {}",
+                if present { "installed as asked" } else { "removed" }
+            ),
+            output: ran.output,
+            guardrail: None,
+        });
     }
     Ok(Done { changed: true, diff, output: ran.output })
 }

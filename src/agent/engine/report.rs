@@ -13,6 +13,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    #[allow(dead_code)] // used by the CLI's report printer
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Converged => "converged",
@@ -33,6 +34,7 @@ pub enum ResourceStatus {
 }
 
 impl ResourceStatus {
+    #[allow(dead_code)] // used by the CLI's report printer
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceStatus::Unchanged => "unchanged",

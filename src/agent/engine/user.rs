@@ -74,7 +74,8 @@ pub(crate) fn user(a: &Attrs, ctx: &Ctx) -> Outcome {
         let Some(old) = existing else { return Ok(Done::unchanged()) };
         db.passwd.remove(&name);
         db.shadow.remove(&name);
-        let groups: Vec<String> = db.group.rows.iter().filter(|r| r.len() > 3).map(|r| r[0].clone()).collect();
+        let groups: Vec<String> =
+            db.group.rows.iter().filter(|r| r.len() > 3).map(|r| r[0].clone()).collect();
         for g in groups {
             let row = db.group.get(&g).cloned().unwrap_or_default();
             let m = userdb::members(&row);
@@ -84,7 +85,8 @@ pub(crate) fn user(a: &Attrs, ctx: &Ctx) -> Outcome {
         }
         // The user's private group goes with it, as userdel does, when nobody else uses it.
         let private = db.group.get(&name).cloned();
-        let primary_elsewhere = |gid: &str| db.passwd.rows.iter().any(|r| r.get(3).map(String::as_str) == Some(gid));
+        let primary_elsewhere =
+            |gid: &str| db.passwd.rows.iter().any(|r| r.get(3).map(String::as_str) == Some(gid));
         if let Some(g) = private.filter(|g| g.get(2) == old.get(3) && userdb::members(g).is_empty()) {
             if !primary_elsewhere(&g[2]) {
                 db.group.remove(&name);
@@ -96,7 +98,9 @@ pub(crate) fn user(a: &Attrs, ctx: &Ctx) -> Outcome {
 
     let want_uid = parse_id(a, "uid")?;
     if let Some(u) = want_uid {
-        if let Some(other) = db.passwd.rows.iter().find(|r| r.len() > 2 && r[2] == u.to_string() && r[0] != name) {
+        if let Some(other) =
+            db.passwd.rows.iter().find(|r| r.len() > 2 && r[2] == u.to_string() && r[0] != name)
+        {
             return Err(format!("uid {u} already belongs to user {}", other[0]).into());
         }
     }
@@ -134,7 +138,11 @@ pub(crate) fn user(a: &Attrs, ctx: &Ctx) -> Outcome {
         Some(cur) => {
             for (i, label) in [(2, "uid"), (3, "gid"), (4, "comment"), (5, "home"), (6, "shell")] {
                 if cur.get(i) != row.get(i) {
-                    lines.push(format!("{label} {:?} -> {:?}", cur.get(i).cloned().unwrap_or_default(), row[i]));
+                    lines.push(format!(
+                        "{label} {:?} -> {:?}",
+                        cur.get(i).cloned().unwrap_or_default(),
+                        row[i]
+                    ));
                 }
             }
         }
@@ -163,7 +171,9 @@ pub(crate) fn user(a: &Attrs, ctx: &Ctx) -> Outcome {
         let mut removed = Vec::new();
         for g in &want {
             if db.group.find(g).is_none() {
-                return Err(format!("group {g:?} does not exist (add a group resource and depend on it)").into());
+                return Err(
+                    format!("group {g:?} does not exist (add a group resource and depend on it)").into()
+                );
             }
         }
         let names: Vec<String> = db.group.rows.iter().filter(|r| r.len() > 2).map(|r| r[0].clone()).collect();
@@ -199,7 +209,9 @@ pub(crate) fn group(a: &Attrs, ctx: &Ctx) -> Outcome {
     if !present {
         let Some(row) = existing else { return Ok(Done::unchanged()) };
         if let Some(u) = db.passwd.rows.iter().find(|r| r.len() > 3 && Some(&r[3]) == row.get(2)) {
-            return Err(format!("group {name} is the primary group of user {}; refusing to remove it", u[0]).into());
+            return Err(
+                format!("group {name} is the primary group of user {}; refusing to remove it", u[0]).into()
+            );
         }
         db.group.remove(&name);
         db.sync_gshadow(&name);

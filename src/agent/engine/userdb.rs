@@ -138,9 +138,11 @@ impl Db {
         }
         match self.group.get(name).cloned() {
             Some(g) => {
-                let mut row = self.gshadow.get(name).cloned().unwrap_or_else(|| {
-                    vec![name.to_string(), "!".into(), String::new(), String::new()]
-                });
+                let mut row = self
+                    .gshadow
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| vec![name.to_string(), "!".into(), String::new(), String::new()]);
                 row.resize(4, String::new());
                 row[3] = g.get(3).cloned().unwrap_or_default();
                 self.gshadow.put(row);
@@ -182,7 +184,10 @@ fn lock(path: &Path) -> Result<File, String> {
         match fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), FcntlArg::F_SETLK(&want)) {
             Ok(_) => return Ok(file),
             Err(e) if Instant::now() >= deadline => {
-                return Err(format!("{} is locked by another user/group edit ({e}); try again", path.display()))
+                return Err(format!(
+                    "{} is locked by another user/group edit ({e}); try again",
+                    path.display()
+                ))
             }
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }

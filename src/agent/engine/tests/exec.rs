@@ -26,7 +26,10 @@ fn exec_secret_echoed_to_stdout_and_stderr_and_by_a_failing_command_is_scrubbed_
     let b = bundle(vec![
         exec("stdout", json!({"command": "cat", "stdin": m})),
         exec("stderr", json!({"command": "sh -c 'cat {{secret_file}} >&2'", "secret_file": m})),
-        exec("fails", json!({"command": "sh -c 'cat; echo; cat {{secret_file}}; exit 3'", "stdin": m, "secret_file": m})),
+        exec(
+            "fails",
+            json!({"command": "sh -c 'cat; echo; cat {{secret_file}}; exit 3'", "stdin": m, "secret_file": m}),
+        ),
     ]);
     let r = run(&b, &secrets(&[("vigo/app/token", CANARY)]), &opts(root.path()));
     assert_eq!(statuses(&r)[..2], [("stdout".to_string(), "changed"), ("stderr".to_string(), "changed")]);
@@ -46,9 +49,15 @@ fn exec_secret_file_is_0600_and_removed_after_success_failure_and_timeout() {
     let root = TempRoot::new("secretfile");
     let m = marker("vigo/deploy/key");
     let b = bundle(vec![
-        exec("ok", json!({"command": "sh -c 'echo {{secret_file}}; stat -c %a {{secret_file}}'", "secret_file": m})),
+        exec(
+            "ok",
+            json!({"command": "sh -c 'echo {{secret_file}}; stat -c %a {{secret_file}}'", "secret_file": m}),
+        ),
         exec("fail", json!({"command": "sh -c 'echo {{secret_file}}; exit 1'", "secret_file": m})),
-        exec("slow", json!({"command": "sh -c 'echo {{secret_file}}; sleep 30'", "secret_file": m, "timeout": "1"})),
+        exec(
+            "slow",
+            json!({"command": "sh -c 'echo {{secret_file}}; sleep 30'", "secret_file": m, "timeout": "1"}),
+        ),
     ]);
     let t = Instant::now();
     let r = run(&b, &secrets(&[("vigo/deploy/key", CANARY)]), &opts(root.path()));
@@ -67,7 +76,8 @@ fn exec_child_has_clean_env_and_only_fds_0_1_2() {
     let root = TempRoot::new("cleanenv");
     std::env::set_var("VIGO_TEST_LEAKY_VAR", "should-not-be-inherited");
     // A descriptor opened without O_CLOEXEC: the engine must still not pass it on.
-    let leaky = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty()).unwrap();
+    let leaky =
+        nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty()).unwrap();
     let b = bundle(vec![
         exec("env", json!({"command": "env"})),
         // `; true` keeps sh from exec'ing ls, so ls lists the shell's descriptors, not its own.
@@ -77,7 +87,10 @@ fn exec_child_has_clean_env_and_only_fds_0_1_2() {
     let _ = nix::unistd::close(leaky);
     let mut env: Vec<&str> = r.results[0].output.lines().collect();
     env.sort();
-    assert_eq!(env, ["HOME=/root", "LANG=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
+    assert_eq!(
+        env,
+        ["HOME=/root", "LANG=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    );
     let fds: Vec<&str> = r.results[1].output.lines().collect();
     assert_eq!(fds, ["0", "1", "2"], "leaky fd was {leaky}");
 }
@@ -103,8 +116,14 @@ fn exec_guards_make_it_idempotent() {
     let r_path = root.path().display().to_string();
     let b = bundle(vec![
         exec("creates", json!({"command": format!("touch {r_path}/etc/created"), "creates": "/etc/created"})),
-        exec("unless", json!({"command": format!("touch {r_path}/etc/u"), "unless": format!("test -e {r_path}/etc/u")})),
-        exec("onlyif", json!({"command": format!("touch {r_path}/etc/o"), "onlyif": format!("test ! -e {r_path}/etc/o")})),
+        exec(
+            "unless",
+            json!({"command": format!("touch {r_path}/etc/u"), "unless": format!("test -e {r_path}/etc/u")}),
+        ),
+        exec(
+            "onlyif",
+            json!({"command": format!("touch {r_path}/etc/o"), "onlyif": format!("test ! -e {r_path}/etc/o")}),
+        ),
         exec("cwd", json!({"command": "touch here", "cwd": "/etc", "creates": "/etc/here"})),
     ]);
     let first = run(&b, &secrets(&[]), &opts(root.path()));

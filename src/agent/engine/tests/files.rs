@@ -7,12 +7,17 @@ use super::*;
 
 fn file_bundle(root: &TempRoot) -> CompiledBundle {
     fs::create_dir_all(root.join("etc")).unwrap();
-    let mut link = res("link", "symlink", json!({"target_path": "/etc/app/current", "points_to": "/etc/app/app.conf"}));
+    let mut link =
+        res("link", "symlink", json!({"target_path": "/etc/app/current", "points_to": "/etc/app/app.conf"}));
     link.depends_on = vec!["conf".into()];
     bundle(vec![
         res("dir", "directory", json!({"target_path": "/etc/app", "mode": "0750"})),
         {
-            let mut r = res("conf", "file", json!({"target_path": "/etc/app/app.conf", "content": "a=1\nb=2\n", "mode": "0640"}));
+            let mut r = res(
+                "conf",
+                "file",
+                json!({"target_path": "/etc/app/app.conf", "content": "a=1\nb=2\n", "mode": "0640"}),
+            );
             r.depends_on = vec!["dir".into()];
             r
         },
@@ -49,7 +54,11 @@ fn unspecified_mode_and_owner_are_kept_and_content_diff_is_shown() {
     let p = root.join("etc/motd");
     fs::write(&p, "hello\nold line\n").unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
-    let b = bundle(vec![res("motd", "file", json!({"target_path": "/etc/motd", "content": "hello\nnew line\n"}))]);
+    let b = bundle(vec![res(
+        "motd",
+        "file",
+        json!({"target_path": "/etc/motd", "content": "hello\nnew line\n"}),
+    )]);
     let r = run(&b, &secrets(&[]), &opts(root.path()));
     assert_eq!(r.results[0].status, ResourceStatus::Changed);
     assert!(r.results[0].diff.contains("-old line\n+new line"), "{}", r.results[0].diff);

@@ -86,7 +86,15 @@ pub(super) fn statuses(r: &RunReport) -> Vec<(String, &'static str)> {
 
 pub(super) fn assert_all(r: &RunReport, want: ResourceStatus) {
     for x in &r.results {
-        assert_eq!(x.status, want, "{}: {} (error: {}, diff: {})", x.name, x.status.as_str(), x.error, x.diff);
+        assert_eq!(
+            x.status,
+            want,
+            "{}: {} (error: {}, diff: {})",
+            x.name,
+            x.status.as_str(),
+            x.error,
+            x.diff
+        );
     }
 }
 

@@ -32,7 +32,8 @@ fn deb_root() -> TempRoot {
 fn package_install_and_remove_a_dpkg_deb_built_package_in_a_root() {
     let root = deb_root();
     let installed_file = root.join("usr/share/vigo-engine-test/hello");
-    let install = bundle(vec![res("pkg", "package", json!({"package": "/tmp/vigo-engine-test_1.0_all.deb"}))]);
+    let install =
+        bundle(vec![res("pkg", "package", json!({"package": "/tmp/vigo-engine-test_1.0_all.deb"}))]);
 
     let mut noop = opts(root.path());
     noop.noop = true;
@@ -41,14 +42,27 @@ fn package_install_and_remove_a_dpkg_deb_built_package_in_a_root() {
     assert!(!installed_file.exists(), "noop installs nothing");
 
     let r = run(&install, &secrets(&[]), &opts(root.path()));
-    assert_eq!(r.results[0].status, ResourceStatus::Changed, "{:?} {}", r.results[0].error, r.results[0].output);
+    assert_eq!(
+        r.results[0].status,
+        ResourceStatus::Changed,
+        "{:?} {}",
+        r.results[0].error,
+        r.results[0].output
+    );
     assert_eq!(r.results[0].diff, "install vigo-engine-test 1.0");
     assert_eq!(fs::read_to_string(&installed_file).unwrap(), "hello\n");
     assert_all(&run(&install, &secrets(&[]), &opts(root.path())), ResourceStatus::Unchanged);
 
-    let remove = bundle(vec![res("pkg", "package", json!({"package": "vigo-engine-test", "ensure": "absent"}))]);
+    let remove =
+        bundle(vec![res("pkg", "package", json!({"package": "vigo-engine-test", "ensure": "absent"}))]);
     let r = run(&remove, &secrets(&[]), &opts(root.path()));
-    assert_eq!(r.results[0].status, ResourceStatus::Changed, "{:?} {}", r.results[0].error, r.results[0].output);
+    assert_eq!(
+        r.results[0].status,
+        ResourceStatus::Changed,
+        "{:?} {}",
+        r.results[0].error,
+        r.results[0].output
+    );
     assert!(!installed_file.exists());
     assert_all(&run(&remove, &secrets(&[]), &opts(root.path())), ResourceStatus::Unchanged);
 }

@@ -46,7 +46,11 @@ esac
 
 /// The calls the stand-in saw for one unit (each test uses its own unit name).
 fn calls(unit: &str) -> Vec<String> {
-    fs::read_to_string(standin().join(format!("{unit}.log"))).unwrap_or_default().lines().map(String::from).collect()
+    fs::read_to_string(standin().join(format!("{unit}.log")))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -78,7 +82,8 @@ fn service_restart_once_with_standin_systemctl_for_two_notifiers() {
 fn service_start_and_enable_are_idempotent_with_standin_systemctl() {
     standin();
     let unit = "vigo-test-start";
-    let b = bundle(vec![res("svc", "service", json!({"service": unit, "ensure": "running", "enable": "true"}))]);
+    let b =
+        bundle(vec![res("svc", "service", json!({"service": unit, "ensure": "running", "enable": "true"}))]);
     let r = run(&b, &secrets(&[]), &opts(Path::new("/")));
     assert_eq!(r.results[0].diff, format!("enable {unit}\nstart {unit}"), "{}", r.results[0].error);
     assert_all(&run(&b, &secrets(&[]), &opts(Path::new("/"))), ResourceStatus::Unchanged);
@@ -86,20 +91,24 @@ fn service_start_and_enable_are_idempotent_with_standin_systemctl() {
     o.triggered.insert("svc".into());
     let r = run(&b, &secrets(&[]), &o);
     assert_eq!(r.results[0].diff, format!("restart {unit} (a watched secret rotated)"));
-    let stop = bundle(vec![res("svc", "service", json!({"service": unit, "ensure": "stopped", "enable": false}))]);
+    let stop =
+        bundle(vec![res("svc", "service", json!({"service": unit, "ensure": "stopped", "enable": false}))]);
     let mut noop = opts(Path::new("/"));
     noop.noop = true;
     assert_all(&run(&stop, &secrets(&[]), &noop), ResourceStatus::WouldChange);
     assert_all(&run(&stop, &secrets(&[]), &opts(Path::new("/"))), ResourceStatus::Changed);
     assert_all(&run(&stop, &secrets(&[]), &opts(Path::new("/"))), ResourceStatus::Unchanged);
     let log = calls(unit);
-    assert_eq!(log.iter().filter(|c| !c.starts_with("is-")).cloned().collect::<Vec<_>>(), [
-        format!("enable {unit}"),
-        format!("start {unit}"),
-        format!("restart {unit}"),
-        format!("disable {unit}"),
-        format!("stop {unit}"),
-    ]);
+    assert_eq!(
+        log.iter().filter(|c| !c.starts_with("is-")).cloned().collect::<Vec<_>>(),
+        [
+            format!("enable {unit}"),
+            format!("start {unit}"),
+            format!("restart {unit}"),
+            format!("disable {unit}"),
+            format!("stop {unit}"),
+        ]
+    );
 }
 
 #[test]

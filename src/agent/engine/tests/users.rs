@@ -44,9 +44,15 @@ fn user_password_hash_verifies_with_openssl_and_mkpasswd_and_apply_is_idempotent
     let hash = shadow_hash(&root, "dan");
     assert!(hash.starts_with("$6$"), "{hash}");
     let salt = hash.split('$').nth(2).unwrap();
-    let openssl = tool("openssl", &["passwd", "-6", "-salt", salt, "-stdin"], Some(PASSWORD), "apt-get install -y openssl");
+    let openssl = tool(
+        "openssl",
+        &["passwd", "-6", "-salt", salt, "-stdin"],
+        Some(PASSWORD),
+        "apt-get install -y openssl",
+    );
     assert_eq!(openssl.trim(), hash, "openssl passwd -6 agrees");
-    let mkpasswd = tool("mkpasswd", &["-m", "sha-512", "-S", salt, "-s"], Some(PASSWORD), "apt-get install -y whois");
+    let mkpasswd =
+        tool("mkpasswd", &["-m", "sha-512", "-S", salt, "-s"], Some(PASSWORD), "apt-get install -y whois");
     assert_eq!(mkpasswd.trim(), hash, "mkpasswd -m sha-512 agrees");
 
     let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
@@ -100,5 +106,7 @@ fn group_members_and_gid_converge_then_are_idempotent() {
     assert_eq!(r.results[0].diff, "gid 1000 -> 3000\nmembers \"root\" -> \"\"");
     assert!(fs::read_to_string(root.join("etc/group")).unwrap().contains("ops:x:3000:\n"));
     let refuse = bundle(vec![res("root", "group", json!({"groupname": "root", "ensure": "absent"}))]);
-    assert!(run(&refuse, &secrets(&[]), &opts(root.path())).results[0].error.contains("primary group of user root"));
+    assert!(run(&refuse, &secrets(&[]), &opts(root.path())).results[0]
+        .error
+        .contains("primary group of user root"));
 }
