@@ -67,7 +67,7 @@ pub(crate) fn user(a: &Attrs, ctx: &Ctx) -> Outcome {
     let name = a.required("username")?;
     check_name("user", &name)?;
     let present = a.ensure_present(&["present"], &["absent"])?;
-    let mut db = Db::open(ctx.root)?;
+    let mut db = Db::open(ctx.root, ctx.noop)?;
     let existing = db.passwd.get(&name).cloned();
     let mut lines = Vec::new();
     if !present {
@@ -204,7 +204,7 @@ pub(crate) fn group(a: &Attrs, ctx: &Ctx) -> Outcome {
     let name = a.required("groupname")?;
     check_name("group", &name)?;
     let present = a.ensure_present(&["present"], &["absent"])?;
-    let mut db = Db::open(ctx.root)?;
+    let mut db = Db::open(ctx.root, ctx.noop)?;
     let existing = db.group.get(&name).cloned();
     if !present {
         let Some(row) = existing else { return Ok(Done::unchanged()) };

@@ -71,6 +71,18 @@ fn user_password_hash_verifies_with_openssl_and_mkpasswd_and_apply_is_idempotent
     assert_eq!(fs::read(root.join("etc/shadow")).unwrap(), shadow_before, "same password, same salt kept");
 
     let (b2, s2) = dan("another-password");
+    let mut noop = opts(root.path());
+    noop.noop = true;
+    let etc_before: Vec<_> = ["passwd", "shadow", "group", "gshadow"]
+        .iter()
+        .map(|f| fs::read(root.join(&format!("etc/{f}"))).unwrap())
+        .collect();
+    let lock_existed = root.join("etc/.pwd.lock").exists();
+    assert_eq!(run(&b2, &s2, &noop).result("dan").unwrap().status, ResourceStatus::WouldChange);
+    for (i, f) in ["passwd", "shadow", "group", "gshadow"].iter().enumerate() {
+        assert_eq!(fs::read(root.join(&format!("etc/{f}"))).unwrap(), etc_before[i], "noop left {f} alone");
+    }
+    assert_eq!(root.join("etc/.pwd.lock").exists(), lock_existed);
     let third = run(&b2, &s2, &opts(root.path()));
     assert_eq!(third.result("dan").unwrap().diff, "password changed");
     assert_ne!(shadow_hash(&root, "dan"), hash);
