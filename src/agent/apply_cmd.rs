@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::engine::{self, ApplyOptions};
+use super::engine;
+use super::local_apply::LocalApply;
 use crate::exit::{CmdResult, Failure};
 use crate::paths::AgentPaths;
 use crate::secrets::{LocalVault, MemoryProvider, Provider};
@@ -44,9 +45,8 @@ pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
         let v = vault.as_ref().ok_or_else(|| Failure::refused("no local vault for secret: refs"))?;
         values.insert(key.clone(), v.get(&key).map_err(|e| Failure::failed(e.to_string()))?);
     }
-    let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base).map_err(Failure::failed)?;
-    let opts = ApplyOptions { root: req.root, noop: req.noop, triggered: Default::default(), guardrails };
-    let report = engine::apply(&bundle, &values, &opts);
+    let how = LocalApply { root: req.root, noop: req.noop, triggered: Default::default() };
+    let report = super::local_apply::apply(paths, &bundle, &values, how)?;
     super::run::print_report(&report);
     match report.status {
         engine::RunStatus::Failed => Err(Failure::failed("some resources failed; see the report above")),

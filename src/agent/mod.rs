@@ -4,6 +4,8 @@ mod apply_cmd;
 mod client;
 pub mod engine;
 mod enroll;
+mod local_apply;
+mod lock;
 mod run;
 mod state;
 

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::client::SignedClient;
-use super::engine::{self, ApplyOptions, RunReport};
+use super::engine::{self, RunReport};
+use super::local_apply::{self, LocalApply};
 use crate::bundle::{CompiledBundle, CompiledResource};
 use crate::crypto::SecretString;
 use crate::exit::{CmdResult, Failure};
@@ -136,14 +137,8 @@ async fn cycle(
     let compiled = from_proto(&bundle)?;
     let keys = compiled.entitled_keys()?;
     cache.fill(client, &keys, bundle.secrets_epoch).await?;
-    let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base).map_err(Failure::failed)?;
-    let opts = ApplyOptions {
-        root: req.root.clone(),
-        noop: req.noop,
-        triggered: bundle.triggered.iter().cloned().collect(),
-        guardrails,
-    };
-    let report = tokio::task::block_in_place(|| engine::apply(&compiled, &cache.values, &opts));
+    let how = LocalApply { root: req.root.clone(), noop: req.noop, triggered: bundle.triggered.iter().cloned().collect() };
+    let report = tokio::task::block_in_place(|| local_apply::apply(paths, &compiled, &cache.values, how))?;
     client.report(to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch)).await?;
     Ok(report)
 }

@@ -1,162 +1,208 @@
-//! TEMPORARY minimal run engine (file resources only), replaced by the full engine.
-#![allow(dead_code)]
+//! The agent's run engine: turns a compiled bundle plus the resolved secret values into a
+//! converged host (or, in noop mode, a report of what would change).
+//!
+//! Each executor reads the current state, computes the difference, and acts only on a
+//! difference, so a second apply changes nothing. Secret markers are substituted per
+//! resource just before it runs; a marker without a value fails that resource. Every text
+//! in the report (diffs, errors, command output) passes through one `Scrubber` built from all
+//! resolved values before `apply` returns.
+
+mod attrs;
+mod cmdline;
+mod danger;
+mod diff;
+mod dirlink;
+mod exec;
+mod file;
+mod graph;
+pub mod guardrails;
+mod package;
+mod process;
+mod report;
+mod rootfs;
+mod service;
+mod user;
+mod userdb;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use serde::Serialize;
-
-use crate::bundle::CompiledBundle;
+use crate::bundle::{CompiledBundle, CompiledResource};
 use crate::crypto::SecretString;
+use crate::placeholder::Scrubber;
 
-#[derive(Clone, Debug, Default)]
-pub struct Guardrails;
-
-impl Guardrails {
-    pub fn load(_path: &Path, _agent_base: &Path) -> Result<Guardrails, String> {
-        Ok(Guardrails)
-    }
-    pub fn defaults(_agent_base: &Path) -> Guardrails {
-        Guardrails
-    }
-}
+pub use guardrails::Guardrails;
+pub use report::{ResourceResult, ResourceStatus, RunReport, RunStatus};
 
 pub struct ApplyOptions {
+    /// The target root; `/` normally. Every path in the bundle resolves inside it.
     pub root: PathBuf,
+    /// Report what would change; change nothing.
     pub noop: bool,
+    /// Resources triggered by secret rotation (their `watch_secret` keys changed).
     pub triggered: BTreeSet<String>,
     pub guardrails: Guardrails,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub enum RunStatus {
-    Converged,
-    Changed,
-    Failed,
+/// What one executor sees of the run.
+pub(crate) struct Ctx<'a> {
+    pub root: &'a Path,
+    pub noop: bool,
+    /// Why this resource must refresh (restart, re-run), if it must.
+    pub refresh: Option<String>,
+    pub guardrails: &'a Guardrails,
 }
 
-impl RunStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            RunStatus::Converged => "converged",
-            RunStatus::Changed => "changed",
-            RunStatus::Failed => "failed",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub enum ResourceStatus {
-    Unchanged,
-    Changed,
-    WouldChange,
-    Failed,
-    Skipped,
-}
-
-impl ResourceStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ResourceStatus::Unchanged => "unchanged",
-            ResourceStatus::Changed => "changed",
-            ResourceStatus::WouldChange => "would-change",
-            ResourceStatus::Failed => "failed",
-            ResourceStatus::Skipped => "skipped",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ResourceResult {
-    pub name: String,
-    pub rtype: String,
-    pub status: ResourceStatus,
-    pub duration_ms: u64,
+/// A successful executor run: whether anything changed (or would, in noop) and how.
+#[derive(Default)]
+pub(crate) struct Done {
+    pub changed: bool,
     pub diff: String,
+    pub output: String,
+}
+
+impl Done {
+    pub fn unchanged() -> Done {
+        Done::default()
+    }
+    pub fn changed(diff: impl Into<String>) -> Done {
+        Done { changed: true, diff: diff.into(), output: String::new() }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Fail {
     pub error: String,
     pub output: String,
     pub guardrail: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub started_ms: i64,
-    pub duration_ms: u64,
-    pub noop: bool,
-    pub status: RunStatus,
-    pub results: Vec<ResourceResult>,
+impl From<String> for Fail {
+    fn from(error: String) -> Fail {
+        Fail { error, ..Fail::default() }
+    }
 }
 
+impl From<guardrails::Blocked> for Fail {
+    fn from(b: guardrails::Blocked) -> Fail {
+        Fail { error: b.message, output: String::new(), guardrail: Some(b.rule) }
+    }
+}
+
+pub(crate) type Outcome = Result<Done, Fail>;
+
+/// Applies `bundle` in dependency order. Never panics on bad input: every problem becomes a
+/// failed (or skipped) resource in the report.
 pub fn apply(
     bundle: &CompiledBundle,
     secrets: &BTreeMap<String, SecretString>,
     opts: &ApplyOptions,
 ) -> RunReport {
     let started_ms = crate::util::time::unix_now_millis();
-    let mut results = Vec::new();
-    for r in &bundle.resources {
-        let mut res = ResourceResult {
-            name: r.name.clone(),
-            rtype: r.rtype.clone(),
-            status: ResourceStatus::Unchanged,
-            duration_ms: 0,
-            diff: String::new(),
-            error: String::new(),
-            output: String::new(),
-            guardrail: None,
+    let t0 = Instant::now();
+    let mut scrubber = Scrubber::new();
+    for (key, value) in secrets {
+        scrubber.add(key, value.expose());
+    }
+    let resources = &bundle.resources;
+    let plan = graph::plan(resources);
+    let mut results: Vec<Option<ResourceResult>> = vec![None; resources.len()];
+    // For a failed or skipped resource: the name of the failed resource at the root of it.
+    let mut failed_cause: Vec<Option<String>> = vec![None; resources.len()];
+    let mut notified_by: Vec<Vec<String>> = vec![Vec::new(); resources.len()];
+    for &i in &plan.order {
+        let res = &resources[i];
+        let t = Instant::now();
+        let skipped_by = plan.deps[i].iter().find_map(|&d| failed_cause[d].clone());
+        let (status, outcome) = if let Some(reason) = plan.broken.get(&i) {
+            (ResourceStatus::Failed, Fail::from(reason.clone()).into_outcome())
+        } else if let Some(cause) = skipped_by {
+            failed_cause[i] = Some(cause.clone());
+            let err = Fail::from(format!("skipped: dependency {cause} failed"));
+            (ResourceStatus::Skipped, Err(err))
+        } else {
+            let refresh = if !notified_by[i].is_empty() {
+                Some(format!("notified by {}", notified_by[i].join(", ")))
+            } else if opts.triggered.contains(&res.name) {
+                Some("a watched secret rotated".to_string())
+            } else {
+                None
+            };
+            let ctx = Ctx { root: &opts.root, noop: opts.noop, refresh, guardrails: &opts.guardrails };
+            let outcome = run_one(res, secrets, &ctx);
+            let status = match &outcome {
+                Ok(d) if d.changed && opts.noop => ResourceStatus::WouldChange,
+                Ok(d) if d.changed => ResourceStatus::Changed,
+                Ok(_) => ResourceStatus::Unchanged,
+                Err(_) => ResourceStatus::Failed,
+            };
+            (status, outcome)
         };
-        if r.rtype == "file" {
-            let path = r.attributes.get("target_path").and_then(|v| v.as_str()).unwrap_or("");
-            let content = r.attributes.get("content").and_then(|v| v.as_str()).unwrap_or("");
-            match crate::placeholder::substitute(content, |k| secrets.get(k).map(|v| v.expose())) {
-                Ok(text) => {
-                    match crate::util::fsutil::join_inside(&opts.root, path.trim_start_matches('/')) {
-                        Some(p) => {
-                            if std::fs::read(&p).ok().as_deref() != Some(text.as_bytes()) {
-                                res.status = if opts.noop {
-                                    ResourceStatus::WouldChange
-                                } else {
-                                    ResourceStatus::Changed
-                                };
-                                if !opts.noop {
-                                    if let Some(d) = p.parent() {
-                                        let _ = std::fs::create_dir_all(d);
-                                    }
-                                    if let Err(e) =
-                                        crate::util::fsutil::atomic_write(&p, text.as_bytes(), 0o644)
-                                    {
-                                        res.status = ResourceStatus::Failed;
-                                        res.error = e.to_string();
-                                    }
-                                }
-                            }
-                        }
-                        None => {
-                            res.status = ResourceStatus::Failed;
-                            res.error = "path escapes the root".into();
-                        }
-                    }
-                }
-                Err(e) => {
-                    res.status = ResourceStatus::Failed;
-                    res.error = e.to_string();
-                }
+        if status == ResourceStatus::Failed {
+            failed_cause[i] = Some(res.name.clone());
+        }
+        if status.is_change() {
+            for &j in &plan.notifies[i] {
+                notified_by[j].push(res.name.clone());
             }
         }
-        results.push(res);
+        let (diff, error, output, guardrail) = match outcome {
+            Ok(d) => (d.diff, String::new(), d.output, None),
+            Err(f) => (String::new(), f.error, f.output, f.guardrail),
+        };
+        results[i] = Some(ResourceResult {
+            name: res.name.clone(),
+            rtype: res.rtype.clone(),
+            status,
+            duration_ms: t.elapsed().as_millis() as u64,
+            diff: scrubber.scrub(&diff),
+            error: scrubber.scrub(&error),
+            output: scrubber.scrub(&output),
+            guardrail,
+        });
     }
-    let status = if results.iter().any(|r| r.status == ResourceStatus::Failed) {
-        RunStatus::Failed
-    } else if results.iter().any(|r| r.status == ResourceStatus::Changed) {
-        RunStatus::Changed
-    } else {
-        RunStatus::Converged
-    };
-    RunReport {
-        started_ms,
-        duration_ms: (crate::util::time::unix_now_millis() - started_ms) as u64,
-        noop: opts.noop,
-        status,
-        results,
+    // Report in apply order, the order an operator reads a run in.
+    let results: Vec<ResourceResult> = plan.order.iter().filter_map(|&i| results[i].take()).collect();
+    let status =
+        if results.iter().any(|r| matches!(r.status, ResourceStatus::Failed | ResourceStatus::Skipped)) {
+            RunStatus::Failed
+        } else if results.iter().any(|r| r.status.is_change()) {
+            RunStatus::Changed
+        } else {
+            RunStatus::Converged
+        };
+    RunReport { started_ms, duration_ms: t0.elapsed().as_millis() as u64, noop: opts.noop, status, results }
+}
+
+impl Fail {
+    fn into_outcome(self) -> Outcome {
+        Err(self)
+    }
+}
+
+fn run_one(res: &CompiledResource, secrets: &BTreeMap<String, SecretString>, ctx: &Ctx) -> Outcome {
+    let a = attrs::Attrs::new(res, secrets)?;
+    match res.when.as_deref().map(str::trim) {
+        None | Some("") => {}
+        Some("changed") if ctx.refresh.is_none() => return Ok(Done::unchanged()),
+        Some("changed") => {}
+        Some(other) => {
+            return Err(format!("unsupported when: {other:?} (only \"changed\" is understood)").into())
+        }
+    }
+    match res.rtype.as_str() {
+        "file" => file::apply(&a, ctx),
+        "directory" => dirlink::directory(&a, ctx),
+        "symlink" => dirlink::symlink(&a, ctx),
+        "exec" => exec::apply(&a, ctx),
+        "user" => user::user(&a, ctx),
+        "group" => user::group(&a, ctx),
+        "package" => package::apply(&a, ctx),
+        "service" => service::apply(&a, ctx),
+        other => Err(format!("unknown resource type {other:?}").into()),
     }
 }

@@ -1,0 +1,136 @@
+//! Typed access to a resource's attributes with secret markers substituted on the way out.
+//! Values that may carry secrets come back as `SecretString` so they are zeroized on drop.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::bundle::CompiledResource;
+use crate::crypto::SecretString;
+use crate::placeholder;
+
+pub(crate) struct Attrs<'a> {
+    res: &'a CompiledResource,
+    secrets: &'a BTreeMap<String, SecretString>,
+}
+
+impl<'a> Attrs<'a> {
+    /// Fails when an attribute holds a marker whose value was not resolved, so no executor ever
+    /// sees (or writes) a marker.
+    pub fn new(
+        res: &'a CompiledResource,
+        secrets: &'a BTreeMap<String, SecretString>,
+    ) -> Result<Self, String> {
+        let keys = res.secret_keys().map_err(|e| format!("resource {:?}: {e}", res.name))?;
+        if let Some(missing) = keys.iter().find(|k| !secrets.contains_key(*k)) {
+            return Err(format!(
+                "secret:{missing} was not resolved for this run; the resource was not applied so its \
+                 marker cannot land on disk"
+            ));
+        }
+        Ok(Attrs { res, secrets })
+    }
+
+    fn raw(&self, name: &str) -> Option<&'a Value> {
+        self.res.attributes.get(name).filter(|v| !v.is_null())
+    }
+
+    fn subst(&self, text: &str) -> Result<String, String> {
+        placeholder::substitute(text, |k| self.secrets.get(k).map(SecretString::expose))
+            .map_err(|e| e.to_string())
+    }
+
+    /// An attribute as text; numbers and booleans are accepted as their JSON spelling.
+    pub fn secret(&self, name: &str) -> Result<Option<SecretString>, String> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(SecretString::new(self.subst(s)?))),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(SecretString::new(v.to_string()))),
+            Some(_) => Err(format!("attribute {name:?} must be a string")),
+        }
+    }
+
+    /// A non-secret text attribute (paths, modes, names).
+    pub fn string(&self, name: &str) -> Result<Option<String>, String> {
+        Ok(self.secret(name)?.map(|s| s.expose().to_string()))
+    }
+
+    pub fn required(&self, name: &str) -> Result<String, String> {
+        self.string(name)?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("{} resource needs the attribute {name:?}", self.res.rtype))
+    }
+
+    /// Text attribute that must not carry a marker (it would reach a command line).
+    pub fn no_secret(&self, name: &str) -> Result<Option<String>, String> {
+        if let Some(Value::String(s)) = self.raw(name) {
+            if placeholder::contains_marker(s) {
+                return Err(format!(
+                    "attribute {name:?} refers to a secret; it would be visible in the process list \
+                     (use stdin or secret_file instead)"
+                ));
+            }
+        }
+        self.string(name)
+    }
+
+    /// Secret keys referenced by one attribute (for "content changed (secret:<key>)").
+    pub fn keys_in(&self, name: &str) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        if let Some(v) = self.raw(name) {
+            let _ = placeholder::collect_keys(v, &mut keys);
+        }
+        keys
+    }
+
+    /// A boolean: JSON bool or "true"/"false"/"yes"/"no".
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, String> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) => match s.as_str() {
+                "true" | "yes" => Ok(Some(true)),
+                "false" | "no" => Ok(Some(false)),
+                other => Err(format!("attribute {name:?} must be true or false, not {other:?}")),
+            },
+            Some(_) => Err(format!("attribute {name:?} must be true or false")),
+        }
+    }
+
+    /// A list of strings: a JSON array, or one comma-separated string.
+    pub fn list(&self, name: &str) -> Result<Option<Vec<String>>, String> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => self.subst(s),
+                    _ => Err(format!("attribute {name:?} must be a list of strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(Value::String(s)) => Ok(Some(
+                self.subst(s)?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(String::from)
+                    .collect(),
+            )),
+            Some(_) => Err(format!("attribute {name:?} must be a list of strings")),
+        }
+    }
+
+    /// `ensure`: true for present (the default), false for absent.
+    pub fn ensure_present(&self, present: &[&str], absent: &[&str]) -> Result<bool, String> {
+        match self.string("ensure")? {
+            None => Ok(true),
+            Some(e) if present.contains(&e.as_str()) => Ok(true),
+            Some(e) if absent.contains(&e.as_str()) => Ok(false),
+            Some(e) => Err(format!(
+                "ensure must be one of {}, not {e:?}",
+                present.iter().chain(absent).copied().collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The file executor: content, mode, owner, group, ensure. Content is replaced atomically;
+//! mode and ownership of an existing file are kept unless the resource names them.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::attrs::Attrs;
+use super::rootfs::{self, Meta};
+use super::{diff, Ctx, Done, Outcome};
+
+pub(crate) fn current_meta(path: &Path) -> Result<Option<fs::Metadata>, String> {
+    match fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Fails early, with a hint, when the directory a new entry goes into does not exist.
+pub(crate) fn require_parent(path: &Path, ctx: &Ctx) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) if !ctx.noop && !dir.is_dir() => Err(format!(
+            "parent directory {} does not exist (add a directory resource and depend on it)",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
+    let target = a.required("target_path")?;
+    ctx.guardrails.check_path(&target)?;
+    let path = rootfs::confine(ctx.root, &target)?;
+    let present = a.ensure_present(&["present", "file"], &["absent"])?;
+    let current = current_meta(&path)?;
+    if let Some(m) = &current {
+        if m.is_dir() {
+            return Err(format!("{target} is a directory; manage it with a directory resource").into());
+        }
+        if m.file_type().is_symlink() && present {
+            return Err(format!(
+                "{target} is a symlink; refusing to write through it (manage it as a symlink, or remove it)"
+            )
+            .into());
+        }
+    }
+    if !present {
+        let Some(_) = current else { return Ok(Done::unchanged()) };
+        if !ctx.noop {
+            fs::remove_file(&path).map_err(|e| format!("removing {target}: {e}"))?;
+            rootfs::sync_parent(&path).map_err(|e| format!("syncing the directory of {target}: {e}"))?;
+        }
+        return Ok(Done::changed(format!("removed {target}")));
+    }
+
+    let meta = Meta::from_attrs(a, ctx.root)?;
+    let content = a.secret("content")?;
+    let secret_keys = a.keys_in("content");
+    let mut lines = Vec::new();
+    let mut write = current.is_none();
+    if current.is_none() {
+        lines.push(format!("created {target}"));
+    }
+    if let Some(new) = &content {
+        let old = match &current {
+            Some(_) => Some(fs::read(&path).map_err(|e| format!("reading {target}: {e}"))?),
+            None => None,
+        };
+        if old.as_deref() != Some(new.expose().as_bytes()) {
+            write = true;
+            if !secret_keys.is_empty() {
+                let keys: Vec<String> = secret_keys.iter().map(|k| format!("secret:{k}")).collect();
+                lines.push(format!("content changed ({})", keys.join(", ")));
+            } else {
+                let old_text = String::from_utf8_lossy(old.as_deref().unwrap_or_default());
+                lines.push(diff::line_diff(&old_text, new.expose()));
+            }
+        }
+    }
+    if let Some(m) = &current {
+        lines.extend(meta.diff(m));
+    }
+    if lines.is_empty() {
+        return Ok(Done::unchanged());
+    }
+    if !ctx.noop {
+        if write {
+            require_parent(&path, ctx)?;
+            let (own_uid, own_gid) = rootfs::own_ids();
+            let mode = meta.mode.or(current.as_ref().map(|m| m.mode() & 0o7777)).unwrap_or(0o644);
+            let uid = meta.uid.or(current.as_ref().map(|m| m.uid())).unwrap_or(own_uid);
+            let gid = meta.gid.or(current.as_ref().map(|m| m.gid())).unwrap_or(own_gid);
+            let bytes = content.as_ref().map(|c| c.expose().as_bytes()).unwrap_or_default();
+            rootfs::write_atomic(&path, bytes, mode, uid, gid)?;
+        } else {
+            meta.apply(&path)?;
+        }
+    }
+    Ok(Done::changed(lines.join("\n")))
+}

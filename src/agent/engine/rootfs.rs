@@ -1,0 +1,188 @@
+//! Paths inside the target root, and the file primitives the executors share.
+//!
+//! Confinement: a bundle path must be absolute; `..` that would climb above the root is
+//! refused; when the root is not `/`, no directory component inside the root may be a
+//! symlink (it is never followed, since it could point anywhere on the host). With root `/`
+//! nothing can escape, so symlinked directories such as `/lib -> usr/lib` are allowed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::util::users;
+
+/// Resolves a bundle path inside `root` without following symlinks in its directories.
+pub(crate) fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
+    if !path.starts_with('/') {
+        return Err(format!("path {path:?} must be absolute"));
+    }
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(format!("path {path:?} escapes the target root through '..'"));
+                }
+            }
+            Component::Normal(p) => parts.push(p),
+            Component::Prefix(_) => return Err(format!("path {path:?} is not a Unix path")),
+        }
+    }
+    let mut out = root.to_path_buf();
+    let confining = root != Path::new("/");
+    for (i, p) in parts.iter().enumerate() {
+        out.push(p);
+        if confining && i + 1 < parts.len() {
+            if let Ok(meta) = fs::symlink_metadata(&out) {
+                if meta.file_type().is_symlink() {
+                    return Err(format!(
+                        "path {path:?} goes through the symlink {} inside the target root; \
+                         refusing to follow it",
+                        out.display()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses "0644", "644" or "0o644" (octal) into permission bits.
+pub(crate) fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim().trim_start_matches("0o");
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777 && !digits.is_empty())
+        .ok_or_else(|| format!("mode {text:?} is not an octal mode like \"0644\""))
+}
+
+/// Owner name (or number) to a uid, as the target root's /etc/passwd defines it.
+pub(crate) fn lookup_uid(root: &Path, name: &str) -> Result<u32, String> {
+    users::uid_of(root, name)
+        .ok_or_else(|| format!("owner {name:?} is not a user in {}", root.join("etc/passwd").display()))
+}
+
+pub(crate) fn lookup_gid(root: &Path, name: &str) -> Result<u32, String> {
+    users::gid_of(root, name)
+        .ok_or_else(|| format!("group {name:?} is not a group in {}", root.join("etc/group").display()))
+}
+
+/// Wanted ownership and mode; `None` keeps what is there.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Meta {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+impl Meta {
+    /// Reads `mode`, `owner` and `group` from resource attributes.
+    pub fn from_attrs(a: &super::attrs::Attrs, root: &Path) -> Result<Meta, String> {
+        Ok(Meta {
+            mode: a.string("mode")?.map(|m| parse_mode(&m)).transpose()?,
+            uid: a.string("owner")?.map(|o| lookup_uid(root, &o)).transpose()?,
+            gid: a.string("group")?.map(|g| lookup_gid(root, &g)).transpose()?,
+        })
+    }
+
+    /// Lines describing how `current` differs from what is wanted.
+    pub fn diff(&self, current: &fs::Metadata) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(m) = self.mode.filter(|m| *m != current.mode() & 0o7777) {
+            out.push(format!("mode {:04o} -> {m:04o}", current.mode() & 0o7777));
+        }
+        if let Some(u) = self.uid.filter(|u| *u != current.uid()) {
+            out.push(format!("owner {} -> {u}", current.uid()));
+        }
+        if let Some(g) = self.gid.filter(|g| *g != current.gid()) {
+            out.push(format!("group {} -> {g}", current.gid()));
+        }
+        out
+    }
+
+    /// Applies ownership then mode (chown can clear setuid bits, so mode goes last).
+    pub fn apply(&self, path: &Path) -> Result<(), String> {
+        if self.uid.is_some() || self.gid.is_some() {
+            std::os::unix::fs::lchown(path, self.uid, self.gid)
+                .map_err(|e| format!("chown {}: {e}", path.display()))?;
+        }
+        if let Some(m) = self.mode {
+            fs::set_permissions(path, fs::Permissions::from_mode(m))
+                .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A temp name beside `path` (same directory, so the final rename is atomic).
+pub(crate) fn temp_beside(path: &Path) -> Result<PathBuf, String> {
+    let name = path.file_name().ok_or_else(|| format!("{} has no file name", path.display()))?;
+    let rand = crate::crypto::random_bytes(6).map_err(|e| e.to_string())?;
+    Ok(path.with_file_name(format!(
+        ".{}.vigo-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        crate::crypto::hex_encode(&rand)
+    )))
+}
+
+/// Writes a file atomically with its final mode and owner already set before the rename:
+/// temp file in the same directory, fsync, rename, fsync the directory. A crash (even
+/// `kill -9`) leaves either the old file or the new one, plus at most a stray temp file.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), String> {
+    let tmp = temp_beside(path)?;
+    let result = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(bytes)?;
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        sync_parent(path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+/// The effective uid/gid new files get when no owner is asked for.
+pub(crate) fn own_ids() -> (u32, u32) {
+    (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confine_refuses_dotdot_escape_and_keeps_inside() {
+        let root = Path::new("/srv/root");
+        assert_eq!(confine(root, "/etc/x").unwrap(), Path::new("/srv/root/etc/x"));
+        assert_eq!(confine(root, "/etc/../etc/x").unwrap(), Path::new("/srv/root/etc/x"));
+        assert!(confine(root, "/../../etc/passwd").unwrap_err().contains("escapes"));
+        assert!(confine(root, "/etc/../../x").unwrap_err().contains("escapes"));
+        assert!(confine(root, "relative").is_err());
+        assert_eq!(confine(Path::new("/"), "/etc/x").unwrap(), Path::new("/etc/x"));
+    }
+
+    #[test]
+    fn modes_parse_as_octal() {
+        assert_eq!(parse_mode("0644").unwrap(), 0o644);
+        assert_eq!(parse_mode("755").unwrap(), 0o755);
+        assert_eq!(parse_mode("4755").unwrap(), 0o4755);
+        assert!(parse_mode("0999").is_err());
+        assert!(parse_mode("").is_err());
+        assert!(parse_mode("77777").is_err());
+    }
+}

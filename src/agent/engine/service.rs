@@ -1,0 +1,90 @@
+//! The service executor (systemd): `ensure: running|stopped`, `enable: true|false`, and a
+//! restart when notified or triggered. The engine runs each resource once per run, so however
+//! many resources notify a service it restarts once; a service this run just started is not
+//! restarted again. `systemctl` is found through the agent's PATH.
+//!
+//! Under a root other than `/`, only the enabled state is managed (`systemctl --root=`); the
+//! running state belongs to the booted system and is left alone, with a note in the output.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::attrs::Attrs;
+use super::process::run_tool;
+use super::{Ctx, Done, Fail, Outcome};
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+fn systemctl(root: Option<&str>, verb: &str, unit: &str) -> Result<super::process::Ran, String> {
+    let mut args: Vec<&str> = root.into_iter().collect();
+    args.extend([verb, unit]);
+    run_tool("systemctl", &args, TIMEOUT)
+}
+
+pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
+    let unit = a.required("service")?;
+    let ensure = a.string("ensure")?;
+    let want_running = match ensure.as_deref() {
+        None => None,
+        Some("running") => Some(true),
+        Some("stopped") => Some(false),
+        Some(other) => return Err(format!("ensure must be running or stopped, not {other:?}").into()),
+    };
+    let enable = a.bool("enable")?;
+    let root_flag = (ctx.root != Path::new("/")).then(|| format!("--root={}", ctx.root.display()));
+    let root = root_flag.as_deref();
+    let mut actions: Vec<(&str, String)> = Vec::new(); // (verb, report line)
+
+    if let Some(want) = enable {
+        let enabled = systemctl(root, "is-enabled", &unit)?.success();
+        if want != enabled {
+            let verb = if want { "enable" } else { "disable" };
+            ctx.guardrails.check_service(&unit, verb)?;
+            actions.push((verb, format!("{verb} {unit}")));
+        }
+    }
+    let mut note = String::new();
+    if root.is_some() {
+        if want_running.is_some() || ctx.refresh.is_some() {
+            note = format!("the running state of {unit} is not managed under --root");
+        }
+    } else {
+        let active = systemctl(None, "is-active", &unit)?.success();
+        match want_running {
+            Some(true) if !active => {
+                ctx.guardrails.check_service(&unit, "start")?;
+                actions.push(("start", format!("start {unit}")));
+            }
+            Some(false) if active => {
+                ctx.guardrails.check_service(&unit, "stop")?;
+                actions.push(("stop", format!("stop {unit}")));
+            }
+            _ => {
+                if let Some(why) = &ctx.refresh {
+                    // A stopped service stays stopped; a running one restarts once.
+                    if active && want_running != Some(false) {
+                        ctx.guardrails.check_service(&unit, "restart")?;
+                        actions.push(("restart", format!("restart {unit} ({why})")));
+                    }
+                }
+            }
+        }
+    }
+    if actions.is_empty() {
+        return Ok(Done { output: note, ..Done::unchanged() });
+    }
+    let diff = actions.iter().map(|(_, line)| line.as_str()).collect::<Vec<_>>().join("\n");
+    if ctx.noop {
+        return Ok(Done { output: note, ..Done::changed(diff) });
+    }
+    let mut output = note;
+    for (verb, _) in &actions {
+        let ran = systemctl(root, verb, &unit)?;
+        output.push_str(&ran.output);
+        if !ran.success() {
+            let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
+            return Err(Fail { error: format!("systemctl {verb} {unit} {how}"), output, guardrail: None });
+        }
+    }
+    Ok(Done { changed: true, diff, output })
+}
