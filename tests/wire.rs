@@ -16,7 +16,12 @@ envoys:
 
 const WEB: &str = r#"
 resources:
+  - name: app-dir
+    type: directory
+    target_path: /etc/app
+    mode: "0755"
   - name: app-config
+    depends_on: [app-dir]
     type: file
     target_path: /etc/app/app.conf
     content: "api_key={{ .Vars.api_key }}\n"
@@ -27,14 +32,19 @@ vars:
 
 const DB: &str = r#"
 resources:
+  - name: db-dir
+    type: directory
+    target_path: /etc/db
   - name: db-password
+    depends_on: [db-dir]
     type: file
     target_path: /etc/db/password
     content: "secret:db/password"
     watch_secret: ["db/password"]
   - name: reload-db
     type: exec
-    command: "/bin/sh -c 'echo reloaded >> \"$0\"' /tmp/never-used"
+    command: "cat > /dev/null; echo reloaded >> /tmp/never-used"
+    stdin: "secret:db/password"
     when: changed
     watch_secret: ["db/password"]
 "#;
@@ -52,8 +62,20 @@ fn fleet(tag: &str) -> Fleet {
 fn enroll_check_in_resolve_and_the_secret_lands_in_the_root() {
     let f = fleet("wire-e2e");
     let agent = f.enroll("web1");
-    let mode = |p: &str| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(agent.join(p)).unwrap().permissions()) & 0o777;
+    let mode = |p: &str| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(agent.join(p)).unwrap().permissions())
+            & 0o777
+    };
     assert_eq!(mode("identity.key"), 0o600);
+    // The identity is a standard PKCS#8 Ed25519 key that OpenSSL reads.
+    let pk = std::process::Command::new("openssl")
+        .args(["pkey", "-in"])
+        .arg(agent.join("identity.key"))
+        .arg("-noout")
+        .arg("-text")
+        .output()
+        .unwrap();
+    assert!(pk.status.success() && text(&pk).contains("ED25519"), "{}", text(&pk));
     let out = f.run_once("web1");
     assert_code(&out, 0);
     let written = std::fs::read_to_string(f.root("web1").join("etc/app/app.conf")).unwrap();
@@ -113,10 +135,12 @@ fn twenty_parallel_enrollments_with_one_token_exactly_one_wins() {
     let f = fleet("wire-race");
     let token = f.token(None);
     let outs: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..20).map(|i| {
-            let (f, token) = (&f, &token);
-            s.spawn(move || f.enroll_with(&format!("web{i}"), token))
-        }).collect();
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let (f, token) = (&f, &token);
+                s.spawn(move || f.enroll_with(&format!("web{i}"), token))
+            })
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let winners = outs.iter().filter(|o| o.status.code() == Some(0)).count();
@@ -181,7 +205,11 @@ fn missing_or_foreign_client_certificates_fail_on_the_first_rpc() {
     // A certificate from another CA (a second, unrelated Vigo installation).
     let other = TempDir::new("other-ca");
     assert_code(&run_in(other.path(), "vigocli", &["secrets", "generate-certs"], ""), 0);
-    let answer = f.foreign(&["other-ca", other.join("tls/cert").to_str().unwrap(), other.join("tls/key").to_str().unwrap()]);
+    let answer = f.foreign(&[
+        "other-ca",
+        other.join("tls/cert").to_str().unwrap(),
+        other.join("tls/key").to_str().unwrap(),
+    ]);
     assert_eq!(answer["CheckIn"], "UNAVAILABLE", "{answer}");
 }
 
@@ -198,7 +226,11 @@ fn openssl_s_client_cannot_negotiate_tls_1_2() {
                 .expect("openssl is required (apt-get install -y openssl)")
         };
         let old = run("-tls1_2");
-        assert!(!old.status.success() || !text(&old).contains("Cipher is"), "TLS 1.2 accepted on {addr}:\n{}", text(&old));
+        assert!(
+            !old.status.success() || !text(&old).contains("Cipher is"),
+            "TLS 1.2 accepted on {addr}:\n{}",
+            text(&old)
+        );
         let new = run("-tls1_3");
         assert!(text(&new).contains("TLSv1.3"), "TLS 1.3 refused on {addr}:\n{}", text(&new));
     }
@@ -209,7 +241,10 @@ fn canary_is_absent_from_db_logs_agent_dir_and_captured_payloads() {
     let mut f = Fleet::new("wire-canary");
     let canary = format!("CANARY{}Zq", std::process::id());
     f.set_secret("web/api_key", &canary);
-    f.write_config(&[("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [web]\n"), ("modules/web.vgo", WEB)]);
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [web]\n"),
+        ("modules/web.vgo", WEB),
+    ]);
     f.extra_env.push(("VIGO_LOG".into(), "debug".into()));
     f.start_server();
     f.enroll("web1");

@@ -137,7 +137,11 @@ async fn cycle(
     let compiled = from_proto(&bundle)?;
     let keys = compiled.entitled_keys()?;
     cache.fill(client, &keys, bundle.secrets_epoch).await?;
-    let how = LocalApply { root: req.root.clone(), noop: req.noop, triggered: bundle.triggered.iter().cloned().collect() };
+    let how = LocalApply {
+        root: req.root.clone(),
+        noop: req.noop,
+        triggered: bundle.triggered.iter().cloned().collect(),
+    };
     let report = tokio::task::block_in_place(|| local_apply::apply(paths, &compiled, &cache.values, how))?;
     client.report(to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch)).await?;
     Ok(report)

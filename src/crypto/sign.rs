@@ -6,6 +6,12 @@ use super::{CryptoError, SecretBytes};
 
 pub const ED25519_PUBLIC_LEN: usize = 32;
 
+/// RFC 8410 OneAsymmetricKey v1 header for an Ed25519 private key; the 32-byte seed follows.
+const PKCS8_V1_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+/// Where ring's v2 document keeps the seed (after the same header with version 1).
+const V2_SEED_AT: usize = 16;
+
 /// An Ed25519 key pair, kept as its PKCS#8 v2 document (what goes into the 0600 file).
 pub struct Ed25519Identity {
     pkcs8: SecretBytes,
@@ -16,7 +22,11 @@ impl Ed25519Identity {
     pub fn generate() -> Result<Self, CryptoError> {
         let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
             .map_err(|_| CryptoError::Random)?;
-        Self::from_pkcs8(doc.as_ref())
+        // ring writes PKCS#8 v2, whose public-key field OpenSSL 3 cannot parse; store the
+        // RFC 8410 v1 form (seed only) that every tool reads.
+        let seed = doc.as_ref().get(V2_SEED_AT..V2_SEED_AT + 32).ok_or(CryptoError::Random)?;
+        let v1 = SecretBytes::new([&PKCS8_V1_PREFIX[..], seed].concat());
+        Self::from_pkcs8(v1.expose())
     }
 
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, CryptoError> {
@@ -104,6 +114,7 @@ mod tests {
         assert!(!verify_ed25519(&id.public_key(), b"hello", &bad));
         let reloaded = Ed25519Identity::from_pkcs8(id.pkcs8_der()).unwrap();
         assert_eq!(reloaded.public_key(), id.public_key());
+        assert_eq!(id.pkcs8_der().len(), 48, "stored as PKCS#8 v1");
     }
 
     /// Outside check: OpenSSL (not ring) accepts our signature over the raw message.

@@ -10,7 +10,8 @@ pub fn record(method: &str, direction: &str, msg: &impl Message) {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let Some(dir) = std::env::var_os("VIGO_TEST_CAPTURE_DIR") else { return };
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let path = std::path::Path::new(&dir).join(format!("{}-{n:06}-{method}-{direction}.bin", std::process::id()));
+    let path =
+        std::path::Path::new(&dir).join(format!("{}-{n:06}-{method}-{direction}.bin", std::process::id()));
     let _ = std::fs::write(path, msg.encode_to_vec());
 }
 

@@ -58,10 +58,14 @@ impl Fleet {
     }
 
     pub fn start_server(&mut self) {
+        self.start_server_on("127.0.0.1:0", "127.0.0.1:0");
+    }
+
+    pub fn start_server_on(&mut self, agent: &str, api: &str) {
         assert!(self.server.is_none(), "server already running");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.server_log()).unwrap();
         let mut child = Command::new(role("vigosrv"))
-            .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            .args(["--listen", agent, "--api-listen", api])
             .env("VIGO_BASE_DIR", self.base())
             .env("VIGO_TEST_CAPTURE_DIR", self.capture_dir())
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -89,7 +93,10 @@ impl Fleet {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
-                panic!("vigosrv did not start:\n{}", std::fs::read_to_string(self.server_log()).unwrap_or_default());
+                panic!(
+                    "vigosrv did not start:\n{}",
+                    std::fs::read_to_string(self.server_log()).unwrap_or_default()
+                );
             }
         };
         let field = |k: &str| line.split(k).nth(1).unwrap().split_whitespace().next().unwrap().to_string();
@@ -113,17 +120,32 @@ impl Fleet {
         }
     }
 
+    /// Stops and starts the server on the same ports (agents keep their configured address).
     pub fn restart_server(&mut self) {
         self.stop_server();
-        self.start_server();
+        let (agent, api) = (self.agent_addr.clone(), self.api_addr.clone());
+        self.start_server_on(&agent, &api);
     }
 
     /// Runs vigocli against this installation (and its server, when running).
     pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
-        self.run_role("vigocli", &self.base(), args, stdin, &[("VIGO_SERVER", format!("https://{}", self.api_addr))])
+        self.run_role(
+            "vigocli",
+            &self.base(),
+            args,
+            stdin,
+            &[("VIGO_SERVER", format!("https://{}", self.api_addr))],
+        )
     }
 
-    pub fn run_role(&self, role_name: &str, base: &Path, args: &[&str], stdin: &str, env: &[(&str, String)]) -> Output {
+    pub fn run_role(
+        &self,
+        role_name: &str,
+        base: &Path,
+        args: &[&str],
+        stdin: &str,
+        env: &[(&str, String)],
+    ) -> Output {
         use std::io::Write;
         let mut cmd = Command::new(role(role_name));
         cmd.args(args)
@@ -157,7 +179,13 @@ impl Fleet {
     /// Enrolls an agent named `name` with `token` given on stdin.
     pub fn enroll_with(&self, name: &str, token: &str) -> Output {
         let base = self.agent_base(name);
-        self.run_role("vigo-agent", &base, &["enroll", "--server", &self.agent_addr, "--token-file", "-", "--name", name], &format!("{token}\n"), &[])
+        self.run_role(
+            "vigo-agent",
+            &base,
+            &["enroll", "--server", &self.agent_addr, "--token-file", "-", "--name", name],
+            &format!("{token}\n"),
+            &[],
+        )
     }
 
     pub fn enroll(&self, name: &str) -> PathBuf {
@@ -177,7 +205,7 @@ impl Fleet {
     /// `vigo-agent run --once --root <root-name>`.
     pub fn run_once(&self, name: &str) -> Output {
         let root = self.root(name);
-        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
         self.agent(name, &["run", "--once", "--root", root.to_str().unwrap()])
     }
 
@@ -196,7 +224,8 @@ impl Fleet {
             .output()
             .expect("/usr/bin/python3 is required (apt-get install -y python3 python3-grpcio python3-grpc-tools python3-cryptography)");
         assert!(out.status.success(), "foreign client failed:\n{}", text(&out));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("foreign client output: {}", text(&out)))
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("foreign client output: {}", text(&out)))
     }
 
     pub fn audit_json(&self) -> String {

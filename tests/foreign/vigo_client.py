@@ -69,7 +69,7 @@ class Agent:
 
     def envelope(self, pb, method, payload, key=None, seq=None):
         ts = int(time.time() * 1000)
-        seq = seq if seq is not None else int(time.time() * 1_000_000) + 10_000_000
+        seq = seq if seq is not None else int(time.time() * 1_000_000)
         sig = (key or self.key).sign(signing_message(method, self.state["envoy_id"], ts, seq, payload))
         return pb.SignedRequest(envoy_id=self.state["envoy_id"], timestamp_ms=ts, sequence=seq,
                                 payload=payload, signature=sig)
