@@ -15,6 +15,7 @@ mod logging;
 mod paths;
 mod placeholder;
 mod proto;
+mod quickstart;
 mod secrets;
 mod server;
 mod store;
@@ -80,6 +81,7 @@ fn by_subcommand(args: &[&str]) -> ExitCode {
         "server" => server::main("vigo server", rest),
         "cli" => cli::main("vigo cli", rest),
         "agent" => agent::main("vigo agent", rest),
+        "quickstart" => quickstart::main("vigo quickstart", rest),
         "--version" | "-V" | "version" => {
             println!("vigo {VERSION}");
             ExitCode::SUCCESS

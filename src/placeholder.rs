@@ -183,10 +183,6 @@ impl Scrubber {
         self.entries.dedup_by(|a, b| a.0 == b.0);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Replaces every occurrence of every known value with `[REDACTED secret:<key>]`.
     /// Leftmost match first, longest value at a position first; matches never overlap.
     pub fn scrub(&self, text: &str) -> String {
@@ -229,7 +225,7 @@ mod tests {
             self.0 ^= self.0 << 17;
             self.0
         }
-        fn pick<'a>(&mut self, from: &'a [u8]) -> u8 {
+        fn pick(&mut self, from: &[u8]) -> u8 {
             from[(self.next() % from.len() as u64) as usize]
         }
         fn string(&mut self, alphabet: &[u8], min: usize, max: usize) -> String {

@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -14,7 +14,6 @@ use nix::fcntl::{Flock, FlockArg};
 /// Held for the life of the value; dropping it releases the lock.
 pub struct RunLock {
     _lock: Flock<File>,
-    path: PathBuf,
 }
 
 impl RunLock {
@@ -34,7 +33,7 @@ impl RunLock {
                         .and_then(|_| lock.write_all(pid.as_bytes()))
                         .and_then(|_| lock.sync_data());
                     written.map_err(|e| format!("writing the run lock {}: {e}", path.display()))?;
-                    return Ok(RunLock { _lock: lock, path: path.to_path_buf() });
+                    return Ok(RunLock { _lock: lock });
                 }
                 Err((f, Errno::EWOULDBLOCK)) => {
                     if deadline.is_none_or(|d| Instant::now() >= d) {
@@ -51,10 +50,6 @@ impl RunLock {
                 Err((_, e)) => return Err(format!("locking {}: {e}", path.display())),
             }
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

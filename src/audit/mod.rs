@@ -141,12 +141,3 @@ pub(crate) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         hash: r.get(7)?,
     })
 }
-
-/// Rows with a given action (used by tests and `vigocli audit tail --action`).
-pub fn rows_with_action(conn: &Connection, action: &str) -> Result<Vec<Row>, AuditError> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, ts, actor, action, target, detail, prev_hash, hash FROM audit WHERE action = ?1 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([action], read_row)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
-}

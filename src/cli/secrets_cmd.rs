@@ -299,6 +299,11 @@ fn set_raw(ctx: &Context, a: SetRawArgs) -> CmdResult {
         None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => ask("Enter value: ")?,
         None => prompt::read_all_stdin().map_err(|e| Failure::failed(e.to_string()))?,
     };
+    if value.is_empty() {
+        return Err(Failure::failed(
+            "refusing to store an empty value; use `vigocli secrets delete` to remove a key",
+        ));
+    }
     store_value(ctx, &a.key, &value)
 }
 

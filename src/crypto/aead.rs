@@ -17,6 +17,7 @@ impl MasterKey {
         Ok(MasterKey(SecretBytes::new(bytes.to_vec())))
     }
 
+    #[cfg(test)]
     pub fn generate() -> Result<Self, CryptoError> {
         Self::from_bytes(&random_bytes(KEY_LEN)?)
     }

@@ -18,9 +18,9 @@ pub use encoding::{b64_decode, b64_encode, hex_decode, hex_encode};
 pub use hash::{ct_eq, hkdf_sha256, sha256, sha256_hex};
 pub use password::{argon2id_hash, argon2id_verify, sha512_crypt, sha512_crypt_salt};
 pub use random::{random_bytes, random_token, uuid_v4};
-pub use seal::{open_sealed, seal_to, EphemeralRecipient};
+pub use seal::{seal_to, EphemeralRecipient};
 pub use secret::{SecretBytes, SecretString};
-pub use sign::{verify_ed25519, Ed25519Identity, ED25519_PUBLIC_LEN};
+pub use sign::{verify_ed25519, Ed25519Identity};
 
 /// Everything that can go wrong inside the crypto module.
 #[derive(Debug, thiserror::Error)]

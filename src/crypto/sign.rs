@@ -4,7 +4,7 @@ use ring::signature::{self, Ed25519KeyPair, KeyPair};
 
 use super::{CryptoError, SecretBytes};
 
-pub const ED25519_PUBLIC_LEN: usize = 32;
+const ED25519_PUBLIC_LEN: usize = 32;
 
 /// RFC 8410 OneAsymmetricKey v1 header for an Ed25519 private key; the 32-byte seed follows.
 const PKCS8_V1_PREFIX: [u8; 16] =
@@ -35,6 +35,7 @@ impl Ed25519Identity {
         Ok(Ed25519Identity { pkcs8: SecretBytes::new(der.to_vec()), pair })
     }
 
+    #[cfg(test)]
     /// Builds a key from a raw 32-byte seed (used by the RFC 8032 known-answer tests).
     pub fn from_seed(seed: &[u8]) -> Result<Self, CryptoError> {
         let pair = Ed25519KeyPair::from_seed_unchecked(seed)

@@ -134,6 +134,7 @@ pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, CryptoE
     Ok(certs)
 }
 
+#[cfg(test)]
 pub fn cert_to_pem(der: &[u8]) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
@@ -162,6 +163,7 @@ pub fn ed25519_key_in_cert(cert_der: &[u8]) -> Option<[u8; 32]> {
 }
 
 /// SubjectPublicKeyInfo PEM for an Ed25519 public key (what `openssl pkeyutl -pubin` reads).
+#[cfg(test)]
 pub fn ed25519_public_pem(public_key: &[u8; 32]) -> String {
     use base64::Engine;
     let mut der = ED25519_SPKI_PREFIX.to_vec();

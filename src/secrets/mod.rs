@@ -48,6 +48,7 @@ impl MemoryProvider {
     pub fn new() -> Self {
         Self::default()
     }
+    #[cfg(test)]
     pub fn insert(&mut self, key: &str, value: &str) {
         self.values.insert(key.to_string(), SecretString::new(value.to_string()));
     }

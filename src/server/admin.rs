@@ -43,7 +43,7 @@ type S = State<Arc<Server>>;
 
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()
-        .route("/v1/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/v1/health", get(health))
         .route("/v1/enroll-tokens", post(create_token).get(list_tokens))
         .route("/v1/api-tokens", post(create_api_token))
         .route("/v1/envoys", get(list_envoys))
@@ -55,6 +55,17 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/v1/runs/{id}", get(show_run))
         .route("/v1/audit", get(audit_tail))
         .with_state(server)
+}
+
+async fn health(State(s): S, headers: HeaderMap) -> ApiResult {
+    authenticate(&s, &headers, Permission::Read)?;
+    let p = s.current();
+    Ok(Json(json!({
+        "status": "ok",
+        "config_epoch": p.config_epoch,
+        "config_hash": p.content_hash,
+        "secrets_epoch": s.secrets_epoch(),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -33,12 +33,12 @@ impl Role {
     }
 
     pub fn allows(self, p: Permission) -> bool {
-        match (self, p) {
-            (Role::Admin, _) => true,
-            (Role::Viewer, Permission::Read | Permission::AuditRead) => true,
-            (Role::Compliance, Permission::Read) => true,
-            _ => false,
-        }
+        matches!(
+            (self, p),
+            (Role::Admin, _)
+                | (Role::Viewer, Permission::Read | Permission::AuditRead)
+                | (Role::Compliance, Permission::Read)
+        )
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory (created with `mode`),
 /// fsync, rename over the target, fsync the directory. A crash leaves the old file or the new.
@@ -58,28 +58,16 @@ pub fn check_private(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(test)]
 pub fn mode_of(path: &Path) -> io::Result<u32> {
     Ok(fs::metadata(path)?.mode() & 0o7777)
-}
-
-/// Joins `rel` under `base`, refusing absolute parts and `..`.
-pub fn join_inside(base: &Path, rel: &str) -> Option<PathBuf> {
-    let mut out = base.to_path_buf();
-    for part in Path::new(rel).components() {
-        match part {
-            std::path::Component::Normal(p) => out.push(p),
-            std::path::Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tmpdir(tag: &str) -> PathBuf {
+    fn tmpdir(tag: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("vigo-fsutil-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
@@ -107,13 +95,5 @@ mod tests {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(check_private(&p).is_ok());
         fs::remove_dir_all(&d).unwrap();
-    }
-
-    #[test]
-    fn join_inside_refuses_escapes() {
-        let b = Path::new("/base");
-        assert_eq!(join_inside(b, "a/b").unwrap(), Path::new("/base/a/b"));
-        assert!(join_inside(b, "../x").is_none());
-        assert!(join_inside(b, "/etc").is_none());
     }
 }

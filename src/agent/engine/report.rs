@@ -72,6 +72,7 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    #[cfg(test)]
     pub fn result(&self, name: &str) -> Option<&ResourceResult> {
         self.results.iter().find(|r| r.name == name)
     }
