@@ -188,13 +188,21 @@ fn run(args: QuickstartArgs) -> CmdResult {
         println!("\nStopping the server (--no-wait).");
         return Ok(());
     }
-    println!("\nThe server keeps running. Press Ctrl-C to stop it (nothing stays listening).");
+    // Handlers are installed before the prompt, so a Ctrl-C right after it is never lost.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (mut int, mut term) = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    });
+    let (int, term) = (
+        int.as_mut().map_err(|e| Failure::failed(e.to_string()))?,
+        term.as_mut().map_err(|e| Failure::failed(e.to_string()))?,
+    );
+    println!("\nThe server keeps running. Press Ctrl-C to stop it (nothing stays listening).");
     rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
     });
     println!("Stopped.");

@@ -154,7 +154,9 @@ impl Fleet {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in env {
+        for (k, v) in
+            self.extra_env.iter().map(|(k, v)| (k.as_str(), v)).chain(env.iter().map(|(k, v)| (*k, v)))
+        {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();

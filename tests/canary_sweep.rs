@@ -1,0 +1,215 @@
+//! The canary sweep: one run of the whole product (server, two agents, enrollment, apply,
+//! rotation, a failing exec) with a random canary planted as several secrets, then a search for
+//! it — raw, base64, hex and URL-encoded — everywhere it must not be. Only the files whose job
+//! is to hold it may; the test fails listing every other place it was found.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::fleet::Fleet;
+use common::*;
+
+fn random_alnum(n: usize) -> String {
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        ^ u64::from(std::process::id()) << 20;
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789"[(x % 55) as usize] as char
+        })
+        .collect()
+}
+
+/// Every form the canary could leak in: raw, hex (both cases), URL-encoded, and base64 /
+/// base64url at all three alignments (the stable middle of each encoding).
+fn needles(canary: &str) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine;
+    let mut out = vec![("raw".to_string(), canary.as_bytes().to_vec())];
+    let hex: String = canary.bytes().map(|b| format!("{b:02x}")).collect();
+    out.push(("hex".into(), hex.clone().into_bytes()));
+    out.push(("HEX".into(), hex.to_uppercase().into_bytes()));
+    let url: String = canary
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    out.push(("url-encoded".into(), url.into_bytes()));
+    for (name, engine) in [
+        ("base64", &base64::engine::general_purpose::STANDARD),
+        ("base64url", &base64::engine::general_purpose::URL_SAFE),
+    ] {
+        for offset in 0..3 {
+            let mut data = vec![b'x'; offset];
+            data.extend_from_slice(canary.as_bytes());
+            let enc = engine.encode(&data);
+            let skip = if offset == 0 { 0 } else { 4 };
+            let core = &enc[skip..enc.len() - 4];
+            out.push((format!("{name}@{offset}"), core.as_bytes().to_vec()));
+        }
+    }
+    out
+}
+
+struct Sweep {
+    needles: Vec<(String, Vec<u8>)>,
+    hits: Vec<String>,
+}
+
+impl Sweep {
+    fn check(&mut self, place: &str, bytes: &[u8]) {
+        for (form, n) in &self.needles {
+            if bytes.windows(n.len()).any(|w| w == n.as_slice()) {
+                self.hits.push(format!("{place} ({form})"));
+            }
+        }
+    }
+
+    fn files(&mut self, dir: &Path, allowed: &[PathBuf]) {
+        for f in files_under(dir) {
+            if allowed.contains(&f) {
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(&f) {
+                self.check(&f.display().to_string(), &bytes);
+            }
+        }
+    }
+}
+
+const NODES: &str = r#"
+envoys:
+  - match: "web*"
+    roles: [web]
+    vars:
+      motto: "secret:sweep/var"
+  - match: "db*"
+    roles: [db]
+"#;
+
+/// Exec commands record their own environment and command line (the processes the agent
+/// started) under the root, so the sweep can search them.
+const WEB: &str = r#"
+resources:
+  - name: app-dir
+    type: directory
+    target_path: /etc/app
+  - name: app-secret
+    type: file
+    target_path: /etc/app/secret.conf
+    content: "secret:sweep/file"
+    mode: "0600"
+    depends_on: [app-dir]
+    watch_secret: ["sweep/file"]
+    notify: [use-stdin]
+  - name: app-motto
+    type: file
+    target_path: /etc/app/motto
+    content: "motto={{ .Vars.motto }}\n"
+    depends_on: [app-dir]
+  - name: use-stdin
+    type: exec
+    command: "cat /proc/$$/environ > ROOT/proc-stdin.environ; cat /proc/$$/cmdline > ROOT/proc-stdin.cmdline; cat; cat >&2 < /dev/null"
+    stdin: "secret:sweep/stdin"
+    when: changed
+  - name: use-secret-file
+    type: exec
+    command: "cat /proc/$$/environ > ROOT/proc-file.environ; cat /proc/$$/cmdline > ROOT/proc-file.cmdline; cat {{secret_file}}; cat {{secret_file}} >&2"
+    secret_file: "secret:sweep/secret-file"
+    creates: /etc/app/secret-file-done
+  - name: failing-exec
+    type: exec
+    command: "cat >&2; exit 3"
+    stdin: "secret:sweep/stdin"
+"#;
+
+const DB: &str = r#"
+resources:
+  - name: dan
+    type: user
+    username: dan
+    password: "secret:sweep/password"
+"#;
+
+#[test]
+fn canary_appears_only_where_it_is_meant_to() {
+    let canary = format!("Cy{}+/=&", random_alnum(22));
+    let rotated = format!("Rt{}+/=&", random_alnum(22));
+    let mut f = Fleet::new("sweep");
+    for key in ["sweep/file", "sweep/stdin", "sweep/secret-file", "sweep/password", "sweep/var"] {
+        f.set_secret(key, &format!("{canary}{}", key.len()));
+    }
+    let roots = [f.root("web1"), f.root("db1")];
+    let web = WEB.replace("ROOT", roots[0].to_str().unwrap());
+    f.write_config(&[("nodes.vgo", NODES), ("modules/web.vgo", &web), ("modules/db.vgo", DB)]);
+    f.extra_env.push(("VIGO_LOG".into(), "debug".into()));
+    f.start_server();
+    let mut outputs = Vec::new();
+    for name in ["web1", "db1"] {
+        f.enroll(name);
+    }
+    // db1's root needs the account files the user executor edits.
+    let etc = roots[1].join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(etc.join("shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    std::fs::write(etc.join("group"), "root:x:0:\n").unwrap();
+
+    let first = f.run_once("web1");
+    assert_code(&first, 1); // the failing exec fails, the rest converges
+    assert!(text(&first).contains("failed"), "{}", text(&first));
+    outputs.push(first);
+    let db = f.run_once("db1");
+    assert_code(&db, 0);
+    outputs.push(db);
+    // Rotation: a new value for the file key, and the agents run again.
+    outputs.push(f.cli(&["secrets", "set", "raw", "sweep/file"], &rotated));
+    outputs.push(f.run_once("web1"));
+    outputs.push(f.run_once("db1"));
+    outputs.push(f.agent("db1", &["resolve", "sweep/file"]));
+    let runs = f.cli(&["runs", "list", "-n", "50"], "");
+    for id in
+        String::from_utf8_lossy(&runs.stdout).lines().skip(1).filter_map(|l| l.split_whitespace().next())
+    {
+        outputs.push(f.cli(&["runs", "show", id], ""));
+    }
+    outputs.push(runs);
+    let server_pid = f.server.as_ref().unwrap().id();
+    let proc_env = std::fs::read(format!("/proc/{server_pid}/environ")).unwrap();
+    let proc_cmd = std::fs::read(format!("/proc/{server_pid}/cmdline")).unwrap();
+    f.stop_server();
+
+    // The sweep is only meaningful if the values really arrived where they belong.
+    let secret_conf = roots[0].join("etc/app/secret.conf");
+    let motto = roots[0].join("etc/app/motto");
+    assert_eq!(std::fs::read_to_string(&secret_conf).unwrap(), rotated);
+    assert!(std::fs::read_to_string(&motto).unwrap().contains(&canary));
+    assert!(roots[0].join("proc-stdin.environ").exists() && roots[0].join("proc-file.cmdline").exists());
+    let shadow = std::fs::read_to_string(roots[1].join("etc/shadow")).unwrap();
+    assert!(shadow.contains("dan:$6$"), "{shadow}");
+
+    let mut sweep = Sweep { needles: needles(&canary), hits: vec![] };
+    sweep.needles.extend(needles(&rotated));
+    let allowed = vec![secret_conf, motto];
+    for dir in [
+        f.base(),
+        f.agent_base("web1"),
+        f.agent_base("db1"),
+        roots[0].clone(),
+        roots[1].clone(),
+        f.capture_dir(),
+    ] {
+        sweep.files(&dir, &allowed);
+    }
+    sweep.check("server log", &std::fs::read(f.server_log()).unwrap());
+    sweep.check("server /proc environ", &proc_env);
+    sweep.check("server /proc cmdline", &proc_cmd);
+    for (i, o) in outputs.iter().enumerate() {
+        sweep.check(&format!("process output #{i} stdout"), &o.stdout);
+        sweep.check(&format!("process output #{i} stderr"), &o.stderr);
+    }
+    assert!(std::fs::read_dir(f.capture_dir()).unwrap().count() > 10, "no gRPC payloads were captured");
+    assert!(sweep.hits.is_empty(), "canary found in:\n  {}", sweep.hits.join("\n  "));
+}
