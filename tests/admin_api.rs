@@ -1,0 +1,118 @@
+//! The admin HTTPS API: bearer tokens only, RBAC, and a local-admin token that dies with the
+//! process that minted it. Checked with Python's standard library as the HTTP client.
+
+mod common;
+
+use common::fleet::Fleet;
+use common::*;
+
+/// GET (or POST with `{}`) through Python's urllib, trusting only the Vigo CA; returns the status.
+fn status(f: &Fleet, method: &str, path: &str, token: Option<&str>) -> u16 {
+    let script = r#"
+import sys, ssl, urllib.request, urllib.error
+url, ca, method, token = sys.argv[1:5]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+req = urllib.request.Request(url, method=method, data=(b"{}" if method == "POST" else None))
+req.add_header("content-type", "application/json")
+if token:
+    req.add_header("authorization", "Bearer " + token)
+try:
+    print(urllib.request.urlopen(req, context=ctx, timeout=10).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script, &format!("https://{}{path}", f.api_addr)])
+        .arg(f.base().join("tls/ca"))
+        .args([method, token.unwrap_or("")])
+        .output()
+        .expect("/usr/bin/python3 is required");
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn api_token(f: &Fleet, role: &str) -> String {
+    let out = f.cli(&["api-tokens", "create", "--name", &format!("t-{role}"), "--role", role], "");
+    assert_code(&out, 0);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn roles_decide_and_source_address_grants_nothing() {
+    let mut f = Fleet::new("api-rbac");
+    f.start_server();
+    let admin = std::fs::read_to_string(f.base().join("local-admin.token")).unwrap();
+    let (viewer, compliance) = (api_token(&f, "viewer"), api_token(&f, "compliance"));
+    assert!(viewer.starts_with("vgot_") && compliance.starts_with("vgot_"));
+    // From 127.0.0.1 with no token: nothing.
+    assert_eq!(status(&f, "GET", "/v1/envoys", None), 401);
+    assert_eq!(status(&f, "GET", "/v1/envoys", Some("vgot_not-a-real-token")), 401);
+    assert_eq!(status(&f, "GET", "/v1/envoys", Some(&viewer)), 200);
+    assert_eq!(status(&f, "GET", "/v1/envoys", Some(&compliance)), 200);
+    assert_eq!(status(&f, "GET", "/v1/audit", Some(&viewer)), 200);
+    assert_eq!(status(&f, "GET", "/v1/audit", Some(&compliance)), 403);
+    assert_eq!(status(&f, "POST", "/v1/config/publish", Some(&viewer)), 403);
+    assert_eq!(status(&f, "GET", "/v1/audit", Some(admin.trim())), 200);
+    // API tokens are stored as SHA-256 only.
+    assert!(files_containing(&f.base(), viewer.as_bytes()).is_empty());
+    // A restart mints a new local-admin token; the old one is dead.
+    f.restart_server();
+    let fresh = std::fs::read_to_string(f.base().join("local-admin.token")).unwrap();
+    assert_ne!(fresh, admin);
+    assert_eq!(status(&f, "GET", "/v1/health", Some(admin.trim())), 401);
+    assert_eq!(status(&f, "GET", "/v1/health", Some(fresh.trim())), 200);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f.base().join("local-admin.token")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_rejected_publish_keeps_the_previous_config_serving() {
+    let mut f = Fleet::new("api-publish");
+    f.set_secret("app/key", "v1");
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [web]\n"),
+        ("modules/web.vgo", "resources:\n  - name: motd\n    type: file\n    target_path: /etc/motd\n    content: \"hello\\n\"\n"),
+    ]);
+    f.start_server();
+    f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
+    // A config naming a secret the vault does not have is refused as a whole.
+    f.write_config(&[(
+        "modules/web.vgo",
+        "resources:\n  - name: motd\n    type: file\n    target_path: /etc/motd\n    content: \"secret:app/missing\"\n",
+    )]);
+    let out = f.cli(&["config", "publish"], "");
+    assert_code(&out, 1);
+    assert!(text(&out).contains("app/missing") && text(&out).contains("previous config keeps serving"), "{}", text(&out));
+    std::fs::write(f.root("web1").join("etc/motd"), "drift\n").unwrap();
+    assert_code(&f.run_once("web1"), 0);
+    assert_eq!(std::fs::read_to_string(f.root("web1").join("etc/motd")).unwrap(), "hello\n");
+    let audit = f.audit_json();
+    assert!(!audit.contains("config.published"), "a rejected publish was audited as published");
+}
+
+#[test]
+fn server_refuses_to_start_without_its_keys_or_with_a_missing_secret() {
+    let f = Fleet::new("api-refuse");
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"*\"\n    roles: [app]\n"),
+        ("modules/app.vgo", "resources:\n  - name: f\n    type: file\n    target_path: /etc/f\n    content: \"secret:app/absent\"\n"),
+    ]);
+    let start = |base: &std::path::Path| {
+        f.run_role("vigosrv", base, &["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"], "", &[])
+    };
+    let out = start(&f.base());
+    assert_code(&out, 1);
+    assert!(text(&out).contains("app/absent"), "{}", text(&out));
+    std::fs::remove_dir_all(f.base().join("config")).unwrap();
+    std::fs::rename(f.base().join("tls/key"), f.dir.join("key.bak")).unwrap();
+    let out = start(&f.base());
+    assert_code(&out, 1);
+    assert!(text(&out).contains("generate-certs"), "{}", text(&out));
+    std::fs::rename(f.dir.join("key.bak"), f.base().join("tls/key")).unwrap();
+    std::fs::rename(f.base().join("secrets/.master.key"), f.dir.join("mk.bak")).unwrap();
+    let out = start(&f.base());
+    assert_code(&out, 1);
+    assert!(text(&out).contains("master key"), "{}", text(&out));
+}
