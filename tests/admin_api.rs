@@ -62,7 +62,9 @@ fn roles_decide_and_source_address_grants_nothing() {
     assert_ne!(fresh, admin);
     assert_eq!(status(&f, "GET", "/v1/health", Some(admin.trim())), 401);
     assert_eq!(status(&f, "GET", "/v1/health", Some(fresh.trim())), 200);
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f.base().join("local-admin.token")).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(f.base().join("local-admin.token")).unwrap().permissions(),
+    );
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -84,7 +86,11 @@ fn a_rejected_publish_keeps_the_previous_config_serving() {
     )]);
     let out = f.cli(&["config", "publish"], "");
     assert_code(&out, 1);
-    assert!(text(&out).contains("app/missing") && text(&out).contains("previous config keeps serving"), "{}", text(&out));
+    assert!(
+        text(&out).contains("app/missing") && text(&out).contains("previous config keeps serving"),
+        "{}",
+        text(&out)
+    );
     std::fs::write(f.root("web1").join("etc/motd"), "drift\n").unwrap();
     assert_code(&f.run_once("web1"), 0);
     assert_eq!(std::fs::read_to_string(f.root("web1").join("etc/motd")).unwrap(), "hello\n");
