@@ -1,0 +1,172 @@
+//! `vigo-agent apply` (masterless) through the real binary: secrets only from a local vault,
+//! noop, the run lock, and a `kill -9` in the middle of an apply.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn write_tree(dir: &Path, module: &str) {
+    std::fs::create_dir_all(dir.join("modules")).unwrap();
+    std::fs::write(dir.join("nodes.vgo"), "envoys:\n  - match: \"*\"\n    roles: [app]\n").unwrap();
+    std::fs::write(dir.join("modules/app.vgo"), module).unwrap();
+}
+
+const WITH_SECRET: &str = r#"
+resources:
+  - name: dir
+    type: directory
+    target_path: /etc/app
+  - name: conf
+    type: file
+    target_path: /etc/app/app.conf
+    content: "token={{ .Vars.token }}\n"
+    depends_on: [dir]
+vars:
+  token: "secret:app/token"
+"#;
+
+fn apply(agent_base: &Path, config: &Path, root: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args =
+        vec!["apply", config.to_str().unwrap(), "--envoy", "host1", "--root", root.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_in(agent_base, "vigo-agent", &args, "")
+}
+
+#[test]
+fn masterless_apply_resolves_secrets_only_from_a_local_vault() {
+    let t = TempDir::new("masterless");
+    let (config, root) = (t.join("config"), t.join("root"));
+    write_tree(&config, WITH_SECRET);
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    // No vault under the base dir: refused, nothing written.
+    let out = apply(&t.join("empty-base"), &config, &root, &[]);
+    assert_code(&out, 3);
+    assert!(text(&out).contains("no vault is readable"), "{}", text(&out));
+    assert!(!root.join("etc/app").exists());
+    // With a vault: applied, then idempotent.
+    let base = t.join("base");
+    init_unlocked_vault(&base, "masterless passphrase");
+    assert_code(&run_in(&base, "vigocli", &["secrets", "set", "raw", "app/token"], "tok-123"), 0);
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 0);
+    assert_eq!(std::fs::read_to_string(root.join("etc/app/app.conf")).unwrap(), "token=tok-123\n");
+    assert!(!text(&out).contains("tok-123"));
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 0);
+    assert!(text(&out).contains("0 changed"), "{}", text(&out));
+}
+
+#[test]
+fn noop_over_a_drifted_root_changes_no_byte() {
+    let t = TempDir::new("noop");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    let mut module =
+        String::from("resources:\n  - name: dir\n    type: directory\n    target_path: /srv/site\n");
+    for i in 0..20 {
+        module.push_str(&format!(
+            "  - name: f{i}\n    type: file\n    target_path: /srv/site/f{i}\n    content: \"file {i}\\n\"\n    mode: \"0644\"\n    depends_on: [dir]\n"
+        ));
+    }
+    write_tree(&config, &module);
+    std::fs::create_dir_all(root.join("srv")).unwrap();
+    assert_code(&apply(&base, &config, &root, &[]), 0);
+    for i in (0..20).step_by(3) {
+        std::fs::write(root.join(format!("srv/site/f{i}")), "drifted\n").unwrap();
+    }
+    let snapshot: Vec<(std::path::PathBuf, Vec<u8>)> =
+        files_under(&root).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
+    let out = apply(&base, &config, &root, &["--noop"]);
+    assert_code(&out, 0);
+    assert!(text(&out).contains("7 would change"), "{}", text(&out));
+    for (p, bytes) in snapshot {
+        assert_eq!(std::fs::read(&p).unwrap(), bytes, "noop changed {}", p.display());
+    }
+}
+
+#[test]
+fn a_second_run_is_refused_while_the_lock_is_held() {
+    let t = TempDir::new("lock");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    write_tree(
+        &config,
+        "resources:\n  - name: slow\n    type: exec\n    command: \"sleep 3\"\n    creates: /done\n",
+    );
+    std::fs::create_dir_all(&root).unwrap();
+    let mut first = Command::new(role("vigo-agent"))
+        .args(["apply", config.to_str().unwrap(), "--envoy", "h", "--root", root.to_str().unwrap()])
+        .env("VIGO_BASE_DIR", &base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let second = apply(&base, &config, &root, &[]);
+    assert_code(&second, 1);
+    assert!(
+        text(&second).contains(&first.id().to_string()),
+        "lock message should name the holder: {}",
+        text(&second)
+    );
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn kill_9_mid_apply_leaves_no_half_written_file_and_the_next_run_converges() {
+    let t = TempDir::new("kill9");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    let body = "x".repeat(64 * 1024);
+    let mut module = format!(
+        "vars:\n  body: \"{body}\"\nresources:\n  - name: dir\n    type: directory\n    target_path: /data\n"
+    );
+    for i in 0..300 {
+        module.push_str(&format!(
+            "  - name: f{i}\n    type: file\n    target_path: /data/f{i}\n    content: \"{{{{ .Vars.body }}}}\"\n    depends_on: [dir]\n"
+        ));
+    }
+    write_tree(&config, &module);
+    std::fs::create_dir_all(&root).unwrap();
+    let mut interrupted = 0;
+    for delay_ms in [20u64, 40, 80, 160, 320, 640, 1280] {
+        if interrupted >= 2 {
+            break;
+        }
+        let _ = std::fs::remove_dir_all(root.join("data"));
+        let mut child = Command::new(role("vigo-agent"))
+            .args(["apply", config.to_str().unwrap(), "--envoy", "h", "--root", root.to_str().unwrap()])
+            .env("VIGO_BASE_DIR", &base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Every target file present is complete: old content or new, never a prefix.
+        let present = files_under(&root.join("data"))
+            .into_iter()
+            .filter(|f| !f.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .count();
+        if (1..300).contains(&present) {
+            interrupted += 1;
+        }
+        for f in files_under(&root.join("data")) {
+            let name = f.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue; // an abandoned temp file, never a target path
+            }
+            assert_eq!(std::fs::metadata(&f).unwrap().len(), body.len() as u64, "{name} is half-written");
+        }
+    }
+    assert!(interrupted > 0, "no kill landed in the middle of an apply; the test proved nothing");
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 0);
+    for i in 0..300 {
+        assert_eq!(std::fs::metadata(root.join(format!("data/f{i}"))).unwrap().len(), body.len() as u64);
+    }
+    let out = apply(&base, &config, &root, &[]);
+    assert!(text(&out).contains("0 changed"), "{}", text(&out));
+}
