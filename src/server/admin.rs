@@ -88,7 +88,9 @@ async fn create_token(State(s): S, headers: HeaderMap, Json(req): Json<CreateTok
     let now = unix_now();
     let expires = now + req.ttl_secs as i64;
     let mut conn = s.db();
-    let tx = conn.transaction().map_err(ApiError::internal)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(ApiError::internal)?;
     tx.execute(
         "INSERT INTO enroll_tokens (id, token_hash, envoy_name, created_by, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -149,7 +151,9 @@ async fn create_api_token(State(s): S, headers: HeaderMap, Json(req): Json<Creat
     let token = crypto::random_token("vgot_").map_err(ApiError::internal)?;
     let id = crypto::uuid_v4().map_err(ApiError::internal)?;
     let mut conn = s.db();
-    let tx = conn.transaction().map_err(ApiError::internal)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(ApiError::internal)?;
     tx.execute(
         "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, req.name, req.role, crypto::sha256(token.as_bytes()).as_slice(), unix_now()],
@@ -222,7 +226,9 @@ async fn revoke_envoy(State(s): S, headers: HeaderMap, Path(name): Path<String>)
     if !envoy["revoked_at"].is_null() {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("envoy {name:?} is already revoked")));
     }
-    let tx = conn.transaction().map_err(ApiError::internal)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(ApiError::internal)?;
     tx.execute("UPDATE envoys SET revoked_at = ?2 WHERE id = ?1", params![id, unix_now()])
         .map_err(ApiError::internal)?;
     audit::append_in(
