@@ -70,11 +70,18 @@ fn read(path: &std::path::Path, hint: &str) -> Result<String, Failure> {
         .map_err(|e| Failure::failed(format!("cannot read {}: {e}; {hint}", path.display())))
 }
 
-/// Everything that must hold before a listener opens.
-fn startup(
-    args: &ServerArgs,
-    paths: &ServerPaths,
-) -> Result<(Arc<state::Server>, settings::Settings, SecretString), Failure> {
+/// What startup hands to the listeners.
+struct Ready {
+    server: Arc<state::Server>,
+    settings: settings::Settings,
+    admin_token: SecretString,
+    agent_tls: rustls::ServerConfig,
+    admin_tls: rustls::ServerConfig,
+}
+
+/// Everything that must hold before a listener opens: a bad key or a missing secret refuses
+/// startup here, not at the first handshake.
+fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
     let (settings, secret_refs) = match &args.config {
         Some(f) => settings::Settings::load(std::path::Path::new(f)).map_err(Failure::failed)?,
         None => (settings::Settings::default(), vec![]),
@@ -125,15 +132,16 @@ fn startup(
         tree,
     })
     .map_err(Failure::failed)?;
-    // The TLS material is checked here so a bad key refuses startup, not the first handshake.
-    crate::tlsconf::agent_listener_config(
+    let agent_tls = crate::tlsconf::agent_listener_config(
         &cert_pem,
         key_pem.expose(),
         &server.ca_cert_pem,
         server.verifier.clone(),
     )
     .map_err(Failure::failed)?;
-    Ok((Arc::new(server), settings, admin_token))
+    let admin_tls = crate::tlsconf::admin_listener_config(&cert_pem, key_pem.expose(), &server.ca_cert_pem)
+        .map_err(Failure::failed)?;
+    Ok(Ready { server: Arc::new(server), settings, admin_token, agent_tls, admin_tls })
 }
 
 fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
@@ -147,18 +155,7 @@ fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
 async fn run(args: ServerArgs) -> CmdResult {
     let base = paths::base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
     let paths = ServerPaths::new(&base);
-    let (server, settings, admin_token) = startup(&args, &paths)?;
-    let cert_pem = read(&server.paths.server_cert(), "")?;
-    let key_pem = SecretString::new(read(&server.paths.server_key(), "")?);
-    let agent_tls = crate::tlsconf::agent_listener_config(
-        &cert_pem,
-        key_pem.expose(),
-        &server.ca_cert_pem,
-        server.verifier.clone(),
-    )
-    .map_err(Failure::failed)?;
-    let admin_tls = crate::tlsconf::admin_listener_config(&cert_pem, key_pem.expose(), &server.ca_cert_pem)
-        .map_err(Failure::failed)?;
+    let Ready { server, settings, admin_token, agent_tls, admin_tls } = startup(&args, &paths)?;
     let bind = |addr: &str| {
         let a = crate::util::hosts::resolve(addr).map_err(Failure::usage)?;
         std::net::TcpListener::bind(a)
