@@ -36,6 +36,17 @@ fn apply(agent_base: &Path, config: &Path, root: &Path, extra: &[&str]) -> std::
     run_in(agent_base, "vigo-agent", &args, "")
 }
 
+/// Starts an apply in the background (for lock and kill tests).
+fn spawn_apply(agent_base: &Path, config: &Path, root: &Path) -> std::process::Child {
+    Command::new(role("vigo-agent"))
+        .args(["apply", config.to_str().unwrap(), "--envoy", "h", "--root", root.to_str().unwrap()])
+        .env("VIGO_BASE_DIR", agent_base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn masterless_apply_resolves_secrets_only_from_a_local_vault() {
     let t = TempDir::new("masterless");
@@ -96,13 +107,7 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
         "resources:\n  - name: slow\n    type: exec\n    command: \"sleep 3\"\n    creates: /done\n",
     );
     std::fs::create_dir_all(&root).unwrap();
-    let mut first = Command::new(role("vigo-agent"))
-        .args(["apply", config.to_str().unwrap(), "--envoy", "h", "--root", root.to_str().unwrap()])
-        .env("VIGO_BASE_DIR", &base)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_apply(&base, &config, &root);
     std::thread::sleep(Duration::from_millis(800));
     let second = apply(&base, &config, &root, &[]);
     assert_code(&second, 1);
@@ -135,13 +140,7 @@ fn kill_9_mid_apply_leaves_no_half_written_file_and_the_next_run_converges() {
             break;
         }
         let _ = std::fs::remove_dir_all(root.join("data"));
-        let mut child = Command::new(role("vigo-agent"))
-            .args(["apply", config.to_str().unwrap(), "--envoy", "h", "--root", root.to_str().unwrap()])
-            .env("VIGO_BASE_DIR", &base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_apply(&base, &config, &root);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
