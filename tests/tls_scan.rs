@@ -20,9 +20,10 @@ struct Scan {
 }
 
 fn sslscan(addr: &str) -> Scan {
-    let out = Command::new("sslscan").args(["--no-colour", addr]).output().unwrap_or_else(|e| {
-        panic!("sslscan is required for this test ({e}): apt-get install -y sslscan")
-    });
+    let out = Command::new("sslscan")
+        .args(["--no-colour", addr])
+        .output()
+        .unwrap_or_else(|e| panic!("sslscan is required for this test ({e}): apt-get install -y sslscan"));
     let raw = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "sslscan {addr} failed:\n{raw}{}", String::from_utf8_lossy(&out.stderr));
     assert!(raw.contains("Testing SSL server"), "sslscan did not reach {addr}:\n{raw}");

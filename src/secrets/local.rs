@@ -71,7 +71,9 @@ impl LocalVault {
         [AAD_PREFIX, key.as_bytes()].concat()
     }
 
-    pub fn put(&self, key: &str, value: &[u8]) -> Result<(), SecretsError> {
+    /// Seals `value` for `key` into a hidden temp file beside its final path; nothing reads it
+    /// until `Staged::install`. Dropping the `Staged` without installing removes the temp file.
+    pub fn stage(&self, key: &str, value: &[u8]) -> Result<Staged, SecretsError> {
         if value.len() > MAX_VALUE_LEN {
             return Err(backend("secret values are limited to 1 MiB"));
         }
@@ -91,7 +93,15 @@ impl LocalVault {
         }
         let sealed = crypto::seal(&self.key, &Self::aad(key), value).map_err(|e| backend(e.to_string()))?;
         let file = [MAGIC, &sealed].concat();
-        fsutil::atomic_write(&path, &file, 0o600).map_err(|e| backend(format!("{}: {e}", path.display())))
+        let tmp = fsutil::write_temp(&path, &file, 0o600)
+            .map_err(|e| backend(format!("{}: {e}", path.display())))?;
+        Ok(Staged { tmp, path })
+    }
+
+    /// Stores `value` under `key` now (atomic: a reader sees the old value or the new).
+    #[cfg(test)]
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<(), SecretsError> {
+        self.stage(key, value)?.install()
     }
 
     fn read_file(&self, key: &str) -> Result<Vec<u8>, SecretsError> {
@@ -144,6 +154,28 @@ impl LocalVault {
             }
         }
         Ok(())
+    }
+}
+
+/// A sealed value written but not yet in place (see `LocalVault::stage`).
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Renames the value into place.
+    pub fn install(mut self) -> Result<(), SecretsError> {
+        let tmp = std::mem::take(&mut self.tmp);
+        fsutil::install_temp(&tmp, &self.path).map_err(|e| backend(format!("{}: {e}", self.path.display())))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 
