@@ -268,6 +268,7 @@ fn server_killed_during_publish_restarts_on_the_old_or_new_config_with_the_chain
         f.kill_server();
         let out = wait_with_deadline(child, "config publish");
         let answered = out.status.success();
+        eprintln!("round {round}: publish {}", if answered { "answered OK" } else { "was cut off" });
         let (agent, api) = (f.agent_addr.clone(), f.api_addr.clone());
         f.start_server_on(&agent, &api);
         let now = f.health()["config_hash"].as_str().unwrap().to_string();

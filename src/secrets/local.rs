@@ -217,6 +217,21 @@ mod tests {
     }
 
     #[test]
+    fn a_staged_value_is_invisible_until_installed_and_dropping_it_leaves_nothing() {
+        let (base, v) = vault("staged");
+        v.put("app/key", b"old").unwrap();
+        let staged = v.stage("app/key", b"new").unwrap();
+        assert_eq!(v.get("app/key").unwrap().expose(), "old");
+        assert_eq!(v.list().unwrap(), ["app/key"], "the temp file is not a key");
+        drop(staged);
+        assert_eq!(fs::read_dir(base.join("secrets/app")).unwrap().count(), 1, "temp file removed");
+        v.stage("app/key", b"new").unwrap().install().unwrap();
+        assert_eq!(v.get("app/key").unwrap().expose(), "new");
+        assert_eq!(fs::read_dir(base.join("secrets/app")).unwrap().count(), 1);
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
     fn put_get_list_delete_with_modes() {
         let (base, v) = vault("basic");
         v.put("vigo/db/dsn", b"postgres://x").unwrap();
