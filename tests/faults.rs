@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::fleet::Fleet;
+use common::fleet::{self, Fleet};
 use common::*;
 
 const KEY: &str = "app/key";
@@ -99,8 +99,6 @@ fn wait_with_deadline(child: std::process::Child, what: &str) -> Output {
         })
         .unwrap()
 }
-
-use common::fleet;
 
 // ---------------------------------------------------------------------------------------------
 // 1. SIGKILL during `vigocli secrets set`
