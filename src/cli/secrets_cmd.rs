@@ -320,28 +320,21 @@ fn set_password(ctx: &Context, a: SetPasswordArgs) -> CmdResult {
     store_value(ctx, &a.key, &pw)
 }
 
-/// Writes the value and its audit row together, then tells a running server.
+/// Writes the value and its audit row, then tells a running server. The sealed value is staged
+/// in a hidden temp file, the `secret.set` row commits, and only then is the value renamed into
+/// place: a process killed at any point leaves the old value, or the new one with its audit row.
+/// (Undoing the write after a failed commit could not survive a kill between the two.)
 fn store_value(ctx: &Context, key: &str, value: &SecretString) -> CmdResult {
     let v = vault(ctx)?;
-    let previous = std::fs::read(ctx.paths.secrets_dir.join(key)).ok();
+    let staged = v.stage(key, value.expose().as_bytes()).map_err(secrets_failure)?;
     let detail = serde_json::json!({ "bytes": value.len() });
-    let result = audited(ctx, Event::new(&operator_actor(), "secret.set", key).detail(detail), || {
-        v.put(key, value.expose().as_bytes()).map_err(secrets_failure)
-    });
-    match result {
-        Ok(()) => {}
-        Err(AuditedError::NotDone(f)) => return Err(f),
-        Err(AuditedError::CommitFailed(f)) => {
-            // Put back what was there, so no change stands without its audit row.
-            match previous {
-                Some(old) => {
-                    crate::util::fsutil::atomic_write(&ctx.paths.secrets_dir.join(key), &old, 0o600)?
-                }
-                None => v.delete(key).map_err(secrets_failure)?,
-            }
-            return Err(f);
-        }
-    }
+    // On failure `staged` is dropped, which removes the temp file: nothing changed.
+    audited_simple(ctx, Event::new(&operator_actor(), "secret.set", key).detail(detail), || Ok(()))?;
+    staged.install().map_err(|e| {
+        Failure::failed(format!(
+            "the secret.set audit row is recorded but the value could not be put in place ({e}); the previous value stays"
+        ))
+    })?;
     println!("Secret {key:?} stored.");
     match super::admin_client::notify_rotation(ctx, key) {
         Ok(msg) => println!("{msg}"),

@@ -71,7 +71,9 @@ impl LocalVault {
         [AAD_PREFIX, key.as_bytes()].concat()
     }
 
-    pub fn put(&self, key: &str, value: &[u8]) -> Result<(), SecretsError> {
+    /// Seals `value` for `key` into a hidden temp file beside its final path; nothing reads it
+    /// until `Staged::install`. Dropping the `Staged` without installing removes the temp file.
+    pub fn stage(&self, key: &str, value: &[u8]) -> Result<Staged, SecretsError> {
         if value.len() > MAX_VALUE_LEN {
             return Err(backend("secret values are limited to 1 MiB"));
         }
@@ -91,7 +93,15 @@ impl LocalVault {
         }
         let sealed = crypto::seal(&self.key, &Self::aad(key), value).map_err(|e| backend(e.to_string()))?;
         let file = [MAGIC, &sealed].concat();
-        fsutil::atomic_write(&path, &file, 0o600).map_err(|e| backend(format!("{}: {e}", path.display())))
+        let tmp = fsutil::write_temp(&path, &file, 0o600)
+            .map_err(|e| backend(format!("{}: {e}", path.display())))?;
+        Ok(Staged { tmp, path })
+    }
+
+    /// Stores `value` under `key` now (atomic: a reader sees the old value or the new).
+    #[cfg(test)]
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<(), SecretsError> {
+        self.stage(key, value)?.install()
     }
 
     fn read_file(&self, key: &str) -> Result<Vec<u8>, SecretsError> {
@@ -147,6 +157,28 @@ impl LocalVault {
     }
 }
 
+/// A sealed value written but not yet in place (see `LocalVault::stage`).
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Renames the value into place.
+    pub fn install(mut self) -> Result<(), SecretsError> {
+        let tmp = std::mem::take(&mut self.tmp);
+        fsutil::install_temp(&tmp, &self.path).map_err(|e| backend(format!("{}: {e}", self.path.display())))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 impl Provider for LocalVault {
     fn get(&self, key: &str) -> Result<SecretString, SecretsError> {
         let file = self.read_file(key)?;
@@ -182,6 +214,21 @@ mod tests {
         let k = crypto::hex_encode(&crypto::random_bytes(32).unwrap());
         fsutil::atomic_write(&key, k.as_bytes(), 0o600).unwrap();
         (base, LocalVault::open(&dir, &key).unwrap())
+    }
+
+    #[test]
+    fn a_staged_value_is_invisible_until_installed_and_dropping_it_leaves_nothing() {
+        let (base, v) = vault("staged");
+        v.put("app/key", b"old").unwrap();
+        let staged = v.stage("app/key", b"new").unwrap();
+        assert_eq!(v.get("app/key").unwrap().expose(), "old");
+        assert_eq!(v.list().unwrap(), ["app/key"], "the temp file is not a key");
+        drop(staged);
+        assert_eq!(fs::read_dir(base.join("secrets/app")).unwrap().count(), 1, "temp file removed");
+        v.stage("app/key", b"new").unwrap().install().unwrap();
+        assert_eq!(v.get("app/key").unwrap().expose(), "new");
+        assert_eq!(fs::read_dir(base.join("secrets/app")).unwrap().count(), 1);
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -166,19 +166,23 @@ impl Server {
         Ok(next)
     }
 
-    /// Swaps in a newly validated config; the old generation keeps serving until this returns.
-    pub fn publish(&self, conn: &Connection, tree: ConfigTree) -> rusqlite::Result<(u64, String)> {
+    /// Advances the persisted config epoch inside the caller's transaction. Nothing serves the
+    /// new config until `install` runs, which the caller does only after its commit succeeded.
+    pub fn next_config_epoch(&self, conn: &Connection) -> rusqlite::Result<u64> {
         let config_epoch = read_counter(conn, "config_epoch")? + 1;
         write_counter(conn, "config_epoch", config_epoch)?;
-        let hash = tree.content_hash();
+        Ok(config_epoch)
+    }
+
+    /// Swaps in a newly validated config; the old generation keeps serving until this returns.
+    pub fn install(&self, tree: ConfigTree, config_epoch: u64) {
         let next = Arc::new(Published {
+            content_hash: tree.content_hash(),
             tree: Some(tree),
-            content_hash: hash.clone(),
             config_epoch,
             cache: Mutex::new(HashMap::new()),
         });
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = next;
-        Ok((config_epoch, hash))
     }
 
     /// The envoy's bundle for the current config generation, compiled at most once.

@@ -3,12 +3,20 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory (created with `mode`),
 /// fsync, rename over the target, fsync the directory. A crash leaves the old file or the new.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = write_temp(path, bytes, mode)?;
+    install_temp(&tmp, path)
+}
+
+/// The first half of `atomic_write`: `bytes` in a hidden, fsynced temp file next to `path`
+/// (`.NAME.tmp-PID-RANDOM`), which `install_temp` renames into place. Callers that must record
+/// something durable before the change becomes visible do that in between.
+pub fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> io::Result<PathBuf> {
+    let dir = parent_dir(path);
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -23,15 +31,28 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         // The umask may have narrowed the mode at create; set it exactly.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        f.sync_all()
     })();
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// The second half of `atomic_write`: renames `tmp` over `path` and fsyncs the directory.
+pub fn install_temp(tmp: &Path, path: &Path) -> io::Result<()> {
+    let result = fs::rename(tmp, path).and_then(|_| File::open(parent_dir(path))?.sync_all());
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(tmp);
     }
     result
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// Creates `dir` (and parents) and sets its mode; an existing directory gets the mode too.

@@ -246,3 +246,61 @@ impl Drop for Fleet {
 pub fn nix_kill(pid: u32, signal: &str) -> std::io::Result<std::process::ExitStatus> {
     Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status()
 }
+
+// ---- Fault-case helpers (tests/faults.rs) ----
+
+impl Fleet {
+    /// SIGKILLs the server (no shutdown path runs) and reaps it.
+    pub fn kill_server(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts `vigocli args` without waiting, `stdin` already written and closed.
+    pub fn spawn_cli(&self, args: &[&str], stdin: &str) -> Child {
+        use std::io::Write;
+        let mut child = Command::new(role("vigocli"))
+            .args(args)
+            .env("VIGO_BASE_DIR", self.base())
+            .env("VIGO_SERVER", format!("https://{}", self.api_addr))
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child
+    }
+
+    /// `GET /v1/health` of the running server (python3's TLS client, trusting only the Vigo CA).
+    pub fn health(&self) -> serde_json::Value {
+        const GET: &str = "import ssl,sys,urllib.request\n\
+            ctx = ssl.create_default_context(cafile=sys.argv[2])\n\
+            tok = open(sys.argv[3]).read().strip()\n\
+            req = urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + tok})\n\
+            print(urllib.request.urlopen(req, context=ctx, timeout=20).read().decode())\n";
+        let out = Command::new("/usr/bin/python3")
+            .args(["-c", GET, &format!("https://{}/v1/health", self.api_addr)])
+            .arg(self.base().join("tls/ca"))
+            .arg(self.base().join("local-admin.token"))
+            .output()
+            .expect("/usr/bin/python3 is required (apt-get install -y python3)");
+        assert!(out.status.success(), "GET /v1/health failed:\n{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("health answer: {}", text(&out)))
+    }
+
+    /// `vigocli audit verify` must exit 0; returns the row count it reports.
+    pub fn audit_verify_rows(&self) -> usize {
+        let out = run_in(&self.base(), "vigocli", &["audit", "verify"], "");
+        assert_code(&out, 0);
+        let t = text(&out);
+        t.split("intact: ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected `audit verify` output: {t}"))
+    }
+}
