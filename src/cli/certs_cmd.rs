@@ -78,5 +78,5 @@ pub fn run(ctx: &Context, a: GenerateCertsArgs) -> CmdResult {
     let (actor, target) = (operator_actor(), dir.to_string_lossy().into_owned());
     let event = Event::new(&actor, "tls.generated", &target)
         .detail(serde_json::json!({ "sans": a.san, "force": a.force }));
-    super::audited::audited_simple(ctx, event, || generate(&dir, &a.san, a.ca_days, a.server_days, a.force))
+    super::audited::audited(ctx, event, || generate(&dir, &a.san, a.ca_days, a.server_days, a.force))
 }

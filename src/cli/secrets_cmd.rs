@@ -3,7 +3,7 @@
 
 use argh::FromArgs;
 
-use super::audited::{audited, audited_simple, AuditedError};
+use super::audited::audited;
 use super::{operator_actor, Context};
 use crate::audit::Event;
 use crate::crypto::SecretString;
@@ -191,21 +191,17 @@ fn init(ctx: &Context) -> CmdResult {
         crate::util::fsutil::ensure_dir(key_dir, 0o700)?;
         let key = crate::crypto::random_bytes(32)?;
         let hex = SecretString::new(crate::crypto::hex_encode(&key));
-        audited_simple(
-            ctx,
-            Event::new(&actor, "vault.master_key_created", &p.key_file.to_string_lossy()),
-            || {
-                crate::util::fsutil::atomic_write(&p.key_file, hex.expose().as_bytes(), 0o600)
-                    .map_err(Failure::from)
-            },
-        )?;
+        audited(ctx, Event::new(&actor, "vault.master_key_created", &p.key_file.to_string_lossy()), || {
+            crate::util::fsutil::atomic_write(&p.key_file, hex.expose().as_bytes(), 0o600)
+                .map_err(Failure::from)
+        })?;
         println!("  Master key written to {} (mode 0600).", p.key_file.display());
         println!("  Back it up somewhere safe: without it the stored secrets cannot be decrypted.");
     }
     println!("\n  Choose the unlock passphrase. Every `vigocli secrets` verb except");
     println!("  init, generate-certs, unlock, lock, rotate and reset needs it.");
     let pass = ask_new_passphrase()?;
-    audited_simple(ctx, Event::new(&actor, "vault.passphrase_set", "init"), || {
+    audited(ctx, Event::new(&actor, "vault.passphrase_set", "init"), || {
         gate::write_verifier(&p.verifier, &pass).map_err(Failure::failed)
     })?;
     println!("  Unlock verifier written to {}.", p.verifier.display());
@@ -217,10 +213,10 @@ fn unlock(ctx: &Context) -> CmdResult {
     let pass = ask("Enter unlock passphrase: ")?;
     let actor = operator_actor();
     if !gate::passphrase_matches(&ctx.paths.verifier, &pass).map_err(Failure::failed)? {
-        audited_simple(ctx, Event::new(&actor, "vault.unlock_failed", "vault"), || Ok(()))?;
+        audited(ctx, Event::new(&actor, "vault.unlock_failed", "vault"), || Ok(()))?;
         return Err(Failure::refused("wrong passphrase; the vault stays locked"));
     }
-    audited_simple(ctx, Event::new(&actor, "vault.unlocked", "vault"), || {
+    audited(ctx, Event::new(&actor, "vault.unlocked", "vault"), || {
         gate::open_gate(&ctx.paths.sentinel).map_err(Failure::failed)
     })?;
     println!("  Vault unlocked. It locks again after 24h without use.");
@@ -240,7 +236,7 @@ fn rotate(ctx: &Context) -> CmdResult {
     }
     println!("  Choose the new unlock passphrase.");
     let new = ask_new_passphrase()?;
-    audited_simple(ctx, Event::new(&operator_actor(), "vault.passphrase_rotated", "vault"), || {
+    audited(ctx, Event::new(&operator_actor(), "vault.passphrase_rotated", "vault"), || {
         gate::write_verifier(&ctx.paths.verifier, &new).map_err(Failure::failed)?;
         gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
     })?;
@@ -259,7 +255,7 @@ fn reset(ctx: &Context) -> CmdResult {
         return Err(Failure::refused("confirmation was not RESET; nothing was changed"));
     }
     let new = ask_new_passphrase()?;
-    audited_simple(ctx, Event::new(&operator_actor(), "vault.passphrase_reset", "vault"), || {
+    audited(ctx, Event::new(&operator_actor(), "vault.passphrase_reset", "vault"), || {
         gate::write_verifier(&ctx.paths.verifier, &new).map_err(Failure::failed)?;
         gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
     })?;
@@ -329,7 +325,7 @@ fn store_value(ctx: &Context, key: &str, value: &SecretString) -> CmdResult {
     let staged = v.stage(key, value.expose().as_bytes()).map_err(secrets_failure)?;
     let detail = serde_json::json!({ "bytes": value.len() });
     // On failure `staged` is dropped, which removes the temp file: nothing changed.
-    audited_simple(ctx, Event::new(&operator_actor(), "secret.set", key).detail(detail), || Ok(()))?;
+    audited(ctx, Event::new(&operator_actor(), "secret.set", key).detail(detail), || Ok(()))?;
     staged.install().map_err(|e| {
         Failure::failed(format!(
             "the secret.set audit row is recorded but the value could not be put in place ({e}); the previous value stays"
@@ -347,7 +343,7 @@ fn store_value(ctx: &Context, key: &str, value: &SecretString) -> CmdResult {
 
 fn reveal(ctx: &Context, a: RevealArgs) -> CmdResult {
     let v = vault(ctx)?;
-    let value = audited_simple(ctx, Event::new(&operator_actor(), "secret.accessed", &a.key), || {
+    let value = audited(ctx, Event::new(&operator_actor(), "secret.accessed", &a.key), || {
         v.get(&a.key).map_err(secrets_failure)
     })?;
     println!("{}", value.expose());
@@ -356,19 +352,16 @@ fn reveal(ctx: &Context, a: RevealArgs) -> CmdResult {
 
 fn delete(ctx: &Context, a: DeleteArgs) -> CmdResult {
     let v = vault(ctx)?;
-    let previous = std::fs::read(ctx.paths.secrets_dir.join(&a.key)).ok();
-    match audited(ctx, Event::new(&operator_actor(), "secret.deleted", &a.key), || {
-        v.delete(&a.key).map_err(secrets_failure)
-    }) {
-        Ok(()) => {}
-        Err(AuditedError::NotDone(f)) => return Err(f),
-        Err(AuditedError::CommitFailed(f)) => {
-            if let Some(old) = previous {
-                crate::util::fsutil::atomic_write(&ctx.paths.secrets_dir.join(&a.key), &old, 0o600)?;
-            }
-            return Err(f);
-        }
-    }
+    // The row commits first; only then does the file go. A crash in between over-records
+    // (a logged delete that did not happen) rather than leaving an unaudited deletion.
+    audited(ctx, Event::new(&operator_actor(), "secret.deleted", &a.key), || {
+        v.version(&a.key).map(|_| ()).map_err(secrets_failure)
+    })?;
+    v.delete(&a.key).map_err(|e| {
+        Failure::failed(format!(
+            "the secret.deleted audit row is recorded but the file could not be removed ({e})"
+        ))
+    })?;
     println!("Secret {:?} deleted.", a.key);
     Ok(())
 }

@@ -258,10 +258,11 @@ async fn publish(State(s): S, headers: HeaderMap) -> ApiResult {
     audit::append_in(&tx, &[Event::new(&caller.actor, "config.published", &hash).detail(detail)])
         .map_err(ApiError::internal)?;
     let config_epoch = s.next_config_epoch(&tx).map_err(ApiError::internal)?;
-    let secrets_epoch = s.bump_secrets_epoch(&tx).map_err(ApiError::internal)?;
+    let secrets_epoch = s.next_secrets_epoch(&tx).map_err(ApiError::internal)?;
     // The new config serves only once its audit row is committed; a failed commit keeps the old.
     tx.commit().map_err(ApiError::internal)?;
     s.install(tree, config_epoch);
+    s.secrets_epoch_committed(secrets_epoch);
     tracing::info!(config_epoch, content_hash = %hash, "config published");
     let patterns: Vec<Value> =
         patterns.into_iter().map(|(p, n)| json!({ "pattern": p, "resources": n })).collect();

@@ -44,11 +44,12 @@ pub fn rotate(s: &Server, actor: &str, key: &str) -> Result<Vec<String>, String>
         )
         .map_err(|e| e.to_string())?;
     }
-    let epoch = s.bump_secrets_epoch(&tx).map_err(|e| e.to_string())?;
+    let epoch = s.next_secrets_epoch(&tx).map_err(|e| e.to_string())?;
     let detail = serde_json::json!({ "envoys": flagged, "secrets_epoch": epoch });
     audit::append_in(&tx, &[Event::new(actor, "secret.rotated", key).detail(detail)])
         .map_err(|e| e.to_string())?;
     tx.commit().map_err(|e| e.to_string())?;
+    s.secrets_epoch_committed(epoch);
     tracing::info!(key, envoys = flagged.len(), epoch, "secret rotation announced");
     Ok(flagged)
 }

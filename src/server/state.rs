@@ -159,15 +159,18 @@ impl Server {
         self.secrets_epoch.load(Ordering::SeqCst)
     }
 
-    /// Advances and persists the secrets epoch (rotation, reload).
-    pub fn bump_secrets_epoch(&self, conn: &Connection) -> rusqlite::Result<u64> {
-        let next = self.secrets_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+    /// The next secrets epoch, persisted in the caller's transaction. It takes effect for
+    /// agents only through `secrets_epoch_committed`, once that transaction has committed.
+    pub fn next_secrets_epoch(&self, conn: &Connection) -> rusqlite::Result<u64> {
+        let next = read_counter(conn, "secrets_epoch")?.max(self.secrets_epoch()) + 1;
         write_counter(conn, "secrets_epoch", next)?;
         Ok(next)
     }
 
-    /// Advances the persisted config epoch inside the caller's transaction. Nothing serves the
-    /// new config until `install` runs, which the caller does only after its commit succeeded.
+    pub fn secrets_epoch_committed(&self, epoch: u64) {
+        self.secrets_epoch.fetch_max(epoch, Ordering::SeqCst);
+    }
+
     pub fn next_config_epoch(&self, conn: &Connection) -> rusqlite::Result<u64> {
         let config_epoch = read_counter(conn, "config_epoch")? + 1;
         write_counter(conn, "config_epoch", config_epoch)?;
