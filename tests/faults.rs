@@ -187,6 +187,33 @@ fn cli_killed_during_secrets_set_leaves_old_or_new_value_and_never_an_unaudited_
     f.audit_verify_rows();
 }
 
+#[test]
+fn cli_killed_during_secrets_delete_never_removes_a_value_without_its_audit_row() {
+    let f = Fleet::new("fault-delete-cli");
+    let mut rng = Rng::new("cli_killed_during_secrets_delete");
+    let mut window = 20_000u64;
+    let (mut gone, mut kept) = (0, 0);
+    for i in 0..30 {
+        f.set_secret(KEY, &value(i));
+        let child = f.spawn_cli(&["secrets", "delete", KEY], "");
+        std::thread::sleep(Duration::from_micros(rng.below(window)));
+        let _ = fleet::nix_kill(child.id(), "KILL");
+        let _ = wait_with_deadline(child, "killed secrets delete");
+        if secret_keys(&f).contains(&KEY.to_string()) {
+            kept += 1;
+            assert_eq!(reveal(&f, KEY), value(i), "a killed delete damaged the value");
+            window = window * 5 / 4;
+        } else {
+            gone += 1;
+            window = (window * 3 / 4).max(200);
+        }
+        let rows = rows(&f, "secret.deleted").len();
+        assert!(rows >= gone, "{gone} deletions stand but only {rows} secret.deleted rows exist");
+    }
+    eprintln!("killed deletes that removed the key: {gone}, that kept it: {kept}");
+    f.audit_verify_rows();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. SIGKILL during `vigocli config publish`, and a rejected publish
 
