@@ -26,7 +26,11 @@ impl Server {
         status
     }
 
-    pub fn authenticate(&self, req: &Request<SignedRequest>, method: &str) -> Result<Authenticated, Status> {
+    pub async fn authenticate(
+        &self,
+        req: &Request<SignedRequest>,
+        method: &str,
+    ) -> Result<Authenticated, Status> {
         let certs =
             req.peer_certs().ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         let leaf =
@@ -74,13 +78,15 @@ impl Server {
                 Status::unauthenticated("request signature is invalid"),
             ));
         }
+        let (seq, id) = (env.sequence as i64, envoy.id.clone());
         let fresh = self
-            .db()
-            .execute(
-                "UPDATE envoys SET last_seq = ?1, last_seen = ?2 WHERE id = ?3 AND last_seq < ?1",
-                params![env.sequence as i64, crate::util::time::unix_now(), envoy.id],
-            )
-            .map_err(|e| Status::internal(format!("database: {e}")))?;
+            .writes
+            .write(move |c| {
+                c.prepare_cached("UPDATE envoys SET last_seq = ?1, last_seen = ?2 WHERE id = ?3 AND last_seq < ?1")?
+                    .execute(params![seq, crate::util::time::unix_now(), id])
+            })
+            .await
+            .map_err(Status::internal)?;
         if fresh != 1 {
             return Err(self.reject(
                 &envoy.id,
