@@ -183,18 +183,9 @@ impl VigoAgent for AgentService {
         let auth = s.authenticate(&req, wire::METHOD_CHECK_IN).await?;
         let _body: pb::CheckInRequest = decode(&auth.payload)?;
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
-        let id = auth.envoy.id.clone();
-        let (triggered, force): (String, bool) = s
-            .writes
-            .write(move |c| {
-                c.prepare_cached("SELECT triggered, force_apply FROM envoys WHERE id = ?1")?
-                    .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
-            })
-            .await
-            .map_err(internal)?;
         let mut proto = bundle.proto.clone();
-        proto.triggered = serde_json::from_str(&triggered).unwrap_or_default();
-        proto.force_apply = force;
+        proto.triggered = serde_json::from_str(&auth.triggered).unwrap_or_default();
+        proto.force_apply = auth.force_apply;
         proto.secrets_epoch = s.secrets_epoch();
         Ok(Response::new(pb::CheckInResponse {
             bundle: Some(proto),
@@ -267,7 +258,7 @@ impl VigoAgent for AgentService {
         let body: pb::ReportRunRequest = decode(&auth.payload)?;
         let report = body.report.ok_or_else(|| Status::invalid_argument("report missing"))?;
         let run_id = crypto::uuid_v4().map_err(internal)?;
-        let json = super::runs::report_to_json(&report).to_string();
+        let json = super::runs::report_to_json(&report);
         let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
         let answer_id = run_id.clone();
         s.writes
