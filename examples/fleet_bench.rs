@@ -525,17 +525,31 @@ async fn measure(a: &Args, base: &Path, server: &mut Server, n: usize, s: usize,
     for (i, e) in envoys.into_iter().enumerate() {
         groups[i % c].push(e);
     }
-    let audit_before = audit_head(base)?;
+    // Every envoy's first cycle after a publish compiles its bundle: timed apart, as the warm-up.
+    let barrier = Arc::new(tokio::sync::Barrier::new(c));
+    let mark: Arc<std::sync::OnceLock<(Instant, f64, i64)>> = Arc::default();
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let running = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
+    let warm_errors = Arc::new(AtomicUsize::new(0));
+    let base_owned = base.to_path_buf();
     let t = Instant::now();
     let workers: Vec<_> = groups
         .into_iter()
         .map(|mut group| {
-            let (tally, running) = (tally.clone(), running.clone());
+            let (tally, barrier, mark, warm_errors) = (tally.clone(), barrier.clone(), mark.clone(), warm_errors.clone());
+            let (base, duration) = (base_owned.clone(), a.duration);
             tokio::spawn(async move {
-                running.fetch_add(1, Ordering::SeqCst);
+                for e in group.iter_mut() {
+                    if let Err(msg) = e.cycle(s).await {
+                        if warm_errors.fetch_add(1, Ordering::SeqCst) < 3 {
+                            eprintln!("fleet_bench: warm-up error: {msg}");
+                        }
+                    }
+                }
+                barrier.wait().await;
+                let (start, _, _) = *mark.get_or_init(|| {
+                    (Instant::now(), proc_usage(pid).1, audit_head(&base).map(|h| h.0).unwrap_or(0))
+                });
+                let deadline = start + Duration::from_secs_f64(duration);
                 let mut mine = Tally::default();
                 'outer: loop {
                     for e in group.iter_mut() {
@@ -567,6 +581,10 @@ async fn measure(a: &Args, base: &Path, server: &mut Server, n: usize, s: usize,
     for w in workers {
         w.await.map_err(err)?;
     }
+    let (start, cpu_start, audit_before) = *mark.get().ok_or("no worker ran")?;
+    let warmup_s = start.duration_since(t).as_secs_f64();
+    let warmup_cpu = cpu_start - cpu1;
+    let t = start;
     let elapsed = t.elapsed().as_secs_f64();
     let (rss_mb, cpu2) = proc_usage(pid);
     let audit_after = audit_head(base)?;
@@ -583,10 +601,12 @@ async fn measure(a: &Args, base: &Path, server: &mut Server, n: usize, s: usize,
         "publish_s": publish_s,
         "tokens_per_s": n as f64 / tokens_s,
         "enroll_per_s": n as f64 / enroll_s, "enroll_s": enroll_s, "enroll_server_cpu_s": cpu1 - cpu0,
-        "cycles": tally.cycles, "cycles_per_s": tally.cycles as f64 / elapsed, "errors": tally.errors,
+        "warmup_round_s": warmup_s, "warmup_server_cpu_s": warmup_cpu,
+        "cycles": tally.cycles, "cycles_per_s": tally.cycles as f64 / elapsed,
+        "errors": tally.errors + warm_errors.load(Ordering::SeqCst),
         "check_in": percentiles(lc), "resolve_secrets": percentiles(lr), "report_run": percentiles(lp),
         "server_peak_rss_mb": rss_mb, "server_cpu_s": cpu2, "cycle_server_cpu_s": cpu2 - cpu1,
-        "server_audit_rows_per_s": (audit_after.0 - audit_before.0) as f64 / elapsed,
+        "server_audit_rows_per_s": (audit_after.0 - audit_before) as f64 / elapsed,
         "client_peak_rss_mb": client_rss_mb, "client_cpu_s": client_cpu,
     }))
 }
