@@ -45,11 +45,8 @@ fn main() {
 fn measure_child(cmd: &[String]) -> Result<(), String> {
     let (prog, rest) = cmd.split_first().ok_or("no command")?;
     let t = Instant::now();
-    let status = Command::new(prog)
-        .args(rest)
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| format!("{prog}: {e}"))?;
+    let status =
+        Command::new(prog).args(rest).stdout(Stdio::null()).status().map_err(|e| format!("{prog}: {e}"))?;
     let wall = t.elapsed().as_secs_f64();
     if !status.success() {
         return Err(format!("{} exited with {status}", cmd.join(" ")));
@@ -65,11 +62,11 @@ fn write_config(dir: &Path, n: usize) -> Result<(), String> {
     std::fs::write(dir.join("nodes.vgo"), "envoys:\n  - match: bench\n    roles: [files]\n")
         .map_err(|e| e.to_string())?;
     let mut m = String::from(
-        "resources:\n  - name: data\n    type: directory\n    target_path: /srv/data\n    mode: \"0755\"\n",
+        "resources:\n  - name: data\n    type: directory\n    target_path: /data\n    mode: \"0755\"\n",
     );
     for i in 0..n {
         m += &format!(
-            "  - name: f{i}\n    type: file\n    target_path: /srv/data/f{i}.conf\n    mode: \"{}\"\n    depends_on: [data]\n    content: |\n      # file {i} of the apply benchmark\n      value = {i}\n",
+            "  - name: f{i}\n    type: file\n    target_path: /data/f{i}.conf\n    mode: \"{}\"\n    depends_on: [data]\n    content: |\n      # file {i} of the apply benchmark\n      value = {i}\n",
             if i % 2 == 0 { "0644" } else { "0600" }
         );
     }
@@ -128,7 +125,7 @@ fn bench(a: &Args) -> Result<(), String> {
         create.push(timed_apply(&vigo, &base, &config, &root)?);
         noop.push(timed_apply(&vigo, &base, &config, &root)?);
     }
-    let files = std::fs::read_dir(root.join("srv/data")).map_err(|e| e.to_string())?.count();
+    let files = std::fs::read_dir(root.join("data")).map_err(|e| e.to_string())?.count();
     if files != a.files {
         return Err(format!("expected {} files under the root, found {files}", a.files));
     }

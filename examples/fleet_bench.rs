@@ -118,13 +118,17 @@ fn write_config(dir: &Path, n: usize, r: usize, s: usize) -> Res<()> {
     std::fs::create_dir_all(dir.join("modules")).map_err(err)?;
     let mut nodes = String::from("envoys:\n");
     for i in 0..n {
-        nodes += &format!("  - match: \"{}\"\n    roles: [bench]\n    vars:\n      slot: \"{i}\"\n", envoy_name(i));
+        nodes += &format!(
+            "  - match: \"{}\"\n    roles: [bench]\n    vars:\n      slot: \"{i}\"\n",
+            envoy_name(i)
+        );
     }
     let mut module = String::from("vars:\n");
     for k in 0..s {
         module += &format!("  s{k}: \"secret:bench/s{k}\"\n");
     }
-    module += "resources:\n  - name: dir\n    type: directory\n    target_path: /srv/bench\n    mode: \"0755\"\n";
+    module +=
+        "resources:\n  - name: dir\n    type: directory\n    target_path: /srv/bench\n    mode: \"0755\"\n";
     for f in 1..r {
         let secret = if f <= s { format!("      key = {{{{ .Vars.s{} }}}}\n", f - 1) } else { String::new() };
         module += &format!(
@@ -170,7 +174,11 @@ fn start_server(vigo: &Path, base: &Path) -> Res<Server> {
         }
     });
     let field = |k: &str| -> Res<SocketAddr> {
-        line.split(k).nth(1).and_then(|s| s.split_whitespace().next()).and_then(|a| a.parse().ok()).ok_or(line.clone())
+        line.split(k)
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .ok_or(line.clone())
     };
     Ok(Server { agent: field("agent=")?, api: field("api=")?, child })
 }
@@ -185,7 +193,8 @@ fn proc_usage(pid: u32) -> (f64, f64) {
         .unwrap_or(0.0);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let rest: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
     let ticks = |i: usize| rest.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (hwm_kb / 1024.0, (ticks(11) + ticks(12)) / 100.0) // USER_HZ is 100 on Linux
 }
@@ -266,7 +275,12 @@ struct Envoy {
 
 /// A fresh Ed25519 identity, Enroll over a self-signed certificate, then a channel that shows
 /// the issued certificate: what `vigo-agent enroll` does, minus the files.
-async fn enroll(addr: SocketAddr, roots: Arc<rustls::RootCertStore>, token: &str, name: String) -> Res<Envoy> {
+async fn enroll(
+    addr: SocketAddr,
+    roots: Arc<rustls::RootCertStore>,
+    token: &str,
+    name: String,
+) -> Res<Envoy> {
     let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).map_err(err)?;
     let key = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(err)?;
     let der = PrivatePkcs8KeyDer::from(doc.as_ref().to_vec());
@@ -286,7 +300,12 @@ async fn enroll(addr: SocketAddr, roots: Arc<rustls::RootCertStore>, token: &str
     };
     let secret = token.split('.').nth(1).ok_or("malformed token")?.to_string();
     let answer = VigoAgentClient::new(connect(addr, client_cfg(vec![self_signed])?).await?)
-        .enroll(pb::EnrollRequest { token: secret, public_key: key.public_key().as_ref().to_vec(), name, hostname: String::new() })
+        .enroll(pb::EnrollRequest {
+            token: secret,
+            public_key: key.public_key().as_ref().to_vec(),
+            name,
+            hostname: String::new(),
+        })
         .await
         .map_err(|s| format!("Enroll: {}", s.message()))?
         .into_inner();
@@ -327,7 +346,9 @@ fn open_sealed(
     let key = agreement::agree_ephemeral(private, &peer, |shared| {
         let salt = [sender_pub, own_pub].concat();
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(shared);
-        prk.expand(&[b"vigo/seal/x25519-hkdf-sha256-aes256gcm/v1"], &aead::AES_256_GCM).ok().map(aead::UnboundKey::from)
+        prk.expand(&[b"vigo/seal/x25519-hkdf-sha256-aes256gcm/v1"], &aead::AES_256_GCM)
+            .ok()
+            .map(aead::UnboundKey::from)
     })
     .ok()??;
     let (nonce, ct) = body.split_at_checked(aead::NONCE_LEN)?;
@@ -338,7 +359,10 @@ fn open_sealed(
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Envoy {
@@ -358,10 +382,12 @@ impl Envoy {
     /// One agent run against the server; returns the latency of each RPC in microseconds.
     async fn cycle(&mut self, expect_keys: usize) -> Res<[u32; 3]> {
         let us = |t: Instant| t.elapsed().as_micros().min(u32::MAX as u128) as u32;
-        let body = pb::CheckInRequest { agent_version: "fleet-bench".into(), last_bundle_hash: String::new() };
+        let body =
+            pb::CheckInRequest { agent_version: "fleet-bench".into(), last_bundle_hash: String::new() };
         let req = self.envelope("CheckIn", body.encode_to_vec());
         let t = Instant::now();
-        let answer = self.grpc.check_in(req).await.map_err(|s| format!("CheckIn: {}", s.message()))?.into_inner();
+        let answer =
+            self.grpc.check_in(req).await.map_err(|s| format!("CheckIn: {}", s.message()))?.into_inner();
         let lat_check_in = us(t);
         let bundle = answer.bundle.ok_or("CheckIn: no bundle")?;
         let mut keys = std::collections::BTreeSet::new();
@@ -377,8 +403,11 @@ impl Envoy {
         if keys.len() != expect_keys {
             return Err(format!("bundle names {} secrets, expected {expect_keys}", keys.len()));
         }
-        let private = ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::X25519, &ring::rand::SystemRandom::new())
-            .map_err(err)?;
+        let private = ring::agreement::EphemeralPrivateKey::generate(
+            &ring::agreement::X25519,
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(err)?;
         let public = private.compute_public_key().map_err(err)?.as_ref().to_vec();
         let body = pb::ResolveSecretsRequest {
             keys: keys.into_iter().collect(),
@@ -388,10 +417,15 @@ impl Envoy {
         let req = self.envelope("ResolveSecrets", body.encode_to_vec());
         let aad = resolve_aad(&self.id, req.sequence);
         let t = Instant::now();
-        let sealed =
-            self.grpc.resolve_secrets(req).await.map_err(|s| format!("ResolveSecrets: {}", s.message()))?.into_inner();
+        let sealed = self
+            .grpc
+            .resolve_secrets(req)
+            .await
+            .map_err(|s| format!("ResolveSecrets: {}", s.message()))?
+            .into_inner();
         let lat_resolve = us(t);
-        let plain = open_sealed(private, &public, &aad, &sealed.sealed_values).ok_or("sealed answer does not open")?;
+        let plain = open_sealed(private, &public, &aad, &sealed.sealed_values)
+            .ok_or("sealed answer does not open")?;
         let values = pb::SecretValues::decode(plain.as_slice()).map_err(err)?;
         if values.values.len() != expect_keys {
             return Err(format!("{} values for {expect_keys} keys", values.values.len()));
@@ -425,7 +459,8 @@ impl Envoy {
 /// p50 / p99 / max in milliseconds.
 fn percentiles(mut v: Vec<u32>) -> Value {
     v.sort_unstable();
-    let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).map_or(0.0, |x| *x as f64 / 1000.0);
+    let at =
+        |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).map_or(0.0, |x| *x as f64 / 1000.0);
     json!({ "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0), "count": v.len() })
 }
 
@@ -453,7 +488,12 @@ async fn run(a: Args) -> Res<()> {
     cli(&vigo, &base, &["secrets", "unlock"], &format!("{PASSPHRASE}\n"))?;
     cli(&vigo, &base, &["secrets", "generate-certs"], "")?;
     for k in 0..s {
-        cli(&vigo, &base, &["secrets", "set", "raw", &format!("bench/s{k}")], &format!("value-{k}-of-the-fleet-bench"))?;
+        cli(
+            &vigo,
+            &base,
+            &["secrets", "set", "raw", &format!("bench/s{k}")],
+            &format!("value-{k}-of-the-fleet-bench"),
+        )?;
     }
     write_config(&base.join("config"), n, r, s)?;
 
@@ -475,7 +515,14 @@ async fn run(a: Args) -> Res<()> {
     Ok(())
 }
 
-async fn measure(a: &Args, base: &Path, server: &mut Server, n: usize, s: usize, startup_s: f64) -> Res<Value> {
+async fn measure(
+    a: &Args,
+    base: &Path,
+    server: &mut Server,
+    n: usize,
+    s: usize,
+    startup_s: f64,
+) -> Res<Value> {
     let pid = server.child.id();
     let ca = std::fs::read(base.join("tls/ca")).map_err(err)?;
     let mut roots = rustls::RootCertStore::empty();
@@ -535,7 +582,8 @@ async fn measure(a: &Args, base: &Path, server: &mut Server, n: usize, s: usize,
     let workers: Vec<_> = groups
         .into_iter()
         .map(|mut group| {
-            let (tally, barrier, mark, warm_errors) = (tally.clone(), barrier.clone(), mark.clone(), warm_errors.clone());
+            let (tally, barrier, mark, warm_errors) =
+                (tally.clone(), barrier.clone(), mark.clone(), warm_errors.clone());
             let (base, duration) = (base_owned.clone(), a.duration);
             tokio::spawn(async move {
                 for e in group.iter_mut() {
@@ -654,7 +702,9 @@ fn audit_phase(vigo: &Path, base: &Path, rows: usize) -> Res<Value> {
                 let detail = format!("{{\"keys\":[\"bench/s0\",\"bench/s1\"],\"secrets_epoch\":{seq}}}");
                 let fields = [ts.as_str(), "envoy:bench", "secret.epoch_resolved", "bench-envoy", &detail];
                 let hash = row_hash(&prev, seq, fields);
-                insert.execute(rusqlite::params![seq, ts, fields[1], fields[2], fields[3], detail, prev, hash]).map_err(err)?;
+                insert
+                    .execute(rusqlite::params![seq, ts, fields[1], fields[2], fields[3], detail, prev, hash])
+                    .map_err(err)?;
                 prev = hash;
                 left -= 1;
             }
@@ -676,5 +726,7 @@ fn audit_phase(vigo: &Path, base: &Path, rows: usize) -> Res<Value> {
     if !out.contains(&format!("intact: {seq} rows")) {
         return Err(format!("audit verify: {out}"));
     }
-    Ok(json!({ "appended_rows": rows, "append_rows_per_s": rows as f64 / append_s, "chain_rows": seq, "verify_s": verify_s }))
+    Ok(
+        json!({ "appended_rows": rows, "append_rows_per_s": rows as f64 / append_s, "chain_rows": seq, "verify_s": verify_s }),
+    )
 }

@@ -16,12 +16,7 @@ fn summary(name: &str, args: &[&str]) -> Option<serde_json::Value> {
         eprintln!("skipping: examples/{name} is not built (run `cargo test --all-targets`)");
         return None;
     };
-    let out = Command::new(&exe)
-        .args(args)
-        .arg("--vigo")
-        .arg(env!("CARGO_BIN_EXE_vigo"))
-        .output()
-        .unwrap();
+    let out = Command::new(&exe).args(args).arg("--vigo").arg(env!("CARGO_BIN_EXE_vigo")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let last = stdout.lines().last().unwrap_or_default();

@@ -63,7 +63,11 @@ mod tests {
         let r = pb::RunReport {
             bundle_hash: "h".into(),
             status: "changed".into(),
-            results: vec![pb::ResourceResult { name: "n\"q".into(), r#type: "file".into(), ..Default::default() }],
+            results: vec![pb::ResourceResult {
+                name: "n\"q".into(),
+                r#type: "file".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let value = serde_json::json!({
