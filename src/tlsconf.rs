@@ -4,7 +4,9 @@
 //! enrolled envoy; a valid self-signed Ed25519 certificate is an agent about to enroll, and the
 //! gRPC layer lets such a connection call Enroll and nothing else.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -39,11 +41,19 @@ pub fn private_key_from_pem(pem: &str) -> Result<PrivateKeyDer<'static>, String>
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| tls_err(format!("private key: {e:?}")))
 }
 
+/// How long a certificate found CA-issued is trusted without re-checking its chain (its
+/// signature cannot change; this bounds how late an expiry is noticed), and how many are kept.
+const ISSUED_TTL: Duration = Duration::from_secs(300);
+const ISSUED_MAX: usize = 65_536;
+
 /// Accepts CA-issued client certificates, and self-signed Ed25519 ones for enrollment.
 #[derive(Debug)]
 pub struct EnvoyCertVerifier {
     ca: Arc<dyn ClientCertVerifier>,
     provider: Arc<CryptoProvider>,
+    /// SHA-256 of certificates that chained to the CA, and when. The handshake fills it and
+    /// every signed request asks it, which would otherwise redo an ECDSA check per request.
+    issued: Mutex<HashMap<[u8; 32], Instant>>,
 }
 
 impl EnvoyCertVerifier {
@@ -53,12 +63,33 @@ impl EnvoyCertVerifier {
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots_from_pem(ca_pem)?), provider.clone())
                 .build()
                 .map_err(tls_err)?;
-        Ok(EnvoyCertVerifier { ca, provider })
+        Ok(EnvoyCertVerifier { ca, provider, issued: Mutex::new(HashMap::new()) })
     }
 
     /// Whether `cert` chains to the Vigo CA (an enrolled envoy's certificate).
     pub fn is_ca_issued(&self, cert: &CertificateDer<'_>) -> bool {
-        self.ca.verify_client_cert(cert, &[], UnixTime::now()).is_ok()
+        let fingerprint = crypto::sha256(cert);
+        let cache = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.get(&fingerprint).is_some_and(|at| at.elapsed() < ISSUED_TTL) {
+            return true;
+        }
+        drop(cache);
+        let ok = self.ca.verify_client_cert(cert, &[], UnixTime::now()).is_ok();
+        if ok {
+            self.remember_issued(fingerprint);
+        }
+        ok
+    }
+
+    fn remember_issued(&self, fingerprint: [u8; 32]) {
+        let mut cache = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= ISSUED_MAX {
+            cache.retain(|_, at| at.elapsed() < ISSUED_TTL);
+            if cache.len() >= ISSUED_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(fingerprint, Instant::now());
     }
 
     fn verify_self_signed(&self, cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
@@ -93,7 +124,13 @@ impl ClientCertVerifier for EnvoyCertVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         match self.ca.verify_client_cert(end_entity, intermediates, now) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                // Vigo's CA issues envoy certificates directly; only those are remembered.
+                if intermediates.is_empty() {
+                    self.remember_issued(crypto::sha256(end_entity));
+                }
+                Ok(v)
+            }
             Err(_) => self.verify_self_signed(end_entity, now).map(|_| ClientCertVerified::assertion()),
         }
     }
@@ -261,4 +298,24 @@ pub fn enroll_client_config(
 pub fn pem_cert_pin(pem: &str) -> Result<[u8; 32], String> {
     let certs = x509::certs_from_pem(pem).map_err(tls_err)?;
     Ok(crypto::sha256(&certs[0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_certs_are_remembered_and_self_signed_never_pass() {
+        let ca = x509::generate_ca(1).unwrap();
+        let v = EnvoyCertVerifier::new(&ca.cert_pem).unwrap();
+        let id = crypto::Ed25519Identity::generate().unwrap();
+        let pem = x509::issue_client_cert(ca.key_pem.expose(), &id.public_key(), "e1", 1).unwrap();
+        let issued = x509::certs_from_pem(&pem).unwrap().remove(0);
+        let own = CertificateDer::from(x509::self_signed_client_cert(&id, "enroll").unwrap());
+        for _ in 0..2 {
+            assert!(v.is_ca_issued(&issued));
+            assert!(!v.is_ca_issued(&own));
+        }
+        assert_eq!(v.issued.lock().unwrap().len(), 1, "only the issued certificate is cached");
+    }
 }

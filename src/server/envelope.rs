@@ -2,7 +2,7 @@
 //! timestamp, valid Ed25519 signature, and a sequence number above the last one seen — stored
 //! in SQLite, so a replay is refused also after a restart.
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 use tonic::{Request, Status};
 
 use super::state::{EnvoyInfo, Server};
@@ -16,6 +16,9 @@ pub struct Authenticated {
     pub envoy: EnvoyInfo,
     pub payload: Vec<u8>,
     pub sequence: u64,
+    /// The envoy row's rotation flags, read as the request was accepted.
+    pub triggered: String,
+    pub force_apply: bool,
 }
 
 impl Server {
@@ -26,7 +29,11 @@ impl Server {
         status
     }
 
-    pub fn authenticate(&self, req: &Request<SignedRequest>, method: &str) -> Result<Authenticated, Status> {
+    pub async fn authenticate(
+        &self,
+        req: &Request<SignedRequest>,
+        method: &str,
+    ) -> Result<Authenticated, Status> {
         let certs =
             req.peer_certs().ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         let leaf =
@@ -74,14 +81,21 @@ impl Server {
                 Status::unauthenticated("request signature is invalid"),
             ));
         }
-        let fresh = self
-            .db()
-            .execute(
-                "UPDATE envoys SET last_seq = ?1, last_seen = ?2 WHERE id = ?3 AND last_seq < ?1",
-                params![env.sequence as i64, crate::util::time::unix_now(), envoy.id],
-            )
-            .map_err(|e| Status::internal(format!("database: {e}")))?;
-        if fresh != 1 {
+        // One statement advances the replay guard and reads what CheckIn needs from the row.
+        let (seq, id) = (env.sequence as i64, envoy.id.clone());
+        let fresh: Option<(String, bool)> = self
+            .writes
+            .write(move |c| {
+                c.prepare_cached(
+                    "UPDATE envoys SET last_seq = ?1, last_seen = ?2 WHERE id = ?3 AND last_seq < ?1
+                     RETURNING triggered, force_apply",
+                )?
+                .query_row(params![seq, crate::util::time::unix_now(), id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+            })
+            .await
+            .map_err(Status::internal)?;
+        let Some((triggered, force_apply)) = fresh else {
             return Err(self.reject(
                 &envoy.id,
                 "replayed sequence",
@@ -90,7 +104,13 @@ impl Server {
                     env.sequence
                 )),
             ));
-        }
-        Ok(Authenticated { envoy, payload: env.payload.clone(), sequence: env.sequence })
+        };
+        Ok(Authenticated {
+            envoy,
+            payload: env.payload.clone(),
+            sequence: env.sequence,
+            triggered,
+            force_apply,
+        })
     }
 }

@@ -180,18 +180,12 @@ impl VigoAgent for AgentService {
     ) -> Result<Response<pb::CheckInResponse>, Status> {
         let s = &self.server;
         capture::record(wire::METHOD_CHECK_IN, "request", req.get_ref());
-        let auth = s.authenticate(&req, wire::METHOD_CHECK_IN)?;
+        let auth = s.authenticate(&req, wire::METHOD_CHECK_IN).await?;
         let _body: pb::CheckInRequest = decode(&auth.payload)?;
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
-        let (triggered, force): (String, bool) = s
-            .db()
-            .query_row("SELECT triggered, force_apply FROM envoys WHERE id = ?1", [&auth.envoy.id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(internal)?;
         let mut proto = bundle.proto.clone();
-        proto.triggered = serde_json::from_str(&triggered).unwrap_or_default();
-        proto.force_apply = force;
+        proto.triggered = serde_json::from_str(&auth.triggered).unwrap_or_default();
+        proto.force_apply = auth.force_apply;
         proto.secrets_epoch = s.secrets_epoch();
         Ok(Response::new(pb::CheckInResponse {
             bundle: Some(proto),
@@ -205,7 +199,7 @@ impl VigoAgent for AgentService {
     ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
         let s = &self.server;
         capture::record(wire::METHOD_RESOLVE, "request", req.get_ref());
-        let auth = s.authenticate(&req, wire::METHOD_RESOLVE)?;
+        let auth = s.authenticate(&req, wire::METHOD_RESOLVE).await?;
         let body: pb::ResolveSecretsRequest = decode(&auth.payload)?;
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
         let denied: Vec<&String> = body.keys.iter().filter(|k| !bundle.entitled.contains(*k)).collect();
@@ -241,8 +235,13 @@ impl VigoAgent for AgentService {
         )
         .map_err(|e| Status::invalid_argument(format!("reply key: {e}")))?;
         let detail = serde_json::json!({ "keys": body.keys, "secrets_epoch": epoch });
-        s.audit(&[Event::new(&format!("envoy:{}", auth.envoy.id), "secret.epoch_resolved", &auth.envoy.id)
-            .detail(detail)])
+        let id = auth.envoy.id.clone();
+        s.writes
+            .write(move |c| {
+                let actor = format!("envoy:{id}");
+                audit::append_in(c, &[Event::new(&actor, "secret.epoch_resolved", &id).detail(detail)])
+            })
+            .await
             .map_err(internal)?;
         let answer = pb::ResolveSecretsResponse { sealed_values: sealed, secrets_epoch: epoch };
         capture::record(wire::METHOD_RESOLVE, "response", &answer);
@@ -255,34 +254,39 @@ impl VigoAgent for AgentService {
     ) -> Result<Response<pb::ReportRunResponse>, Status> {
         let s = &self.server;
         capture::record(wire::METHOD_REPORT, "request", req.get_ref());
-        let auth = s.authenticate(&req, wire::METHOD_REPORT)?;
+        let auth = s.authenticate(&req, wire::METHOD_REPORT).await?;
         let body: pb::ReportRunRequest = decode(&auth.payload)?;
         let report = body.report.ok_or_else(|| Status::invalid_argument("report missing"))?;
         let run_id = crypto::uuid_v4().map_err(internal)?;
-        let json = super::runs::report_to_json(&report).to_string();
-        let conn = s.db();
-        conn.execute(
-            "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                run_id,
-                auth.envoy.id,
-                auth.envoy.name,
-                unix_now(),
-                report.status,
-                report.bundle_hash,
-                json
-            ],
-        )
-        .map_err(internal)?;
-        if !report.noop {
-            conn.execute(
-                "UPDATE envoys SET triggered = '[]', force_apply = 0, last_bundle_hash = ?2 WHERE id = ?1",
-                params![auth.envoy.id, report.bundle_hash],
-            )
+        let json = super::runs::report_to_json(&report);
+        let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
+        let answer_id = run_id.clone();
+        s.writes
+            .write(move |c| {
+                c.prepare_cached(
+                    "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    run_id,
+                    envoy_id,
+                    envoy_name,
+                    unix_now(),
+                    report.status,
+                    report.bundle_hash,
+                    json
+                ])?;
+                if !report.noop {
+                    c.prepare_cached(
+                        "UPDATE envoys SET triggered = '[]', force_apply = 0, last_bundle_hash = ?2 WHERE id = ?1",
+                    )?
+                    .execute(params![envoy_id, report.bundle_hash])?;
+                }
+                Ok(())
+            })
+            .await
             .map_err(internal)?;
-        }
-        let answer = pb::ReportRunResponse { run_id };
+        let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
         Ok(Response::new(answer))
     }

@@ -11,6 +11,7 @@ mod rotation;
 mod runs;
 mod settings;
 mod state;
+mod writer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -55,6 +55,8 @@ pub struct Server {
     pub secrets_epoch: AtomicU64,
     pub published: RwLock<Arc<Published>>,
     envoys: RwLock<HashMap<String, EnvoyInfo>>,
+    /// Group-committed writes of the agent RPCs (its own connection; see writer.rs).
+    pub writes: super::writer::WriteQueue,
 }
 
 pub struct ServerParts {
@@ -100,6 +102,8 @@ impl Server {
         let envoys = load_envoys(&conn).map_err(|e| e.to_string())?;
         let ca_pin = crate::tlsconf::pem_cert_pin(&parts.ca_cert_pem)?;
         let content_hash = parts.tree.as_ref().map(|t| t.content_hash()).unwrap_or_default();
+        let writer_conn = crate::store::open(&parts.paths.db).map_err(|e| e.to_string())?;
+        let writes = super::writer::WriteQueue::start(writer_conn).map_err(|e| e.to_string())?;
         Ok(Server {
             paths: parts.paths,
             db: Mutex::new(conn),
@@ -120,6 +124,7 @@ impl Server {
                 cache: Mutex::new(HashMap::new()),
             })),
             envoys: RwLock::new(envoys),
+            writes,
         })
     }
 

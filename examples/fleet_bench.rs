@@ -1,0 +1,732 @@
+//! Fleet benchmark: a real `vigosrv` process on 127.0.0.1, N simulated envoys enrolled over real
+//! mTLS, then check-in cycles (CheckIn, ResolveSecrets, ReportRun) at concurrency C for a fixed
+//! time. Also times `config publish`, audit appends and `vigocli audit verify`. The last line on
+//! stdout is a JSON summary. Commands and results: docs/BENCHMARKS.md.
+//!
+//! The envoys live in this process. An example cannot `use vigo::…` (vigo is a binary crate), so
+//! the few wire formats they need are small copies of src/wire.rs (signing message, resolve AAD),
+//! src/crypto/seal.rs (sealed answers) and src/audit/chain.rs (row hash). The server and
+//! `audit verify` check all of them, so a copy that drifted shows up as errors, not as speed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use http_body_util::{BodyExt, Full};
+use prost::Message;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls_pki_types::pem::PemObject;
+use serde_json::{json, Value};
+use tonic::transport::{Channel, Endpoint};
+
+#[allow(clippy::all, clippy::pedantic, dead_code)]
+mod pb {
+    tonic::include_proto!("vigo.v1");
+}
+use pb::vigo_agent_client::VigoAgentClient;
+
+const PASSPHRASE: &str = "Fleet-bench-passphrase-1";
+
+#[derive(FromArgs)]
+/// Fleet-scale benchmark of vigosrv (see docs/BENCHMARKS.md).
+struct Args {
+    /// simulated envoys (default 10000)
+    #[argh(option, default = "10000")]
+    envoys: usize,
+    /// resources per envoy: one directory and R-1 files (default 50)
+    #[argh(option, default = "50")]
+    resources: usize,
+    /// secret refs per envoy (default 5)
+    #[argh(option, default = "5")]
+    secrets: usize,
+    /// envoys cycling at once (default 256)
+    #[argh(option, default = "256")]
+    concurrency: usize,
+    /// seconds of check-in cycles (default 30)
+    #[argh(option, default = "30.0")]
+    duration: f64,
+    /// enrollments in flight at once (default 32)
+    #[argh(option, default = "32")]
+    enroll_concurrency: usize,
+    /// audit rows to append before timing `audit verify` (default 1000000; 0 skips)
+    #[argh(option, default = "1000000")]
+    audit_rows: usize,
+    /// the vigo binary (default: the one built next to this example)
+    #[argh(option)]
+    vigo: Option<PathBuf>,
+    /// keep the temporary base directory
+    #[argh(switch)]
+    keep: bool,
+}
+
+type Res<T> = Result<T, String>;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn main() {
+    let args: Args = argh::from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(args)) {
+        eprintln!("fleet_bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `target/<triple>/<profile>/examples/fleet_bench` -> `target/<triple>/<profile>/vigo`.
+fn default_vigo() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().and_then(Path::parent).map(|d| d.join("vigo")).expect("target dir")
+}
+
+/// Runs `vigo cli ARGS` on `base` with `stdin`; Err carries its output.
+fn cli(vigo: &Path, base: &Path, args: &[&str], stdin: &str) -> Res<String> {
+    let mut child = Command::new(vigo)
+        .arg("cli")
+        .args(args)
+        .env("VIGO_BASE_DIR", base)
+        .env("VIGO_SERVER", "https://127.0.0.1:9") // nothing listens: `secrets set` skips the notify
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", vigo.display()))?;
+    let _ = child.stdin.take().map(|mut s| s.write_all(stdin.as_bytes()));
+    let out = child.wait_with_output().map_err(err)?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("vigo cli {}: {text}{}", args.join(" "), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+fn envoy_name(i: usize) -> String {
+    format!("e{i:05}.bench")
+}
+
+/// One `envoys:` entry per envoy (each with its own var), all using one module of R resources,
+/// S of whose files hold a secret. Publish validates every entry, so the work is N x R.
+fn write_config(dir: &Path, n: usize, r: usize, s: usize) -> Res<()> {
+    std::fs::create_dir_all(dir.join("modules")).map_err(err)?;
+    let mut nodes = String::from("envoys:\n");
+    for i in 0..n {
+        nodes += &format!(
+            "  - match: \"{}\"\n    roles: [bench]\n    vars:\n      slot: \"{i}\"\n",
+            envoy_name(i)
+        );
+    }
+    let mut module = String::from("vars:\n");
+    for k in 0..s {
+        module += &format!("  s{k}: \"secret:bench/s{k}\"\n");
+    }
+    module +=
+        "resources:\n  - name: dir\n    type: directory\n    target_path: /srv/bench\n    mode: \"0755\"\n";
+    for f in 1..r {
+        let secret = if f <= s { format!("      key = {{{{ .Vars.s{} }}}}\n", f - 1) } else { String::new() };
+        module += &format!(
+            "  - name: f{f}\n    type: file\n    target_path: /srv/bench/f{f}.conf\n    mode: \"0644\"\n    depends_on: [dir]\n    content: |\n      # {{{{ .Envoy.Name }}}} slot {{{{ .Vars.slot }}}} file {f}\n{secret}"
+        );
+    }
+    std::fs::write(dir.join("nodes.vgo"), nodes).map_err(err)?;
+    std::fs::write(dir.join("modules/bench.vgo"), module).map_err(err)
+}
+
+/// The server process, its addresses, and a thread copying its log to a file.
+struct Server {
+    child: Child,
+    agent: SocketAddr,
+    api: SocketAddr,
+}
+
+fn start_server(vigo: &Path, base: &Path) -> Res<Server> {
+    let mut child = Command::new(vigo)
+        .args(["server", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+        .env("VIGO_BASE_DIR", base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(err)?;
+    let mut lines = BufReader::new(child.stderr.take().ok_or("no stderr")?).lines();
+    let mut log = std::fs::File::create(base.join("server.log")).map_err(err)?;
+    let line = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                let _ = writeln!(log, "{l}");
+                if l.contains("listening agent=") {
+                    break l;
+                }
+            }
+            _ => return Err(format!("vigosrv did not start; see {}", base.join("server.log").display())),
+        }
+    };
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            let _ = writeln!(log, "{l}");
+        }
+    });
+    let field = |k: &str| -> Res<SocketAddr> {
+        line.split(k)
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .ok_or(line.clone())
+    };
+    Ok(Server { agent: field("agent=")?, api: field("api=")?, child })
+}
+
+/// (peak RSS in MB, CPU seconds) of a process, from /proc.
+fn proc_usage(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| rest.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (hwm_kb / 1024.0, (ticks(11) + ticks(12)) / 100.0) // USER_HZ is 100 on Linux
+}
+
+fn tls_base() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier> {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+}
+
+/// The admin API over one keep-alive HTTPS connection, bearer `<base>/local-admin.token`.
+struct Admin {
+    sender: hyper::client::conn::http1::SendRequest<Full<std::io::Cursor<Vec<u8>>>>,
+    token: String,
+}
+
+impl Admin {
+    async fn connect(base: &Path, addr: SocketAddr, roots: Arc<rustls::RootCertStore>) -> Res<Admin> {
+        let token = std::fs::read_to_string(base.join("local-admin.token")).map_err(err)?.trim().to_string();
+        let mut cfg = tls_base().with_root_certificates(roots).with_no_client_auth();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(err)?;
+        let name = ServerName::try_from("127.0.0.1").map_err(err)?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await.map_err(err)?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.map_err(err)?;
+        tokio::spawn(conn);
+        Ok(Admin { sender, token })
+    }
+
+    async fn post(&mut self, path: &str, body: Value) -> Res<Value> {
+        let req = hyper::Request::post(path)
+            .header("host", "127.0.0.1")
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .body(Full::new(std::io::Cursor::new(body.to_string().into_bytes())))
+            .map_err(err)?;
+        self.sender.ready().await.map_err(err)?;
+        let resp = self.sender.send_request(req).await.map_err(err)?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.map_err(err)?.to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(v)
+        } else {
+            Err(format!("POST {path}: {status} {v}"))
+        }
+    }
+}
+
+/// A tonic channel over our own rustls configuration (as src/agent/client.rs does).
+async fn connect(addr: SocketAddr, tls: rustls::ClientConfig) -> Res<Channel> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(err)?
+        .connect_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(60))
+        .connect_with_connector(tower::service_fn(move |_| {
+            let connector = connector.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                let name = ServerName::try_from("127.0.0.1").expect("ip");
+                let tls = connector.connect(name, tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        }))
+        .await
+        .map_err(|e| format!("connect: {e:?}"))
+}
+
+struct Envoy {
+    id: String,
+    key: Ed25519KeyPair,
+    seq: u64,
+    grpc: VigoAgentClient<Channel>,
+}
+
+/// A fresh Ed25519 identity, Enroll over a self-signed certificate, then a channel that shows
+/// the issued certificate: what `vigo-agent enroll` does, minus the files.
+async fn enroll(
+    addr: SocketAddr,
+    roots: Arc<rustls::RootCertStore>,
+    token: &str,
+    name: String,
+) -> Res<Envoy> {
+    let doc = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).map_err(err)?;
+    let key = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(err)?;
+    let der = PrivatePkcs8KeyDer::from(doc.as_ref().to_vec());
+    let rc_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_ED25519).map_err(err)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, "vigo-agent enrollment");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    let self_signed = params.self_signed(&rc_key).map_err(err)?.der().clone();
+    let client_cfg = |chain: Vec<CertificateDer<'static>>| -> Res<rustls::ClientConfig> {
+        let mut c = tls_base()
+            .with_root_certificates(roots.clone())
+            .with_client_auth_cert(chain, PrivateKeyDer::Pkcs8(der.clone_key()))
+            .map_err(err)?;
+        c.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(c)
+    };
+    let secret = token.split('.').nth(1).ok_or("malformed token")?.to_string();
+    let answer = VigoAgentClient::new(connect(addr, client_cfg(vec![self_signed])?).await?)
+        .enroll(pb::EnrollRequest {
+            token: secret,
+            public_key: key.public_key().as_ref().to_vec(),
+            name,
+            hostname: String::new(),
+        })
+        .await
+        .map_err(|s| format!("Enroll: {}", s.message()))?
+        .into_inner();
+    let issued = CertificateDer::pem_slice_iter(answer.client_cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("issued cert: {e:?}"))?;
+    let grpc = VigoAgentClient::new(connect(addr, client_cfg(issued)?).await?);
+    Ok(Envoy { id: answer.envoy_id, key, seq: 0, grpc })
+}
+
+/// Mirrors src/wire.rs `signing_message`.
+fn signing_message(method: &str, envoy_id: &str, ts: i64, seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut m = b"vigo-request-v1\0".to_vec();
+    for part in [method.as_bytes(), b"\0", envoy_id.as_bytes(), b"\0"] {
+        m.extend_from_slice(part);
+    }
+    m.extend_from_slice(&ts.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(ring::digest::digest(&ring::digest::SHA256, payload).as_ref());
+    m
+}
+
+/// Mirrors src/wire.rs `resolve_aad`.
+fn resolve_aad(envoy_id: &str, seq: u64) -> Vec<u8> {
+    [b"vigo-resolve-v1\0", envoy_id.as_bytes(), b"\0", &seq.to_be_bytes()].concat()
+}
+
+/// Mirrors src/crypto/seal.rs: sender X25519 key || nonce || AES-256-GCM(HKDF(ECDH)).
+fn open_sealed(
+    private: ring::agreement::EphemeralPrivateKey,
+    own_pub: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Option<Vec<u8>> {
+    use ring::{aead, agreement, hkdf};
+    let (sender_pub, body) = sealed.split_at_checked(32)?;
+    let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, sender_pub);
+    let key = agreement::agree_ephemeral(private, &peer, |shared| {
+        let salt = [sender_pub, own_pub].concat();
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(shared);
+        prk.expand(&[b"vigo/seal/x25519-hkdf-sha256-aes256gcm/v1"], &aead::AES_256_GCM)
+            .ok()
+            .map(aead::UnboundKey::from)
+    })
+    .ok()??;
+    let (nonce, ct) = body.split_at_checked(aead::NONCE_LEN)?;
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut buf = ct.to_vec();
+    let plain = aead::LessSafeKey::new(key).open_in_place(nonce, aead::Aad::from(aad), &mut buf).ok()?;
+    Some(plain.to_vec())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Envoy {
+    fn envelope(&mut self, method: &str, payload: Vec<u8>) -> pb::SignedRequest {
+        self.seq += 1;
+        let ts = now_ms();
+        let sig = self.key.sign(&signing_message(method, &self.id, ts, self.seq, &payload));
+        pb::SignedRequest {
+            envoy_id: self.id.clone(),
+            timestamp_ms: ts,
+            sequence: self.seq,
+            payload,
+            signature: sig.as_ref().to_vec(),
+        }
+    }
+
+    /// One agent run against the server; returns the latency of each RPC in microseconds.
+    async fn cycle(&mut self, expect_keys: usize) -> Res<[u32; 3]> {
+        let us = |t: Instant| t.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        let body =
+            pb::CheckInRequest { agent_version: "fleet-bench".into(), last_bundle_hash: String::new() };
+        let req = self.envelope("CheckIn", body.encode_to_vec());
+        let t = Instant::now();
+        let answer =
+            self.grpc.check_in(req).await.map_err(|s| format!("CheckIn: {}", s.message()))?.into_inner();
+        let lat_check_in = us(t);
+        let bundle = answer.bundle.ok_or("CheckIn: no bundle")?;
+        let mut keys = std::collections::BTreeSet::new();
+        for r in &bundle.resources {
+            let mut rest = r.attributes_json.as_str();
+            while let Some(at) = rest.find("__VIGO_SECRET__") {
+                let tail = &rest[at + 15..];
+                let end = tail.find("__END_VIGO_SECRET__").ok_or("unterminated marker")?;
+                keys.insert(tail[..end].to_string());
+                rest = &tail[end..];
+            }
+        }
+        if keys.len() != expect_keys {
+            return Err(format!("bundle names {} secrets, expected {expect_keys}", keys.len()));
+        }
+        let private = ring::agreement::EphemeralPrivateKey::generate(
+            &ring::agreement::X25519,
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(err)?;
+        let public = private.compute_public_key().map_err(err)?.as_ref().to_vec();
+        let body = pb::ResolveSecretsRequest {
+            keys: keys.into_iter().collect(),
+            reply_public_key: public.clone(),
+            secrets_epoch: bundle.secrets_epoch,
+        };
+        let req = self.envelope("ResolveSecrets", body.encode_to_vec());
+        let aad = resolve_aad(&self.id, req.sequence);
+        let t = Instant::now();
+        let sealed = self
+            .grpc
+            .resolve_secrets(req)
+            .await
+            .map_err(|s| format!("ResolveSecrets: {}", s.message()))?
+            .into_inner();
+        let lat_resolve = us(t);
+        let plain = open_sealed(private, &public, &aad, &sealed.sealed_values)
+            .ok_or("sealed answer does not open")?;
+        let values = pb::SecretValues::decode(plain.as_slice()).map_err(err)?;
+        if values.values.len() != expect_keys {
+            return Err(format!("{} values for {expect_keys} keys", values.values.len()));
+        }
+        let results = bundle
+            .resources
+            .iter()
+            .map(|r| pb::ResourceResult {
+                name: r.name.clone(),
+                r#type: r.r#type.clone(),
+                status: "unchanged".into(),
+                ..Default::default()
+            })
+            .collect();
+        let report = pb::RunReport {
+            bundle_hash: bundle.bundle_hash,
+            started_ms: now_ms(),
+            duration_ms: 3,
+            noop: false,
+            status: "converged".into(),
+            results,
+            secrets_epoch: bundle.secrets_epoch,
+        };
+        let req = self.envelope("ReportRun", pb::ReportRunRequest { report: Some(report) }.encode_to_vec());
+        let t = Instant::now();
+        self.grpc.report_run(req).await.map_err(|s| format!("ReportRun: {}", s.message()))?;
+        Ok([lat_check_in, lat_resolve, us(t)])
+    }
+}
+
+/// p50 / p99 / max in milliseconds.
+fn percentiles(mut v: Vec<u32>) -> Value {
+    v.sort_unstable();
+    let at =
+        |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).map_or(0.0, |x| *x as f64 / 1000.0);
+    json!({ "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0), "count": v.len() })
+}
+
+#[derive(Default)]
+struct Tally {
+    lat: [Vec<u32>; 3],
+    cycles: usize,
+    errors: usize,
+    first_errors: Vec<String>,
+}
+
+async fn run(a: Args) -> Res<()> {
+    let vigo = a.vigo.clone().unwrap_or_else(default_vigo);
+    let (n, r, s) = (a.envoys.max(1), a.resources.max(2), a.secrets);
+    if s > r - 1 {
+        return Err("--secrets must be below --resources (secrets go into files)".into());
+    }
+    let base = std::env::temp_dir().join(format!("vigo-fleet-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).map_err(err)?;
+    eprintln!("fleet_bench: base {} (vigo {})", base.display(), vigo.display());
+
+    // Vault, certificates, S secrets, and the config: as an operator would, through vigo cli.
+    cli(&vigo, &base, &["secrets", "init"], &format!("{PASSPHRASE}\n{PASSPHRASE}\n"))?;
+    cli(&vigo, &base, &["secrets", "unlock"], &format!("{PASSPHRASE}\n"))?;
+    cli(&vigo, &base, &["secrets", "generate-certs"], "")?;
+    for k in 0..s {
+        cli(
+            &vigo,
+            &base,
+            &["secrets", "set", "raw", &format!("bench/s{k}")],
+            &format!("value-{k}-of-the-fleet-bench"),
+        )?;
+    }
+    write_config(&base.join("config"), n, r, s)?;
+
+    let t = Instant::now();
+    let mut server = start_server(&vigo, &base)?;
+    let startup_s = t.elapsed().as_secs_f64();
+    let pid = server.child.id();
+    let outcome = measure(&a, &base, &mut server, n, s, startup_s).await;
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = server.child.wait();
+    let mut summary = outcome?;
+    if a.audit_rows > 0 {
+        summary["audit"] = audit_phase(&vigo, &base, a.audit_rows)?;
+    }
+    if !a.keep {
+        let _ = std::fs::remove_dir_all(&base);
+    }
+    println!("{summary}");
+    Ok(())
+}
+
+async fn measure(
+    a: &Args,
+    base: &Path,
+    server: &mut Server,
+    n: usize,
+    s: usize,
+    startup_s: f64,
+) -> Res<Value> {
+    let pid = server.child.id();
+    let ca = std::fs::read(base.join("tls/ca")).map_err(err)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&ca) {
+        roots.add(c.map_err(|e| format!("CA: {e:?}"))?).map_err(err)?;
+    }
+    let roots = Arc::new(roots);
+    let mut admin = Admin::connect(base, server.api, roots.clone()).await?;
+
+    let t = Instant::now();
+    admin.post("/v1/config/publish", json!({})).await?;
+    let publish_s = t.elapsed().as_secs_f64();
+    eprintln!("fleet_bench: publish of {n} envoys x {} resources: {publish_s:.2}s", a.resources);
+
+    let t = Instant::now();
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        let v = admin.post("/v1/enroll-tokens", json!({ "ttl_secs": 3600, "envoy_name": null })).await?;
+        tokens.push(v["token"].as_str().ok_or("no token in answer")?.to_string());
+    }
+    let tokens_s = t.elapsed().as_secs_f64();
+
+    let (_, cpu0) = proc_usage(pid);
+    let t = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(a.enroll_concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(n);
+    for (i, token) in tokens.into_iter().enumerate() {
+        let permit = sem.clone().acquire_owned().await.map_err(err)?;
+        let (addr, roots) = (server.agent, roots.clone());
+        tasks.push(tokio::spawn(async move {
+            let e = enroll(addr, roots, &token, envoy_name(i)).await;
+            drop(permit);
+            e
+        }));
+    }
+    let mut envoys = Vec::with_capacity(n);
+    for task in tasks {
+        envoys.push(task.await.map_err(err)??);
+    }
+    let enroll_s = t.elapsed().as_secs_f64();
+    let (_, cpu1) = proc_usage(pid);
+    eprintln!("fleet_bench: enrolled {n} envoys in {enroll_s:.1}s");
+
+    // Cycles: worker w owns envoys w, w+C, ... so no envoy ever has two requests in flight.
+    let c = a.concurrency.clamp(1, n);
+    let mut groups: Vec<Vec<Envoy>> = (0..c).map(|_| Vec::new()).collect();
+    for (i, e) in envoys.into_iter().enumerate() {
+        groups[i % c].push(e);
+    }
+    // Every envoy's first cycle after a publish compiles its bundle: timed apart, as the warm-up.
+    let barrier = Arc::new(tokio::sync::Barrier::new(c));
+    let mark: Arc<std::sync::OnceLock<(Instant, f64, i64)>> = Arc::default();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let warm_errors = Arc::new(AtomicUsize::new(0));
+    let base_owned = base.to_path_buf();
+    let t = Instant::now();
+    let workers: Vec<_> = groups
+        .into_iter()
+        .map(|mut group| {
+            let (tally, barrier, mark, warm_errors) =
+                (tally.clone(), barrier.clone(), mark.clone(), warm_errors.clone());
+            let (base, duration) = (base_owned.clone(), a.duration);
+            tokio::spawn(async move {
+                for e in group.iter_mut() {
+                    if let Err(msg) = e.cycle(s).await {
+                        if warm_errors.fetch_add(1, Ordering::SeqCst) < 3 {
+                            eprintln!("fleet_bench: warm-up error: {msg}");
+                        }
+                    }
+                }
+                barrier.wait().await;
+                let (start, _, _) = *mark.get_or_init(|| {
+                    (Instant::now(), proc_usage(pid).1, audit_head(&base).map(|h| h.0).unwrap_or(0))
+                });
+                let deadline = start + Duration::from_secs_f64(duration);
+                let mut mine = Tally::default();
+                'outer: loop {
+                    for e in group.iter_mut() {
+                        if Instant::now() >= deadline {
+                            break 'outer;
+                        }
+                        match e.cycle(s).await {
+                            Ok(l) => {
+                                mine.cycles += 1;
+                                (0..3).for_each(|k| mine.lat[k].push(l[k]));
+                            }
+                            Err(msg) => {
+                                mine.errors += 1;
+                                if mine.first_errors.len() < 3 {
+                                    mine.first_errors.push(msg);
+                                }
+                            }
+                        }
+                    }
+                }
+                let mut all = tally.lock().expect("tally");
+                all.cycles += mine.cycles;
+                all.errors += mine.errors;
+                (0..3).for_each(|k| all.lat[k].extend_from_slice(&mine.lat[k]));
+                all.first_errors.extend(mine.first_errors.into_iter().take(3));
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.map_err(err)?;
+    }
+    let (start, cpu_start, audit_before) = *mark.get().ok_or("no worker ran")?;
+    let warmup_s = start.duration_since(t).as_secs_f64();
+    let warmup_cpu = cpu_start - cpu1;
+    let t = start;
+    let elapsed = t.elapsed().as_secs_f64();
+    let (rss_mb, cpu2) = proc_usage(pid);
+    let audit_after = audit_head(base)?;
+    let mut tally = std::mem::take(&mut *tally.lock().expect("tally"));
+    for e in tally.first_errors.iter().take(5) {
+        eprintln!("fleet_bench: error: {e}");
+    }
+    let [lc, lr, lp] = std::mem::take(&mut tally.lat);
+    let (client_rss_mb, client_cpu) = proc_usage(std::process::id());
+    Ok(json!({
+        "bench": "fleet",
+        "envoys": n, "resources": a.resources, "secrets": s, "concurrency": c, "duration_s": elapsed,
+        "server_startup_s": startup_s,
+        "publish_s": publish_s,
+        "tokens_per_s": n as f64 / tokens_s,
+        "enroll_per_s": n as f64 / enroll_s, "enroll_s": enroll_s, "enroll_server_cpu_s": cpu1 - cpu0,
+        "warmup_round_s": warmup_s, "warmup_server_cpu_s": warmup_cpu,
+        "cycles": tally.cycles, "cycles_per_s": tally.cycles as f64 / elapsed,
+        "errors": tally.errors + warm_errors.load(Ordering::SeqCst),
+        "check_in": percentiles(lc), "resolve_secrets": percentiles(lr), "report_run": percentiles(lp),
+        "server_peak_rss_mb": rss_mb, "server_cpu_s": cpu2, "cycle_server_cpu_s": cpu2 - cpu1,
+        "server_audit_rows_per_s": (audit_after.0 - audit_before) as f64 / elapsed,
+        "client_peak_rss_mb": client_rss_mb, "client_cpu_s": client_cpu,
+    }))
+}
+
+/// (last seq, its hash, its time) of the audit chain in `<base>/vigo.db`.
+fn audit_head(base: &Path) -> Res<(i64, Vec<u8>, String)> {
+    let conn = rusqlite::Connection::open(base.join("vigo.db")).map_err(err)?;
+    conn.busy_timeout(Duration::from_secs(15)).map_err(err)?;
+    conn.query_row("SELECT seq, hash, ts FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+    .map_err(err)
+}
+
+/// Mirrors src/audit/chain.rs: SHA-256(tag || prev || be64 seq || length-prefixed fields).
+fn row_hash(prev: &[u8], seq: i64, fields: [&str; 5]) -> Vec<u8> {
+    let mut buf = b"vigo-audit-v1".to_vec();
+    buf.extend_from_slice(prev);
+    buf.extend_from_slice(&seq.to_be_bytes());
+    for f in fields {
+        buf.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        buf.extend_from_slice(f.as_bytes());
+    }
+    ring::digest::digest(&ring::digest::SHA256, &buf).as_ref().to_vec()
+}
+
+/// Extends the chain the server wrote with `rows` rows (the statements of audit::append_in,
+/// 10,000 rows per transaction), then times `vigocli audit verify` over the whole chain.
+fn audit_phase(vigo: &Path, base: &Path, rows: usize) -> Res<Value> {
+    let (mut seq, mut prev, ts) = audit_head(base)?;
+    let mut conn = rusqlite::Connection::open(base.join("vigo.db")).map_err(err)?;
+    let t = Instant::now();
+    let mut left = rows;
+    while left > 0 {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO audit (seq, ts, actor, action, target, detail, prev_hash, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(err)?;
+            for _ in 0..left.min(10_000) {
+                seq += 1;
+                let detail = format!("{{\"keys\":[\"bench/s0\",\"bench/s1\"],\"secrets_epoch\":{seq}}}");
+                let fields = [ts.as_str(), "envoy:bench", "secret.epoch_resolved", "bench-envoy", &detail];
+                let hash = row_hash(&prev, seq, fields);
+                insert
+                    .execute(rusqlite::params![seq, ts, fields[1], fields[2], fields[3], detail, prev, hash])
+                    .map_err(err)?;
+                prev = hash;
+                left -= 1;
+            }
+        }
+        tx.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+             ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            rusqlite::params![seq, prev],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    let append_s = t.elapsed().as_secs_f64();
+    drop(conn);
+    let t = Instant::now();
+    let out = cli(vigo, base, &["audit", "verify"], "")?;
+    let verify_s = t.elapsed().as_secs_f64();
+    eprintln!("fleet_bench: {}", out.trim());
+    if !out.contains(&format!("intact: {seq} rows")) {
+        return Err(format!("audit verify: {out}"));
+    }
+    Ok(
+        json!({ "appended_rows": rows, "append_rows_per_s": rows as f64 / append_s, "chain_rows": seq, "verify_s": verify_s }),
+    )
+}

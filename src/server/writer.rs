@@ -1,0 +1,132 @@
+//! Group commit for the agent hot path. Every signed request writes SQLite (the replay guard,
+//! audit rows, run reports); one transaction each made the commit, not the work, the cost, and
+//! held a tokio worker while waiting for the database lock. Here one thread with its own
+//! connection runs whatever requests are queued in one IMMEDIATE transaction, each in its own
+//! savepoint, and answers every caller only after that transaction has committed: nothing is
+//! acknowledged before it is stored, so no audit row or run report can be lost.
+
+use std::sync::mpsc;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Writes queued together beyond this wait for the next transaction.
+const MAX_BATCH: usize = 512;
+
+trait Job: Send {
+    fn run(&mut self, conn: &Connection);
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Write<F, R> {
+    work: Option<F>,
+    result: Option<rusqlite::Result<R>>,
+    done: tokio::sync::oneshot::Sender<Result<R, String>>,
+}
+
+impl<F, R> Job for Write<F, R>
+where
+    F: FnOnce(&Connection) -> rusqlite::Result<R> + Send,
+    R: Send,
+{
+    fn run(&mut self, conn: &Connection) {
+        if let Some(work) = self.work.take() {
+            self.result = Some(in_savepoint(conn, work));
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let outcome = match (committed, self.result) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Some(r)) => r.map_err(|e| e.to_string()),
+            (Ok(()), None) => Err("the write was not run".to_string()),
+        };
+        let _ = self.done.send(outcome);
+    }
+}
+
+/// A failed write rolls back only its own changes; the rest of the batch commits.
+fn in_savepoint<R>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let r = work(conn);
+    match &r {
+        Ok(_) => conn.execute_batch("RELEASE job")?,
+        Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+    }
+    r
+}
+
+pub struct WriteQueue {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl WriteQueue {
+    /// Starts the writer thread on `conn`; it ends when the queue is dropped.
+    pub fn start(mut conn: Connection) -> std::io::Result<WriteQueue> {
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
+        std::thread::Builder::new().name("vigo-db-writer".into()).spawn(move || {
+            while let Ok(first) = queue.recv() {
+                let mut batch = vec![first];
+                batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+                let committed = (|| {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    batch.iter_mut().for_each(|job| job.run(&tx));
+                    tx.commit()
+                })()
+                .map_err(|e| format!("database: {e}"));
+                for job in batch {
+                    job.finish(committed.clone());
+                }
+            }
+        })?;
+        Ok(WriteQueue { jobs })
+    }
+
+    /// Runs `work` in the next batch; returns once its transaction has committed.
+    pub async fn write<R, F>(&self, work: F) -> Result<R, String>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(Write { work: Some(work), result: None, done }))
+            .map_err(|_| "the database writer has stopped".to_string())?;
+        answer.await.map_err(|_| "the database writer has stopped".to_string())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn failed_write_rolls_back_alone_and_others_commit() {
+        let dir = std::env::temp_dir().join(format!("vigo-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = dir.join("w.db");
+        let q = WriteQueue::start(crate::store::open(&db).unwrap()).unwrap();
+        let ok = |v: &'static str| {
+            move |c: &Connection| c.execute("INSERT INTO server_state (key, value) VALUES (?1, 'x')", [v])
+        };
+        let bad = |c: &Connection| {
+            c.execute("INSERT INTO server_state (key, value) VALUES ('half', 'x')", [])?;
+            c.execute("INSERT INTO no_such_table VALUES (1)", [])
+        };
+        let (a, b, c) = tokio::join!(q.write(ok("a")), q.write(bad), q.write(ok("c")));
+        assert_eq!((a, c), (Ok(1), Ok(1)));
+        assert!(b.is_err());
+        let conn = crate::store::open(&db).unwrap();
+        let keys: Vec<String> = conn
+            .prepare("SELECT key FROM server_state ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, ["a", "c"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
