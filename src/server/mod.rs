@@ -199,6 +199,7 @@ async fn run(args: ServerArgs) -> CmdResult {
     })
     .await;
     let _ = std::fs::remove_file(&server.paths.admin_token);
+    server.close_database();
     Ok(())
 }
 

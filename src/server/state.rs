@@ -128,6 +128,15 @@ impl Server {
         })
     }
 
+    /// Closes both database connections at shutdown (queued writes finish first), so SQLite
+    /// checkpoints and removes the WAL. Any later database use fails.
+    pub fn close_database(&self) {
+        self.writes.stop();
+        if let Ok(memory) = Connection::open_in_memory() {
+            drop(std::mem::replace(&mut *self.db(), memory));
+        }
+    }
+
     pub fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back).
         self.db.lock().unwrap_or_else(|p| p.into_inner())

@@ -59,14 +59,15 @@ fn in_savepoint<R>(
 }
 
 pub struct WriteQueue {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    jobs: std::sync::Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl WriteQueue {
     /// Starts the writer thread on `conn`; it ends when the queue is dropped.
     pub fn start(mut conn: Connection) -> std::io::Result<WriteQueue> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
-        std::thread::Builder::new().name("vigo-db-writer".into()).spawn(move || {
+        let thread = std::thread::Builder::new().name("vigo-db-writer".into()).spawn(move || {
             while let Ok(first) = queue.recv() {
                 let mut batch = vec![first];
                 batch.extend(queue.try_iter().take(MAX_BATCH - 1));
@@ -81,7 +82,19 @@ impl WriteQueue {
                 }
             }
         })?;
-        Ok(WriteQueue { jobs })
+        Ok(WriteQueue {
+            jobs: std::sync::Mutex::new(Some(jobs)),
+            thread: std::sync::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Finishes queued writes, then closes the writer's connection (so SQLite can remove the
+    /// WAL at shutdown). Later writes fail with "stopped".
+    pub fn stop(&self) {
+        drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
     }
 
     /// Runs `work` in the next batch; returns once its transaction has committed.
@@ -91,9 +104,14 @@ impl WriteQueue {
         R: Send + 'static,
     {
         let (done, answer) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(Write { work: Some(work), result: None, done }))
-            .map_err(|_| "the database writer has stopped".to_string())?;
+        let job: Box<dyn Job> = Box::new(Write { work: Some(work), result: None, done });
+        let sent = match self.jobs.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err("the database writer has stopped".to_string());
+        }
         answer.await.map_err(|_| "the database writer has stopped".to_string())?
     }
 }
