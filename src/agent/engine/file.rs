@@ -50,7 +50,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         let Some(_) = current else { return Ok(Done::unchanged()) };
         if !ctx.noop {
             fs::remove_file(&path).map_err(|e| format!("removing {target}: {e}"))?;
-            rootfs::sync_parent(&path).map_err(|e| format!("syncing the directory of {target}: {e}"))?;
+            ctx.dirs.note(&path);
         }
         return Ok(Done::changed(format!("removed {target}")));
     }
@@ -93,7 +93,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
             let uid = meta.uid.or(current.as_ref().map(|m| m.uid())).unwrap_or(own_uid);
             let gid = meta.gid.or(current.as_ref().map(|m| m.gid())).unwrap_or(own_gid);
             let bytes = content.as_ref().map(|c| c.expose().as_bytes()).unwrap_or_default();
-            rootfs::write_atomic(&path, bytes, mode, uid, gid)?;
+            rootfs::write_atomic_deferred(&path, bytes, mode, (uid, gid), ctx.dirs)?;
         } else {
             meta.apply(&path)?;
         }

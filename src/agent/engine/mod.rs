@@ -55,6 +55,8 @@ pub(crate) struct Ctx<'a> {
     /// Why this resource must refresh (restart, re-run), if it must.
     pub refresh: Option<String>,
     pub guardrails: &'a Guardrails,
+    /// Directories to fsync once the run is over.
+    pub dirs: &'a rootfs::DirSyncs,
 }
 
 /// A successful executor run: whether anything changed (or would, in noop) and how.
@@ -114,6 +116,7 @@ pub fn apply(
     // For a failed or skipped resource: the name of the failed resource at the root of it.
     let mut failed_cause: Vec<Option<String>> = vec![None; resources.len()];
     let mut notified_by: Vec<Vec<String>> = vec![Vec::new(); resources.len()];
+    let dirs = rootfs::DirSyncs::default();
     for &i in &plan.order {
         let res = &resources[i];
         let t = Instant::now();
@@ -132,7 +135,8 @@ pub fn apply(
             } else {
                 None
             };
-            let ctx = Ctx { root: &opts.root, noop: opts.noop, refresh, guardrails: &opts.guardrails };
+            let ctx =
+                Ctx { root: &opts.root, noop: opts.noop, refresh, guardrails: &opts.guardrails, dirs: &dirs };
             let outcome = run_one(res, secrets, &ctx);
             let status = match &outcome {
                 Ok(d) if d.changed && opts.noop => ResourceStatus::WouldChange,
@@ -165,6 +169,9 @@ pub fn apply(
             guardrail,
         });
     }
+    for failed in dirs.flush() {
+        tracing::warn!(directory = %failed, "could not fsync a directory after the run; changes may not survive a power loss");
+    }
     // Report in apply order, the order an operator reads a run in.
     let results: Vec<ResourceResult> = plan.order.iter().filter_map(|&i| results[i].take()).collect();
     let status =
@@ -178,6 +185,32 @@ pub fn apply(
     RunReport { started_ms, duration_ms: t0.elapsed().as_millis() as u64, noop: opts.noop, status, results }
 }
 
+/// Evaluates `when:` — `changed` (notified or rotated), `always`, or `lhs == rhs` / `lhs != rhs`
+/// over rendered strings, whose markers are substituted here, at the last moment.
+fn when_holds(
+    res: &CompiledResource,
+    secrets: &BTreeMap<String, SecretString>,
+    ctx: &Ctx,
+) -> Result<bool, Fail> {
+    let Some(raw) = res.when.as_deref().map(str::trim).filter(|w| !w.is_empty()) else { return Ok(true) };
+    match raw {
+        "changed" => return Ok(ctx.refresh.is_some()),
+        "always" => return Ok(true),
+        _ => {}
+    }
+    // Split before substituting, so an `==` inside a secret value cannot move the operator.
+    let (op, negate) = if raw.contains("!=") { ("!=", true) } else { ("==", false) };
+    let Some((lhs, rhs)) = raw.split_once(op) else {
+        return Err(format!("unsupported when: {raw:?} (use changed, always, or A == B / A != B)").into());
+    };
+    let resolve = |side: &str| {
+        crate::placeholder::substitute(side.trim(), |k| secrets.get(k).map(|v| v.expose()))
+            .map_err(|e| Fail::from(format!("when: {e}")))
+    };
+    let (lhs, rhs) = (resolve(lhs)?, resolve(rhs)?);
+    Ok((lhs == rhs) != negate)
+}
+
 impl Fail {
     fn into_outcome(self) -> Outcome {
         Err(self)
@@ -186,13 +219,8 @@ impl Fail {
 
 fn run_one(res: &CompiledResource, secrets: &BTreeMap<String, SecretString>, ctx: &Ctx) -> Outcome {
     let a = attrs::Attrs::new(res, secrets)?;
-    match res.when.as_deref().map(str::trim) {
-        None | Some("") => {}
-        Some("changed") if ctx.refresh.is_none() => return Ok(Done::unchanged()),
-        Some("changed") => {}
-        Some(other) => {
-            return Err(format!("unsupported when: {other:?} (only \"changed\" is understood)").into())
-        }
+    if !when_holds(res, secrets, ctx)? {
+        return Ok(Done::unchanged());
     }
     match res.rtype.as_str() {
         "file" => file::apply(&a, ctx),

@@ -128,20 +128,62 @@ pub(crate) fn temp_beside(path: &Path) -> Result<PathBuf, String> {
     )))
 }
 
+/// Directories whose entries this run changed. A rename is atomic without a directory fsync;
+/// the fsync only makes it durable, so resource executors note the directory here and the run
+/// syncs each one once at the end instead of once per file.
+#[derive(Default)]
+pub(crate) struct DirSyncs(std::cell::RefCell<std::collections::BTreeSet<PathBuf>>);
+
+impl DirSyncs {
+    pub fn note(&self, path: &Path) {
+        if let Some(dir) = path.parent() {
+            self.0.borrow_mut().insert(dir.to_path_buf());
+        }
+    }
+
+    /// Syncs every noted directory; returns the ones that failed.
+    pub fn flush(&self) -> Vec<String> {
+        let dirs = std::mem::take(&mut *self.0.borrow_mut());
+        dirs.into_iter()
+            .filter_map(|d| {
+                File::open(&d).and_then(|f| f.sync_all()).err().map(|e| format!("{}: {e}", d.display()))
+            })
+            .collect()
+    }
+}
+
 /// Writes a file atomically with its final mode and owner already set before the rename:
 /// temp file in the same directory, fsync, rename, fsync the directory. A crash (even
 /// `kill -9`) leaves either the old file or the new one, plus at most a stray temp file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), String> {
+    replace_file(path, bytes, mode, uid, gid)?;
+    sync_parent(path).map_err(|e| format!("syncing the directory of {}: {e}", path.display()))
+}
+
+/// Like `write_atomic`, but the directory sync is left to `dirs` (end of the run).
+pub(crate) fn write_atomic_deferred(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    (uid, gid): (u32, u32),
+    dirs: &DirSyncs,
+) -> Result<(), String> {
+    replace_file(path, bytes, mode, uid, gid)?;
+    dirs.note(path);
+    Ok(())
+}
+
+/// Temp file beside `path`, final mode and owner, fsync, rename over `path`.
+fn replace_file(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), String> {
     let tmp = temp_beside(path)?;
     let result = (|| -> io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
+        f.sync_data()?;
         drop(f);
-        fs::rename(&tmp, path)?;
-        sync_parent(path)
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -175,3 +175,32 @@ fn exec_dangerous_command_is_blocked_and_secret_in_command_refused() {
     assert!(r.results[1].error.contains("process list"), "{}", r.results[1].error);
     assert_no_canary(&r, CANARY);
 }
+
+#[test]
+fn when_comparisons_use_resolved_values_and_always_runs() {
+    let root = TempRoot::new("whencmp");
+    let log = root.join("ran.log");
+    let step = |name: &str, when: String| {
+        let mut e = exec(name, json!({"command": format!("sh -c 'echo {name} >> {}'", log.display())}));
+        e.when = Some(when);
+        e
+    };
+    let flag = marker("vigo/flag");
+    let b = bundle(vec![
+        step("eq-true", format!("{flag} == on")),
+        step("eq-false", format!("{flag} == off")),
+        step("ne-true", format!("{flag} != off")),
+        step("always", "always".into()),
+        step("plain", "prod == prod".into()),
+    ]);
+    // A value holding the operator must not move it: the split happens before substitution.
+    let r = run(&b, &secrets(&[("vigo/flag", "on")]), &opts(root.path()));
+    assert_eq!(r.status, RunStatus::Changed, "{r:?}");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "eq-true\nne-true\nalways\nplain\n");
+    let r = run(&b, &secrets(&[("vigo/flag", "x == x")]), &opts(root.path()));
+    assert_eq!(r.result("eq-true").unwrap().status, ResourceStatus::Unchanged);
+    let mut bad = bundle(vec![step("odd", "sometimes".into())]);
+    bad.resources[0].when = Some("sometimes".into());
+    let r = run(&bad, &secrets(&[]), &opts(root.path()));
+    assert!(r.results[0].error.contains("unsupported when"), "{:?}", r.results[0]);
+}
