@@ -6,6 +6,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={p}");
     }
     let descriptors = protox::compile(protos, ["proto"])?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(descriptors)?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // Attribute blobs decode as slices of the server's cached bundle bytes (no copy).
+        .bytes(".vigo.v1.Resource.attributes_json")
+        .compile_fds(descriptors)?;
     Ok(())
 }

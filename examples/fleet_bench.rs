@@ -392,7 +392,7 @@ impl Envoy {
         let bundle = answer.bundle.ok_or("CheckIn: no bundle")?;
         let mut keys = std::collections::BTreeSet::new();
         for r in &bundle.resources {
-            let mut rest = r.attributes_json.as_str();
+            let mut rest = std::str::from_utf8(&r.attributes_json).map_err(|_| "attributes are not UTF-8")?;
             while let Some(at) = rest.find("__VIGO_SECRET__") {
                 let tail = &rest[at + 15..];
                 let end = tail.find("__END_VIGO_SECRET__").ok_or("unterminated marker")?;

@@ -55,7 +55,7 @@ pub fn from_proto(b: &pb::PolicyBundle) -> Result<CompiledBundle, Failure> {
         .resources
         .iter()
         .map(|r| {
-            let attributes = match serde_json::from_str(&r.attributes_json) {
+            let attributes = match serde_json::from_slice(&r.attributes_json) {
                 Ok(serde_json::Value::Object(m)) => m,
                 _ => return Err(Failure::failed(format!("resource {:?} has malformed attributes", r.name))),
             };

@@ -212,8 +212,8 @@ async fn show_envoy(State(s): S, headers: HeaderMap, Path(name): Path<String>) -
     let bundle = s.bundle_for(envoy["name"].as_str().unwrap_or_default()).ok();
     Ok(Json(json!({
         "envoy": envoy,
-        "bundle_hash": bundle.as_ref().map(|b| b.proto.bundle_hash.clone()),
-        "resources": bundle.as_ref().map(|b| b.proto.resources.len()),
+        "bundle_hash": bundle.as_ref().map(|b| b.bundle_hash.clone()),
+        "resources": bundle.as_ref().map(|b| b.resource_count),
         "entitled_keys": bundle.as_ref().map(|b| b.entitled.iter().cloned().collect::<Vec<_>>()),
     })))
 }

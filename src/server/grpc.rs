@@ -183,7 +183,7 @@ impl VigoAgent for AgentService {
         let auth = s.authenticate(&req, wire::METHOD_CHECK_IN).await?;
         let _body: pb::CheckInRequest = decode(&auth.payload)?;
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
-        let mut proto = bundle.proto.clone();
+        let mut proto = bundle.message().map_err(Status::internal)?;
         proto.triggered = serde_json::from_str(&auth.triggered).unwrap_or_default();
         proto.force_apply = auth.force_apply;
         proto.secrets_epoch = s.secrets_epoch();
