@@ -246,8 +246,8 @@ impl Admin {
 }
 
 /// A tonic channel over our own rustls configuration (as src/agent/client.rs does).
-async fn connect(addr: SocketAddr, tls: rustls::ClientConfig) -> Res<Channel> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+async fn connect(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> Res<Channel> {
+    let connector = tokio_rustls::TlsConnector::from(tls);
     Endpoint::from_shared(format!("http://{addr}"))
         .map_err(err)?
         .connect_timeout(Duration::from_secs(30))
@@ -266,11 +266,14 @@ async fn connect(addr: SocketAddr, tls: rustls::ClientConfig) -> Res<Channel> {
         .map_err(|e| format!("connect: {e:?}"))
 }
 
+/// A simulated agent. Like `vigo-agent run`, it connects for each cycle and disconnects after
+/// it; the shared client config lets each reconnection resume its TLS session.
 struct Envoy {
     id: String,
     key: Ed25519KeyPair,
     seq: u64,
-    grpc: VigoAgentClient<Channel>,
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 /// A fresh Ed25519 identity, Enroll over a self-signed certificate, then a channel that shows
@@ -299,7 +302,7 @@ async fn enroll(
         Ok(c)
     };
     let secret = token.split('.').nth(1).ok_or("malformed token")?.to_string();
-    let answer = VigoAgentClient::new(connect(addr, client_cfg(vec![self_signed])?).await?)
+    let answer = VigoAgentClient::new(connect(addr, Arc::new(client_cfg(vec![self_signed])?)).await?)
         .enroll(pb::EnrollRequest {
             token: secret,
             public_key: key.public_key().as_ref().to_vec(),
@@ -312,8 +315,7 @@ async fn enroll(
     let issued = CertificateDer::pem_slice_iter(answer.client_cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("issued cert: {e:?}"))?;
-    let grpc = VigoAgentClient::new(connect(addr, client_cfg(issued)?).await?);
-    Ok(Envoy { id: answer.envoy_id, key, seq: 0, grpc })
+    Ok(Envoy { id: answer.envoy_id, key, seq: 0, addr, tls: Arc::new(client_cfg(issued)?) })
 }
 
 /// Mirrors src/wire.rs `signing_message`.
@@ -384,10 +386,10 @@ impl Envoy {
         let us = |t: Instant| t.elapsed().as_micros().min(u32::MAX as u128) as u32;
         let body =
             pb::CheckInRequest { agent_version: "fleet-bench".into(), last_bundle_hash: String::new() };
+        let mut grpc = VigoAgentClient::new(connect(self.addr, self.tls.clone()).await?);
         let req = self.envelope("CheckIn", body.encode_to_vec());
         let t = Instant::now();
-        let answer =
-            self.grpc.check_in(req).await.map_err(|s| format!("CheckIn: {}", s.message()))?.into_inner();
+        let answer = grpc.check_in(req).await.map_err(|s| format!("CheckIn: {}", s.message()))?.into_inner();
         let lat_check_in = us(t);
         let bundle = answer.bundle.ok_or("CheckIn: no bundle")?;
         let mut keys = std::collections::BTreeSet::new();
@@ -417,8 +419,7 @@ impl Envoy {
         let req = self.envelope("ResolveSecrets", body.encode_to_vec());
         let aad = resolve_aad(&self.id, req.sequence);
         let t = Instant::now();
-        let sealed = self
-            .grpc
+        let sealed = grpc
             .resolve_secrets(req)
             .await
             .map_err(|s| format!("ResolveSecrets: {}", s.message()))?
@@ -451,7 +452,7 @@ impl Envoy {
         };
         let req = self.envelope("ReportRun", pb::ReportRunRequest { report: Some(report) }.encode_to_vec());
         let t = Instant::now();
-        self.grpc.report_run(req).await.map_err(|s| format!("ReportRun: {}", s.message()))?;
+        grpc.report_run(req).await.map_err(|s| format!("ReportRun: {}", s.message()))?;
         Ok([lat_check_in, lat_resolve, us(t)])
     }
 }

@@ -294,3 +294,40 @@ fn rotating_a_watched_key_reruns_exactly_the_watching_resource() {
     let web_after = std::fs::metadata(f.root("web1").join("etc/app/app.conf")).unwrap().modified().unwrap();
     assert_eq!(web_before, web_after);
 }
+
+#[test]
+fn a_running_agent_reconnects_every_interval_and_keeps_converging() {
+    let mut f = Fleet::new("wire-daemon");
+    f.set_secret("web/api_key", "daemon-value");
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [web]\n"),
+        ("modules/web.vgo", WEB),
+    ]);
+    let settings = f.dir.join("server.yaml");
+    std::fs::write(&settings, "checkin_interval: 1s\n").unwrap();
+    f.server_config = Some(settings);
+    f.start_server();
+    let agent = f.enroll("web1");
+    let root = f.root("web1");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    // `vigo-agent run` (not --once): each cycle opens a fresh connection, resuming TLS.
+    let daemon = std::process::Command::new(role("vigo-agent"))
+        .args(["run", "--root", root.to_str().unwrap()])
+        .env("VIGO_BASE_DIR", &agent)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    std::fs::write(root.join("etc/app/app.conf"), "drifted\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    common::fleet::nix_kill(daemon.id(), "INT").unwrap();
+    let out = daemon.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(!t.contains("run failed") && !t.contains("error"), "{t}");
+    assert!(t.matches("run converged").count() >= 2, "expected several quiet cycles:\n{t}");
+    // The drift made after a few cycles was corrected by a later one.
+    assert_eq!(std::fs::read_to_string(root.join("etc/app/app.conf")).unwrap(), "api_key=daemon-value\n");
+    let runs = f.cli(&["runs", "list", "--envoy", "web1", "-n", "100"], "");
+    assert!(String::from_utf8_lossy(&runs.stdout).lines().count() >= 5, "{}", text(&runs));
+}

@@ -14,8 +14,9 @@ use crate::proto::v1 as pb;
 use crate::proto::v1::vigo_agent_client::VigoAgentClient;
 use crate::wire;
 
-/// Opens a channel to `server` (HOST:PORT) over our own rustls configuration.
-pub async fn connect(server: &str, tls: rustls::ClientConfig) -> Result<Channel, Failure> {
+/// Opens a channel to `server` (HOST:PORT) over our own rustls configuration. Reusing one
+/// `Arc<ClientConfig>` lets later connections resume their TLS session.
+pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Channel, Failure> {
     let addr = crate::util::hosts::resolve(server).map_err(Failure::usage)?;
     let host = server
         .rsplit_once(':')
@@ -24,7 +25,7 @@ pub async fn connect(server: &str, tls: rustls::ClientConfig) -> Result<Channel,
         .to_string();
     let name = rustls::pki_types::ServerName::try_from(host.clone())
         .map_err(|_| Failure::usage(format!("bad server host {host:?}")))?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let connector = tokio_rustls::TlsConnector::from(tls);
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| Failure::usage(e.to_string()))?
         .connect_timeout(Duration::from_secs(10))
@@ -54,7 +55,9 @@ pub fn status_failure(what: &str, s: tonic::Status) -> Failure {
 }
 
 pub struct SignedClient {
-    grpc: VigoAgentClient<Channel>,
+    tls: Arc<rustls::ClientConfig>,
+    /// Open only during a check-in cycle: agents do not hold connections between intervals.
+    channel: Option<VigoAgentClient<Channel>>,
     identity: Ed25519Identity,
     pub state: AgentState,
     paths: AgentPaths,
@@ -64,9 +67,21 @@ impl SignedClient {
     pub async fn open(paths: &AgentPaths) -> Result<SignedClient, Failure> {
         let state = AgentState::load(paths)?;
         let identity = super::state::load_identity(paths)?;
-        let tls = super::state::client_tls(paths, &identity)?;
-        let channel = connect(&state.server, tls).await?;
-        Ok(SignedClient { grpc: VigoAgentClient::new(channel), identity, state, paths: paths.clone() })
+        let tls = Arc::new(super::state::client_tls(paths, &identity)?);
+        Ok(SignedClient { tls, channel: None, identity, state, paths: paths.clone() })
+    }
+
+    async fn grpc(&mut self) -> Result<&mut VigoAgentClient<Channel>, Failure> {
+        if self.channel.is_none() {
+            let channel = connect(&self.state.server, self.tls.clone()).await?;
+            self.channel = Some(VigoAgentClient::new(channel));
+        }
+        Ok(self.channel.as_mut().expect("connected above"))
+    }
+
+    /// Closes the connection until the next call (the TLS session stays resumable).
+    pub fn disconnect(&mut self) {
+        self.channel = None;
     }
 
     /// Wraps `payload` in a signed envelope; the sequence is persisted before the request leaves.
@@ -88,7 +103,8 @@ impl SignedClient {
         let body =
             pb::CheckInRequest { agent_version: crate::VERSION.into(), last_bundle_hash: String::new() };
         let env = self.envelope(wire::METHOD_CHECK_IN, body.encode_to_vec())?;
-        self.grpc
+        self.grpc()
+            .await?
             .check_in(env)
             .await
             .map(|r| r.into_inner())
@@ -110,7 +126,8 @@ impl SignedClient {
         let env = self.envelope(wire::METHOD_RESOLVE, body.encode_to_vec())?;
         let aad = wire::resolve_aad(&env.envoy_id, env.sequence);
         let answer = self
-            .grpc
+            .grpc()
+            .await?
             .resolve_secrets(env)
             .await
             .map_err(|s| status_failure("secret resolution refused", s))?
@@ -130,7 +147,8 @@ impl SignedClient {
     pub async fn report(&mut self, report: pb::RunReport) -> Result<String, Failure> {
         let body = pb::ReportRunRequest { report: Some(report) };
         let env = self.envelope(wire::METHOD_REPORT, body.encode_to_vec())?;
-        self.grpc
+        self.grpc()
+            .await?
             .report_run(env)
             .await
             .map(|r| r.into_inner().run_id)

@@ -51,7 +51,7 @@ pub async fn enroll(paths: &AgentPaths, req: EnrollRequest) -> CmdResult {
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(identity.pkcs8_der().to_vec().into());
     let tls = crate::tlsconf::enroll_client_config(token.ca_pin, self_signed.into(), key)
         .map_err(Failure::failed)?;
-    let channel = super::client::connect(&req.server, tls).await?;
+    let channel = super::client::connect(&req.server, std::sync::Arc::new(tls)).await?;
     let answer = VigoAgentClient::new(channel)
         .enroll(pb::EnrollRequest {
             token: token.secret.clone(),

@@ -152,6 +152,7 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
     let mut cache = SecretCache::default();
     loop {
         let outcome = cycle(&mut client, &mut cache, &req, paths).await;
+        client.disconnect();
         if req.once {
             let report = outcome?;
             print_report(&report);

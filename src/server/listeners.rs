@@ -26,6 +26,7 @@ pub async fn serve_agent(
             };
             let Ok((tcp, _peer)) = accepted else { continue };
             let _ = tcp.set_nodelay(true);
+            let tcp = super::idle::IdleTimeout::new(tcp, super::idle::AGENT_IDLE_TIMEOUT);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {

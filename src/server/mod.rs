@@ -6,6 +6,7 @@ mod admin_auth;
 mod capture;
 mod envelope;
 mod grpc;
+mod idle;
 mod listeners;
 mod rotation;
 mod runs;

@@ -16,6 +16,8 @@ pub struct Fleet {
     pub agent_addr: String,
     pub api_addr: String,
     pub extra_env: Vec<(String, String)>,
+    /// A server config file to pass as `--config`.
+    pub server_config: Option<PathBuf>,
 }
 
 impl Fleet {
@@ -27,7 +29,14 @@ impl Fleet {
         let out = run_in(&dir.join("srv"), "vigocli", &["secrets", "generate-certs"], "");
         assert_code(&out, 0);
         std::fs::create_dir_all(dir.join("capture")).unwrap();
-        Fleet { dir, server: None, agent_addr: String::new(), api_addr: String::new(), extra_env: vec![] }
+        Fleet {
+            dir,
+            server: None,
+            agent_addr: String::new(),
+            api_addr: String::new(),
+            extra_env: vec![],
+            server_config: None,
+        }
     }
 
     pub fn base(&self) -> PathBuf {
@@ -66,6 +75,7 @@ impl Fleet {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.server_log()).unwrap();
         let mut child = Command::new(role("vigosrv"))
             .args(["--listen", agent, "--api-listen", api])
+            .args(self.server_config.iter().flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]))
             .env("VIGO_BASE_DIR", self.base())
             .env("VIGO_TEST_CAPTURE_DIR", self.capture_dir())
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
