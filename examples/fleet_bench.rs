@@ -575,7 +575,7 @@ async fn measure(
     }
     // Every envoy's first cycle after a publish compiles its bundle: timed apart, as the warm-up.
     let barrier = Arc::new(tokio::sync::Barrier::new(c));
-    let mark: Arc<std::sync::OnceLock<(Instant, f64, i64)>> = Arc::default();
+    let mark: Arc<std::sync::OnceLock<(Instant, f64, i64, f64)>> = Arc::default();
     let tally = Arc::new(Mutex::new(Tally::default()));
     let warm_errors = Arc::new(AtomicUsize::new(0));
     let base_owned = base.to_path_buf();
@@ -595,8 +595,13 @@ async fn measure(
                     }
                 }
                 barrier.wait().await;
-                let (start, _, _) = *mark.get_or_init(|| {
-                    (Instant::now(), proc_usage(pid).1, audit_head(&base).map(|h| h.0).unwrap_or(0))
+                let (start, _, _, _) = *mark.get_or_init(|| {
+                    (
+                        Instant::now(),
+                        proc_usage(pid).1,
+                        audit_head(&base).map(|h| h.0).unwrap_or(0),
+                        proc_usage(std::process::id()).1,
+                    )
                 });
                 let deadline = start + Duration::from_secs_f64(duration);
                 let mut mine = Tally::default();
@@ -630,7 +635,7 @@ async fn measure(
     for w in workers {
         w.await.map_err(err)?;
     }
-    let (start, cpu_start, audit_before) = *mark.get().ok_or("no worker ran")?;
+    let (start, cpu_start, audit_before, client_cpu_start) = *mark.get().ok_or("no worker ran")?;
     let warmup_s = start.duration_since(t).as_secs_f64();
     let warmup_cpu = cpu_start - cpu1;
     let t = start;
@@ -654,9 +659,9 @@ async fn measure(
         "cycles": tally.cycles, "cycles_per_s": tally.cycles as f64 / elapsed,
         "errors": tally.errors + warm_errors.load(Ordering::SeqCst),
         "check_in": percentiles(lc), "resolve_secrets": percentiles(lr), "report_run": percentiles(lp),
-        "server_peak_rss_mb": rss_mb, "server_cpu_s": cpu2, "cycle_server_cpu_s": cpu2 - cpu1,
+        "server_peak_rss_mb": rss_mb, "server_cpu_s": cpu2, "cycle_server_cpu_s": cpu2 - cpu_start,
         "server_audit_rows_per_s": (audit_after.0 - audit_before) as f64 / elapsed,
-        "client_peak_rss_mb": client_rss_mb, "client_cpu_s": client_cpu,
+        "client_peak_rss_mb": client_rss_mb, "cycle_client_cpu_s": client_cpu - client_cpu_start,
     }))
 }
 
