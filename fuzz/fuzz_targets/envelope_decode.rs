@@ -5,6 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
+#[allow(dead_code)]
 mod pb {
     include!(concat!(env!("OUT_DIR"), "/vigo.v1.rs"));
 }

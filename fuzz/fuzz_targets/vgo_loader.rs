@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 // The loader's reader and position finder, compiled straight from the main crate's sources.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../../src/config/yaml.rs"]
 mod yaml;
 #[allow(dead_code)]
