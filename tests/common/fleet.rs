@@ -156,22 +156,13 @@ impl Fleet {
         stdin: &str,
         env: &[(&str, String)],
     ) -> Output {
-        use std::io::Write;
-        let mut cmd = Command::new(role(role_name));
-        cmd.args(args)
-            .env("VIGO_BASE_DIR", base)
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in
-            self.extra_env.iter().map(|(k, v)| (k.as_str(), v)).chain(env.iter().map(|(k, v)| (*k, v)))
-        {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        child.wait_with_output().unwrap()
+        let env: Vec<(&str, &str)> = self
+            .extra_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .collect();
+        spawn_role(role_name, base, args, stdin, &env).wait_with_output().unwrap()
     }
 
     pub fn token(&self, envoy: Option<&str>) -> String {
@@ -270,19 +261,8 @@ impl Fleet {
 
     /// Starts `vigocli args` without waiting, `stdin` already written and closed.
     pub fn spawn_cli(&self, args: &[&str], stdin: &str) -> Child {
-        use std::io::Write;
-        let mut child = Command::new(role("vigocli"))
-            .args(args)
-            .env("VIGO_BASE_DIR", self.base())
-            .env("VIGO_SERVER", format!("https://{}", self.api_addr))
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        child
+        let server = format!("https://{}", self.api_addr);
+        spawn_role("vigocli", &self.base(), args, stdin, &[("VIGO_SERVER", server.as_str())])
     }
 
     /// `GET /v1/health` of the running server (python3's TLS client, trusting only the Vigo CA).

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod fleet;
@@ -59,12 +59,15 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs a role binary with `VIGO_BASE_DIR=base`, feeding `stdin` (lines for prompts).
-pub fn run_in(base: &Path, role_name: &str, args: &[&str], stdin: &str) -> Output {
+/// Starts a role binary with `VIGO_BASE_DIR=base` and `env`, writing `stdin` (lines for
+/// prompts) to it; stdout and stderr are piped.
+pub fn spawn_role(role_name: &str, base: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Child {
     let mut child = Command::new(role(role_name))
         .args(args)
         .env("VIGO_BASE_DIR", base)
+        .env("RUST_BACKTRACE", "0")
         .env_remove("VIGO_SERVER")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -72,7 +75,12 @@ pub fn run_in(base: &Path, role_name: &str, args: &[&str], stdin: &str) -> Outpu
         .unwrap();
     // The process may exit before reading its input (e.g. a refused verb): that is fine.
     let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+    child
+}
+
+/// Runs a role binary to completion (see `spawn_role`).
+pub fn run_in(base: &Path, role_name: &str, args: &[&str], stdin: &str) -> Output {
+    spawn_role(role_name, base, args, stdin, &[]).wait_with_output().unwrap()
 }
 
 pub fn text(out: &Output) -> String {
