@@ -187,10 +187,10 @@ impl VigoAgent for AgentService {
         proto.triggered = serde_json::from_str(&auth.triggered).unwrap_or_default();
         proto.force_apply = auth.force_apply;
         proto.secrets_epoch = s.secrets_epoch();
-        Ok(Response::new(pb::CheckInResponse {
-            bundle: Some(proto),
-            checkin_interval_secs: s.checkin_interval_secs,
-        }))
+        let answer =
+            pb::CheckInResponse { bundle: Some(proto), checkin_interval_secs: s.checkin_interval_secs };
+        capture::record(wire::METHOD_CHECK_IN, "response", &answer);
+        Ok(Response::new(answer))
     }
 
     async fn resolve_secrets(
