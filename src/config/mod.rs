@@ -178,7 +178,7 @@ impl ConfigTree {
     }
 
     /// The `match:` globs of `envoys:`, in file order.
-    #[allow(dead_code)] // the server's status API lists them
+    #[cfg(test)]
     pub fn patterns(&self) -> Vec<String> {
         self.nodes.entries.iter().map(|e| e.pattern.value.clone()).collect()
     }
@@ -240,7 +240,6 @@ impl ConfigTree {
     }
 
     /// Every secret key referenced anywhere in the tree (vars, attributes, `when:` operands).
-    #[allow(dead_code)] // the server's rotation watcher uses it
     pub fn secret_keys(&self) -> BTreeSet<String> {
         self.literal_refs().into_iter().map(|(k, _)| k.to_string()).collect()
     }

@@ -12,7 +12,9 @@ pub fn rotate(s: &Server, actor: &str, key: &str) -> Result<Vec<String>, String>
     s.provider.version(key).map_err(|e| e.to_string())?;
     let mut flagged = Vec::new();
     let mut updates = Vec::new();
-    for envoy in s.active_envoys() {
+    // A key the published config never names affects no envoy: skip compiling every bundle.
+    let referenced = s.current().tree.as_ref().is_some_and(|t| t.secret_keys().contains(key));
+    for envoy in s.active_envoys().into_iter().filter(|_| referenced) {
         let Ok(bundle) = s.bundle_for(&envoy.name) else { continue };
         if !bundle.entitled.contains(key) {
             continue;
