@@ -20,4 +20,6 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+# The benchmark smoke tests run the example programs themselves.
+cargo build --examples
 cargo test --all-targets
