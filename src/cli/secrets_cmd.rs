@@ -229,6 +229,14 @@ fn lock(ctx: &Context) -> CmdResult {
     Ok(())
 }
 
+/// Writes the new verifier and locks the vault, so everyone unlocks with the new passphrase.
+fn replace_passphrase(ctx: &Context, action: &str, new: &SecretString) -> CmdResult {
+    audited(ctx, Event::new(&operator_actor(), action, "vault"), || {
+        gate::write_verifier(&ctx.paths.verifier, new).map_err(Failure::failed)?;
+        gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
+    })
+}
+
 fn rotate(ctx: &Context) -> CmdResult {
     let current = ask("Enter current passphrase: ")?;
     if !gate::passphrase_matches(&ctx.paths.verifier, &current).map_err(Failure::failed)? {
@@ -236,10 +244,7 @@ fn rotate(ctx: &Context) -> CmdResult {
     }
     println!("  Choose the new unlock passphrase.");
     let new = ask_new_passphrase()?;
-    audited(ctx, Event::new(&operator_actor(), "vault.passphrase_rotated", "vault"), || {
-        gate::write_verifier(&ctx.paths.verifier, &new).map_err(Failure::failed)?;
-        gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
-    })?;
+    replace_passphrase(ctx, "vault.passphrase_rotated", &new)?;
     println!("  Passphrase changed and vault locked; unlock with the new passphrase.");
     Ok(())
 }
@@ -255,10 +260,7 @@ fn reset(ctx: &Context) -> CmdResult {
         return Err(Failure::refused("confirmation was not RESET; nothing was changed"));
     }
     let new = ask_new_passphrase()?;
-    audited(ctx, Event::new(&operator_actor(), "vault.passphrase_reset", "vault"), || {
-        gate::write_verifier(&ctx.paths.verifier, &new).map_err(Failure::failed)?;
-        gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
-    })?;
+    replace_passphrase(ctx, "vault.passphrase_reset", &new)?;
     println!("  Passphrase reset. Run `vigocli secrets unlock` with the new passphrase.");
     Ok(())
 }
