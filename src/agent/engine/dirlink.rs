@@ -9,9 +9,7 @@ use super::rootfs::{self, Meta};
 use super::{Ctx, Done, Outcome};
 
 pub(crate) fn directory(a: &Attrs, ctx: &Ctx) -> Outcome {
-    let target = a.required("target_path")?;
-    ctx.guardrails.check_path(&target)?;
-    let path = rootfs::confine(ctx.root, &target)?;
+    let (target, path) = ctx.target_path(a)?;
     let present = a.ensure_present(&["present", "directory"], &["absent"])?;
     let current = current_meta(&path)?;
     if let Some(m) = &current {
@@ -53,9 +51,7 @@ pub(crate) fn directory(a: &Attrs, ctx: &Ctx) -> Outcome {
 }
 
 pub(crate) fn symlink(a: &Attrs, ctx: &Ctx) -> Outcome {
-    let target = a.required("target_path")?;
-    ctx.guardrails.check_path(&target)?;
-    let path = rootfs::confine(ctx.root, &target)?;
+    let (target, path) = ctx.target_path(a)?;
     let present = a.ensure_present(&["present", "link"], &["absent"])?;
     let current = current_meta(&path)?;
     if current.as_ref().is_some_and(|m| m.is_dir()) {

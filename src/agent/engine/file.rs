@@ -30,9 +30,7 @@ pub(crate) fn require_parent(path: &Path, ctx: &Ctx) -> Result<(), String> {
 }
 
 pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
-    let target = a.required("target_path")?;
-    ctx.guardrails.check_path(&target)?;
-    let path = rootfs::confine(ctx.root, &target)?;
+    let (target, path) = ctx.target_path(a)?;
     let present = a.ensure_present(&["present", "file"], &["absent"])?;
     let current = current_meta(&path)?;
     if let Some(m) = &current {

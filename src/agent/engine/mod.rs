@@ -59,6 +59,16 @@ pub(crate) struct Ctx<'a> {
     pub dirs: &'a rootfs::DirSyncs,
 }
 
+impl Ctx<'_> {
+    /// A resource's `target_path`: checked against the guardrails, then confined to the root.
+    pub fn target_path(&self, a: &attrs::Attrs) -> Result<(String, PathBuf), Fail> {
+        let target = a.required("target_path")?;
+        self.guardrails.check_path(&target)?;
+        let path = rootfs::confine(self.root, &target)?;
+        Ok((target, path))
+    }
+}
+
 /// A successful executor run: whether anything changed (or would, in noop) and how.
 #[derive(Default)]
 pub(crate) struct Done {
