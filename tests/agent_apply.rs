@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -88,7 +88,7 @@ fn noop_over_a_drifted_root_changes_no_byte() {
     for i in (0..20).step_by(3) {
         std::fs::write(root.join(format!("srv/site/f{i}")), "drifted\n").unwrap();
     }
-    let snapshot: Vec<(std::path::PathBuf, Vec<u8>)> =
+    let snapshot: Vec<(PathBuf, Vec<u8>)> =
         files_under(&root).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
     let out = apply(&base, &config, &root, &["--noop"]);
     assert_code(&out, 0);
@@ -134,38 +134,38 @@ fn kill_9_mid_apply_leaves_no_half_written_file_and_the_next_run_converges() {
     }
     write_tree(&config, &module);
     std::fs::create_dir_all(&root).unwrap();
-    let mut interrupted = 0;
-    for delay_ms in [20u64, 40, 80, 160, 320, 640, 1280] {
-        if interrupted >= 2 {
-            break;
-        }
+    // A kill that lands while written files wait in temps for their rename; its temps stay
+    // for the next run to sweep.
+    let mut interrupted = false;
+    for delay_ms in [20u64, 40, 80, 160, 320, 640, 1280, 60, 120, 240] {
         let _ = std::fs::remove_dir_all(root.join("data"));
         let mut child = spawn_apply(&base, &config, &root);
         std::thread::sleep(Duration::from_millis(delay_ms));
+        let still_running = child.try_wait().unwrap().is_none();
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         // Every target file present is complete: old content or new, never a prefix.
-        let present = files_under(&root.join("data"))
+        let (temps, targets): (Vec<PathBuf>, Vec<PathBuf>) = files_under(&root.join("data"))
             .into_iter()
-            .filter(|f| !f.file_name().unwrap().to_string_lossy().starts_with('.'))
-            .count();
-        if (1..300).contains(&present) {
-            interrupted += 1;
+            .partition(|f| f.file_name().unwrap().to_string_lossy().starts_with('.'));
+        for f in &targets {
+            let name = f.file_name().unwrap().to_string_lossy();
+            assert_eq!(std::fs::metadata(f).unwrap().len(), body.len() as u64, "{name} is half-written");
         }
-        for f in files_under(&root.join("data")) {
-            let name = f.file_name().unwrap().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue; // an abandoned temp file, never a target path
-            }
-            assert_eq!(std::fs::metadata(&f).unwrap().len(), body.len() as u64, "{name} is half-written");
+        if still_running && !temps.is_empty() {
+            interrupted = true;
+            break;
         }
     }
-    assert!(interrupted > 0, "no kill landed in the middle of an apply; the test proved nothing");
+    assert!(interrupted, "no kill landed in the middle of an apply; the test proved nothing");
     let out = apply(&base, &config, &root, &[]);
     assert_code(&out, 0);
     for i in 0..300 {
         assert_eq!(std::fs::metadata(root.join(format!("data/f{i}"))).unwrap().len(), body.len() as u64);
     }
+    // The killed runs' temp files are gone: the converging run swept them.
+    let leftovers = files_under(&root.join("data")).len() - 300;
+    assert_eq!(leftovers, 0, "stray temp files survive the next run");
     let out = apply(&base, &config, &root, &[]);
     assert!(text(&out).contains("0 changed"), "{}", text(&out));
 }

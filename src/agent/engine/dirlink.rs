@@ -25,7 +25,7 @@ pub(crate) fn directory(a: &Attrs, ctx: &Ctx) -> Outcome {
             // Never recursive: deleting a tree is a decision for an exec, not a side effect.
             fs::remove_dir(&path)
                 .map_err(|e| format!("removing directory {target} (only empty ones are removed): {e}"))?;
-            ctx.dirs.note(&path);
+            ctx.batch.note_dir_of(&path);
         }
         return Ok(Done::changed(format!("removed directory {target}")));
     }
@@ -36,7 +36,7 @@ pub(crate) fn directory(a: &Attrs, ctx: &Ctx) -> Outcome {
             fs::create_dir(&path).map_err(|e| format!("creating directory {target}: {e}"))?;
             let meta = Meta { mode: Some(meta.mode.unwrap_or(0o755)), ..meta };
             meta.apply(&path)?;
-            ctx.dirs.note(&path);
+            ctx.batch.note_dir_of(&path);
         }
         return Ok(Done::changed(format!("created directory {target}")));
     };
@@ -92,7 +92,7 @@ pub(crate) fn symlink(a: &Attrs, ctx: &Ctx) -> Outcome {
             let _ = fs::remove_file(&tmp);
             return Err(format!("replacing {target}: {e}").into());
         }
-        ctx.dirs.note(&path);
+        ctx.batch.note_dir_of(&path);
     }
     Ok(Done::changed(diff))
 }

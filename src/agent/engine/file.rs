@@ -33,6 +33,9 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     let (target, path) = ctx.target_path(a)?;
     let present = a.ensure_present(&["present", "file"], &["absent"])?;
     let current = current_meta(&path)?;
+    if let (false, Some(dir)) = (ctx.noop, path.parent()) {
+        ctx.batch.sweep_once(dir);
+    }
     if let Some(m) = &current {
         if m.is_dir() {
             return Err(format!("{target} is a directory; manage it with a directory resource").into());
@@ -48,7 +51,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         let Some(_) = current else { return Ok(Done::unchanged()) };
         if !ctx.noop {
             fs::remove_file(&path).map_err(|e| format!("removing {target}: {e}"))?;
-            ctx.dirs.note(&path);
+            ctx.batch.note_dir_of(&path);
         }
         return Ok(Done::changed(format!("removed {target}")));
     }
@@ -91,7 +94,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
             let uid = meta.uid.or(current.as_ref().map(|m| m.uid())).unwrap_or(own_uid);
             let gid = meta.gid.or(current.as_ref().map(|m| m.gid())).unwrap_or(own_gid);
             let bytes = content.as_ref().map(|c| c.expose().as_bytes()).unwrap_or_default();
-            rootfs::write_atomic_deferred(&path, bytes, mode, (uid, gid), ctx.dirs)?;
+            ctx.batch.stage_file(&path, bytes, mode, (uid, gid))?;
         } else {
             meta.apply(&path)?;
         }

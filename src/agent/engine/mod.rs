@@ -8,6 +8,7 @@
 //! resolved values before `apply` returns.
 
 mod attrs;
+mod batch;
 mod cmdline;
 mod danger;
 mod diff;
@@ -55,8 +56,8 @@ pub(crate) struct Ctx<'a> {
     /// Why this resource must refresh (restart, re-run), if it must.
     pub refresh: Option<String>,
     pub guardrails: &'a Guardrails,
-    /// Directories to fsync once the run is over.
-    pub dirs: &'a rootfs::DirSyncs,
+    /// Staged file writes and directories to fsync (see `batch`).
+    pub batch: &'a batch::Batch,
 }
 
 impl Ctx<'_> {
@@ -126,9 +127,31 @@ pub fn apply(
     // For a failed or skipped resource: the name of the failed resource at the root of it.
     let mut failed_cause: Vec<Option<String>> = vec![None; resources.len()];
     let mut notified_by: Vec<Vec<String>> = vec![Vec::new(); resources.len()];
-    let dirs = rootfs::DirSyncs::default();
+    let batch = batch::Batch::default();
+    // Staged file writes become visible before anything that could see them runs: any
+    // resource but a file, or a file that depends on one or was notified (by a staged one).
+    let commit = |results: &mut Vec<Option<ResourceResult>>,
+                  failed_cause: &mut Vec<Option<String>>,
+                  notified_by: &mut Vec<Vec<String>>| {
+        for (owner, error) in batch.commit() {
+            let name = &resources[owner].name;
+            failed_cause[owner] = Some(name.clone());
+            for &j in &plan.notifies[owner] {
+                notified_by[j].retain(|n| n != name);
+            }
+            if let Some(r) = results[owner].as_mut() {
+                r.status = ResourceStatus::Failed;
+                r.error = scrubber.scrub(&error);
+            }
+        }
+    };
     for &i in &plan.order {
         let res = &resources[i];
+        let sees_batch =
+            res.rtype != "file" || !notified_by[i].is_empty() || plan.deps[i].iter().any(|&d| batch.holds(d));
+        if sees_batch && !batch.is_empty() {
+            commit(&mut results, &mut failed_cause, &mut notified_by);
+        }
         let t = Instant::now();
         let skipped_by = plan.deps[i].iter().find_map(|&d| failed_cause[d].clone());
         let (status, outcome) = if let Some(reason) = plan.broken.get(&i) {
@@ -145,8 +168,14 @@ pub fn apply(
             } else {
                 None
             };
-            let ctx =
-                Ctx { root: &opts.root, noop: opts.noop, refresh, guardrails: &opts.guardrails, dirs: &dirs };
+            batch.begin(i);
+            let ctx = Ctx {
+                root: &opts.root,
+                noop: opts.noop,
+                refresh,
+                guardrails: &opts.guardrails,
+                batch: &batch,
+            };
             let outcome = run_one(res, secrets, &ctx);
             let status = match &outcome {
                 Ok(d) if d.changed && opts.noop => ResourceStatus::WouldChange,
@@ -179,7 +208,8 @@ pub fn apply(
             guardrail,
         });
     }
-    for failed in dirs.flush() {
+    commit(&mut results, &mut failed_cause, &mut notified_by);
+    for failed in batch.sync_dirs() {
         tracing::warn!(directory = %failed, "could not fsync a directory after the run; changes may not survive a power loss");
     }
     // Report in apply order, the order an operator reads a run in.

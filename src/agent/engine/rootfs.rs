@@ -128,30 +128,6 @@ pub(crate) fn temp_beside(path: &Path) -> Result<PathBuf, String> {
     )))
 }
 
-/// Directories whose entries this run changed. A rename is atomic without a directory fsync;
-/// the fsync only makes it durable, so resource executors note the directory here and the run
-/// syncs each one once at the end instead of once per file.
-#[derive(Default)]
-pub(crate) struct DirSyncs(std::cell::RefCell<std::collections::BTreeSet<PathBuf>>);
-
-impl DirSyncs {
-    pub fn note(&self, path: &Path) {
-        if let Some(dir) = path.parent() {
-            self.0.borrow_mut().insert(dir.to_path_buf());
-        }
-    }
-
-    /// Syncs every noted directory; returns the ones that failed.
-    pub fn flush(&self) -> Vec<String> {
-        let dirs = std::mem::take(&mut *self.0.borrow_mut());
-        dirs.into_iter()
-            .filter_map(|d| {
-                File::open(&d).and_then(|f| f.sync_all()).err().map(|e| format!("{}: {e}", d.display()))
-            })
-            .collect()
-    }
-}
-
 /// Writes a file atomically with its final mode and owner already set before the rename:
 /// temp file in the same directory, fsync, rename, fsync the directory. A crash (even
 /// `kill -9`) leaves either the old file or the new one, plus at most a stray temp file.
@@ -160,35 +136,43 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: 
     sync_parent(path).map_err(|e| format!("syncing the directory of {}: {e}", path.display()))
 }
 
-/// Like `write_atomic`, but the directory sync is left to `dirs` (end of the run).
-pub(crate) fn write_atomic_deferred(
+/// Temp file beside `path`, final mode and owner, fsync, rename over `path`.
+fn replace_file(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), String> {
+    let tmp = write_temp(path, bytes, mode, (uid, gid), true)?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("writing {}: {e}", path.display())
+    })
+}
+
+/// Writes `bytes` to a new temp file beside `path` with its final mode and owner, flushed to
+/// disk when `sync` is set, and returns the temp's path; the caller renames it into place.
+/// On error nothing is left behind.
+pub(crate) fn write_temp(
     path: &Path,
     bytes: &[u8],
     mode: u32,
     (uid, gid): (u32, u32),
-    dirs: &DirSyncs,
-) -> Result<(), String> {
-    replace_file(path, bytes, mode, uid, gid)?;
-    dirs.note(path);
-    Ok(())
-}
-
-/// Temp file beside `path`, final mode and owner, fsync, rename over `path`.
-fn replace_file(path: &Path, bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), String> {
+    sync: bool,
+) -> Result<PathBuf, String> {
     let tmp = temp_beside(path)?;
     let result = (|| -> io::Result<()> {
         let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_data()?;
-        drop(f);
-        fs::rename(&tmp, path)
+        if sync {
+            f.sync_data()?;
+        }
+        Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(format!("writing {}: {e}", path.display()))
+        }
     }
-    result.map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {

@@ -180,3 +180,31 @@ fn protected_path_is_blocked_by_guardrail() {
     assert_eq!(r.results[0].guardrail.as_deref(), Some("protected-path:/boot"));
     assert!(r.results[0].error.contains("protected-path:/boot"));
 }
+
+#[test]
+fn a_batch_of_staged_files_is_in_place_before_a_command_that_depends_on_it() {
+    let root = TempRoot::new("batchexec");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    // More files than the one-by-one flush handles, so the batch goes through syncfs.
+    let mut resources: Vec<CompiledResource> = (0..20)
+        .map(|i| {
+            res(
+                &format!("f{i}"),
+                "file",
+                json!({"target_path": format!("/etc/f{i}"), "content": format!("v{i}")}),
+            )
+        })
+        .collect();
+    let copy = format!("cp {} {}", root.join("etc/f19").display(), root.join("etc/copy").display());
+    let mut cp = res("copy", "exec", json!({"command": copy}));
+    cp.depends_on = vec!["f19".into()];
+    resources.push(cp);
+    let r = run(&bundle(resources), &secrets(&[]), &opts(root.path()));
+    assert_all(&r, ResourceStatus::Changed);
+    assert_eq!(fs::read_to_string(root.join("etc/copy")).unwrap(), "v19");
+    let names: Vec<String> = fs::read_dir(root.join("etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(names.len(), 21, "temp files left behind: {names:?}");
+}
