@@ -25,6 +25,10 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::{json, Value};
 use tonic::transport::{Channel, Endpoint};
 
+// The same allocator as vigo itself, so the simulated envoys cost what real ones would.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[allow(clippy::all, clippy::pedantic, dead_code)]
 mod pb {
     tonic::include_proto!("vigo.v1");
@@ -199,8 +203,16 @@ fn proc_usage(pid: u32) -> (f64, f64) {
     (hwm_kb / 1024.0, (ticks(11) + ticks(12)) / 100.0) // USER_HZ is 100 on Linux
 }
 
+/// TLS 1.3 with the suite order vigo-agent offers (`tlsconf::provider`): AES-128-GCM first.
 fn tls_base() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier> {
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    use rustls::crypto::ring::{cipher_suite as suite, default_provider};
+    let suites = vec![
+        suite::TLS13_AES_128_GCM_SHA256,
+        suite::TLS13_AES_256_GCM_SHA384,
+        suite::TLS13_CHACHA20_POLY1305_SHA256,
+    ];
+    let provider = rustls::crypto::CryptoProvider { cipher_suites: suites, ..default_provider() };
+    rustls::ClientConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .expect("TLS 1.3")
 }

@@ -74,10 +74,10 @@ pub fn append_all(conn: &mut Connection, events: &[Event<'_>]) -> Result<Vec<Row
 /// Appends inside a transaction the caller already holds (IMMEDIATE), so a privileged change
 /// and its audit row commit or roll back together.
 pub fn append_in(conn: &Connection, events: &[Event<'_>]) -> Result<Vec<Row>, rusqlite::Error> {
+    // Statements are cached: the server appends on its hot path (one row per ResolveSecrets).
     let last: Option<(i64, Vec<u8>)> = conn
-        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (mut seq, mut prev) = last.unwrap_or((0, GENESIS.to_vec()));
     let mut insert = conn.prepare_cached(
@@ -111,11 +111,11 @@ pub fn append_in(conn: &Connection, events: &[Event<'_>]) -> Result<Vec<Row>, ru
         prev = row.hash.clone();
         rows.push(row);
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
          ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        params![seq, prev],
-    )?;
+    )?
+    .execute(params![seq, prev])?;
     Ok(rows)
 }
 
