@@ -156,6 +156,13 @@ fn replayed_envelope_is_rejected_also_after_a_restart() {
     let answer = f.foreign(&["replay", agent.to_str().unwrap(), saved.to_str().unwrap()]);
     assert_eq!(answer["first"], "OK", "{answer}");
     assert_eq!(answer["replay"], "UNAUTHENTICATED", "{answer}");
+    for method in ["ResolveSecrets", "ReportRun"] {
+        assert_eq!(answer[method], serde_json::json!(["OK", "UNAUTHENTICATED"]), "{method}: {answer}");
+    }
+    // The replays stored nothing: one resolution audited, one run kept.
+    assert_eq!(f.audit_json().matches("secret.epoch_resolved").count(), 1);
+    let runs = f.cli(&["runs", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&runs.stdout).matches("converged").count(), 1, "{}", text(&runs));
     f.restart_server();
     let answer = f.foreign(&["send", agent.to_str().unwrap(), saved.to_str().unwrap()]);
     assert_eq!(answer["again"][0], "UNAUTHENTICATED", "{answer}");

@@ -1,6 +1,10 @@
 //! Authenticates a signed request: CA-issued client certificate bound to the envoy, fresh
 //! timestamp, valid Ed25519 signature, and a sequence number above the last one seen — stored
 //! in SQLite, so a replay is refused also after a restart.
+//!
+//! `verify` checks everything but the sequence; `ReplayGuard::advance` runs inside the call's
+//! own database write, so a call that stores something (an audit row, a run report) commits
+//! it and the new sequence together, and nothing is stored for a replay.
 
 use rusqlite::{params, OptionalExtension};
 use tonic::{Request, Status};
@@ -12,13 +16,44 @@ use crate::proto::v1::SignedRequest;
 use crate::util::time::unix_now_millis;
 use crate::wire;
 
-pub struct Authenticated {
+/// A request whose certificate, timestamp and signature are good; its sequence is not yet
+/// checked.
+pub struct Verified {
     pub envoy: EnvoyInfo,
     pub payload: Vec<u8>,
     pub sequence: u64,
-    /// The envoy row's rotation flags, read as the request was accepted.
+}
+
+/// The rotation flags of the envoy row, read as the sequence advanced.
+pub struct Fresh {
     pub triggered: String,
     pub force_apply: bool,
+}
+
+/// Advances an envoy's replay guard; `Send` so it can go to the writer thread.
+pub struct ReplayGuard {
+    envoy_id: String,
+    sequence: i64,
+}
+
+impl ReplayGuard {
+    /// `None` when the sequence is not above the last one stored: a replay or reordering.
+    pub fn advance(&self, c: &rusqlite::Connection) -> rusqlite::Result<Option<Fresh>> {
+        c.prepare_cached(
+            "UPDATE envoys SET last_seq = ?1, last_seen = ?2 WHERE id = ?3 AND last_seq < ?1
+             RETURNING triggered, force_apply",
+        )?
+        .query_row(params![self.sequence, crate::util::time::unix_now(), self.envoy_id], |r| {
+            Ok(Fresh { triggered: r.get(0)?, force_apply: r.get(1)? })
+        })
+        .optional()
+    }
+}
+
+impl Verified {
+    pub fn guard(&self) -> ReplayGuard {
+        ReplayGuard { envoy_id: self.envoy.id.clone(), sequence: self.sequence as i64 }
+    }
 }
 
 impl Server {
@@ -29,11 +64,16 @@ impl Server {
         status
     }
 
-    pub async fn authenticate(
-        &self,
-        req: &Request<SignedRequest>,
-        method: &str,
-    ) -> Result<Authenticated, Status> {
+    /// Refuses a replayed or reordered request (and audits it).
+    pub fn replayed(&self, v: &Verified) -> Status {
+        self.reject(
+            &v.envoy.id,
+            "replayed sequence",
+            Status::unauthenticated(format!("replayed or out-of-order request (sequence {})", v.sequence)),
+        )
+    }
+
+    pub fn verify(&self, req: &Request<SignedRequest>, method: &str) -> Result<Verified, Status> {
         let certs =
             req.peer_certs().ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         let leaf =
@@ -81,36 +121,6 @@ impl Server {
                 Status::unauthenticated("request signature is invalid"),
             ));
         }
-        // One statement advances the replay guard and reads what CheckIn needs from the row.
-        let (seq, id) = (env.sequence as i64, envoy.id.clone());
-        let fresh: Option<(String, bool)> = self
-            .writes
-            .write(move |c| {
-                c.prepare_cached(
-                    "UPDATE envoys SET last_seq = ?1, last_seen = ?2 WHERE id = ?3 AND last_seq < ?1
-                     RETURNING triggered, force_apply",
-                )?
-                .query_row(params![seq, crate::util::time::unix_now(), id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-            })
-            .await
-            .map_err(Status::internal)?;
-        let Some((triggered, force_apply)) = fresh else {
-            return Err(self.reject(
-                &envoy.id,
-                "replayed sequence",
-                Status::unauthenticated(format!(
-                    "replayed or out-of-order request (sequence {})",
-                    env.sequence
-                )),
-            ));
-        };
-        Ok(Authenticated {
-            envoy,
-            payload: env.payload.clone(),
-            sequence: env.sequence,
-            triggered,
-            force_apply,
-        })
+        Ok(Verified { envoy, payload: env.payload.clone(), sequence: env.sequence })
     }
 }

@@ -180,12 +180,16 @@ impl VigoAgent for AgentService {
     ) -> Result<Response<pb::CheckInResponse>, Status> {
         let s = &self.server;
         capture::record(wire::METHOD_CHECK_IN, "request", req.get_ref());
-        let auth = s.authenticate(&req, wire::METHOD_CHECK_IN).await?;
-        let _body: pb::CheckInRequest = decode(&auth.payload)?;
-        let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
+        let v = s.verify(&req, wire::METHOD_CHECK_IN)?;
+        let guard = v.guard();
+        let Some(fresh) = s.writes.write(move |c| guard.advance(c)).await.map_err(internal)? else {
+            return Err(s.replayed(&v));
+        };
+        let _body: pb::CheckInRequest = decode(&v.payload)?;
+        let bundle = s.bundle_for(&v.envoy.name).map_err(Status::failed_precondition)?;
         let mut proto = bundle.message().map_err(Status::internal)?;
-        proto.triggered = serde_json::from_str(&auth.triggered).unwrap_or_default();
-        proto.force_apply = auth.force_apply;
+        proto.triggered = serde_json::from_str(&fresh.triggered).unwrap_or_default();
+        proto.force_apply = fresh.force_apply;
         proto.secrets_epoch = s.secrets_epoch();
         let answer =
             pb::CheckInResponse { bundle: Some(proto), checkin_interval_secs: s.checkin_interval_secs };
@@ -199,7 +203,7 @@ impl VigoAgent for AgentService {
     ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
         let s = &self.server;
         capture::record(wire::METHOD_RESOLVE, "request", req.get_ref());
-        let auth = s.authenticate(&req, wire::METHOD_RESOLVE).await?;
+        let auth = s.verify(&req, wire::METHOD_RESOLVE)?;
         let body: pb::ResolveSecretsRequest = decode(&auth.payload)?;
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
         let denied: Vec<&String> = body.keys.iter().filter(|k| !bundle.entitled.contains(*k)).collect();
@@ -235,14 +239,25 @@ impl VigoAgent for AgentService {
         )
         .map_err(|e| Status::invalid_argument(format!("reply key: {e}")))?;
         let detail = serde_json::json!({ "keys": body.keys, "secrets_epoch": epoch });
-        let id = auth.envoy.id.clone();
-        s.writes
+        let (id, guard) = (auth.envoy.id.clone(), auth.guard());
+        // The sealed answer leaves only once the new sequence and the audit row have committed.
+        // For a replay it was sealed to the reply key inside the signed request, which only the
+        // original envoy holds, and is dropped unsent.
+        let fresh = s
+            .writes
             .write(move |c| {
+                if guard.advance(c)?.is_none() {
+                    return Ok(false);
+                }
                 let actor = format!("envoy:{id}");
-                audit::append_in(c, &[Event::new(&actor, "secret.epoch_resolved", &id).detail(detail)])
+                audit::append_in(c, &[Event::new(&actor, "secret.epoch_resolved", &id).detail(detail)])?;
+                Ok(true)
             })
             .await
             .map_err(internal)?;
+        if !fresh {
+            return Err(s.replayed(&auth));
+        }
         let answer = pb::ResolveSecretsResponse { sealed_values: sealed, secrets_epoch: epoch };
         capture::record(wire::METHOD_RESOLVE, "response", &answer);
         Ok(Response::new(answer))
@@ -254,15 +269,20 @@ impl VigoAgent for AgentService {
     ) -> Result<Response<pb::ReportRunResponse>, Status> {
         let s = &self.server;
         capture::record(wire::METHOD_REPORT, "request", req.get_ref());
-        let auth = s.authenticate(&req, wire::METHOD_REPORT).await?;
+        let auth = s.verify(&req, wire::METHOD_REPORT)?;
         let body: pb::ReportRunRequest = decode(&auth.payload)?;
         let report = body.report.ok_or_else(|| Status::invalid_argument("report missing"))?;
         let run_id = crypto::uuid_v4().map_err(internal)?;
         let json = super::runs::report_to_json(&report);
         let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
         let answer_id = run_id.clone();
-        s.writes
+        let guard = auth.guard();
+        let stored = s
+            .writes
             .write(move |c| {
+                if guard.advance(c)?.is_none() {
+                    return Ok(false);
+                }
                 c.prepare_cached(
                     "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -282,10 +302,13 @@ impl VigoAgent for AgentService {
                     )?
                     .execute(params![envoy_id, report.bundle_hash])?;
                 }
-                Ok(())
+                Ok(true)
             })
             .await
             .map_err(internal)?;
+        if !stored {
+            return Err(s.replayed(&auth));
+        }
         let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
         Ok(Response::new(answer))

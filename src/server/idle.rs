@@ -18,20 +18,37 @@ pub const AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct IdleTimeout {
     inner: TcpStream,
     limit: Duration,
+    last_traffic: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl IdleTimeout {
     pub fn new(inner: TcpStream, limit: Duration) -> Self {
-        IdleTimeout { inner, limit, deadline: Box::pin(sleep(limit)) }
+        IdleTimeout { inner, limit, last_traffic: Instant::now(), deadline: Box::pin(sleep(limit)) }
     }
 
+    /// Only notes the time: moving the timer on every read and write cost more than the I/O.
     fn touch(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.limit);
+        self.last_traffic = Instant::now();
     }
 
+    /// When the timer fires, the connection is idle unless traffic came since it was set; then
+    /// the timer moves to `limit` after that traffic.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline.as_mut().poll(cx).is_ready()
+        while self.deadline.as_mut().poll(cx).is_ready() {
+            let due = self.last_traffic + self.limit;
+            if due <= Instant::now() {
+                return true;
+            }
+            self.deadline.as_mut().reset(due);
+        }
+        false
+    }
+
+    fn wrote(&mut self, r: &Poll<io::Result<usize>>) {
+        if matches!(r, Poll::Ready(Ok(n)) if *n > 0) {
+            self.touch();
+        }
     }
 }
 
@@ -62,10 +79,25 @@ impl AsyncRead for IdleTimeout {
 impl AsyncWrite for IdleTimeout {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
+        self.wrote(&r);
         r
+    }
+
+    /// Forwarded so that TLS records queued together leave in one `writev`; without it every
+    /// record of a flight (ServerHello, the encrypted handshake, each HTTP/2 flush) was its
+    /// own syscall.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(&r);
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -110,5 +142,21 @@ mod tests {
         let err = wrapped.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_reach_the_socket_whole() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut wrapped = IdleTimeout::new(server, Duration::from_secs(5));
+        assert!(wrapped.is_write_vectored());
+        let bufs = [io::IoSlice::new(b"hello "), io::IoSlice::new(b"world")];
+        let n = wrapped.write_vectored(&bufs).await.unwrap();
+        assert_eq!(n, 11, "both slices in one write");
+        drop(wrapped);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hello world");
     }
 }

@@ -15,7 +15,7 @@ import time
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 
 def load_stubs(proto_dir):
@@ -130,6 +130,14 @@ def main():
             result["replay"] = call(stub.CheckIn, env)[0]
             with open(rest[1], "wb") as f:
                 f.write(env.SerializeToString())
+            # The calls that store something (an audit row, a run report): each one twice.
+            reply = x25519.X25519PrivateKey.generate().public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            resolve = pb.ResolveSecretsRequest(keys=[], reply_public_key=reply).SerializeToString()
+            report = pb.ReportRunRequest(report=pb.RunReport(status="converged", noop=True)).SerializeToString()
+            for method, payload in [("ResolveSecrets", resolve), ("ReportRun", report)]:
+                env = agent.envelope(pb, method, payload)
+                result[method] = [call(getattr(stub, method), env)[0], call(getattr(stub, method), env)[0]]
         elif cmd == "send":
             env = pb.SignedRequest()
             env.ParseFromString(read(rest[1]))
