@@ -55,12 +55,13 @@ impl LocalVault {
     /// Validates the key name, then maps it under the secrets dir, refusing symlinked parents.
     fn path_for(&self, key: &str) -> Result<PathBuf, SecretsError> {
         validate_key(key)?;
+        // The vault directory itself may sit behind a symlink; nothing inside it may. Callers
+        // check the last component themselves (O_NOFOLLOW on read, a file-type check on write
+        // and delete), so only the directories in between are looked at here.
         let mut path = self.dir.clone();
-        for segment in key.split('/') {
-            if let Ok(meta) = fs::symlink_metadata(&path) {
-                if meta.file_type().is_symlink() && path != self.dir {
-                    return Err(backend(format!("{} is a symlink; refusing to follow it", path.display())));
-                }
+        for (i, segment) in key.split('/').enumerate() {
+            if i > 0 && fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(backend(format!("{} is a symlink; refusing to follow it", path.display())));
             }
             path.push(segment);
         }
