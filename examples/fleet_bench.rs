@@ -25,6 +25,10 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::{json, Value};
 use tonic::codegen::http;
 
+// The same allocator as vigo itself, so the simulated envoys cost what real ones would.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[allow(clippy::all, clippy::pedantic, dead_code)]
 mod pb {
     tonic::include_proto!("vigo.v1");

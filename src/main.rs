@@ -25,6 +25,10 @@ mod wire;
 
 use std::process::ExitCode;
 
+// Under load glibc malloc cost the server ~13% of its CPU (arena locks, chunk consolidation);
+// mimalloc's per-thread heaps cost a fraction of that. See docs/BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use exit::EXIT_USAGE;
 
