@@ -25,13 +25,13 @@ mod wire;
 
 use std::process::ExitCode;
 
+use exit::EXIT_USAGE;
+
 // glibc's malloc cost the fleet benchmark about a quarter of its throughput (arena locks, chunk
 // consolidation; 700 -> 955 cycles/s with mimalloc, docs/BENCHMARKS.md). Built without
 // transparent huge pages, which would grow a one-shot agent run's RSS in 2 MB steps.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use exit::EXIT_USAGE;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
