@@ -35,8 +35,26 @@ fn fleet_bench_runs_at_a_tiny_size() {
 }
 
 #[test]
-fn apply_bench_runs_at_a_tiny_size() {
-    let v = summary("apply_bench", &["--files", "20", "--runs", "1"]);
+fn apply_bench_runs_at_a_tiny_size_without_peers() {
+    let v = summary("apply_bench", &["--files", "20", "--runs", "1", "--peers", "none"]);
     assert_eq!(v["files"], 20, "{v}");
     assert!(v["noop"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["peers"].as_array().unwrap().iter().all(|p| p["run"] == false), "{v}");
+}
+
+/// CFEngine and Puppet converge the same files side by side (scripts/test-all.sh installs
+/// both; the benchmark itself fails when a named peer is missing). apply_bench checks that each
+/// peer's files hold the asked content and mode before it reports a time.
+#[test]
+fn apply_bench_runs_cfengine_and_puppet_on_the_same_files() {
+    let v = summary("apply_bench", &["--files", "5", "--runs", "1", "--peers", "cf-agent,puppet"]);
+    for (tool, version) in [("cf-agent", "CFEngine"), ("puppet", "7.")] {
+        let p = v["peers"].as_array().unwrap().iter().find(|p| p["tool"] == tool).unwrap();
+        assert_eq!(p["run"], true, "{v}");
+        assert!(p["version"].as_str().unwrap().contains(version), "{p}");
+        for kind in ["create", "noop"] {
+            assert!(p[kind]["median_ms"].as_f64().unwrap() > 0.0, "{p}");
+            assert!(p[&format!("{kind}_vs_vigo")].as_f64().unwrap() > 0.0, "{p}");
+        }
+    }
 }
