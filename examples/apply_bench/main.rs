@@ -102,6 +102,9 @@ fn write_config(dir: &Path, files: &[FileSpec]) -> Result<(), String> {
     std::fs::write(dir.join("modules/files.vgo"), m).map_err(|e| e.to_string())
 }
 
+/// Wall seconds and peak RSS in MB of one run.
+type Run = (f64, f64);
+
 /// (wall seconds, peak RSS in MB) of one run of `cmd`, measured in a fresh helper process.
 fn timed(cmd: &[OsString], envs: &[(&str, &Path)]) -> Result<(f64, f64), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -130,7 +133,7 @@ fn create_and_noop(
     root: &Path,
     files: &[FileSpec],
     runs: usize,
-) -> Result<(Vec<(f64, f64)>, Vec<(f64, f64)>), String> {
+) -> Result<(Vec<Run>, Vec<Run>), String> {
     let (mut create, mut noop) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let _ = std::fs::remove_dir_all(root);

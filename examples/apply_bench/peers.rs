@@ -11,12 +11,14 @@ use std::path::Path;
 
 use super::FileSpec;
 
+/// Writes the policy for `files` under `root` into `dir`; returns the command to run.
+type PolicyWriter = fn(dir: &Path, root: &Path, files: &[FileSpec]) -> Result<Vec<OsString>, String>;
+
 pub struct Peer {
     /// The program looked up on PATH, and the name in the summary.
     pub tool: &'static str,
     version_args: &'static [&'static str],
-    /// Writes the policy for `files` under `root` into `dir`; returns the command to run.
-    policy: fn(dir: &Path, root: &Path, files: &[FileSpec]) -> Result<Vec<OsString>, String>,
+    policy: PolicyWriter,
 }
 
 pub const RUNNABLE: [Peer; 2] = [
