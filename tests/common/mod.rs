@@ -13,15 +13,19 @@ pub fn vigo_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vigo"))
 }
 
-/// A directory holding `vigosrv`, `vigocli` and `vigo-agent` symlinks to the built binary.
+/// A directory holding `vigosrv`, `vigocli` and `vigo-agent` symlinks to the built binary. It
+/// lives in cargo's per-target temp dir and is shared by every test process: each link is made
+/// under a private name and renamed into place, so concurrent processes never see a gap.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("vigo-test-bin-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vigo-test-bin");
         std::fs::create_dir_all(&dir).unwrap();
         for name in ["vigosrv", "vigocli", "vigo-agent"] {
-            std::os::unix::fs::symlink(vigo_exe(), dir.join(name)).unwrap();
+            let private = dir.join(format!(".{name}.{}", std::process::id()));
+            let _ = std::fs::remove_file(&private);
+            std::os::unix::fs::symlink(vigo_exe(), &private).unwrap();
+            std::fs::rename(&private, dir.join(name)).unwrap();
         }
         dir
     })

@@ -5,8 +5,10 @@ It uses Python's grpcio (BoringSSL) and `cryptography`, nothing from the Vigo co
 prints one JSON object describing what the server answered. The Rust integration tests drive
 it and assert on the status codes.
 """
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 def load_stubs(proto_dir):
     out = tempfile.mkdtemp(prefix="vigo-pystubs-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", "-I", proto_dir, "--python_out", out,
          "--grpc_python_out", out, "vigo/v1/agent.proto"],

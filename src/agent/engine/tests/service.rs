@@ -13,7 +13,19 @@ use super::*;
 fn standin() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("vigo-standin-systemctl-{}", std::process::id()));
+        let prefix = "vigo-standin-systemctl-";
+        // One per test process; those of finished processes are removed here.
+        for old in fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+            let name = old.file_name().to_string_lossy().to_string();
+            let pid = name.strip_prefix(prefix).and_then(|p| p.parse::<i32>().ok());
+            let gone = |p| {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None) == Err(nix::errno::Errno::ESRCH)
+            };
+            if pid.is_some_and(gone) {
+                let _ = fs::remove_dir_all(old.path());
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
         let script = format!(
