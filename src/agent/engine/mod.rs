@@ -140,7 +140,9 @@ pub fn apply(
                 notified_by[j].retain(|n| n != name);
             }
             if let Some(r) = results[owner].as_mut() {
+                // The change never landed; its diff would claim otherwise.
                 r.status = ResourceStatus::Failed;
+                r.diff.clear();
                 r.error = scrubber.scrub(&error);
             }
         }
