@@ -416,7 +416,6 @@ impl Envoy {
         }
     }
 
-    /// One agent run against the server; returns the latency of each RPC in microseconds.
     /// One check-in cycle, given up after 60 s (an answer that never comes is an error).
     async fn cycle(&mut self, expect_keys: usize) -> Res<[u32; 3]> {
         tokio::time::timeout(Duration::from_secs(60), self.cycle_calls(expect_keys))
@@ -424,6 +423,7 @@ impl Envoy {
             .map_err(|_| "cycle: no answer within 60 s".to_string())?
     }
 
+    /// One agent run against the server; returns the latency of each RPC in microseconds.
     async fn cycle_calls(&mut self, expect_keys: usize) -> Res<[u32; 3]> {
         let us = |t: Instant| t.elapsed().as_micros().min(u32::MAX as u128) as u32;
         let body =

@@ -106,7 +106,7 @@ fn write_config(dir: &Path, files: &[FileSpec]) -> Result<(), String> {
 type Run = (f64, f64);
 
 /// (wall seconds, peak RSS in MB) of one run of `cmd`, measured in a fresh helper process.
-fn timed(cmd: &[OsString], envs: &[(&str, &Path)]) -> Result<(f64, f64), String> {
+fn timed(cmd: &[OsString], envs: &[(&str, &Path)]) -> Result<Run, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut c = Command::new(exe);
     c.arg("--measure-child").arg("--").args(cmd);
@@ -175,14 +175,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Median and fastest wall time, median peak RSS.
-fn timing(runs: &[(f64, f64)]) -> Value {
+fn timing(runs: &[Run]) -> Value {
     json!({ "median_ms": median(runs.iter().map(|r| r.0).collect()) * 1000.0,
             "min_ms": runs.iter().map(|r| r.0).fold(f64::MAX, f64::min) * 1000.0,
             "median_rss_mb": median(runs.iter().map(|r| r.1).collect()) })
 }
 
 /// `timing` with the target and the ratio to it.
-fn summary(runs: &[(f64, f64)], target_ms: f64) -> Value {
+fn summary(runs: &[Run], target_ms: f64) -> Value {
     let mut v = timing(runs);
     let ratio = v["median_ms"].as_f64().unwrap_or(f64::NAN) / target_ms;
     v["target_ms"] = json!(target_ms);

@@ -21,13 +21,13 @@ pub struct Peer {
     policy: PolicyWriter,
 }
 
-pub const RUNNABLE: [Peer; 2] = [
+pub static RUNNABLE: [Peer; 2] = [
     Peer { tool: "cf-agent", version_args: &["--version"], policy: cfengine },
     Peer { tool: "puppet", version_args: &["--version"], policy: puppet },
 ];
 
 /// Detected and reported, never run (see the module comment).
-pub const DETECTED_ONLY: [&str; 2] = ["ansible-playbook", "salt-call"];
+pub static DETECTED_ONLY: [&str; 2] = ["ansible-playbook", "salt-call"];
 
 pub fn installed(program: &str) -> bool {
     std::env::var_os("PATH")

@@ -45,7 +45,7 @@ where
 }
 
 /// A failed write rolls back only its own changes; the rest of the batch commits. The savepoint
-/// statements are prepared once: parsing them per request was most of the writer's CPU.
+/// statements are prepared once rather than parsed for every request.
 fn in_savepoint<R>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> rusqlite::Result<R>,
