@@ -83,6 +83,7 @@ impl Demo {
         let mut child = Command::new(&self.exe)
             .args(["server", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
             .env("VIGO_BASE_DIR", self.server_base())
+            .env(crate::server::EXIT_WITH_PARENT_ENV, "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(Stdio::piped())

@@ -39,9 +39,12 @@ fn listening(addr: &str) -> bool {
     std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(300)).is_ok()
 }
 
-#[test]
-fn quickstart_stops_cleanly_on_ctrl_c_and_leaves_nothing_listening() {
-    let dir = TempDir::new("qs-int");
+type Stdout = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+/// Starts `vigo quickstart` and waits for its "Press Ctrl-C" line; returns it, its stdout (kept
+/// open: it still prints when stopping) and the agent and admin addresses it printed, both
+/// already listening.
+fn start_quickstart(dir: &TempDir) -> (std::process::Child, Stdout, String, String) {
     let mut child = Command::new(vigo_exe())
         .args(["quickstart", "--dir"])
         .arg(dir.join("demo"))
@@ -63,11 +66,32 @@ fn quickstart_stops_cleanly_on_ctrl_c_and_leaves_nothing_listening() {
         }
     }
     assert!(listening(&agent) && listening(&api), "server not up on {agent} / {api}");
+    (child, lines, agent, api)
+}
+
+#[test]
+fn quickstart_stops_cleanly_on_ctrl_c_and_leaves_nothing_listening() {
+    let dir = TempDir::new("qs-int");
+    let (mut child, _stdout, agent, api) = start_quickstart(&dir);
     common::fleet::nix_kill(child.id(), "INT").unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!listening(&agent), "agent port still open after Ctrl-C");
     assert!(!listening(&api), "admin port still open after Ctrl-C");
+}
+
+#[test]
+fn quickstart_killed_with_sigkill_takes_its_server_down() {
+    let dir = TempDir::new("qs-kill");
+    let (mut child, _stdout, agent, api) = start_quickstart(&dir);
+    child.kill().unwrap(); // SIGKILL: the quickstart cannot stop its server itself
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while (listening(&agent) || listening(&api)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!listening(&agent), "the orphaned server still listens on {agent}");
+    assert!(!listening(&api), "the orphaned server still listens on {api}");
 }
 
 #[test]

@@ -204,10 +204,27 @@ async fn run(args: ServerArgs) -> CmdResult {
     Ok(())
 }
 
+/// Set by `vigo quickstart` for the server it starts: stop when that parent is gone, even if it
+/// was killed with SIGKILL and could not stop us itself.
+pub const EXIT_WITH_PARENT_ENV: &str = "VIGO_EXIT_WITH_PARENT";
+
 async fn wait_for_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        _ = parent_gone() => tracing::warn!("the process that started this server is gone"),
+    }
+}
+
+/// Resolves once the parent changes (the kernel re-parents an orphan), when asked to by
+/// `EXIT_WITH_PARENT_ENV`; never otherwise.
+async fn parent_gone() {
+    if std::env::var_os(EXIT_WITH_PARENT_ENV).is_none() {
+        return std::future::pending().await;
+    }
+    let parent = nix::unistd::getppid();
+    while nix::unistd::getppid() == parent {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
