@@ -98,3 +98,15 @@ fn binary_is_statically_linked() {
         "vigo is dynamically linked:\n{t}"
     );
 }
+
+/// Output into a pipe nobody reads (`vigocli … | head` after head exits) ends the process quietly
+/// with 141, as SIGPIPE ends C tools, instead of a Rust panic message.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader); // every write now fails with EPIPE
+    let out = Command::new(vigo_exe()).arg("--help").stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
