@@ -34,6 +34,8 @@ struct Staged {
 #[derive(Default)]
 pub(crate) struct Batch {
     staged: RefCell<Vec<Staged>>,
+    /// The owners of `staged`, for `holds` (asked for every dependency of every resource).
+    owners: RefCell<BTreeSet<usize>>,
     owner: Cell<usize>,
     dirs: RefCell<BTreeSet<PathBuf>>,
     swept: RefCell<BTreeSet<PathBuf>>,
@@ -51,7 +53,7 @@ impl Batch {
 
     /// Whether `owner` has a write waiting for the next commit.
     pub fn holds(&self, owner: usize) -> bool {
-        self.staged.borrow().iter().any(|s| s.owner == owner)
+        self.owners.borrow().contains(&owner)
     }
 
     /// Writes `bytes` to a temp file beside `path` (final mode and owner already set) and
@@ -59,6 +61,7 @@ impl Batch {
     pub fn stage_file(&self, path: &Path, bytes: &[u8], mode: u32, ids: (u32, u32)) -> Result<(), String> {
         let tmp = super::rootfs::write_temp(path, bytes, mode, ids, false)?;
         self.staged.borrow_mut().push(Staged { tmp, path: path.to_path_buf(), owner: self.owner.get() });
+        self.owners.borrow_mut().insert(self.owner.get());
         Ok(())
     }
 
@@ -73,6 +76,7 @@ impl Batch {
     /// could not be put in place (its temp is removed; the old file stays).
     pub fn commit(&self) -> Vec<(usize, String)> {
         let staged = std::mem::take(&mut *self.staged.borrow_mut());
+        self.owners.borrow_mut().clear();
         let sync_errors = flush_data(&staged);
         let mut failed = Vec::new();
         for (s, sync_error) in staged.into_iter().zip(sync_errors) {
@@ -201,6 +205,7 @@ mod tests {
                     .stage_file(&dir.join(format!("f{i}")), b"new", 0o640, super::super::rootfs::own_ids())
                     .unwrap();
             }
+            assert!(batch.holds(0) && batch.holds(n - 1) && !batch.holds(n));
             // Nothing is visible before the commit.
             assert!(entries(&dir).iter().all(|e| e.starts_with('.')), "{:?}", entries(&dir));
             // The last target turns into a non-empty directory: its rename must fail.
@@ -216,7 +221,7 @@ mod tests {
                 assert_eq!(fs::metadata(&f).unwrap().mode() & 0o7777, 0o640);
             }
             assert_eq!(entries(&dir).len(), n, "a temp survived: {:?}", entries(&dir));
-            assert!(batch.is_empty());
+            assert!(batch.is_empty() && !batch.holds(0));
             fs::remove_dir_all(&dir).unwrap();
         }
     }
