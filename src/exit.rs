@@ -6,6 +6,9 @@ use std::process::ExitCode;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_REFUSED: u8 = 3;
+/// Output cut off by a closed pipe: what a shell reports for a process killed by SIGPIPE
+/// (128 + 13), which is how C tools end in `vigocli audit tail | head`.
+pub const EXIT_BROKEN_PIPE: u8 = 141;
 
 /// Why a command did not succeed; the message is what the operator reads.
 #[derive(Debug)]

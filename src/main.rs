@@ -52,10 +52,6 @@ Options:
 
 Run `vigo <role> --help` for the options of a role.";
 
-/// Exit status for output cut off by a closed pipe: what a shell reports for a process killed by
-/// SIGPIPE (128 + 13), which is how C tools end in `vigocli audit tail | head`.
-const EXIT_BROKEN_PIPE: i32 = 141;
-
 /// Rust ignores SIGPIPE, so `println!` into a closed pipe panics; end quietly instead.
 fn quiet_on_broken_pipe() {
     let default = std::panic::take_hook();
@@ -67,7 +63,7 @@ fn quiet_on_broken_pipe() {
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or_default();
         if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(EXIT_BROKEN_PIPE);
+            std::process::exit(exit::EXIT_BROKEN_PIPE.into());
         }
         default(info);
     }));

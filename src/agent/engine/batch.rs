@@ -160,7 +160,8 @@ fn stray_temp_pid(name: &str) -> Option<u32> {
     hex.then(|| pid.parse().ok()).flatten()
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether a process with this pid exists (ours or someone else's).
+pub(super) fn process_alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else { return false };
     // EPERM means it exists but is someone else's.
     !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH))

@@ -17,11 +17,8 @@ fn standin() -> &'static PathBuf {
         // One per test process; those of finished processes are removed here.
         for old in fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
             let name = old.file_name().to_string_lossy().to_string();
-            let pid = name.strip_prefix(prefix).and_then(|p| p.parse::<i32>().ok());
-            let gone = |p| {
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None) == Err(nix::errno::Errno::ESRCH)
-            };
-            if pid.is_some_and(gone) {
+            let pid = name.strip_prefix(prefix).and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| !super::super::batch::process_alive(p)) {
                 let _ = fs::remove_dir_all(old.path());
             }
         }
