@@ -2,9 +2,9 @@
 //! timestamp, valid Ed25519 signature, and a sequence number above the last one seen — stored
 //! in SQLite, so a replay is refused also after a restart.
 //!
-//! `verify` checks everything but the sequence; `ReplayGuard::advance` runs inside the call's
-//! own database write, so a call that stores something (an audit row, a run report) commits
-//! it and the new sequence together, and nothing is stored for a replay.
+//! `verify` checks everything but the sequence; `write_fresh` advances it inside the call's own
+//! database write, so a call that stores something (an audit row, a run report) commits it and
+//! the new sequence together, and nothing is stored for a replay.
 
 use rusqlite::{params, OptionalExtension};
 use tonic::{Request, Status};
@@ -31,14 +31,14 @@ pub struct Fresh {
 }
 
 /// Advances an envoy's replay guard; `Send` so it can go to the writer thread.
-pub struct ReplayGuard {
+struct ReplayGuard {
     envoy_id: String,
     sequence: i64,
 }
 
 impl ReplayGuard {
     /// `None` when the sequence is not above the last one stored: a replay or reordering.
-    pub fn advance(&self, c: &rusqlite::Connection) -> rusqlite::Result<Option<Fresh>> {
+    fn advance(&self, c: &rusqlite::Connection) -> rusqlite::Result<Option<Fresh>> {
         c.prepare_cached(
             "UPDATE envoys SET last_seq = ?1, last_seen = ?2 WHERE id = ?3 AND last_seq < ?1
              RETURNING triggered, force_apply",
@@ -50,12 +50,6 @@ impl ReplayGuard {
     }
 }
 
-impl Verified {
-    pub fn guard(&self) -> ReplayGuard {
-        ReplayGuard { envoy_id: self.envoy.id.clone(), sequence: self.sequence as i64 }
-    }
-}
-
 impl Server {
     fn reject(&self, envoy_id: &str, reason: &str, status: Status) -> Status {
         let detail = serde_json::json!({ "reason": reason });
@@ -64,13 +58,33 @@ impl Server {
         status
     }
 
-    /// Refuses a replayed or reordered request (and audits it).
-    pub fn replayed(&self, v: &Verified) -> Status {
-        self.reject(
-            &v.envoy.id,
-            "replayed sequence",
-            Status::unauthenticated(format!("replayed or out-of-order request (sequence {})", v.sequence)),
-        )
+    /// Runs `work` in one writer job right after advancing `v`'s sequence, and answers once that
+    /// job has committed. A replayed or reordered request runs nothing and is refused (and
+    /// audited).
+    pub async fn write_fresh<R: Send + 'static>(
+        &self,
+        v: &Verified,
+        work: impl FnOnce(&rusqlite::Connection, Fresh) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, Status> {
+        let guard = ReplayGuard { envoy_id: v.envoy.id.clone(), sequence: v.sequence as i64 };
+        let done = self
+            .writes
+            .write(move |c| match guard.advance(c)? {
+                Some(fresh) => work(c, fresh).map(Some),
+                None => Ok(None),
+            })
+            .await
+            .map_err(Status::internal)?;
+        done.ok_or_else(|| {
+            self.reject(
+                &v.envoy.id,
+                "replayed sequence",
+                Status::unauthenticated(format!(
+                    "replayed or out-of-order request (sequence {})",
+                    v.sequence
+                )),
+            )
+        })
     }
 
     pub fn verify(&self, req: &Request<SignedRequest>, method: &str) -> Result<Verified, Status> {

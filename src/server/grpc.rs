@@ -181,10 +181,7 @@ impl VigoAgent for AgentService {
         let s = &self.server;
         capture::record(wire::METHOD_CHECK_IN, "request", req.get_ref());
         let v = s.verify(&req, wire::METHOD_CHECK_IN)?;
-        let guard = v.guard();
-        let Some(fresh) = s.writes.write(move |c| guard.advance(c)).await.map_err(internal)? else {
-            return Err(s.replayed(&v));
-        };
+        let fresh = s.write_fresh(&v, |_, fresh| Ok(fresh)).await?;
         let _body: pb::CheckInRequest = decode(&v.payload)?;
         let bundle = s.bundle_for(&v.envoy.name).map_err(Status::failed_precondition)?;
         let mut proto = bundle.message().map_err(Status::internal)?;
@@ -239,25 +236,15 @@ impl VigoAgent for AgentService {
         )
         .map_err(|e| Status::invalid_argument(format!("reply key: {e}")))?;
         let detail = serde_json::json!({ "keys": body.keys, "secrets_epoch": epoch });
-        let (id, guard) = (auth.envoy.id.clone(), auth.guard());
+        let id = auth.envoy.id.clone();
         // The sealed answer leaves only once the new sequence and the audit row have committed.
         // For a replay it was sealed to the reply key inside the signed request, which only the
         // original envoy holds, and is dropped unsent.
-        let fresh = s
-            .writes
-            .write(move |c| {
-                if guard.advance(c)?.is_none() {
-                    return Ok(false);
-                }
-                let actor = format!("envoy:{id}");
-                audit::append_in(c, &[Event::new(&actor, "secret.epoch_resolved", &id).detail(detail)])?;
-                Ok(true)
-            })
-            .await
-            .map_err(internal)?;
-        if !fresh {
-            return Err(s.replayed(&auth));
-        }
+        s.write_fresh(&auth, move |c, _| {
+            let actor = format!("envoy:{id}");
+            audit::append_in(c, &[Event::new(&actor, "secret.epoch_resolved", &id).detail(detail)]).map(drop)
+        })
+        .await?;
         let answer = pb::ResolveSecretsResponse { sealed_values: sealed, secrets_epoch: epoch };
         capture::record(wire::METHOD_RESOLVE, "response", &answer);
         Ok(Response::new(answer))
@@ -276,39 +263,29 @@ impl VigoAgent for AgentService {
         let json = super::runs::report_to_json(&report);
         let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
         let answer_id = run_id.clone();
-        let guard = auth.guard();
-        let stored = s
-            .writes
-            .write(move |c| {
-                if guard.advance(c)?.is_none() {
-                    return Ok(false);
-                }
+        s.write_fresh(&auth, move |c, _| {
+            c.prepare_cached(
+                "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                run_id,
+                envoy_id,
+                envoy_name,
+                unix_now(),
+                report.status,
+                report.bundle_hash,
+                json
+            ])?;
+            if !report.noop {
                 c.prepare_cached(
-                    "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "UPDATE envoys SET triggered = '[]', force_apply = 0, last_bundle_hash = ?2 WHERE id = ?1",
                 )?
-                .execute(params![
-                    run_id,
-                    envoy_id,
-                    envoy_name,
-                    unix_now(),
-                    report.status,
-                    report.bundle_hash,
-                    json
-                ])?;
-                if !report.noop {
-                    c.prepare_cached(
-                        "UPDATE envoys SET triggered = '[]', force_apply = 0, last_bundle_hash = ?2 WHERE id = ?1",
-                    )?
-                    .execute(params![envoy_id, report.bundle_hash])?;
-                }
-                Ok(true)
-            })
-            .await
-            .map_err(internal)?;
-        if !stored {
-            return Err(s.replayed(&auth));
-        }
+                .execute(params![envoy_id, report.bundle_hash])?;
+            }
+            Ok(())
+        })
+        .await?;
         let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
         Ok(Response::new(answer))
