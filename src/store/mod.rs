@@ -33,7 +33,9 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600));
     conn.busy_timeout(BUSY_TIMEOUT).map_err(wrap)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(wrap)?;
+    // FULL syncs the WAL at every commit: an acknowledged audit row or run report survives a
+    // power cut, not only a crash. The server's group commit pays one sync per batch.
+    conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
     migrate(&conn, &shown)?;
     Ok(conn)
@@ -80,6 +82,9 @@ mod tests {
         assert_eq!(v, schema::MIGRATIONS.len() as i64);
         let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+        // 2 = FULL: a commit is on disk before it is acknowledged.
+        let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+        assert_eq!(sync, 2);
         conn.pragma_update(None, "user_version", 999).unwrap();
         drop(conn);
         assert!(matches!(open(&db), Err(StoreError::TooNew { .. })));
