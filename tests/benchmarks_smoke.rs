@@ -14,14 +14,18 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-fn summary(name: &str, args: &[&str]) -> serde_json::Value {
-    let exe = example(name);
-    let out = Command::new(&exe).args(args).arg("--vigo").arg(env!("CARGO_BIN_EXE_vigo")).output().unwrap();
+/// Runs the example and returns the JSON summary on its last line.
+fn last_json_line(name: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(example(name)).args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let last = stdout.lines().last().unwrap_or_default();
-    let v: serde_json::Value =
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("{name}: last line is not JSON ({e}): {last}"));
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{name}: last line is not JSON ({e}): {last}"))
+}
+
+/// A benchmark that drives the tested `vigo` and counts its errors: there must be none.
+fn summary(name: &str, args: &[&str]) -> serde_json::Value {
+    let v = last_json_line(name, &[args, &["--vigo", env!("CARGO_BIN_EXE_vigo")]].concat());
     assert_eq!(v["errors"], 0, "{name}: {v}");
     v
 }
@@ -32,6 +36,19 @@ fn fleet_bench_runs_at_a_tiny_size() {
     let v = summary("fleet_bench", &[&args[..], &["--duration", "1", "--audit-rows", "2000"]].concat());
     assert!(v["cycles"].as_u64().unwrap() > 0, "{v}");
     assert!(v["audit"]["chain_rows"].as_u64().unwrap() > 2000, "{v}");
+}
+
+#[test]
+fn cycle_floor_prints_every_cost_it_sums() {
+    let v = last_json_line("cycle_floor", &["--iterations", "20"]);
+    let keys =
+        ["ed25519_sign_us", "ed25519_verify_us", "x25519_keypair_us", "x25519_agree_us", "cycle_tcp_ms"];
+    for key in keys {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
+    let crypto = v["cycles_per_s_ceiling_crypto"].as_f64().unwrap();
+    let with_tcp = v["cycles_per_s_ceiling_crypto_tcp"].as_f64().unwrap();
+    assert!(with_tcp < crypto, "adding the transport must lower the ceiling: {v}");
 }
 
 #[test]
