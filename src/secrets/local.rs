@@ -115,7 +115,9 @@ impl LocalVault {
                 std::io::ErrorKind::NotFound => SecretsError::NotFound { key: key.into() },
                 _ => backend(format!("{}: {e}", path.display())),
             })?;
-        let mut buf = Vec::new();
+        // Room for a typical sealed value up front: an empty Vec makes read_to_end probe with a
+        // 32-byte read first, a third syscall per secret on the server's ResolveSecrets path.
+        let mut buf = Vec::with_capacity(1024);
         f.by_ref()
             .take((MAX_VALUE_LEN + 1024) as u64)
             .read_to_end(&mut buf)
