@@ -18,8 +18,8 @@ pub enum PlaceholderError {
     Unresolved { key: String },
 }
 
-/// Checks a secret key name: `/`-joined segments of `[A-Za-z0-9._-]`, no `.`/`..` segment,
-/// no leading or trailing `/`, at most 256 bytes. Runs before any path is built from a key.
+/// Checks a secret key name: `/`-joined segments of `[A-Za-z0-9._-]` that do not start with a
+/// dot, no leading or trailing `/`, at most 256 bytes. Runs before any path is built from a key.
 pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
     let bad = |reason| Err(PlaceholderError::InvalidKey { key: key.escape_debug().to_string(), reason });
     if key.is_empty() {
@@ -37,6 +37,10 @@ pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
         }
         if segment == "." || segment == ".." {
             return bad("'.' and '..' segments are not allowed");
+        }
+        // Dot names in the vault directory are its own files (the master key, temp files).
+        if segment.starts_with('.') {
+            return bad("a segment must not start with '.' (such names are reserved for the vault's own files)");
         }
         if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
             return bad("segments may only hold A-Z a-z 0-9 . _ -");
@@ -252,6 +256,8 @@ mod tests {
             "é",
             long.as_str(),
             "x/..",
+            ".master.key",
+            "app/.hidden",
             "a__END_VIGO_SECRET__b",
         ] {
             assert!(validate_key(bad).is_err(), "{bad:?}");

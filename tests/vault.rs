@@ -198,6 +198,25 @@ fn bad_key_names_are_refused_before_any_path_is_built() {
     assert!(!b.join("x").exists() && !std::path::Path::new("/abs").exists());
 }
 
+/// The vault's own files sit beside the secrets under dot names; no key may reach them.
+#[test]
+fn the_master_key_cannot_be_overwritten_or_deleted_as_a_secret() {
+    let base = TempDir::new("vault-dotnames");
+    let b = base.path();
+    init_unlocked_vault(b, PASS);
+    let master = std::fs::read(b.join("secrets/.master.key")).unwrap();
+    for verb in [&["set", "raw"][..], &["delete"][..], &["reveal"][..]] {
+        for key in [".master.key", "app/.hidden"] {
+            let args = [&["secrets"][..], verb, &[key]].concat();
+            let out = run_in(b, "vigocli", &args, "v\n");
+            assert_code(&out, 1);
+            assert!(text(&out).contains("must not start with '.'"), "{args:?}: {}", text(&out));
+        }
+    }
+    assert_eq!(std::fs::read(b.join("secrets/.master.key")).unwrap(), master);
+    assert!(!b.join("secrets/app").exists());
+}
+
 #[test]
 fn copied_secret_file_reports_tampering() {
     let base = TempDir::new("vault-tamper");
@@ -273,6 +292,29 @@ fn canary_never_lands_in_plaintext_under_the_base_dir_or_in_logs() {
     // It is really stored (the sweep above is not vacuous).
     let out = run_in(b, "vigocli", &["secrets", "reveal", "app/canary"], "");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), canary);
+}
+
+/// Out-of-range validities and malformed names are usage errors that write nothing (a huge
+/// validity used to overflow the date arithmetic and abort).
+#[test]
+fn generate_certs_refuses_bad_validity_and_names_before_writing() {
+    let base = TempDir::new("vault-certs-bad");
+    let b = base.path();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--ca-days", "99999999"], "at most 36500 days"),
+        (&["--server-days", "3000000"], "at most 36500 days"),
+        (&["--ca-days", "10", "--server-days", "5000"], "cannot outlive the CA"),
+        (&["--ca-days", "0"], "at least one day"),
+        (&["--san", "bad name!"], "neither an IP address nor a DNS name"),
+        (&["--san", ""], "neither an IP address nor a DNS name"),
+    ];
+    for (args, says) in cases {
+        let out = run_in(b, "vigocli", &[&["secrets", "generate-certs"][..], args].concat(), "");
+        assert_code(&out, 2);
+        assert!(text(&out).contains(says), "{args:?}: {}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{args:?}: {}", text(&out));
+        assert!(!b.join("tls").exists(), "{args:?} wrote certificates");
+    }
 }
 
 #[test]

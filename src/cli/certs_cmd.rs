@@ -31,6 +31,40 @@ pub struct GenerateCertsArgs {
     force: bool,
 }
 
+/// Certificates end by year 9999 at the latest; a century is far beyond any sane rotation.
+const MAX_DAYS: u32 = 36_500;
+
+fn check_validity(ca_days: u32, server_days: u32) -> Result<(), Failure> {
+    if ca_days == 0 || server_days == 0 {
+        return Err(Failure::usage("validity must be at least one day"));
+    }
+    if ca_days > MAX_DAYS || server_days > MAX_DAYS {
+        return Err(Failure::usage(format!("validity must be at most {MAX_DAYS} days (100 years)")));
+    }
+    if server_days > ca_days {
+        return Err(Failure::usage(format!(
+            "the server certificate ({server_days} days) cannot outlive the CA that signs it ({ca_days} days)"
+        )));
+    }
+    Ok(())
+}
+
+fn is_dns_name_or_ip(name: &str) -> bool {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let host = name.strip_prefix("*.").unwrap_or(name);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// Writes a fresh CA and server certificate into `dir`; refuses to overwrite unless `force`.
 pub fn generate(
     dir: &std::path::Path,
@@ -47,8 +81,11 @@ pub fn generate(
             existing[0].display()
         )));
     }
-    if ca_days == 0 || server_days == 0 {
-        return Err(Failure::usage("validity must be at least one day"));
+    check_validity(ca_days, server_days)?;
+    if let Some(bad) = extra_sans.iter().find(|s| !is_dns_name_or_ip(s)) {
+        return Err(Failure::usage(format!(
+            "--san {bad:?} is neither an IP address nor a DNS name (letters, digits, '-', '.', a leading '*.')"
+        )));
     }
     let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), crate::util::hosts::hostname()];
     for s in extra_sans {
