@@ -198,6 +198,31 @@ fn bad_key_names_are_refused_before_any_path_is_built() {
     assert!(!b.join("x").exists() && !std::path::Path::new("/abs").exists());
 }
 
+/// A value is read only up to its limit: an endless source fails at once and stores nothing.
+#[test]
+fn oversized_or_binary_values_are_refused_without_reading_them_whole() {
+    let base = TempDir::new("vault-big");
+    let b = base.path();
+    init_unlocked_vault(b, PASS);
+    let set = |extra: &[&str], stdin: &str| {
+        run_in(b, "vigocli", &[&["secrets", "set", "raw", "big"][..], extra].concat(), stdin)
+    };
+    let out = set(&["--from-file", "/dev/zero"], "");
+    assert_code(&out, 1);
+    assert!(text(&out).contains("/dev/zero: the file holds more than 1024 KiB"), "{}", text(&out));
+    let out = set(&[], &"x".repeat((1 << 20) + 1));
+    assert_code(&out, 1);
+    assert!(text(&out).contains("standard input holds more than 1024 KiB"), "{}", text(&out));
+    let binary = b.join("value.bin");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+    let out = set(&["--from-file", binary.to_str().unwrap()], "");
+    assert_code(&out, 1);
+    assert!(text(&out).contains("is not UTF-8 text"), "{}", text(&out));
+    assert!(!b.join("secrets/big").exists());
+    // Exactly at the limit is fine.
+    assert_code(&set(&[], &"y".repeat(1 << 20)), 0);
+}
+
 /// The vault's own files sit beside the secrets under dot names; no key may reach them.
 #[test]
 fn the_master_key_cannot_be_overwritten_or_deleted_as_a_secret() {

@@ -76,7 +76,7 @@ enum SetKind {
 
 #[derive(FromArgs)]
 #[argh(subcommand, name = "raw")]
-/// Store an arbitrary value verbatim, from --from-file, piped stdin, or a hidden prompt.
+/// Store a text value (UTF-8, up to 1 MiB) verbatim, from --from-file, piped stdin, or a hidden prompt.
 struct SetRawArgs {
     /// secret key, e.g. vigo/db/dsn
     #[argh(positional)]
@@ -287,15 +287,13 @@ pub fn password_rule_violation(pw: &str) -> Option<&'static str> {
 
 fn set_raw(ctx: &Context, a: SetRawArgs) -> CmdResult {
     crate::placeholder::validate_key(&a.key)?;
+    let limit = crate::secrets::local::MAX_VALUE_LEN;
     let value = match &a.from_file {
-        Some(f) => {
-            let bytes = std::fs::read(f).map_err(|e| Failure::failed(format!("{f}: {e}")))?;
-            SecretString::new(
-                String::from_utf8(bytes).map_err(|_| Failure::failed(format!("{f} is not UTF-8 text")))?,
-            )
-        }
+        Some(f) => std::fs::File::open(f)
+            .and_then(|file| prompt::read_value(file, limit, "the file"))
+            .map_err(|e| Failure::failed(format!("{f}: {e}")))?,
         None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => ask("Enter value: ")?,
-        None => prompt::read_all_stdin().map_err(|e| Failure::failed(e.to_string()))?,
+        None => prompt::read_all_stdin(limit).map_err(|e| Failure::failed(e.to_string()))?,
     };
     if value.is_empty() {
         return Err(Failure::failed(
