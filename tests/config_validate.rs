@@ -105,9 +105,9 @@ fn config_validate_seed_against_an_empty_vault_names_each_missing_key() {
     assert_eq!(code, 1, "{err}");
     assert_eq!(
         err,
-        "seed/modules/database.vgo:19:12: secret `vigo/grafana/admin_password` does not exist in the vault; store it with `vigocli secrets set vigo/grafana/admin_password` or fix the name\n\
-         seed/modules/database.vgo:26:18: secret `vigo/deploy/key` does not exist in the vault; store it with `vigocli secrets set vigo/deploy/key` or fix the name\n\
-         seed/nodes.vgo:6:20: secret `vigo/db/password` does not exist in the vault; store it with `vigocli secrets set vigo/db/password` or fix the name\n\
+        "seed/modules/database.vgo:19:12: secret `vigo/grafana/admin_password` does not exist in the vault; store it with `vigocli secrets set raw vigo/grafana/admin_password` or fix the name\n\
+         seed/modules/database.vgo:26:18: secret `vigo/deploy/key` does not exist in the vault; store it with `vigocli secrets set raw vigo/deploy/key` or fix the name\n\
+         seed/nodes.vgo:6:20: secret `vigo/db/password` does not exist in the vault; store it with `vigocli secrets set raw vigo/db/password` or fix the name\n\
          error: 3 errors in seed\n"
     );
 }

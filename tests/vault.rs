@@ -198,6 +198,19 @@ fn bad_key_names_are_refused_before_any_path_is_built() {
     assert!(!b.join("x").exists() && !std::path::Path::new("/abs").exists());
 }
 
+/// Before `secrets init` the gated verbs say to create the vault, not to unlock it.
+#[test]
+fn gated_verbs_without_a_vault_say_to_init_it() {
+    let base = TempDir::new("vault-none");
+    let b = base.path();
+    for verb in [&["list"][..], &["reveal", "a/b"][..], &["set", "raw", "a/b"][..]] {
+        let out = run_in(b, "vigocli", &[&["secrets"][..], verb].concat(), "v\n");
+        assert_code(&out, 1);
+        assert!(text(&out).contains("there is no vault here"), "{verb:?}: {}", text(&out));
+        assert!(text(&out).contains("vigocli secrets init"), "{verb:?}: {}", text(&out));
+    }
+}
+
 /// A value is read only up to its limit: an endless source fails at once and stores nothing.
 #[test]
 fn oversized_or_binary_values_are_refused_without_reading_them_whole() {

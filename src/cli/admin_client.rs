@@ -53,13 +53,12 @@ impl AdminClient {
             .as_ref()
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| ctx.paths.admin_token.clone());
+        let hint = match ctx.token_file {
+            Some(_) => "check the path given to --token-file",
+            None => "is vigosrv running on this host? (or pass --token-file)",
+        };
         let token = std::fs::read_to_string(&token_path)
-            .map_err(|e| {
-                Failure::failed(format!(
-                    "cannot read the admin token {}: {e}; is vigosrv running on this host? (or pass --token-file)",
-                    token_path.display()
-                ))
-            })?
+            .map_err(|e| Failure::failed(format!("cannot read the admin token {}: {e}; {hint}", token_path.display())))?
             .trim()
             .to_string();
         Ok(AdminClient { url, host, port, tls: Arc::new(tls), token })

@@ -127,6 +127,13 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
         SecretsCommand::Rotate(_) => rotate(ctx),
         SecretsCommand::Reset(_) => reset(ctx),
         gated => {
+            // Without a vault there is nothing to unlock: say what to do first.
+            if !ctx.paths.key_file.exists() {
+                return Err(Failure::failed(format!(
+                    "there is no vault here (no master key at {}); run `vigocli secrets init` first, or check --base-dir",
+                    ctx.paths.key_file.display()
+                )));
+            }
             gate::check_gate(&ctx.paths.sentinel).map_err(Failure::refused)?;
             let result = match gated {
                 SecretsCommand::Set(SetArgs { kind: SetKind::Raw(a) }) => set_raw(ctx, a),

@@ -56,7 +56,7 @@ impl<'p> Resolver<'p> {
         let found = self.seen.entry(key.to_string()).or_insert_with(|| match provider.contains(key) {
             Ok(true) => Ok(()),
             Ok(false) | Err(SecretsError::NotFound { .. }) => Err(format!(
-                "secret `{key}` does not exist in the vault; store it with `vigocli secrets set {key}` or fix the name"
+                "secret `{key}` does not exist in the vault; store it with `vigocli secrets set raw {key}` or fix the name"
             )),
             Err(e) => Err(format!("secret `{key}` could not be checked: {e}")),
         });

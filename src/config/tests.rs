@@ -196,7 +196,7 @@ fn missing_secret_fails_the_whole_load_naming_key_and_place() {
     for k in ["vigo/grafana/admin_password", "vigo/deploy/key"] {
         p.insert(k, "v");
     }
-    let want = "nodes.vgo:6:20: secret `vigo/db/password` does not exist in the vault; store it with `vigocli secrets set vigo/db/password` or fix the name";
+    let want = "nodes.vgo:6:20: secret `vigo/db/password` does not exist in the vault; store it with `vigocli secrets set raw vigo/db/password` or fix the name";
     assert_eq!(t.compile_errors("db1.example.com", &p), [want]);
     let errs = t.load().unwrap().validate_all(&p).unwrap_err();
     assert_eq!(t.errors(&errs), [want]);

@@ -30,7 +30,7 @@ fn backend(msg: impl Into<String>) -> SecretsError {
 pub fn read_master_key(key_file: &Path) -> Result<MasterKey, SecretsError> {
     if !key_file.exists() {
         return Err(backend(format!(
-            "master key {} does not exist; run `vigocli secrets init` first (or pass --key-file)",
+            "master key {} does not exist; run `vigocli secrets init` first, or point --base-dir at the installation that has one",
             key_file.display()
         )));
     }
