@@ -198,6 +198,33 @@ fn bad_key_names_are_refused_before_any_path_is_built() {
     assert!(!b.join("x").exists() && !std::path::Path::new("/abs").exists());
 }
 
+/// `--expect-head` takes a whole hash (a typo is a usage error, not "tampering"), and an
+/// emptied database is reported, not silently rebuilt into an empty "intact" log.
+#[test]
+fn audit_verify_checks_its_input_and_never_rebuilds_an_emptied_database() {
+    let base = TempDir::new("vault-audit");
+    let b = base.path();
+    init_unlocked_vault(b, PASS);
+    let out = run_in(b, "vigocli", &["audit", "verify"], "");
+    assert_code(&out, 0);
+    let head = text(&out).trim().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(head.len(), 64, "{}", text(&out));
+    assert_code(&run_in(b, "vigocli", &["audit", "verify", "--expect-head", &head], ""), 0);
+    for bad in ["zz", "", &head[..8]] {
+        let out = run_in(b, "vigocli", &["audit", "verify", "--expect-head", bad], "");
+        assert_code(&out, 2);
+        assert!(text(&out).contains("64 hex characters"), "{bad:?}: {}", text(&out));
+    }
+    for side in ["vigo.db-wal", "vigo.db-shm"] {
+        let _ = std::fs::remove_file(b.join(side));
+    }
+    std::fs::write(b.join("vigo.db"), b"").unwrap();
+    let out = run_in(b, "vigocli", &["audit", "verify"], "");
+    assert_code(&out, 1);
+    assert!(text(&out).contains("is empty"), "{}", text(&out));
+    assert_eq!(std::fs::metadata(b.join("vigo.db")).unwrap().len(), 0);
+}
+
 /// Before `secrets init` the gated verbs say to create the vault, not to unlock it.
 #[test]
 fn gated_verbs_without_a_vault_say_to_init_it() {

@@ -49,6 +49,20 @@ pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
             ctx.paths.db.display()
         )));
     }
+    // Opening migrates the schema, which would turn an emptied file into a fresh, "intact" log.
+    if std::fs::metadata(&ctx.paths.db).is_ok_and(|m| m.len() == 0) {
+        return Err(Failure::failed(format!(
+            "{} is empty: it is not a Vigo database any more; restore it from a backup",
+            ctx.paths.db.display()
+        )));
+    }
+    if let AuditCommand::Verify(VerifyArgs { expect_head: Some(h) }) = &args.command {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Failure::usage(format!(
+                "--expect-head wants the 64 hex characters of a head hash printed by `audit verify`, got {h:?}"
+            )));
+        }
+    }
     let conn = crate::store::open(&ctx.paths.db)?;
     match args.command {
         AuditCommand::Verify(v) => match audit::verify(&conn, v.expect_head.as_deref())? {
