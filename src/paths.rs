@@ -24,6 +24,8 @@ pub struct ServerPaths {
     pub config_dir: PathBuf,
     pub db: PathBuf,
     pub admin_token: PathBuf,
+    /// Held by the running vigosrv: one server per base directory.
+    pub server_lock: PathBuf,
 }
 
 impl ServerPaths {
@@ -39,6 +41,7 @@ impl ServerPaths {
             config_dir: base.join("config"),
             db: base.join("vigo.db"),
             admin_token: base.join("local-admin.token"),
+            server_lock: base.join("vigosrv.lock"),
         }
     }
 

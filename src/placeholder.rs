@@ -40,7 +40,9 @@ pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
         }
         // Dot names in the vault directory are its own files (the master key, temp files).
         if segment.starts_with('.') {
-            return bad("a segment must not start with '.' (such names are reserved for the vault's own files)");
+            return bad(
+                "a segment must not start with '.' (such names are reserved for the vault's own files)",
+            );
         }
         if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
             return bad("segments may only hold A-Z a-z 0-9 . _ -");

@@ -122,3 +122,32 @@ fn server_refuses_to_start_without_its_keys_or_with_a_missing_secret() {
     assert_code(&out, 1);
     assert!(text(&out).contains("master key"), "{}", text(&out));
 }
+
+/// One server per base directory: a second one would mint a new local-admin token over the
+/// first one's (locking the operator out of it) and delete it when it stops.
+#[test]
+fn a_second_server_on_the_same_base_dir_is_refused_and_the_first_keeps_its_token() {
+    let mut f = Fleet::new("api-two-servers");
+    f.start_server();
+    let first_pid = f.server.as_ref().unwrap().id();
+    let token = std::fs::read(f.base().join("local-admin.token")).unwrap();
+    let args = ["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"];
+    let mut second = spawn_role("vigosrv", &f.base(), &args, "", &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while second.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second vigosrv on the same base dir kept running");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = second.wait_with_output().unwrap();
+    assert_code(&out, 1);
+    assert!(text(&out).contains("another vigosrv holds the lock"), "{}", text(&out));
+    assert!(text(&out).contains(&format!("(PID {first_pid})")), "{}", text(&out));
+    assert_eq!(std::fs::read(f.base().join("local-admin.token")).unwrap(), token);
+    assert_eq!(f.health()["status"], "ok");
+    // Once the first has stopped, the directory is free again.
+    f.restart_server();
+    f.stop_server();
+}

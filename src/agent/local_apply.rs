@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::engine::{self, ApplyOptions, RunReport};
-use super::lock::RunLock;
 use crate::audit::{self, Event};
 use crate::bundle::CompiledBundle;
 use crate::crypto::SecretString;
 use crate::exit::Failure;
 use crate::paths::AgentPaths;
+use crate::util::lock::FileLock;
 
 pub struct LocalApply {
     pub root: PathBuf,
@@ -25,7 +25,8 @@ pub fn apply(
     how: LocalApply,
 ) -> Result<RunReport, Failure> {
     crate::util::fsutil::ensure_dir(&paths.base, 0o700)?;
-    let _lock = RunLock::acquire(&paths.lock, None).map_err(Failure::failed)?;
+    let _lock = FileLock::acquire(&paths.lock, None, "vigo-agent run")
+        .map_err(|e| Failure::failed(format!("{e}; wait for it to finish or retry later")))?;
     let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base).map_err(Failure::failed)?;
     let opts = ApplyOptions { root: how.root, noop: how.noop, triggered: how.triggered, guardrails };
     let report = engine::apply(bundle, secrets, &opts);

@@ -5,7 +5,6 @@ mod client;
 pub mod engine;
 mod enroll;
 mod local_apply;
-mod lock;
 mod run;
 mod state;
 

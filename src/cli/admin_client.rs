@@ -58,7 +58,9 @@ impl AdminClient {
             None => "is vigosrv running on this host? (or pass --token-file)",
         };
         let token = std::fs::read_to_string(&token_path)
-            .map_err(|e| Failure::failed(format!("cannot read the admin token {}: {e}; {hint}", token_path.display())))?
+            .map_err(|e| {
+                Failure::failed(format!("cannot read the admin token {}: {e}; {hint}", token_path.display()))
+            })?
             .trim()
             .to_string();
         Ok(AdminClient { url, host, port, tls: Arc::new(tls), token })

@@ -158,6 +158,10 @@ async fn run(args: ServerArgs) -> CmdResult {
     let base = paths::base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
     let paths = ServerPaths::new(&base);
     let Ready { server, settings, admin_token, agent_tls, admin_tls } = startup(&args, &paths)?;
+    // A second server on the same state would replace the first one's admin token and race its
+    // writes; the kernel drops this lock with the process, however it ends.
+    let _one_server = crate::util::lock::FileLock::acquire(&paths.server_lock, None, "vigosrv")
+        .map_err(|e| Failure::failed(format!("{e}; one server per --base-dir: stop that one first")))?;
     let bind = |addr: &str| {
         let a = crate::util::hosts::resolve(addr).map_err(Failure::usage)?;
         std::net::TcpListener::bind(a)

@@ -1,7 +1,8 @@
-//! Small shared helpers: atomic files, time, host lookups without NSS, prompts.
+//! Small shared helpers: atomic files, lock files, time, host lookups without NSS, prompts.
 
 pub mod fsutil;
 pub mod hosts;
+pub mod lock;
 pub mod prompt;
 pub mod time;
 pub mod users;

@@ -56,7 +56,10 @@ pub fn read_value(input: impl io::Read, limit: usize, what: &str) -> io::Result<
         ));
     }
     let text = String::from_utf8(std::mem::take(&mut *buf)).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("{what} is not UTF-8 text; secret values are text"))
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{what} is not UTF-8 text; secret values are text"),
+        )
     })?;
     Ok(SecretString::new(text))
 }

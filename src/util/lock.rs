@@ -1,6 +1,7 @@
-//! The run lock: one apply at a time per host. A `flock` on a lock file (released by the
-//! kernel when the holder exits, even by `kill -9`) with the holder's PID written inside, so
-//! a second run can say who holds it.
+//! One holder at a time: the agent's run lock (one apply per host) and the server's lock on its
+//! base directory (one vigosrv per state). A `flock` on a lock file (released by the kernel when
+//! the holder exits, even by `kill -9`) with the holder's PID written inside, so the next one
+//! can say who holds it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -12,14 +13,15 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 /// Held for the life of the value; dropping it releases the lock.
-pub struct RunLock {
+pub struct FileLock {
     _lock: Flock<File>,
 }
 
-impl RunLock {
+impl FileLock {
     /// Takes the lock at `path`. With `wait: None` a held lock fails at once; with
-    /// `Some(d)` it is retried until `d` has passed. The error names the holder's PID.
-    pub fn acquire(path: &Path, wait: Option<Duration>) -> Result<RunLock, String> {
+    /// `Some(d)` it is retried until `d` has passed. The error names the holder (`holder`: what
+    /// kind of process takes this lock) and its PID.
+    pub fn acquire(path: &Path, wait: Option<Duration>, holder: &str) -> Result<FileLock, String> {
         let deadline = wait.map(|d| Instant::now() + d);
         let mut file = open(path)?;
         loop {
@@ -32,16 +34,16 @@ impl RunLock {
                         .and_then(|_| lock.seek(SeekFrom::Start(0)))
                         .and_then(|_| lock.write_all(pid.as_bytes()))
                         .and_then(|_| lock.sync_data());
-                    written.map_err(|e| format!("writing the run lock {}: {e}", path.display()))?;
-                    return Ok(RunLock { _lock: lock });
+                    written.map_err(|e| format!("writing the lock {}: {e}", path.display()))?;
+                    return Ok(FileLock { _lock: lock });
                 }
                 Err((f, Errno::EWOULDBLOCK)) => {
                     if deadline.is_none_or(|d| Instant::now() >= d) {
                         return Err(format!(
-                            "another vigo-agent run holds the lock {} (PID {}); wait for it to finish{}",
+                            "another {holder} holds the lock {} (PID {}){}",
                             path.display(),
-                            holder(path),
-                            if wait.is_some() { " (gave up waiting)" } else { " or retry later" }
+                            holder_pid(path),
+                            if wait.is_some() { " (gave up waiting)" } else { "" }
                         ));
                     }
                     file = f;
@@ -61,10 +63,10 @@ fn open(path: &Path) -> Result<File, String> {
         .truncate(false)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("opening the run lock {}: {e}", path.display()))
+        .map_err(|e| format!("opening the lock {}: {e}", path.display()))
 }
 
-fn holder(path: &Path) -> String {
+fn holder_pid(path: &Path) -> String {
     let mut text = String::new();
     let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut text));
     let text = text.trim();
@@ -84,16 +86,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vigo-lock-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("run.lock");
-        let first = RunLock::acquire(&path, None).unwrap();
-        let err = RunLock::acquire(&path, None).err().expect("second run must not get the lock");
-        assert!(err.contains(&format!("PID {}", std::process::id())), "{err}");
+        let first = FileLock::acquire(&path, None, "test").unwrap();
+        let err = FileLock::acquire(&path, None, "test").err().expect("second run must not get the lock");
+        assert!(
+            err.contains(&format!(
+                "another test holds the lock {} (PID {})",
+                path.display(),
+                std::process::id()
+            )),
+            "{err}"
+        );
         let t = Instant::now();
-        let err = RunLock::acquire(&path, Some(Duration::from_millis(200))).err().unwrap();
+        let err = FileLock::acquire(&path, Some(Duration::from_millis(200)), "test").err().unwrap();
         assert!(t.elapsed() >= Duration::from_millis(200) && err.contains("gave up waiting"));
         // A waiter gets the lock once the holder lets go.
         let p2 = path.clone();
-        let waiter =
-            std::thread::spawn(move || RunLock::acquire(&p2, Some(Duration::from_secs(10))).map(|_| ()));
+        let waiter = std::thread::spawn(move || {
+            FileLock::acquire(&p2, Some(Duration::from_secs(10)), "test").map(|_| ())
+        });
         std::thread::sleep(Duration::from_millis(100));
         drop(first);
         waiter.join().unwrap().unwrap();
