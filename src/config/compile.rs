@@ -117,12 +117,18 @@ impl Compiler<'_, '_> {
                     }
                     if r.rtype == "exec" && COMMAND_LINES.contains(&name.as_str()) {
                         ok &= self.check_command_line(r, name, s, &text);
+                    } else {
+                        ok &= self.check_secret_allowed(r, name, s, &text);
                     }
                     Json::String(text)
                 }
                 Value::List(items) => {
-                    let rendered: Vec<Json> =
-                        items.iter().filter_map(|s| self.render(s, vars, envoy)).map(Json::String).collect();
+                    let mut rendered = Vec::with_capacity(items.len());
+                    for s in items {
+                        let Some(text) = self.render(s, vars, envoy) else { continue };
+                        ok &= self.check_secret_allowed(r, name, s, &text);
+                        rendered.push(Json::String(text));
+                    }
                     ok &= rendered.len() == items.len();
                     Json::Array(rendered)
                 }
@@ -152,6 +158,29 @@ impl Compiler<'_, '_> {
             }
         }
         Some(compiled)
+    }
+
+    /// A secret may reach only the attributes of `schema::SECRET_ATTRS`.
+    fn check_secret_allowed(&mut self, r: &Resource, name: &str, s: &Str, text: &str) -> bool {
+        if schema::may_hold_secret(&r.rtype, name) {
+            return true;
+        }
+        let keys: Vec<String> =
+            placeholder::find_markers(text).unwrap_or_default().into_iter().map(|f| f.key).collect();
+        if keys.is_empty() {
+            return true;
+        }
+        let allowed: Vec<String> = schema::SECRET_ATTRS.iter().map(|(t, a)| format!("{t} `{a}`")).collect();
+        self.issue(
+            &s.loc,
+            format!(
+                "{} `{name}` contains secret:{}; it would be visible on the host and outlive a rotation there. Secrets may go only in {}",
+                r.rtype,
+                keys.join(", secret:"),
+                allowed.join(", ")
+            ),
+        );
+        false
     }
 
     /// Command lines show in `ps`: no secrets in them, and `{{secret_file}}` needs `secret_file`.

@@ -196,6 +196,35 @@ fn secrets_in_exec_commands_are_rejected() {
         .contains("only works in an exec `command`"));
 }
 
+/// A secret in a path, link target, account field, package or service name would be readable by
+/// anyone on the host (`ls`, `/etc/passwd`) and stay there after a rotation.
+#[test]
+fn secrets_only_reach_attributes_that_keep_them_private() {
+    let allowed = "Secrets may go only in file `content`, exec `stdin`, exec `secret_file`, user `password`";
+    assert_eq!(
+        one("vars: {pw: \"secret:app/pw\"}\nresources:\n  - {name: a, type: file, target_path: \"/etc/{{ .Vars.pw }}\"}\n"),
+        format!("modules/m.vgo:3:40: file `target_path` contains secret:app/pw; it would be visible on the host and outlive a rotation there. {allowed}")
+    );
+    for (rtype, attrs) in [
+        ("symlink", "target_path: /l, points_to: \"secret:app/pw\""),
+        ("user", "username: u, comment: \"secret:app/pw\""),
+        ("user", "username: u, groups: [wheel, \"secret:app/pw\"]"),
+        ("package", "package: \"secret:app/pw\""),
+        ("exec", "command: x, cwd: \"secret:app/pw\""),
+    ] {
+        let e = one(&format!("resources:\n  - {{name: a, type: {rtype}, {attrs}}}\n"));
+        assert!(e.contains("contains secret:app/pw; it would be visible on the host"), "{rtype} {attrs}: {e}");
+    }
+    for (rtype, attrs) in [
+        ("file", "target_path: /f, content: \"secret:app/pw\""),
+        ("exec", "command: x, stdin: \"secret:app/pw\""),
+        ("exec", "command: \"x {{secret_file}}\", secret_file: \"secret:app/pw\""),
+        ("user", "username: u, password: \"secret:app/pw\""),
+    ] {
+        assert!(errs(&format!("resources:\n  - {{name: a, type: {rtype}, {attrs}}}\n")).is_empty(), "{rtype} {attrs}");
+    }
+}
+
 #[test]
 fn secrets_in_names_and_when() {
     assert!(one("resources:\n  - {name: \"secret:app/pw\", type: package, package: x}\n")

@@ -95,6 +95,17 @@ pub const TYPES: &[(&str, &[Attr])] = &[
 /// Exec attributes that are run as command lines, so a secret in them would show in `ps`.
 pub const COMMAND_LINES: &[&str] = &["command", "unless", "onlyif"];
 
+/// The only attributes a secret may reach: each hands its value to the host privately (a
+/// 0600-or-as-asked file's content, a pipe, a private temp file, a password hash). Every other
+/// attribute names something anyone on the host can see (paths, link targets, account fields in
+/// /etc/passwd, package and service names) and would outlive a rotation there.
+pub const SECRET_ATTRS: &[(&str, &str)] =
+    &[("file", "content"), ("exec", "stdin"), ("exec", "secret_file"), ("user", "password")];
+
+pub fn may_hold_secret(rtype: &str, attr: &str) -> bool {
+    SECRET_ATTRS.contains(&(rtype, attr))
+}
+
 pub fn attrs_of(rtype: &str) -> Option<&'static [Attr]> {
     TYPES.iter().find(|(t, _)| *t == rtype).map(|(_, attrs)| *attrs)
 }
