@@ -263,6 +263,23 @@ fn oversized_or_binary_values_are_refused_without_reading_them_whole() {
     assert_code(&set(&[], &"y".repeat(1 << 20)), 0);
 }
 
+/// Losing the master key must not be papered over by a fresh one that can open nothing.
+#[test]
+fn init_refuses_a_new_key_beside_secrets_sealed_by_a_lost_one() {
+    let base = TempDir::new("vault-lost-key");
+    let b = base.path();
+    init_unlocked_vault(b, PASS);
+    assert_code(&run_in(b, "vigocli", &["secrets", "set", "raw", "app/db"], "v\n"), 0);
+    std::fs::remove_file(b.join("secrets/.master.key")).unwrap();
+    let verifier = std::fs::read(b.join("secrets-verifier.json")).unwrap();
+    let out = run_in(b, "vigocli", &["secrets", "init"], &format!("{PASS}\n{PASS}\n"));
+    assert_code(&out, 1);
+    assert!(text(&out).contains("holds 1 sealed secret(s) (e.g. app/db)"), "{}", text(&out));
+    assert!(text(&out).contains("restore the key from your backup"), "{}", text(&out));
+    assert!(!b.join("secrets/.master.key").exists());
+    assert_eq!(std::fs::read(b.join("secrets-verifier.json")).unwrap(), verifier);
+}
+
 /// The vault's own files sit beside the secrets under dot names; no key may reach them.
 #[test]
 fn the_master_key_cannot_be_overwritten_or_deleted_as_a_secret() {

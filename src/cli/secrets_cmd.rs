@@ -193,6 +193,16 @@ fn init(ctx: &Context) -> CmdResult {
         crate::secrets::local::read_master_key(&p.key_file).map_err(secrets_failure)?;
         println!("  Master key {} already exists; keeping it and its secrets.", p.key_file.display());
     } else {
+        // A new key could never open what the lost one sealed: say so instead of stranding them.
+        let stranded = LocalVault::list_keys_in(&p.secrets_dir).map_err(secrets_failure)?;
+        if let Some(first) = stranded.first() {
+            return Err(Failure::failed(format!(
+                "{} holds {} sealed secret(s) (e.g. {first}) but the master key {} is missing; restore the key from your backup, or move the secrets aside to start a new vault",
+                p.secrets_dir.display(),
+                stranded.len(),
+                p.key_file.display()
+            )));
+        }
         let key_dir = p.key_file.parent().unwrap_or(&p.secrets_dir);
         crate::util::fsutil::ensure_dir(&p.secrets_dir, 0o700)?;
         crate::util::fsutil::ensure_dir(key_dir, 0o700)?;

@@ -213,7 +213,10 @@ fn secrets_only_reach_attributes_that_keep_them_private() {
         ("exec", "command: x, cwd: \"secret:app/pw\""),
     ] {
         let e = one(&format!("resources:\n  - {{name: a, type: {rtype}, {attrs}}}\n"));
-        assert!(e.contains("contains secret:app/pw; it would be visible on the host"), "{rtype} {attrs}: {e}");
+        assert!(
+            e.contains("contains secret:app/pw; it would be visible on the host"),
+            "{rtype} {attrs}: {e}"
+        );
     }
     for (rtype, attrs) in [
         ("file", "target_path: /f, content: \"secret:app/pw\""),
@@ -221,7 +224,10 @@ fn secrets_only_reach_attributes_that_keep_them_private() {
         ("exec", "command: \"x {{secret_file}}\", secret_file: \"secret:app/pw\""),
         ("user", "username: u, password: \"secret:app/pw\""),
     ] {
-        assert!(errs(&format!("resources:\n  - {{name: a, type: {rtype}, {attrs}}}\n")).is_empty(), "{rtype} {attrs}");
+        assert!(
+            errs(&format!("resources:\n  - {{name: a, type: {rtype}, {attrs}}}\n")).is_empty(),
+            "{rtype} {attrs}"
+        );
     }
 }
 

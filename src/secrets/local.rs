@@ -136,7 +136,15 @@ impl LocalVault {
         }
     }
 
-    fn walk(&self, dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), SecretsError> {
+    /// Every key stored under `dir`, sorted; needs no master key (names are not secret).
+    pub fn list_keys_in(dir: &Path) -> Result<Vec<String>, SecretsError> {
+        let mut out = Vec::new();
+        Self::walk(dir, "", &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), SecretsError> {
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -151,7 +159,7 @@ impl LocalVault {
             let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             let Ok(ft) = entry.file_type() else { continue };
             if ft.is_dir() {
-                self.walk(&entry.path(), &key, out)?;
+                Self::walk(&entry.path(), &key, out)?;
             } else if ft.is_file() && validate_key(&key).is_ok() {
                 out.push(key);
             }
@@ -196,10 +204,7 @@ impl Provider for LocalVault {
     }
 
     fn list(&self) -> Result<Vec<String>, SecretsError> {
-        let mut out = Vec::new();
-        self.walk(&self.dir, "", &mut out)?;
-        out.sort();
-        Ok(out)
+        Self::list_keys_in(&self.dir)
     }
 }
 
