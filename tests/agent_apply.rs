@@ -98,6 +98,25 @@ fn noop_over_a_drifted_root_changes_no_byte() {
     }
 }
 
+/// A typo in --envoy must not pass for "converged: 0 resources".
+#[test]
+fn an_envoy_name_no_entry_matches_is_an_error_that_changes_nothing() {
+    let t = TempDir::new("nomatch");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    std::fs::create_dir_all(config.join("modules")).unwrap();
+    std::fs::write(config.join("nodes.vgo"), "envoys:\n  - match: \"web*\"\n    roles: [app]\n").unwrap();
+    std::fs::write(
+        config.join("modules/app.vgo"),
+        "resources:\n  - {name: d, type: directory, target_path: /srv/d}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(&root).unwrap();
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 1);
+    assert!(text(&out).contains("matches \"host1\"; check --envoy"), "{}", text(&out));
+    assert!(files_under(&root).is_empty() && !root.join("srv").exists());
+}
+
 #[test]
 fn a_second_run_is_refused_while_the_lock_is_held() {
     let t = TempDir::new("lock");

@@ -24,6 +24,15 @@ fn local_vault(base: &Path) -> Option<LocalVault> {
 
 pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
     let tree = crate::config::load_tree(&req.config_dir).map_err(config_failure)?;
+    // A server hands an unmatched envoy an empty bundle; here that is almost surely a typo in
+    // --envoy, and "converged: 0 resources" would hide it.
+    if !tree.matches_envoy(&req.envoy) {
+        return Err(Failure::failed(format!(
+            "no `envoys:` entry in {} matches {:?}; check --envoy against the `match:` patterns there",
+            req.config_dir.join("nodes.vgo").display(),
+            req.envoy
+        )));
+    }
     let vault = local_vault(&paths.base);
     let empty = MemoryProvider::new();
     let provider: &dyn Provider = match &vault {

@@ -183,6 +183,12 @@ impl ConfigTree {
         self.nodes.entries.iter().map(|e| e.pattern.value.clone()).collect()
     }
 
+    /// Whether any `envoys:` entry matches `envoy_name` (an envoy nothing matches gets an
+    /// empty bundle).
+    pub fn matches_envoy(&self, envoy_name: &str) -> bool {
+        self.nodes.entries.iter().any(|e| e.glob.matches(envoy_name))
+    }
+
     /// The bundle for one envoy: its matching entries combined (see the module docs).
     pub fn compile(
         &self,
