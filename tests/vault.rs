@@ -263,6 +263,39 @@ fn oversized_or_binary_values_are_refused_without_reading_them_whole() {
     assert_code(&set(&[], &"y".repeat(1 << 20)), 0);
 }
 
+/// A secret the config still uses cannot be deleted by accident: the server would refuse that
+/// config at its next start. `--force` is the way to mean it.
+#[test]
+fn delete_refuses_a_secret_the_config_uses_unless_forced() {
+    let base = TempDir::new("vault-delete-used");
+    let b = base.path();
+    init_unlocked_vault(b, PASS);
+    for key in ["app/db", "app/spare"] {
+        assert_code(&run_in(b, "vigocli", &["secrets", "set", "raw", key], "v\n"), 0);
+    }
+    std::fs::create_dir_all(b.join("config/modules")).unwrap();
+    std::fs::write(b.join("config/nodes.vgo"), "envoys:\n  - match: \"*\"\n    roles: [app]\n").unwrap();
+    std::fs::write(
+        b.join("config/modules/app.vgo"),
+        "vars:\n  pw: \"secret:app/db\"\nresources:\n  - {name: f, type: file, target_path: /f, content: \"secret:app/db\"}\n",
+    )
+    .unwrap();
+    let out = run_in(b, "vigocli", &["secrets", "delete", "app/db"], "");
+    assert_code(&out, 1);
+    for want in [
+        "secret:app/db is still used",
+        "modules/app.vgo:2:7: uses secret:app/db",
+        "modules/app.vgo:4:",
+        "--force",
+    ] {
+        assert!(text(&out).contains(want), "{want}: {}", text(&out));
+    }
+    assert!(b.join("secrets/app/db").exists());
+    assert_code(&run_in(b, "vigocli", &["secrets", "delete", "app/spare"], ""), 0);
+    assert_code(&run_in(b, "vigocli", &["secrets", "delete", "app/db", "--force"], ""), 0);
+    assert!(!b.join("secrets/app/db").exists());
+}
+
 /// Losing the master key must not be papered over by a fresh one that can open nothing.
 #[test]
 fn init_refuses_a_new_key_beside_secrets_sealed_by_a_lost_one() {

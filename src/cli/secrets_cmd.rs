@@ -106,11 +106,14 @@ struct RevealArgs {
 
 #[derive(FromArgs)]
 #[argh(subcommand, name = "delete")]
-/// Remove a stored value.
+/// Remove a stored value; refused while the config under --base-dir still uses it.
 struct DeleteArgs {
     /// secret key
     #[argh(positional)]
     key: String,
+    /// delete even though the config uses the key (the server will then refuse that config)
+    #[argh(switch)]
+    force: bool,
 }
 
 #[derive(FromArgs)]
@@ -369,6 +372,10 @@ fn reveal(ctx: &Context, a: RevealArgs) -> CmdResult {
 
 fn delete(ctx: &Context, a: DeleteArgs) -> CmdResult {
     let v = vault(ctx)?;
+    crate::placeholder::validate_key(&a.key)?;
+    if !a.force {
+        refuse_if_config_uses(&ctx.paths.config_dir, &a.key)?;
+    }
     // The row commits first; only then does the file go. A crash in between over-records
     // (a logged delete that did not happen) rather than leaving an unaudited deletion.
     audited(ctx, Event::new(&operator_actor(), "secret.deleted", &a.key), || {
@@ -381,6 +388,24 @@ fn delete(ctx: &Context, a: DeleteArgs) -> CmdResult {
     })?;
     println!("Secret {:?} deleted.", a.key);
     Ok(())
+}
+
+/// The server loads this tree at start and on publish, and refuses it whole when a referenced
+/// secret is gone: deleting one that is still used would break the next restart.
+fn refuse_if_config_uses(config_dir: &std::path::Path, key: &str) -> CmdResult {
+    // A missing or broken tree cannot be checked; the server would not load it either.
+    let Ok(tree) = crate::config::load_tree(config_dir) else { return Ok(()) };
+    let uses = tree.uses_of_secret(key);
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = uses.iter().take(5).map(|u| format!("  {u}")).collect();
+    Err(Failure::failed(format!(
+        "secret:{key} is still used by the config in {}:\n{}{}\nthe server would refuse that config at its next start or publish; remove the references and publish first, or pass --force",
+        config_dir.display(),
+        shown.join("\n"),
+        if uses.len() > 5 { format!("\n  … and {} more", uses.len() - 5) } else { String::new() }
+    )))
 }
 
 fn list(ctx: &Context) -> CmdResult {

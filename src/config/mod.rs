@@ -250,6 +250,17 @@ impl ConfigTree {
         self.literal_refs().into_iter().map(|(k, _)| k.to_string()).collect()
     }
 
+    /// Where the tree refers to `key`, one "file:line:col: uses secret:KEY" each.
+    pub fn uses_of_secret(&self, key: &str) -> Vec<ConfigError> {
+        let issues = self
+            .literal_refs()
+            .into_iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, loc)| Issue { loc: loc.clone(), message: format!("uses secret:{key}") })
+            .collect();
+        self.resolve(issues)
+    }
+
     /// Each whole-value `secret:` ref with its location.
     fn literal_refs(&self) -> Vec<(&str, &Loc)> {
         let mut out = Vec::new();
