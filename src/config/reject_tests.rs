@@ -196,6 +196,35 @@ fn secrets_in_exec_commands_are_rejected() {
         .contains("only works in an exec `command`"));
 }
 
+/// What the agent would refuse on every envoy is refused at validate time instead.
+#[test]
+fn values_the_agent_would_refuse_are_rejected_at_load() {
+    let cases = [
+        ("file, target_path: relative.txt", "`target_path` \"relative.txt\" must be an absolute path"),
+        ("file, target_path: /srv/../etc/x", "must not contain '..'"),
+        ("file, target_path: \"\"", "`target_path` is empty"),
+        ("exec, command: \"\"", "`command` is empty"),
+        ("exec, command: x, timeout: abc", "timeout \"abc\" must be a positive whole number"),
+        ("exec, command: x, timeout: 0", "timeout \"0\" must be a positive whole number"),
+        ("exec, command: x, timeout: -1", "timeout \"-1\" must be a positive whole number"),
+        ("exec, command: x, cwd: tmp", "`cwd` \"tmp\" must be an absolute path"),
+        ("user, username: \"bad user:name\"", "\"bad user:name\" in `username` is not a valid account name"),
+        ("user, username: u, groups: [wheel, \"-x\"]", "\"-x\" in `groups` is not a valid account name"),
+        ("user, username: u, uid: 99999999999", "uid \"99999999999\" must be a whole number"),
+        ("user, username: u, home: home/u", "`home` \"home/u\" must be an absolute path"),
+    ];
+    for (resource, want) in cases {
+        let e = one(&format!("resources:\n  - {{name: a, type: {resource}}}\n"));
+        assert!(e.contains(want), "{resource}: {e}");
+    }
+    // Templated values are checked once rendered.
+    let e =
+        one("vars: {dir: rel}\nresources:\n  - {name: a, type: file, target_path: \"{{ .Vars.dir }}/f\"}\n");
+    assert!(e.contains("\"rel/f\" must be an absolute path"), "{e}");
+    // A relative link target is fine: symlinks point relative to where they are.
+    assert!(errs("resources:\n  - {name: a, type: symlink, target_path: /l, points_to: ../x}\n").is_empty());
+}
+
 /// A secret in a path, link target, account field, package or service name would be readable by
 /// anyone on the host (`ls`, `/etc/passwd`) and stay there after a rotation.
 #[test]

@@ -115,7 +115,37 @@ pub fn type_names() -> String {
 }
 
 /// Checks a rendered (or literal) value against its attribute's rules.
+/// Attributes that name a path on the managed host (symlink `points_to` may be relative).
+const HOST_PATHS: &[&str] = &["target_path", "creates", "cwd", "home"];
+/// Attributes that hold account names (one each, or one per list item).
+const ACCOUNT_NAMES: &[&str] = &["username", "groupname", "groups", "members"];
+
+/// Checks one rendered value (or one list item) the way the agent will, so `config validate`
+/// catches what would otherwise fail on every envoy.
 pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
+    let name = attr.name;
+    if attr.required && value.trim().is_empty() {
+        return Err(format!("`{name}` is empty; it needs a value"));
+    }
+    if HOST_PATHS.contains(&name) && !value.is_empty() {
+        if !value.starts_with('/') {
+            return Err(format!("`{name}` {value:?} must be an absolute path (start with /)"));
+        }
+        if value.split('/').any(|seg| seg == "..") {
+            return Err(format!("`{name}` {value:?} must not contain '..'; write the path it means"));
+        }
+    }
+    if ACCOUNT_NAMES.contains(&name) && !crate::util::users::is_account_name(value) {
+        return Err(format!(
+            "{value:?} in `{name}` is not a valid account name (1-32 of A-Z a-z 0-9 _ - ., not starting with -)"
+        ));
+    }
+    if name == "timeout" && !value.trim().parse::<u64>().is_ok_and(|n| n > 0) {
+        return Err(format!("timeout {value:?} must be a positive whole number of seconds"));
+    }
+    if matches!(name, "uid" | "gid") && value.trim().parse::<u32>().is_err() {
+        return Err(format!("{name} {value:?} must be a whole number from 0 to 4294967295"));
+    }
     if attr.kind == Kind::Mode && !is_mode(value) {
         return Err(format!("mode {value:?} is not an octal mode; modes are strings like \"0644\""));
     }

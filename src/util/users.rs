@@ -11,6 +11,15 @@ pub struct PasswdEntry {
     pub shell: String,
 }
 
+/// What an account (user or group) name may be here: 1–32 bytes of `A-Z a-z 0-9 _ - .`, not
+/// starting with `-` (a name that could pass for an option to the tools that read it).
+pub fn is_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))

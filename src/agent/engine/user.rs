@@ -8,11 +8,7 @@ use super::{Ctx, Done, Outcome};
 use crate::crypto::{self, SecretString};
 
 fn check_name(kind: &str, name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
+    if crate::util::users::is_account_name(name) {
         Ok(())
     } else {
         Err(format!("{kind} name {name:?} is not a valid account name"))
