@@ -151,3 +151,23 @@ fn a_second_server_on_the_same_base_dir_is_refused_and_the_first_keeps_its_token
     f.restart_server();
     f.stop_server();
 }
+
+/// Arguments the server finds bad are usage errors (2) like the ones the CLI catches itself, and
+/// a name an active envoy holds is a refusal (3).
+#[test]
+fn bad_token_arguments_are_usage_errors_and_a_taken_name_is_refused() {
+    let mut f = Fleet::new("api-exit-codes");
+    f.start_server();
+    for args in [&["--ttl", "31d"][..], &["--ttl", "1x"][..], &["--envoy", "bad name"][..]] {
+        let out = f.cli(&[&["tokens", "create"][..], args].concat(), "");
+        assert_code(&out, 2);
+    }
+    f.enroll("web1");
+    // A second host asks for the same name.
+    let token = f.token(Some("web1"));
+    let args = ["enroll", "--server", f.agent_addr.as_str(), "--token-file", "-", "--name", "web1"];
+    let out = f.run_role("vigo-agent", &f.dir.join("agent-other"), &args, &format!("{token}\n"), &[]);
+    assert_code(&out, 3);
+    assert!(text(&out).contains("already named \"web1\""), "{}", text(&out));
+    f.stop_server();
+}

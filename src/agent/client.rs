@@ -45,11 +45,14 @@ pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Cha
         .map_err(|e| Failure::failed(format!("cannot connect to the server at {server}: {e}")))
 }
 
-/// Maps a gRPC status to the agent's exit codes: denials are "refused" (3).
+/// Maps a gRPC status to the agent's exit codes: denials are "refused" (3), and so is an
+/// enrollment under a name an active envoy holds.
 pub fn status_failure(what: &str, s: tonic::Status) -> Failure {
     let msg = format!("{what}: {}", s.message());
     match s.code() {
-        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => Failure::refused(msg),
+        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated | tonic::Code::AlreadyExists => {
+            Failure::refused(msg)
+        }
         _ => Failure::failed(msg),
     }
 }
