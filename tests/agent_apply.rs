@@ -98,6 +98,24 @@ fn noop_over_a_drifted_root_changes_no_byte() {
     }
 }
 
+/// `--root` must name an existing directory: a missing one is a usage error, not a config
+/// problem about some parent directory.
+#[test]
+fn a_missing_or_empty_root_is_a_usage_error() {
+    let t = TempDir::new("badroot");
+    let (config, base) = (t.join("config"), t.join("base"));
+    write_tree(&config, "resources:\n  - {name: d, type: directory, target_path: /srv/d}\n");
+    let missing = t.join("no-such-root");
+    for (root, says) in [("", "--root is empty"), (missing.to_str().unwrap(), "is not an existing directory")]
+    {
+        let args = ["apply", config.to_str().unwrap(), "--envoy", "h", "--root", root];
+        let out = run_in(&base, "vigo-agent", &args, "");
+        assert_code(&out, 2);
+        assert!(text(&out).contains(says), "{root:?}: {}", text(&out));
+    }
+    assert!(!missing.exists());
+}
+
 /// A typo in --envoy must not pass for "converged: 0 resources".
 #[test]
 fn an_envoy_name_no_entry_matches_is_an_error_that_changes_nothing() {

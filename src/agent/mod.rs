@@ -135,7 +135,7 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
         )),
         AgentCommand::Run(a) => runtime()?.block_on(run::run(
             paths,
-            run::RunRequest { once: a.once, noop: a.noop, root: PathBuf::from(a.root) },
+            run::RunRequest { once: a.once, noop: a.noop, root: root_dir(&a.root)? },
         )),
         AgentCommand::Resolve(a) => runtime()?.block_on(run::resolve(paths, &a.key, a.reveal)),
         AgentCommand::Apply(a) => apply_cmd::apply(
@@ -143,9 +143,25 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
             apply_cmd::ApplyRequest {
                 config_dir: PathBuf::from(a.config_dir),
                 envoy: a.envoy,
-                root: PathBuf::from(a.root),
+                root: root_dir(&a.root)?,
                 noop: a.noop,
             },
         ),
     }
+}
+
+/// `--root`: an existing directory, made absolute here so that every path the run prints
+/// and confines to is unambiguous whatever the working directory.
+fn root_dir(given: &str) -> Result<PathBuf, Failure> {
+    if given.is_empty() {
+        return Err(Failure::usage("--root is empty; give a directory (default /)"));
+    }
+    let root = std::path::absolute(given).map_err(|e| Failure::usage(format!("--root {given:?}: {e}")))?;
+    if !root.is_dir() {
+        return Err(Failure::usage(format!(
+            "--root {} is not an existing directory; create it first",
+            root.display()
+        )));
+    }
+    Ok(root)
 }
