@@ -171,3 +171,37 @@ fn bad_token_arguments_are_usage_errors_and_a_taken_name_is_refused() {
     assert!(text(&out).contains("already named \"web1\""), "{}", text(&out));
     f.stop_server();
 }
+
+/// A leaked API token can be found and revoked, and a name stands for one active token.
+#[test]
+fn api_tokens_are_listed_and_a_revoked_one_stops_working_at_once() {
+    let mut f = Fleet::new("api-token-revoke");
+    f.start_server();
+    let viewer = api_token(&f, "viewer");
+    assert_eq!(status(&f, "GET", "/v1/envoys", Some(&viewer)), 200);
+    let again = f.cli(&["api-tokens", "create", "--name", "t-viewer", "--role", "admin"], "");
+    assert_code(&again, 1);
+    assert!(text(&again).contains("already named \"t-viewer\""), "{}", text(&again));
+    // Listing names who can do what: admins only, and never the token itself.
+    assert_eq!(status(&f, "GET", "/v1/api-tokens", Some(&viewer)), 403);
+    let list = f.cli(&["api-tokens", "list"], "");
+    assert_code(&list, 0);
+    let shown = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(
+        shown.lines().any(|l| l.starts_with("t-viewer") && l.contains("viewer") && l.contains("active")),
+        "{shown}"
+    );
+    assert!(!shown.contains(&viewer) && !shown.contains("vgot_"), "{shown}");
+
+    assert_code(&f.cli(&["api-tokens", "revoke", "t-viewer"], ""), 0);
+    assert_eq!(status(&f, "GET", "/v1/envoys", Some(&viewer)), 401);
+    let shown = String::from_utf8_lossy(&f.cli(&["api-tokens", "list"], "").stdout).to_string();
+    assert!(shown.lines().any(|l| l.starts_with("t-viewer") && l.contains("revoked")), "{shown}");
+    let twice = f.cli(&["api-tokens", "revoke", "t-viewer"], "");
+    assert_code(&twice, 1);
+    assert!(text(&twice).contains("no active API token is named \"t-viewer\""), "{}", text(&twice));
+    assert!(f.audit_json().contains("\"action\":\"api_token.revoked\""));
+    // The name is free again once its token is revoked.
+    assert_ne!(api_token(&f, "viewer"), viewer);
+    f.stop_server();
+}

@@ -126,6 +126,22 @@ pub struct ApiTokensArgs {
 #[argh(subcommand)]
 enum ApiTokensCommand {
     Create(ApiTokenCreate),
+    List(ApiTokenList),
+    Revoke(ApiTokenRevoke),
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "list")]
+/// List API tokens: name, role, state (never the tokens themselves).
+struct ApiTokenList {}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "revoke")]
+/// Revoke the active API token of that name; it stops working at once.
+struct ApiTokenRevoke {
+    /// the token's name
+    #[argh(positional)]
+    name: String,
 }
 
 #[derive(FromArgs)]
@@ -239,6 +255,24 @@ pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
             let v = client.post("/v1/api-tokens", json!({ "name": c.name, "role": c.role }))?;
             eprintln!("API token ({} role); shown once:", c.role);
             println!("{}", v["token"].as_str().unwrap_or_default());
+        }
+        ApiTokensCommand::List(_) => {
+            let v = client.get("/v1/api-tokens")?;
+            println!("{:<24}  {:<10}  {:<8}  CREATED (UTC)", "NAME", "ROLE", "STATE");
+            for t in v["api_tokens"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<24}  {:<10}  {:<8}  {}",
+                    t["name"].as_str().unwrap_or_default(),
+                    t["role"].as_str().unwrap_or_default(),
+                    if t["revoked_at"].is_null() { "active" } else { "revoked" },
+                    when(&t["created_at"])
+                );
+            }
+        }
+        ApiTokensCommand::Revoke(r) => {
+            crate::wire::validate_envoy_name(&r.name).map_err(|_| Failure::usage("invalid token name"))?;
+            client.post(&format!("/v1/api-tokens/{}/revoke", r.name), json!({}))?;
+            println!("API token {:?} revoked.", r.name);
         }
     }
     Ok(())

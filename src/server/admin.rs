@@ -45,7 +45,8 @@ pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/enroll-tokens", post(create_token).get(list_tokens))
-        .route("/v1/api-tokens", post(create_api_token))
+        .route("/v1/api-tokens", post(create_api_token).get(list_api_tokens))
+        .route("/v1/api-tokens/{name}/revoke", post(revoke_api_token))
         .route("/v1/envoys", get(list_envoys))
         .route("/v1/envoys/{name}", get(show_envoy))
         .route("/v1/envoys/{name}/revoke", post(revoke_envoy))
@@ -154,6 +155,22 @@ async fn create_api_token(State(s): S, headers: HeaderMap, Json(req): Json<Creat
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(ApiError::internal)?;
+    let taken: bool = tx
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM api_tokens WHERE name = ?1 AND revoked_at IS NULL",
+            [&req.name],
+            |r| r.get(0),
+        )
+        .map_err(ApiError::internal)?;
+    if taken {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "an active API token is already named {:?}; revoke it first or pick another name",
+                req.name
+            ),
+        ));
+    }
     tx.execute(
         "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, req.name, req.role, crypto::sha256(token.as_bytes()).as_slice(), unix_now()],
@@ -166,6 +183,49 @@ async fn create_api_token(State(s): S, headers: HeaderMap, Json(req): Json<Creat
     .map_err(ApiError::internal)?;
     tx.commit().map_err(ApiError::internal)?;
     Ok(Json(json!({ "id": id, "token": token, "role": req.role })))
+}
+
+/// Names, roles and dates of API tokens (never the tokens or their hashes); admins only, as
+/// the list says who can do what.
+async fn list_api_tokens(State(s): S, headers: HeaderMap) -> ApiResult {
+    authenticate(&s, &headers, Permission::Write)?;
+    let conn = s.db();
+    let mut stmt = conn
+        .prepare("SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at, name")
+        .map_err(ApiError::internal)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(json!({
+                "name": r.get::<_, String>(0)?, "role": r.get::<_, String>(1)?,
+                "created_at": r.get::<_, i64>(2)?, "revoked_at": r.get::<_, Option<i64>>(3)?,
+            }))
+        })
+        .map_err(ApiError::internal)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "api_tokens": rows })))
+}
+
+/// Revokes the active token of that name: from the commit on, it authenticates nothing.
+async fn revoke_api_token(State(s): S, headers: HeaderMap, Path(name): Path<String>) -> ApiResult {
+    let caller = authenticate(&s, &headers, Permission::Write)?;
+    let mut conn = s.db();
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(ApiError::internal)?;
+    let revoked = tx
+        .execute(
+            "UPDATE api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+            params![name, unix_now()],
+        )
+        .map_err(ApiError::internal)?;
+    if revoked == 0 {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no active API token is named {name:?}")));
+    }
+    audit::append_in(&tx, &[Event::new(&caller.actor, "api_token.revoked", &name)])
+        .map_err(ApiError::internal)?;
+    tx.commit().map_err(ApiError::internal)?;
+    Ok(Json(json!({ "name": name, "revoked": true })))
 }
 
 fn envoy_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
