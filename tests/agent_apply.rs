@@ -92,7 +92,11 @@ fn noop_over_a_drifted_root_changes_no_byte() {
         files_under(&root).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect();
     let out = apply(&base, &config, &root, &["--noop"]);
     assert_code(&out, 0);
-    assert!(text(&out).contains("7 would change"), "{}", text(&out));
+    assert!(
+        text(&out).contains("run would change (noop): 21 resources, 0 changed, 7 would change"),
+        "{}",
+        text(&out)
+    );
     for (p, bytes) in snapshot {
         assert_eq!(std::fs::read(&p).unwrap(), bytes, "noop changed {}", p.display());
     }

@@ -113,9 +113,15 @@ pub fn print_report(r: &RunReport) {
         );
     }
     let count = |s: &str| r.results.iter().filter(|x| x.status.as_str() == s).count();
+    // A noop run touched nothing: say what it found, not "changed".
+    let outcome = match (r.noop, r.status) {
+        (true, engine::RunStatus::Changed) => "would change (noop)",
+        (true, engine::RunStatus::Converged) => "converged (noop)",
+        (_, status) => status.as_str(),
+    };
     println!(
         "run {}: {} resources, {} changed, {} would change, {} failed, {} skipped ({} ms)",
-        r.status.as_str(),
+        outcome,
         r.results.len(),
         count("changed"),
         count("would-change"),
