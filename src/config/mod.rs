@@ -83,7 +83,9 @@ pub fn load_tree(dir: &Path) -> Result<ConfigTree, Vec<ConfigError>> {
     if !dir.is_dir() {
         return Err(vec![ConfigError::whole(dir, "no such config directory; check the path or --base-dir")]);
     }
-    if !nodes_path.is_file() {
+    if nodes_path.exists() && !nodes_path.is_file() {
+        errors.push(ConfigError::whole(&nodes_path, "is not a regular file; nodes.vgo must be a plain file"));
+    } else if !nodes_path.is_file() {
         errors.push(ConfigError::whole(&nodes_path, "missing; a config tree needs nodes.vgo at its top"));
     } else {
         sources.push(("nodes.vgo".to_string(), nodes_path));

@@ -352,3 +352,15 @@ fn mutated_fixtures_never_panic() {
     }
     assert!(start.elapsed() < std::time::Duration::from_secs(60), "{:?}", start.elapsed());
 }
+
+#[test]
+fn nodes_vgo_that_is_not_a_plain_file_is_named_as_such() {
+    let t = Tree::new("envoys: []\n", &[]);
+    std::fs::remove_file(t.0.join("nodes.vgo")).unwrap();
+    assert_eq!(t.load_errors(), ["nodes.vgo: missing; a config tree needs nodes.vgo at its top"]);
+    std::fs::create_dir(t.0.join("nodes.vgo")).unwrap();
+    assert_eq!(t.load_errors(), ["nodes.vgo: is not a regular file; nodes.vgo must be a plain file"]);
+    std::fs::remove_dir(t.0.join("nodes.vgo")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", t.0.join("nodes.vgo")).unwrap();
+    assert_eq!(t.load_errors(), ["nodes.vgo: is not a regular file; nodes.vgo must be a plain file"]);
+}
