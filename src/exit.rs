@@ -42,7 +42,18 @@ pub fn finish(result: CmdResult) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", f.message);
+            if crate::logging::is_json() {
+                // A log shipper reading JSON lines should not meet one plain line at the end.
+                let line = serde_json::json!({
+                    "timestamp": crate::util::time::now_rfc3339(),
+                    "level": "ERROR",
+                    "message": f.message,
+                    "exit_code": f.code,
+                });
+                eprintln!("{line}");
+            } else {
+                eprintln!("error: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }

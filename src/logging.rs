@@ -20,7 +20,16 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// The format chosen by `init`, so the final error line can follow it too.
+static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Whether stderr carries JSON lines (`--log-format json`).
+pub fn is_json() -> bool {
+    FORMAT.get() == Some(&LogFormat::Json)
+}
+
 pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
     let level = match std::env::var("VIGO_LOG").as_deref() {
         Ok("error") => Level::ERROR,
         Ok("warn") => Level::WARN,

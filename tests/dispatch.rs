@@ -110,3 +110,20 @@ fn a_closed_stdout_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// With `--log-format json` every stderr line is JSON, the final error included.
+#[test]
+fn json_logs_end_with_a_json_error_line() {
+    let base = TempDir::new("json-error");
+    let out = run_in(base.path(), "vigocli", &["--log-format", "json", "audit", "verify"], "");
+    assert_code(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.trim().is_empty());
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(v["level"], "ERROR", "{line}");
+        assert_eq!(v["exit_code"], 1, "{line}");
+        assert!(v["message"].as_str().unwrap().contains("no database at"), "{line}");
+    }
+}
