@@ -152,15 +152,24 @@ fn a_second_server_on_the_same_base_dir_is_refused_and_the_first_keeps_its_token
     f.stop_server();
 }
 
-/// Arguments the server finds bad are usage errors (2) like the ones the CLI catches itself, and
+/// Arguments the server finds bad are usage errors (2) like the ones the CLI catches itself
+/// (names and ids are checked before they become part of a request path), and
 /// a name an active envoy holds is a refusal (3).
 #[test]
-fn bad_token_arguments_are_usage_errors_and_a_taken_name_is_refused() {
+fn bad_arguments_are_usage_errors_and_a_taken_name_is_refused() {
     let mut f = Fleet::new("api-exit-codes");
     f.start_server();
     for args in [&["--ttl", "31d"][..], &["--ttl", "1x"][..], &["--envoy", "bad name"][..]] {
         let out = f.cli(&[&["tokens", "create"][..], args].concat(), "");
         assert_code(&out, 2);
+    }
+    // Names and ids are checked before they become part of a request path.
+    for args in [
+        &["runs", "show", "../../v1/health"][..],
+        &["envoys", "show", "../x"][..],
+        &["envoys", "revoke", "a/b"][..],
+    ] {
+        assert_code(&f.cli(args, ""), 2);
     }
     f.enroll("web1");
     // A second host asks for the same name.

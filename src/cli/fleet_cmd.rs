@@ -209,8 +209,12 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
                 );
             }
         }
-        EnvoysCommand::Show(s) => println!("{}", pretty(&client.get(&format!("/v1/envoys/{}", s.name))?)),
+        EnvoysCommand::Show(s) => {
+            crate::wire::validate_envoy_name(&s.name).map_err(Failure::usage)?;
+            println!("{}", pretty(&client.get(&format!("/v1/envoys/{}", s.name))?))
+        }
         EnvoysCommand::Revoke(r) => {
+            crate::wire::validate_envoy_name(&r.name).map_err(Failure::usage)?;
             let v = client.post(&format!("/v1/envoys/{}/revoke", r.name), json!({}))?;
             println!(
                 "Envoy {} ({}) revoked.",
@@ -243,7 +247,17 @@ pub fn runs(ctx: &Context, a: RunsArgs) -> CmdResult {
                 );
             }
         }
-        RunsCommand::Show(s) => println!("{}", pretty(&client.get(&format!("/v1/runs/{}", s.id))?)),
+        RunsCommand::Show(s) => {
+            // Run ids are UUIDs; anything else would be spliced into the request path.
+            if s.id.is_empty() || s.id.len() > 64 || !s.id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+            {
+                return Err(Failure::usage(format!(
+                    "{:?} is not a run id; `vigocli runs list` shows them",
+                    s.id
+                )));
+            }
+            println!("{}", pretty(&client.get(&format!("/v1/runs/{}", s.id))?))
+        }
     }
     Ok(())
 }
