@@ -340,3 +340,18 @@ fn a_running_agent_reconnects_every_interval_and_keeps_converging() {
     let runs = f.cli(&["runs", "list", "--envoy", "web1", "-n", "100"], "");
     assert!(String::from_utf8_lossy(&runs.stdout).lines().count() >= 5, "{}", text(&runs));
 }
+
+/// A damaged identity key is named with what to do, not a parser's error code.
+#[test]
+fn a_damaged_identity_key_says_how_to_recover() {
+    let mut f = Fleet::new("wire-damaged-key");
+    f.start_server();
+    let agent = f.enroll("web1");
+    std::fs::write(agent.join("identity.key"), "-----BEGIN PRIVATE KEY-----\nnot base64\n").unwrap();
+    let out = f.run_once("web1");
+    assert_code(&out, 1);
+    assert!(text(&out).contains("identity.key is damaged"), "{}", text(&out));
+    assert!(text(&out).contains("vigo-agent enroll --force"), "{}", text(&out));
+    assert!(!text(&out).contains("NoItemsFound"), "{}", text(&out));
+    f.stop_server();
+}

@@ -67,11 +67,20 @@ pub fn load_identity(paths: &AgentPaths) -> Result<Ed25519Identity, Failure> {
         std::fs::read_to_string(&paths.identity)
             .map_err(|e| Failure::failed(format!("{}: {e}", paths.identity.display())))?,
     );
-    let der = match crate::tlsconf::private_key_from_pem(pem.expose()).map_err(Failure::failed)? {
-        rustls::pki_types::PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
-        _ => return Err(Failure::failed("the identity key is not PKCS#8 Ed25519")),
+    // A damaged key cannot be repaired, only replaced: say so rather than quote a parser.
+    let damaged = |why: &str| {
+        Failure::failed(format!(
+            "the identity key {} is damaged ({why}); restore it from a backup, or enroll this host again with `vigo-agent enroll --force` and a new token",
+            paths.identity.display()
+        ))
     };
-    Ed25519Identity::from_pkcs8(&der).map_err(|e| Failure::failed(e.to_string()))
+    let der = match crate::tlsconf::private_key_from_pem(pem.expose())
+        .map_err(|_| damaged("no PEM private key in it"))?
+    {
+        rustls::pki_types::PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
+        _ => return Err(damaged("not a PKCS#8 key")),
+    };
+    Ed25519Identity::from_pkcs8(&der).map_err(|_| damaged("not an Ed25519 key"))
 }
 
 /// The mTLS client configuration of an enrolled agent.
