@@ -87,10 +87,27 @@ pub fn parse_args<T: argh::FromArgs>(command: &str, args: &[&str]) -> Result<T, 
             ExitCode::SUCCESS
         }
         Err(()) => {
-            eprintln!("{}", early.output.trim_end());
+            eprintln!("{}", redact_stray_values(early.output.trim_end()));
             ExitCode::from(EXIT_USAGE)
         }
     })
+}
+
+/// A stray positional argument is often a value typed where a prompt was expected
+/// (`secrets set raw KEY hunter2`): name the mistake without repeating what may be a secret.
+/// Stray flags (`--frce`) are shown, since a typo there is what the reader needs to see.
+fn redact_stray_values(output: &str) -> String {
+    const PREFIX: &str = "Unrecognized argument: ";
+    output
+        .lines()
+        .map(|line| match line.strip_prefix(PREFIX) {
+            Some(arg) if !arg.starts_with('-') => format!(
+                "{PREFIX}one value too many (not repeated here, in case it is a secret; secret values are read from a prompt, a pipe or --from-file, never the command line)"
+            ),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Moves "persistent" options (`--base-dir X`, `--log-format=json`, ...) from anywhere in argv

@@ -127,3 +127,18 @@ fn json_logs_end_with_a_json_error_line() {
         assert!(v["message"].as_str().unwrap().contains("no database at"), "{line}");
     }
 }
+
+/// A value typed on the command line by mistake is refused without being repeated (it may be
+/// the secret itself); a mistyped flag is still shown.
+#[test]
+fn a_stray_value_on_the_command_line_is_not_echoed() {
+    let canary = "Hunter2-stray-canary";
+    let out =
+        Command::new(role("vigocli")).args(["secrets", "set", "raw", "app/x", canary]).output().unwrap();
+    assert_code(&out, 2);
+    assert!(!text(&out).contains(canary), "{}", text(&out));
+    assert!(text(&out).contains("one value too many"), "{}", text(&out));
+    let out = Command::new(role("vigocli")).args(["secrets", "list", "--frce"]).output().unwrap();
+    assert_code(&out, 2);
+    assert!(text(&out).contains("Unrecognized argument: --frce"), "{}", text(&out));
+}
