@@ -158,8 +158,10 @@ pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// "644", "0644", "4755", or with a leading zero before four digits ("04755").
 fn is_mode(v: &str) -> bool {
-    (3..=4).contains(&v.len()) && v.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    let digits = if v.len() == 5 { v.strip_prefix('0').unwrap_or("x") } else { v };
+    (3..=4).contains(&digits.len()) && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
 }
 
 pub fn is_role_name(name: &str) -> bool {
@@ -196,6 +198,8 @@ mod tests {
         assert!(check_value(mode, "0644").is_ok());
         assert!(check_value(mode, "755").is_ok());
         assert!(check_value(mode, "0844").is_err());
+        assert!(check_value(mode, "07777").is_ok() && check_value(mode, "04755").is_ok());
+        assert!(check_value(mode, "17777").is_err() && check_value(mode, "007777").is_err());
         assert!(check_value(mode, "rw-r--r--").is_err());
         let svc = attrs_of("service").unwrap();
         assert!(check_value(&svc[1], "running").is_ok());
