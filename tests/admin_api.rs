@@ -214,3 +214,50 @@ fn api_tokens_are_listed_and_a_revoked_one_stops_working_at_once() {
     assert_ne!(api_token(&f, "viewer"), viewer);
     f.stop_server();
 }
+
+/// A config directory that stopped loading while the server was down does not keep it down: it
+/// starts on the last good tree, says so (log, audit, health), and a fixed publish ends that.
+#[test]
+fn a_server_whose_config_broke_starts_on_the_last_good_one_and_says_so() {
+    const NODES: &str = "envoys:\n  - match: \"*\"\n    roles: [app]\n";
+    const GOOD: &str =
+        "resources:\n  - {name: f, type: file, target_path: /etc/f, content: \"secret:app/db\"}\n";
+    let mut f = Fleet::new("api-last-good");
+    f.set_secret("app/db", "last-good-value");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", GOOD)]);
+    f.start_server();
+    let good = f.health();
+    assert_eq!(good["config_from_last_good"], false, "{good}");
+    f.stop_server();
+
+    f.write_config(&[("modules/app.vgo", "resources:\n  - {name: f, type: file\n")]);
+    f.start_server();
+    let h = f.health();
+    assert_eq!(h["config_from_last_good"], true, "{h}");
+    assert_eq!(h["config_hash"], good["config_hash"], "{h}");
+    let log = std::fs::read_to_string(f.server_log()).unwrap();
+    assert!(log.contains("serving the last good config") && log.contains("modules/app.vgo"), "{log}");
+    assert!(f.audit_json().contains("\"action\":\"config.fallback\""));
+    // Envoys keep getting the last good bundle.
+    f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
+    assert_eq!(std::fs::read_to_string(f.root("web1").join("etc/f")).unwrap(), "last-good-value");
+    // The broken tree is still refused at publish; the fixed one ends the fallback.
+    assert_code(&f.cli(&["config", "publish"], ""), 1);
+    assert_eq!(f.health()["config_from_last_good"], true);
+    f.write_config(&[("modules/app.vgo", GOOD)]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    assert_eq!(f.health()["config_from_last_good"], false);
+    f.stop_server();
+    // With no usable last good tree, the broken one is the error, as before.
+    f.write_config(&[("modules/app.vgo", "resources:\n  - {name: f, type: file\n")]);
+    std::fs::write(f.base().join("config.last-good.json"), "garbage").unwrap();
+    let args = ["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"];
+    let out = f.run_role("vigosrv", &f.base(), &args, "", &[]);
+    assert_code(&out, 1);
+    assert!(
+        text(&out).contains("modules/app.vgo") && text(&out).contains("not a config snapshot"),
+        "{}",
+        text(&out)
+    );
+}

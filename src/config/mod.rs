@@ -179,6 +179,11 @@ impl ConfigTree {
         crate::crypto::sha256_hex(&buf)
     }
 
+    /// Every source file as (name inside the tree, text): what the content hash covers.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files.iter().map(|f| (f.rel.as_str(), f.text.as_str()))
+    }
+
     /// The `match:` globs of `envoys:`, in file order.
     #[cfg(test)]
     pub fn patterns(&self) -> Vec<String> {

@@ -65,6 +65,7 @@ async fn health(State(s): S, headers: HeaderMap) -> ApiResult {
         "status": "ok",
         "config_epoch": p.config_epoch,
         "config_hash": p.content_hash,
+        "config_from_last_good": p.from_last_good,
         "secrets_epoch": s.secrets_epoch(),
     })))
 }
@@ -321,6 +322,9 @@ async fn publish(State(s): S, headers: HeaderMap) -> ApiResult {
     let secrets_epoch = s.next_secrets_epoch(&tx).map_err(ApiError::internal)?;
     // The new config serves only once its audit row is committed; a failed commit keeps the old.
     tx.commit().map_err(ApiError::internal)?;
+    if let Err(e) = super::last_good::save(&s.paths.base, &tree) {
+        tracing::warn!(error = %e, "could not record the published config as the last good one");
+    }
     s.install(tree, config_epoch);
     s.secrets_epoch_committed(secrets_epoch);
     tracing::info!(config_epoch, content_hash = %hash, "config published");

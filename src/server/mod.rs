@@ -7,6 +7,7 @@ mod capture;
 mod envelope;
 mod grpc;
 mod idle;
+mod last_good;
 mod listeners;
 mod rotation;
 mod runs;
@@ -79,6 +80,8 @@ struct Ready {
     admin_token: SecretString,
     agent_tls: rustls::ServerConfig,
     admin_tls: rustls::ServerConfig,
+    /// Why the config directory was not used, when the server fell back to the last good tree.
+    fallback: Option<String>,
 }
 
 /// Everything that must hold before a listener opens: a bad key or a missing secret refuses
@@ -109,10 +112,23 @@ fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
     }
     let config_dir =
         settings.config_dir.as_ref().map(PathBuf::from).unwrap_or_else(|| paths.config_dir.clone());
+    let mut fallback = None;
     let tree = if config_dir.exists() {
-        let tree = crate::config::load_tree(&config_dir).map_err(config_failure)?;
-        tree.validate_all(provider.as_ref()).map_err(config_failure)?;
-        Some(tree)
+        let loaded = crate::config::load_tree(&config_dir)
+            .and_then(|tree| tree.validate_all(provider.as_ref()).map(|_| tree))
+            .map_err(config_failure);
+        match loaded {
+            Ok(tree) => Some(tree),
+            Err(broken) => {
+                // Serving the tree that last worked beats leaving every envoy without a server;
+                // with no such tree, the broken one is the error to show.
+                let last = last_good::load(&paths.base, provider.as_ref())
+                    .map_err(|e| Failure::failed(format!("{}; {e}", broken.message)))?;
+                let Some(tree) = last else { return Err(broken) };
+                fallback = Some(broken.message);
+                Some(tree)
+            }
+        }
     } else {
         tracing::warn!(dir = %config_dir.display(), "no config directory; envoys get empty bundles until `vigocli config publish`");
         None
@@ -132,6 +148,7 @@ fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
         client_cert_days: settings.client_cert_days,
         admin_token_hash: crate::crypto::sha256(admin_token.expose().as_bytes()),
         tree,
+        tree_from_last_good: fallback.is_some(),
     })
     .map_err(Failure::failed)?;
     let agent_tls = crate::tlsconf::agent_listener_config(
@@ -143,7 +160,34 @@ fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
     .map_err(Failure::failed)?;
     let admin_tls = crate::tlsconf::admin_listener_config(&cert_pem, key_pem.expose(), &server.ca_cert_pem)
         .map_err(Failure::failed)?;
-    Ok(Ready { server: Arc::new(server), settings, admin_token, agent_tls, admin_tls })
+    Ok(Ready { server: Arc::new(server), settings, admin_token, agent_tls, admin_tls, fallback })
+}
+
+/// A tree that loaded becomes the last good one; a fallback is shouted in the log and the audit
+/// log, and shows in `/v1/health`, until a publish of a fixed tree replaces it.
+fn note_config_source(server: &state::Server, fallback: Option<String>) -> CmdResult {
+    let published = server.current();
+    let Some(tree) = published.tree.as_ref() else { return Ok(()) };
+    match fallback {
+        None => {
+            if let Err(e) = last_good::save(&server.paths.base, tree) {
+                tracing::warn!(error = %e, "could not record this config as the last good one");
+            }
+            Ok(())
+        }
+        Some(reason) => {
+            tracing::error!(
+                config_dir = %server.config_dir.display(),
+                reason = %reason,
+                content_hash = %published.content_hash,
+                "the config directory does not load; serving the last good config until a fixed one is published"
+            );
+            let detail = serde_json::json!({ "reason": reason, "content_hash": published.content_hash });
+            server
+                .audit(&[Event::new("server", "config.fallback", &published.content_hash).detail(detail)])
+                .map_err(|e| Failure::failed(e.to_string()))
+        }
+    }
 }
 
 fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
@@ -157,7 +201,7 @@ fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
 async fn run(args: ServerArgs) -> CmdResult {
     let base = paths::base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
     let paths = ServerPaths::new(&base);
-    let Ready { server, settings, admin_token, agent_tls, admin_tls } = startup(&args, &paths)?;
+    let Ready { server, settings, admin_token, agent_tls, admin_tls, fallback } = startup(&args, &paths)?;
     // A second server on the same state would replace the first one's admin token and race its
     // writes; the kernel drops this lock with the process, however it ends.
     let _one_server = crate::util::lock::FileLock::acquire(&paths.server_lock, None, "vigosrv")
@@ -181,6 +225,7 @@ async fn run(args: ServerArgs) -> CmdResult {
         .audit(&[Event::new("server", "server.started", &server.paths.base.to_string_lossy())
             .detail(serde_json::json!({ "agent": agent_addr.to_string(), "api": api_addr.to_string() }))])
         .map_err(|e| Failure::failed(e.to_string()))?;
+    note_config_source(&server, fallback)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grpc = tokio::spawn(listeners::serve_agent(
         agent_listener,

@@ -32,6 +32,8 @@ pub struct EnvoyBundle {
 /// One published config generation.
 pub struct Published {
     pub tree: Option<ConfigTree>,
+    /// Served because the config directory did not load at start (see `last_good`).
+    pub from_last_good: bool,
     pub content_hash: String,
     pub config_epoch: u64,
     cache: Mutex<HashMap<String, Arc<EnvoyBundle>>>,
@@ -76,6 +78,7 @@ pub struct ServerParts {
     pub client_cert_days: u32,
     pub admin_token_hash: [u8; 32],
     pub tree: Option<ConfigTree>,
+    pub tree_from_last_good: bool,
 }
 
 fn read_counter(conn: &Connection, key: &str) -> rusqlite::Result<u64> {
@@ -124,6 +127,7 @@ impl Server {
             secrets_epoch: AtomicU64::new(secrets_epoch),
             published: RwLock::new(Arc::new(Published {
                 tree: parts.tree,
+                from_last_good: parts.tree_from_last_good,
                 content_hash,
                 config_epoch,
                 cache: Mutex::new(HashMap::new()),
@@ -201,6 +205,7 @@ impl Server {
         let next = Arc::new(Published {
             content_hash: tree.content_hash(),
             tree: Some(tree),
+            from_last_good: false,
             config_epoch,
             cache: Mutex::new(HashMap::new()),
         });
