@@ -82,6 +82,8 @@ struct Ready {
     admin_tls: rustls::ServerConfig,
     /// Why the config directory was not used, when the server fell back to the last good tree.
     fallback: Option<String>,
+    /// Held for the life of the server.
+    one_server: crate::util::lock::FileLock,
 }
 
 /// Everything that must hold before a listener opens: a bad key or a missing secret refuses
@@ -102,6 +104,11 @@ fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
     for key_file in [paths.ca_key(), paths.server_key()] {
         fsutil::check_private(&key_file).map_err(|e| Failure::failed(format!("refusing TLS key: {e}")))?;
     }
+    // Taken before the first write to the state (the database's epochs, the last good config):
+    // a second server on it would also replace the first one's admin token. The kernel drops the
+    // lock with the process, however it ends.
+    let one_server = crate::util::lock::FileLock::acquire(&paths.server_lock, None, "vigosrv")
+        .map_err(|e| Failure::failed(format!("{e}; one server per --base-dir: stop that one first")))?;
     let vault =
         LocalVault::open(&paths.secrets_dir, &paths.key_file).map_err(|e| Failure::failed(e.to_string()))?;
     let provider: Arc<dyn Provider> = Arc::new(vault);
@@ -160,7 +167,7 @@ fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
     .map_err(Failure::failed)?;
     let admin_tls = crate::tlsconf::admin_listener_config(&cert_pem, key_pem.expose(), &server.ca_cert_pem)
         .map_err(Failure::failed)?;
-    Ok(Ready { server: Arc::new(server), settings, admin_token, agent_tls, admin_tls, fallback })
+    Ok(Ready { server: Arc::new(server), settings, admin_token, agent_tls, admin_tls, fallback, one_server })
 }
 
 /// A tree that loaded becomes the last good one; a fallback is shouted in the log and the audit
@@ -201,11 +208,8 @@ fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
 async fn run(args: ServerArgs) -> CmdResult {
     let base = paths::base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
     let paths = ServerPaths::new(&base);
-    let Ready { server, settings, admin_token, agent_tls, admin_tls, fallback } = startup(&args, &paths)?;
-    // A second server on the same state would replace the first one's admin token and race its
-    // writes; the kernel drops this lock with the process, however it ends.
-    let _one_server = crate::util::lock::FileLock::acquire(&paths.server_lock, None, "vigosrv")
-        .map_err(|e| Failure::failed(format!("{e}; one server per --base-dir: stop that one first")))?;
+    let Ready { server, settings, admin_token, agent_tls, admin_tls, fallback, one_server: _one_server } =
+        startup(&args, &paths)?;
     let bind = |addr: &str| {
         let a = crate::util::hosts::resolve(addr).map_err(Failure::usage)?;
         std::net::TcpListener::bind(a)
