@@ -39,6 +39,18 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult = Result<Json<Value>, ApiError>;
+
+/// Every row of `sql` as JSON, for the list endpoints.
+fn json_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Value>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut stmt = conn.prepare(sql).map_err(ApiError::internal)?;
+    let rows = stmt.query_map(params, row).map_err(ApiError::internal)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(ApiError::internal)
+}
 type S = State<Arc<Server>>;
 
 pub fn router(server: Arc<Server>) -> Router {
@@ -115,24 +127,17 @@ async fn create_token(State(s): S, headers: HeaderMap, Json(req): Json<CreateTok
 
 async fn list_tokens(State(s): S, headers: HeaderMap) -> ApiResult {
     authenticate(&s, &headers, Permission::Read)?;
-    let conn = s.db();
-    let mut stmt = conn
-        .prepare("SELECT id, envoy_name, created_by, created_at, expires_at, used_at, used_by FROM enroll_tokens ORDER BY created_at")
-        .map_err(ApiError::internal)?;
     let now = unix_now();
-    let rows = stmt
-        .query_map([], |r| {
-            let used: Option<i64> = r.get(5)?;
-            let expires: i64 = r.get(4)?;
-            Ok(json!({
-                "id": r.get::<_, String>(0)?, "envoy_name": r.get::<_, Option<String>>(1)?,
-                "created_by": r.get::<_, String>(2)?, "created_at": r.get::<_, i64>(3)?, "expires_at": expires,
-                "state": if used.is_some() { "used" } else if expires <= now { "expired" } else { "valid" },
-            }))
-        })
-        .map_err(ApiError::internal)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::internal)?;
+    let sql = "SELECT id, envoy_name, created_by, created_at, expires_at, used_at, used_by FROM enroll_tokens ORDER BY created_at";
+    let rows = json_rows(&s.db(), sql, [], |r| {
+        let used: Option<i64> = r.get(5)?;
+        let expires: i64 = r.get(4)?;
+        Ok(json!({
+            "id": r.get::<_, String>(0)?, "envoy_name": r.get::<_, Option<String>>(1)?,
+            "created_by": r.get::<_, String>(2)?, "created_at": r.get::<_, i64>(3)?, "expires_at": expires,
+            "state": if used.is_some() { "used" } else if expires <= now { "expired" } else { "valid" },
+        }))
+    })?;
     Ok(Json(json!({ "tokens": rows })))
 }
 
@@ -190,20 +195,13 @@ async fn create_api_token(State(s): S, headers: HeaderMap, Json(req): Json<Creat
 /// the list says who can do what.
 async fn list_api_tokens(State(s): S, headers: HeaderMap) -> ApiResult {
     authenticate(&s, &headers, Permission::Write)?;
-    let conn = s.db();
-    let mut stmt = conn
-        .prepare("SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at, name")
-        .map_err(ApiError::internal)?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok(json!({
-                "name": r.get::<_, String>(0)?, "role": r.get::<_, String>(1)?,
-                "created_at": r.get::<_, i64>(2)?, "revoked_at": r.get::<_, Option<i64>>(3)?,
-            }))
-        })
-        .map_err(ApiError::internal)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::internal)?;
+    let sql = "SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at, name";
+    let rows = json_rows(&s.db(), sql, [], |r| {
+        Ok(json!({
+            "name": r.get::<_, String>(0)?, "role": r.get::<_, String>(1)?,
+            "created_at": r.get::<_, i64>(2)?, "revoked_at": r.get::<_, Option<i64>>(3)?,
+        }))
+    })?;
     Ok(Json(json!({ "api_tokens": rows })))
 }
 
@@ -244,15 +242,8 @@ const ENVOY_COLUMNS: &str =
 
 async fn list_envoys(State(s): S, headers: HeaderMap) -> ApiResult {
     authenticate(&s, &headers, Permission::Read)?;
-    let conn = s.db();
-    let mut stmt = conn
-        .prepare(&format!("SELECT {ENVOY_COLUMNS} FROM envoys ORDER BY name, enrolled_at"))
-        .map_err(ApiError::internal)?;
-    let rows = stmt
-        .query_map([], envoy_json)
-        .map_err(ApiError::internal)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::internal)?;
+    let sql = format!("SELECT {ENVOY_COLUMNS} FROM envoys ORDER BY name, enrolled_at");
+    let rows = json_rows(&s.db(), &sql, [], envoy_json)?;
     Ok(Json(json!({ "envoys": rows })))
 }
 
@@ -365,23 +356,14 @@ struct RunsQuery {
 
 async fn list_runs(State(s): S, headers: HeaderMap, Query(q): Query<RunsQuery>) -> ApiResult {
     authenticate(&s, &headers, Permission::Read)?;
-    let conn = s.db();
-    let mut stmt = conn
-        .prepare(
-            "SELECT id, envoy_name, received_at, status, bundle_hash FROM runs
-             WHERE ?1 IS NULL OR envoy_name = ?1 ORDER BY received_at DESC, rowid DESC LIMIT ?2",
-        )
-        .map_err(ApiError::internal)?;
-    let rows = stmt
-        .query_map(params![q.envoy, q.limit.unwrap_or(50)], |r| {
-            Ok(json!({
-                "id": r.get::<_, String>(0)?, "envoy": r.get::<_, String>(1)?, "received_at": r.get::<_, i64>(2)?,
-                "status": r.get::<_, String>(3)?, "bundle_hash": r.get::<_, String>(4)?,
-            }))
-        })
-        .map_err(ApiError::internal)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::internal)?;
+    let sql = "SELECT id, envoy_name, received_at, status, bundle_hash FROM runs
+               WHERE ?1 IS NULL OR envoy_name = ?1 ORDER BY received_at DESC, rowid DESC LIMIT ?2";
+    let rows = json_rows(&s.db(), sql, params![q.envoy, q.limit.unwrap_or(50)], |r| {
+        Ok(json!({
+            "id": r.get::<_, String>(0)?, "envoy": r.get::<_, String>(1)?, "received_at": r.get::<_, i64>(2)?,
+            "status": r.get::<_, String>(3)?, "bundle_hash": r.get::<_, String>(4)?,
+        }))
+    })?;
     Ok(Json(json!({ "runs": rows })))
 }
 
