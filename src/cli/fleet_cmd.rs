@@ -160,6 +160,15 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
+/// The STATE column of envoys and API tokens: revoked once `revoked_at` is set.
+fn active_or_revoked(revoked_at: &Value) -> &'static str {
+    if revoked_at.is_null() {
+        "active"
+    } else {
+        "revoked"
+    }
+}
+
 fn when(v: &Value) -> String {
     v.as_i64()
         .map(|t| crate::util::time::rfc3339_millis(t * 1000)[..19].replace('T', " "))
@@ -204,7 +213,7 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
                     "{:<24}  {:<36}  {:<8}  {}",
                     e["name"].as_str().unwrap_or_default(),
                     e["id"].as_str().unwrap_or_default(),
-                    if e["revoked_at"].is_null() { "active" } else { "revoked" },
+                    active_or_revoked(&e["revoked_at"]),
                     when(&e["last_seen"])
                 );
             }
@@ -278,7 +287,7 @@ pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
                     "{:<24}  {:<10}  {:<8}  {}",
                     t["name"].as_str().unwrap_or_default(),
                     t["role"].as_str().unwrap_or_default(),
-                    if t["revoked_at"].is_null() { "active" } else { "revoked" },
+                    active_or_revoked(&t["revoked_at"]),
                     when(&t["created_at"])
                 );
             }
