@@ -178,6 +178,13 @@ fn bad_arguments_are_usage_errors_and_a_taken_name_is_refused() {
     let out = f.run_role("vigo-agent", &f.dir.join("agent-other"), &args, &format!("{token}\n"), &[]);
     assert_code(&out, 3);
     assert!(text(&out).contains("already named \"web1\""), "{}", text(&out));
+    // The refused enrollment did not use up its token; the first one was used.
+    let list = String::from_utf8_lossy(&f.cli(&["tokens", "list"], "").stdout).to_string();
+    assert!(
+        list.lines().any(|l| l.contains(" used "))
+            && list.lines().any(|l| l.contains(" valid ") && l.ends_with("web1")),
+        "{list}"
+    );
     f.stop_server();
 }
 
