@@ -125,13 +125,9 @@ fn a_missing_or_empty_root_is_a_usage_error() {
 fn an_envoy_name_no_entry_matches_is_an_error_that_changes_nothing() {
     let t = TempDir::new("nomatch");
     let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
-    std::fs::create_dir_all(config.join("modules")).unwrap();
+    write_tree(&config, "resources:\n  - {name: d, type: directory, target_path: /srv/d}\n");
+    // Only web* hosts have an entry; the test applies as host1.
     std::fs::write(config.join("nodes.vgo"), "envoys:\n  - match: \"web*\"\n    roles: [app]\n").unwrap();
-    std::fs::write(
-        config.join("modules/app.vgo"),
-        "resources:\n  - {name: d, type: directory, target_path: /srv/d}\n",
-    )
-    .unwrap();
     std::fs::create_dir_all(&root).unwrap();
     let out = apply(&base, &config, &root, &[]);
     assert_code(&out, 1);
