@@ -89,6 +89,11 @@ impl EnrollToken {
 
 /// Envoy names: 1-253 characters of `[A-Za-z0-9._-]`, starting with a letter or digit.
 pub fn validate_envoy_name(name: &str) -> Result<(), String> {
+    validate_name("envoy name", name)
+}
+
+/// The name grammar envoys and API tokens share; `what` names the thing in the error.
+pub fn validate_name(what: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 253
         && name.as_bytes()[0].is_ascii_alphanumeric()
@@ -96,7 +101,7 @@ pub fn validate_envoy_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid envoy name {name:?}: use 1-253 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit"))
+        Err(format!("invalid {what} {name:?}: use 1-253 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit"))
     }
 }
 

@@ -171,6 +171,20 @@ fn bad_arguments_are_usage_errors_and_a_taken_name_is_refused() {
     ] {
         assert_code(&f.cli(args, ""), 2);
     }
+    f.stop_server();
+    // Names and roles are checked before anything is sent: with no server to ask, these are
+    // still usage errors (a server-side check would have ended in "cannot connect", exit 1).
+    for args in [
+        &["tokens", "create", "--envoy", "bad name"][..],
+        &["api-tokens", "create", "--name", "ops", "--role", "root"][..],
+        &["api-tokens", "create", "--name", "o/ps", "--role", "viewer"][..],
+        &["api-tokens", "revoke", "a/b"][..],
+    ] {
+        let out = f.cli(args, "");
+        assert_code(&out, 2);
+        assert!(!text(&out).contains("connect"), "{args:?}: {}", text(&out));
+    }
+    f.start_server();
     f.enroll("web1");
     // A second host asks for the same name.
     let token = f.token(Some("web1"));
@@ -196,7 +210,7 @@ fn api_tokens_are_listed_and_a_revoked_one_stops_working_at_once() {
     let viewer = api_token(&f, "viewer");
     assert_eq!(status(&f, "GET", "/v1/envoys", Some(&viewer)), 200);
     let again = f.cli(&["api-tokens", "create", "--name", "t-viewer", "--role", "admin"], "");
-    assert_code(&again, 1);
+    assert_code(&again, 3);
     assert!(text(&again).contains("already named \"t-viewer\""), "{}", text(&again));
     // Listing names who can do what: admins only, and never the token itself.
     assert_eq!(status(&f, "GET", "/v1/api-tokens", Some(&viewer)), 403);

@@ -102,7 +102,7 @@ fn init_is_idempotent_only_when_the_verifier_is_missing() {
     assert_code(&run_in(b, "vigocli", &["secrets", "set", "raw", "keep/me"], "kept\n"), 0);
     let key_before = std::fs::read(b.join("secrets/.master.key")).unwrap();
     let out = run_in(b, "vigocli", &["secrets", "init"], &format!("{PASS}\n{PASS}\n"));
-    assert_code(&out, 1);
+    assert_code(&out, 3);
     assert!(text(&out).contains("rotate"));
     std::fs::remove_file(b.join("secrets-verifier.json")).unwrap();
     let out = run_in(b, "vigocli", &["secrets", "init"], "new passphrase 1\nnew passphrase 1\n");
@@ -112,7 +112,7 @@ fn init_is_idempotent_only_when_the_verifier_is_missing() {
     let out = run_in(b, "vigocli", &["secrets", "reveal", "keep/me"], "");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "kept\n");
     let out = run_in(b, "vigocli", &["secrets", "init"], "a\nb\n");
-    assert_code(&out, 1);
+    assert_code(&out, 3);
 }
 
 #[test]
@@ -306,7 +306,7 @@ fn init_refuses_a_new_key_beside_secrets_sealed_by_a_lost_one() {
     std::fs::remove_file(b.join("secrets/.master.key")).unwrap();
     let verifier = std::fs::read(b.join("secrets-verifier.json")).unwrap();
     let out = run_in(b, "vigocli", &["secrets", "init"], &format!("{PASS}\n{PASS}\n"));
-    assert_code(&out, 1);
+    assert_code(&out, 3);
     assert!(text(&out).contains("holds 1 sealed secret(s) (e.g. app/db)"), "{}", text(&out));
     assert!(text(&out).contains("restore the key from your backup"), "{}", text(&out));
     assert!(!b.join("secrets/.master.key").exists());

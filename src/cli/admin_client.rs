@@ -93,6 +93,8 @@ impl AdminClient {
         let msg = value["error"].as_str().map(String::from).unwrap_or_else(|| format!("HTTP {status}"));
         Err(match status {
             401 | 403 => Failure::refused(format!("the server refused: {msg}")),
+            // A name another active envoy or token holds: refused, as an enrollment would be.
+            409 => Failure::refused(msg),
             // The server found the arguments bad (a ttl, a name, a role): a usage error here.
             400 => Failure::usage(msg),
             _ => Failure::failed(msg),

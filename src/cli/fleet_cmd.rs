@@ -176,17 +176,21 @@ fn when(v: &Value) -> String {
 }
 
 pub fn tokens(ctx: &Context, a: TokensArgs) -> CmdResult {
-    let client = AdminClient::from_ctx(ctx)?;
+    // Connected only after the arguments passed their checks: a bad one never reaches the server.
+    let client = || AdminClient::from_ctx(ctx);
     match a.command {
         TokensCommand::Create(c) => {
             let ttl = crate::util::time::parse_duration(&c.ttl).map_err(Failure::usage)?;
-            let v = client.post("/v1/enroll-tokens", json!({ "ttl_secs": ttl, "envoy_name": c.envoy }))?;
+            if let Some(name) = &c.envoy {
+                crate::wire::validate_envoy_name(name).map_err(Failure::usage)?;
+            }
+            let v = client()?.post("/v1/enroll-tokens", json!({ "ttl_secs": ttl, "envoy_name": c.envoy }))?;
             eprintln!("Enrollment token (single use, expires {} UTC):", when(&v["expires_at"]));
             println!("{}", v["token"].as_str().unwrap_or_default());
             eprintln!("Give it to the agent on stdin or in a 0600 file: vigo-agent enroll --server HOST:PORT --token-file FILE");
         }
         TokensCommand::List(_) => {
-            let v = client.get("/v1/enroll-tokens")?;
+            let v = client()?.get("/v1/enroll-tokens")?;
             println!("{:<36}  {:<8}  {:<19}  ENVOY", "ID", "STATE", "EXPIRES (UTC)");
             for t in v["tokens"].as_array().into_iter().flatten() {
                 println!(
@@ -203,10 +207,11 @@ pub fn tokens(ctx: &Context, a: TokensArgs) -> CmdResult {
 }
 
 pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
-    let client = AdminClient::from_ctx(ctx)?;
+    // Connected only after the arguments passed their checks: a bad one never reaches the server.
+    let client = || AdminClient::from_ctx(ctx);
     match a.command {
         EnvoysCommand::List(_) => {
-            let v = client.get("/v1/envoys")?;
+            let v = client()?.get("/v1/envoys")?;
             println!("{:<24}  {:<36}  {:<8}  LAST SEEN (UTC)", "NAME", "ID", "STATE");
             for e in v["envoys"].as_array().into_iter().flatten() {
                 println!(
@@ -220,11 +225,11 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
         }
         EnvoysCommand::Show(s) => {
             crate::wire::validate_envoy_name(&s.name).map_err(Failure::usage)?;
-            println!("{}", pretty(&client.get(&format!("/v1/envoys/{}", s.name))?))
+            println!("{}", pretty(&client()?.get(&format!("/v1/envoys/{}", s.name))?))
         }
         EnvoysCommand::Revoke(r) => {
             crate::wire::validate_envoy_name(&r.name).map_err(Failure::usage)?;
-            let v = client.post(&format!("/v1/envoys/{}/revoke", r.name), json!({}))?;
+            let v = client()?.post(&format!("/v1/envoys/{}/revoke", r.name), json!({}))?;
             println!(
                 "Envoy {} ({}) revoked.",
                 v["name"].as_str().unwrap_or_default(),
@@ -236,7 +241,8 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
 }
 
 pub fn runs(ctx: &Context, a: RunsArgs) -> CmdResult {
-    let client = AdminClient::from_ctx(ctx)?;
+    // Connected only after the arguments passed their checks: a bad one never reaches the server.
+    let client = || AdminClient::from_ctx(ctx);
     match a.command {
         RunsCommand::List(l) => {
             let mut path = format!("/v1/runs?limit={}", l.n);
@@ -244,7 +250,7 @@ pub fn runs(ctx: &Context, a: RunsArgs) -> CmdResult {
                 crate::wire::validate_envoy_name(e).map_err(Failure::usage)?;
                 path.push_str(&format!("&envoy={e}"));
             }
-            let v = client.get(&path)?;
+            let v = client()?.get(&path)?;
             println!("{:<36}  {:<24}  {:<10}  RECEIVED (UTC)", "ID", "ENVOY", "STATUS");
             for r in v["runs"].as_array().into_iter().flatten() {
                 println!(
@@ -265,22 +271,27 @@ pub fn runs(ctx: &Context, a: RunsArgs) -> CmdResult {
                     s.id
                 )));
             }
-            println!("{}", pretty(&client.get(&format!("/v1/runs/{}", s.id))?))
+            println!("{}", pretty(&client()?.get(&format!("/v1/runs/{}", s.id))?))
         }
     }
     Ok(())
 }
 
 pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
-    let client = AdminClient::from_ctx(ctx)?;
+    // Connected only after the arguments passed their checks: a bad one never reaches the server.
+    let client = || AdminClient::from_ctx(ctx);
     match a.command {
         ApiTokensCommand::Create(c) => {
-            let v = client.post("/v1/api-tokens", json!({ "name": c.name, "role": c.role }))?;
+            if crate::server::admin_auth::Role::parse(&c.role).is_none() {
+                return Err(Failure::usage("--role must be admin, viewer or compliance"));
+            }
+            crate::wire::validate_name("token name", &c.name).map_err(Failure::usage)?;
+            let v = client()?.post("/v1/api-tokens", json!({ "name": c.name, "role": c.role }))?;
             eprintln!("API token ({} role); shown once:", c.role);
             println!("{}", v["token"].as_str().unwrap_or_default());
         }
         ApiTokensCommand::List(_) => {
-            let v = client.get("/v1/api-tokens")?;
+            let v = client()?.get("/v1/api-tokens")?;
             println!("{:<24}  {:<10}  {:<8}  CREATED (UTC)", "NAME", "ROLE", "STATE");
             for t in v["api_tokens"].as_array().into_iter().flatten() {
                 println!(
@@ -293,8 +304,8 @@ pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
             }
         }
         ApiTokensCommand::Revoke(r) => {
-            crate::wire::validate_envoy_name(&r.name).map_err(|_| Failure::usage("invalid token name"))?;
-            client.post(&format!("/v1/api-tokens/{}/revoke", r.name), json!({}))?;
+            crate::wire::validate_name("token name", &r.name).map_err(Failure::usage)?;
+            client()?.post(&format!("/v1/api-tokens/{}/revoke", r.name), json!({}))?;
             println!("API token {:?} revoked.", r.name);
         }
     }

@@ -185,7 +185,7 @@ fn init(ctx: &Context) -> CmdResult {
     let p = &ctx.paths;
     let key_exists = p.key_file.exists();
     if key_exists && p.verifier.exists() {
-        return Err(Failure::failed(format!(
+        return Err(Failure::refused(format!(
             "the vault is already initialised ({} and {} exist); use `vigocli secrets rotate` to change the passphrase",
             p.key_file.display(),
             p.verifier.display()
@@ -199,7 +199,7 @@ fn init(ctx: &Context) -> CmdResult {
         // A new key could never open what the lost one sealed: say so instead of stranding them.
         let stranded = LocalVault::list_keys_in(&p.secrets_dir).map_err(secrets_failure)?;
         if let Some(first) = stranded.first() {
-            return Err(Failure::failed(format!(
+            return Err(Failure::refused(format!(
                 "{} holds {} sealed secret(s) (e.g. {first}) but the master key {} is missing; restore the key from your backup, or move the secrets aside to start a new vault",
                 p.secrets_dir.display(),
                 stranded.len(),

@@ -153,8 +153,7 @@ async fn create_api_token(State(s): S, headers: HeaderMap, Json(req): Json<Creat
     if super::admin_auth::Role::parse(&req.role).is_none() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "role must be admin, viewer or compliance"));
     }
-    wire::validate_envoy_name(&req.name)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid token name"))?;
+    wire::validate_name("token name", &req.name).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     let token = crypto::random_token("vgot_").map_err(ApiError::internal)?;
     let id = crypto::uuid_v4().map_err(ApiError::internal)?;
     let mut conn = s.db();

@@ -2,7 +2,7 @@
 //! when TLS files, the master key or any `secret:` ref cannot be read.
 
 mod admin;
-mod admin_auth;
+pub(crate) mod admin_auth;
 mod capture;
 mod envelope;
 mod grpc;
