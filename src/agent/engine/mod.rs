@@ -262,7 +262,9 @@ impl Fail {
 fn run_one(res: &CompiledResource, secrets: &BTreeMap<String, SecretString>, ctx: &Ctx) -> Outcome {
     let a = attrs::Attrs::new(res, secrets)?;
     if !when_holds(res, secrets, ctx)? {
-        return Ok(Done::unchanged());
+        // Unchanged, but the report says why it did not run (the condition may hold a secret
+        // marker, so it is not quoted).
+        return Ok(Done { diff: "not run: its when: condition does not hold".into(), ..Done::default() });
     }
     match res.rtype.as_str() {
         "file" => file::apply(&a, ctx),

@@ -197,6 +197,9 @@ fn when_comparisons_use_resolved_values_and_always_runs() {
     let r = run(&b, &secrets(&[("vigo/flag", "on")]), &opts(root.path()));
     assert_eq!(r.status, RunStatus::Changed, "{r:?}");
     assert_eq!(fs::read_to_string(&log).unwrap(), "eq-true\nne-true\nalways\nplain\n");
+    let skipped = r.result("eq-false").unwrap();
+    assert_eq!(skipped.status, ResourceStatus::Unchanged);
+    assert!(skipped.diff.starts_with("not run: its when: "), "{skipped:?}");
     let r = run(&b, &secrets(&[("vigo/flag", "x == x")]), &opts(root.path()));
     assert_eq!(r.result("eq-true").unwrap().status, ResourceStatus::Unchanged);
     let mut bad = bundle(vec![step("odd", "sometimes".into())]);
