@@ -18,7 +18,7 @@ mod compile;
 mod glob;
 mod locate;
 mod model;
-mod schema;
+pub(crate) mod schema;
 mod secrets;
 mod template;
 mod yaml;

@@ -140,8 +140,8 @@ pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
             "{value:?} in `{name}` is not a valid account name (1-32 of A-Z a-z 0-9 _ - ., not starting with -)"
         ));
     }
-    if name == "timeout" && !value.trim().parse::<u64>().is_ok_and(|n| n > 0) {
-        return Err(format!("timeout {value:?} must be a positive whole number of seconds"));
+    if name == "timeout" {
+        parse_timeout(value)?;
     }
     if matches!(name, "uid" | "gid") && value.trim().parse::<u32>().is_err() {
         return Err(format!("{name} {value:?} must be a whole number from 0 to 4294967295"));
@@ -205,5 +205,19 @@ mod tests {
         assert!(check_value(&svc[1], "running").is_ok());
         assert!(check_value(&svc[1], "present").is_err());
         assert!(attrs_of("cron").is_none());
+    }
+}
+
+/// The longest an exec (or its guards) may run: a day. A run holds the agent's lock for that
+/// long, and anything larger is a typo, not a plan.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+/// An exec `timeout`: whole seconds, 1 to a day. The loader and the agent share this rule.
+pub fn parse_timeout(value: &str) -> Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (1..=MAX_TIMEOUT_SECS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "timeout {value:?} must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECS} (a day)"
+        )),
     }
 }

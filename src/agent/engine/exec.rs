@@ -48,10 +48,7 @@ impl Drop for SecretTemp {
 
 fn timeout(a: &Attrs) -> Result<Duration, String> {
     let text = a.string("timeout")?.unwrap_or_else(|| "300".into());
-    match text.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
-        _ => Err(format!("timeout {text:?} must be a positive number of seconds")),
-    }
+    crate::config::schema::parse_timeout(&text).map(Duration::from_secs)
 }
 
 /// Runs a guard command (`unless`/`onlyif`); true when it exits 0.

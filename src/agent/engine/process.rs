@@ -133,7 +133,9 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
         });
     }
 
-    let deadline = Instant::now() + spec.timeout;
+    // Callers bound the timeout; saturate anyway rather than panic on an overflowing Instant.
+    let now = Instant::now();
+    let deadline = now.checked_add(spec.timeout).unwrap_or(now + Duration::from_secs(86_400 * 365));
     let mut nap = Duration::from_millis(1);
     let (status, timed_out) = loop {
         match child.try_wait() {

@@ -162,6 +162,19 @@ fn exec_when_changed_runs_only_when_notified_or_triggered() {
 }
 
 #[test]
+fn an_overlong_timeout_is_refused_without_running_anything() {
+    let root = TempRoot::new("exectimeout");
+    let stamp = root.join("ran");
+    let command = format!("touch {}", stamp.display());
+    let attrs =
+        json!({"command": command, "timeout": "9223372036854775807", "secret_file": marker("vigo/x")});
+    let r = run(&bundle(vec![exec("long", attrs)]), &secrets(&[("vigo/x", CANARY)]), &opts(root.path()));
+    assert_eq!(r.results[0].status, ResourceStatus::Failed);
+    assert!(r.results[0].error.contains("from 1 to 86400"), "{:?}", r.results[0]);
+    assert!(!stamp.exists());
+}
+
+#[test]
 fn exec_dangerous_command_is_blocked_and_secret_in_command_refused() {
     let root = TempRoot::new("execguard");
     let b = bundle(vec![
