@@ -3,6 +3,7 @@
 //! the format has exactly one definition.
 
 use std::collections::BTreeSet;
+use zeroize::Zeroizing;
 
 pub const MARKER_START: &str = "__VIGO_SECRET__";
 pub const MARKER_END: &str = "__END_VIGO_SECRET__";
@@ -168,11 +169,15 @@ pub fn collect_keys(value: &serde_json::Value, into: &mut BTreeSet<String>) -> R
     Ok(())
 }
 
+/// Lines of a multi-line value shorter than this are not scrubbed on their own: a `}` or an
+/// empty line would blank out half of every report, and reveal nothing.
+const MIN_SCRUBBED_LINE: usize = 4;
+
 /// Known plaintext values to remove from any text leaving the agent.
 #[derive(Default)]
 pub struct Scrubber {
     // (value, replacement), longest value first so a value containing another wins.
-    entries: Vec<(String, String)>,
+    entries: Vec<(Zeroizing<String>, String)>,
 }
 
 impl Scrubber {
@@ -180,11 +185,18 @@ impl Scrubber {
         Self::default()
     }
 
+    /// Adds `value` and, for a multi-line value (a PEM key, a config file), each of its lines:
+    /// a line-based diff or a command that prints one line must not carry it out either.
     pub fn add(&mut self, key: &str, value: &str) {
         if value.is_empty() {
             return;
         }
-        self.entries.push((value.to_string(), format!("[REDACTED secret:{key}]")));
+        let replacement = format!("[REDACTED secret:{key}]");
+        self.entries.push((Zeroizing::new(value.to_string()), replacement.clone()));
+        // A one-line value yields itself again (or itself without its newline); dedup drops it.
+        for line in value.lines().map(str::trim).filter(|l| l.len() >= MIN_SCRUBBED_LINE) {
+            self.entries.push((Zeroizing::new(line.to_string()), replacement.clone()));
+        }
         self.entries.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         self.entries.dedup_by(|a, b| a.0 == b.0);
     }
@@ -378,6 +390,19 @@ mod tests {
                 assert!(!out.contains(v.as_str()), "value {v:?} survived in {out:?} (from {text:?})");
             }
         }
+    }
+
+    #[test]
+    fn every_line_of_a_multi_line_value_is_scrubbed() {
+        let mut s = Scrubber::new();
+        s.add("tls/key", "-----BEGIN KEY-----\nCANARYpartA\r\n  CANARYpartB  \n}\n");
+        s.add("one", "CANARYsolo\n");
+        let diff = "-CANARYpartA\n-  CANARYpartB\n+new\n }\n tail CANARYpartB and CANARYsolo.";
+        let out = s.scrub(diff);
+        assert!(!out.contains("CANARY"), "{out}");
+        assert!(out.contains("[REDACTED secret:tls/key]") && out.contains("[REDACTED secret:one]"), "{out}");
+        // Short lines stay: they carry nothing and would blank out every report.
+        assert!(out.contains(" }\n"), "{out}");
     }
 
     #[test]

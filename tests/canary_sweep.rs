@@ -123,6 +123,21 @@ resources:
     type: exec
     command: "cat >&2; exit 3"
     stdin: "secret:sweep/stdin"
+  - name: app-pem
+    type: file
+    target_path: /etc/app/key.pem
+    content: "secret:sweep/pem"
+    mode: "0600"
+    depends_on: [app-dir]
+  - name: app-plain
+    type: file
+    target_path: /etc/app/plain
+    content: "plain\n"
+    depends_on: [app-dir]
+  - name: pem-tail
+    type: exec
+    command: "tail -n 2 {{secret_file}}; exit 4"
+    secret_file: "secret:sweep/pem"
 "#;
 
 const DB: &str = r#"
@@ -141,7 +156,13 @@ fn canary_appears_only_where_it_is_meant_to() {
     for key in ["sweep/file", "sweep/stdin", "sweep/secret-file", "sweep/password", "sweep/var"] {
         f.set_secret(key, &format!("{canary}{}", key.len()));
     }
+    // A multi-line value (a key file) leaks line by line: through a line diff of a file that
+    // held it, and through a command printing its last lines.
+    let pem = format!("-----BEGIN TEST KEY-----\n{canary}L1\n{canary}L2\n-----END TEST KEY-----\n");
+    assert_code(&f.cli(&["secrets", "set", "raw", "sweep/pem", "--from-file", "/dev/stdin"], &pem), 0);
     let roots = [f.root("web1"), f.root("db1")];
+    std::fs::create_dir_all(roots[0].join("etc/app")).unwrap();
+    std::fs::write(roots[0].join("etc/app/plain"), &pem).unwrap();
     let web = WEB.replace("ROOT", roots[0].to_str().unwrap());
     f.write_config(&[("nodes.vgo", NODES), ("modules/web.vgo", &web), ("modules/db.vgo", DB)]);
     f.extra_env.push(("VIGO_LOG".into(), "debug".into()));
@@ -192,7 +213,8 @@ fn canary_appears_only_where_it_is_meant_to() {
 
     let mut sweep = Sweep { needles: needles(&canary), hits: vec![] };
     sweep.needles.extend(needles(&rotated));
-    let allowed = vec![secret_conf, motto];
+    assert_eq!(std::fs::read_to_string(roots[0].join("etc/app/plain")).unwrap(), "plain\n");
+    let allowed = vec![secret_conf, motto, roots[0].join("etc/app/key.pem")];
     for dir in [
         f.base(),
         f.agent_base("web1"),
