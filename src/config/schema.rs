@@ -187,6 +187,20 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest an exec (or its guards) may run: a day. A run holds the agent's lock for that
+/// long, and anything larger is a typo, not a plan.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+/// An exec `timeout`: whole seconds, 1 to a day. The loader and the agent share this rule.
+pub fn parse_timeout(value: &str) -> Result<u64, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (1..=MAX_TIMEOUT_SECS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "timeout {value:?} must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECS} (a day)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,19 +219,5 @@ mod tests {
         assert!(check_value(&svc[1], "running").is_ok());
         assert!(check_value(&svc[1], "present").is_err());
         assert!(attrs_of("cron").is_none());
-    }
-}
-
-/// The longest an exec (or its guards) may run: a day. A run holds the agent's lock for that
-/// long, and anything larger is a typo, not a plan.
-pub const MAX_TIMEOUT_SECS: u64 = 86_400;
-
-/// An exec `timeout`: whole seconds, 1 to a day. The loader and the agent share this rule.
-pub fn parse_timeout(value: &str) -> Result<u64, String> {
-    match value.trim().parse::<u64>() {
-        Ok(n) if (1..=MAX_TIMEOUT_SECS).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "timeout {value:?} must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECS} (a day)"
-        )),
     }
 }
