@@ -206,3 +206,54 @@ fn kill_9_mid_apply_leaves_no_half_written_file_and_the_next_run_converges() {
     let out = apply(&base, &config, &root, &[]);
     assert!(text(&out).contains("0 changed"), "{}", text(&out));
 }
+
+/// systemd stops the agent with SIGTERM, Ctrl-C sends SIGINT: either stops the command that is
+/// running (and removes its secret_file), skips what has not started, and reports the run.
+#[test]
+fn a_stop_signal_stops_the_running_command_removes_its_secret_file_and_skips_the_rest() {
+    let t = TempDir::new("sigterm");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    std::fs::create_dir_all(&root).unwrap();
+    let module = r#"
+resources:
+  - name: slow
+    type: exec
+    command: "echo {{secret_file}} > ROOT/secret-path; echo $$ > ROOT/pid.tmp; mv ROOT/pid.tmp ROOT/pid; exec sleep 60"
+    secret_file: "secret:app/token"
+  - name: later
+    type: file
+    target_path: /later
+    content: "x\n"
+    depends_on: [slow]
+  - name: unrelated
+    type: file
+    target_path: /unrelated
+    content: "y\n"
+"#;
+    write_tree(&config, &module.replace("ROOT", root.to_str().unwrap()));
+    init_unlocked_vault(&base, "signal passphrase");
+    assert_code(&run_in(&base, "vigocli", &["secrets", "set", "raw", "app/token"], "tok-sig"), 0);
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let _ = std::fs::remove_file(root.join("pid"));
+        let args = ["apply", config.to_str().unwrap(), "--envoy", "h", "--root", root.to_str().unwrap()];
+        let child = spawn_role("vigo-agent", &base, &args, "", &[]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !root.join("pid").exists() {
+            assert!(std::time::Instant::now() < deadline, "the exec never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let secret_file = PathBuf::from(std::fs::read_to_string(root.join("secret-path")).unwrap().trim());
+        let sleeper = std::fs::read_to_string(root.join("pid")).unwrap().trim().to_string();
+        assert!(secret_file.exists(), "{}", secret_file.display());
+        let kill = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+        assert!(kill.unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        assert_code(&out, code);
+        let shown = text(&out);
+        assert!(shown.contains(&format!("stopped: the agent received SIG{signal}")), "{shown}");
+        assert!(shown.contains(&format!("not run: the agent received SIG{signal}")), "{shown}");
+        assert!(!secret_file.exists(), "the secret_file outlived the {signal}");
+        assert!(!Path::new(&format!("/proc/{sleeper}")).exists(), "the command outlived the {signal}");
+        assert!(!root.join("later").exists());
+    }
+}

@@ -57,6 +57,9 @@ pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
     let how = LocalApply { root: req.root, noop: req.noop, triggered: Default::default() };
     let report = super::local_apply::apply(paths, &bundle, &values, how)?;
     super::run::print_report(&report);
+    if let Some(signo) = crate::util::interrupt::received() {
+        return Err(crate::util::interrupt::failure(signo));
+    }
     match report.status {
         engine::RunStatus::Failed => Err(Failure::failed("some resources failed; see the report above")),
         _ => Ok(()),

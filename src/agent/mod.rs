@@ -133,20 +133,26 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
                 force: a.force,
             },
         )),
-        AgentCommand::Run(a) => runtime()?.block_on(run::run(
-            paths,
-            run::RunRequest { once: a.once, noop: a.noop, root: root_dir(&a.root)? },
-        )),
+        AgentCommand::Run(a) => {
+            crate::util::interrupt::watch()?;
+            runtime()?.block_on(run::run(
+                paths,
+                run::RunRequest { once: a.once, noop: a.noop, root: root_dir(&a.root)? },
+            ))
+        }
         AgentCommand::Resolve(a) => runtime()?.block_on(run::resolve(paths, &a.key, a.reveal)),
-        AgentCommand::Apply(a) => apply_cmd::apply(
-            paths,
-            apply_cmd::ApplyRequest {
-                config_dir: PathBuf::from(a.config_dir),
-                envoy: a.envoy,
-                root: root_dir(&a.root)?,
-                noop: a.noop,
-            },
-        ),
+        AgentCommand::Apply(a) => {
+            crate::util::interrupt::watch()?;
+            apply_cmd::apply(
+                paths,
+                apply_cmd::ApplyRequest {
+                    config_dir: PathBuf::from(a.config_dir),
+                    envoy: a.envoy,
+                    root: root_dir(&a.root)?,
+                    noop: a.noop,
+                },
+            )
+        }
     }
 }
 

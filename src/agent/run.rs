@@ -157,7 +157,8 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
     let mut client = SignedClient::open(paths).await?;
     let mut cache = SecretCache::default();
     // Taken before the first run, so a stop request (systemd sends SIGTERM) that arrives during
-    // a run lets that run finish and report, and ends the loop right after it.
+    // a run ends the loop right after that run has reported (`util::interrupt` cuts the run
+    // itself short: the command running is stopped, the rest skipped).
     let mut stop = StopSignals::new();
     loop {
         let outcome = cycle(&mut client, &mut cache, &req, paths).await;
@@ -165,6 +166,9 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
         if req.once {
             let report = outcome?;
             print_report(&report);
+            if let Some(signo) = crate::util::interrupt::received() {
+                return Err(crate::util::interrupt::failure(signo));
+            }
             return match report.status {
                 engine::RunStatus::Failed => {
                     Err(Failure::failed("some resources failed; see the report above"))

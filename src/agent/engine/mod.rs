@@ -156,7 +156,11 @@ pub fn apply(
         }
         let t = Instant::now();
         let skipped_by = plan.deps[i].iter().find_map(|&d| failed_cause[d].clone());
-        let (status, outcome) = if let Some(reason) = plan.broken.get(&i) {
+        let stop = crate::util::interrupt::received();
+        let (status, outcome) = if let Some(signo) = stop {
+            let name = crate::util::interrupt::signal_name(signo);
+            (ResourceStatus::Skipped, Err(Fail::from(format!("not run: the agent received {name}"))))
+        } else if let Some(reason) = plan.broken.get(&i) {
             (ResourceStatus::Failed, Fail::from(reason.clone()).into_outcome())
         } else if let Some(cause) = skipped_by {
             failed_cause[i] = Some(cause.clone());

@@ -98,6 +98,10 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
         .stderr(Stdio::piped())
         .process_group(0);
     if let Some(dir) = &spec.cwd {
+        // Checked here: spawn would blame the program ("cannot start /bin/sh") for a bad cwd.
+        if !dir.is_dir() {
+            return Err(format!("the working directory {} does not exist", dir.display()));
+        }
         cmd.current_dir(dir);
     }
     seal_descriptors();
@@ -140,6 +144,16 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
     let (status, timed_out) = loop {
         match child.try_wait() {
             Ok(Some(status)) => break (Some(status), false),
+            Ok(None) if crate::util::interrupt::received().is_some() => {
+                // The agent is stopping: so does the command (and its secret_file goes).
+                let _ = killpg(pgid, Signal::SIGKILL);
+                let _ = child.wait();
+                let signo = crate::util::interrupt::received().unwrap_or_default();
+                return Err(format!(
+                    "stopped: the agent received {}",
+                    crate::util::interrupt::signal_name(signo)
+                ));
+            }
             Ok(None) if Instant::now() >= deadline => {
                 let _ = killpg(pgid, Signal::SIGKILL);
                 break (child.wait().ok(), true);

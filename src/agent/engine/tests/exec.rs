@@ -162,6 +162,21 @@ fn exec_when_changed_runs_only_when_notified_or_triggered() {
 }
 
 #[test]
+fn a_missing_cwd_is_named_in_the_error() {
+    let root = TempRoot::new("execcwd");
+    let r = run(
+        &bundle(vec![exec("x", json!({"command": "true", "cwd": "/nonexist"}))]),
+        &secrets(&[]),
+        &opts(root.path()),
+    );
+    assert!(
+        r.results[0].error.contains("working directory") && r.results[0].error.contains("/nonexist"),
+        "{:?}",
+        r.results[0]
+    );
+}
+
+#[test]
 fn an_overlong_timeout_is_refused_without_running_anything() {
     let root = TempRoot::new("exectimeout");
     let stamp = root.join("ran");
