@@ -56,9 +56,13 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         return Ok(Done::changed(format!("removed {target}")));
     }
 
-    let meta = Meta::from_attrs(a, ctx.root)?;
+    let mut meta = Meta::from_attrs(a, ctx.root)?;
     let content = a.secret("content")?;
     let secret_keys = a.keys_in("content");
+    if !secret_keys.is_empty() && meta.mode.is_none() {
+        // A file holding a secret is private unless the resource says otherwise.
+        meta.mode = Some(0o600);
+    }
     let mut lines = Vec::new();
     let mut write = current.is_none();
     if current.is_none() {

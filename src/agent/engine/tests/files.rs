@@ -135,6 +135,31 @@ fn secret_file_diff_names_the_key_never_the_value() {
 }
 
 #[test]
+fn a_file_holding_a_secret_is_0600_unless_the_resource_names_a_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempRoot::new("secretmode");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("etc/old.conf"), "x\n").unwrap();
+    fs::set_permissions(root.join("etc/old.conf"), fs::Permissions::from_mode(0o644)).unwrap();
+    let content = json!(format!("token = {}\n", marker("vigo/t")));
+    let b = bundle(vec![
+        res("new", "file", json!({"target_path": "/etc/new.conf", "content": content})),
+        res("old", "file", json!({"target_path": "/etc/old.conf", "content": content})),
+        res("named", "file", json!({"target_path": "/etc/named.conf", "content": content, "mode": "0640"})),
+        res("plain", "file", json!({"target_path": "/etc/plain.conf", "content": "public\n"})),
+    ]);
+    let s = secrets(&[("vigo/t", "tok")]);
+    let r = run(&b, &s, &opts(root.path()));
+    assert_eq!(r.status, RunStatus::Changed, "{r:?}");
+    let mode = |f: &str| fs::metadata(root.join("etc").join(f)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        [mode("new.conf"), mode("old.conf"), mode("named.conf"), mode("plain.conf")],
+        [0o600, 0o600, 0o640, 0o644]
+    );
+    assert_all(&run(&b, &s, &opts(root.path())), ResourceStatus::Unchanged);
+}
+
+#[test]
 fn unresolved_marker_fails_the_resource_and_never_lands_on_disk() {
     let root = TempRoot::new("unresolved");
     fs::create_dir_all(root.join("etc")).unwrap();
