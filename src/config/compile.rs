@@ -71,7 +71,32 @@ impl Compiler<'_, '_> {
         }
         let all: Vec<&Resource> = modules.iter().flat_map(|m| m.resources.iter()).collect();
         self.check_graph(&all, &defined);
+        self.check_one_owner(&bundle.resources, &defined);
         bundle
+    }
+
+    /// One path, package, service, user or group per bundle: two resources managing the same
+    /// thing would undo each other on every run (Puppet's "duplicate declaration").
+    fn check_one_owner(&mut self, resources: &[CompiledResource], defined: &HashMap<String, (&Loc, &str)>) {
+        let mut owners: HashMap<String, &str> = HashMap::new();
+        for r in resources {
+            let Some(thing) = managed_thing(r) else { continue };
+            match owners.get(&thing) {
+                Some(first) => {
+                    let msg = format!(
+                        "resource `{}` manages {thing}, which resource `{first}` already manages; keep one of them",
+                        r.name
+                    );
+                    if let Some((loc, _)) = defined.get(&r.name) {
+                        let loc = (*loc).clone();
+                        self.issue(&loc, msg);
+                    }
+                }
+                None => {
+                    owners.insert(thing, &r.name);
+                }
+            }
+        }
     }
 
     /// The marker for a ref. A missing key is reported here, and its marker is still used, so the
@@ -310,6 +335,25 @@ impl Compiler<'_, '_> {
 }
 
 /// Envoy names come from enrollment; they must not smuggle markers or templates into bundles.
+/// What a resource takes charge of on the host, spelled for an error message; `None` for an
+/// exec (running a command twice is a choice, not a conflict).
+fn managed_thing(r: &CompiledResource) -> Option<String> {
+    let attr = |name: &str| r.attributes.get(name).and_then(Json::as_str);
+    Some(match r.rtype.as_str() {
+        "file" | "directory" | "symlink" => {
+            // `//etc/app/` and `/etc/app` are one path.
+            let parts: Vec<&str> =
+                attr("target_path")?.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+            format!("the path /{}", parts.join("/"))
+        }
+        "package" => format!("package `{}`", attr("package")?),
+        "service" => format!("service `{}`", attr("service")?.trim_end_matches(".service")),
+        "user" => format!("user `{}`", attr("username")?),
+        "group" => format!("group `{}`", attr("groupname")?),
+        _ => return None,
+    })
+}
+
 pub fn check_envoy_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
         return Err("envoy names are 1 to 253 bytes".into());

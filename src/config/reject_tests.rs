@@ -153,6 +153,25 @@ fn duplicate_names_in_one_bundle() {
 }
 
 #[test]
+fn two_resources_may_not_manage_one_thing() {
+    let t = Tree::new(
+        "envoys:\n  - match: \"*\"\n    roles: [m, n]\n",
+        &[
+            ("m", "resources:\n  - {name: motd, type: file, target_path: /etc/motd, content: a}\n  - {name: bash, type: package, package: bash}\n  - {name: ssh, type: service, service: ssh}\n"),
+            ("n", "resources:\n  - {name: motd2, type: file, target_path: //etc/motd/, content: b}\n  - {name: nobash, type: package, package: bash, ensure: absent}\n  - {name: ssh2, type: service, service: ssh.service}\n  - {name: again, type: exec, command: \"true\"}\n  - {name: again2, type: exec, command: \"true\"}\n"),
+        ],
+    );
+    assert_eq!(
+        t.compile_errors("h1", &provider()),
+        [
+            "modules/n.vgo:2:12: resource `motd2` manages the path /etc/motd, which resource `motd` already manages; keep one of them",
+            "modules/n.vgo:3:12: resource `nobash` manages package `bash`, which resource `bash` already manages; keep one of them",
+            "modules/n.vgo:4:12: resource `ssh2` manages service `ssh`, which resource `ssh` already manages; keep one of them",
+        ]
+    );
+}
+
+#[test]
 fn references_to_missing_resources_and_cycles() {
     assert_eq!(
         one("resources:\n  - {name: a, type: package, package: x, notify: [b]}\n"),
