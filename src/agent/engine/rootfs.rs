@@ -49,6 +49,19 @@ pub(crate) fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
     Ok(out)
 }
 
+/// `confine` for a directory a command will run in: the process would follow a symlink at the
+/// last component too, so under a target root that one is refused as well.
+pub(crate) fn confine_dir(root: &Path, path: &str) -> Result<PathBuf, String> {
+    let out = confine(root, path)?;
+    if root != Path::new("/") && fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(format!(
+            "path {path:?} is the symlink {} inside the target root; refusing to follow it",
+            out.display()
+        ));
+    }
+    Ok(out)
+}
+
 /// Parses "0644", "644" or "0o644" (octal) into permission bits.
 pub(crate) fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.trim().trim_start_matches("0o");

@@ -177,6 +177,23 @@ fn a_missing_cwd_is_named_in_the_error() {
 }
 
 #[test]
+fn a_cwd_that_is_a_symlink_out_of_the_root_is_refused() {
+    let root = TempRoot::new("execcwdlink");
+    let outside = TempRoot::new("execcwdlink-outside");
+    std::os::unix::fs::symlink(outside.path(), root.join("esc")).unwrap();
+    let command = format!("touch {}/ran", root.path().display());
+    for cwd in ["/esc", "/esc/sub"] {
+        let r = run(
+            &bundle(vec![exec("x", json!({"command": command, "cwd": cwd}))]),
+            &secrets(&[]),
+            &opts(root.path()),
+        );
+        assert!(r.results[0].error.contains("refusing to follow it"), "{cwd}: {:?}", r.results[0]);
+    }
+    assert!(!root.join("ran").exists());
+}
+
+#[test]
 fn an_overlong_timeout_is_refused_without_running_anything() {
     let root = TempRoot::new("exectimeout");
     let stamp = root.join("ran");
