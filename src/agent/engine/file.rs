@@ -90,6 +90,9 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     if lines.is_empty() {
         return Ok(Done::unchanged());
     }
+    if !write {
+        refuse_shared_inode(&target, current.as_ref())?;
+    }
     if !ctx.noop {
         if write {
             require_parent(&path, ctx)?;
@@ -104,4 +107,18 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         }
     }
     Ok(Done::changed(lines.join("\n")))
+}
+
+/// A chmod or chown in place changes every name of the inode. A second hard link may live
+/// outside the target root or belong to someone else (the attack systemd-tmpfiles also
+/// refuses), so only a file with one name is changed in place.
+fn refuse_shared_inode(target: &str, current: Option<&fs::Metadata>) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    match current {
+        Some(m) if m.is_file() && m.nlink() > 1 => Err(format!(
+            "{target} has {} hard links; changing its mode or owner in place would change the other names too (remove the extra links first)",
+            m.nlink()
+        )),
+        _ => Ok(()),
+    }
 }

@@ -160,6 +160,27 @@ fn a_file_holding_a_secret_is_0600_unless_the_resource_names_a_mode() {
 }
 
 #[test]
+fn mode_and_owner_are_not_changed_through_a_second_hard_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempRoot::new("hardlink");
+    let outside = TempRoot::new("hardlink-outside");
+    fs::write(outside.join("victim"), "x\n").unwrap();
+    fs::set_permissions(outside.join("victim"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::hard_link(outside.join("victim"), root.join("hl")).unwrap();
+    let b = bundle(vec![res("hl", "file", json!({"target_path": "/hl", "mode": "0666"}))]);
+    let r = run(&b, &secrets(&[]), &opts(root.path()));
+    assert_eq!(r.results[0].status, ResourceStatus::Failed);
+    assert!(r.results[0].error.contains("2 hard links"), "{:?}", r.results[0]);
+    assert_eq!(fs::metadata(outside.join("victim")).unwrap().permissions().mode() & 0o7777, 0o600);
+    // New content replaces the file (a new inode), so that is fine and leaves the other name be.
+    let b =
+        bundle(vec![res("hl", "file", json!({"target_path": "/hl", "mode": "0640", "content": "new\n"}))]);
+    assert_eq!(run(&b, &secrets(&[]), &opts(root.path())).results[0].status, ResourceStatus::Changed);
+    assert_eq!(fs::read_to_string(outside.join("victim")).unwrap(), "x\n");
+    assert_eq!(fs::metadata(outside.join("victim")).unwrap().permissions().mode() & 0o7777, 0o600);
+}
+
+#[test]
 fn unresolved_marker_fails_the_resource_and_never_lands_on_disk() {
     let root = TempRoot::new("unresolved");
     fs::create_dir_all(root.join("etc")).unwrap();
