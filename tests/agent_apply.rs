@@ -93,7 +93,7 @@ fn noop_over_a_drifted_root_changes_no_byte() {
     let out = apply(&base, &config, &root, &["--noop"]);
     assert_code(&out, 0);
     assert!(
-        text(&out).contains("run would change (noop): 21 resources, 0 changed, 7 would change"),
+        text(&out).contains("run would change (noop): 21 resources, 14 unchanged, 0 changed, 7 would change"),
         "{}",
         text(&out)
     );
@@ -256,4 +256,42 @@ resources:
         assert!(!Path::new(&format!("/proc/{sleeper}")).exists(), "the command outlived the {signal}");
         assert!(!root.join("later").exists());
     }
+}
+
+/// The report printed by apply carries what the operator needs at the terminal: every changed
+/// attribute, the diff lines, and the end of a failed command's output.
+#[test]
+fn the_printed_report_shows_every_change_and_a_failed_commands_output() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TempDir::new("printed");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    let module = r#"
+resources:
+  - name: motd
+    type: file
+    target_path: /etc/motd
+    content: "new words\n"
+    mode: "0600"
+  - name: migrate
+    type: exec
+    command: "printf 'step one\nstep two\n'; echo 'boom: table missing' >&2; exit 3"
+"#;
+    write_tree(&config, module);
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/motd"), "old words\n").unwrap();
+    std::fs::set_permissions(root.join("etc/motd"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 1);
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    for expected in [
+        "-old words",
+        "+new words",
+        "mode 0644 -> 0600",
+        "exited with status 3",
+        "output:",
+        "boom: table missing",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} missing from:\n{shown}");
+    }
+    assert!(shown.contains("2 resources, 0 unchanged, 1 changed, 0 would change, 1 failed"), "{shown}");
 }

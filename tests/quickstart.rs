@@ -19,7 +19,7 @@ fn quickstart_converges_then_reports_nothing_changed() {
     assert_code(&out, 0);
     let t = text(&out);
     assert!(t.contains("4 changed, 0 would change, 0 failed"), "first run:\n{t}");
-    assert!(t.contains("run converged: 4 resources, 0 changed"), "second run:\n{t}");
+    assert!(t.contains("run converged: 4 resources, 4 unchanged, 0 changed"), "second run:\n{t}");
     assert!(t.contains("audit chain intact"), "{t}");
     let conf = std::fs::read_to_string(dir.join("demo/root/etc/demo/app.conf")).unwrap();
     assert!(conf.contains("api_token = demo_"), "{conf}");

@@ -97,20 +97,26 @@ pub fn to_proto(r: &RunReport, bundle_hash: &str, epoch: u64) -> pb::RunReport {
     }
 }
 
-/// Prints one line per resource that is not unchanged, then a summary line.
+/// Diff or error lines shown per resource, and command output lines for a failure; the run
+/// report sent to the server keeps all of it.
+const SHOWN_DETAIL_LINES: usize = 40;
+const SHOWN_OUTPUT_LINES: usize = 20;
+
+/// Prints each resource that is not unchanged with its (scrubbed) diff or error, the tail of a
+/// failed command's output, then a summary line.
 pub fn print_report(r: &RunReport) {
     for x in &r.results {
         if x.status.as_str() == "unchanged" {
             continue;
         }
         let detail = if !x.error.is_empty() { &x.error } else { &x.diff };
-        println!(
-            "  {:<12} {}[{}] {}",
-            x.status.as_str(),
-            x.rtype,
-            x.name,
-            detail.lines().next().unwrap_or("")
-        );
+        let mut lines = detail.lines();
+        println!("  {:<12} {}[{}] {}", x.status.as_str(), x.rtype, x.name, lines.next().unwrap_or(""));
+        print_indented(lines.collect(), false);
+        if x.status.as_str() == "failed" && !x.output.trim().is_empty() {
+            println!("      output:");
+            print_indented(x.output.lines().collect(), true);
+        }
     }
     let count = |s: &str| r.results.iter().filter(|x| x.status.as_str() == s).count();
     // A noop run touched nothing: say what it found, not "changed".
@@ -120,15 +126,33 @@ pub fn print_report(r: &RunReport) {
         (_, status) => status.as_str(),
     };
     println!(
-        "run {}: {} resources, {} changed, {} would change, {} failed, {} skipped ({} ms)",
+        "run {}: {} resources, {} unchanged, {} changed, {} would change, {} failed, {} skipped ({} ms)",
         outcome,
         r.results.len(),
+        count("unchanged"),
         count("changed"),
         count("would-change"),
         count("failed"),
         count("skipped"),
         r.duration_ms
     );
+}
+
+/// Up to a screenful of `lines`, indented under their resource: the head of a diff, or the
+/// tail of a command's output (where the error usually is).
+fn print_indented(lines: Vec<&str>, tail: bool) {
+    let limit = if tail { SHOWN_OUTPUT_LINES } else { SHOWN_DETAIL_LINES };
+    let hidden = lines.len().saturating_sub(limit);
+    if tail && hidden > 0 {
+        println!("      ({hidden} earlier lines not shown)");
+    }
+    let shown = if tail { &lines[hidden..] } else { &lines[..lines.len() - hidden] };
+    for line in shown {
+        println!("      {line}");
+    }
+    if !tail && hidden > 0 {
+        println!("      ({hidden} more lines not shown)");
+    }
 }
 
 async fn cycle(
