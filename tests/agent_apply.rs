@@ -69,6 +69,12 @@ fn masterless_apply_resolves_secrets_only_from_a_local_vault() {
     let out = apply(&base, &config, &root, &[]);
     assert_code(&out, 0);
     assert!(text(&out).contains("0 changed"), "{}", text(&out));
+    // A vault that is there but unusable says why, as vigocli would.
+    let key = base.join("secrets/.master.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 3);
+    assert!(text(&out).contains("chmod 600"), "{}", text(&out));
 }
 
 #[test]
@@ -118,6 +124,20 @@ fn a_missing_or_empty_root_is_a_usage_error() {
         assert!(text(&out).contains(says), "{root:?}: {}", text(&out));
     }
     assert!(!missing.exists());
+    // So are a missing config directory and an envoy name no envoy could have.
+    let root = t.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let absent = t.join("no-such-config");
+    for (config, envoy, says) in [
+        (absent.to_str().unwrap(), "h", "is not a directory"),
+        (config.to_str().unwrap(), "", "invalid envoy name"),
+        (config.to_str().unwrap(), "bad name/../x", "invalid envoy name"),
+    ] {
+        let args = ["apply", config, "--envoy", envoy, "--root", root.to_str().unwrap()];
+        let out = run_in(&base, "vigo-agent", &args, "");
+        assert_code(&out, 2);
+        assert!(text(&out).contains(says), "{config} {envoy:?}: {}", text(&out));
+    }
 }
 
 /// A typo in --envoy must not pass for "converged: 0 resources".

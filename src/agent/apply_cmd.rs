@@ -17,12 +17,24 @@ pub struct ApplyRequest {
     pub noop: bool,
 }
 
-fn local_vault(base: &Path) -> Option<LocalVault> {
+/// The local vault, or why it cannot be used (said only if the config needs a secret).
+fn local_vault(base: &Path) -> Result<LocalVault, String> {
     let secrets = base.join("secrets");
-    LocalVault::open(&secrets, &secrets.join(".master.key")).ok()
+    let key = secrets.join(".master.key");
+    if !key.exists() {
+        return Err(format!("no vault is readable under {} (secrets/.master.key)", base.display()));
+    }
+    LocalVault::open(&secrets, &key).map_err(|e| e.to_string())
 }
 
 pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
+    crate::wire::validate_envoy_name(&req.envoy).map_err(|e| Failure::usage(format!("--envoy: {e}")))?;
+    if !req.config_dir.is_dir() {
+        return Err(Failure::usage(format!(
+            "{} is not a directory; give the config tree (the directory holding nodes.vgo)",
+            req.config_dir.display()
+        )));
+    }
     let tree = crate::config::load_tree(&req.config_dir).map_err(config_failure)?;
     // A server hands an unmatched envoy an empty bundle; here that is almost surely a typo in
     // --envoy, and "converged: 0 resources" would hide it.
@@ -36,22 +48,21 @@ pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
     let vault = local_vault(&paths.base);
     let empty = MemoryProvider::new();
     let provider: &dyn Provider = match &vault {
-        Some(v) => v,
-        None => &empty,
+        Ok(v) => v,
+        Err(_) => &empty,
     };
-    let bundle = tree.compile(&req.envoy, provider).map_err(|errs| {
-        if vault.is_none() && errs.iter().any(|e| e.message.contains("secret")) {
-            Failure::refused(format!(
-                "this config uses secret: refs but no vault is readable under {} (secrets/.master.key); masterless apply resolves secrets only from a local vault",
-                paths.base.display()
-            ))
-        } else {
-            config_failure(errs)
-        }
+    let no_vault = |why: &String| {
+        Failure::refused(format!(
+            "this config uses secret: refs but {why}; masterless apply resolves secrets only from a local vault"
+        ))
+    };
+    let bundle = tree.compile(&req.envoy, provider).map_err(|errs| match &vault {
+        Err(why) if errs.iter().any(|e| e.message.contains("secret")) => no_vault(why),
+        _ => config_failure(errs),
     })?;
     let mut values = BTreeMap::new();
     for key in bundle.entitled_keys()? {
-        let v = vault.as_ref().ok_or_else(|| Failure::refused("no local vault for secret: refs"))?;
+        let v = vault.as_ref().map_err(no_vault)?;
         values.insert(key.clone(), v.get(&key).map_err(|e| Failure::failed(e.to_string()))?);
     }
     let how = LocalApply { root: req.root, noop: req.noop, triggered: Default::default() };

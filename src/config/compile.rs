@@ -226,6 +226,11 @@ impl Compiler<'_, '_> {
             self.issue(&s.loc, "{{secret_file}} is used but this exec has no `secret_file:`; add one");
             return false;
         }
+        // The agent splits the line the same way; an unclosed quote would fail on every envoy.
+        if let Err(msg) = crate::agent::engine::cmdline::argv(text) {
+            self.issue(&s.loc, format!("exec `{name}`: {msg}"));
+            return false;
+        }
         true
     }
 

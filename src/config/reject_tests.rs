@@ -153,6 +153,12 @@ fn duplicate_names_in_one_bundle() {
 }
 
 #[test]
+fn a_command_the_agent_could_not_split_is_rejected() {
+    let e = one("resources:\n  - name: a\n    type: exec\n    command: 'touch \"/x'\n");
+    assert!(e.starts_with("modules/m.vgo:4:14: exec `command`: ") && e.contains("unclosed quote"), "{e}");
+}
+
+#[test]
 fn two_resources_may_not_manage_one_thing() {
     let t = Tree::new(
         "envoys:\n  - match: \"*\"\n    roles: [m, n]\n",

@@ -9,7 +9,7 @@
 
 mod attrs;
 mod batch;
-mod cmdline;
+pub(crate) mod cmdline;
 mod danger;
 mod diff;
 mod dirlink;
