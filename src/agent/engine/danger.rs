@@ -171,10 +171,20 @@ fn real_command(words: &[String]) -> &[String] {
     &[]
 }
 
-/// `/`, `//`, `/*`, `/.` and `$VAR/`, `${VAR}/*` (an empty variable makes them `/`).
+/// Top-level directories whose recursive removal wrecks a host as surely as `/`'s.
+const SYSTEM_DIRS: &[&str] = &[
+    "bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "opt", "proc", "root", "sbin", "srv",
+    "sys", "usr", "var",
+];
+
+/// `/`, `//`, `/*`, `/.`, a top-level system directory (`/etc`, `/usr/`, `//var/*`), and
+/// `$VAR/`, `${VAR}/*` (an empty variable makes them `/`).
 fn is_root_target(word: &str) -> bool {
     let w = word.trim_end_matches(['*', '.']).trim_end_matches('/');
     if word.starts_with('/') && w.chars().all(|c| c == '/') {
+        return true;
+    }
+    if word.starts_with('/') && SYSTEM_DIRS.contains(&w.trim_start_matches('/')) {
         return true;
     }
     let Some(var) = word.strip_prefix('$') else { return false };
@@ -271,6 +281,9 @@ fn scan_depth(text: &str, depth: u8) -> Option<&'static str> {
                 return Some("dd-to-device")
             }
             "chmod" | "chown" | "chgrp" if recursive_on_root() => return Some("chmod-recursive-root"),
+            "find" if args.iter().any(|a| a == "-delete") && args.iter().any(|a| is_root_target(a)) => {
+                return Some("rm-rf-root")
+            }
             n if SHELLS.contains(&n) && depth < 4 => {
                 if let Some(pos) = args.iter().position(|a| a == "-c") {
                     if let Some(script) = args.get(pos + 1) {
@@ -316,6 +329,12 @@ mod tests {
             ("rm -rf ${VAR}/", "rm-rf-root"),
             ("rm -rf $BUILD/*", "rm-rf-root"),
             ("sh -c 'rm -rf /'", "rm-rf-root"),
+            ("rm -rf /etc", "rm-rf-root"),
+            ("rm -rf /usr/", "rm-rf-root"),
+            ("rm -rf //var/*", "rm-rf-root"),
+            ("find / -delete", "rm-rf-root"),
+            ("find /home -mindepth 1 -delete", "rm-rf-root"),
+            ("chown -R nobody /etc", "chmod-recursive-root"),
             ("mkfs.ext4 /dev/sda1", "mkfs"),
             ("mkfs -t xfs /dev/vdb", "mkfs"),
             ("/sbin/mke2fs /dev/sdb", "mkfs"),
@@ -343,6 +362,9 @@ mod tests {
     fn ordinary_commands_pass() {
         for cmd in [
             "rm -rf /tmp/build",
+            "rm -rf /etc/nginx/conf.d",
+            "rm -rf /var/cache/app/*",
+            "find /var/log/app -name '*.gz' -delete",
             "rm -rf \"$BUILD_DIR/out\"",
             "rm -f /etc/nginx/sites-enabled/default",
             "rm -r ./cache",
