@@ -39,9 +39,20 @@ pub(crate) struct Batch {
     owner: Cell<usize>,
     dirs: RefCell<BTreeSet<PathBuf>>,
     swept: RefCell<BTreeSet<PathBuf>>,
+    /// Directories a noop run would have created, so what goes inside them is not reported
+    /// as failing for want of a parent.
+    noop_created: RefCell<BTreeSet<PathBuf>>,
 }
 
 impl Batch {
+    pub fn note_noop_created(&self, dir: &std::path::Path) {
+        self.noop_created.borrow_mut().insert(dir.to_path_buf());
+    }
+
+    pub fn noop_created(&self, dir: &std::path::Path) -> bool {
+        self.noop_created.borrow().contains(dir)
+    }
+
     /// Names the resource whose writes follow.
     pub fn begin(&self, owner: usize) {
         self.owner.set(owner);

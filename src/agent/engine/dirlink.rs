@@ -21,7 +21,14 @@ pub(crate) fn directory(a: &Attrs, ctx: &Ctx) -> Outcome {
         if current.is_none() {
             return Ok(Done::unchanged());
         }
-        if !ctx.noop {
+        if ctx.noop {
+            // The real run would refuse a directory that is not empty: say so now.
+            if fs::read_dir(&path).map_err(|e| format!("reading directory {target}: {e}"))?.next().is_some() {
+                return Err(
+                    format!("directory {target} is not empty; only empty directories are removed").into()
+                );
+            }
+        } else {
             // Never recursive: deleting a tree is a decision for an exec, not a side effect.
             fs::remove_dir(&path)
                 .map_err(|e| format!("removing directory {target} (only empty ones are removed): {e}"))?;
@@ -31,8 +38,10 @@ pub(crate) fn directory(a: &Attrs, ctx: &Ctx) -> Outcome {
     }
     let meta = Meta::from_attrs(a, ctx.root)?;
     let Some(m) = current else {
-        if !ctx.noop {
-            require_parent(&path, ctx)?;
+        require_parent(&path, ctx)?;
+        if ctx.noop {
+            ctx.batch.note_noop_created(&path);
+        } else {
             fs::create_dir(&path).map_err(|e| format!("creating directory {target}: {e}"))?;
             let meta = Meta { mode: Some(meta.mode.unwrap_or(0o755)), ..meta };
             meta.apply(&path)?;
@@ -83,8 +92,8 @@ pub(crate) fn symlink(a: &Attrs, ctx: &Ctx) -> Outcome {
         Some(_) => format!("{target}: regular file replaced by a symlink to {points_to}"),
         None => format!("created {target} -> {points_to}"),
     };
+    require_parent(&path, ctx)?;
     if !ctx.noop {
-        require_parent(&path, ctx)?;
         let tmp = rootfs::temp_beside(&path)?;
         std::os::unix::fs::symlink(&points_to, &tmp)
             .map_err(|e| format!("creating symlink {target}: {e}"))?;

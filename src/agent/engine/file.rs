@@ -19,9 +19,11 @@ pub(crate) fn current_meta(path: &Path) -> Result<Option<fs::Metadata>, String> 
 }
 
 /// Fails early, with a hint, when the directory a new entry goes into does not exist.
+/// Creating `path` needs its directory. A noop run asks too (so it predicts the failure the
+/// real run would meet), counting the directories it would have created before.
 pub(crate) fn require_parent(path: &Path, ctx: &Ctx) -> Result<(), String> {
     match path.parent() {
-        Some(dir) if !ctx.noop && !dir.is_dir() => Err(format!(
+        Some(dir) if !dir.is_dir() && !(ctx.noop && ctx.batch.noop_created(dir)) => Err(format!(
             "parent directory {} does not exist (add a directory resource and depend on it)",
             dir.display()
         )),
@@ -92,6 +94,8 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     }
     if !write {
         refuse_shared_inode(&target, current.as_ref())?;
+    } else if ctx.noop {
+        require_parent(&path, ctx)?;
     }
     if !ctx.noop {
         if write {

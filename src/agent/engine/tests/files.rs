@@ -181,6 +181,39 @@ fn mode_and_owner_are_not_changed_through_a_second_hard_link() {
 }
 
 #[test]
+fn noop_predicts_the_failures_of_the_real_run() {
+    let root = TempRoot::new("nooppredict");
+    fs::create_dir_all(root.join("full")).unwrap();
+    fs::write(root.join("full/keep"), "x").unwrap();
+    let mut inner = res("inner", "file", json!({"target_path": "/newdir/inner", "content": "x"}));
+    inner.depends_on = vec!["newdir".into()];
+    let b = bundle(vec![
+        res("orphan", "file", json!({"target_path": "/nodir/x", "content": "x"})),
+        res("link", "symlink", json!({"target_path": "/nodir/l", "points_to": "/x"})),
+        res("full", "directory", json!({"target_path": "/full", "ensure": "absent"})),
+        res("newdir", "directory", json!({"target_path": "/newdir"})),
+        inner,
+    ]);
+    let mut noop = opts(root.path());
+    noop.noop = true;
+    let predicted = statuses(&run(&b, &secrets(&[]), &noop));
+    let real = statuses(&run(&b, &secrets(&[]), &opts(root.path())));
+    let as_real = |s: &'static str| if s == "would-change" { "changed" } else { s };
+    let predicted: Vec<_> = predicted.iter().map(|(n, s)| (n.clone(), as_real(s))).collect();
+    assert_eq!(predicted, real);
+    assert_eq!(
+        real,
+        [
+            ("orphan".to_string(), "failed"),
+            ("link".to_string(), "failed"),
+            ("full".to_string(), "failed"),
+            ("newdir".to_string(), "changed"),
+            ("inner".to_string(), "changed"),
+        ]
+    );
+}
+
+#[test]
 fn unresolved_marker_fails_the_resource_and_never_lands_on_disk() {
     let root = TempRoot::new("unresolved");
     fs::create_dir_all(root.join("etc")).unwrap();
