@@ -22,8 +22,9 @@ pub(crate) fn current_meta(path: &Path) -> Result<Option<fs::Metadata>, String> 
 /// Creating `path` needs its directory. A noop run asks too (so it predicts the failure the
 /// real run would meet), counting the directories it would have created before.
 pub(crate) fn require_parent(path: &Path, ctx: &Ctx) -> Result<(), String> {
+    let exists = |dir: &Path| dir.is_dir() || (ctx.noop && ctx.batch.noop_created(dir));
     match path.parent() {
-        Some(dir) if !dir.is_dir() && !(ctx.noop && ctx.batch.noop_created(dir)) => Err(format!(
+        Some(dir) if !exists(dir) => Err(format!(
             "parent directory {} does not exist (add a directory resource and depend on it)",
             dir.display()
         )),
