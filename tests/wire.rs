@@ -355,3 +355,24 @@ fn a_damaged_identity_key_says_how_to_recover() {
     assert!(!text(&out).contains("NoItemsFound"), "{}", text(&out));
     f.stop_server();
 }
+
+/// The audit log can never be trimmed, so nothing a caller sends may make a row large: a
+/// megabyte name on a refused enrollment, a megabyte envoy id, a key asked for 50,000 times,
+/// 50,000 keys the envoy is not entitled to.
+#[test]
+fn oversized_request_fields_never_make_a_large_audit_row() {
+    let f = fleet("wire-bloat");
+    let agent = f.enroll("web1");
+    let answer = f.foreign(&["bloat", agent.to_str().unwrap(), "web/api_key"]);
+    assert_eq!(answer["enroll"], "PERMISSION_DENIED", "{answer}");
+    assert_eq!(answer["long-id"], "UNAUTHENTICATED", "{answer}");
+    assert_eq!(answer["repeated"], "OK", "{answer}");
+    assert_eq!(answer["unentitled"], "INVALID_ARGUMENT", "{answer}");
+    let audit = f.audit_json();
+    for action in ["enroll.rejected", "request.rejected", "secret.epoch_resolved"] {
+        assert!(audit.contains(action), "no {action} row:\n{audit}");
+    }
+    let longest = audit.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 4096, "an audit row of {longest} bytes");
+    assert!(audit.contains("[1000000 bytes]"), "the clipped name keeps its length");
+}

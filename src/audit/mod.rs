@@ -59,6 +59,22 @@ fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Appends one event and returns its row. Fails (and the caller must fail) if it cannot.
+/// Longest text taken verbatim from a request into an audit row. Rows can never be deleted,
+/// so whatever an unauthenticated caller sends is cut to this before it is recorded.
+pub const MAX_RECORDED_TEXT: usize = 128;
+
+/// `text` as it may be recorded: at most `MAX_RECORDED_TEXT` bytes, with the full length noted.
+pub fn clip(text: &str) -> String {
+    if text.len() <= MAX_RECORDED_TEXT {
+        return text.to_string();
+    }
+    let mut end = MAX_RECORDED_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[{} bytes]", &text[..end], text.len())
+}
+
 pub fn append(conn: &mut Connection, event: &Event<'_>) -> Result<Row, AuditError> {
     append_all(conn, std::slice::from_ref(event)).map(|mut rows| rows.remove(0))
 }

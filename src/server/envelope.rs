@@ -54,7 +54,8 @@ impl Server {
     fn reject(&self, envoy_id: &str, reason: &str, status: Status) -> Status {
         let detail = serde_json::json!({ "reason": reason });
         // If even the audit write fails, the request is refused all the same.
-        let _ = self.audit(&[Event::new("server", "request.rejected", envoy_id).detail(detail)]);
+        let target = crate::audit::clip(envoy_id);
+        let _ = self.audit(&[Event::new("server", "request.rejected", &target).detail(detail)]);
         status
     }
 

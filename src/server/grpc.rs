@@ -16,6 +16,10 @@ use crate::proto::v1::vigo_agent_server::VigoAgent;
 use crate::util::time::unix_now;
 use crate::wire::{self, EnrollToken};
 
+/// Distinct keys one ResolveSecrets may ask for: far above any real bundle, and a bound on what
+/// a signed but hostile request can make the server look up and record.
+const MAX_KEYS_PER_RESOLVE: usize = 4096;
+
 pub struct AgentService {
     pub server: Arc<Server>,
 }
@@ -69,7 +73,7 @@ impl AgentService {
             TokenVerdict::Consumed { bound_name } => bound_name,
             TokenVerdict::Rejected(why) => {
                 drop(tx);
-                let detail = serde_json::json!({ "reason": why, "name": body.name });
+                let detail = serde_json::json!({ "reason": why, "name": audit::clip(&body.name) });
                 audit::append(
                     &mut conn,
                     &Event::new("server", "enroll.rejected", &crypto::hex_encode(&token_hash[..8]))
@@ -201,11 +205,22 @@ impl VigoAgent for AgentService {
         let s = &self.server;
         capture::record(wire::METHOD_RESOLVE, "request", req.get_ref());
         let auth = s.verify(&req, wire::METHOD_RESOLVE)?;
-        let body: pb::ResolveSecretsRequest = decode(&auth.payload)?;
+        let mut body: pb::ResolveSecretsRequest = decode(&auth.payload)?;
+        // Each key is answered (and recorded) once; the agent asks for each one once anyway.
+        body.keys.sort_unstable();
+        body.keys.dedup();
+        if body.keys.len() > MAX_KEYS_PER_RESOLVE {
+            return Err(Status::invalid_argument(format!(
+                "{} keys in one request; at most {MAX_KEYS_PER_RESOLVE}",
+                body.keys.len()
+            )));
+        }
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
         let denied: Vec<&String> = body.keys.iter().filter(|k| !bundle.entitled.contains(*k)).collect();
         if !denied.is_empty() {
-            let detail = serde_json::json!({ "envoy": auth.envoy.name, "keys": denied });
+            let recorded: Vec<String> = denied.iter().take(20).map(|k| audit::clip(k)).collect();
+            let detail =
+                serde_json::json!({ "envoy": auth.envoy.name, "keys": recorded, "denied": denied.len() });
             s.audit(&[Event::new(
                 &format!("envoy:{}", auth.envoy.id),
                 "secret.entitlement_denied",

@@ -123,6 +123,23 @@ def main():
         token_secret = rest[1].split(".")[1]
         pub = agent.key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         result["enroll"] = call(stub.Enroll, pb.EnrollRequest(token=token_secret, public_key=pub, name="again"))
+    elif cmd == "bloat":
+        # Oversized fields in requests the server refuses or records: what each would make it
+        # append to an audit log that can never be trimmed.
+        key = ed25519.Ed25519PrivateKey.generate()
+        stub = pbg.VigoAgentStub(channel(addr, ca, self_signed(key, "bloat"), key_pem(key)))
+        pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        result["enroll"] = call(stub.Enroll, pb.EnrollRequest(token="AAAA", public_key=pub, name="n" * 1_000_000))[0]
+        agent = Agent(rest[0])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        env = agent.envelope(pb, "CheckIn", pb.CheckInRequest().SerializeToString())
+        env.envoy_id = "e" * 1_000_000
+        result["long-id"] = call(stub.CheckIn, env)[0]
+        reply = x25519.X25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        for label, keys in [("repeated", [rest[1]] * 50_000), ("unentitled", ["x/%d" % i for i in range(50_000)])]:
+            payload = pb.ResolveSecretsRequest(keys=keys, reply_public_key=reply).SerializeToString()
+            result[label] = call(stub.ResolveSecrets, agent.envelope(pb, "ResolveSecrets", payload))[0]
     elif cmd in ("replay", "forged", "resolve", "send"):
         agent = Agent(rest[0])
         stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
