@@ -8,12 +8,18 @@ use common::*;
 
 /// GET (or POST with `{}`) through Python's urllib, trusting only the Vigo CA; returns the status.
 fn status(f: &Fleet, method: &str, path: &str, token: Option<&str>) -> u16 {
+    status_with_body(f, method, path, token, "{}")
+}
+
+/// The HTTP status of one request from Python's urllib (a client nobody here wrote); `body`
+/// goes with a POST.
+fn status_with_body(f: &Fleet, method: &str, path: &str, token: Option<&str>, body: &str) -> u16 {
     let script = r#"
 import sys, ssl, urllib.request, urllib.error
-url, ca, method, token = sys.argv[1:5]
+url, ca, method, token, body = sys.argv[1:6]
 ctx = ssl.create_default_context(cafile=ca)
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-req = urllib.request.Request(url, method=method, data=(b"{}" if method == "POST" else None))
+req = urllib.request.Request(url, method=method, data=(body.encode() if method == "POST" else None))
 req.add_header("content-type", "application/json")
 if token:
     req.add_header("authorization", "Bearer " + token)
@@ -25,7 +31,7 @@ except urllib.error.HTTPError as e:
     let out = std::process::Command::new("/usr/bin/python3")
         .args(["-c", script, &format!("https://{}{path}", f.api_addr)])
         .arg(f.base().join("tls/ca"))
-        .args([method, token.unwrap_or("")])
+        .args([method, token.unwrap_or(""), body])
         .output()
         .expect("/usr/bin/python3 is required");
     assert!(out.status.success(), "{}", text(&out));
@@ -159,6 +165,10 @@ fn a_second_server_on_the_same_base_dir_is_refused_and_the_first_keeps_its_token
 fn bad_arguments_are_usage_errors_and_a_taken_name_is_refused() {
     let mut f = Fleet::new("api-exit-codes");
     f.start_server();
+    // A rotation notice for a key the vault does not hold is the caller's mistake, not a fault.
+    let admin = std::fs::read_to_string(f.base().join("local-admin.token")).unwrap();
+    let notice = r#"{"key": "nope/none"}"#;
+    assert_eq!(status_with_body(&f, "POST", "/v1/secrets/rotated", Some(admin.trim()), notice), 404);
     for args in [&["--ttl", "31d"][..], &["--ttl", "1x"][..], &["--envoy", "bad name"][..]] {
         let out = f.cli(&[&["tokens", "create"][..], args].concat(), "");
         assert_code(&out, 2);

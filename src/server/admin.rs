@@ -343,6 +343,12 @@ async fn secret_rotated(State(s): S, headers: HeaderMap, Json(req): Json<Rotated
     let caller = authenticate(&s, &headers, Permission::Write)?;
     crate::placeholder::validate_key(&req.key)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    if !s.provider.contains(&req.key).map_err(ApiError::internal)? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("the vault holds no secret {:?}; store it first (`vigocli secrets set`)", req.key),
+        ));
+    }
     let affected = super::rotation::rotate(&s, &caller.actor, &req.key).map_err(ApiError::internal)?;
     Ok(Json(json!({ "key": req.key, "affected_envoys": affected, "secrets_epoch": s.secrets_epoch() })))
 }

@@ -59,6 +59,7 @@ fn lay_out(base: &Path, snapshot: &Snapshot) -> Result<PathBuf, String> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io)?;
     }
+    fsutil::ensure_dir(&dir, 0o700).map_err(io)?;
     fsutil::ensure_dir(&dir.join("modules"), 0o700).map_err(io)?;
     for (rel, text) in &snapshot.files {
         // Only the two shapes a tree has; a doctored snapshot cannot write elsewhere.
@@ -99,6 +100,12 @@ mod tests {
         save(&base, &tree).unwrap();
         let back = load(&base, &MemoryProvider::new()).unwrap().unwrap();
         assert_eq!(back.content_hash(), tree.content_hash());
+        // The laid-out copy is as private as the files in it.
+        for dir in [base.join(LAID_OUT), base.join(LAID_OUT).join("modules")] {
+            let mode =
+                std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
+            assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+        }
 
         let doctored = r#"{"content_hash":"x","files":{"nodes.vgo":"envoys: []\n","../escape.vgo":"x"}}"#;
         std::fs::write(base.join(SNAPSHOT), doctored).unwrap();

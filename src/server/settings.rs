@@ -47,6 +47,9 @@ impl Default for SecretsSettings {
     }
 }
 
+/// Client certificates may not outlive the CA that `generate-certs` makes (3,650 days).
+const MAX_CLIENT_CERT_DAYS: u32 = 3650;
+
 impl Settings {
     /// Reads the file; also returns every `secret:<key>` string in it so startup can check them.
     pub fn load(path: &Path) -> Result<(Settings, Vec<String>), String> {
@@ -63,6 +66,14 @@ impl Settings {
                 "server config {}: secrets backend {:?} is not available in this build; use \"local\"",
                 path.display(),
                 settings.secrets.backend
+            ));
+        }
+        if !(1..=MAX_CLIENT_CERT_DAYS).contains(&settings.client_cert_days) {
+            // 0 would issue certificates that expire as they are issued, locking every agent out.
+            return Err(format!(
+                "server config {}: client_cert_days {} must be from 1 to {MAX_CLIENT_CERT_DAYS} (the CA's own life)",
+                path.display(),
+                settings.client_cert_days
             ));
         }
         Ok((settings, refs))
@@ -112,6 +123,10 @@ mod tests {
         assert_eq!(Settings::load(&p).unwrap().1, ["vigo/cfg"]);
         std::fs::write(&p, "secrets:\n  backend: isopass\n").unwrap();
         assert!(Settings::load(&p).unwrap_err().contains("not available"));
+        for days in [0, 3651] {
+            std::fs::write(&p, format!("client_cert_days: {days}\n")).unwrap();
+            assert!(Settings::load(&p).unwrap_err().contains("from 1 to 3650"), "{days}");
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
