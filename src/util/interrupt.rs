@@ -1,7 +1,7 @@
 //! Stop requests (SIGINT, SIGTERM) during an apply. Once `watch` has run, a signal no longer
 //! kills the agent where it stands: the engine stops the command it is running (removing its
-//! `secret_file`), skips the resources it has not started and reports the run; the command
-//! that was interrupted then exits with 128 + the signal's number, as a shell would.
+//! `secret_file`), skips the resources it has not started and reports the run. `apply` and
+//! `run --once` then exit with 128 + the signal's number, as a shell would; the `run` loop, 0.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
