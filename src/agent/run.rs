@@ -180,10 +180,6 @@ async fn cycle(
 pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
     let mut client = SignedClient::open(paths).await?;
     let mut cache = SecretCache::default();
-    // Taken before the first run, so a stop request (systemd sends SIGTERM) that arrives during
-    // a run ends the loop right after that run has reported (`util::interrupt` cuts the run
-    // itself short: the command running is stopped, the rest skipped).
-    let mut stop = StopSignals::new();
     loop {
         let outcome = cycle(&mut client, &mut cache, &req, paths).await;
         client.disconnect();
@@ -214,38 +210,12 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
         let wait = Duration::from_secs(base - spread.min(base) + jitter);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = stop.next() => {
+            // A stop request (systemd sends SIGTERM) that came during a run ends the loop here,
+            // once that run has reported; `util::interrupt` cut the run itself short.
+            _ = crate::util::interrupt::requested() => {
                 tracing::info!("stopping");
                 return Ok(());
             }
-        }
-    }
-}
-
-/// SIGINT and SIGTERM, as one stream of stop requests.
-struct StopSignals {
-    int: Option<tokio::signal::unix::Signal>,
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl StopSignals {
-    fn new() -> Self {
-        use tokio::signal::unix::{signal, SignalKind};
-        StopSignals { int: signal(SignalKind::interrupt()).ok(), term: signal(SignalKind::terminate()).ok() }
-    }
-
-    async fn next(&mut self) {
-        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    let _ = s.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-        tokio::select! {
-            _ = recv(&mut self.int) => {}
-            _ = recv(&mut self.term) => {}
         }
     }
 }

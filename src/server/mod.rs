@@ -57,6 +57,9 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
         Err(code) => return code,
     };
     logging::init(parsed.log_format);
+    if let Err(f) = crate::util::interrupt::watch() {
+        return finish(Err(f));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return finish(Err(Failure::failed(format!("cannot start the runtime: {e}")))),
@@ -262,10 +265,8 @@ async fn run(args: ServerArgs) -> CmdResult {
 pub const EXIT_WITH_PARENT_ENV: &str = "VIGO_EXIT_WITH_PARENT";
 
 async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        _ = crate::util::interrupt::requested() => {}
         _ = parent_gone() => tracing::warn!("the process that started this server is gone"),
     }
 }

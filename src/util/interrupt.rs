@@ -1,4 +1,5 @@
-//! Stop requests (SIGINT, SIGTERM) during an apply. Once `watch` has run, a signal no longer
+//! Stop requests (SIGINT, SIGTERM), for the server, the agent's run loop and an apply. The
+//! first two wait for one with `requested`. During an apply: once `watch` has run, a signal no longer
 //! kills the agent where it stands: the engine stops the command it is running (removing its
 //! `secret_file`), skips the resources it has not started and reports the run. `apply` and
 //! `run --once` then exit with 128 + the signal's number, as a shell would; the `run` loop, 0.
@@ -9,6 +10,8 @@ use std::sync::OnceLock;
 use crate::exit::Failure;
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+/// Wakes whoever waits in `requested`; `notify_one` keeps a permit if nobody waits yet.
+static ARRIVED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 static WATCHING: OnceLock<Result<(), String>> = OnceLock::new();
 
 const SIGINT: i32 = 2;
@@ -38,6 +41,7 @@ fn install() -> Result<(), String> {
                         _ = term.recv() => SIGTERM,
                     };
                     RECEIVED.store(signo, Ordering::SeqCst);
+                    ARRIVED.notify_one();
                 }
             })
         })
@@ -50,6 +54,13 @@ pub fn received() -> Option<i32> {
     match RECEIVED.load(Ordering::SeqCst) {
         0 => None,
         n => Some(n),
+    }
+}
+
+/// Resolves once a stop signal has arrived (at once if one already has). Needs `watch`.
+pub async fn requested() {
+    if received().is_none() {
+        ARRIVED.notified().await;
     }
 }
 
