@@ -114,7 +114,6 @@ pub fn type_names() -> String {
     TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
 }
 
-/// Checks a rendered (or literal) value against its attribute's rules.
 /// Attributes that name a path on the managed host (symlink `points_to` may be relative).
 const HOST_PATHS: &[&str] = &["target_path", "creates", "cwd", "home"];
 /// Attributes that hold account names (one each, or one per list item).

@@ -18,9 +18,9 @@ pub(crate) fn current_meta(path: &Path) -> Result<Option<fs::Metadata>, String> 
     }
 }
 
-/// Fails early, with a hint, when the directory a new entry goes into does not exist.
-/// Creating `path` needs its directory. A noop run asks too (so it predicts the failure the
-/// real run would meet), counting the directories it would have created before.
+/// Fails early, with a hint, when the directory a new entry goes into does not exist. A noop
+/// run asks too (so it predicts the real run's failure), counting the directories it would
+/// have created before.
 pub(crate) fn require_parent(path: &Path, ctx: &Ctx) -> Result<(), String> {
     let exists = |dir: &Path| dir.is_dir() || (ctx.noop && ctx.batch.noop_created(dir));
     match path.parent() {
@@ -93,14 +93,13 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     if lines.is_empty() {
         return Ok(Done::unchanged());
     }
-    if !write {
-        refuse_shared_inode(&target, current.as_ref())?;
-    } else if ctx.noop {
+    if write {
         require_parent(&path, ctx)?;
+    } else {
+        refuse_shared_inode(&target, current.as_ref())?;
     }
     if !ctx.noop {
         if write {
-            require_parent(&path, ctx)?;
             let (own_uid, own_gid) = rootfs::own_ids();
             let mode = meta.mode.or(current.as_ref().map(|m| m.mode() & 0o7777)).unwrap_or(0o644);
             let uid = meta.uid.or(current.as_ref().map(|m| m.uid())).unwrap_or(own_uid);
