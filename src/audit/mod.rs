@@ -58,7 +58,6 @@ fn as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::crypto::hex_encode(bytes))
 }
 
-/// Appends one event and returns its row. Fails (and the caller must fail) if it cannot.
 /// Longest text taken verbatim from a request into an audit row. Rows can never be deleted,
 /// so whatever an unauthenticated caller sends is cut to this before it is recorded.
 pub const MAX_RECORDED_TEXT: usize = 128;
@@ -75,6 +74,7 @@ pub fn clip(text: &str) -> String {
     format!("{}…[{} bytes]", &text[..end], text.len())
 }
 
+/// Appends one event and returns its row. Fails (and the caller must fail) if it cannot.
 pub fn append(conn: &mut Connection, event: &Event<'_>) -> Result<Row, AuditError> {
     append_all(conn, std::slice::from_ref(event)).map(|mut rows| rows.remove(0))
 }

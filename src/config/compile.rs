@@ -339,7 +339,6 @@ impl Compiler<'_, '_> {
     }
 }
 
-/// Envoy names come from enrollment; they must not smuggle markers or templates into bundles.
 /// What a resource takes charge of on the host, spelled for an error message; `None` for an
 /// exec (running a command twice is a choice, not a conflict).
 fn managed_thing(r: &CompiledResource) -> Option<String> {
@@ -359,6 +358,7 @@ fn managed_thing(r: &CompiledResource) -> Option<String> {
     })
 }
 
+/// Envoy names come from enrollment; they must not smuggle markers or templates into bundles.
 pub fn check_envoy_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
         return Err("envoy names are 1 to 253 bytes".into());
