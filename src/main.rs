@@ -6,6 +6,7 @@
 
 mod agent;
 mod audit;
+mod auth;
 mod bundle;
 mod cli;
 mod config;
@@ -13,6 +14,7 @@ mod crypto;
 mod exit;
 mod logging;
 mod paths;
+mod pki;
 mod placeholder;
 mod proto;
 mod quickstart;

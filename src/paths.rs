@@ -69,6 +69,17 @@ impl ServerPaths {
     pub fn server_key(&self) -> PathBuf {
         self.tls_dir.join("key")
     }
+    /// During a CA rollover: the CA agents are learning to trust, before the switch.
+    pub fn ca_next(&self) -> PathBuf {
+        self.tls_dir.join("ca.next")
+    }
+    pub fn ca_key_next(&self) -> PathBuf {
+        self.tls_dir.join("ca_key.next")
+    }
+    /// After the switch: the old CA, trusted until every envoy has renewed under the new one.
+    pub fn ca_prev(&self) -> PathBuf {
+        self.tls_dir.join("ca.prev")
+    }
 }
 
 /// The agent host's files.

@@ -5,7 +5,7 @@
 //! gRPC layer lets such a connection call Enroll and nothing else.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -60,7 +60,8 @@ const ISSUED_MAX: usize = 65_536;
 /// Accepts CA-issued client certificates, and self-signed Ed25519 ones for enrollment.
 #[derive(Debug)]
 pub struct EnvoyCertVerifier {
-    ca: Arc<dyn ClientCertVerifier>,
+    /// The CAs whose certificates are enrolled envoys' (several during a CA rollover).
+    ca: RwLock<Arc<dyn ClientCertVerifier>>,
     provider: Arc<CryptoProvider>,
     /// SHA-256 of certificates that chained to the CA, and when. The handshake fills it and
     /// every signed request asks it, which would otherwise redo an ECDSA check per request.
@@ -70,11 +71,26 @@ pub struct EnvoyCertVerifier {
 impl EnvoyCertVerifier {
     pub fn new(ca_pem: &str) -> Result<Self, String> {
         let provider = provider();
-        let ca =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots_from_pem(ca_pem)?), provider.clone())
-                .build()
-                .map_err(tls_err)?;
-        Ok(EnvoyCertVerifier { ca, provider, issued: Mutex::new(HashMap::new()) })
+        let ca = Self::trusting(ca_pem, &provider)?;
+        Ok(EnvoyCertVerifier { ca: RwLock::new(ca), provider, issued: Mutex::new(HashMap::new()) })
+    }
+
+    fn trusting(ca_pem: &str, provider: &Arc<CryptoProvider>) -> Result<Arc<dyn ClientCertVerifier>, String> {
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots_from_pem(ca_pem)?), provider.clone())
+            .build()
+            .map_err(tls_err)
+    }
+
+    /// Trusts exactly the CAs in `ca_pem` from now on (a TLS reload, a CA rollover step).
+    pub fn set_trusted(&self, ca_pem: &str) -> Result<(), String> {
+        let ca = Self::trusting(ca_pem, &self.provider)?;
+        *self.ca.write().unwrap_or_else(|p| p.into_inner()) = ca;
+        self.issued.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
+
+    fn ca(&self) -> Arc<dyn ClientCertVerifier> {
+        self.ca.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Whether `cert` chains to the Vigo CA (an enrolled envoy's certificate).
@@ -85,7 +101,7 @@ impl EnvoyCertVerifier {
             return true;
         }
         drop(cache);
-        let ok = self.ca.verify_client_cert(cert, &[], UnixTime::now()).is_ok();
+        let ok = self.ca().verify_client_cert(cert, &[], UnixTime::now()).is_ok();
         if ok {
             self.remember_issued(fingerprint);
         }
@@ -134,7 +150,7 @@ impl ClientCertVerifier for EnvoyCertVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        match self.ca.verify_client_cert(end_entity, intermediates, now) {
+        match self.ca().verify_client_cert(end_entity, intermediates, now) {
             Ok(v) => {
                 // Vigo's CA issues envoy certificates directly; only those are remembered.
                 if intermediates.is_empty() {
@@ -152,7 +168,7 @@ impl ClientCertVerifier for EnvoyCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.ca.verify_tls12_signature(message, cert, dss)
+        self.ca().verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -161,11 +177,11 @@ impl ClientCertVerifier for EnvoyCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.ca.verify_tls13_signature(message, cert, dss)
+        self.ca().verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.ca.supported_verify_schemes()
+        self.ca().supported_verify_schemes()
     }
 }
 
@@ -188,6 +204,7 @@ pub fn agent_listener_config(
     key_pem: &str,
     ca_pem: &str,
     verifier: Arc<EnvoyCertVerifier>,
+    ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
 ) -> Result<ServerConfig, String> {
     let mut cfg = server_builder()?
         .with_client_cert_verifier(verifier)
@@ -197,7 +214,11 @@ pub fn agent_listener_config(
     // Agents reconnect at every check-in; TLS 1.3 tickets (AEAD-sealed, rotating keys) let that
     // resume without a full handshake. The client certificate travels inside the ticket, and
     // every request is still checked against the envoy's key and revocation state.
-    cfg.ticketer = rustls::crypto::ring::Ticketer::new().map_err(tls_err)?;
+    // A reload keeps the ticketer, so agents keep resuming across it.
+    cfg.ticketer = match ticketer {
+        Some(t) => t,
+        None => rustls::crypto::ring::Ticketer::new().map_err(tls_err)?,
+    };
     // One ticket per connection is enough: each check-in uses one and receives the next.
     cfg.send_tls13_tickets = 1;
     Ok(cfg)
@@ -326,7 +347,7 @@ mod tests {
         let ca = x509::generate_ca(1).unwrap();
         let v = EnvoyCertVerifier::new(&ca.cert_pem).unwrap();
         let id = crypto::Ed25519Identity::generate().unwrap();
-        let pem = x509::issue_client_cert(ca.key_pem.expose(), &id.public_key(), "e1", 1).unwrap();
+        let pem = x509::issue_client_cert(&ca, &id.public_key(), "e1", 1).unwrap();
         let issued = x509::certs_from_pem(&pem).unwrap().remove(0);
         let own = CertificateDer::from(x509::self_signed_client_cert(&id, "enroll").unwrap());
         for _ in 0..2 {

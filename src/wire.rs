@@ -7,6 +7,7 @@ use crate::crypto;
 pub const METHOD_CHECK_IN: &str = "CheckIn";
 pub const METHOD_RESOLVE: &str = "ResolveSecrets";
 pub const METHOD_REPORT: &str = "ReportRun";
+pub const METHOD_RENEW: &str = "RenewCertificate";
 
 /// How far a request's timestamp may be from the server's clock.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -87,9 +88,27 @@ impl EnrollToken {
     }
 }
 
-/// Envoy names: 1-253 characters of `[A-Za-z0-9._-]`, starting with a letter or digit.
+/// Envoy names: 1-253 characters of `[A-Za-z0-9._-]`, starting with a letter or digit, and
+/// not shaped like an envoy id (a decoy named after another envoy's id would catch the
+/// `envoys revoke <id>` meant for that envoy).
 pub fn validate_envoy_name(name: &str) -> Result<(), String> {
-    validate_name("envoy name", name)
+    validate_name("envoy name", name)?;
+    if looks_like_envoy_id(name) {
+        return Err(format!(
+            "invalid envoy name {name:?}: it has the shape of an envoy id (a UUID); pick a name that does not"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `s` has the shape of an envoy id: a UUID, 8-4-4-4-12 hex digits.
+pub fn looks_like_envoy_id(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The name grammar envoys and API tokens share; `what` names the thing in the error.
@@ -133,8 +152,10 @@ mod tests {
     #[test]
     fn envoy_names() {
         assert!(validate_envoy_name("web-1.example.com").is_ok());
-        for bad in ["", "-x", "a b", "a/b", &"a".repeat(254)] {
-            assert!(validate_envoy_name(bad).is_err());
+        for bad in ["", "-x", "a b", "a/b", &"a".repeat(254), "0a1b2c3d-0000-4000-8000-00000000abcd"] {
+            assert!(validate_envoy_name(bad).is_err(), "{bad}");
         }
+        assert!(looks_like_envoy_id(&crate::crypto::uuid_v4().unwrap()));
+        assert!(!looks_like_envoy_id("0a1b2c3d-0000-4000-8000-00000000abc"));
     }
 }

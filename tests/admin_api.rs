@@ -169,7 +169,14 @@ fn bad_arguments_are_usage_errors_and_a_taken_name_is_refused() {
     let admin = std::fs::read_to_string(f.base().join("local-admin.token")).unwrap();
     let notice = r#"{"key": "nope/none"}"#;
     assert_eq!(status_with_body(&f, "POST", "/v1/secrets/rotated", Some(admin.trim()), notice), 404);
-    for args in [&["--ttl", "31d"][..], &["--ttl", "1x"][..], &["--envoy", "bad name"][..]] {
+    for args in [
+        &["--ttl", "31d", "--any-name"][..],
+        &["--ttl", "1x", "--any-name"][..],
+        &["--envoy", "bad name"][..],
+        &[][..],
+        &["--envoy", "a", "--any-name"][..],
+        &["--envoy-pattern", "[web"][..],
+    ] {
         let out = f.cli(&[&["tokens", "create"][..], args].concat(), "");
         assert_code(&out, 2);
     }

@@ -89,9 +89,27 @@ fn enroll_check_in_resolve_and_the_secret_lands_in_the_root() {
     assert_eq!(String::from_utf8_lossy(&runs.stdout).lines().count(), 3, "{}", text(&runs));
 }
 
+/// Base64 of 32 bytes of `b`, the shape of a token's secret.
+fn base64_32(b: u8) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([b; 32])
+}
+
+fn audit_rows(f: &Fleet, action: &str) -> Vec<serde_json::Value> {
+    f.audit_json()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["action"] == action)
+        .collect()
+}
+
+fn detail(row: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(row["detail"].as_str().unwrap()).unwrap()
+}
+
 #[test]
 fn an_envoy_is_denied_another_envoys_key_and_the_denial_is_audited() {
-    let f = fleet("wire-entitle");
+    let mut f = fleet("wire-entitle");
     f.enroll("web1");
     f.enroll("db1");
     let out = f.agent("web1", &["resolve", "web/api_key"]);
@@ -99,32 +117,54 @@ fn an_envoy_is_denied_another_envoys_key_and_the_denial_is_audited() {
     let out = f.agent("db1", &["resolve", "web/api_key"]);
     assert_code(&out, 3);
     assert!(text(&out).contains("not entitled"), "{}", text(&out));
-    // The foreign client, signing as db1, is refused the same way.
-    let answer = f.foreign(&["resolve", f.agent_base("db1").to_str().unwrap(), "web/api_key"]);
+    // One request mixing db1's own key with web1's is refused whole, not answered in part.
+    let answer = f.foreign(&["resolve", f.agent_base("db1").to_str().unwrap(), "db/password,web/api_key"]);
     assert_eq!(answer["resolve"][0], "PERMISSION_DENIED", "{answer}");
-    let audit = f.audit_json();
-    let denials: Vec<&str> = audit.lines().filter(|l| l.contains("secret.entitlement_denied")).collect();
-    assert_eq!(denials.len(), 2, "{audit}");
-    assert!(denials[0].contains("web/api_key") && !denials[0].contains("web-key-value-1"));
+    let details = answer["resolve"][1].as_str().unwrap();
+    assert!(details.contains("secret:web/api_key") && !details.contains("secret:db/password"), "{details}");
+    // The first denial of the window is recorded whole, with the key names and no values ...
+    let denials = audit_rows(&f, "secret.entitlement_denied");
+    assert_eq!(denials.len(), 1, "{denials:#?}");
+    assert!(denials[0]["detail"].as_str().unwrap().contains("web/api_key"));
+    assert!(!f.audit_json().contains("web-key-value-1") && !f.audit_json().contains("db-pass-value-1"));
+    // ... and the rest of the window as one summary with the count.
+    f.stop_server();
+    let denials = audit_rows(&f, "secret.entitlement_denied");
+    assert_eq!(denials.len(), 2, "{denials:#?}");
+    assert_eq!(detail(&denials[1])["count"], 1);
 }
 
 #[test]
 fn a_token_works_once_and_an_expired_token_not_at_all() {
-    let f = fleet("wire-token");
+    let mut f = fleet("wire-token");
     let token = f.token(None);
     assert_code(&f.enroll_with("web1", &token), 0);
-    let out = f.enroll_with("web2", &token);
-    assert_code(&out, 3);
-    assert!(text(&out).contains("token already used"), "{}", text(&out));
-    let out = f.cli(&["tokens", "create", "--ttl", "1s"], "");
+    let used = f.enroll_with("web2", &token);
+    assert_code(&used, 3);
+    let out = f.cli(&["tokens", "create", "--ttl", "1s", "--any-name"], "");
     assert_code(&out, 0);
     let short = String::from_utf8_lossy(&out.stdout).trim().to_string();
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    let out = f.enroll_with("web3", &short);
-    assert_code(&out, 3);
-    assert!(text(&out).contains("token expired"), "{}", text(&out));
-    let audit = f.audit_json();
-    assert_eq!(audit.lines().filter(|l| l.contains("enroll.rejected")).count(), 2);
+    let expired = f.enroll_with("web3", &short);
+    assert_code(&expired, 3);
+    // A well-formed token the server never minted (same CA pin, another secret).
+    let parts: Vec<&str> = token.split('.').collect();
+    let made_up = format!("{}.{}.{}", parts[0], base64_32(7), parts[2]);
+    let unknown = f.enroll_with("web4", &made_up);
+    assert_code(&unknown, 3);
+    // A used, an expired and a made-up token get the same answer; the reason is audited.
+    let answer = |o: &std::process::Output| {
+        text(o).lines().find(|l| l.contains("enrollment refused")).map(String::from)
+    };
+    assert!(answer(&used).is_some(), "{}", text(&used));
+    assert_eq!(answer(&used), answer(&expired));
+    assert_eq!(answer(&used), answer(&unknown));
+    assert!(!text(&used).contains("already used") && !text(&expired).contains("expired"), "{}", text(&used));
+    f.stop_server();
+    let rows = audit_rows(&f, "enroll.rejected");
+    assert_eq!(detail(&rows[0])["reason"], "token already used", "{rows:#?}");
+    let reasons = detail(rows.last().unwrap())["reasons"].clone();
+    assert_eq!(reasons["token expired"], 1, "{rows:#?}");
     // Tokens are stored hashed: the token text is nowhere in the database.
     let secret_part = token.split('.').nth(1).unwrap();
     assert!(files_containing(&f.base(), secret_part.as_bytes()).is_empty());
@@ -192,7 +232,8 @@ fn revoked_envoy_is_refused_and_its_identity_can_never_enroll_again() {
     assert!(text(&out).contains("revoked"), "{}", text(&out));
     let answer = f.foreign(&["enroll-existing", agent.to_str().unwrap(), &f.token(None)]);
     assert_eq!(answer["enroll"][0], "PERMISSION_DENIED", "{answer}");
-    assert!(answer["enroll"][1].as_str().unwrap().contains("revoked"), "{answer}");
+    let rows = audit_rows(&f, "enroll.rejected");
+    assert_eq!(detail(rows.last().unwrap())["reason"], "identity of a revoked envoy", "{rows:#?}");
     let list = f.cli(&["envoys", "list"], "");
     assert!(String::from_utf8_lossy(&list.stdout).contains("revoked"));
 }
@@ -375,4 +416,108 @@ fn oversized_request_fields_never_make_a_large_audit_row() {
     let longest = audit.lines().map(str::len).max().unwrap_or(0);
     assert!(longest < 4096, "an audit row of {longest} bytes");
     assert!(audit.contains("[1000000 bytes]"), "the clipped name keeps its length");
+}
+
+/// An envoy naming another envoy's id in its envelope (signed with its own key, over its own
+/// certificate) gets exactly the answer an unknown id gets: no name, no revocation state.
+#[test]
+fn an_envoy_learns_nothing_about_another_envoy_from_its_id() {
+    let f = fleet("wire-probe");
+    let web = f.enroll("web1");
+    let db = f.enroll("db1");
+    for revoked in [false, true] {
+        if revoked {
+            assert_code(&f.cli(&["envoys", "revoke", "db1"], ""), 0);
+        }
+        let answer = f.foreign(&["probe-other", web.to_str().unwrap(), db.to_str().unwrap()]);
+        assert_eq!(answer["other"], answer["unknown"], "revoked={revoked}: {answer}");
+        assert_eq!(answer["other"][0], "UNAUTHENTICATED", "{answer}");
+        let said = answer["other"][1].as_str().unwrap();
+        assert!(!said.contains("db1") && !said.contains("revoked"), "{said}");
+    }
+}
+
+/// Whoever holds an envoy's key cannot lock the real agent out with a sequence number far
+/// ahead of the clock (or one that would wrap when stored): each is refused, and the agent
+/// goes on checking in.
+#[test]
+fn a_sequence_far_ahead_of_the_clock_is_refused_and_cannot_lock_the_agent_out() {
+    let f = fleet("wire-sequence");
+    let agent = f.enroll("web1");
+    let answer = f.foreign(&["far-sequence", agent.to_str().unwrap()]);
+    for case in ["max", "i64-max", "wraps-negative", "hour-ahead"] {
+        assert_eq!(answer[case][0], "UNAUTHENTICATED", "{case}: {answer}");
+        assert!(answer[case][1].as_str().unwrap().contains("ahead"), "{case}: {answer}");
+    }
+    assert_code(&f.run_once("web1"), 0);
+}
+
+/// A ResolveSecrets for a key outside the bundle, replayed: the replay is refused as a replay
+/// and leaves no second denial row.
+#[test]
+fn a_replayed_denied_request_adds_no_audit_row() {
+    let mut f = fleet("wire-replay-denied");
+    let agent = f.enroll("db1");
+    let answer = f.foreign(&["replay-denied", agent.to_str().unwrap(), "web/api_key"]);
+    assert_eq!(answer["first"][0], "PERMISSION_DENIED", "{answer}");
+    assert_eq!(answer["replay"][0], "UNAUTHENTICATED", "{answer}");
+    assert!(answer["replay"][1].as_str().unwrap().contains("replayed"), "{answer}");
+    f.stop_server();
+    assert_eq!(audit_rows(&f, "secret.entitlement_denied").len(), 1, "one denial, no summary of a replay");
+}
+
+/// One envoy cannot fill the server's disk with run reports: a report over the size cap is
+/// refused with a reason, and so is one over the hourly budget.
+#[test]
+fn run_reports_over_the_size_cap_or_the_hourly_budget_are_refused() {
+    let mut f = Fleet::new("wire-reports");
+    let config = f.dir.join("server.yaml");
+    std::fs::write(&config, "runs:\n  max_report_bytes: 65536\n  reports_per_hour: 1\n").unwrap();
+    f.server_config = Some(config);
+    f.start_server();
+    let agent = f.enroll("web1");
+    let answer = f.foreign(&["reports", agent.to_str().unwrap(), "1", "200000"]);
+    assert_eq!(answer["codes"][0], "RESOURCE_EXHAUSTED", "{answer}");
+    assert!(answer["last_details"].as_str().unwrap().contains("max_report_bytes"), "{answer}");
+    // The burst is ten reports; the eleventh within the hour is refused.
+    let answer = f.foreign(&["reports", agent.to_str().unwrap(), "11", "10"]);
+    let codes: Vec<&str> = answer["codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(codes[..10], ["OK"; 10], "{answer}");
+    assert_eq!(codes[10], "RESOURCE_EXHAUSTED", "{answer}");
+    assert!(answer["last_details"].as_str().unwrap().contains("at most 1 an hour"), "{answer}");
+    let runs = f.cli(&["runs", "list", "-n", "100"], "");
+    assert_eq!(String::from_utf8_lossy(&runs.stdout).matches("changed").count(), 10, "{}", text(&runs));
+}
+
+/// The CA pin a token carries stops the agent at the TLS handshake with a server of another
+/// CA: the impostor never receives the token.
+#[test]
+fn an_impostor_server_never_sees_the_token() {
+    let real = fleet("wire-pin-real");
+    let mut impostor = Fleet::new("wire-pin-impostor");
+    impostor.start_server();
+    let token = real.token(Some("web1"));
+    let base = real.agent_base("web1");
+    let out = real.run_role(
+        "vigo-agent",
+        &base,
+        &["enroll", "--server", &impostor.agent_addr, "--token-file", "-", "--name", "web1"],
+        &format!("{token}\n"),
+        &[],
+    );
+    assert_code(&out, 1);
+    assert!(text(&out).contains("pin"), "{}", text(&out));
+    let secret = token.split('.').nth(1).unwrap();
+    assert!(
+        files_containing(&impostor.capture_dir(), secret.as_bytes()).is_empty(),
+        "the impostor saw the token"
+    );
+    let enrolls = std::fs::read_dir(impostor.capture_dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("Enroll"))
+        .count();
+    assert_eq!(enrolls, 0, "no Enroll reached the impostor");
+    // The same token still works against the real server.
+    assert_code(&real.enroll_with("web1", &token), 0);
+    impostor.stop_server();
 }

@@ -42,7 +42,24 @@ pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Cha
             }
         }))
         .await
-        .map_err(|e| Failure::failed(format!("cannot connect to the server at {server}: {e}")))
+        .map_err(|e| {
+            Failure::failed(format!("cannot connect to the server at {server}: {}", error_chain(&e)))
+        })
+}
+
+/// An error with its causes, outermost first ("transport error" alone says nothing).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Maps a gRPC status to the agent's exit codes: denials are "refused" (3), and so is an
@@ -50,15 +67,24 @@ pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Cha
 pub fn status_failure(what: &str, s: tonic::Status) -> Failure {
     let msg = format!("{what}: {}", s.message());
     match s.code() {
-        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated | tonic::Code::AlreadyExists => {
-            Failure::refused(msg)
-        }
+        // A throttled caller is refused too: trying again at once will not help.
+        tonic::Code::PermissionDenied
+        | tonic::Code::Unauthenticated
+        | tonic::Code::AlreadyExists
+        | tonic::Code::ResourceExhausted => Failure::refused(msg),
         _ => Failure::failed(msg),
     }
 }
 
+/// Whether the server said this envoy is revoked: the one refusal that never passes.
+pub fn is_revocation(f: &Failure) -> bool {
+    f.code == crate::exit::EXIT_REFUSED && f.message.contains("has been revoked")
+}
+
 pub struct SignedClient {
     tls: Arc<rustls::ClientConfig>,
+    /// Hex SHA-256 of the CA bundle this agent trusts (sent at check-in).
+    ca_bundle_sha256: String,
     /// Open only during a check-in cycle: agents do not hold connections between intervals.
     channel: Option<VigoAgentClient<Channel>>,
     identity: Ed25519Identity,
@@ -71,7 +97,20 @@ impl SignedClient {
         let state = AgentState::load(paths)?;
         let identity = super::state::load_identity(paths)?;
         let tls = Arc::new(super::state::client_tls(paths, &identity)?);
-        Ok(SignedClient { tls, channel: None, identity, state, paths: paths.clone() })
+        let ca_bundle_sha256 = super::state::ca_bundle_sha256(paths)?;
+        Ok(SignedClient { tls, ca_bundle_sha256, channel: None, identity, state, paths: paths.clone() })
+    }
+
+    /// Reads the certificate and trusted CAs again (after a renewal); the next call reconnects.
+    pub fn reload_tls(&mut self) -> Result<(), Failure> {
+        self.tls = Arc::new(super::state::client_tls(&self.paths, &self.identity)?);
+        self.ca_bundle_sha256 = super::state::ca_bundle_sha256(&self.paths)?;
+        self.channel = None;
+        Ok(())
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.identity.public_key()
     }
 
     async fn grpc(&mut self) -> Result<&mut VigoAgentClient<Channel>, Failure> {
@@ -103,8 +142,11 @@ impl SignedClient {
     }
 
     pub async fn check_in(&mut self) -> Result<pb::CheckInResponse, Failure> {
-        let body =
-            pb::CheckInRequest { agent_version: crate::VERSION.into(), last_bundle_hash: String::new() };
+        let body = pb::CheckInRequest {
+            agent_version: crate::VERSION.into(),
+            last_bundle_hash: String::new(),
+            ca_bundle_sha256: self.ca_bundle_sha256.clone(),
+        };
         let env = self.envelope(wire::METHOD_CHECK_IN, body.encode_to_vec())?;
         self.grpc()
             .await?
@@ -145,6 +187,16 @@ impl SignedClient {
             out.insert(k, crate::crypto::SecretString::new(text));
         }
         Ok((out, answer.secrets_epoch))
+    }
+
+    pub async fn renew_certificate(&mut self) -> Result<pb::RenewCertificateResponse, Failure> {
+        let env = self.envelope(wire::METHOD_RENEW, pb::RenewCertificateRequest {}.encode_to_vec())?;
+        self.grpc()
+            .await?
+            .renew_certificate(env)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| status_failure("certificate renewal refused", s))
     }
 
     pub async fn report(&mut self, report: pb::RunReport) -> Result<String, Failure> {

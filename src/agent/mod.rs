@@ -5,6 +5,7 @@ mod client;
 pub mod engine;
 mod enroll;
 mod local_apply;
+mod renew;
 mod run;
 mod state;
 

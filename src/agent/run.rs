@@ -162,6 +162,10 @@ async fn cycle(
     paths: &AgentPaths,
 ) -> Result<RunReport, Failure> {
     let answer = client.check_in().await?;
+    // A failed renewal is retried at the next check-in; the current certificate still works.
+    if let Err(f) = super::renew::follow(client, &answer, paths).await {
+        tracing::warn!(error = %f.message, "certificate upkeep failed; will retry at the next check-in");
+    }
     let bundle = answer.bundle.ok_or_else(|| Failure::failed("the server sent no bundle"))?;
     client.state.checkin_interval_secs = answer.checkin_interval_secs;
     let compiled = from_proto(&bundle)?;
@@ -198,7 +202,9 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
         }
         match outcome {
             Ok(report) => print_report(&report),
-            Err(f) if f.code == crate::exit::EXIT_REFUSED => return Err(f),
+            // Revocation is final; any other refusal (a clock that drifted, a server that
+            // restarted on another config, someone replaying our key) may pass: try again.
+            Err(f) if super::client::is_revocation(&f) => return Err(f),
             Err(f) => tracing::warn!(error = %f.message, "run failed; retrying at the next interval"),
         }
         let base = u64::from(client.state.checkin_interval_secs.max(1));

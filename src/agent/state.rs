@@ -83,6 +83,13 @@ pub fn load_identity(paths: &AgentPaths) -> Result<Ed25519Identity, Failure> {
     Ed25519Identity::from_pkcs8(&der).map_err(|_| damaged("not an Ed25519 key"))
 }
 
+/// Hex SHA-256 of the CA bundle file, as the server compares it.
+pub fn ca_bundle_sha256(paths: &AgentPaths) -> Result<String, Failure> {
+    let bytes = std::fs::read(&paths.ca_cert)
+        .map_err(|e| Failure::failed(format!("{}: {e}", paths.ca_cert.display())))?;
+    Ok(crypto::sha256_hex(&bytes))
+}
+
 /// The mTLS client configuration of an enrolled agent.
 pub fn client_tls(paths: &AgentPaths, id: &Ed25519Identity) -> Result<rustls::ClientConfig, Failure> {
     let ca = std::fs::read_to_string(&paths.ca_cert)

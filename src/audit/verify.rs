@@ -52,8 +52,8 @@ pub fn verify(conn: &Connection, expected_head: Option<&str>) -> Result<Verdict,
     let head: Option<(i64, Vec<u8>)> = conn
         .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    if let Some((head_seq, head_hash)) = head {
-        if head_seq != rows_seen || !ct_eq(&head_hash, &prev) {
+    match head {
+        Some((head_seq, head_hash)) if head_seq != rows_seen || !ct_eq(&head_hash, &prev) => {
             return Ok(Verdict::Broken {
                 seq: rows_seen + 1,
                 reason: format!(
@@ -61,6 +61,16 @@ pub fn verify(conn: &Connection, expected_head: Option<&str>) -> Result<Verdict,
                 ),
             });
         }
+        Some(_) => {}
+        // Every append records the head, so rows without one, or a database that holds other
+        // state but neither rows nor head, lost its head and perhaps its tail with it.
+        None if rows_seen > 0 || holds_other_state(conn)? => {
+            return Ok(Verdict::Broken {
+                seq: rows_seen + 1,
+                reason: "the recorded head (audit_head) is missing: it was deleted, and rows may have been removed from the end".into(),
+            });
+        }
+        None => {}
     }
     if !seen_expected {
         return Ok(Verdict::Broken {
@@ -69,6 +79,23 @@ pub fn verify(conn: &Connection, expected_head: Option<&str>) -> Result<Verdict,
         });
     }
     Ok(Verdict::Intact { rows: rows_seen, head: hex_encode(&prev) })
+}
+
+/// Whether any table besides the audit log's own holds a row.
+fn holds_other_state(conn: &Connection) -> Result<bool, AuditError> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('audit', 'audit_head') AND name NOT LIKE 'sqlite_%'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for t in tables {
+        let quoted = t.replace('"', "\"\"");
+        let any: bool =
+            conn.query_row(&format!("SELECT EXISTS(SELECT 1 FROM \"{quoted}\")"), [], |r| r.get(0))?;
+        if any {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -131,6 +158,64 @@ mod tests {
             }
             v => panic!("expected broken, got {v:?}"),
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// An edited row whose own hash was recomputed passes its own check; the next row's link
+    /// to it does not.
+    #[test]
+    fn edited_and_rehashed_middle_row_breaks_the_next_link() {
+        let (dir, mut conn) = db("rehash");
+        fill(&mut conn, 20);
+        conn.execute_batch(
+            "DROP TRIGGER audit_no_update; UPDATE audit SET detail = '{\"i\":999}' WHERE seq = 7;",
+        )
+        .unwrap();
+        let mut row = conn
+            .query_row(
+                "SELECT seq, ts, actor, action, target, detail, prev_hash, hash FROM audit WHERE seq = 7",
+                [],
+                read_row,
+            )
+            .unwrap();
+        row.hash = row_hash(&row).to_vec();
+        conn.execute("UPDATE audit SET hash = ?1 WHERE seq = 7", [&row.hash]).unwrap();
+        match verify(&conn, None).unwrap() {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 8, "{reason}");
+                assert!(reason.contains("prev_hash"), "{reason}");
+            }
+            v => panic!("expected broken, got {v:?}"),
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The head row deleted, with the tail cut or with every row gone, is flagged; a fresh
+    /// database with nothing in it is not.
+    #[test]
+    fn a_deleted_head_is_flagged_with_or_without_rows() {
+        let (dir, mut conn) = db("nohead");
+        assert!(matches!(verify(&conn, None).unwrap(), Verdict::Intact { rows: 0, .. }), "a new database");
+        fill(&mut conn, 10);
+        conn.execute_batch(
+            "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq > 6; DELETE FROM audit_head;",
+        )
+        .unwrap();
+        match verify(&conn, None).unwrap() {
+            Verdict::Broken { seq, reason } => {
+                assert_eq!(seq, 7);
+                assert!(reason.contains("audit_head"), "{reason}");
+            }
+            v => panic!("{v:?}"),
+        }
+        conn.execute_batch(
+            "DELETE FROM audit; INSERT INTO server_state (key, value) VALUES ('config_epoch', '3');",
+        )
+        .unwrap();
+        assert!(
+            matches!(verify(&conn, None).unwrap(), Verdict::Broken { seq: 1, .. }),
+            "no rows, but other state"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -95,7 +95,7 @@ pub fn generate(
     }
     sans.dedup();
     let ca = x509::generate_ca(ca_days)?;
-    let server = x509::generate_server_cert(ca.key_pem.expose(), &sans, server_days)?;
+    let server = x509::generate_server_cert(&ca, &sans, server_days)?;
     fsutil::ensure_dir(dir, 0o700)?;
     // Keys first and owner-only; certificates are public.
     fsutil::atomic_write(&dir.join("ca_key"), ca.key_pem.expose().as_bytes(), 0o600)?;

@@ -24,14 +24,22 @@ enum TokensCommand {
 
 #[derive(FromArgs)]
 #[argh(subcommand, name = "create")]
-/// Mint an enrollment token; prints only the token on stdout.
+/// Mint an enrollment token; prints only the token on stdout. Say which names it may enroll:
+/// exactly one of --envoy, --envoy-pattern or --any-name.
 struct TokenCreate {
     /// lifetime, e.g. 30m, 24h, 7d (default 24h)
     #[argh(option, default = "String::from(\"24h\")")]
     ttl: String,
-    /// bind the token to this envoy name
+    /// the token enrolls exactly this envoy name
     #[argh(option)]
     envoy: Option<String>,
+    /// the token enrolls any name matching this glob, e.g. 'web-*'
+    #[argh(option)]
+    envoy_pattern: Option<String>,
+    /// the token enrolls any name its holder picks (including one that a config pattern grants
+    /// secrets to); prefer --envoy or --envoy-pattern
+    #[argh(switch)]
+    any_name: bool,
 }
 
 #[derive(FromArgs)]
@@ -181,29 +189,55 @@ pub fn tokens(ctx: &Context, a: TokensArgs) -> CmdResult {
     match a.command {
         TokensCommand::Create(c) => {
             let ttl = crate::util::time::parse_duration(&c.ttl).map_err(Failure::usage)?;
-            if let Some(name) = &c.envoy {
-                crate::wire::validate_envoy_name(name).map_err(Failure::usage)?;
-            }
-            let v = client()?.post("/v1/enroll-tokens", json!({ "ttl_secs": ttl, "envoy_name": c.envoy }))?;
-            eprintln!("Enrollment token (single use, expires {} UTC):", when(&v["expires_at"]));
+            let binding = match (&c.envoy, &c.envoy_pattern, c.any_name) {
+                (Some(name), None, false) => {
+                    crate::wire::validate_envoy_name(name).map_err(Failure::usage)?;
+                    json!({ "ttl_secs": ttl, "envoy_name": name })
+                }
+                (None, Some(pattern), false) => {
+                    crate::config::glob::Glob::new(pattern)
+                        .map_err(|e| Failure::usage(format!("--envoy-pattern: {e}")))?;
+                    json!({ "ttl_secs": ttl, "envoy_pattern": pattern })
+                }
+                (None, None, true) => json!({ "ttl_secs": ttl, "any_name": true }),
+                _ => {
+                    return Err(Failure::usage(
+                        "say which names the token may enroll: exactly one of --envoy NAME, --envoy-pattern GLOB or --any-name",
+                    ))
+                }
+            };
+            let v = client()?.post("/v1/enroll-tokens", binding)?;
+            eprintln!(
+                "Enrollment token (single use, expires {} UTC, enrolls {}):",
+                when(&v["expires_at"]),
+                v["binding"].as_str().unwrap_or_default()
+            );
             println!("{}", v["token"].as_str().unwrap_or_default());
             eprintln!("Give it to the agent on stdin or in a 0600 file: vigo-agent enroll --server HOST:PORT --token-file FILE");
         }
         TokensCommand::List(_) => {
             let v = client()?.get("/v1/enroll-tokens")?;
-            println!("{:<36}  {:<8}  {:<19}  ENVOY", "ID", "STATE", "EXPIRES (UTC)");
+            println!("{:<36}  {:<8}  {:<19}  ENROLLS", "ID", "STATE", "EXPIRES (UTC)");
             for t in v["tokens"].as_array().into_iter().flatten() {
                 println!(
                     "{:<36}  {:<8}  {:<19}  {}",
                     t["id"].as_str().unwrap_or_default(),
                     t["state"].as_str().unwrap_or_default(),
                     when(&t["expires_at"]),
-                    t["envoy_name"].as_str().unwrap_or("-")
+                    t["binding"].as_str().unwrap_or("-")
                 );
             }
         }
     }
     Ok(())
+}
+
+/// An envoy id (a UUID) or a valid envoy name; nothing else is sent to the server.
+fn check_name_or_id(name: &str) -> CmdResult {
+    if crate::wire::looks_like_envoy_id(name) {
+        return Ok(());
+    }
+    crate::wire::validate_envoy_name(name).map_err(Failure::usage)
 }
 
 pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
@@ -224,11 +258,11 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
             }
         }
         EnvoysCommand::Show(s) => {
-            crate::wire::validate_envoy_name(&s.name).map_err(Failure::usage)?;
+            check_name_or_id(&s.name)?;
             println!("{}", pretty(&client()?.get(&format!("/v1/envoys/{}", s.name))?))
         }
         EnvoysCommand::Revoke(r) => {
-            crate::wire::validate_envoy_name(&r.name).map_err(Failure::usage)?;
+            check_name_or_id(&r.name)?;
             let v = client()?.post(&format!("/v1/envoys/{}/revoke", r.name), json!({}))?;
             println!(
                 "Envoy {} ({}) revoked.",
@@ -282,7 +316,7 @@ pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
     let client = || AdminClient::from_ctx(ctx);
     match a.command {
         ApiTokensCommand::Create(c) => {
-            if crate::server::admin_auth::Role::parse(&c.role).is_none() {
+            if crate::auth::Role::parse(&c.role).is_none() {
                 return Err(Failure::usage("--role must be admin, viewer or compliance"));
             }
             crate::wire::validate_name("token name", &c.name).map_err(Failure::usage)?;

@@ -7,6 +7,7 @@ mod certs_cmd;
 mod config_cmd;
 mod fleet_cmd;
 mod secrets_cmd;
+mod tls_cmd;
 
 use std::process::ExitCode;
 
@@ -56,6 +57,7 @@ enum Command {
     Runs(fleet_cmd::RunsArgs),
     ApiTokens(fleet_cmd::ApiTokensArgs),
     Config(config_cmd::ConfigArgs),
+    Tls(tls_cmd::TlsArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -91,6 +93,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Runs(a) => fleet_cmd::runs(ctx, a),
         Command::ApiTokens(a) => fleet_cmd::api_tokens(ctx, a),
         Command::Config(c) => config_cmd::run(ctx, c),
+        Command::Tls(a) => tls_cmd::run(ctx, a),
     }
 }
 

@@ -15,7 +15,7 @@
 //! An envoy that matches no entry gets an empty bundle: no defaults apply to it.
 
 mod compile;
-mod glob;
+pub mod glob;
 mod locate;
 mod model;
 pub(crate) mod schema;

@@ -30,10 +30,10 @@ fn validity(params: &mut CertificateParams, days: u32) {
     params.not_after = now + Duration::days(i64::from(days));
 }
 
-fn ca_params(days: u32) -> CertificateParams {
+fn ca_params(days: u32, common_name: &str) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, CA_COMMON_NAME);
+    dn.push(DnType::CommonName, common_name);
     dn.push(DnType::OrganizationName, "Vigo");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -45,24 +45,32 @@ fn ca_params(days: u32) -> CertificateParams {
 
 /// A fresh ECDSA P-256 CA, valid for `days`.
 pub fn generate_ca(days: u32) -> Result<CertAndKey, CryptoError> {
+    generate_named_ca(days, CA_COMMON_NAME)
+}
+
+/// A fresh CA with its own name, so that two CAs trusted side by side (during a rollover) are
+/// told apart by name as well as by key.
+pub fn generate_named_ca(days: u32, common_name: &str) -> Result<CertAndKey, CryptoError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(err)?;
-    let cert = ca_params(days).self_signed(&key).map_err(err)?;
+    let cert = ca_params(days, common_name).self_signed(&key).map_err(err)?;
     Ok(CertAndKey { cert_pem: cert.pem(), key_pem: SecretString::new(key.serialize_pem()) })
 }
 
-/// Signs with the CA key. The issuer name and key identifier are rebuilt from the key itself,
-/// so they match what `generate_ca` wrote without parsing the CA certificate.
+/// Signs with the CA: issuer name and key identifier come from its certificate (the first
+/// one in `ca.cert_pem`).
 fn with_ca<T>(
-    ca_key_pem: &str,
+    ca: &CertAndKey,
     f: impl FnOnce(&rcgen::Issuer<'_, KeyPair>) -> Result<T, CryptoError>,
 ) -> Result<T, CryptoError> {
-    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(|e| err(format!("CA key: {e}")))?;
-    let issuer = rcgen::Issuer::new(ca_params(1), ca_key);
+    let ca_key = KeyPair::from_pem(ca.key_pem.expose()).map_err(|e| err(format!("CA key: {e}")))?;
+    let ca_cert = certs_from_pem(&ca.cert_pem)?.remove(0);
+    let issuer =
+        rcgen::Issuer::from_ca_cert_der(&ca_cert, ca_key).map_err(|e| err(format!("CA certificate: {e}")))?;
     f(&issuer)
 }
 
 /// The server's TLS certificate (ECDSA P-256) for the given SANs, signed by the CA.
-pub fn generate_server_cert(ca_key_pem: &str, sans: &[String], days: u32) -> Result<CertAndKey, CryptoError> {
+pub fn generate_server_cert(ca: &CertAndKey, sans: &[String], days: u32) -> Result<CertAndKey, CryptoError> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(err)?;
     let mut params = CertificateParams::new(sans.to_vec()).map_err(err)?;
     params.distinguished_name.push(DnType::CommonName, "vigosrv");
@@ -70,7 +78,7 @@ pub fn generate_server_cert(ca_key_pem: &str, sans: &[String], days: u32) -> Res
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
     validity(&mut params, days);
-    let cert = with_ca(ca_key_pem, |issuer| params.signed_by(&key, issuer).map_err(err))?;
+    let cert = with_ca(ca, |issuer| params.signed_by(&key, issuer).map_err(err))?;
     Ok(CertAndKey { cert_pem: cert.pem(), key_pem: SecretString::new(key.serialize_pem()) })
 }
 
@@ -96,7 +104,7 @@ fn client_params(common_name: &str, days: u32) -> CertificateParams {
 
 /// The client certificate issued at enrollment: the agent's own Ed25519 key, CN = envoy id.
 pub fn issue_client_cert(
-    ca_key_pem: &str,
+    ca: &CertAndKey,
     agent_public_key: &[u8],
     envoy_id: &str,
     days: u32,
@@ -106,9 +114,7 @@ pub fn issue_client_cert(
     }
     let mut params = client_params(envoy_id, days);
     params.use_authority_key_identifier_extension = true;
-    let cert = with_ca(ca_key_pem, |issuer| {
-        params.signed_by(&Ed25519Public(agent_public_key), issuer).map_err(err)
-    })?;
+    let cert = with_ca(ca, |issuer| params.signed_by(&Ed25519Public(agent_public_key), issuer).map_err(err))?;
     Ok(cert.pem())
 }
 
@@ -121,6 +127,35 @@ pub fn self_signed_client_cert(
     let key = KeyPair::from_pkcs8_der_and_sign_algo(&der, &PKCS_ED25519).map_err(err)?;
     let cert = client_params(common_name, 30).self_signed(&key).map_err(err)?;
     Ok(cert.der().to_vec())
+}
+
+/// The DNS names and IP addresses a certificate is for.
+pub fn subject_alt_names(cert_der: &[u8]) -> Result<Vec<String>, CryptoError> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| err(format!("not a certificate: {e}")))?;
+    let Ok(Some(san)) = cert.subject_alternative_name() else { return Ok(vec![]) };
+    Ok(san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(d) => Some(d.to_string()),
+            GeneralName::IPAddress(ip) => match ip.len() {
+                4 => Some(std::net::IpAddr::from(<[u8; 4]>::try_from(*ip).ok()?).to_string()),
+                16 => Some(std::net::IpAddr::from(<[u8; 16]>::try_from(*ip).ok()?).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect())
+}
+
+/// When a certificate stops being valid, in Unix seconds.
+pub fn not_after(cert_der: &[u8]) -> Result<i64, CryptoError> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| err(format!("not a certificate: {e}")))?;
+    Ok(cert.validity().not_after.timestamp())
 }
 
 /// Every certificate in a PEM text, as DER.
@@ -181,11 +216,10 @@ mod tests {
     #[test]
     fn ca_issues_server_and_client_certs() {
         let ca = generate_ca(3650).unwrap();
-        let srv = generate_server_cert(ca.key_pem.expose(), &["localhost".into(), "127.0.0.1".into()], 365)
-            .unwrap();
+        let srv = generate_server_cert(&ca, &["localhost".into(), "127.0.0.1".into()], 365).unwrap();
         assert!(srv.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         let id = Ed25519Identity::generate().unwrap();
-        let client = issue_client_cert(ca.key_pem.expose(), &id.public_key(), "envoy-1", 365).unwrap();
+        let client = issue_client_cert(&ca, &id.public_key(), "envoy-1", 365).unwrap();
         let der = certs_from_pem(&client).unwrap();
         assert_eq!(ed25519_key_in_cert(&der[0]), Some(id.public_key()));
         let own = self_signed_client_cert(&id, "enroll").unwrap();
@@ -198,6 +232,8 @@ mod tests {
         let ca = generate_ca(1).unwrap();
         assert!(ed25519_key_in_cert(&certs_from_pem(&ca.cert_pem).unwrap()[0]).is_none());
         assert!(certs_from_pem("hello").is_err());
-        assert!(generate_server_cert("not a key", &["localhost".into()], 1).is_err());
+        let broken =
+            CertAndKey { cert_pem: ca.cert_pem.clone(), key_pem: SecretString::new("not a key".into()) };
+        assert!(generate_server_cert(&broken, &["localhost".into()], 1).is_err());
     }
 }

@@ -6,7 +6,6 @@
 //! database write, so a call that stores something (an audit row, a run report) commits it and
 //! the new sequence together, and nothing is stored for a replay.
 
-use rusqlite::{params, OptionalExtension};
 use tonic::{Request, Status};
 
 use super::state::{EnvoyInfo, Server};
@@ -24,11 +23,7 @@ pub struct Verified {
     pub sequence: u64,
 }
 
-/// The rotation flags of the envoy row, read as the sequence advanced.
-pub struct Fresh {
-    pub triggered: String,
-    pub force_apply: bool,
-}
+pub use crate::store::envoys::Fresh;
 
 /// Advances an envoy's replay guard; `Send` so it can go to the writer thread.
 struct ReplayGuard {
@@ -39,23 +34,43 @@ struct ReplayGuard {
 impl ReplayGuard {
     /// `None` when the sequence is not above the last one stored: a replay or reordering.
     fn advance(&self, c: &rusqlite::Connection) -> rusqlite::Result<Option<Fresh>> {
-        c.prepare_cached(
-            "UPDATE envoys SET last_seq = ?1, last_seen = ?2 WHERE id = ?3 AND last_seq < ?1
-             RETURNING triggered, force_apply",
-        )?
-        .query_row(params![self.sequence, crate::util::time::unix_now(), self.envoy_id], |r| {
-            Ok(Fresh { triggered: r.get(0)?, force_apply: r.get(1)? })
-        })
-        .optional()
+        crate::store::envoys::advance_sequence(
+            c,
+            &self.envoy_id,
+            self.sequence,
+            crate::util::time::unix_now(),
+        )
     }
 }
 
+/// How far a sequence may run ahead of the microseconds of the request's allowed clock
+/// window. Agents number requests by the clock in microseconds (`AgentState::next_sequence`),
+/// so a sequence far beyond it can only come from whoever holds the key trying to lock the
+/// real agent out; this bounds that lock-out to the clock window.
+const SEQUENCE_SLACK: u64 = 10_000_000;
+
+/// The highest sequence accepted now.
+fn max_sequence() -> u64 {
+    let ms = unix_now_millis().saturating_add(wire::MAX_CLOCK_SKEW_MS).max(0) as u64;
+    ms.saturating_mul(1000).saturating_add(SEQUENCE_SLACK)
+}
+
+/// What a caller is told when its envelope names an envoy it cannot prove to be: the same for
+/// an unknown id and for a certificate of another envoy, so ids reveal nothing.
+const NOT_THIS_ENVOY: &str = "unknown envoy, or a client certificate that does not belong to it";
+
+pub const REQUEST_REJECTED: &str = "request.rejected";
+
 impl Server {
-    fn reject(&self, envoy_id: &str, reason: &str, status: Status) -> Status {
-        let detail = serde_json::json!({ "reason": reason });
-        // If even the audit write fails, the request is refused all the same.
+    /// Records a refused request (the first per envoy id in a window at once, the rest as one
+    /// summary row) and answers `status`.
+    fn reject(&self, envoy_id: &str, reason: &'static str, status: Status) -> Status {
         let target = crate::audit::clip(envoy_id);
-        let _ = self.audit(&[Event::new("server", "request.rejected", &target).detail(detail)]);
+        if self.refusals.note(REQUEST_REJECTED, &target, reason) {
+            let detail = serde_json::json!({ "reason": reason });
+            // If even the audit write fails, the request is refused all the same.
+            let _ = self.audit(&[Event::new("server", REQUEST_REJECTED, &target).detail(detail)]);
+        }
         status
     }
 
@@ -99,11 +114,15 @@ impl Server {
             ));
         }
         let env = req.get_ref();
-        let Some(envoy) = self.envoy(&env.envoy_id) else {
+        // The certificate must be this envoy's before anything about the envoy is said.
+        let envoy = self
+            .envoy(&env.envoy_id)
+            .filter(|e| x509::ed25519_key_in_cert(leaf).is_some_and(|k| crypto::ct_eq(&k, &e.public_key)));
+        let Some(envoy) = envoy else {
             return Err(self.reject(
                 &env.envoy_id,
-                "unknown envoy",
-                Status::unauthenticated("unknown envoy id"),
+                "unknown envoy or certificate of another envoy",
+                Status::unauthenticated(NOT_THIS_ENVOY),
             ));
         };
         if envoy.revoked {
@@ -112,13 +131,6 @@ impl Server {
                 envoy.name, envoy.id
             )));
         }
-        if x509::ed25519_key_in_cert(leaf).map(|k| k.to_vec()) != Some(envoy.public_key.clone()) {
-            return Err(self.reject(
-                &envoy.id,
-                "certificate does not belong to the signing envoy",
-                Status::permission_denied("the client certificate belongs to a different envoy"),
-            ));
-        }
         if (env.timestamp_ms - unix_now_millis()).abs() > wire::MAX_CLOCK_SKEW_MS {
             return Err(self.reject(
                 &envoy.id,
@@ -126,6 +138,13 @@ impl Server {
                 Status::unauthenticated(
                     "request time is more than 5 minutes off the server clock; fix the host clock",
                 ),
+            ));
+        }
+        if env.sequence > max_sequence() {
+            return Err(self.reject(
+                &envoy.id,
+                "sequence ahead of the clock",
+                Status::unauthenticated("request sequence is ahead of the server clock; fix the host clock"),
             ));
         }
         let message = wire::signing_message(method, &envoy.id, env.timestamp_ms, env.sequence, &env.payload);

@@ -3,16 +3,18 @@
 use std::sync::Arc;
 
 use prost::Message;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
 use super::capture;
 use super::state::{EnvoyInfo, Server};
 use crate::audit::{self, Event};
+use crate::config::glob::Glob;
 use crate::crypto::{self, x509};
 use crate::proto::v1 as pb;
 use crate::proto::v1::vigo_agent_server::VigoAgent;
+use crate::store::{self, enroll_tokens::Binding};
 use crate::util::time::unix_now;
 use crate::wire::{self, EnrollToken};
 
@@ -32,90 +34,124 @@ fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }
 
-enum TokenVerdict {
-    Consumed { bound_name: Option<String> },
-    Rejected(&'static str),
+/// What every refused enrollment is told, whatever the reason: telling unknown, expired and
+/// used tokens apart would help someone guessing. The audit row keeps the reason.
+const ENROLL_REFUSED: &str =
+    "the token is not valid, or this identity may not enroll (tokens work once and expire); ask the operator for a new token";
+
+const ENROLL_REJECTED: &str = "enroll.rejected";
+
+/// The address a request came from, as refusals are counted (see `conn_limits::source_key`).
+fn source_of<T>(req: &Request<T>) -> String {
+    req.remote_addr()
+        .map(|a| super::conn_limits::source_key(a.ip()).to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 impl AgentService {
+    /// Records a refused enrollment (the first from a source in a window at once, the rest as
+    /// one summary row) and answers `status`.
+    fn refuse_enroll(&self, source: &str, reason: &'static str, name: &str, status: Status) -> Status {
+        let s = &self.server;
+        if s.refusals.note(ENROLL_REJECTED, source, reason) {
+            let detail = serde_json::json!({ "reason": reason, "name": audit::clip(name), "source": source });
+            if let Err(e) = s.audit(&[Event::new("server", ENROLL_REJECTED, source).detail(detail)]) {
+                tracing::warn!(error = %e, "could not record a refused enrollment");
+            }
+        }
+        status
+    }
+
     fn enroll_blocking(&self, req: &Request<pb::EnrollRequest>) -> Result<pb::EnrollResponse, Status> {
         let s = &self.server;
+        let source = source_of(req);
+        let body = req.get_ref();
+        let generic = || Status::permission_denied(ENROLL_REFUSED);
+        // A source that keeps failing is turned away before any database work.
+        if s.refusals.count(ENROLL_REJECTED, &source) >= s.limits.enroll_failures_per_minute {
+            s.refusals.note(ENROLL_REJECTED, &source, "too many refusals from this source");
+            return Err(Status::resource_exhausted(
+                "too many refused enrollments from this address; wait a minute before trying again",
+            ));
+        }
         let certs =
             req.peer_certs().ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         let leaf =
             certs.first().ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        let body = req.get_ref();
         if x509::ed25519_key_in_cert(leaf).map(|k| k.to_vec()) != Some(body.public_key.clone()) {
-            return Err(Status::permission_denied(
-                "the enrolling key must be the key of the TLS client certificate",
+            return Err(self.refuse_enroll(
+                &source,
+                "key differs from the client certificate",
+                &body.name,
+                Status::permission_denied("the enrolling key must be the key of the TLS client certificate"),
             ));
         }
         let token_hash = EnrollToken::secret_hash(&body.token);
         let now = unix_now();
-        let mut conn = s.db();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
-        let existing: Option<(String, bool)> = tx
-            .query_row(
-                "SELECT id, revoked_at IS NOT NULL FROM envoys WHERE public_key = ?1",
-                [&body.public_key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(internal)?;
-        let verdict = match existing {
-            Some((_, true)) => {
-                TokenVerdict::Rejected("this identity belongs to a revoked envoy and can never enroll again")
-            }
-            Some((_, false)) => TokenVerdict::Rejected("this identity is already enrolled"),
-            None => consume_token(&tx, &token_hash, now).map_err(internal)?,
-        };
-        let bound_name = match verdict {
-            TokenVerdict::Consumed { bound_name } => bound_name,
-            TokenVerdict::Rejected(why) => {
-                drop(tx);
-                let detail = serde_json::json!({ "reason": why, "name": audit::clip(&body.name) });
-                audit::append(
-                    &mut conn,
-                    &Event::new("server", "enroll.rejected", &crypto::hex_encode(&token_hash[..8]))
-                        .detail(detail),
-                )
-                .map_err(internal)?;
-                return Err(Status::permission_denied(why));
+        // Read-only checks first: a refusal queues no write and takes no write lock.
+        let precheck = {
+            let conn = s.db();
+            let identity = store::envoys::by_public_key(&conn, &body.public_key).map_err(internal)?;
+            match identity {
+                Some((_, true)) => Err("identity of a revoked envoy"),
+                Some((_, false)) => Err("identity already enrolled"),
+                None => store::enroll_tokens::check(&conn, &token_hash, now)
+                    .map_err(internal)?
+                    .map_err(|u| u.as_str()),
             }
         };
-        let name = match (&bound_name, body.name.as_str()) {
-            (Some(bound), "") => bound.clone(),
-            (Some(bound), asked) if asked != bound => {
-                return Err(Status::permission_denied(format!(
-                    "this token is bound to envoy name {bound:?}, not {asked:?}"
-                )))
-            }
-            (None, "") => body.hostname.clone(),
-            (_, asked) => asked.to_string(),
-        };
-        wire::validate_envoy_name(&name).map_err(Status::invalid_argument)?;
-        let taken: bool = tx
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM envoys WHERE name = ?1 AND revoked_at IS NULL",
-                [&name],
-                |r| r.get(0),
-            )
-            .map_err(internal)?;
-        if taken {
-            return Err(Status::already_exists(format!(
-                "an active envoy is already named {name:?}; revoke it first (`vigocli envoys revoke {name}`)"
-            )));
+        if let Err(reason) = precheck {
+            return Err(self.refuse_enroll(&source, reason, &body.name, generic()));
         }
         let id = crypto::uuid_v4().map_err(internal)?;
-        let cert_pem =
-            x509::issue_client_cert(s.ca_key_pem.expose(), &body.public_key, &id, s.client_cert_days)
-                .map_err(internal)?;
-        tx.execute(
-            "INSERT INTO envoys (id, name, public_key, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, name, body.public_key, now],
+        let mut conn = s.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(internal)?;
+        let binding = match store::enroll_tokens::consume(&tx, &token_hash, now, &id).map_err(internal)? {
+            Ok(b) => b,
+            Err(lost) => {
+                drop(tx);
+                drop(conn);
+                return Err(self.refuse_enroll(&source, lost.as_str(), &body.name, generic()));
+            }
+        };
+        let name = match choose_name(&binding, &body.name, &body.hostname) {
+            Ok(n) => n,
+            Err((reason, status)) => {
+                drop(tx);
+                drop(conn);
+                return Err(self.refuse_enroll(&source, reason, &body.name, status));
+            }
+        };
+        if store::envoys::active_name_taken(&tx, &name).map_err(internal)? {
+            drop(tx);
+            drop(conn);
+            return Err(self.refuse_enroll(
+                &source,
+                "name held by an active envoy",
+                &name,
+                Status::already_exists(format!(
+                    "an active envoy is already named {name:?}; revoke it first (`vigocli envoys revoke {name}`); the token is still valid"
+                )),
+            ));
+        }
+        let (cert_pem, cert) = s.issue_client_cert(&body.public_key, &id).map_err(internal)?;
+        store::envoys::insert(
+            &tx,
+            &store::envoys::NewEnvoy {
+                id: &id,
+                name: &name,
+                public_key: &body.public_key,
+                enrolled_at: now,
+                cert: &cert,
+            },
         )
         .map_err(internal)?;
-        let detail = serde_json::json!({ "name": name, "public_key": crypto::hex_encode(&body.public_key) });
+        let detail = serde_json::json!({
+            "name": name,
+            "public_key": crypto::hex_encode(&body.public_key),
+            "token": binding.describe(),
+            "source": source,
+        });
         audit::append_in(&tx, &[Event::new("server", "envoy.enrolled", &id).detail(detail)])
             .map_err(internal)?;
         tx.commit().map_err(internal)?;
@@ -125,48 +161,82 @@ impl AgentService {
             name: name.clone(),
             public_key: body.public_key.clone(),
             revoked: false,
+            cert: Some(cert),
         });
         tracing::info!(envoy = %name, id = %id, "envoy enrolled");
         Ok(pb::EnrollResponse {
             envoy_id: id,
             envoy_name: name,
             client_cert_pem: cert_pem,
-            ca_cert_pem: s.ca_cert_pem.clone(),
+            ca_cert_pem: s.pki().bundle_pem.clone(),
             checkin_interval_secs: s.checkin_interval_secs,
         })
     }
 }
 
-/// Consumes a token in one UPDATE (N racers, one winner), or says why it cannot be used.
-fn consume_token(
-    tx: &rusqlite::Transaction<'_>,
-    hash: &[u8; 32],
-    now: i64,
-) -> rusqlite::Result<TokenVerdict> {
-    let won = tx.execute(
-        "UPDATE enroll_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
-        params![hash.as_slice(), now],
-    )?;
-    if won == 1 {
-        let bound: Option<String> = tx.query_row(
-            "SELECT envoy_name FROM enroll_tokens WHERE token_hash = ?1",
-            [hash.as_slice()],
-            |r| r.get(0),
-        )?;
-        return Ok(TokenVerdict::Consumed { bound_name: bound });
+/// How many denied keys an error message names; the rest are counted.
+const DENIED_KEYS_SHOWN: usize = 10;
+
+impl AgentService {
+    /// Refuses a ResolveSecrets that asked for keys outside the envoy's bundle. The request's
+    /// sequence is spent first, so a replay of it is refused as a replay and records nothing
+    /// more; the denial is recorded in the same commit (the first of a window in full, the
+    /// rest of the window as one summary row).
+    async fn deny_keys(&self, auth: &super::envelope::Verified, denied: Vec<String>) -> Status {
+        let s = &self.server;
+        let recorded: Vec<String> = denied.iter().take(20).map(|k| audit::clip(k)).collect();
+        let detail =
+            serde_json::json!({ "envoy": auth.envoy.name, "keys": recorded, "denied": denied.len() });
+        let target = auth.envoy.id.clone();
+        let server = s.clone();
+        let written = s
+            .write_fresh(auth, move |c, _| {
+                // Counted only here, once the sequence is spent: a replay never gets this far.
+                if server.refusals.note(ENTITLEMENT_DENIED, &target, "key outside the envoy's bundle") {
+                    let actor = format!("envoy:{target}");
+                    audit::append_in(c, &[Event::new(&actor, ENTITLEMENT_DENIED, &target).detail(detail)])?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(status) = written {
+            return status;
+        }
+        let mut named: Vec<String> =
+            denied.iter().take(DENIED_KEYS_SHOWN).map(|k| format!("secret:{}", audit::clip(k))).collect();
+        if denied.len() > DENIED_KEYS_SHOWN {
+            named.push(format!("and {} more", denied.len() - DENIED_KEYS_SHOWN));
+        }
+        Status::permission_denied(format!(
+            "envoy {} is not entitled to {} (only keys referenced by its own bundle can be resolved)",
+            auth.envoy.name,
+            named.join(", ")
+        ))
     }
-    let row: Option<(Option<i64>, i64)> = tx
-        .query_row(
-            "SELECT used_at, expires_at FROM enroll_tokens WHERE token_hash = ?1",
-            [hash.as_slice()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    Ok(TokenVerdict::Rejected(match row {
-        None => "unknown token",
-        Some((Some(_), _)) => "token already used",
-        Some((None, _)) => "token expired",
-    }))
+}
+
+pub const ENTITLEMENT_DENIED: &str = "secret.entitlement_denied";
+
+/// The name an enrollment gets: the one asked for (else the host name), within what the
+/// token allows. The error is (audit reason, answer).
+fn choose_name(binding: &Binding, asked: &str, hostname: &str) -> Result<String, (&'static str, Status)> {
+    let name = match (binding, asked) {
+        (Binding::Name(bound), "") => bound.clone(),
+        (_, "") => hostname.to_string(),
+        (_, asked) => asked.to_string(),
+    };
+    wire::validate_envoy_name(&name).map_err(|e| ("invalid name", Status::invalid_argument(e)))?;
+    match binding {
+        Binding::Name(bound) if *bound != name => Err((
+            "name differs from the token's",
+            Status::permission_denied(format!("this token is bound to envoy name {bound:?}, not {name:?}")),
+        )),
+        Binding::Pattern(p) if !Glob::new(p).is_ok_and(|g| g.matches(&name)) => Err((
+            "name outside the token's pattern",
+            Status::permission_denied(format!("this token only enrolls names matching {p:?}, not {name:?}")),
+        )),
+        _ => Ok(name),
+    }
 }
 
 #[tonic::async_trait]
@@ -186,14 +256,25 @@ impl VigoAgent for AgentService {
         capture::record(wire::METHOD_CHECK_IN, "request", req.get_ref());
         let v = s.verify(&req, wire::METHOD_CHECK_IN)?;
         let fresh = s.write_fresh(&v, |_, fresh| Ok(fresh)).await?;
-        let _body: pb::CheckInRequest = decode(&v.payload)?;
+        let body: pb::CheckInRequest = decode(&v.payload)?;
         let bundle = s.bundle_for(&v.envoy.name).map_err(Status::failed_precondition)?;
         let mut proto = bundle.message().map_err(Status::internal)?;
         proto.triggered = serde_json::from_str(&fresh.triggered).unwrap_or_default();
         proto.force_apply = fresh.force_apply;
         proto.secrets_epoch = s.secrets_epoch();
-        let answer =
-            pb::CheckInResponse { bundle: Some(proto), checkin_interval_secs: s.checkin_interval_secs };
+        let pki = s.pki();
+        s.note_trusted_bundle(&v.envoy.id, &body.ca_bundle_sha256);
+        let answer = pb::CheckInResponse {
+            bundle: Some(proto),
+            checkin_interval_secs: s.checkin_interval_secs,
+            renew_certificate: s.needs_renewal(&v.envoy, &pki),
+            // Sent only when the agent trusts another set of CAs than the server's.
+            ca_bundle_pem: if body.ca_bundle_sha256 == pki.bundle_sha256 {
+                String::new()
+            } else {
+                pki.bundle_pem.clone()
+            },
+        };
         capture::record(wire::METHOD_CHECK_IN, "response", &answer);
         Ok(Response::new(answer))
     }
@@ -216,23 +297,10 @@ impl VigoAgent for AgentService {
             )));
         }
         let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
-        let denied: Vec<&String> = body.keys.iter().filter(|k| !bundle.entitled.contains(*k)).collect();
+        let denied: Vec<String> =
+            body.keys.iter().filter(|k| !bundle.entitled.contains(*k)).cloned().collect();
         if !denied.is_empty() {
-            let recorded: Vec<String> = denied.iter().take(20).map(|k| audit::clip(k)).collect();
-            let detail =
-                serde_json::json!({ "envoy": auth.envoy.name, "keys": recorded, "denied": denied.len() });
-            s.audit(&[Event::new(
-                &format!("envoy:{}", auth.envoy.id),
-                "secret.entitlement_denied",
-                &auth.envoy.id,
-            )
-            .detail(detail)])
-                .map_err(internal)?;
-            return Err(Status::permission_denied(format!(
-                "envoy {} is not entitled to {} (only keys referenced by its own bundle can be resolved)",
-                auth.envoy.name,
-                denied.iter().map(|k| format!("secret:{k}")).collect::<Vec<_>>().join(", ")
-            )));
+            return Err(self.deny_keys(&auth, denied).await);
         }
         let mut values = pb::SecretValues::default();
         for key in &body.keys {
@@ -274,35 +342,79 @@ impl VigoAgent for AgentService {
         let auth = s.verify(&req, wire::METHOD_REPORT)?;
         let body: pb::ReportRunRequest = decode(&auth.payload)?;
         let report = body.report.ok_or_else(|| Status::invalid_argument("report missing"))?;
-        let run_id = crypto::uuid_v4().map_err(internal)?;
+        if !matches!(report.status.as_str(), "converged" | "changed" | "failed") {
+            return Err(Status::invalid_argument("report status must be converged, changed or failed"));
+        }
         let json = super::runs::report_to_json(&report);
+        let max = s.run_settings.max_report_bytes;
+        if json.len() > max {
+            return Err(Status::resource_exhausted(format!(
+                "run report of {} bytes is over this server's limit of {max} (runs.max_report_bytes)",
+                json.len()
+            )));
+        }
+        if let Err(wait) = s.report_rate.take(&auth.envoy.id) {
+            return Err(Status::resource_exhausted(format!(
+                "too many run reports from this envoy (at most {} an hour); the next is accepted in {wait}s",
+                s.run_settings.reports_per_hour
+            )));
+        }
+        let run_id = crypto::uuid_v4().map_err(internal)?;
         let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
         let answer_id = run_id.clone();
         s.write_fresh(&auth, move |c, _| {
-            c.prepare_cached(
-                "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                run_id,
-                envoy_id,
-                envoy_name,
-                unix_now(),
-                report.status,
-                report.bundle_hash,
-                json
-            ])?;
+            let run = store::runs::NewRun {
+                id: &run_id,
+                envoy_id: &envoy_id,
+                envoy_name: &envoy_name,
+                received_at: unix_now(),
+                status: &report.status,
+                bundle_hash: &report.bundle_hash,
+                report_json: &json,
+            };
+            store::runs::insert(c, &run)?;
             if !report.noop {
-                c.prepare_cached(
-                    "UPDATE envoys SET triggered = '[]', force_apply = 0, last_bundle_hash = ?2 WHERE id = ?1",
-                )?
-                .execute(params![envoy_id, report.bundle_hash])?;
+                store::envoys::mark_applied(c, &envoy_id, &report.bundle_hash)?;
             }
             Ok(())
         })
         .await?;
         let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
+        Ok(Response::new(answer))
+    }
+
+    /// A new certificate for the envoy's own key (the key cannot change: it is the identity),
+    /// recorded and audited before it is handed out.
+    async fn renew_certificate(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::RenewCertificateResponse>, Status> {
+        let s = &self.server;
+        capture::record(wire::METHOD_RENEW, "request", req.get_ref());
+        let auth = s.verify(&req, wire::METHOD_RENEW)?;
+        let _body: pb::RenewCertificateRequest = decode(&auth.payload)?;
+        let (cert_pem, cert) =
+            s.issue_client_cert(&auth.envoy.public_key, &auth.envoy.id).map_err(internal)?;
+        let (id, record) = (auth.envoy.id.clone(), cert.clone());
+        s.write_fresh(&auth, move |c, _| {
+            store::envoys::record_certificate(c, &id, &record)?;
+            let detail = serde_json::json!({ "not_after": record.not_after, "ca": record.ca_pin });
+            audit::append_in(
+                c,
+                &[Event::new(&format!("envoy:{id}"), "envoy.cert_renewed", &id).detail(detail)],
+            )
+            .map(drop)
+        })
+        .await?;
+        let mut info = auth.envoy.clone();
+        info.cert = Some(cert);
+        s.remember_envoy(info);
+        let answer = pb::RenewCertificateResponse {
+            client_cert_pem: cert_pem,
+            ca_bundle_pem: s.pki().bundle_pem.clone(),
+        };
+        capture::record(wire::METHOD_RENEW, "response", &answer);
         Ok(Response::new(answer))
     }
 }

@@ -1,6 +1,11 @@
-//! Closes agent connections that carry no traffic for a while. Agents reconnect (resuming
-//! TLS) at each check-in, so an idle connection is dead weight: about 50 KB of TLS and HTTP/2
-//! buffers each, which at fleet scale is most of the server's memory.
+//! Closes connections that carry no traffic for a while, or that outlive a hard deadline
+//! whatever they carry. Agents reconnect (resuming TLS) at each check-in, so an idle
+//! connection is dead weight: about 50 KB of TLS and HTTP/2 buffers each, which at fleet
+//! scale is most of the server's memory. A connection that never authenticates gets a hard
+//! deadline instead, since HTTP/2 PINGs would keep an idle timer happy forever.
+//!
+//! The stream also holds the connection's slots (see `conn_limits`), so they are freed
+//! exactly when the connection is dropped.
 
 use std::future::Future;
 use std::io;
@@ -14,17 +19,42 @@ use tokio::time::{sleep, Instant, Sleep};
 
 pub const AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A TCP stream that fails with `TimedOut` once it has seen no reads or writes for `limit`.
+/// A TCP stream that fails with `TimedOut` once it has seen no reads or writes for `limit`,
+/// or once its hard deadline (if set) has passed.
 pub struct IdleTimeout {
     inner: TcpStream,
     limit: Duration,
     last_traffic: Instant,
     deadline: Pin<Box<Sleep>>,
+    hard_deadline: Option<Pin<Box<Sleep>>>,
+    slots: Vec<super::conn_limits::Slot>,
 }
 
 impl IdleTimeout {
     pub fn new(inner: TcpStream, limit: Duration) -> Self {
-        IdleTimeout { inner, limit, last_traffic: Instant::now(), deadline: Box::pin(sleep(limit)) }
+        IdleTimeout {
+            inner,
+            limit,
+            last_traffic: Instant::now(),
+            deadline: Box::pin(sleep(limit)),
+            hard_deadline: None,
+            slots: Vec::new(),
+        }
+    }
+
+    /// Ends the connection `after` from now, whatever traffic it carries.
+    pub fn close_after(&mut self, after: Duration) {
+        self.hard_deadline = Some(Box::pin(sleep(after)));
+    }
+
+    /// Keeps `slot` until the connection is dropped.
+    pub fn hold(&mut self, slot: super::conn_limits::Slot) {
+        self.slots.push(slot);
+    }
+
+    /// Gives up the slots held so far (the connection moves to another stage's slots).
+    pub fn release_slots(&mut self) {
+        self.slots.clear();
     }
 
     /// Only notes the time: moving the timer on every read and write cost more than the I/O.
@@ -35,6 +65,9 @@ impl IdleTimeout {
     /// When the timer fires, the connection is idle unless traffic came since it was set; then
     /// the timer moves to `limit` after that traffic.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.hard_deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready()) {
+            return true;
+        }
         while self.deadline.as_mut().poll(cx).is_ready() {
             let due = self.last_traffic + self.limit;
             if due <= Instant::now() {
@@ -45,6 +78,10 @@ impl IdleTimeout {
         false
     }
 
+    fn past_hard_deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        self.hard_deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready())
+    }
+
     fn wrote(&mut self, r: &Poll<io::Result<usize>>) {
         if matches!(r, Poll::Ready(Ok(n)) if *n > 0) {
             self.touch();
@@ -53,7 +90,7 @@ impl IdleTimeout {
 }
 
 fn idle() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "agent connection idle")
+    io::Error::new(io::ErrorKind::TimedOut, "connection idle or past its deadline")
 }
 
 impl AsyncRead for IdleTimeout {
@@ -62,6 +99,9 @@ impl AsyncRead for IdleTimeout {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.past_hard_deadline(cx) {
+            return Poll::Ready(Err(idle()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(r) => {
@@ -78,6 +118,9 @@ impl AsyncRead for IdleTimeout {
 
 impl AsyncWrite for IdleTimeout {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if self.past_hard_deadline(cx) {
+            return Poll::Ready(Err(idle()));
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         self.wrote(&r);
         r
@@ -91,6 +134,9 @@ impl AsyncWrite for IdleTimeout {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.past_hard_deadline(cx) {
+            return Poll::Ready(Err(idle()));
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.wrote(&r);
         r
@@ -142,6 +188,28 @@ mod tests {
         let err = wrapped.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= Duration::from_millis(250), "{:?}", started.elapsed());
+    }
+
+    /// A peer that keeps talking (as HTTP/2 PINGs would) is still cut at the hard deadline.
+    #[tokio::test]
+    async fn traffic_does_not_outlive_a_hard_deadline() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut wrapped = IdleTimeout::new(server, Duration::from_secs(60));
+        wrapped.close_after(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 8];
+        let err = loop {
+            let _ = client.write_all(b"p").await;
+            match tokio::time::timeout(Duration::from_millis(50), wrapped.read(&mut buf)).await {
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => break e,
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "never cut");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(250));
     }
 
     #[tokio::test]

@@ -1,48 +1,187 @@
-//! TCP accept loops: TLS handshakes run off the accept path (bounded by a timeout), then the
-//! connection goes to tonic (agent port) or hyper (admin port).
+//! TCP accept loops. Every connection takes a slot before anything else (see `conn_limits`);
+//! TLS handshakes run off the accept path, bounded by a timeout; then the connection goes to
+//! tonic (agent port) or hyper (admin port).
+//!
+//! On the agent port a connection changes stage after its handshake: one with a CA-issued
+//! certificate is an envoy (idle timeout, envoy slots); one with a self-signed certificate may
+//! only enroll (a hard deadline, a few per source).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use super::conn_limits::{ConnLimits, Full};
+use super::idle::IdleTimeout;
+use super::state::Server;
+
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An enrolling connection makes one call; this is plenty for it.
+const ENROLLING_LIFETIME: Duration = Duration::from_secs(30);
+/// Admin connections: the whole request head must arrive in this time ...
+const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// ... and a kept-alive connection carrying nothing is closed after this.
+const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connection caps, per stage, computed once at start from the settings and the descriptor
+/// limit.
+pub struct Limits {
+    pub handshaking: Arc<ConnLimits>,
+    pub envoys: Arc<ConnLimits>,
+    pub enrolling: Arc<ConnLimits>,
+    pub admin: Arc<ConnLimits>,
+}
+
+impl Limits {
+    /// The configured caps, lowered where needed so that all connections together stay within
+    /// the descriptor limit (with some kept back for the database, logs and config files).
+    pub fn new(s: &super::settings::LimitSettings, descriptors: u64) -> Limits {
+        const RESERVED: usize = 128;
+        let budget = usize::try_from(descriptors).unwrap_or(usize::MAX).saturating_sub(RESERVED).max(64);
+        let admin = s.admin_connections.min(budget / 8);
+        let handshakes = s.handshakes.min(budget / 4);
+        let enrolling = s.enrolling_connections.min(budget / 8);
+        let envoys = s.agent_connections.min(budget - admin - handshakes - enrolling);
+        if envoys < s.agent_connections {
+            tracing::warn!(
+                descriptors,
+                agent_connections = envoys,
+                "the descriptor limit allows fewer agent connections than configured; raise LimitNOFILE"
+            );
+        }
+        // No single source may take more than a quarter of a stage that anyone can reach
+        // before authenticating. Envoys behind one NAT address may: they hold certificates.
+        let quarter = |total: usize, per_source: usize| per_source.min((total / 4).max(1));
+        Limits {
+            handshaking: ConnLimits::new(
+                "agent handshakes",
+                handshakes,
+                quarter(handshakes, s.handshakes_per_source),
+            ),
+            envoys: ConnLimits::new("agent connections", envoys, s.agent_connections_per_source),
+            enrolling: ConnLimits::new(
+                "enrolling connections",
+                enrolling,
+                quarter(enrolling, s.enrolling_per_source),
+            ),
+            admin: ConnLimits::new(
+                "admin connections",
+                admin,
+                quarter(admin, s.admin_connections_per_source),
+            ),
+        }
+    }
+}
+
+/// Accepts the next connection. Errors such as running out of descriptors are waited out
+/// rather than retried in a spin that would take a core.
+async fn accept(listener: &TcpListener, label: &str) -> (TcpStream, IpAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => return (tcp, peer.ip()),
+            Err(e) => {
+                use nix::errno::Errno;
+                let out_of_resources = matches!(
+                    e.raw_os_error().map(Errno::from_raw),
+                    Some(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM)
+                );
+                if out_of_resources {
+                    warn_throttled(label, &format!("accept failed: {e}; pausing"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+/// A warning at most every ten seconds per listener, so a flood cannot flood the log too.
+fn warn_throttled(label: &str, message: &str) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Instant;
+    static LAST: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let map = last.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    if map.get(label).is_some_and(|t| now.duration_since(*t) < Duration::from_secs(10)) {
+        return;
+    }
+    map.insert(label.to_string(), now);
+    tracing::warn!(listener = label, "{message}");
+}
+
+fn refused(limits: &ConnLimits, peer: IpAddr, why: Full) {
+    let what = match why {
+        Full::Listener => format!("connection cap of {} reached", limits.max_total),
+        Full::Source => format!("{peer} holds its cap of {} connections", limits.max_per_source),
+    };
+    warn_throttled(limits.label, &format!("{}: {what}; closing new connections", limits.label));
+}
 
 pub async fn serve_agent(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    server: Arc<Server>,
     service: super::grpc::AgentService,
+    limits: Arc<Limits>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), String> {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
-    let acceptor = TlsAcceptor::from(tls);
+    let verifier = server.verifier.clone();
     let mut stop = shutdown.clone();
     tokio::spawn(async move {
         loop {
-            let accepted = tokio::select! {
-                a = listener.accept() => a,
+            let (tcp, peer) = tokio::select! {
+                a = accept(&listener, "agent") => a,
                 _ = stop.changed() => break,
             };
-            let Ok((tcp, _peer)) = accepted else { continue };
-            let _ = tcp.set_nodelay(true);
-            let tcp = super::idle::IdleTimeout::new(tcp, super::idle::AGENT_IDLE_TIMEOUT);
-            let acceptor = acceptor.clone();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok::<_, std::io::Error>(tls)).await;
-                    }
-                    Ok(Err(e)) => tracing::debug!(error = %e, "agent TLS handshake failed"),
-                    Err(_) => tracing::debug!("agent TLS handshake timed out"),
+            let slot = match limits.handshaking.try_acquire(peer) {
+                Ok(s) => s,
+                Err(why) => {
+                    refused(&limits.handshaking, peer, why);
+                    continue;
                 }
+            };
+            let _ = tcp.set_nodelay(true);
+            let mut tcp = IdleTimeout::new(tcp, super::idle::AGENT_IDLE_TIMEOUT);
+            tcp.hold(slot);
+            // The configuration in force now: a TLS reload applies to the next connection.
+            let acceptor = TlsAcceptor::from(server.tls().agent);
+            let (tx, verifier, limits) = (tx.clone(), verifier.clone(), limits.clone());
+            tokio::spawn(async move {
+                let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => return tracing::debug!(error = %e, "agent TLS handshake failed"),
+                    Err(_) => return tracing::debug!("agent TLS handshake timed out"),
+                };
+                let enrolled = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .is_some_and(|leaf| verifier.is_ca_issued(leaf));
+                let stage = if enrolled { &limits.envoys } else { &limits.enrolling };
+                let slot = match stage.try_acquire(peer) {
+                    Ok(s) => s,
+                    Err(why) => return refused(stage, peer, why),
+                };
+                let stream = tls.get_mut().0;
+                stream.release_slots();
+                stream.hold(slot);
+                if !enrolled {
+                    stream.close_after(ENROLLING_LIFETIME);
+                }
+                let _ = tx.send(Ok::<_, std::io::Error>(tls)).await;
             });
         }
     });
     let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
     let mut stop = shutdown;
     tonic::transport::Server::builder()
+        // Bounds what one connection can ask of the server at once, and how big its headers get.
+        .max_concurrent_streams(32)
+        .http2_max_header_list_size(16 * 1024)
         .add_service(crate::proto::v1::vigo_agent_server::VigoAgentServer::new(service))
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = stop.changed().await;
@@ -53,18 +192,26 @@ pub async fn serve_agent(
 
 pub async fn serve_admin(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    server: Arc<Server>,
     router: axum::Router,
+    limits: Arc<Limits>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let acceptor = TlsAcceptor::from(tls);
     loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
+        let (tcp, peer) = tokio::select! {
+            a = accept(&listener, "admin") => a,
             _ = shutdown.changed() => return Ok(()),
         };
-        let Ok((tcp, _peer)) = accepted else { continue };
-        let acceptor = acceptor.clone();
+        let slot = match limits.admin.try_acquire(peer) {
+            Ok(s) => s,
+            Err(why) => {
+                refused(&limits.admin, peer, why);
+                continue;
+            }
+        };
+        let mut tcp = IdleTimeout::new(tcp, ADMIN_IDLE_TIMEOUT);
+        tcp.hold(slot);
+        let acceptor = TlsAcceptor::from(server.tls().admin);
         let router = router.clone();
         tokio::spawn(async move {
             let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
@@ -72,6 +219,9 @@ pub async fn serve_admin(
             };
             let service = hyper_util::service::TowerToHyperService::new(router);
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(ADMIN_HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024)
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "admin connection ended with an error");

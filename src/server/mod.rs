@@ -2,14 +2,16 @@
 //! when TLS files, the master key or any `secret:` ref cannot be read.
 
 mod admin;
-pub(crate) mod admin_auth;
 mod capture;
+mod conn_limits;
 mod envelope;
 mod grpc;
 mod idle;
-mod last_good;
+pub(crate) mod last_good;
 mod listeners;
-mod rotation;
+mod rate;
+mod refusals;
+pub(crate) mod rotation;
 mod runs;
 mod settings;
 mod state;
@@ -71,18 +73,11 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
     finish(result)
 }
 
-fn read(path: &std::path::Path, hint: &str) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Failure::failed(format!("cannot read {}: {e}; {hint}", path.display())))
-}
-
 /// What startup hands to the listeners.
 struct Ready {
     server: Arc<state::Server>,
     settings: settings::Settings,
     admin_token: SecretString,
-    agent_tls: rustls::ServerConfig,
-    admin_tls: rustls::ServerConfig,
     /// Why the config directory was not used, when the server fell back to the last good tree.
     fallback: Option<String>,
     /// Held for the life of the server.
@@ -99,14 +94,7 @@ fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
     let paths = paths
         .clone()
         .with_overrides(settings.secrets.secrets_dir.as_deref(), settings.secrets.key_file.as_deref());
-    let certs_hint = "run `vigocli secrets generate-certs`";
-    let ca_cert_pem = read(&paths.ca_cert(), certs_hint)?;
-    let ca_key_pem = SecretString::new(read(&paths.ca_key(), certs_hint)?);
-    let cert_pem = read(&paths.server_cert(), certs_hint)?;
-    let key_pem = SecretString::new(read(&paths.server_key(), certs_hint)?);
-    for key_file in [paths.ca_key(), paths.server_key()] {
-        fsutil::check_private(&key_file).map_err(|e| Failure::failed(format!("refusing TLS key: {e}")))?;
-    }
+    let pki = crate::pki::Pki::load(&paths).map_err(Failure::failed)?;
     // Taken before the first write to the state (the database's epochs, the last good config):
     // a second server on it would also replace the first one's admin token. The kernel drops the
     // lock with the process, however it ends.
@@ -143,34 +131,25 @@ fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
         tracing::warn!(dir = %config_dir.display(), "no config directory; envoys get empty bundles until `vigocli config publish`");
         None
     };
-    let verifier = Arc::new(crate::tlsconf::EnvoyCertVerifier::new(&ca_cert_pem).map_err(Failure::failed)?);
     let admin_token = SecretString::new(crate::crypto::random_token("vgla_")?);
     let db = crate::store::open(&paths.db)?;
     let server = state::Server::new(state::ServerParts {
         paths: paths.clone(),
         db,
         provider,
-        verifier,
-        ca_cert_pem,
-        ca_key_pem,
+        pki,
         config_dir,
         checkin_interval_secs: settings.checkin_interval_secs().map_err(Failure::failed)?,
         client_cert_days: settings.client_cert_days,
+        client_cert_renew_days: settings.client_cert_renew_days(),
         admin_token_hash: crate::crypto::sha256(admin_token.expose().as_bytes()),
         tree,
-        tree_from_last_good: fallback.is_some(),
+        fallback: fallback.clone(),
+        limits: settings.limits.clone(),
+        run_settings: settings.runs.clone(),
     })
     .map_err(Failure::failed)?;
-    let agent_tls = crate::tlsconf::agent_listener_config(
-        &cert_pem,
-        key_pem.expose(),
-        &server.ca_cert_pem,
-        server.verifier.clone(),
-    )
-    .map_err(Failure::failed)?;
-    let admin_tls = crate::tlsconf::admin_listener_config(&cert_pem, key_pem.expose(), &server.ca_cert_pem)
-        .map_err(Failure::failed)?;
-    Ok(Ready { server: Arc::new(server), settings, admin_token, agent_tls, admin_tls, fallback, one_server })
+    Ok(Ready { server: Arc::new(server), settings, admin_token, fallback, one_server })
 }
 
 /// A tree that loaded becomes the last good one; a fallback is shouted in the log and the audit
@@ -208,11 +187,40 @@ fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
     ))
 }
 
+/// Background chores until shutdown: summaries of refused requests, run report retention.
+async fn upkeep(server: Arc<state::Server>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    const TICK: std::time::Duration = std::time::Duration::from_secs(5);
+    const PRUNE_EVERY: u32 = 120;
+    let mut ticks = 0u32;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = stop.changed() => return,
+        }
+        server.record_refusal_summaries(false).await;
+        ticks += 1;
+        if ticks % PRUNE_EVERY == 1 {
+            prune_runs(&server).await;
+        }
+    }
+}
+
+async fn prune_runs(server: &state::Server) {
+    let Ok(keep_for) = server.run_settings.keep_for_secs() else { return };
+    let older_than = crate::util::time::unix_now() - keep_for;
+    let keep = server.run_settings.keep_per_envoy;
+    match server.writes.write(move |c| crate::store::runs::prune(c, older_than, keep)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "old run reports pruned"),
+        Err(e) => tracing::warn!(error = %e, "could not prune old run reports"),
+    }
+}
+
 async fn run(args: ServerArgs) -> CmdResult {
+    let descriptors = conn_limits::raise_descriptor_limit();
     let base = paths::base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
     let paths = ServerPaths::new(&base);
-    let Ready { server, settings, admin_token, agent_tls, admin_tls, fallback, one_server: _one_server } =
-        startup(&args, &paths)?;
+    let Ready { server, settings, admin_token, fallback, one_server: _one_server } = startup(&args, &paths)?;
     let bind = |addr: &str| {
         let a = crate::util::hosts::resolve(addr).map_err(Failure::usage)?;
         std::net::TcpListener::bind(a)
@@ -234,27 +242,33 @@ async fn run(args: ServerArgs) -> CmdResult {
         .map_err(|e| Failure::failed(e.to_string()))?;
     note_config_source(&server, fallback)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let limits = Arc::new(listeners::Limits::new(&settings.limits, descriptors));
     let grpc = tokio::spawn(listeners::serve_agent(
         agent_listener,
-        Arc::new(agent_tls),
+        server.clone(),
         grpc::AgentService { server: server.clone() },
+        limits.clone(),
         stop_rx.clone(),
     ));
     let api = tokio::spawn(listeners::serve_admin(
         api_listener,
-        Arc::new(admin_tls),
+        server.clone(),
         admin::router(server.clone()),
-        stop_rx,
+        limits,
+        stop_rx.clone(),
     ));
-    tracing::info!("listening agent={agent_addr} api={api_addr}");
+    let upkeep = tokio::spawn(upkeep(server.clone(), stop_rx));
+    tracing::info!(agent = %agent_addr, api = %api_addr, "listening agent={agent_addr} api={api_addr}");
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         let _ = grpc.await;
         let _ = api.await;
+        let _ = upkeep.await;
     })
     .await;
+    server.record_refusal_summaries(true).await;
     let _ = std::fs::remove_file(&server.paths.admin_token);
     server.close_database();
     Ok(())

@@ -1,7 +1,7 @@
 //! Secret rotation (DESIGN step 7): bump the epoch, find the envoys whose bundles use the key,
 //! mark their `watch_secret` resources triggered and flag them to apply at next check-in.
 
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 
 use super::state::Server;
 use crate::audit::{self, Event};
@@ -31,20 +31,7 @@ pub fn rotate(s: &Server, actor: &str, key: &str) -> Result<Vec<String>, String>
     let mut conn = s.db();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
     for (id, triggered) in &updates {
-        let current: String = tx
-            .query_row("SELECT triggered FROM envoys WHERE id = ?1", [id], |r| r.get(0))
-            .map_err(|e| e.to_string())?;
-        let mut all: Vec<String> = serde_json::from_str(&current).unwrap_or_default();
-        for t in triggered {
-            if !all.contains(t) {
-                all.push(t.clone());
-            }
-        }
-        tx.execute(
-            "UPDATE envoys SET triggered = ?2, force_apply = 1 WHERE id = ?1",
-            params![id, serde_json::to_string(&all).unwrap_or_else(|_| "[]".into())],
-        )
-        .map_err(|e| e.to_string())?;
+        crate::store::envoys::add_triggered(&tx, id, triggered).map_err(|e| e.to_string())?;
     }
     let epoch = s.next_secrets_epoch(&tx).map_err(|e| e.to_string())?;
     let detail = serde_json::json!({ "envoys": flagged, "secrets_epoch": epoch });

@@ -13,11 +13,79 @@ pub struct Settings {
     pub api_listen: String,
     /// How often agents check in, e.g. "5m".
     pub checkin_interval: String,
-    /// Validity of client certificates issued at enrollment, in days.
+    /// Validity of client certificates issued at enrollment and renewal, in days.
     pub client_cert_days: u32,
+    /// Agents renew a client certificate with fewer days than this left (default: a third of
+    /// `client_cert_days`, at least 1).
+    pub client_cert_renew_days: Option<u32>,
     pub secrets: SecretsSettings,
     /// The .vgo tree (default <base-dir>/config).
     pub config_dir: Option<String>,
+    /// Connection caps (see docs/OPERATIONS.md).
+    pub limits: LimitSettings,
+    /// Run report size and retention.
+    pub runs: RunSettings,
+}
+
+/// How many connections the listeners hold, in total and per source address (an IPv6 /64
+/// counts as one source). The totals are lowered at start to fit the descriptor limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Agent connections of enrolled envoys.
+    pub agent_connections: usize,
+    pub agent_connections_per_source: usize,
+    /// Agent connections still in their TLS handshake.
+    pub handshakes: usize,
+    pub handshakes_per_source: usize,
+    /// Connections with a self-signed certificate, which may only enroll.
+    pub enrolling_connections: usize,
+    pub enrolling_per_source: usize,
+    pub admin_connections: usize,
+    pub admin_connections_per_source: usize,
+    /// Refused enrollments a source may make per minute before it is turned away unheard.
+    pub enroll_failures_per_minute: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            agent_connections: 20_000,
+            agent_connections_per_source: 20_000,
+            handshakes: 1024,
+            handshakes_per_source: 256,
+            enrolling_connections: 256,
+            enrolling_per_source: 16,
+            admin_connections: 256,
+            admin_connections_per_source: 64,
+            enroll_failures_per_minute: 10,
+        }
+    }
+}
+
+/// Run reports: how big one may be and how long they are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSettings {
+    /// Largest report accepted, in bytes of stored JSON.
+    pub max_report_bytes: usize,
+    /// Newest reports kept per envoy.
+    pub keep_per_envoy: u32,
+    /// Reports older than this are deleted, e.g. "30d".
+    pub keep_for: String,
+    /// Reports an envoy may send per hour (a steady fleet sends one per check-in interval).
+    pub reports_per_hour: u32,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            max_report_bytes: 1024 * 1024,
+            keep_per_envoy: 500,
+            keep_for: "30d".into(),
+            reports_per_hour: 360,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,8 +103,11 @@ impl Default for Settings {
             api_listen: "127.0.0.1:8443".into(),
             checkin_interval: "5m".into(),
             client_cert_days: 365,
+            client_cert_renew_days: None,
             secrets: SecretsSettings::default(),
             config_dir: None,
+            limits: LimitSettings::default(),
+            runs: RunSettings::default(),
         }
     }
 }
@@ -76,7 +147,31 @@ impl Settings {
                 settings.client_cert_days
             ));
         }
+        if settings.client_cert_renew_days.is_some_and(|d| d == 0 || d >= settings.client_cert_days) {
+            // At or over the whole life, every check-in would renew.
+            return Err(format!(
+                "server config {}: client_cert_renew_days must be from 1 to client_cert_days - 1",
+                path.display()
+            ));
+        }
+        settings
+            .runs
+            .keep_for_secs()
+            .map_err(|e| format!("server config {}: runs.keep_for: {e}", path.display()))?;
+        if settings.runs.max_report_bytes < 4096
+            || settings.runs.keep_per_envoy == 0
+            || settings.runs.reports_per_hour == 0
+        {
+            return Err(format!(
+                "server config {}: runs: max_report_bytes must be at least 4096, keep_per_envoy and reports_per_hour at least 1",
+                path.display()
+            ));
+        }
         Ok((settings, refs))
+    }
+
+    pub fn client_cert_renew_days(&self) -> u32 {
+        self.client_cert_renew_days.unwrap_or((self.client_cert_days / 3).max(1))
     }
 
     pub fn checkin_interval_secs(&self) -> Result<u32, String> {
@@ -85,6 +180,16 @@ impl Settings {
             .ok()
             .filter(|s| *s >= 1)
             .ok_or_else(|| "checkin_interval must be at least 1s".into())
+    }
+}
+
+impl RunSettings {
+    pub fn keep_for_secs(&self) -> Result<i64, String> {
+        let secs = crate::util::time::parse_duration(&self.keep_for)?;
+        if secs < 3600 {
+            return Err("keep at least 1h of run reports".into());
+        }
+        Ok(secs as i64)
     }
 }
 

@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use prost::bytes::Bytes;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::audit::{self, Event};
 use crate::bundle::CompiledBundle;
 use crate::config::ConfigTree;
-use crate::crypto::SecretString;
 use crate::paths::ServerPaths;
 use crate::proto::v1 as pb;
 use crate::secrets::Provider;
@@ -32,68 +31,93 @@ pub struct EnvoyBundle {
 /// One published config generation.
 pub struct Published {
     pub tree: Option<ConfigTree>,
-    /// Served because the config directory did not load at start (see `last_good`).
-    pub from_last_good: bool,
+    /// Why the config directory was not used at start, when this is the last good tree
+    /// served in its place (see `last_good`).
+    pub fallback: Option<String>,
     pub content_hash: String,
     pub config_epoch: u64,
     cache: Mutex<HashMap<String, Arc<EnvoyBundle>>>,
 }
 
-#[derive(Clone, Debug)]
-pub struct EnvoyInfo {
-    pub id: String,
-    pub name: String,
-    pub public_key: Vec<u8>,
-    pub revoked: bool,
-}
+pub use crate::store::envoys::Identity as EnvoyInfo;
 
 pub struct Server {
     pub paths: ServerPaths,
     pub db: Mutex<Connection>,
     pub provider: Arc<dyn Provider>,
     pub verifier: Arc<EnvoyCertVerifier>,
-    pub ca_cert_pem: String,
-    pub ca_key_pem: SecretString,
-    pub ca_pin: [u8; 32],
+    /// Certificates in force; replaced whole by a TLS reload.
+    pki: RwLock<Arc<crate::pki::Pki>>,
+    /// The listeners' TLS configurations, built from `pki`; each accept takes the current one.
+    tls: RwLock<TlsConfigs>,
     pub config_dir: std::path::PathBuf,
     pub checkin_interval_secs: u32,
     pub client_cert_days: u32,
+    /// A client certificate with fewer days than this left is renewed at check-in.
+    pub client_cert_renew_days: u32,
     pub admin_token_hash: [u8; 32],
     pub secrets_epoch: AtomicU64,
     pub published: RwLock<Arc<Published>>,
     envoys: RwLock<HashMap<String, EnvoyInfo>>,
     /// Group-committed writes of the agent RPCs (its own connection; see writer.rs).
     pub writes: super::writer::WriteQueue,
+    /// The CA bundle (hex SHA-256) each envoy last said it trusts, since this server started.
+    trusted_bundles: Mutex<HashMap<String, String>>,
+    /// Held while a publish loads and validates a tree: one at a time.
+    pub publishing: tokio::sync::Mutex<()>,
+    pub limits: super::settings::LimitSettings,
+    pub run_settings: super::settings::RunSettings,
+    /// Refusals anyone can provoke, counted per source or envoy (see refusals.rs).
+    pub refusals: super::refusals::Refusals,
+    pub report_rate: super::rate::RateBuckets,
+}
+
+#[derive(Clone)]
+pub struct TlsConfigs {
+    pub agent: Arc<rustls::ServerConfig>,
+    pub admin: Arc<rustls::ServerConfig>,
+}
+
+impl TlsConfigs {
+    fn build(
+        pki: &crate::pki::Pki,
+        verifier: &Arc<EnvoyCertVerifier>,
+        ticketer: Option<Arc<dyn rustls::server::ProducesTickets>>,
+    ) -> Result<TlsConfigs, String> {
+        let (cert, key) = (&pki.server.cert_pem, pki.server.key_pem.expose());
+        let agent =
+            crate::tlsconf::agent_listener_config(cert, key, &pki.bundle_pem, verifier.clone(), ticketer)?;
+        let admin = crate::tlsconf::admin_listener_config(cert, key, &pki.bundle_pem)?;
+        Ok(TlsConfigs { agent: Arc::new(agent), admin: Arc::new(admin) })
+    }
 }
 
 pub struct ServerParts {
     pub paths: ServerPaths,
     pub db: Connection,
     pub provider: Arc<dyn Provider>,
-    pub verifier: Arc<EnvoyCertVerifier>,
-    pub ca_cert_pem: String,
-    pub ca_key_pem: SecretString,
+    pub pki: crate::pki::Pki,
     pub config_dir: std::path::PathBuf,
     pub checkin_interval_secs: u32,
     pub client_cert_days: u32,
+    pub client_cert_renew_days: u32,
     pub admin_token_hash: [u8; 32],
     pub tree: Option<ConfigTree>,
-    pub tree_from_last_good: bool,
+    /// Set when `tree` is the last good one, not the config directory's: why.
+    pub fallback: Option<String>,
+    pub limits: super::settings::LimitSettings,
+    pub run_settings: super::settings::RunSettings,
 }
 
+/// How long refusals are counted together before they are summarised (see refusals.rs).
+pub const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn read_counter(conn: &Connection, key: &str) -> rusqlite::Result<u64> {
-    let v: Option<String> =
-        conn.query_row("SELECT value FROM server_state WHERE key = ?1", [key], |r| r.get(0)).optional()?;
-    Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
+    crate::store::counters::read(conn, key)
 }
 
 fn write_counter(conn: &Connection, key: &str, value: u64) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO server_state (key, value) VALUES (?1, ?2)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, value.to_string()],
-    )?;
-    Ok(())
+    crate::store::counters::write(conn, key, value)
 }
 
 impl Server {
@@ -107,8 +131,13 @@ impl Server {
         };
         let config_epoch = step("config_epoch")?;
         let secrets_epoch = step("secrets_epoch")?;
-        let envoys = load_envoys(&conn).map_err(|e| e.to_string())?;
-        let ca_pin = crate::tlsconf::pem_cert_pin(&parts.ca_cert_pem)?;
+        let envoys = crate::store::envoys::load_identities(&conn)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+        let verifier = Arc::new(EnvoyCertVerifier::new(&parts.pki.bundle_pem)?);
+        let tls = TlsConfigs::build(&parts.pki, &verifier, None)?;
         let content_hash = parts.tree.as_ref().map(|t| t.content_hash()).unwrap_or_default();
         let writer_conn = crate::store::open(&parts.paths.db).map_err(|e| e.to_string())?;
         let writes = super::writer::WriteQueue::start(writer_conn).map_err(|e| e.to_string())?;
@@ -116,24 +145,33 @@ impl Server {
             paths: parts.paths,
             db: Mutex::new(conn),
             provider: parts.provider,
-            verifier: parts.verifier,
-            ca_cert_pem: parts.ca_cert_pem,
-            ca_key_pem: parts.ca_key_pem,
-            ca_pin,
+            verifier,
+            pki: RwLock::new(Arc::new(parts.pki)),
+            tls: RwLock::new(tls),
             config_dir: parts.config_dir,
             checkin_interval_secs: parts.checkin_interval_secs,
             client_cert_days: parts.client_cert_days,
+            client_cert_renew_days: parts.client_cert_renew_days,
             admin_token_hash: parts.admin_token_hash,
             secrets_epoch: AtomicU64::new(secrets_epoch),
             published: RwLock::new(Arc::new(Published {
                 tree: parts.tree,
-                from_last_good: parts.tree_from_last_good,
+                fallback: parts.fallback,
                 content_hash,
                 config_epoch,
                 cache: Mutex::new(HashMap::new()),
             })),
             envoys: RwLock::new(envoys),
             writes,
+            publishing: tokio::sync::Mutex::new(()),
+            trusted_bundles: Mutex::new(HashMap::new()),
+            report_rate: super::rate::RateBuckets::per_hour(
+                parts.run_settings.reports_per_hour,
+                (parts.run_settings.reports_per_hour / 6).max(10),
+            ),
+            limits: parts.limits,
+            run_settings: parts.run_settings,
+            refusals: super::refusals::Refusals::new(REFUSAL_WINDOW),
         })
     }
 
@@ -174,6 +212,84 @@ impl Server {
             .collect()
     }
 
+    pub fn pki(&self) -> Arc<crate::pki::Pki> {
+        self.pki.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn tls(&self) -> TlsConfigs {
+        self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads `<base>/tls` again and puts it in force for new connections: the server
+    /// certificate, the CAs trusted for client certificates and sent to agents. Session tickets
+    /// stay valid. Nothing changes if anything fails to load.
+    pub fn reload_tls(&self) -> Result<(), String> {
+        let pki = crate::pki::Pki::load(&self.paths)?;
+        let ticketer = self.tls().agent.ticketer.clone();
+        let tls = TlsConfigs::build(&pki, &self.verifier, Some(ticketer))?;
+        self.verifier.set_trusted(&pki.bundle_pem)?;
+        *self.pki.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(pki);
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
+        Ok(())
+    }
+
+    /// Notes which CA bundle an envoy trusts (as it said at check-in).
+    pub fn note_trusted_bundle(&self, envoy_id: &str, sha256: &str) {
+        let mut map = self.trusted_bundles.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(envoy_id).map(String::as_str) != Some(sha256) {
+            map.insert(envoy_id.to_string(), sha256.to_string());
+        }
+    }
+
+    pub fn trusted_bundle(&self, envoy_id: &str) -> Option<String> {
+        self.trusted_bundles.lock().unwrap_or_else(|p| p.into_inner()).get(envoy_id).cloned()
+    }
+
+    /// Whether the envoy's client certificate should be renewed now: near its end, from a CA
+    /// being retired, or not on record.
+    pub fn needs_renewal(&self, envoy: &EnvoyInfo, pki: &crate::pki::Pki) -> bool {
+        let Some(cert) = &envoy.cert else { return true };
+        let window = i64::from(self.client_cert_renew_days) * 86_400;
+        cert.not_after - crate::util::time::unix_now() < window || cert.ca_pin != pki.ca_pin_hex()
+    }
+
+    /// Issues a client certificate for `public_key` from the active CA; returns it with the
+    /// record the database keeps of it.
+    pub fn issue_client_cert(
+        &self,
+        public_key: &[u8],
+        envoy_id: &str,
+    ) -> Result<(String, crate::store::envoys::IssuedCert), String> {
+        let pki = self.pki();
+        let pem =
+            crate::crypto::x509::issue_client_cert(&pki.ca, public_key, envoy_id, self.client_cert_days)
+                .map_err(|e| e.to_string())?;
+        let der = crate::crypto::x509::certs_from_pem(&pem).map_err(|e| e.to_string())?;
+        let not_after = crate::crypto::x509::not_after(&der[0]).map_err(|e| e.to_string())?;
+        Ok((pem, crate::store::envoys::IssuedCert { not_after, ca_pin: pki.ca_pin_hex() }))
+    }
+
+    /// Writes the summaries of ended refusal windows (all of them when `all`, at shutdown).
+    pub async fn record_refusal_summaries(&self, all: bool) {
+        let summaries = self.refusals.take_ended(all);
+        if summaries.is_empty() {
+            return;
+        }
+        let written = self
+            .writes
+            .write(move |c| {
+                let events: Vec<Event<'_>> = summaries
+                    .iter()
+                    .map(|s| Event::new("server", s.action, &s.key).detail(s.detail()))
+                    .collect();
+                audit::append_in(c, &events).map(drop)
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not record the summary of refused requests");
+        }
+    }
+
     pub fn current(&self) -> Arc<Published> {
         self.published.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -205,7 +321,7 @@ impl Server {
         let next = Arc::new(Published {
             content_hash: tree.content_hash(),
             tree: Some(tree),
-            from_last_good: false,
+            fallback: None,
             config_epoch,
             cache: Mutex::new(HashMap::new()),
         });
@@ -282,10 +398,39 @@ fn to_envoy_bundle(compiled: &CompiledBundle, config_epoch: u64) -> Result<Envoy
     })
 }
 
-fn load_envoys(conn: &Connection) -> rusqlite::Result<HashMap<String, EnvoyInfo>> {
-    let mut stmt = conn.prepare("SELECT id, name, public_key, revoked_at IS NOT NULL FROM envoys")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(EnvoyInfo { id: r.get(0)?, name: r.get(1)?, public_key: r.get(2)?, revoked: r.get(3)? })
-    })?;
-    rows.map(|r| r.map(|e| (e.id.clone(), e))).collect()
+/// A server over a temporary directory, for unit tests of the handlers.
+#[cfg(test)]
+pub fn test_server(tag: &str) -> (std::path::PathBuf, Arc<Server>) {
+    let dir = std::env::temp_dir().join(format!("vigo-server-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths = ServerPaths::new(&dir);
+    let ca = crate::crypto::x509::generate_ca(30).unwrap();
+    let server_cert = crate::crypto::x509::generate_server_cert(&ca, &["localhost".into()], 30).unwrap();
+    std::fs::create_dir_all(&paths.tls_dir).unwrap();
+    for (path, text, mode) in [
+        (paths.ca_cert(), ca.cert_pem.as_str(), 0o644),
+        (paths.ca_key(), ca.key_pem.expose(), 0o600),
+        (paths.server_cert(), server_cert.cert_pem.as_str(), 0o644),
+        (paths.server_key(), server_cert.key_pem.expose(), 0o600),
+    ] {
+        crate::util::fsutil::atomic_write(&path, text.as_bytes(), mode).unwrap();
+    }
+    let server = Server::new(ServerParts {
+        db: crate::store::open(&paths.db).unwrap(),
+        pki: crate::pki::Pki::load(&paths).unwrap(),
+        paths,
+        provider: Arc::new(crate::secrets::MemoryProvider::new()),
+        config_dir: dir.join("config"),
+        checkin_interval_secs: 300,
+        client_cert_days: 30,
+        client_cert_renew_days: 10,
+        admin_token_hash: crate::crypto::sha256(b"vgla_test"),
+        tree: None,
+        fallback: None,
+        limits: Default::default(),
+        run_settings: Default::default(),
+    })
+    .unwrap();
+    (dir, Arc::new(server))
 }

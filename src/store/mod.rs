@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub mod api_tokens;
+pub mod counters;
+pub mod enroll_tokens;
+pub mod envoys;
+pub mod runs;
 mod schema;
 
 #[derive(Debug, thiserror::Error)]

@@ -68,4 +68,9 @@ pub const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );",
+    // 3: tokens bound to a name pattern; the certificate last issued to each envoy (renewal,
+    // CA rollover).
+    "ALTER TABLE enroll_tokens ADD COLUMN envoy_pattern TEXT;
+    ALTER TABLE envoys ADD COLUMN cert_not_after INTEGER;
+    ALTER TABLE envoys ADD COLUMN cert_ca_pin TEXT;",
 ];

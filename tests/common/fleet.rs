@@ -18,6 +18,8 @@ pub struct Fleet {
     pub extra_env: Vec<(String, String)>,
     /// A server config file to pass as `--config`.
     pub server_config: Option<PathBuf>,
+    /// Start the server under this descriptor limit (soft and hard), with util-linux `prlimit`.
+    pub fd_limit: Option<u32>,
 }
 
 impl Fleet {
@@ -36,6 +38,7 @@ impl Fleet {
             api_addr: String::new(),
             extra_env: vec![],
             server_config: None,
+            fd_limit: None,
         }
     }
 
@@ -73,7 +76,15 @@ impl Fleet {
     pub fn start_server_on(&mut self, agent: &str, api: &str) {
         assert!(self.server.is_none(), "server already running");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.server_log()).unwrap();
-        let mut child = Command::new(role("vigosrv"))
+        let mut command = match self.fd_limit {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(role("vigosrv"));
+                c
+            }
+            None => Command::new(role("vigosrv")),
+        };
+        let mut child = command
             .args(["--listen", agent, "--api-listen", api])
             .args(self.server_config.iter().flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]))
             .env("VIGO_BASE_DIR", self.base())
@@ -167,8 +178,9 @@ impl Fleet {
 
     pub fn token(&self, envoy: Option<&str>) -> String {
         let mut args = vec!["tokens", "create"];
-        if let Some(e) = envoy {
-            args.extend(["--envoy", e]);
+        match envoy {
+            Some(e) => args.extend(["--envoy", e]),
+            None => args.push("--any-name"),
         }
         let out = self.cli(&args, "");
         assert_code(&out, 0);

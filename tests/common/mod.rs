@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod attack;
 pub mod fleet;
 
 pub fn vigo_exe() -> PathBuf {

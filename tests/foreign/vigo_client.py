@@ -140,6 +140,48 @@ def main():
         for label, keys in [("repeated", [rest[1]] * 50_000), ("unentitled", ["x/%d" % i for i in range(50_000)])]:
             payload = pb.ResolveSecretsRequest(keys=keys, reply_public_key=reply).SerializeToString()
             result[label] = call(stub.ResolveSecrets, agent.envelope(pb, "ResolveSecrets", payload))[0]
+    elif cmd == "probe-other":
+        # Signing as one envoy (its own key and certificate) while naming another envoy's id,
+        # and then an id nobody has: the answers must not tell the two apart.
+        agent, other = Agent(rest[0]), Agent(rest[1])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        body = pb.CheckInRequest().SerializeToString()
+        for label, envoy_id in [("other", other.state["envoy_id"]), ("unknown", "00000000-0000-4000-8000-00000000abcd")]:
+            env = agent.envelope(pb, "CheckIn", body)
+            env.envoy_id = envoy_id
+            env.signature = agent.key.sign(signing_message("CheckIn", envoy_id, env.timestamp_ms, env.sequence, body))
+            result[label] = call(stub.CheckIn, env)
+    elif cmd == "far-sequence":
+        # Sequences the real agent could never reach for a long time: a lock-out attempt.
+        agent = Agent(rest[0])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        body = pb.CheckInRequest().SerializeToString()
+        hour_ahead = int(time.time() * 1_000_000) + 3600 * 1_000_000
+        for label, seq in [("max", 2**64 - 1), ("i64-max", 2**63 - 1), ("wraps-negative", 2**63 + 5), ("hour-ahead", hour_ahead)]:
+            result[label] = call(stub.CheckIn, agent.envelope(pb, "CheckIn", body, seq=seq))
+    elif cmd == "replay-denied":
+        # One ResolveSecrets for a key the envoy may not have, sent twice.
+        agent = Agent(rest[0])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        reply = x25519.X25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        payload = pb.ResolveSecretsRequest(keys=rest[1].split(","), reply_public_key=reply).SerializeToString()
+        env = agent.envelope(pb, "ResolveSecrets", payload)
+        result["first"] = call(stub.ResolveSecrets, env)
+        result["replay"] = call(stub.ResolveSecrets, env)
+    elif cmd == "reports":
+        # Run reports: `count` of them, each with one result whose output is `size` bytes.
+        agent = Agent(rest[0])
+        count, size = int(rest[1]), int(rest[2])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        result["codes"] = []
+        for i in range(count):
+            res = pb.ResourceResult(name="r", type="exec", status="changed", output="x" * size)
+            report = pb.RunReport(status="changed", noop=True, results=[res])
+            payload = pb.ReportRunRequest(report=report).SerializeToString()
+            code, details = call(stub.ReportRun, agent.envelope(pb, "ReportRun", payload))
+            result["codes"].append(code)
+            result["last_details"] = details
     elif cmd in ("replay", "forged", "resolve", "send"):
         agent = Agent(rest[0])
         stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
@@ -175,7 +217,7 @@ def main():
             result["wrong-method"] = call(stub.CheckIn, env)[0]
         else:
             reply = ed25519.Ed25519PrivateKey.generate()  # any 32 bytes do for a refused call
-            payload = pb.ResolveSecretsRequest(keys=[rest[1]], reply_public_key=reply.public_key().public_bytes(
+            payload = pb.ResolveSecretsRequest(keys=rest[1].split(","), reply_public_key=reply.public_key().public_bytes(
                 serialization.Encoding.Raw, serialization.PublicFormat.Raw)).SerializeToString()
             result["resolve"] = call(stub.ResolveSecrets, agent.envelope(pb, "ResolveSecrets", payload))
     else:

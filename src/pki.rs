@@ -1,0 +1,282 @@
+//! The server's certificates as loaded from `<base>/tls`: the active CA (which issues client
+//! certificates and signed the server certificate), the CAs trusted beside it during a
+//! rollover, and the server's own certificate. Loaded at start and again on a TLS reload.
+//!
+//! Rollover (docs/OPERATIONS.md): `ca.next` is a new CA agents are told to trust before it
+//! signs anything; after the switch, `ca.prev` is the old CA, still trusted for client
+//! certificates until every envoy has renewed under the new one.
+
+use crate::crypto::x509::{self, CertAndKey};
+use crate::crypto::{self, SecretString};
+use crate::paths::ServerPaths;
+use crate::util::fsutil;
+
+pub struct Pki {
+    /// The CA that issues client certificates now.
+    pub ca: CertAndKey,
+    pub ca_pin: [u8; 32],
+    /// Every CA an agent must trust, active first, as one PEM text.
+    pub bundle_pem: String,
+    /// Hex SHA-256 of `bundle_pem`: agents report the one they trust.
+    pub bundle_sha256: String,
+    /// Hex pins of CAs that no envoy certificate should come from any longer.
+    pub retiring_pins: Vec<String>,
+    pub server: CertAndKey,
+}
+
+fn read(path: &std::path::Path, hint: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}; {hint}", path.display()))
+}
+
+fn read_key(path: &std::path::Path, hint: &str) -> Result<SecretString, String> {
+    let key = SecretString::new(read(path, hint)?);
+    fsutil::check_private(path).map_err(|e| format!("refusing TLS key: {e}"))?;
+    Ok(key)
+}
+
+/// The first certificate of a PEM file, as a PEM block again (a bundle is built from these).
+fn first_cert_pem(pem: &str, path: &std::path::Path) -> Result<(String, [u8; 32]), String> {
+    let der = x509::certs_from_pem(pem).map_err(|e| format!("{}: {e}", path.display()))?.remove(0);
+    Ok((pem_block(&der), crypto::sha256(&der)))
+}
+
+fn pem_block(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+impl Pki {
+    pub fn load(paths: &ServerPaths) -> Result<Pki, String> {
+        let hint = "run `vigocli secrets generate-certs`";
+        let ca_pem = read(&paths.ca_cert(), hint)?;
+        let ca_key = read_key(&paths.ca_key(), hint)?;
+        let (active, ca_pin) = first_cert_pem(&ca_pem, &paths.ca_cert())?;
+        let mut bundle = active.clone();
+        let mut retiring_pins = Vec::new();
+        if paths.ca_next().exists() {
+            let (next, _) = first_cert_pem(&read(&paths.ca_next(), "")?, &paths.ca_next())?;
+            bundle.push_str(&next);
+        }
+        if paths.ca_prev().exists() {
+            let (prev, pin) = first_cert_pem(&read(&paths.ca_prev(), "")?, &paths.ca_prev())?;
+            bundle.push_str(&prev);
+            retiring_pins.push(crypto::hex_encode(&pin));
+        }
+        let server = CertAndKey {
+            cert_pem: read(&paths.server_cert(), hint)?,
+            key_pem: read_key(&paths.server_key(), hint)?,
+        };
+        Ok(Pki {
+            ca: CertAndKey { cert_pem: active, key_pem: ca_key },
+            ca_pin,
+            bundle_sha256: crypto::sha256_hex(bundle.as_bytes()),
+            bundle_pem: bundle,
+            retiring_pins,
+            server,
+        })
+    }
+
+    pub fn ca_pin_hex(&self) -> String {
+        crypto::hex_encode(&self.ca_pin)
+    }
+}
+
+/// Changes to `<base>/tls` are made on a full copy which then takes the directory's place in
+/// one atomic exchange: a crash leaves the old set or the new one, never a CA without its key
+/// or a certificate without its CA. A lock keeps two operators from interleaving.
+pub fn replace_tls_dir(
+    paths: &ServerPaths,
+    prepare: impl FnOnce(&ServerPaths) -> Result<(), String>,
+) -> Result<(), String> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    let _lock = crate::util::lock::FileLock::acquire(
+        &paths.base.join("tls.lock"),
+        Some(std::time::Duration::from_secs(30)),
+        "a TLS change",
+    )?;
+    let staging = paths.base.join(format!(".tls.staging-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    fsutil::ensure_dir(&staging, 0o700).map_err(|e| e.to_string())?;
+    let result = (|| {
+        for entry in
+            std::fs::read_dir(&paths.tls_dir).map_err(|e| format!("{}: {e}", paths.tls_dir.display()))?
+        {
+            let entry = entry.map_err(|e| e.to_string())?;
+            if !entry.file_type().map_err(|e| e.to_string())?.is_file() {
+                continue;
+            }
+            let mode = std::os::unix::fs::PermissionsExt::mode(
+                &entry.metadata().map_err(|e| e.to_string())?.permissions(),
+            );
+            let bytes = std::fs::read(entry.path()).map_err(|e| e.to_string())?;
+            fsutil::atomic_write(&staging.join(entry.file_name()), &bytes, mode & 0o777)
+                .map_err(|e| e.to_string())?;
+        }
+        let mut staged = paths.clone();
+        staged.tls_dir = staging.clone();
+        prepare(&staged)?;
+        renameat2(None, &staging, None, &paths.tls_dir, RenameFlags::RENAME_EXCHANGE)
+            .map_err(|e| format!("replacing {}: {e}", paths.tls_dir.display()))?;
+        fsutil::sync_dir(&paths.base).map_err(|e| e.to_string())
+    })();
+    // After the exchange the staging name holds the old set; before it, the unfinished copy.
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+fn write_cert(path: &std::path::Path, pem: &str) -> Result<(), String> {
+    fsutil::atomic_write(path, pem.as_bytes(), 0o644).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write_key(path: &std::path::Path, key: &SecretString) -> Result<(), String> {
+    fsutil::atomic_write(path, key.expose().as_bytes(), 0o600).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The names and addresses the current server certificate is for.
+pub fn server_cert_names(paths: &ServerPaths) -> Result<Vec<String>, String> {
+    let pem = read(&paths.server_cert(), "run `vigocli secrets generate-certs`")?;
+    let der = x509::certs_from_pem(&pem).map_err(|e| e.to_string())?;
+    x509::subject_alt_names(&der[0]).map_err(|e| e.to_string())
+}
+
+/// A new server certificate from the active CA (`sans` default to the current one's).
+pub fn renew_server_cert(paths: &ServerPaths, sans: &[String], days: u32) -> Result<(), String> {
+    replace_tls_dir(paths, |staged| {
+        let pki = Pki::load(staged)?;
+        let server = x509::generate_server_cert(&pki.ca, sans, days).map_err(|e| e.to_string())?;
+        write_cert(&staged.server_cert(), &server.cert_pem)?;
+        write_key(&staged.server_key(), &server.key_pem)
+    })
+}
+
+/// Rollover, step 1: a new CA that agents are told to trust; it signs nothing yet.
+pub fn rollover_start(paths: &ServerPaths, ca_days: u32) -> Result<String, String> {
+    if paths.ca_next().exists() || paths.ca_prev().exists() {
+        return Err("a CA rollover is already under way (tls/ca.next or tls/ca.prev exists); see `vigocli tls status`".into());
+    }
+    let name = format!("Vigo CA {}", &crate::util::time::now_rfc3339()[..10]);
+    let ca = x509::generate_named_ca(ca_days, &name).map_err(|e| e.to_string())?;
+    replace_tls_dir(paths, |staged| {
+        write_cert(&staged.ca_next(), &ca.cert_pem)?;
+        write_key(&staged.ca_key_next(), &ca.key_pem)
+    })?;
+    Ok(name)
+}
+
+/// Rollover, step 2: the new CA becomes the active one (it issues client certificates and a new
+/// server certificate); the old one stays trusted as `ca.prev` until step 3.
+pub fn rollover_switch(paths: &ServerPaths, server_days: u32) -> Result<(), String> {
+    if !paths.ca_next().exists() {
+        return Err("no CA rollover has been started (`vigocli tls ca-rollover start`)".into());
+    }
+    let sans = server_cert_names(paths)?;
+    replace_tls_dir(paths, |staged| {
+        let old_ca = read(&staged.ca_cert(), "")?;
+        let next = CertAndKey {
+            cert_pem: read(&staged.ca_next(), "")?,
+            key_pem: read_key(&staged.ca_key_next(), "")?,
+        };
+        let server = x509::generate_server_cert(&next, &sans, server_days).map_err(|e| e.to_string())?;
+        write_cert(&staged.ca_prev(), &old_ca)?;
+        write_cert(&staged.ca_cert(), &next.cert_pem)?;
+        write_key(&staged.ca_key(), &next.key_pem)?;
+        write_cert(&staged.server_cert(), &server.cert_pem)?;
+        write_key(&staged.server_key(), &server.key_pem)?;
+        for done in [staged.ca_next(), staged.ca_key_next()] {
+            std::fs::remove_file(&done).map_err(|e| format!("{}: {e}", done.display()))?;
+        }
+        Ok(())
+    })
+}
+
+/// Rollover, step 3: the old CA is trusted no more.
+pub fn rollover_finish(paths: &ServerPaths) -> Result<(), String> {
+    if !paths.ca_prev().exists() {
+        return Err("there is no old CA to retire (no `vigocli tls ca-rollover switch` yet)".into());
+    }
+    replace_tls_dir(paths, |staged| std::fs::remove_file(staged.ca_prev()).map_err(|e| e.to_string()))
+}
+
+/// The hex pin of the CA being retired, if a rollover has switched and not finished.
+pub fn retiring_ca_pin(paths: &ServerPaths) -> Result<Option<String>, String> {
+    if !paths.ca_prev().exists() {
+        return Ok(None);
+    }
+    let (_, pin) = first_cert_pem(&read(&paths.ca_prev(), "")?, &paths.ca_prev())?;
+    Ok(Some(crypto::hex_encode(&pin)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn installation(tag: &str) -> (std::path::PathBuf, ServerPaths) {
+        let dir = std::env::temp_dir().join(format!("vigo-pki-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let paths = ServerPaths::new(&dir);
+        fsutil::ensure_dir(&paths.tls_dir, 0o700).unwrap();
+        let ca = x509::generate_ca(30).unwrap();
+        let server = x509::generate_server_cert(&ca, &["vigo.test".into(), "127.0.0.1".into()], 30).unwrap();
+        write_cert(&paths.ca_cert(), &ca.cert_pem).unwrap();
+        write_key(&paths.ca_key(), &ca.key_pem).unwrap();
+        write_cert(&paths.server_cert(), &server.cert_pem).unwrap();
+        write_key(&paths.server_key(), &server.key_pem).unwrap();
+        (dir, paths)
+    }
+
+    #[test]
+    fn a_rollover_trusts_both_cas_until_it_finishes() {
+        let (dir, paths) = installation("rollover");
+        let before = Pki::load(&paths).unwrap();
+        assert_eq!(x509::certs_from_pem(&before.bundle_pem).unwrap().len(), 1);
+        rollover_start(&paths, 30).unwrap();
+        assert!(rollover_start(&paths, 30).is_err(), "one rollover at a time");
+        let started = Pki::load(&paths).unwrap();
+        assert_eq!(started.ca_pin, before.ca_pin, "the new CA signs nothing yet");
+        assert_eq!(x509::certs_from_pem(&started.bundle_pem).unwrap().len(), 2);
+        rollover_switch(&paths, 30).unwrap();
+        let switched = Pki::load(&paths).unwrap();
+        assert_ne!(switched.ca_pin, before.ca_pin);
+        assert_eq!(switched.retiring_pins, [crypto::hex_encode(&before.ca_pin)]);
+        assert_eq!(server_cert_names(&paths).unwrap(), ["vigo.test", "127.0.0.1"], "same names");
+        // The new server certificate chains to the new CA only.
+        let verifier = crate::tlsconf::EnvoyCertVerifier::new(&switched.ca.cert_pem).unwrap();
+        let id = crypto::Ed25519Identity::generate().unwrap();
+        let client = x509::issue_client_cert(&switched.ca, &id.public_key(), "e", 1).unwrap();
+        assert!(verifier.is_ca_issued(&x509::certs_from_pem(&client).unwrap()[0]));
+        rollover_finish(&paths).unwrap();
+        let finished = Pki::load(&paths).unwrap();
+        assert_eq!(x509::certs_from_pem(&finished.bundle_pem).unwrap().len(), 1);
+        assert!(finished.retiring_pins.is_empty());
+        // Keys stay owner-only through every exchange, and no staging copy is left behind.
+        for key in [paths.ca_key(), paths.server_key()] {
+            fsutil::check_private(&key).unwrap();
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("staging"))
+            .collect();
+        assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_change_leaves_the_tls_directory_as_it_was() {
+        let (dir, paths) = installation("atomic");
+        let before = std::fs::read(paths.ca_cert()).unwrap();
+        let err = replace_tls_dir(&paths, |staged| {
+            std::fs::write(staged.ca_cert(), "half").unwrap();
+            Err("stopped halfway".into())
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(paths.ca_cert()).unwrap(), before);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,135 @@
+//! Health, config publish and secret rotation notices.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use rusqlite::TransactionBehavior;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::errors::{ApiError, ApiResult, Body};
+use super::Caller;
+use crate::audit::{self, Event};
+use crate::server::state::Server;
+
+type S = State<Arc<Server>>;
+
+/// A publish that has not loaded and validated its tree by then is answered with an error (the
+/// loader bounds its own work; this bounds what the caller waits for).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `status` is "ok", or "degraded" with the reasons in `problems`.
+pub async fn health(State(s): S) -> ApiResult {
+    let p = s.current();
+    let mut problems = Vec::new();
+    if let Some(reason) = &p.fallback {
+        problems.push(format!(
+            "serving the last good config: the config directory does not load ({reason}); fix it and publish"
+        ));
+    }
+    Ok(Json(json!({
+        "status": if problems.is_empty() { "ok" } else { "degraded" },
+        "problems": problems,
+        "config_epoch": p.config_epoch,
+        "config_hash": p.content_hash,
+        "config_from_last_good": p.fallback.is_some(),
+        "secrets_epoch": s.secrets_epoch(),
+        "version": crate::VERSION,
+    })))
+}
+
+/// Loads and validates the config directory off the async workers (a slow or hostile tree
+/// must not stall check-ins), then swaps it in once its audit row has committed. A refused
+/// tree is audited too, and the previous config keeps serving.
+pub async fn publish(State(s): S, Extension(caller): Extension<Caller>) -> ApiResult {
+    let Ok(_one_at_a_time) = s.publishing.try_lock() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "another publish is in progress; try again when it ends",
+        ));
+    };
+    let loader = s.clone();
+    let load = tokio::task::spawn_blocking(move || {
+        let tree = crate::config::load_tree(&loader.config_dir)?;
+        let patterns = tree.validate_all(loader.provider.as_ref())?;
+        Ok::<_, Vec<crate::config::ConfigError>>((tree, patterns))
+    });
+    let loaded = match tokio::time::timeout(PUBLISH_TIMEOUT, load).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => return Err(ApiError::internal(e)),
+        Err(_) => {
+            return Err(reject(
+                &s,
+                &caller,
+                vec![format!("loading took over {}s", PUBLISH_TIMEOUT.as_secs())],
+            ))
+        }
+    };
+    let (tree, patterns) = match loaded {
+        Ok(x) => x,
+        Err(errs) => return Err(reject(&s, &caller, errs.iter().map(|e| e.to_string()).collect())),
+    };
+    let hash = tree.content_hash();
+    let (config_epoch, secrets_epoch) = {
+        let mut conn = s.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let detail = json!({ "content_hash": hash, "dir": s.config_dir.display().to_string() });
+        audit::append_in(&tx, &[Event::new(&caller.actor, "config.published", &hash).detail(detail)])?;
+        let config_epoch = s.next_config_epoch(&tx)?;
+        let secrets_epoch = s.next_secrets_epoch(&tx)?;
+        // The new config serves only once its audit row is committed; a failed commit keeps the old.
+        tx.commit()?;
+        (config_epoch, secrets_epoch)
+    };
+    if let Err(e) = crate::server::last_good::save(&s.paths.base, &tree) {
+        tracing::warn!(error = %e, "could not record the published config as the last good one");
+    }
+    s.install(tree, config_epoch);
+    s.secrets_epoch_committed(secrets_epoch);
+    tracing::info!(config_epoch, content_hash = %hash, "config published");
+    let patterns: Vec<Value> =
+        patterns.into_iter().map(|(p, n)| json!({ "pattern": p, "resources": n })).collect();
+    Ok(Json(
+        json!({ "config_epoch": config_epoch, "secrets_epoch": secrets_epoch, "content_hash": hash, "envoys": patterns }),
+    ))
+}
+
+/// Audits a refused publish (how many errors, the first one clipped) and answers 422.
+fn reject(s: &Server, caller: &Caller, errors: Vec<String>) -> ApiError {
+    let first = errors.first().cloned().unwrap_or_default();
+    let detail = json!({ "errors": errors.len(), "first_error": audit::clip(&first) });
+    if let Err(e) = s.audit(&[Event::new(&caller.actor, "config.publish_rejected", "config").detail(detail)])
+    {
+        return ApiError::internal(e);
+    }
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("config rejected; the previous config keeps serving:\n{}", errors.join("\n")),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotated {
+    key: String,
+}
+
+pub async fn secret_rotated(
+    State(s): S,
+    Extension(caller): Extension<Caller>,
+    Body(req): Body<Rotated>,
+) -> ApiResult {
+    crate::placeholder::validate_key(&req.key).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if !s.provider.contains(&req.key).map_err(ApiError::internal)? {
+        return Err(ApiError::not_found(format!(
+            "the vault holds no secret {:?}; store it first (`vigocli secrets set`)",
+            req.key
+        )));
+    }
+    let affected =
+        crate::server::rotation::rotate(&s, &caller.actor, &req.key).map_err(ApiError::internal)?;
+    Ok(Json(json!({ "key": req.key, "affected_envoys": affected, "secrets_epoch": s.secrets_epoch() })))
+}

@@ -1,0 +1,82 @@
+//! Envoys: list, show (with what its bundle entitles it to), revoke.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use rusqlite::TransactionBehavior;
+use serde_json::{json, Value};
+
+use super::errors::{quoted, ApiError, ApiResult, PathParam};
+use super::Caller;
+use crate::audit::{self, Event};
+use crate::server::state::Server;
+use crate::store::{self, envoys::EnvoyRow};
+use crate::util::time::unix_now;
+
+type S = State<Arc<Server>>;
+
+fn envoy_json(e: &EnvoyRow) -> Value {
+    json!({
+        "id": e.id, "name": e.name, "enrolled_at": e.enrolled_at, "last_seen": e.last_seen,
+        "revoked_at": e.revoked_at, "last_bundle_hash": e.last_bundle_hash, "triggered": e.triggered,
+        "force_apply": e.force_apply, "cert_not_after": e.cert_not_after,
+    })
+}
+
+pub async fn list(State(s): S) -> ApiResult {
+    let rows: Vec<Value> = store::envoys::list(&s.db())?.iter().map(envoy_json).collect();
+    Ok(Json(json!({ "envoys": rows })))
+}
+
+fn find(s: &Server, name_or_id: &str) -> Result<EnvoyRow, ApiError> {
+    store::envoys::find(&s.db(), name_or_id)?
+        .ok_or_else(|| ApiError::not_found(format!("no envoy named {}", quoted(name_or_id))))
+}
+
+pub async fn show(State(s): S, PathParam(name): PathParam) -> ApiResult {
+    let envoy = find(&s, &name)?;
+    let bundle = s.bundle_for(&envoy.name).ok();
+    Ok(Json(json!({
+        "envoy": envoy_json(&envoy),
+        "bundle_hash": bundle.as_ref().map(|b| b.bundle_hash.clone()),
+        "resources": bundle.as_ref().map(|b| b.resource_count),
+        "entitled_keys": bundle.as_ref().map(|b| b.entitled.iter().cloned().collect::<Vec<_>>()),
+    })))
+}
+
+/// Revokes by name or by id (an id, shaped like a UUID, never matches a name).
+pub async fn revoke(
+    State(s): S,
+    Extension(caller): Extension<Caller>,
+    PathParam(name): PathParam,
+) -> ApiResult {
+    let envoy = find(&s, &name)?;
+    if envoy.revoked_at.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("envoy {} is already revoked", quoted(&name)),
+        ));
+    }
+    {
+        let mut conn = s.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !store::envoys::revoke(&tx, &envoy.id, unix_now())? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("envoy {} is already revoked", quoted(&name)),
+            ));
+        }
+        audit::append_in(
+            &tx,
+            &[Event::new(&caller.actor, "envoy.revoked", &envoy.id).detail(json!({ "name": envoy.name }))],
+        )?;
+        tx.commit()?;
+    }
+    if let Some(mut info) = s.envoy(&envoy.id) {
+        info.revoked = true;
+        s.remember_envoy(info);
+    }
+    Ok(Json(json!({ "revoked": envoy.id, "name": envoy.name })))
+}

@@ -1,0 +1,94 @@
+//! The admin HTTPS JSON API, used by vigocli (and later the console).
+//!
+//! Order of checks on every request: the bearer token first (401), then the route's one
+//! permission (403), and only then is the body or query parsed; so nothing about a call is
+//! revealed, and no input is parsed, for a caller who may not make it. Every error is JSON.
+
+mod auth;
+mod config;
+mod envoys;
+mod errors;
+mod runs;
+mod tls;
+mod tokens;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+
+pub use auth::Caller;
+
+use super::state::Server;
+use crate::auth::Permission;
+
+/// Largest request body read; no admin call needs more.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// One route of the API: method, path and the one permission it needs.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Read by the test that walks every route.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub method: Method,
+    pub path: &'static str,
+    pub permission: Permission,
+}
+
+type S = Arc<Server>;
+
+/// Every route with its handler. A route exists only with a permission: this table is the one
+/// place routes are declared, and the tests walk it.
+fn routes() -> Vec<(Route, MethodRouter<S>)> {
+    use Permission as P;
+    let r = |method: Method, path, permission| Route { method, path, permission };
+    vec![
+        (r(Method::GET, "/v1/health", P::HealthRead), get(config::health)),
+        (r(Method::POST, "/v1/enroll-tokens", P::TokensCreate), post(tokens::create_enroll_token)),
+        (r(Method::GET, "/v1/enroll-tokens", P::TokensRead), get(tokens::list_enroll_tokens)),
+        (r(Method::POST, "/v1/api-tokens", P::ApiTokensManage), post(tokens::create_api_token)),
+        (r(Method::GET, "/v1/api-tokens", P::ApiTokensManage), get(tokens::list_api_tokens)),
+        (r(Method::POST, "/v1/api-tokens/{name}/revoke", P::ApiTokensManage), post(tokens::revoke_api_token)),
+        (r(Method::GET, "/v1/envoys", P::EnvoysRead), get(envoys::list)),
+        (r(Method::GET, "/v1/envoys/{name}", P::EnvoysRead), get(envoys::show)),
+        (r(Method::POST, "/v1/envoys/{name}/revoke", P::EnvoysRevoke), post(envoys::revoke)),
+        (r(Method::POST, "/v1/config/publish", P::ConfigPublish), post(config::publish)),
+        (r(Method::POST, "/v1/secrets/rotated", P::SecretsRotate), post(config::secret_rotated)),
+        (r(Method::GET, "/v1/runs", P::RunsRead), get(runs::list)),
+        (r(Method::GET, "/v1/runs/{id}", P::RunsRead), get(runs::show)),
+        (r(Method::GET, "/v1/audit", P::AuditRead), get(runs::audit_tail)),
+        (r(Method::GET, "/v1/tls", P::TlsManage), get(tls::status)),
+        (r(Method::POST, "/v1/tls/reload", P::TlsManage), post(tls::reload)),
+    ]
+}
+
+/// The routes alone, for tests.
+#[cfg(test)]
+pub fn route_table() -> Vec<Route> {
+    routes().into_iter().map(|(r, _)| r).collect()
+}
+
+pub fn router(server: Arc<Server>) -> Router {
+    let mut router = Router::new();
+    for (route, handler) in routes() {
+        let permission = route.permission;
+        router = router.route(
+            route.path,
+            handler.route_layer(axum::middleware::from_fn(move |req, next| {
+                auth::require(permission, req, next)
+            })),
+        );
+    }
+    router
+        .fallback(errors::not_found)
+        .method_not_allowed_fallback(errors::method_not_allowed)
+        // Outermost first: the token is checked before routing, limits or extractors.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(server.clone(), auth::authenticate))
+        .with_state(server)
+}
+
+#[cfg(test)]
+mod tests;

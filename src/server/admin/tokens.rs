@@ -1,0 +1,175 @@
+//! Enrollment tokens and API tokens.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use rusqlite::TransactionBehavior;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::errors::{quoted, ApiError, ApiResult, Body, PathParam};
+use super::Caller;
+use crate::audit::{self, Event};
+use crate::auth::Role;
+use crate::config::glob::Glob;
+use crate::crypto;
+use crate::server::state::Server;
+use crate::store::{self, enroll_tokens::Binding};
+use crate::util::time::unix_now;
+use crate::wire::{self, EnrollToken};
+
+type S = State<Arc<Server>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnrollToken {
+    ttl_secs: u64,
+    #[serde(default)]
+    envoy_name: Option<String>,
+    #[serde(default)]
+    envoy_pattern: Option<String>,
+    #[serde(default)]
+    any_name: bool,
+}
+
+impl CreateEnrollToken {
+    /// Exactly one binding: a name, a pattern, or an explicit "any name".
+    fn binding(self) -> Result<Binding, ApiError> {
+        match (self.envoy_name, self.envoy_pattern, self.any_name) {
+            (Some(n), None, false) => {
+                wire::validate_envoy_name(&n).map_err(ApiError::bad_request)?;
+                Ok(Binding::Name(n))
+            }
+            (None, Some(p), false) => {
+                Glob::new(&p).map_err(|e| ApiError::bad_request(format!("envoy pattern: {e}")))?;
+                if p.len() > 253 {
+                    return Err(ApiError::bad_request("envoy pattern: at most 253 characters"));
+                }
+                Ok(Binding::Pattern(p))
+            }
+            (None, None, true) => Ok(Binding::AnyName),
+            _ => Err(ApiError::bad_request(
+                "a token needs exactly one of an envoy name, an envoy pattern, or any_name",
+            )),
+        }
+    }
+}
+
+pub async fn create_enroll_token(
+    State(s): S,
+    Extension(caller): Extension<Caller>,
+    Body(req): Body<CreateEnrollToken>,
+) -> ApiResult {
+    if req.ttl_secs == 0 || req.ttl_secs > 30 * 86_400 {
+        return Err(ApiError::bad_request("ttl must be between 1s and 30d"));
+    }
+    let ttl = req.ttl_secs as i64;
+    let binding = req.binding()?;
+    let token = EnrollToken::mint(s.pki().ca_pin).map_err(ApiError::internal)?;
+    let id = crypto::uuid_v4().map_err(ApiError::internal)?;
+    let now = unix_now();
+    let hash = EnrollToken::secret_hash(&token.secret);
+    let mut conn = s.db();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let row = store::enroll_tokens::NewToken {
+        id: &id,
+        hash: &hash,
+        binding: &binding,
+        created_by: &caller.actor,
+        created_at: now,
+        expires_at: now + ttl,
+    };
+    store::enroll_tokens::insert(&tx, &row)?;
+    let detail = json!({ "expires_at": now + ttl, "binding": binding.describe() });
+    audit::append_in(&tx, &[Event::new(&caller.actor, "token.created", &id).detail(detail)])?;
+    tx.commit()?;
+    Ok(Json(
+        json!({ "id": id, "token": token.encode(), "expires_at": now + ttl, "binding": binding.describe() }),
+    ))
+}
+
+pub async fn list_enroll_tokens(State(s): S) -> ApiResult {
+    let now = unix_now();
+    let rows: Vec<_> = store::enroll_tokens::list(&s.db())?
+        .into_iter()
+        .map(|t| {
+            let (name, pattern) = match &t.binding {
+                Binding::Name(n) => (Some(n.clone()), None),
+                Binding::Pattern(p) => (None, Some(p.clone())),
+                Binding::AnyName => (None, None),
+            };
+            json!({
+                "id": t.id, "envoy_name": name, "envoy_pattern": pattern,
+                "any_name": t.binding == Binding::AnyName, "binding": t.binding.describe(),
+                "created_by": t.created_by, "created_at": t.created_at, "expires_at": t.expires_at,
+                "used_at": t.used_at, "used_by": t.used_by, "state": t.state(now),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tokens": rows })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiToken {
+    name: String,
+    role: String,
+}
+
+pub async fn create_api_token(
+    State(s): S,
+    Extension(caller): Extension<Caller>,
+    Body(req): Body<CreateApiToken>,
+) -> ApiResult {
+    if Role::parse(&req.role).is_none() {
+        return Err(ApiError::bad_request("role must be admin, viewer or compliance"));
+    }
+    wire::validate_name("token name", &req.name).map_err(ApiError::bad_request)?;
+    let token = crypto::random_token("vgot_").map_err(ApiError::internal)?;
+    let id = crypto::uuid_v4().map_err(ApiError::internal)?;
+    let mut conn = s.db();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if store::api_tokens::active_name_taken(&tx, &req.name)? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "an active API token is already named {:?}; revoke it first or pick another name",
+                req.name
+            ),
+        ));
+    }
+    store::api_tokens::insert(&tx, &id, &req.name, &req.role, &crypto::sha256(token.as_bytes()), unix_now())?;
+    audit::append_in(
+        &tx,
+        &[Event::new(&caller.actor, "api_token.created", &req.name).detail(json!({ "role": req.role }))],
+    )?;
+    tx.commit()?;
+    Ok(Json(json!({ "id": id, "token": token, "role": req.role })))
+}
+
+/// Names, roles and dates of API tokens (never the tokens or their hashes).
+pub async fn list_api_tokens(State(s): S) -> ApiResult {
+    let rows: Vec<_> = store::api_tokens::list(&s.db())?
+        .into_iter()
+        .map(|t| json!({ "name": t.name, "role": t.role, "created_at": t.created_at, "revoked_at": t.revoked_at }))
+        .collect();
+    Ok(Json(json!({ "api_tokens": rows })))
+}
+
+/// Revokes the active token of that name: from the commit on, it authenticates nothing.
+pub async fn revoke_api_token(
+    State(s): S,
+    Extension(caller): Extension<Caller>,
+    PathParam(name): PathParam,
+) -> ApiResult {
+    let mut conn = s.db();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !store::api_tokens::revoke(&tx, &name, unix_now())? {
+        return Err(ApiError::not_found(format!("no active API token is named {}", quoted(&name))));
+    }
+    audit::append_in(&tx, &[Event::new(&caller.actor, "api_token.revoked", &name)])?;
+    tx.commit()?;
+    Ok(Json(json!({ "name": name, "revoked": true })))
+}
