@@ -11,6 +11,10 @@ use super::secrets::{self, Resolver, When};
 use super::template;
 use crate::bundle::{CompiledBundle, CompiledResource};
 use crate::placeholder;
+use crate::util::text::{check_visible, excerpt};
+
+/// A cycle longer than this is shown with its middle left out.
+const MAX_CYCLE_SHOWN: usize = 12;
 
 pub struct Compiler<'a, 'p> {
     pub nodes: &'a Nodes,
@@ -56,7 +60,7 @@ impl Compiler<'_, '_> {
                 if let Some((_, role)) = defined.get(&r.name.value) {
                     let msg = format!(
                         "resource name `{}` is also used by role `{role}`; names must be unique in an envoy's bundle",
-                        r.name.value
+                        excerpt(&r.name.value)
                     );
                     if *role != m.role {
                         self.issue(&r.name.loc, msg);
@@ -84,8 +88,10 @@ impl Compiler<'_, '_> {
             match owners.get(&thing) {
                 Some(first) => {
                     let msg = format!(
-                        "resource `{}` manages {thing}, which resource `{first}` already manages; keep one of them",
-                        r.name
+                        "resource `{}` manages {}, which resource `{}` already manages; keep one of them",
+                        excerpt(&r.name),
+                        excerpt(&thing),
+                        excerpt(first)
                     );
                     if let Some((loc, _)) = defined.get(&r.name) {
                         let loc = (*loc).clone();
@@ -177,7 +183,8 @@ impl Compiler<'_, '_> {
             } else if ok && !used.contains(&w.value) {
                 let msg = format!(
                     "watch_secret names `{}`, which this resource does not use; reference secret:{} in it or remove it from watch_secret",
-                    w.value, w.value
+                    excerpt(&w.value),
+                    excerpt(&w.value)
                 );
                 self.issue(&w.loc, msg);
             }
@@ -214,8 +221,11 @@ impl Compiler<'_, '_> {
             placeholder::find_markers(text).unwrap_or_default().into_iter().map(|f| f.key).collect();
         let direct = secrets::as_ref(&s.value).is_some();
         if direct || !keys.is_empty() {
-            let what =
-                if keys.is_empty() { s.value.clone() } else { format!("secret:{}", keys.join(", secret:")) };
+            let what = if keys.is_empty() {
+                excerpt(&s.value).into_owned()
+            } else {
+                format!("secret:{}", keys.join(", secret:"))
+            };
             self.issue(
                 &s.loc,
                 format!("exec `{name}` contains {what}; a command line shows in `ps`: use stdin or secret_file to pass secrets"),
@@ -259,7 +269,10 @@ impl Compiler<'_, '_> {
                     if out.contains("==") || out.contains("!=") {
                         self.issue(
                             &w.loc,
-                            format!("`when:` operand renders to {out:?}, which holds a comparison operator"),
+                            format!(
+                                "`when:` operand renders to \"{}\", which holds a comparison operator",
+                                excerpt(&out)
+                            ),
                         );
                         return None;
                     }
@@ -285,7 +298,7 @@ impl Compiler<'_, '_> {
                     if !defined.contains_key(&target.value) {
                         let msg = format!(
                             "{what} names `{}`, which is not a resource in this envoy's bundle",
-                            target.value
+                            excerpt(&target.value)
                         );
                         self.issue(&target.loc, msg);
                     } else if what == "depends_on" {
@@ -327,8 +340,12 @@ impl Compiler<'_, '_> {
 
     fn report_cycle(&mut self, stack: &[(&str, usize)], to: &str, defined: &HashMap<String, (&Loc, &str)>) {
         let from = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
-        let mut names: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
-        names.push(to);
+        let mut names: Vec<String> = stack[from..].iter().map(|(n, _)| excerpt(n).into_owned()).collect();
+        names.push(excerpt(to).into_owned());
+        if names.len() > MAX_CYCLE_SHOWN {
+            let left_out = names.len() - MAX_CYCLE_SHOWN;
+            names.splice(MAX_CYCLE_SHOWN - 1..names.len() - 1, [format!("… ({left_out} more)")]);
+        }
         if let Some((loc, _)) = defined.get(to) {
             let msg = format!(
                 "dependency cycle: {} (`->` means depends on / is notified by); remove one of these links",
@@ -363,8 +380,12 @@ pub fn check_envoy_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
         return Err("envoy names are 1 to 253 bytes".into());
     }
-    if name.chars().any(char::is_control) || placeholder::contains_marker(name) || name.contains("{{") {
-        return Err(format!("envoy name {name:?} contains characters not allowed in envoy names"));
+    check_visible("envoy name", name)?;
+    if placeholder::contains_marker(name) || name.contains("{{") {
+        return Err(format!(
+            "envoy name \"{}\" contains characters not allowed in envoy names",
+            excerpt(name)
+        ));
     }
     Ok(())
 }

@@ -18,23 +18,24 @@ mod compile;
 mod glob;
 mod locate;
 mod model;
+mod report;
+mod scan;
 pub(crate) mod schema;
 mod secrets;
+mod source;
 mod template;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::CompiledBundle;
 use crate::secrets::Provider;
+use crate::util::text::{escape_control, excerpt};
 use model::{Issue, Loc, Module, Nodes, Reader, Value};
 use secrets::Resolver;
-
-/// Errors located beyond this many per file are summarised in one line.
-const MAX_LOCATED_PER_FILE: usize = 100;
+pub use source::Limits;
 
 /// One problem in a config tree. `line` and `column` are 1-based; 0 means "the whole file".
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -46,11 +47,14 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// Messages quote config text only escaped; the escaping here also covers file names.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display().to_string();
+        let (file, message) = (escape_control(&file), escape_control(&self.message));
         if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
+            write!(f, "{file}: {message}")
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+            write!(f, "{file}:{}:{}: {message}", self.line, self.column)
         }
     }
 }
@@ -75,48 +79,37 @@ pub struct ConfigTree {
     modules: BTreeMap<String, Module>,
 }
 
-/// Reads `dir/nodes.vgo` and `dir/modules/*.vgo`. Returns every error found, not just the first.
+/// Reads `dir/nodes.vgo` and `dir/modules/*.vgo` within the default `Limits`. Returns every
+/// error found, not just the first. A plain blocking function: it reads files and parses, so an
+/// async caller runs it on a blocking thread.
 pub fn load_tree(dir: &Path) -> Result<ConfigTree, Vec<ConfigError>> {
-    let mut errors = Vec::new();
-    let nodes_path = dir.join("nodes.vgo");
-    let mut sources = Vec::new();
-    if !dir.is_dir() {
-        return Err(vec![ConfigError::whole(dir, "no such config directory; check the path or --base-dir")]);
-    }
-    if nodes_path.exists() && !nodes_path.is_file() {
-        errors.push(ConfigError::whole(&nodes_path, "is not a regular file; nodes.vgo must be a plain file"));
-    } else if !nodes_path.is_file() {
-        errors.push(ConfigError::whole(&nodes_path, "missing; a config tree needs nodes.vgo at its top"));
-    } else {
-        sources.push(("nodes.vgo".to_string(), nodes_path));
-    }
-    let mod_dir = dir.join("modules");
-    if let Ok(read) = std::fs::read_dir(&mod_dir) {
-        let mut names: Vec<String> = read
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".vgo"))
-            .collect();
-        names.sort();
-        for n in names {
-            sources.push((format!("modules/{n}"), mod_dir.join(&n)));
-        }
-    }
+    load_tree_with(dir, &Limits::default())
+}
+
+/// `load_tree` with other limits (tests use small ones).
+pub fn load_tree_with(dir: &Path, limits: &Limits) -> Result<ConfigTree, Vec<ConfigError>> {
+    let clock = source::Clock::start(limits);
+    let (raw, mut errors) = source::read_tree(dir, limits, &clock);
     let mut files = Vec::new();
     let mut parsed = Vec::new();
     let mut broken = Vec::new();
-    for (rel, path) in sources {
-        let bytes = match read_capped(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(ConfigError::whole(&path, format!("cannot read: {e}")));
-                continue;
-            }
-        };
-        match yaml::parse(&bytes) {
-            Ok(node) => {
-                parsed.push(node);
+    for source::RawFile { rel, path, bytes } in raw {
+        let parsed_file =
+            bytes.map_err(|message| yaml::ParseError { line: 0, column: 0, message }).and_then(|b| {
+                let doc = yaml::parse(&b)?;
+                Ok((doc, b))
+            });
+        match parsed_file {
+            Ok((doc, bytes)) => {
+                for (line, column, word) in &doc.yaml11_words {
+                    let message = format!(
+                        "`{word}` is a boolean in YAML 1.1 but a string here; quote it (\"{word}\") \
+                         if you mean the word, or write true/false"
+                    );
+                    errors.push(ConfigError { file: path.clone(), line: *line, column: *column, message });
+                }
                 let text = String::from_utf8(bytes).unwrap_or_default();
+                parsed.push(doc);
                 files.push(SourceFile { rel, path, text });
             }
             Err(e) => {
@@ -131,16 +124,20 @@ pub fn load_tree(dir: &Path) -> Result<ConfigTree, Vec<ConfigError>> {
     let mut issues = Vec::new();
     let mut nodes = Nodes::default();
     let mut modules = BTreeMap::new();
-    for (i, (file, node)) in files.iter().zip(&parsed).enumerate() {
-        let mut reader = Reader { file: i, text: &file.text, issues: &mut issues };
+    for (i, (file, doc)) in files.iter().zip(&parsed).enumerate() {
+        let words = !doc.yaml11_words.is_empty();
+        let mut reader = Reader { file: i, issues: &mut issues, has_yaml11_words: words };
         match file.rel.strip_prefix("modules/").and_then(|n| n.strip_suffix(".vgo")) {
-            None => nodes = reader.nodes(node),
+            None => nodes = reader.nodes(&doc.root),
             Some(role) if model::is_role_name(role) => {
-                modules.insert(role.to_string(), reader.module(role, node));
+                modules.insert(role.to_string(), reader.module(role, &doc.root));
             }
             Some(role) => errors.push(ConfigError::whole(
                 &file.path,
-                format!("module file name `{role}` is not a role name (letters, digits, _ and -); rename it"),
+                format!(
+                    "module file name `{}` is not a role name (letters, digits, _ and -); rename it",
+                    excerpt(role)
+                ),
             )),
         }
     }
@@ -149,19 +146,17 @@ pub fn load_tree(dir: &Path) -> Result<ConfigTree, Vec<ConfigError>> {
     }
     let tree = ConfigTree { files, nodes, modules };
     tree.check_roles_and_refs(&mut issues);
-    errors.extend(tree.resolve(issues));
+    let mut budget = report::Budget::new(limits, &clock);
+    errors.extend(tree.resolve_within(issues, &mut budget));
+    if let Err(e) = clock.check(dir) {
+        errors.push(e);
+    }
     errors.sort();
     if errors.is_empty() {
         Ok(tree)
     } else {
         Err(errors)
     }
-}
-
-fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(yaml::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 impl ConfigTree {
@@ -302,7 +297,8 @@ impl ConfigTree {
         let n = &self.nodes;
         for role in n.default_roles.iter().chain(n.entries.iter().flat_map(|e| e.roles.iter())) {
             if !self.modules.contains_key(&role.value) {
-                let msg = format!("role `{}` has no module; create modules/{}.vgo", role.value, role.value);
+                let name = excerpt(&role.value);
+                let msg = format!("role `{name}` has no module; create modules/{name}.vgo");
                 issues.push(Issue { loc: role.loc.clone(), message: msg });
             }
         }
@@ -323,33 +319,6 @@ impl ConfigTree {
                 }
             }
         }
-    }
-
-    /// Turns located issues into sorted, de-duplicated errors with line and column.
-    fn resolve(&self, issues: Vec<Issue>) -> Vec<ConfigError> {
-        let mut by_file: BTreeMap<usize, BTreeMap<(yaml::Path, String), ()>> = BTreeMap::new();
-        for i in issues {
-            by_file.entry(i.loc.file).or_default().insert((i.loc.path, i.message), ());
-        }
-        let mut out = Vec::new();
-        for (file, items) in by_file {
-            let f = &self.files[file];
-            let total = items.len();
-            let mut located = Vec::new();
-            for ((path, message), ()) in items.into_iter().take(MAX_LOCATED_PER_FILE) {
-                let (line, column) = yaml::locate(&f.text, &path).unwrap_or((0, 0));
-                located.push(ConfigError { file: f.path.clone(), line, column, message });
-            }
-            out.extend(located);
-            if total > MAX_LOCATED_PER_FILE {
-                out.push(ConfigError::whole(
-                    &f.path,
-                    format!("{} more errors not shown", total - MAX_LOCATED_PER_FILE),
-                ));
-            }
-        }
-        out.sort();
-        out
     }
 }
 

@@ -8,6 +8,7 @@ use super::schema::{self, check_name, Kind};
 use super::secrets::check_literal;
 use super::template;
 use super::yaml::{self, Node, Path};
+use crate::util::text::{check_visible, excerpt};
 
 /// Where a value came from: file index in the tree plus its YAML path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,8 +81,10 @@ pub struct Nodes {
 /// Reads one file's tree, recording issues against that file.
 pub struct Reader<'a> {
     pub file: usize,
-    pub text: &'a str,
     pub issues: &'a mut Vec<Issue>,
+    /// Whether the file holds unquoted YAML 1.1 booleans (already reported, with positions, by
+    /// the loader from the file's scan).
+    pub has_yaml11_words: bool,
 }
 
 /// Words YAML 1.1 reads as booleans; serde_yaml (YAML 1.2) reads them as strings.
@@ -98,8 +101,11 @@ impl Reader<'_> {
             Node::Map(entries) => {
                 for (k, _) in entries {
                     if !allowed.contains(&k.as_str()) {
-                        let msg =
-                            format!("unknown key `{k}` in {what}; allowed keys: {}", allowed.join(", "));
+                        let msg = format!(
+                            "unknown key `{}` in {what}; allowed keys: {}",
+                            excerpt(k),
+                            allowed.join(", ")
+                        );
                         self.issue(&path.key(k).at_key(), msg);
                     }
                 }
@@ -126,19 +132,14 @@ impl Reader<'_> {
                 return None;
             }
         };
-        if matches!(node, Node::Str(_)) && YAML11_BOOLS.contains(&value.to_ascii_lowercase().as_str()) {
-            let quoted =
-                yaml::locate(self.text, path).is_some_and(|(l, c)| yaml::is_quoted_at(self.text, l, c));
-            if !quoted {
-                self.issue(
-                    path,
-                    format!(
-                        "`{value}` is a boolean in YAML 1.1 but a string here; quote it (\"{value}\") \
-                         if you mean the word, or write true/false"
-                    ),
-                );
-                return None;
-            }
+        // Telling `yes` from `"yes"` here would take a re-parse per string; the file's scan has
+        // listed (and the loader reported) every unquoted one. When it found any, these words are
+        // left out, so an unquoted one never causes a second error at the same place.
+        if self.has_yaml11_words
+            && matches!(node, Node::Str(_))
+            && YAML11_BOOLS.contains(&value.to_ascii_lowercase().as_str())
+        {
+            return None;
         }
         if let Err(msg) = check_literal(&value) {
             self.issue(path, format!("{what}: {msg}"));
@@ -161,6 +162,23 @@ impl Reader<'_> {
         }
     }
 
+    /// A list of names (resources, secret keys): strings with nothing hidden in them.
+    fn names(&mut self, node: &Node, path: &Path, what: &str) -> Vec<Str> {
+        let items = self.string_list(node, path, what);
+        items.into_iter().filter(|s| self.visible(what, s)).collect()
+    }
+
+    /// Whether `s` holds no control or invisible character; records the issue if it does.
+    fn visible(&mut self, what: &str, s: &Str) -> bool {
+        match check_visible(what, &s.value) {
+            Ok(()) => true,
+            Err(msg) => {
+                self.issue(&s.loc.path, msg);
+                false
+            }
+        }
+    }
+
     pub fn vars(&mut self, node: &Node, path: &Path) -> Vec<VarDef> {
         let Node::Map(entries) = node else {
             self.issue(path, format!("vars must be a mapping of name: value, not {}", node.kind()));
@@ -170,7 +188,8 @@ impl Reader<'_> {
         for (name, value) in entries {
             let p = path.key(name);
             if !template::is_var_name(name) {
-                self.issue(&p.clone().at_key(), format!("var name `{name}` must be letters, digits and _"));
+                let msg = format!("var name `{}` must be letters, digits and _", excerpt(name));
+                self.issue(&p.clone().at_key(), msg);
                 continue;
             }
             let text = match value {
@@ -201,7 +220,8 @@ impl Reader<'_> {
             .filter(|r| {
                 let ok = is_role_name(&r.value);
                 if !ok {
-                    self.issue(&r.loc.path, format!("role `{}` must be letters, digits, _ and -", r.value));
+                    let msg = format!("role `{}` must be letters, digits, _ and -", excerpt(&r.value));
+                    self.issue(&r.loc.path, msg);
                 }
                 ok
             })
@@ -261,6 +281,10 @@ impl Reader<'_> {
             }
             return None;
         };
+        if let Err(msg) = check_visible("match pattern", &pattern.value) {
+            self.issue(&pattern.loc.path, msg);
+            return None;
+        }
         match Glob::new(&pattern.value) {
             Ok(glob) => Some(Entry { pattern, glob, roles, vars }),
             Err(msg) => {
@@ -283,7 +307,7 @@ impl Reader<'_> {
                             if let Some(first) = m.resources.iter().find(|x| x.name.value == r.name.value) {
                                 let msg = format!(
                                     "duplicate resource name `{}` (also resource #{} in this file); names must be unique",
-                                    r.name.value,
+                                    excerpt(&r.name.value),
                                     index_of(&first.name.loc.path) + 1
                                 );
                                 self.issue(&r.name.loc.path, msg);
@@ -313,8 +337,13 @@ impl Reader<'_> {
             return None;
         };
         let rtype = self.string(tnode, &path.key("type"), "type", false)?.value;
+        if let Err(msg) = check_visible("resource type", &rtype) {
+            self.issue(&path.key("type"), msg);
+            return None;
+        }
         let Some(spec) = schema::attrs_of(&rtype) else {
-            let msg = format!("unknown resource type `{rtype}`; use one of {}", schema::type_names());
+            let msg =
+                format!("unknown resource type `{}`; use one of {}", excerpt(&rtype), schema::type_names());
             self.issue(&path.key("type"), msg);
             return None;
         };
@@ -342,17 +371,17 @@ impl Reader<'_> {
             if attr.required && get(attr.name).is_none() {
                 self.issue(
                     path,
-                    format!("{} resource `{}` is missing `{}`", r.rtype, r.name.value, attr.name),
+                    format!("{} resource `{}` is missing `{}`", r.rtype, excerpt(&r.name.value), attr.name),
                 );
             }
         }
         for (k, v) in entries {
             let p = path.key(k);
             match k.as_str() {
-                "depends_on" => r.depends_on = self.string_list(v, &p, "depends_on"),
-                "notify" => r.notify = self.string_list(v, &p, "notify"),
-                "watch_secret" => r.watch_secret = self.string_list(v, &p, "watch_secret"),
-                "when" => r.when = self.string(v, &p, "when", false),
+                "depends_on" => r.depends_on = self.names(v, &p, "depends_on"),
+                "notify" => r.notify = self.names(v, &p, "notify"),
+                "watch_secret" => r.watch_secret = self.names(v, &p, "watch_secret"),
+                "when" => r.when = self.string(v, &p, "when", false).filter(|w| self.visible("when", w)),
                 _ => {
                     if let Some(attr) = spec.iter().find(|a| a.name == k) {
                         if let Some(value) = self.attr(attr, v, &p) {

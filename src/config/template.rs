@@ -2,6 +2,8 @@
 //! (exec `command` only; the agent fills it in) and `{{ "text" }}` for a literal `{{`.
 //! Anything else inside braces is an error, so a typo never ships as text.
 
+use crate::util::text::excerpt;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece<'a> {
     Text(&'a str),
@@ -36,6 +38,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece<'_>>, String> {
 fn expr(e: &str) -> Result<Piece<'_>, String> {
     if let Some(name) = e.strip_prefix(".Vars.") {
         if !is_var_name(name) {
+            let (e, name) = (excerpt(e), excerpt(name));
             return Err(format!("`{{{{ {e} }}}}`: `{name}` is not a var name (letters, digits, _)"));
         }
         return Ok(Piece::Var(name));
@@ -47,8 +50,9 @@ fn expr(e: &str) -> Result<Piece<'_>, String> {
             Ok(Piece::Text(&e[1..e.len() - 1]))
         }
         _ => Err(format!(
-            "unknown template expression `{{{{ {e} }}}}`; use {{{{ .Vars.NAME }}}}, {{{{ .Envoy.Name }}}} \
-             or {{{{ \"text\" }}}}"
+            "unknown template expression `{{{{ {} }}}}`; use {{{{ .Vars.NAME }}}}, {{{{ .Envoy.Name }}}} \
+             or {{{{ \"text\" }}}}",
+            excerpt(e)
         )),
     }
 }
@@ -76,7 +80,8 @@ pub fn render(
                 Some(v) => out.push_str(&v),
                 None => {
                     return Err(format!(
-                        "unknown var `{name}`; define it under `vars:` in nodes.vgo or in the module"
+                        "unknown var `{}`; define it under `vars:` in nodes.vgo or in the module",
+                        excerpt(name)
                     ))
                 }
             },
