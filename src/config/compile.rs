@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json};
 use super::model::{Entry, Issue, Loc, Module, Nodes, Resource, Str, Value};
 use super::schema::{self, COMMAND_LINES};
 use super::secrets::{self, Resolver, When};
-use super::template;
+use super::template::{self, RenderError};
 use crate::bundle::{CompiledBundle, CompiledResource};
 use crate::placeholder;
 use crate::util::text::{check_visible, excerpt};
@@ -21,6 +21,10 @@ pub struct Compiler<'a, 'p> {
     pub modules: &'a BTreeMap<String, Module>,
     pub resolver: &'a mut Resolver<'p>,
     pub issues: Vec<Issue>,
+    /// Bytes of attribute text this bundle may still render (see `Limits::max_bundle_text`).
+    pub text_left: usize,
+    text_limit: usize,
+    too_large_reported: bool,
 }
 
 /// Roles for a set of matching entries: defaults first, then each entry's, first-seen order.
@@ -30,7 +34,29 @@ pub fn roles_for<'n>(nodes: &'n Nodes, entries: &[&'n Entry]) -> Vec<&'n Str> {
     all.filter(|r| seen.insert(r.value.as_str())).collect()
 }
 
-impl Compiler<'_, '_> {
+impl<'a, 'p> Compiler<'a, 'p> {
+    pub fn new(
+        nodes: &'a Nodes,
+        modules: &'a BTreeMap<String, Module>,
+        resolver: &'a mut Resolver<'p>,
+        text_limit: usize,
+    ) -> Self {
+        Compiler {
+            nodes,
+            modules,
+            resolver,
+            issues: Vec::new(),
+            text_left: text_limit,
+            text_limit,
+            too_large_reported: false,
+        }
+    }
+
+    /// Whether rendering stopped at the text limit.
+    pub fn went_over(&self) -> bool {
+        self.too_large_reported
+    }
+
     fn issue(&mut self, loc: &Loc, message: impl Into<String>) {
         self.issues.push(Issue { loc: loc.clone(), message: message.into() });
     }
@@ -120,7 +146,29 @@ impl Compiler<'_, '_> {
             return Some(self.marker(key, &s.loc));
         }
         let pieces = template::parse(&s.value).map_err(|msg| self.issue(&s.loc, msg)).ok()?;
-        template::render(&pieces, |n| vars.get(n).cloned(), envoy).map_err(|msg| self.issue(&s.loc, msg)).ok()
+        match template::render(&pieces, |n| vars.get(n).map(String::as_str), envoy, self.text_left) {
+            Ok(text) => {
+                self.text_left -= text.len();
+                Some(text)
+            }
+            Err(RenderError::Invalid(msg)) => {
+                self.issue(&s.loc, msg);
+                None
+            }
+            Err(RenderError::TooLarge) => {
+                // Reported once, where the bundle went over; what follows would only repeat it.
+                if !self.too_large_reported {
+                    self.too_large_reported = true;
+                    let msg = format!(
+                        "rendering this value takes the bundle past {} bytes of text, the most one \
+                         envoy's bundle may hold; use smaller vars, or fewer large values per envoy",
+                        self.text_limit
+                    );
+                    self.issue(&s.loc, msg);
+                }
+                None
+            }
+        }
     }
 
     fn resource(

@@ -18,6 +18,7 @@ mod compile;
 mod glob;
 mod locate;
 mod model;
+mod reader;
 mod report;
 mod scan;
 pub(crate) mod schema;
@@ -33,7 +34,8 @@ use std::path::{Path, PathBuf};
 use crate::bundle::CompiledBundle;
 use crate::secrets::Provider;
 use crate::util::text::{escape_control, excerpt};
-use model::{Issue, Loc, Module, Nodes, Reader, Value};
+use model::{Issue, Loc, Module, Nodes, Value};
+use reader::Reader;
 use secrets::Resolver;
 pub use source::Limits;
 
@@ -77,6 +79,7 @@ pub struct ConfigTree {
     files: Vec<SourceFile>,
     nodes: Nodes,
     modules: BTreeMap<String, Module>,
+    limits: Limits,
 }
 
 /// Reads `dir/nodes.vgo` and `dir/modules/*.vgo` within the default `Limits`. Returns every
@@ -89,16 +92,16 @@ pub fn load_tree(dir: &Path) -> Result<ConfigTree, Vec<ConfigError>> {
 /// `load_tree` with other limits (tests use small ones).
 pub fn load_tree_with(dir: &Path, limits: &Limits) -> Result<ConfigTree, Vec<ConfigError>> {
     let clock = source::Clock::start(limits);
-    let (raw, mut errors) = source::read_tree(dir, limits, &clock);
+    let source::Read { files: raw, mut errors, modules_listed } = source::read_tree(dir, limits, &clock);
     let mut files = Vec::new();
     let mut parsed = Vec::new();
     let mut broken = Vec::new();
-    for source::RawFile { rel, path, bytes } in raw {
-        let parsed_file =
-            bytes.map_err(|message| yaml::ParseError { line: 0, column: 0, message }).and_then(|b| {
-                let doc = yaml::parse(&b)?;
-                Ok((doc, b))
-            });
+    for source::RawFile { rel, path, content } in raw {
+        let parsed_file = match content {
+            source::Content::Read(b) => yaml::parse(&b).map(|doc| (doc, b)),
+            source::Content::Failed(message) => Err(yaml::ParseError { line: 0, column: 0, message }),
+            source::Content::Skipped => Err(yaml::ParseError { line: 0, column: 0, message: String::new() }),
+        };
         match parsed_file {
             Ok((doc, bytes)) => {
                 for (line, column, word) in &doc.yaml11_words {
@@ -117,7 +120,14 @@ pub fn load_tree_with(dir: &Path, limits: &Limits) -> Result<ConfigTree, Vec<Con
                 if let Some(role) = rel.strip_prefix("modules/").and_then(|n| n.strip_suffix(".vgo")) {
                     broken.push(role.to_string());
                 }
-                errors.push(ConfigError { file: path, line: e.line, column: e.column, message: e.message })
+                if !e.message.is_empty() {
+                    errors.push(ConfigError {
+                        file: path,
+                        line: e.line,
+                        column: e.column,
+                        message: e.message,
+                    })
+                }
             }
         }
     }
@@ -129,7 +139,7 @@ pub fn load_tree_with(dir: &Path, limits: &Limits) -> Result<ConfigTree, Vec<Con
         let mut reader = Reader { file: i, issues: &mut issues, has_yaml11_words: words };
         match file.rel.strip_prefix("modules/").and_then(|n| n.strip_suffix(".vgo")) {
             None => nodes = reader.nodes(&doc.root),
-            Some(role) if model::is_role_name(role) => {
+            Some(role) if reader::is_role_name(role) => {
                 modules.insert(role.to_string(), reader.module(role, &doc.root));
             }
             Some(role) => errors.push(ConfigError::whole(
@@ -144,8 +154,8 @@ pub fn load_tree_with(dir: &Path, limits: &Limits) -> Result<ConfigTree, Vec<Con
     for role in broken {
         modules.insert(role.clone(), Module { role, vars: Vec::new(), resources: Vec::new() });
     }
-    let tree = ConfigTree { files, nodes, modules };
-    tree.check_roles_and_refs(&mut issues);
+    let tree = ConfigTree { files, nodes, modules, limits: limits.clone() };
+    tree.check_roles_and_refs(&mut issues, modules_listed);
     let mut budget = report::Budget::new(limits, &clock);
     errors.extend(tree.resolve_within(issues, &mut budget));
     if let Err(e) = clock.check(dir) {
@@ -198,17 +208,12 @@ impl ConfigTree {
         provider: &dyn Provider,
     ) -> Result<CompiledBundle, Vec<ConfigError>> {
         if let Err(msg) = compile::check_envoy_name(envoy_name) {
-            let file = self.files.first().map_or_else(|| PathBuf::from("nodes.vgo"), |f| f.path.clone());
-            return Err(vec![ConfigError::whole(&file, msg)]);
+            return Err(vec![self.tree_error(msg)]);
         }
         let entries: Vec<_> = self.nodes.entries.iter().filter(|e| e.glob.matches(envoy_name)).collect();
         let mut resolver = Resolver::new(provider);
-        let mut c = compile::Compiler {
-            nodes: &self.nodes,
-            modules: &self.modules,
-            resolver: &mut resolver,
-            issues: vec![],
-        };
+        let mut c =
+            compile::Compiler::new(&self.nodes, &self.modules, &mut resolver, self.limits.max_bundle_text);
         let bundle = c.compile(envoy_name, &entries);
         let issues = c.issues;
         if issues.is_empty() {
@@ -220,18 +225,27 @@ impl ConfigTree {
 
     /// Compiles every entry as if an envoy matched it alone (its pattern stands in for the name)
     /// and checks every secret ref anywhere in the tree, used by an entry or not.
+    /// The work is bounded: see `Limits::max_validate_resources` and `max_validate_text`.
     pub fn validate_all(&self, provider: &dyn Provider) -> Result<Vec<(String, usize)>, Vec<ConfigError>> {
+        self.check_validation_size()?;
         let mut resolver = Resolver::new(provider);
         let mut issues = Vec::new();
         let mut counts = Vec::new();
+        let mut text_left = self.limits.max_validate_text;
         for entry in &self.nodes.entries {
-            let mut c = compile::Compiler {
-                nodes: &self.nodes,
-                modules: &self.modules,
-                resolver: &mut resolver,
-                issues: vec![],
-            };
+            // Near the end of the tree's budget, the bundle's own limit is the rest of it.
+            let tree_bound = text_left < self.limits.max_bundle_text;
+            let limit = text_left.min(self.limits.max_bundle_text);
+            let mut c = compile::Compiler::new(&self.nodes, &self.modules, &mut resolver, limit);
             let bundle = c.compile(&entry.pattern.value, &[entry]);
+            if tree_bound && c.went_over() {
+                return Err(vec![self.tree_error(format!(
+                    "validating renders more than {} bytes of text across the envoys entries; \
+                     use fewer entries (one glob for hosts that share roles) or smaller vars",
+                    self.limits.max_validate_text
+                ))]);
+            }
+            text_left -= limit - c.text_left;
             issues.extend(c.issues);
             counts.push((entry.pattern.value.clone(), bundle.resources.len()));
         }
@@ -245,6 +259,35 @@ impl ConfigTree {
         } else {
             Err(self.resolve(issues))
         }
+    }
+
+    /// Refuses a tree whose validation would compile more resources than the limit, before
+    /// compiling any: each entry is compiled with every module its roles name.
+    fn check_validation_size(&self) -> Result<(), Vec<ConfigError>> {
+        let mut total = 0usize;
+        for entry in &self.nodes.entries {
+            let roles = compile::roles_for(&self.nodes, &[entry]);
+            total += roles
+                .iter()
+                .filter_map(|r| self.modules.get(&r.value))
+                .map(|m| m.resources.len())
+                .sum::<usize>();
+        }
+        if total <= self.limits.max_validate_resources {
+            return Ok(());
+        }
+        Err(vec![self.tree_error(format!(
+            "validating compiles each of the {} envoys entries with all of its roles' resources, {total} in \
+             all, more than the limit of {}; give hosts that share roles one entry with a glob",
+            self.nodes.entries.len(),
+            self.limits.max_validate_resources
+        ))])
+    }
+
+    /// An error about the tree as a whole, reported against nodes.vgo.
+    fn tree_error(&self, message: String) -> ConfigError {
+        let file = self.files.first().map_or_else(|| PathBuf::from("nodes.vgo"), |f| f.path.clone());
+        ConfigError::whole(&file, message)
     }
 
     /// Every secret key referenced anywhere in the tree (vars, attributes, `when:` operands).
@@ -291,12 +334,13 @@ impl ConfigTree {
         out
     }
 
-    /// Load-time checks that need the whole tree: roles name existing modules, secret keys are
-    /// well-formed, and no exec command line is itself a secret ref.
-    fn check_roles_and_refs(&self, issues: &mut Vec<Issue>) {
+    /// Load-time checks that need the whole tree: roles name existing modules (when modules/
+    /// could be listed at all), secret keys are well-formed, and no exec command line is itself
+    /// a secret ref.
+    fn check_roles_and_refs(&self, issues: &mut Vec<Issue>, modules_listed: bool) {
         let n = &self.nodes;
         for role in n.default_roles.iter().chain(n.entries.iter().flat_map(|e| e.roles.iter())) {
-            if !self.modules.contains_key(&role.value) {
+            if modules_listed && !self.modules.contains_key(&role.value) {
                 let name = excerpt(&role.value);
                 let msg = format!("role `{name}` has no module; create modules/{name}.vgo");
                 issues.push(Issue { loc: role.loc.clone(), message: msg });

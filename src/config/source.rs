@@ -19,8 +19,8 @@ use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 use super::ConfigError;
 use crate::util::text::excerpt;
 
-/// How much a load may read and how long it may take. `Default` is what the server, the CLI and
-/// the agent use; tests shrink it.
+/// How much a load may read and how long it may take, and how much compiling the loaded tree
+/// may produce. `Default` is what the server, the CLI and the agent use; tests shrink it.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// One file's size (the YAML reader refuses more anyway).
@@ -35,6 +35,12 @@ pub struct Limits {
     pub max_duration: Duration,
     /// Bytes of YAML re-parsed to find the line and column of errors (see report.rs).
     pub max_locate_bytes: usize,
+    /// Attribute text one compiled bundle may hold once templates are rendered.
+    pub max_bundle_text: usize,
+    /// Validating a tree compiles every `envoys:` entry on its own: the resources compiled and
+    /// the text rendered across all of them are bounded too.
+    pub max_validate_resources: usize,
+    pub max_validate_text: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +52,9 @@ impl Default for Limits {
             max_tree_bytes: 16 << 20,
             max_duration: Duration::from_secs(60),
             max_locate_bytes: 16 << 20,
+            max_bundle_text: 8 << 20,
+            max_validate_resources: 1_000_000,
+            max_validate_text: 256 << 20,
         }
     }
 }
@@ -81,12 +90,29 @@ impl Clock {
     }
 }
 
-/// One file of the tree: its name inside the tree, its path for messages, its bytes or why
-/// they could not be read.
+/// One file of the tree: its name inside the tree, its path for messages, what was read.
 pub struct RawFile {
     pub rel: String,
     pub path: PathBuf,
-    pub bytes: Result<Vec<u8>, String>,
+    pub content: Content,
+}
+
+pub enum Content {
+    Read(Vec<u8>),
+    /// Why the file could not be read, for the operator.
+    Failed(String),
+    /// Not read because the tree as a whole is over a limit (reported once, for the tree).
+    Skipped,
+}
+
+impl From<Result<Vec<u8>, Problem>> for Content {
+    fn from(r: Result<Vec<u8>, Problem>) -> Content {
+        match r {
+            Ok(bytes) => Content::Read(bytes),
+            Err(Problem::Missing) => Content::Failed("disappeared while the tree was read; try again".into()),
+            Err(Problem::Bad(msg)) => Content::Failed(msg),
+        }
+    }
 }
 
 /// Closes a descriptor when dropped.
@@ -100,7 +126,7 @@ impl Drop for Fd {
 
 /// Reads `dir/nodes.vgo` and `dir/modules/*.vgo` (sorted by name). Problems with one file come
 /// with that file; problems with the tree as a whole come beside.
-pub fn read_tree(dir: &Path, limits: &Limits, clock: &Clock) -> (Vec<RawFile>, Vec<ConfigError>) {
+pub fn read_tree(dir: &Path, limits: &Limits, clock: &Clock) -> Read {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     let root = match std::fs::metadata(dir) {
@@ -111,62 +137,87 @@ pub fn read_tree(dir: &Path, limits: &Limits, clock: &Clock) -> (Vec<RawFile>, V
     };
     let Ok(root) = root.map(Fd) else {
         errors.push(ConfigError::whole(dir, "no such config directory; check the path or --base-dir"));
-        return (files, errors);
+        return Read { files, errors, modules_listed: false };
     };
     let mut total = 0u64;
     let nodes = dir.join("nodes.vgo");
-    let bytes = read_one(&root, "nodes.vgo", limits, &mut total).map_err(|p| match p {
-        Problem::Missing => "missing; a config tree needs nodes.vgo at its top".to_string(),
-        Problem::Bad(msg) => msg,
-    });
-    files.push(RawFile { rel: "nodes.vgo".into(), path: nodes, bytes });
+    let content = match read_one(&root, "nodes.vgo", limits, &mut total) {
+        Err(Problem::Missing) => Content::Failed("missing; a config tree needs nodes.vgo at its top".into()),
+        other => other.into(),
+    };
+    files.push(RawFile { rel: "nodes.vgo".into(), path: nodes, content });
     let mod_dir = dir.join("modules");
-    let (names, problems) = module_names(&root, &mod_dir, limits);
+    let (listing, problems) = module_names(&root, &mod_dir, limits);
     errors.extend(problems);
-    let Some((modules, names)) = names else { return (files, errors) };
+    let (modules, names) = match listing {
+        Listing::Listed(fd, names) => (fd, names),
+        Listing::NoDirectory => return Read { files, errors, modules_listed: true },
+        Listing::Refused => return Read { files, errors, modules_listed: false },
+    };
+    let mut stopped = false;
     for name in names {
+        let path = mod_dir.join(&name);
+        let rel = format!("modules/{name}");
+        if stopped {
+            files.push(RawFile { rel, path, content: Content::Skipped });
+            continue;
+        }
         if let Err(e) = clock.check(dir) {
             errors.push(e);
-            break;
+            stopped = true;
+            files.push(RawFile { rel, path, content: Content::Skipped });
+            continue;
         }
-        let path = mod_dir.join(&name);
-        let over = total > limits.max_tree_bytes;
-        let bytes = read_one(&modules, &name, limits, &mut total).map_err(|p| match p {
-            Problem::Missing => "disappeared while the tree was read; try again".to_string(),
-            Problem::Bad(msg) => msg,
-        });
-        files.push(RawFile { rel: format!("modules/{name}"), path, bytes });
-        if !over && total > limits.max_tree_bytes {
+        let content = read_one(&modules, &name, limits, &mut total).into();
+        files.push(RawFile { rel, path, content });
+        if total > limits.max_tree_bytes {
             errors.push(ConfigError::whole(
                 dir,
                 format!(
-                    "the config tree is larger than {} bytes in all; the rest of modules/ was not read: \
-                     remove unused modules",
-                    limits.max_tree_bytes
+                    "the config tree is larger than {} bytes in all; reading stopped at modules/{}: \
+                     remove unused modules or split the tree",
+                    limits.max_tree_bytes,
+                    excerpt(&name)
                 ),
             ));
-            break;
+            stopped = true;
         }
     }
-    (files, errors)
+    Read { files, errors, modules_listed: true }
 }
 
-enum Problem {
+pub enum Problem {
     Missing,
     Bad(String),
 }
 
-/// The `.vgo` names in `modules/`, sorted, with the directory's descriptor. `None` when there
-/// is no readable modules directory (a tree without modules is valid until a role needs one).
-#[allow(clippy::type_complexity)]
-fn module_names(root: &Fd, mod_dir: &Path, limits: &Limits) -> (Option<(Fd, Vec<String>)>, Vec<ConfigError>) {
+/// What reading a tree gave.
+pub struct Read {
+    pub files: Vec<RawFile>,
+    /// Problems with the tree as a whole (each file's own are in its `content`).
+    pub errors: Vec<ConfigError>,
+    /// False when modules/ could not be listed: roles cannot then be told missing.
+    pub modules_listed: bool,
+}
+
+enum Listing {
+    /// No modules/ at all: a tree without modules is valid until a role needs one.
+    NoDirectory,
+    /// The directory's descriptor and its `.vgo` names, sorted.
+    Listed(Fd, Vec<String>),
+    /// Not a directory, a link, over a limit or unreadable (the errors say which).
+    Refused,
+}
+
+/// Lists `modules/`.
+fn module_names(root: &Fd, mod_dir: &Path, limits: &Limits) -> (Listing, Vec<ConfigError>) {
     let mut errors = Vec::new();
     let stat = match fstatat(Some(root.0), "modules", AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(s) => s,
-        Err(Errno::ENOENT) => return (None, errors),
+        Err(Errno::ENOENT) => return (Listing::NoDirectory, errors),
         Err(e) => {
             errors.push(ConfigError::whole(mod_dir, format!("cannot read: {}", e.desc())));
-            return (None, errors);
+            return (Listing::Refused, errors);
         }
     };
     if kind(&stat) != SFlag::S_IFDIR {
@@ -179,14 +230,14 @@ fn module_names(root: &Fd, mod_dir: &Path, limits: &Limits) -> (Option<(Fd, Vec<
             }
         };
         errors.push(ConfigError::whole(mod_dir, msg));
-        return (None, errors);
+        return (Listing::Refused, errors);
     }
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = match openat(Some(root.0), "modules", flags, Mode::empty()) {
         Ok(fd) => Fd(fd),
         Err(e) => {
             errors.push(ConfigError::whole(mod_dir, format!("cannot read: {}", e.desc())));
-            return (None, errors);
+            return (Listing::Refused, errors);
         }
     };
     // Names are listed through the path; contents are only ever read through `fd`. The identity
@@ -198,7 +249,7 @@ fn module_names(root: &Fd, mod_dir: &Path, limits: &Limits) -> (Option<(Fd, Vec<
             mod_dir,
             "changed while it was being read, or cannot be listed; try again",
         ));
-        return (None, errors);
+        return (Listing::Refused, errors);
     };
     let mut names = Vec::new();
     for (seen, entry) in listing.enumerate() {
@@ -210,7 +261,7 @@ fn module_names(root: &Fd, mod_dir: &Path, limits: &Limits) -> (Option<(Fd, Vec<
                     limits.max_dir_entries
                 ),
             ));
-            return (None, errors);
+            return (Listing::Refused, errors);
         }
         let Ok(entry) = entry else { continue };
         let raw = entry.file_name();
@@ -234,10 +285,10 @@ fn module_names(root: &Fd, mod_dir: &Path, limits: &Limits) -> (Option<(Fd, Vec<
                 limits.max_modules
             ),
         ));
-        return (None, errors);
+        return (Listing::Refused, errors);
     }
     names.sort();
-    (Some((fd, names)), errors)
+    (Listing::Listed(fd, names), errors)
 }
 
 /// Reads one regular file `name` in the directory `dir`, adding its size to `total`.

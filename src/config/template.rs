@@ -64,28 +64,41 @@ pub fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Renders parsed pieces. `{{secret_file}}` is written back as-is for the agent.
-pub fn render(
-    pieces: &[Piece<'_>],
-    var: impl Fn(&str) -> Option<String>,
+/// Why a template could not be rendered.
+#[derive(Debug, PartialEq)]
+pub enum RenderError {
+    /// What to fix, for the operator.
+    Invalid(String),
+    /// The text would pass the `limit` given to `render`.
+    TooLarge,
+}
+
+/// Renders parsed pieces, stopping before the text passes `limit` bytes (a short template that
+/// repeats a large var could otherwise expand to gigabytes). `{{secret_file}}` is written back
+/// as-is for the agent.
+pub fn render<'v>(
+    pieces: &[Piece<'v>],
+    var: impl Fn(&str) -> Option<&'v str>,
     envoy: &str,
-) -> Result<String, String> {
+    limit: usize,
+) -> Result<String, RenderError> {
     let mut out = String::new();
     for p in pieces {
-        match p {
-            Piece::Text(t) => out.push_str(t),
-            Piece::EnvoyName => out.push_str(envoy),
-            Piece::SecretFile => out.push_str(SECRET_FILE),
-            Piece::Var(name) => match var(name) {
-                Some(v) => out.push_str(&v),
-                None => {
-                    return Err(format!(
-                        "unknown var `{}`; define it under `vars:` in nodes.vgo or in the module",
-                        excerpt(name)
-                    ))
-                }
-            },
+        let piece = match p {
+            Piece::Text(t) => *t,
+            Piece::EnvoyName => envoy,
+            Piece::SecretFile => SECRET_FILE,
+            Piece::Var(name) => var(name).ok_or_else(|| {
+                RenderError::Invalid(format!(
+                    "unknown var `{}`; define it under `vars:` in nodes.vgo or in the module",
+                    excerpt(name)
+                ))
+            })?,
+        };
+        if out.len() + piece.len() > limit {
+            return Err(RenderError::TooLarge);
         }
+        out.push_str(piece);
     }
     Ok(out)
 }
@@ -96,7 +109,7 @@ mod tests {
 
     fn r(s: &str) -> Result<String, String> {
         let pieces = parse(s)?;
-        render(&pieces, |n| (n == "port").then(|| "5432".to_string()), "db1")
+        render(&pieces, |n| (n == "port").then_some("5432"), "db1", 1000).map_err(|e| format!("{e:?}"))
     }
 
     #[test]
@@ -114,5 +127,21 @@ mod tests {
         assert!(r("{{ .Vars.port").unwrap_err().contains("without a closing"));
         assert!(r("{{ .Values.x }}").unwrap_err().contains("unknown template expression"));
         assert!(r("{{ .Vars.a-b }}").unwrap_err().contains("not a var name"));
+    }
+
+    #[test]
+    fn rendering_stops_at_the_limit_before_it_allocates_more() {
+        let big = "x".repeat(1 << 20);
+        let template = "{{ .Vars.big }}".repeat(100_000);
+        let pieces = parse(&template).unwrap();
+        let start = std::time::Instant::now();
+        let out = render(&pieces, |_| Some(big.as_str()), "h", 8 << 20);
+        assert_eq!(out, Err(RenderError::TooLarge));
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(render(&parse("ab{{ .Envoy.Name }}").unwrap(), |_| None, "cd", 4).unwrap(), "abcd");
+        assert_eq!(
+            render(&parse("ab{{ .Envoy.Name }}").unwrap(), |_| None, "cd", 3),
+            Err(RenderError::TooLarge)
+        );
     }
 }
