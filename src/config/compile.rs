@@ -1,5 +1,6 @@
 //! Compiling one envoy's bundle: merge vars, render templates, turn `secret:` refs into markers,
-//! then check the bundle as a whole (unique names, references, cycles, watch_secret).
+//! then check the bundle as a whole (unique names and watch_secret here; references, cycles and
+//! one owner per managed thing in bundle_checks.rs).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,9 +13,6 @@ use super::template::{self, RenderError};
 use crate::bundle::{CompiledBundle, CompiledResource};
 use crate::placeholder;
 use crate::util::text::{check_visible, excerpt};
-
-/// A cycle longer than this is shown with its middle left out.
-const MAX_CYCLE_SHOWN: usize = 12;
 
 pub struct Compiler<'a, 'p> {
     pub nodes: &'a Nodes,
@@ -57,7 +55,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
         self.too_large_reported
     }
 
-    fn issue(&mut self, loc: &Loc, message: impl Into<String>) {
+    pub(super) fn issue(&mut self, loc: &Loc, message: impl Into<String>) {
         self.issues.push(Issue { loc: loc.clone(), message: message.into() });
     }
 
@@ -103,32 +101,6 @@ impl<'a, 'p> Compiler<'a, 'p> {
         self.check_graph(&all, &defined);
         self.check_one_owner(&bundle.resources, &defined);
         bundle
-    }
-
-    /// One path, package, service, user or group per bundle: two resources managing the same
-    /// thing would undo each other on every run (Puppet's "duplicate declaration").
-    fn check_one_owner(&mut self, resources: &[CompiledResource], defined: &HashMap<String, (&Loc, &str)>) {
-        let mut owners: HashMap<String, &str> = HashMap::new();
-        for r in resources {
-            let Some(thing) = managed_thing(r) else { continue };
-            match owners.get(&thing) {
-                Some(first) => {
-                    let msg = format!(
-                        "resource `{}` manages {}, which resource `{}` already manages; keep one of them",
-                        excerpt(&r.name),
-                        excerpt(&thing),
-                        excerpt(first)
-                    );
-                    if let Some((loc, _)) = defined.get(&r.name) {
-                        let loc = (*loc).clone();
-                        self.issue(&loc, msg);
-                    }
-                }
-                None => {
-                    owners.insert(thing, &r.name);
-                }
-            }
-        }
     }
 
     /// The marker for a ref. A missing key is reported here, and its marker is still used, so the
@@ -331,96 +303,6 @@ impl<'a, 'p> Compiler<'a, 'p> {
             }
         }
     }
-
-    /// Every depends_on / notify target exists; the graph has no cycle. An edge `a -> b` means
-    /// "a runs after b": `a depends_on b`, or `b notify a`.
-    fn check_graph(&mut self, all: &[&Resource], defined: &HashMap<String, (&Loc, &str)>) {
-        let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let mut order: Vec<&str> = Vec::new();
-        for r in all {
-            if defined.get(&r.name.value).is_some_and(|(loc, _)| **loc == r.name.loc) {
-                order.push(&r.name.value);
-            }
-            for (list, what) in [(&r.depends_on, "depends_on"), (&r.notify, "notify")] {
-                for target in list {
-                    if !defined.contains_key(&target.value) {
-                        let msg = format!(
-                            "{what} names `{}`, which is not a resource in this envoy's bundle",
-                            excerpt(&target.value)
-                        );
-                        self.issue(&target.loc, msg);
-                    } else if what == "depends_on" {
-                        edges.entry(&r.name.value).or_default().push(&target.value);
-                    } else {
-                        edges.entry(&target.value).or_default().push(&r.name.value);
-                    }
-                }
-            }
-        }
-        let mut state: HashMap<&str, u8> = HashMap::new(); // 1 on the stack, 2 done
-        for start in order {
-            let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
-            while let Some(&(node, next)) = stack.last() {
-                if next == 0 {
-                    if state.contains_key(node) {
-                        stack.pop();
-                        continue;
-                    }
-                    state.insert(node, 1);
-                }
-                let outs = edges.get(node).map(Vec::as_slice).unwrap_or(&[]);
-                if let Some(&to) = outs.get(next) {
-                    if let Some(top) = stack.last_mut() {
-                        top.1 += 1;
-                    }
-                    match state.get(to) {
-                        Some(1) => self.report_cycle(&stack, to, defined),
-                        Some(_) => {}
-                        None => stack.push((to, 0)),
-                    }
-                } else {
-                    state.insert(node, 2);
-                    stack.pop();
-                }
-            }
-        }
-    }
-
-    fn report_cycle(&mut self, stack: &[(&str, usize)], to: &str, defined: &HashMap<String, (&Loc, &str)>) {
-        let from = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
-        let mut names: Vec<String> = stack[from..].iter().map(|(n, _)| excerpt(n).into_owned()).collect();
-        names.push(excerpt(to).into_owned());
-        if names.len() > MAX_CYCLE_SHOWN {
-            let left_out = names.len() - MAX_CYCLE_SHOWN;
-            names.splice(MAX_CYCLE_SHOWN - 1..names.len() - 1, [format!("… ({left_out} more)")]);
-        }
-        if let Some((loc, _)) = defined.get(to) {
-            let msg = format!(
-                "dependency cycle: {} (`->` means depends on / is notified by); remove one of these links",
-                names.join(" -> ")
-            );
-            self.issue(loc, msg);
-        }
-    }
-}
-
-/// What a resource takes charge of on the host, spelled for an error message; `None` for an
-/// exec (running a command twice is a choice, not a conflict).
-fn managed_thing(r: &CompiledResource) -> Option<String> {
-    let attr = |name: &str| r.attributes.get(name).and_then(Json::as_str);
-    Some(match r.rtype.as_str() {
-        "file" | "directory" | "symlink" => {
-            // `//etc/app/` and `/etc/app` are one path.
-            let parts: Vec<&str> =
-                attr("target_path")?.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-            format!("the path /{}", parts.join("/"))
-        }
-        "package" => format!("package `{}`", attr("package")?),
-        "service" => format!("service `{}`", attr("service")?.trim_end_matches(".service")),
-        "user" => format!("user `{}`", attr("username")?),
-        "group" => format!("group `{}`", attr("groupname")?),
-        _ => return None,
-    })
 }
 
 /// Envoy names come from enrollment; they must not smuggle markers or templates into bundles.

@@ -14,6 +14,7 @@
 //!
 //! An envoy that matches no entry gets an empty bundle: no defaults apply to it.
 
+mod bundle_checks;
 mod compile;
 mod glob;
 mod locate;
