@@ -23,7 +23,11 @@ fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) 
     std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.recv_timeout(Duration::from_secs(secs)).unwrap_or_else(|_| panic!("did not return within {secs} s"))
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(value) => value,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("did not return within {secs} s"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("failed (see the panic above)"),
+    }
 }
 
 fn load_errors_within(t: &Tree, secs: u64) -> Vec<String> {
@@ -127,50 +131,64 @@ fn sockets_and_directories_are_not_read_as_modules() {
     );
 }
 
-#[test]
-fn each_size_and_count_limit_is_enforced_with_a_clear_error() {
-    let small = |f: &dyn Fn(&mut Limits)| {
-        let mut l = Limits::default();
-        f(&mut l);
-        l
-    };
+/// A tree of nodes.vgo and three modules, and its errors under `limits`.
+fn three_modules() -> Tree {
     let t = Tree::new(NODES, &[("m", MODULE), ("n", MODULE), ("o", MODULE)]);
-    let errs = |l: &Limits| t.errors(&t.load_with(l).err().expect("expected a refusal"));
-    assert!(t.load_with(&Limits::default()).is_ok());
+    assert!(t.load().is_ok());
+    t
+}
 
-    let e = errs(&small(&|l| l.max_modules = 2));
+fn refused(t: &Tree, limits: Limits) -> Vec<String> {
+    t.errors(&t.load_with(&limits).err().expect("expected a refusal"))
+}
+
+#[test]
+fn the_number_of_modules_is_limited() {
+    let t = three_modules();
+    let e = refused(&t, Limits { max_modules: 2, ..Limits::default() });
     assert_eq!(e, ["modules: holds 3 .vgo files, more than the 2 a tree may have; merge small modules"]);
+}
 
+#[test]
+fn the_number_of_entries_in_modules_is_limited() {
+    let t = three_modules();
     std::fs::write(t.0.join("modules/README"), "notes").unwrap();
     std::fs::write(t.0.join("modules/m.vgo~"), "backup").unwrap();
-    let e = errs(&small(&|l| l.max_dir_entries = 4));
+    let e = refused(&t, Limits { max_dir_entries: 4, ..Limits::default() });
     assert_eq!(
         e,
         ["modules: holds more than 4 entries; only .vgo files belong here: move the rest elsewhere"]
     );
+}
 
-    let e = errs(&small(&|l| l.max_file_bytes = 40));
-    assert!(
-        e.contains(
-            &"modules/m.vgo: file is larger than 40 bytes, the limit for a .vgo file; split it into modules"
-                .to_string()
-        ),
-        "{e:?}"
-    );
+#[test]
+fn the_size_of_one_file_is_limited() {
+    let t = three_modules();
+    let e = refused(&t, Limits { max_file_bytes: 40, ..Limits::default() });
+    let line =
+        "modules/m.vgo: file is larger than 40 bytes, the limit for a .vgo file; split it into modules";
+    assert!(e.contains(&line.to_string()), "{e:?}");
+}
 
+#[test]
+fn the_size_of_the_whole_tree_is_limited() {
+    let t = three_modules();
     // nodes.vgo and two modules fit, the third does not.
     let budget = (NODES.len() + 2 * MODULE.len()) as u64;
-    let e = errs(&small(&|l| l.max_tree_bytes = budget));
-    assert_eq!(e.len(), 1, "{e:?}");
+    let e = refused(&t, Limits { max_tree_bytes: budget, ..Limits::default() });
     assert_eq!(
-        e[0],
-        format!(
+        e,
+        [format!(
             "{}: the config tree is larger than {budget} bytes in all; reading stopped at modules/o.vgo: remove unused modules or split the tree",
             t.0.display()
-        )
+        )]
     );
+}
 
-    let e = errs(&small(&|l| l.max_duration = Duration::ZERO));
+#[test]
+fn the_time_of_a_load_is_limited() {
+    let t = three_modules();
+    let e = refused(&t, Limits { max_duration: Duration::ZERO, ..Limits::default() });
     assert!(
         e.iter().any(|l| l.contains("loading the config tree took longer than 0 s and was stopped")),
         "{e:?}"
