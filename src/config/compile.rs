@@ -258,6 +258,12 @@ impl<'a, 'p> Compiler<'a, 'p> {
         }
         // The agent splits the line the same way; an unclosed quote would fail on every envoy.
         if let Err(msg) = crate::agent::engine::cmdline::argv(text) {
+            // The splitter's message quotes the whole command; ours quotes an excerpt.
+            let msg = if msg.ends_with("has an unclosed quote") {
+                format!("command \"{}\" has an unclosed quote; close it", excerpt(text))
+            } else {
+                msg
+            };
             self.issue(&s.loc, format!("exec `{name}`: {msg}"));
             return false;
         }

@@ -102,3 +102,21 @@ fn a_cycle_through_many_resources_is_shown_with_its_middle_left_out() {
     );
     assert_short_and_escaped(&errs, "r300 ->");
 }
+
+#[test]
+fn a_long_command_with_an_unclosed_quote_is_quoted_short() {
+    let command = format!("echo '{}TAIL-NOT-SHOWN", "w".repeat(20_000));
+    let errs = errors(&format!("resources:\n  - {{name: a, type: exec, command: \"{command}\"}}\n"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("has an unclosed quote; close it"), "{errs:?}");
+    assert_short_and_escaped(&errs, "TAIL-NOT-SHOWN");
+}
+
+/// The backstop for a message that quotes more than it should.
+#[test]
+fn a_printed_error_is_never_longer_than_its_cap() {
+    let e = ConfigError::whole(Path::new("nodes.vgo"), format!("{}TAIL-NOT-SHOWN", "z".repeat(50_000)));
+    let shown = e.to_string();
+    assert_eq!(shown.chars().count(), "nodes.vgo: ".len() + 2000 + 1, "{}", shown.len());
+    assert!(!shown.contains("TAIL-NOT-SHOWN") && shown.ends_with('…'));
+}

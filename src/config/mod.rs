@@ -49,11 +49,17 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Messages quote config text in excerpts, so they stay short; this is the backstop.
+const MAX_MESSAGE_CHARS: usize = 2000;
+
 impl fmt::Display for ConfigError {
     /// Messages quote config text only escaped; the escaping here also covers file names.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.file.display().to_string();
-        let (file, message) = (escape_control(&file), escape_control(&self.message));
+        let (file, mut message) = (escape_control(&file), escape_control(&self.message));
+        if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
+            message = format!("{}…", &message[..cut]).into();
+        }
         if self.line == 0 {
             write!(f, "{file}: {message}")
         } else {

@@ -129,7 +129,9 @@ impl Reader<'_> {
                 Node::Bool(b) => {
                     Some(Str { value: b.to_string(), loc: Loc { file: self.file, path: p.clone() } })
                 }
-                Node::Str(_) | Node::Int(_) => self.string(value, &p, &format!("var `{name}`"), true),
+                Node::Str(_) | Node::Int(_) => {
+                    self.string(value, &p, &format!("var `{}`", excerpt(name)), true)
+                }
                 other => {
                     let msg = format!(
                         "var `{name}` must be a single value (string, number, true/false), not {}",
