@@ -13,6 +13,12 @@ use crate::util::text::excerpt;
 /// A cycle longer than this is shown with its middle left out.
 const MAX_CYCLE_SHOWN: usize = 12;
 
+enum Visit {
+    /// On the depth-first stack, at this position.
+    OnStack(usize),
+    Done,
+}
+
 impl Compiler<'_, '_> {
     /// One path, package, service, user or group per bundle: two resources managing the same
     /// thing would undo each other on every run (Puppet's "duplicate declaration").
@@ -69,7 +75,8 @@ impl Compiler<'_, '_> {
                 }
             }
         }
-        let mut state: HashMap<&str, u8> = HashMap::new(); // 1 on the stack, 2 done
+        // A node on the stack keeps its position there, so a cycle is found without a search.
+        let mut state: HashMap<&str, Visit> = HashMap::new();
         for start in order {
             let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
             while let Some(&(node, next)) = stack.last() {
@@ -78,7 +85,7 @@ impl Compiler<'_, '_> {
                         stack.pop();
                         continue;
                     }
-                    state.insert(node, 1);
+                    state.insert(node, Visit::OnStack(stack.len() - 1));
                 }
                 let outs = edges.get(node).map(Vec::as_slice).unwrap_or(&[]);
                 if let Some(&to) = outs.get(next) {
@@ -86,26 +93,28 @@ impl Compiler<'_, '_> {
                         top.1 += 1;
                     }
                     match state.get(to) {
-                        Some(1) => self.report_cycle(&stack, to, defined),
-                        Some(_) => {}
+                        Some(Visit::OnStack(at)) => self.report_cycle(&stack[*at..], to, defined),
+                        Some(Visit::Done) => {}
                         None => stack.push((to, 0)),
                     }
                 } else {
-                    state.insert(node, 2);
+                    state.insert(node, Visit::Done);
                     stack.pop();
                 }
             }
         }
     }
 
-    fn report_cycle(&mut self, stack: &[(&str, usize)], to: &str, defined: &HashMap<String, (&Loc, &str)>) {
-        let from = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
-        let mut names: Vec<String> = stack[from..].iter().map(|(n, _)| excerpt(n).into_owned()).collect();
-        names.push(excerpt(to).into_owned());
-        if names.len() > MAX_CYCLE_SHOWN {
-            let left_out = names.len() - MAX_CYCLE_SHOWN;
-            names.splice(MAX_CYCLE_SHOWN - 1..names.len() - 1, [format!("… ({left_out} more)")]);
+    /// `cycle` runs from `to` to the node whose edge leads back to `to`. Only the names shown
+    /// are formatted: a graph can hold many long cycles.
+    fn report_cycle(&mut self, cycle: &[(&str, usize)], to: &str, defined: &HashMap<String, (&Loc, &str)>) {
+        let total = cycle.len() + 1;
+        let head = if total > MAX_CYCLE_SHOWN { MAX_CYCLE_SHOWN - 1 } else { cycle.len() };
+        let mut names: Vec<String> = cycle[..head].iter().map(|(n, _)| excerpt(n).into_owned()).collect();
+        if total > MAX_CYCLE_SHOWN {
+            names.push(format!("… ({} more)", total - MAX_CYCLE_SHOWN));
         }
+        names.push(excerpt(to).into_owned());
         if let Some((loc, _)) = defined.get(to) {
             let msg = format!(
                 "dependency cycle: {} (`->` means depends on / is notified by); remove one of these links",

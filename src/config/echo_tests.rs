@@ -120,3 +120,28 @@ fn a_printed_error_is_never_longer_than_its_cap() {
     assert_eq!(shown.chars().count(), "nodes.vgo: ".len() + 2000 + 1, "{}", shown.len());
     assert!(!shown.contains("TAIL-NOT-SHOWN") && shown.ends_with('…'));
 }
+
+/// Every resource of a long chain also depends on the first: one long cycle per resource. Each
+/// is reported without walking or formatting the whole chain again.
+#[test]
+fn many_long_cycles_are_reported_in_linear_time() {
+    let n = 12_000;
+    let mut module = String::from("resources:\n");
+    for i in 0..n {
+        module.push_str(&format!(
+            "  - {{name: r{i}, type: package, package: p{i}, depends_on: [r{}, r0]}}\n",
+            (i + 1) % n
+        ));
+    }
+    let t = Tree::new(NODES, &[("m", &module)]);
+    let tree = t.load().unwrap();
+    let start = std::time::Instant::now();
+    let errs = t.errors(&tree.compile("h1", &crate::secrets::MemoryProvider::new()).unwrap_err());
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        errs.iter().any(|e| e.starts_with("modules/m.vgo:2:") && e.contains("more) -> r0 (")),
+        "{:?}",
+        &errs[..3]
+    );
+    assert_short_and_escaped(&errs, "r5000 ->");
+}

@@ -3,7 +3,7 @@
 //! thousands of errors, or many large files, must not cost thousands of full parses. Past the
 //! budget an error still names its file and the path of keys that leads to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::model::Issue;
 use super::source::{Clock, Limits};
@@ -59,8 +59,18 @@ impl ConfigTree {
         for (file, items) in by_file {
             let f = &self.files[file];
             let total = items.len();
+            // Several errors often share a place (all the cycles through one resource).
+            let mut known: HashMap<yaml::Path, Option<(usize, usize)>> = HashMap::new();
             for ((path, message), ()) in items.into_iter().take(MAX_SHOWN_PER_FILE) {
-                let found = if budget.spend(&f.text) { yaml::locate(&f.text, &path) } else { None };
+                let found = match known.get(&path) {
+                    Some(found) => *found,
+                    None if budget.spend(&f.text) => {
+                        let found = yaml::locate(&f.text, &path);
+                        known.insert(path.clone(), found);
+                        found
+                    }
+                    None => None,
+                };
                 out.push(match found {
                     Some((line, column)) => ConfigError { file: f.path.clone(), line, column, message },
                     None => ConfigError::whole(&f.path, format!("at {}: {message}", show_path(&path))),
