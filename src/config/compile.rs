@@ -305,7 +305,13 @@ impl<'a, 'p> Compiler<'a, 'p> {
                     Some(out)
                 };
                 let (l, r) = (side(lhs), side(rhs));
-                Some(format!("{} {op} {}", l?, r?))
+                let rendered = format!("{} {op} {}", l?, r?);
+                // The condition is printed in run reports; a var must not hide characters in it.
+                if let Err(msg) = check_visible("`when:` once rendered", &rendered) {
+                    self.issue(&w.loc, msg);
+                    return None;
+                }
+                Some(rendered)
             }
         }
     }

@@ -98,6 +98,8 @@ fn nodes_vgo_names_refuse_hidden_characters() {
 fn a_var_renders_hidden_characters_into_a_path_and_is_refused_at_compile() {
     let module = "vars: {x: \"\\u202etxt\"}\nresources:\n  - {name: a, type: file, target_path: \"/etc/{{ .Vars.x }}\"}\n";
     assert_refused(NODES, module, "U+202E", "modules/m.vgo:3:");
+    let module = "vars: {x: \"prod\\u200b\"}\nresources:\n  - {name: a, type: package, package: p, when: \"{{ .Vars.x }} == prod\"}\n";
+    assert_refused(NODES, module, "U+200B", "modules/m.vgo:3:");
 }
 
 #[test]
