@@ -239,7 +239,15 @@ impl ConfigTree {
         let mut issues = Vec::new();
         let mut counts = Vec::new();
         let mut text_left = self.limits.max_validate_text;
+        let started = std::time::Instant::now();
         for entry in &self.nodes.entries {
+            if started.elapsed() > self.limits.max_duration {
+                return Err(vec![self.tree_error(format!(
+                    "validating the tree took longer than {} s and was stopped; use fewer envoys \
+                     entries (one glob for hosts that share roles) or fewer resources per role",
+                    self.limits.max_duration.as_secs()
+                ))]);
+            }
             // Near the end of the tree's budget, the bundle's own limit is the rest of it.
             let tree_bound = text_left < self.limits.max_bundle_text;
             let limit = text_left.min(self.limits.max_bundle_text);

@@ -31,7 +31,8 @@ pub struct Limits {
     pub max_dir_entries: usize,
     /// All files together.
     pub max_tree_bytes: u64,
-    /// Wall-clock time for the whole load, checked between files and between error lookups.
+    /// Wall-clock time for the whole load, checked between files and between error lookups,
+    /// and again for validating the loaded tree (`validate_all`), checked between entries.
     pub max_duration: Duration,
     /// Bytes of YAML re-parsed to find the line and column of errors (see report.rs).
     pub max_locate_bytes: usize,
@@ -52,9 +53,9 @@ impl Default for Limits {
             max_tree_bytes: 16 << 20,
             max_duration: Duration::from_secs(60),
             max_locate_bytes: 16 << 20,
-            max_bundle_text: 8 << 20,
-            max_validate_resources: 1_000_000,
-            max_validate_text: 256 << 20,
+            max_bundle_text: 64 << 20,
+            max_validate_resources: 2_000_000,
+            max_validate_text: 1 << 30,
         }
     }
 }

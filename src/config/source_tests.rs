@@ -256,7 +256,7 @@ fn a_template_that_expands_past_the_bundle_limit_is_refused_where_it_goes_over()
     let start = Instant::now();
     let e = t.errors(&tree.compile("h1", &p).unwrap_err());
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
-    assert_eq!(e, ["modules/m.vgo:7:14: rendering this value takes the bundle past 8388608 bytes of text, the most one envoy's bundle may hold; use smaller vars, or fewer large values per envoy"]);
+    assert_eq!(e, ["modules/m.vgo:7:14: rendering this value takes the bundle past 67108864 bytes of text, the most one envoy's bundle may hold; use smaller vars, or fewer large values per envoy"]);
     assert_eq!(t.errors(&tree.validate_all(&p).unwrap_err()), e);
 }
 
@@ -274,6 +274,14 @@ fn validating_many_entries_times_many_resources_is_bounded() {
     let limits = Limits { max_validate_resources: 1999, ..Limits::default() };
     let e = t.errors(&t.load_with(&limits).unwrap().validate_all(&p).unwrap_err());
     assert_eq!(e, ["nodes.vgo: validating compiles each of the 50 envoys entries with all of its roles' resources, 2000 in all, more than the limit of 1999; give hosts that share roles one entry with a glob"]);
+    let limits = Limits { max_duration: Duration::ZERO, ..Limits::default() };
+    let tree = t.load_with(&Limits::default()).unwrap();
+    let slow = ConfigTree { limits, ..tree };
+    let e = t.errors(&slow.validate_all(&p).unwrap_err());
+    assert!(
+        e.len() == 1 && e[0].contains("validating the tree took longer than 0 s and was stopped"),
+        "{e:?}"
+    );
     let limits = Limits { max_validate_text: 2000, ..Limits::default() };
     let e = t.errors(&t.load_with(&limits).unwrap().validate_all(&p).unwrap_err());
     assert_eq!(e.len(), 1, "{e:?}");
