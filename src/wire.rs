@@ -2,6 +2,7 @@
 //! enrollment token, the AAD of sealed secret answers, and envoy name rules.
 
 use crate::crypto;
+use crate::util::text::{check_visible, excerpt};
 
 /// gRPC method names as they appear in signed messages.
 pub const METHOD_CHECK_IN: &str = "CheckIn";
@@ -111,8 +112,14 @@ pub fn looks_like_envoy_id(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The name grammar envoys and API tokens share; `what` names the thing in the error.
+/// The name grammar envoys and API tokens share; `what` names the thing in the error. A name
+/// is printed in reports and lists, so the error never echoes it raw: a control or invisible
+/// character is named by its code point, and the rest is quoted short and escaped.
 pub fn validate_name(what: &str, name: &str) -> Result<(), String> {
+    let rule = "use 1-253 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit";
+    if let Err(msg) = check_visible(what, name) {
+        return Err(format!("invalid {msg}; {rule}"));
+    }
     let ok = !name.is_empty()
         && name.len() <= 253
         && name.as_bytes()[0].is_ascii_alphanumeric()
@@ -120,13 +127,14 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("invalid {what} {name:?}: use 1-253 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit"))
+        Err(format!("invalid {what} \"{}\": {rule}", excerpt(name)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::text::is_hidden;
 
     #[test]
     fn token_round_trip_and_rejections() {
@@ -157,5 +165,32 @@ mod tests {
         }
         assert!(looks_like_envoy_id(&crate::crypto::uuid_v4().unwrap()));
         assert!(!looks_like_envoy_id("0a1b2c3d-0000-4000-8000-00000000abc"));
+    }
+
+    /// Names show in `envoys list`, run reports and audit rows: a hidden character in one could
+    /// fake or hide a line. The error names the code point and never carries it.
+    #[test]
+    fn names_with_control_or_invisible_characters_are_refused_without_echoing_them() {
+        for (name, code) in [
+            ("web1\u{202e}gpj.exe", "U+202E"),
+            ("web\u{200b}1", "U+200B"),
+            ("\u{feff}web1", "U+FEFF"),
+            ("web1\nenvoy web2 revoked", "U+000A"),
+            ("web1\t", "U+0009"),
+            ("web1\u{1b}[2K", "U+001B"),
+            ("web\u{85}1", "U+0085"),
+            ("web\u{2066}1\u{2069}", "U+2066"),
+        ] {
+            for check in [validate_envoy_name(name), validate_name("token name", name)] {
+                let e = check.unwrap_err();
+                assert!(e.contains(code), "{name:?}: {e}");
+                assert!(e.starts_with("invalid "), "{e}");
+                assert!(!e.chars().any(is_hidden), "the error echoes a hidden character: {e:?}");
+            }
+        }
+        assert!(validate_name("token name", "ci-deploy_2").is_ok());
+        // A long name is quoted short.
+        let e = validate_envoy_name(&format!("{}!", "a".repeat(10_000))).unwrap_err();
+        assert!(e.len() < 300, "{}", e.len());
     }
 }

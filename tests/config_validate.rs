@@ -133,3 +133,101 @@ fn config_validate_usage_error_exits_2() {
     let (code, _, _) = validate(&Base::new(), &["--bogus"]);
     assert_eq!(code, 2);
 }
+
+/// A tree built at run time under the test's base dir: links and FIFOs cannot live in git.
+fn tree_in(base: &Base, nodes: &str, modules: &[(&str, &str)]) -> PathBuf {
+    let dir = base.0.join("tree");
+    std::fs::create_dir_all(dir.join("modules")).unwrap();
+    std::fs::write(dir.join("nodes.vgo"), nodes).unwrap();
+    for (name, text) in modules {
+        std::fs::write(dir.join("modules").join(format!("{name}.vgo")), text).unwrap();
+    }
+    dir
+}
+
+/// `validate` with a deadline: a loader that blocks fails the test instead of hanging it.
+fn validate_within(base: &Base, dir: &Path, secs: u64) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigo"))
+        .args(["cli", "config", "validate"])
+        .arg(dir)
+        .env("VIGO_BASE_DIR", &base.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("config validate did not return within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    (status.code().unwrap(), err.replace(&dir.display().to_string(), "TREE"))
+}
+
+const NODES: &str = "envoys:\n  - match: \"*\"\n    roles: [web]\n";
+const WEB: &str = "resources:\n  - {name: nginx, type: package, package: nginx}\n";
+
+#[test]
+fn config_validate_never_reads_a_file_through_a_symlink() {
+    let base = Base::new();
+    // Read as YAML, the canary's first line would be named in an "unknown key" error.
+    let canary = base.0.join("outside.vgo");
+    std::fs::write(&canary, "CANARY-b41d-db-password: hunter2\n").unwrap();
+    let dir = tree_in(&base, NODES, &[("web", WEB)]);
+    std::os::unix::fs::symlink(&canary, dir.join("modules/db.vgo")).unwrap();
+    let (code, err) = validate_within(&base, &dir, 20);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "TREE/modules/db.vgo: is a symbolic link; Vigo reads only plain files inside the config tree, never what a link points to: replace db.vgo with a copy of the file\nerror: 1 error in TREE\n"
+    );
+    assert!(!err.contains("CANARY") && !err.contains("hunter2"));
+}
+
+#[test]
+fn config_validate_returns_at_once_when_modules_holds_a_fifo() {
+    let base = Base::new();
+    let dir = tree_in(&base, NODES, &[("web", WEB)]);
+    nix::unistd::mkfifo(&dir.join("modules/queue.vgo"), nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let (code, err) = validate_within(&base, &dir, 20);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    assert_eq!(code, 1);
+    assert!(err.starts_with("TREE/modules/queue.vgo: is a FIFO (named pipe), not a regular file"), "{err}");
+}
+
+#[test]
+fn config_validate_refuses_deep_nesting_within_a_second_or_two() {
+    let base = Base::new();
+    let dir = tree_in(&base, NODES, &[("web", &format!("vars:\n  x: {}", "[".repeat(1_000_000)))]);
+    let start = std::time::Instant::now();
+    let (code, err) = validate_within(&base, &dir, 30);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "TREE/modules/web.vgo:2:132: nesting is deeper than 128 levels; flatten the structure\nerror: 1 error in TREE\n"
+    );
+}
+
+#[test]
+fn config_validate_names_a_secret_ref_written_inside_a_command() {
+    let base = Base::new().with_empty_vault();
+    let web = "resources:\n  - name: reset\n    type: exec\n    command: \"tool --password secret:vigo/db/password\"\n";
+    let dir = tree_in(&base, NODES, &[("web", web)]);
+    let (code, err) = validate_within(&base, &dir, 20);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "TREE/modules/web.vgo:4:14: exec `command` contains `secret:vigo/db/password` inside its text; only a whole value `secret:<key>` is a reference, and a secret may never go on a command line (it shows in `ps`): pass it with `stdin:`, or with `secret_file:` and `{{secret_file}}` in the command\nerror: 1 error in TREE\n"
+    );
+}

@@ -1,6 +1,6 @@
-//! Feeds arbitrary bytes to the strict .vgo YAML reader (size, NUL and UTF-8 checks, the value
-//! budget, duplicate keys) and, when a document parses, asks `locate` for the position of every
-//! node in it. Neither may panic, hang or grow without bound.
+//! Feeds arbitrary bytes to the strict .vgo YAML reader (size, NUL and UTF-8 checks, the nesting
+//! pre-scan, the value budget, duplicate keys) and, when a document parses, asks `locate` for the
+//! position of every node in it. Neither may panic, hang or grow without bound.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +12,15 @@ mod yaml;
 #[allow(dead_code)]
 #[path = "../../src/config/locate.rs"]
 mod locate;
+#[allow(dead_code)]
+#[path = "../../src/config/scan.rs"]
+mod scan;
+/// The escaping helpers the reader's messages use, at the path they have in the main crate.
+#[path = "../../src/util"]
+mod util {
+    #[allow(dead_code)]
+    pub mod text;
+}
 
 use yaml::{Node, Path};
 
@@ -38,13 +47,15 @@ fn paths(node: &Node, here: Path, out: &mut Vec<Path>, budget: usize) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(node) = yaml::parse(data) else { return };
+    let Ok(doc) = yaml::parse(data) else { return };
     let text = std::str::from_utf8(data).expect("parse accepted invalid UTF-8");
     let mut found = Vec::new();
-    paths(&node, Path::root(), &mut found, 64);
+    paths(&doc.root, Path::root(), &mut found, 64);
     for p in found {
         // Every node the parser produced must be locatable in the same text.
-        let (line, column) = yaml::locate(text, &p).expect("a parsed node could not be located");
-        let _ = yaml::is_quoted_at(text, line, column);
+        yaml::locate(text, &p).expect("a parsed node could not be located");
+    }
+    for (line, column, _) in &doc.yaml11_words {
+        assert!(*line >= 1 && *column >= 1, "positions are 1-based");
     }
 });

@@ -1,5 +1,6 @@
 //! Compiling one envoy's bundle: merge vars, render templates, turn `secret:` refs into markers,
-//! then check the bundle as a whole (unique names, references, cycles, watch_secret).
+//! then check the bundle as a whole (unique names and watch_secret here; references, cycles and
+//! one owner per managed thing in bundle_checks.rs).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -8,15 +9,20 @@ use serde_json::{Map, Value as Json};
 use super::model::{Entry, Issue, Loc, Module, Nodes, Resource, Str, Value};
 use super::schema::{self, COMMAND_LINES};
 use super::secrets::{self, Resolver, When};
-use super::template;
+use super::template::{self, RenderError};
 use crate::bundle::{CompiledBundle, CompiledResource};
 use crate::placeholder;
+use crate::util::text::{check_visible, excerpt};
 
 pub struct Compiler<'a, 'p> {
     pub nodes: &'a Nodes,
     pub modules: &'a BTreeMap<String, Module>,
     pub resolver: &'a mut Resolver<'p>,
     pub issues: Vec<Issue>,
+    /// Bytes of attribute text this bundle may still render (see `Limits::max_bundle_text`).
+    pub text_left: usize,
+    text_limit: usize,
+    too_large_reported: bool,
 }
 
 /// Roles for a set of matching entries: defaults first, then each entry's, first-seen order.
@@ -26,8 +32,30 @@ pub fn roles_for<'n>(nodes: &'n Nodes, entries: &[&'n Entry]) -> Vec<&'n Str> {
     all.filter(|r| seen.insert(r.value.as_str())).collect()
 }
 
-impl Compiler<'_, '_> {
-    fn issue(&mut self, loc: &Loc, message: impl Into<String>) {
+impl<'a, 'p> Compiler<'a, 'p> {
+    pub fn new(
+        nodes: &'a Nodes,
+        modules: &'a BTreeMap<String, Module>,
+        resolver: &'a mut Resolver<'p>,
+        text_limit: usize,
+    ) -> Self {
+        Compiler {
+            nodes,
+            modules,
+            resolver,
+            issues: Vec::new(),
+            text_left: text_limit,
+            text_limit,
+            too_large_reported: false,
+        }
+    }
+
+    /// Whether rendering stopped at the text limit.
+    pub fn went_over(&self) -> bool {
+        self.too_large_reported
+    }
+
+    pub(super) fn issue(&mut self, loc: &Loc, message: impl Into<String>) {
         self.issues.push(Issue { loc: loc.clone(), message: message.into() });
     }
 
@@ -56,7 +84,7 @@ impl Compiler<'_, '_> {
                 if let Some((_, role)) = defined.get(&r.name.value) {
                     let msg = format!(
                         "resource name `{}` is also used by role `{role}`; names must be unique in an envoy's bundle",
-                        r.name.value
+                        excerpt(&r.name.value)
                     );
                     if *role != m.role {
                         self.issue(&r.name.loc, msg);
@@ -75,30 +103,6 @@ impl Compiler<'_, '_> {
         bundle
     }
 
-    /// One path, package, service, user or group per bundle: two resources managing the same
-    /// thing would undo each other on every run (Puppet's "duplicate declaration").
-    fn check_one_owner(&mut self, resources: &[CompiledResource], defined: &HashMap<String, (&Loc, &str)>) {
-        let mut owners: HashMap<String, &str> = HashMap::new();
-        for r in resources {
-            let Some(thing) = managed_thing(r) else { continue };
-            match owners.get(&thing) {
-                Some(first) => {
-                    let msg = format!(
-                        "resource `{}` manages {thing}, which resource `{first}` already manages; keep one of them",
-                        r.name
-                    );
-                    if let Some((loc, _)) = defined.get(&r.name) {
-                        let loc = (*loc).clone();
-                        self.issue(&loc, msg);
-                    }
-                }
-                None => {
-                    owners.insert(thing, &r.name);
-                }
-            }
-        }
-    }
-
     /// The marker for a ref. A missing key is reported here, and its marker is still used, so the
     /// checks that follow (watch_secret, command lines) do not report the same ref again.
     fn marker(&mut self, key: &str, loc: &Loc) -> String {
@@ -114,7 +118,29 @@ impl Compiler<'_, '_> {
             return Some(self.marker(key, &s.loc));
         }
         let pieces = template::parse(&s.value).map_err(|msg| self.issue(&s.loc, msg)).ok()?;
-        template::render(&pieces, |n| vars.get(n).cloned(), envoy).map_err(|msg| self.issue(&s.loc, msg)).ok()
+        match template::render(&pieces, |n| vars.get(n).map(String::as_str), envoy, self.text_left) {
+            Ok(text) => {
+                self.text_left -= text.len();
+                Some(text)
+            }
+            Err(RenderError::Invalid(msg)) => {
+                self.issue(&s.loc, msg);
+                None
+            }
+            Err(RenderError::TooLarge) => {
+                // Reported once, where the bundle went over; what follows would only repeat it.
+                if !self.too_large_reported {
+                    self.too_large_reported = true;
+                    let msg = format!(
+                        "rendering this value takes the bundle past {} bytes of text, the most one \
+                         envoy's bundle may hold; use smaller vars, or fewer large values per envoy",
+                        self.text_limit
+                    );
+                    self.issue(&s.loc, msg);
+                }
+                None
+            }
+        }
     }
 
     fn resource(
@@ -177,7 +203,8 @@ impl Compiler<'_, '_> {
             } else if ok && !used.contains(&w.value) {
                 let msg = format!(
                     "watch_secret names `{}`, which this resource does not use; reference secret:{} in it or remove it from watch_secret",
-                    w.value, w.value
+                    excerpt(&w.value),
+                    excerpt(&w.value)
                 );
                 self.issue(&w.loc, msg);
             }
@@ -214,8 +241,11 @@ impl Compiler<'_, '_> {
             placeholder::find_markers(text).unwrap_or_default().into_iter().map(|f| f.key).collect();
         let direct = secrets::as_ref(&s.value).is_some();
         if direct || !keys.is_empty() {
-            let what =
-                if keys.is_empty() { s.value.clone() } else { format!("secret:{}", keys.join(", secret:")) };
+            let what = if keys.is_empty() {
+                excerpt(&s.value).into_owned()
+            } else {
+                format!("secret:{}", keys.join(", secret:"))
+            };
             self.issue(
                 &s.loc,
                 format!("exec `{name}` contains {what}; a command line shows in `ps`: use stdin or secret_file to pass secrets"),
@@ -228,6 +258,12 @@ impl Compiler<'_, '_> {
         }
         // The agent splits the line the same way; an unclosed quote would fail on every envoy.
         if let Err(msg) = crate::agent::engine::cmdline::argv(text) {
+            // The splitter's message quotes the whole command; ours quotes an excerpt.
+            let msg = if msg.ends_with("has an unclosed quote") {
+                format!("command \"{}\" has an unclosed quote; close it", excerpt(text))
+            } else {
+                msg
+            };
             self.issue(&s.loc, format!("exec `{name}`: {msg}"));
             return false;
         }
@@ -259,103 +295,26 @@ impl Compiler<'_, '_> {
                     if out.contains("==") || out.contains("!=") {
                         self.issue(
                             &w.loc,
-                            format!("`when:` operand renders to {out:?}, which holds a comparison operator"),
+                            format!(
+                                "`when:` operand renders to \"{}\", which holds a comparison operator",
+                                excerpt(&out)
+                            ),
                         );
                         return None;
                     }
                     Some(out)
                 };
                 let (l, r) = (side(lhs), side(rhs));
-                Some(format!("{} {op} {}", l?, r?))
+                let rendered = format!("{} {op} {}", l?, r?);
+                // The condition is printed in run reports; a var must not hide characters in it.
+                if let Err(msg) = check_visible("`when:` once rendered", &rendered) {
+                    self.issue(&w.loc, msg);
+                    return None;
+                }
+                Some(rendered)
             }
         }
     }
-
-    /// Every depends_on / notify target exists; the graph has no cycle. An edge `a -> b` means
-    /// "a runs after b": `a depends_on b`, or `b notify a`.
-    fn check_graph(&mut self, all: &[&Resource], defined: &HashMap<String, (&Loc, &str)>) {
-        let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let mut order: Vec<&str> = Vec::new();
-        for r in all {
-            if defined.get(&r.name.value).is_some_and(|(loc, _)| **loc == r.name.loc) {
-                order.push(&r.name.value);
-            }
-            for (list, what) in [(&r.depends_on, "depends_on"), (&r.notify, "notify")] {
-                for target in list {
-                    if !defined.contains_key(&target.value) {
-                        let msg = format!(
-                            "{what} names `{}`, which is not a resource in this envoy's bundle",
-                            target.value
-                        );
-                        self.issue(&target.loc, msg);
-                    } else if what == "depends_on" {
-                        edges.entry(&r.name.value).or_default().push(&target.value);
-                    } else {
-                        edges.entry(&target.value).or_default().push(&r.name.value);
-                    }
-                }
-            }
-        }
-        let mut state: HashMap<&str, u8> = HashMap::new(); // 1 on the stack, 2 done
-        for start in order {
-            let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
-            while let Some(&(node, next)) = stack.last() {
-                if next == 0 {
-                    if state.contains_key(node) {
-                        stack.pop();
-                        continue;
-                    }
-                    state.insert(node, 1);
-                }
-                let outs = edges.get(node).map(Vec::as_slice).unwrap_or(&[]);
-                if let Some(&to) = outs.get(next) {
-                    if let Some(top) = stack.last_mut() {
-                        top.1 += 1;
-                    }
-                    match state.get(to) {
-                        Some(1) => self.report_cycle(&stack, to, defined),
-                        Some(_) => {}
-                        None => stack.push((to, 0)),
-                    }
-                } else {
-                    state.insert(node, 2);
-                    stack.pop();
-                }
-            }
-        }
-    }
-
-    fn report_cycle(&mut self, stack: &[(&str, usize)], to: &str, defined: &HashMap<String, (&Loc, &str)>) {
-        let from = stack.iter().position(|(n, _)| *n == to).unwrap_or(0);
-        let mut names: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
-        names.push(to);
-        if let Some((loc, _)) = defined.get(to) {
-            let msg = format!(
-                "dependency cycle: {} (`->` means depends on / is notified by); remove one of these links",
-                names.join(" -> ")
-            );
-            self.issue(loc, msg);
-        }
-    }
-}
-
-/// What a resource takes charge of on the host, spelled for an error message; `None` for an
-/// exec (running a command twice is a choice, not a conflict).
-fn managed_thing(r: &CompiledResource) -> Option<String> {
-    let attr = |name: &str| r.attributes.get(name).and_then(Json::as_str);
-    Some(match r.rtype.as_str() {
-        "file" | "directory" | "symlink" => {
-            // `//etc/app/` and `/etc/app` are one path.
-            let parts: Vec<&str> =
-                attr("target_path")?.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-            format!("the path /{}", parts.join("/"))
-        }
-        "package" => format!("package `{}`", attr("package")?),
-        "service" => format!("service `{}`", attr("service")?.trim_end_matches(".service")),
-        "user" => format!("user `{}`", attr("username")?),
-        "group" => format!("group `{}`", attr("groupname")?),
-        _ => return None,
-    })
 }
 
 /// Envoy names come from enrollment; they must not smuggle markers or templates into bundles.
@@ -363,8 +322,12 @@ pub fn check_envoy_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
         return Err("envoy names are 1 to 253 bytes".into());
     }
-    if name.chars().any(char::is_control) || placeholder::contains_marker(name) || name.contains("{{") {
-        return Err(format!("envoy name {name:?} contains characters not allowed in envoy names"));
+    check_visible("envoy name", name)?;
+    if placeholder::contains_marker(name) || name.contains("{{") {
+        return Err(format!(
+            "envoy name \"{}\" contains characters not allowed in envoy names",
+            excerpt(name)
+        ));
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Envoy-name globs: `*` any run, `?` one character, `[abc]` / `[a-z]` / `[!a-z]` a class.
 //! Matching is iterative with single-star backtracking, so it is linear-ish, never exponential.
 
+use crate::util::text::excerpt;
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Char(char),
@@ -44,7 +46,8 @@ impl Glob {
                     loop {
                         let Some(&c) = chars.get(j) else {
                             return Err(format!(
-                                "unclosed `[` in match pattern {pattern:?}; close it with `]`"
+                                "unclosed `[` in match pattern \"{}\"; close it with `]`",
+                                excerpt(pattern)
                             ));
                         };
                         if c == ']' && !first {
@@ -55,7 +58,9 @@ impl Glob {
                             let end = chars[j + 2];
                             if end < c {
                                 return Err(format!(
-                                    "backwards range `{c}-{end}` in match pattern {pattern:?}"
+                                    "backwards range `{}` in match pattern \"{}\"",
+                                    excerpt(&format!("{c}-{end}")),
+                                    excerpt(pattern)
                                 ));
                             }
                             ranges.push((c, end));

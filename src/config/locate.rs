@@ -61,6 +61,7 @@ pub fn locate(text: &str, path: &Path) -> Option<(usize, usize)> {
 
 /// Whether the scalar starting at this position is written quoted or as a block scalar, which
 /// is how a deliberate string `"yes"` differs from a YAML 1.1 boolean `yes`.
+#[cfg(test)]
 pub fn is_quoted_at(text: &str, line: usize, column: usize) -> bool {
     let Some(l) = text.lines().nth(line.saturating_sub(1)) else { return false };
     matches!(l.chars().nth(column.saturating_sub(1)), Some('"' | '\'' | '|' | '>' | '!'))

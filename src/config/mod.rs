@@ -14,27 +14,31 @@
 //!
 //! An envoy that matches no entry gets an empty bundle: no defaults apply to it.
 
+mod bundle_checks;
 mod compile;
 pub mod glob;
 mod locate;
 mod model;
+mod reader;
+mod report;
+mod scan;
 pub(crate) mod schema;
 mod secrets;
+mod source;
 mod template;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::CompiledBundle;
 use crate::secrets::Provider;
-use model::{Issue, Loc, Module, Nodes, Reader, Value};
+use crate::util::text::{escape_control, excerpt};
+use model::{Issue, Loc, Module, Nodes, Value};
+use reader::Reader;
 use secrets::Resolver;
-
-/// Errors located beyond this many per file are summarised in one line.
-const MAX_LOCATED_PER_FILE: usize = 100;
+pub use source::Limits;
 
 /// One problem in a config tree. `line` and `column` are 1-based; 0 means "the whole file".
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,12 +49,21 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Messages quote config text in excerpts, so they stay short; this is the backstop.
+const MAX_MESSAGE_CHARS: usize = 2000;
+
 impl fmt::Display for ConfigError {
+    /// Messages quote config text only escaped; the escaping here also covers file names.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display().to_string();
+        let (file, mut message) = (escape_control(&file), escape_control(&self.message));
+        if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
+            message = format!("{}…", &message[..cut]).into();
+        }
         if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
+            write!(f, "{file}: {message}")
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+            write!(f, "{file}:{}:{}: {message}", self.line, self.column)
         }
     }
 }
@@ -73,50 +86,40 @@ pub struct ConfigTree {
     files: Vec<SourceFile>,
     nodes: Nodes,
     modules: BTreeMap<String, Module>,
+    limits: Limits,
 }
 
-/// Reads `dir/nodes.vgo` and `dir/modules/*.vgo`. Returns every error found, not just the first.
+/// Reads `dir/nodes.vgo` and `dir/modules/*.vgo` within the default `Limits`. Returns every
+/// error found, not just the first. A plain blocking function: it reads files and parses, so an
+/// async caller runs it on a blocking thread.
 pub fn load_tree(dir: &Path) -> Result<ConfigTree, Vec<ConfigError>> {
-    let mut errors = Vec::new();
-    let nodes_path = dir.join("nodes.vgo");
-    let mut sources = Vec::new();
-    if !dir.is_dir() {
-        return Err(vec![ConfigError::whole(dir, "no such config directory; check the path or --base-dir")]);
-    }
-    if nodes_path.exists() && !nodes_path.is_file() {
-        errors.push(ConfigError::whole(&nodes_path, "is not a regular file; nodes.vgo must be a plain file"));
-    } else if !nodes_path.is_file() {
-        errors.push(ConfigError::whole(&nodes_path, "missing; a config tree needs nodes.vgo at its top"));
-    } else {
-        sources.push(("nodes.vgo".to_string(), nodes_path));
-    }
-    let mod_dir = dir.join("modules");
-    if let Ok(read) = std::fs::read_dir(&mod_dir) {
-        let mut names: Vec<String> = read
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".vgo"))
-            .collect();
-        names.sort();
-        for n in names {
-            sources.push((format!("modules/{n}"), mod_dir.join(&n)));
-        }
-    }
+    load_tree_with(dir, &Limits::default())
+}
+
+/// `load_tree` with other limits (tests use small ones).
+pub fn load_tree_with(dir: &Path, limits: &Limits) -> Result<ConfigTree, Vec<ConfigError>> {
+    let clock = source::Clock::start(limits);
+    let source::Read { files: raw, mut errors, modules_listed } = source::read_tree(dir, limits, &clock);
     let mut files = Vec::new();
     let mut parsed = Vec::new();
     let mut broken = Vec::new();
-    for (rel, path) in sources {
-        let bytes = match read_capped(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(ConfigError::whole(&path, format!("cannot read: {e}")));
-                continue;
-            }
+    for source::RawFile { rel, path, content } in raw {
+        let parsed_file = match content {
+            source::Content::Read(b) => yaml::parse(&b).map(|doc| (doc, b)),
+            source::Content::Failed(message) => Err(yaml::ParseError { line: 0, column: 0, message }),
+            source::Content::Skipped => Err(yaml::ParseError { line: 0, column: 0, message: String::new() }),
         };
-        match yaml::parse(&bytes) {
-            Ok(node) => {
-                parsed.push(node);
+        match parsed_file {
+            Ok((doc, bytes)) => {
+                for (line, column, word) in &doc.yaml11_words {
+                    let message = format!(
+                        "`{word}` is a boolean in YAML 1.1 but a string here; quote it (\"{word}\") \
+                         if you mean the word, or write true/false"
+                    );
+                    errors.push(ConfigError { file: path.clone(), line: *line, column: *column, message });
+                }
                 let text = String::from_utf8(bytes).unwrap_or_default();
+                parsed.push(doc);
                 files.push(SourceFile { rel, path, text });
             }
             Err(e) => {
@@ -124,44 +127,53 @@ pub fn load_tree(dir: &Path) -> Result<ConfigTree, Vec<ConfigError>> {
                 if let Some(role) = rel.strip_prefix("modules/").and_then(|n| n.strip_suffix(".vgo")) {
                     broken.push(role.to_string());
                 }
-                errors.push(ConfigError { file: path, line: e.line, column: e.column, message: e.message })
+                if !e.message.is_empty() {
+                    errors.push(ConfigError {
+                        file: path,
+                        line: e.line,
+                        column: e.column,
+                        message: e.message,
+                    })
+                }
             }
         }
     }
     let mut issues = Vec::new();
     let mut nodes = Nodes::default();
     let mut modules = BTreeMap::new();
-    for (i, (file, node)) in files.iter().zip(&parsed).enumerate() {
-        let mut reader = Reader { file: i, text: &file.text, issues: &mut issues };
+    for (i, (file, doc)) in files.iter().zip(&parsed).enumerate() {
+        let words = !doc.yaml11_words.is_empty();
+        let mut reader = Reader { file: i, issues: &mut issues, has_yaml11_words: words };
         match file.rel.strip_prefix("modules/").and_then(|n| n.strip_suffix(".vgo")) {
-            None => nodes = reader.nodes(node),
-            Some(role) if model::is_role_name(role) => {
-                modules.insert(role.to_string(), reader.module(role, node));
+            None => nodes = reader.nodes(&doc.root),
+            Some(role) if reader::is_role_name(role) => {
+                modules.insert(role.to_string(), reader.module(role, &doc.root));
             }
             Some(role) => errors.push(ConfigError::whole(
                 &file.path,
-                format!("module file name `{role}` is not a role name (letters, digits, _ and -); rename it"),
+                format!(
+                    "module file name `{}` is not a role name (letters, digits, _ and -); rename it",
+                    excerpt(role)
+                ),
             )),
         }
     }
     for role in broken {
         modules.insert(role.clone(), Module { role, vars: Vec::new(), resources: Vec::new() });
     }
-    let tree = ConfigTree { files, nodes, modules };
-    tree.check_roles_and_refs(&mut issues);
-    errors.extend(tree.resolve(issues));
+    let tree = ConfigTree { files, nodes, modules, limits: limits.clone() };
+    tree.check_roles_and_refs(&mut issues, modules_listed);
+    let mut budget = report::Budget::new(limits, &clock);
+    errors.extend(tree.resolve_within(issues, &mut budget));
+    if let Err(e) = clock.check(dir) {
+        errors.push(e);
+    }
     errors.sort();
     if errors.is_empty() {
         Ok(tree)
     } else {
         Err(errors)
     }
-}
-
-fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(yaml::MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 impl ConfigTree {
@@ -203,17 +215,12 @@ impl ConfigTree {
         provider: &dyn Provider,
     ) -> Result<CompiledBundle, Vec<ConfigError>> {
         if let Err(msg) = compile::check_envoy_name(envoy_name) {
-            let file = self.files.first().map_or_else(|| PathBuf::from("nodes.vgo"), |f| f.path.clone());
-            return Err(vec![ConfigError::whole(&file, msg)]);
+            return Err(vec![self.tree_error(msg)]);
         }
         let entries: Vec<_> = self.nodes.entries.iter().filter(|e| e.glob.matches(envoy_name)).collect();
         let mut resolver = Resolver::new(provider);
-        let mut c = compile::Compiler {
-            nodes: &self.nodes,
-            modules: &self.modules,
-            resolver: &mut resolver,
-            issues: vec![],
-        };
+        let mut c =
+            compile::Compiler::new(&self.nodes, &self.modules, &mut resolver, self.limits.max_bundle_text);
         let bundle = c.compile(envoy_name, &entries);
         let issues = c.issues;
         if issues.is_empty() {
@@ -225,18 +232,35 @@ impl ConfigTree {
 
     /// Compiles every entry as if an envoy matched it alone (its pattern stands in for the name)
     /// and checks every secret ref anywhere in the tree, used by an entry or not.
+    /// The work is bounded: see `Limits::max_validate_resources` and `max_validate_text`.
     pub fn validate_all(&self, provider: &dyn Provider) -> Result<Vec<(String, usize)>, Vec<ConfigError>> {
+        self.check_validation_size()?;
         let mut resolver = Resolver::new(provider);
         let mut issues = Vec::new();
         let mut counts = Vec::new();
+        let mut text_left = self.limits.max_validate_text;
+        let started = std::time::Instant::now();
         for entry in &self.nodes.entries {
-            let mut c = compile::Compiler {
-                nodes: &self.nodes,
-                modules: &self.modules,
-                resolver: &mut resolver,
-                issues: vec![],
-            };
+            if started.elapsed() > self.limits.max_duration {
+                return Err(vec![self.tree_error(format!(
+                    "validating the tree took longer than {} s and was stopped; use fewer envoys \
+                     entries (one glob for hosts that share roles) or fewer resources per role",
+                    self.limits.max_duration.as_secs()
+                ))]);
+            }
+            // Near the end of the tree's budget, the bundle's own limit is the rest of it.
+            let tree_bound = text_left < self.limits.max_bundle_text;
+            let limit = text_left.min(self.limits.max_bundle_text);
+            let mut c = compile::Compiler::new(&self.nodes, &self.modules, &mut resolver, limit);
             let bundle = c.compile(&entry.pattern.value, &[entry]);
+            if tree_bound && c.went_over() {
+                return Err(vec![self.tree_error(format!(
+                    "validating renders more than {} bytes of text across the envoys entries; \
+                     use fewer entries (one glob for hosts that share roles) or smaller vars",
+                    self.limits.max_validate_text
+                ))]);
+            }
+            text_left -= limit - c.text_left;
             issues.extend(c.issues);
             counts.push((entry.pattern.value.clone(), bundle.resources.len()));
         }
@@ -250,6 +274,35 @@ impl ConfigTree {
         } else {
             Err(self.resolve(issues))
         }
+    }
+
+    /// Refuses a tree whose validation would compile more resources than the limit, before
+    /// compiling any: each entry is compiled with every module its roles name.
+    fn check_validation_size(&self) -> Result<(), Vec<ConfigError>> {
+        let mut total = 0usize;
+        for entry in &self.nodes.entries {
+            let roles = compile::roles_for(&self.nodes, &[entry]);
+            total += roles
+                .iter()
+                .filter_map(|r| self.modules.get(&r.value))
+                .map(|m| m.resources.len())
+                .sum::<usize>();
+        }
+        if total <= self.limits.max_validate_resources {
+            return Ok(());
+        }
+        Err(vec![self.tree_error(format!(
+            "validating compiles each of the {} envoys entries with all of its roles' resources, {total} in \
+             all, more than the limit of {}; give hosts that share roles one entry with a glob",
+            self.nodes.entries.len(),
+            self.limits.max_validate_resources
+        ))])
+    }
+
+    /// An error about the tree as a whole, reported against nodes.vgo.
+    fn tree_error(&self, message: String) -> ConfigError {
+        let file = self.files.first().map_or_else(|| PathBuf::from("nodes.vgo"), |f| f.path.clone());
+        ConfigError::whole(&file, message)
     }
 
     /// Every secret key referenced anywhere in the tree (vars, attributes, `when:` operands).
@@ -296,13 +349,15 @@ impl ConfigTree {
         out
     }
 
-    /// Load-time checks that need the whole tree: roles name existing modules, secret keys are
-    /// well-formed, and no exec command line is itself a secret ref.
-    fn check_roles_and_refs(&self, issues: &mut Vec<Issue>) {
+    /// Load-time checks that need the whole tree: roles name existing modules (when modules/
+    /// could be listed at all), secret keys are well-formed, and no exec command line is itself
+    /// a secret ref.
+    fn check_roles_and_refs(&self, issues: &mut Vec<Issue>, modules_listed: bool) {
         let n = &self.nodes;
         for role in n.default_roles.iter().chain(n.entries.iter().flat_map(|e| e.roles.iter())) {
-            if !self.modules.contains_key(&role.value) {
-                let msg = format!("role `{}` has no module; create modules/{}.vgo", role.value, role.value);
+            if modules_listed && !self.modules.contains_key(&role.value) {
+                let name = excerpt(&role.value);
+                let msg = format!("role `{name}` has no module; create modules/{name}.vgo");
                 issues.push(Issue { loc: role.loc.clone(), message: msg });
             }
         }
@@ -323,33 +378,6 @@ impl ConfigTree {
                 }
             }
         }
-    }
-
-    /// Turns located issues into sorted, de-duplicated errors with line and column.
-    fn resolve(&self, issues: Vec<Issue>) -> Vec<ConfigError> {
-        let mut by_file: BTreeMap<usize, BTreeMap<(yaml::Path, String), ()>> = BTreeMap::new();
-        for i in issues {
-            by_file.entry(i.loc.file).or_default().insert((i.loc.path, i.message), ());
-        }
-        let mut out = Vec::new();
-        for (file, items) in by_file {
-            let f = &self.files[file];
-            let total = items.len();
-            let mut located = Vec::new();
-            for ((path, message), ()) in items.into_iter().take(MAX_LOCATED_PER_FILE) {
-                let (line, column) = yaml::locate(&f.text, &path).unwrap_or((0, 0));
-                located.push(ConfigError { file: f.path.clone(), line, column, message });
-            }
-            out.extend(located);
-            if total > MAX_LOCATED_PER_FILE {
-                out.push(ConfigError::whole(
-                    &f.path,
-                    format!("{} more errors not shown", total - MAX_LOCATED_PER_FILE),
-                ));
-            }
-        }
-        out.sort();
-        out
     }
 }
 

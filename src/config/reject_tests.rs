@@ -49,7 +49,7 @@ fn unknown_key() {
 fn duplicate_key() {
     assert_eq!(
         one("resources:\n  - name: a\n    type: package\n    package: x\n    package: y\n"),
-        "modules/m.vgo:5:5: invalid YAML: resources[0]: duplicate key `package`; a key may appear only once in a mapping"
+        "modules/m.vgo:5:5: duplicate key `package`; a key may appear only once in a mapping"
     );
 }
 
@@ -91,7 +91,10 @@ fn wrong_types() {
 #[test]
 fn oversize_nul_and_utf8_files() {
     let big = format!("vars:\n  x: \"{}\"\n", "a".repeat(yaml::MAX_FILE_BYTES));
-    assert_eq!(one(&big), "modules/m.vgo:1:1: file is larger than 1048576 bytes, the limit for .vgo files (1 MiB); split it into modules");
+    assert_eq!(
+        one(&big),
+        "modules/m.vgo: file is larger than 1048576 bytes, the limit for a .vgo file; split it into modules"
+    );
     assert_eq!(one("vars:\n  x: \"a\0b\"\n"), "modules/m.vgo:2:8: NUL byte; .vgo files are text: remove it");
     assert_eq!(
         one("vars:\n  x: \"a\\0b\"\n"),
@@ -386,8 +389,14 @@ fn nodes_vgo_that_is_not_a_plain_file_is_named_as_such() {
     std::fs::remove_file(t.0.join("nodes.vgo")).unwrap();
     assert_eq!(t.load_errors(), ["nodes.vgo: missing; a config tree needs nodes.vgo at its top"]);
     std::fs::create_dir(t.0.join("nodes.vgo")).unwrap();
-    assert_eq!(t.load_errors(), ["nodes.vgo: is not a regular file; nodes.vgo must be a plain file"]);
+    assert_eq!(
+        t.load_errors(),
+        ["nodes.vgo: is a directory, not a regular file; nodes.vgo must be a plain file"]
+    );
     std::fs::remove_dir(t.0.join("nodes.vgo")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", t.0.join("nodes.vgo")).unwrap();
-    assert_eq!(t.load_errors(), ["nodes.vgo: is not a regular file; nodes.vgo must be a plain file"]);
+    assert_eq!(
+        t.load_errors(),
+        ["nodes.vgo: is a symbolic link; Vigo reads only plain files inside the config tree, never what a link points to: replace nodes.vgo with a copy of the file"]
+    );
 }

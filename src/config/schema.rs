@@ -1,6 +1,8 @@
 //! The resource types the run engine knows and the attributes each takes. This table is the
 //! contract with the agent: attribute names here are exactly the keys it reads.
 
+use crate::util::text::{check_visible, check_visible_lines, excerpt};
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     /// A string (templated).
@@ -114,6 +116,10 @@ pub fn type_names() -> String {
     TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
 }
 
+/// Attributes handed over whole as private text (a file's content, a pipe, a 0600 file, a
+/// password to hash): any character may be in them, and so may the text `secret:`.
+const PRIVATE_TEXT: &[&str] = &["content", "stdin", "secret_file", "password"];
+
 /// Attributes that name a path on the managed host (symlink `points_to` may be relative).
 const HOST_PATHS: &[&str] = &["target_path", "creates", "cwd", "home"];
 /// Attributes that hold account names (one each, or one per list item).
@@ -123,38 +129,70 @@ const ACCOUNT_NAMES: &[&str] = &["username", "groupname", "groups", "members"];
 /// catches what would otherwise fail on every envoy.
 pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
     let name = attr.name;
+    if PRIVATE_TEXT.contains(&name) {
+        return Ok(());
+    }
+    if COMMAND_LINES.contains(&name) {
+        check_visible_lines(&format!("exec `{name}`"), value)?;
+    } else {
+        check_visible(&format!("`{name}`"), value)?;
+    }
+    if let Some(text) = super::secrets::embedded_ref(value) {
+        return Err(embedded_ref_message(name, text));
+    }
+    let shown = format!("\"{}\"", excerpt(value));
     if attr.required && value.trim().is_empty() {
         return Err(format!("`{name}` is empty; it needs a value"));
     }
     if HOST_PATHS.contains(&name) && !value.is_empty() {
         if !value.starts_with('/') {
-            return Err(format!("`{name}` {value:?} must be an absolute path (start with /)"));
+            return Err(format!("`{name}` {shown} must be an absolute path (start with /)"));
         }
         if value.split('/').any(|seg| seg == "..") {
-            return Err(format!("`{name}` {value:?} must not contain '..'; write the path it means"));
+            return Err(format!("`{name}` {shown} must not contain '..'; write the path it means"));
         }
     }
     if ACCOUNT_NAMES.contains(&name) && !crate::util::users::is_account_name(value) {
         return Err(format!(
-            "{value:?} in `{name}` is not a valid account name (1-32 of A-Z a-z 0-9 _ - ., not starting with -)"
+            "{shown} in `{name}` is not a valid account name (1-32 of A-Z a-z 0-9 _ - ., not starting with -)"
         ));
     }
     if name == "timeout" {
         parse_timeout(value)?;
     }
     if matches!(name, "uid" | "gid") && value.trim().parse::<u32>().is_err() {
-        return Err(format!("{name} {value:?} must be a whole number from 0 to 4294967295"));
+        return Err(format!("{name} {shown} must be a whole number from 0 to 4294967295"));
     }
     if attr.kind == Kind::Mode && !is_mode(value) {
-        return Err(format!("mode {value:?} is not an octal mode; modes are strings like \"0644\""));
+        return Err(format!("mode {shown} is not an octal mode; modes are strings like \"0644\""));
     }
     if attr.kind == Kind::Flag && !matches!(value, "true" | "false") {
-        return Err(format!("{} must be true or false, not {value:?}", attr.name));
+        return Err(format!("{} must be true or false, not {shown}", attr.name));
     }
     if !attr.choices.is_empty() && !attr.choices.contains(&value) {
-        return Err(format!("{} must be one of {}, not {value:?}", attr.name, attr.choices.join(", ")));
+        return Err(format!("{} must be one of {}, not {shown}", attr.name, attr.choices.join(", ")));
     }
     Ok(())
+}
+
+/// Text such as `tool --password secret:app/db/pw` is not a reference (only a whole value is):
+/// it would reach the host as those very characters. Meant as a reference, it would put a
+/// secret on a command line or into a path; either way it is refused.
+fn embedded_ref_message(name: &str, text: &str) -> String {
+    let found = excerpt(text);
+    if COMMAND_LINES.contains(&name) {
+        format!(
+            "exec `{name}` contains `{found}` inside its text; only a whole value `secret:<key>` is a \
+             reference, and a secret may never go on a command line (it shows in `ps`): pass it with \
+             `stdin:`, or with `secret_file:` and `{{{{secret_file}}}}` in the command"
+        )
+    } else {
+        format!(
+            "`{name}` contains `{found}` inside its text; only a whole value `secret:<key>` is a \
+             reference, and a secret may never be part of a path or name on the host: pass secrets \
+             with exec `stdin:` / `secret_file:`, file `content` or user `password`"
+        )
+    }
 }
 
 /// "644", "0644", "4755", or with a leading zero before four digits ("04755").
@@ -180,10 +218,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if name.contains("{{") {
         return Err("resource names are literal; remove the template".into());
     }
-    if name.chars().any(char::is_control) {
-        return Err("resource name contains a control character".into());
-    }
-    Ok(())
+    check_visible("resource name", name)
 }
 
 /// The longest an exec (or its guards) may run: a day. A run holds the agent's lock for that
@@ -195,7 +230,8 @@ pub fn parse_timeout(value: &str) -> Result<u64, String> {
     match value.trim().parse::<u64>() {
         Ok(n) if (1..=MAX_TIMEOUT_SECS).contains(&n) => Ok(n),
         _ => Err(format!(
-            "timeout {value:?} must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECS} (a day)"
+            "timeout \"{}\" must be a whole number of seconds from 1 to {MAX_TIMEOUT_SECS} (a day)",
+            excerpt(value)
         )),
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use crate::placeholder;
 use crate::secrets::{Provider, SecretsError};
+use crate::util::text::excerpt;
 
 pub const PREFIX: &str = "secret:";
 
@@ -31,10 +32,26 @@ pub fn check_literal(s: &str) -> Result<(), String> {
 /// The grammar check alone, with a message that says what a key looks like.
 pub fn check_key(key: &str) -> Result<(), String> {
     placeholder::validate_key(key).map_err(|e| match e {
-        placeholder::PlaceholderError::InvalidKey { key, reason } => {
-            format!("secret:{key} is not a valid secret key: {reason} (keys look like app/db/password)")
-        }
-        other => other.to_string(),
+        placeholder::PlaceholderError::InvalidKey { key, reason } => format!(
+            "secret:{} is not a valid secret key: {} (keys look like app/db/password)",
+            excerpt(&key),
+            reason
+        ),
+        _ => format!("secret:{} is not a valid secret key (keys look like app/db/password)", excerpt(key)),
+    })
+}
+
+/// Text that looks like a reference inside a longer string: `secret:` followed by a character
+/// a key can start with, anywhere (also inside a word such as `mysecret:x`, which cannot be told
+/// from a reference with a typo in front). Returns `secret:` and the key-like text after it.
+pub fn embedded_ref(value: &str) -> Option<&str> {
+    let key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/');
+    value.match_indices(PREFIX).find_map(|(at, _)| {
+        let rest = &value[at + PREFIX.len()..];
+        let len = rest.find(|c: char| !key_char(c)).unwrap_or(rest.len());
+        let starts_key =
+            rest.starts_with(|c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        starts_key.then(|| &value[at..at + PREFIX.len() + len])
     })
 }
 
@@ -86,8 +103,10 @@ pub fn parse_when(s: &str) -> Result<When<'_>, String> {
         .collect();
     match ops.as_slice() {
         [(at, op)] => Ok(When::Compare { lhs: t[..*at].trim(), op, rhs: t[at + 2..].trim() }),
-        [] => Err(format!("`when: {t}` is not an allowed form; use {WHEN_FORMS}")),
-        _ => Err(format!("`when: {t}` has more than one comparison; use exactly one `==` or `!=`")),
+        [] => Err(format!("`when: {}` is not an allowed form; use {WHEN_FORMS}", excerpt(t))),
+        _ => {
+            Err(format!("`when: {}` has more than one comparison; use exactly one `==` or `!=`", excerpt(t)))
+        }
     }
 }
 

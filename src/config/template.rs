@@ -2,6 +2,8 @@
 //! (exec `command` only; the agent fills it in) and `{{ "text" }}` for a literal `{{`.
 //! Anything else inside braces is an error, so a typo never ships as text.
 
+use crate::util::text::excerpt;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece<'a> {
     Text(&'a str),
@@ -36,6 +38,7 @@ pub fn parse(s: &str) -> Result<Vec<Piece<'_>>, String> {
 fn expr(e: &str) -> Result<Piece<'_>, String> {
     if let Some(name) = e.strip_prefix(".Vars.") {
         if !is_var_name(name) {
+            let (e, name) = (excerpt(e), excerpt(name));
             return Err(format!("`{{{{ {e} }}}}`: `{name}` is not a var name (letters, digits, _)"));
         }
         return Ok(Piece::Var(name));
@@ -47,8 +50,9 @@ fn expr(e: &str) -> Result<Piece<'_>, String> {
             Ok(Piece::Text(&e[1..e.len() - 1]))
         }
         _ => Err(format!(
-            "unknown template expression `{{{{ {e} }}}}`; use {{{{ .Vars.NAME }}}}, {{{{ .Envoy.Name }}}} \
-             or {{{{ \"text\" }}}}"
+            "unknown template expression `{{{{ {} }}}}`; use {{{{ .Vars.NAME }}}}, {{{{ .Envoy.Name }}}} \
+             or {{{{ \"text\" }}}}",
+            excerpt(e)
         )),
     }
 }
@@ -60,27 +64,41 @@ pub fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Renders parsed pieces. `{{secret_file}}` is written back as-is for the agent.
-pub fn render(
-    pieces: &[Piece<'_>],
-    var: impl Fn(&str) -> Option<String>,
+/// Why a template could not be rendered.
+#[derive(Debug, PartialEq)]
+pub enum RenderError {
+    /// What to fix, for the operator.
+    Invalid(String),
+    /// The text would pass the `limit` given to `render`.
+    TooLarge,
+}
+
+/// Renders parsed pieces, stopping before the text passes `limit` bytes (a short template that
+/// repeats a large var could otherwise expand to gigabytes). `{{secret_file}}` is written back
+/// as-is for the agent.
+pub fn render<'v>(
+    pieces: &[Piece<'v>],
+    var: impl Fn(&str) -> Option<&'v str>,
     envoy: &str,
-) -> Result<String, String> {
+    limit: usize,
+) -> Result<String, RenderError> {
     let mut out = String::new();
     for p in pieces {
-        match p {
-            Piece::Text(t) => out.push_str(t),
-            Piece::EnvoyName => out.push_str(envoy),
-            Piece::SecretFile => out.push_str(SECRET_FILE),
-            Piece::Var(name) => match var(name) {
-                Some(v) => out.push_str(&v),
-                None => {
-                    return Err(format!(
-                        "unknown var `{name}`; define it under `vars:` in nodes.vgo or in the module"
-                    ))
-                }
-            },
+        let piece = match p {
+            Piece::Text(t) => *t,
+            Piece::EnvoyName => envoy,
+            Piece::SecretFile => SECRET_FILE,
+            Piece::Var(name) => var(name).ok_or_else(|| {
+                RenderError::Invalid(format!(
+                    "unknown var `{}`; define it under `vars:` in nodes.vgo or in the module",
+                    excerpt(name)
+                ))
+            })?,
+        };
+        if out.len() + piece.len() > limit {
+            return Err(RenderError::TooLarge);
         }
+        out.push_str(piece);
     }
     Ok(out)
 }
@@ -91,7 +109,7 @@ mod tests {
 
     fn r(s: &str) -> Result<String, String> {
         let pieces = parse(s)?;
-        render(&pieces, |n| (n == "port").then(|| "5432".to_string()), "db1")
+        render(&pieces, |n| (n == "port").then_some("5432"), "db1", 1000).map_err(|e| format!("{e:?}"))
     }
 
     #[test]
@@ -109,5 +127,21 @@ mod tests {
         assert!(r("{{ .Vars.port").unwrap_err().contains("without a closing"));
         assert!(r("{{ .Values.x }}").unwrap_err().contains("unknown template expression"));
         assert!(r("{{ .Vars.a-b }}").unwrap_err().contains("not a var name"));
+    }
+
+    #[test]
+    fn rendering_stops_at_the_limit_before_it_allocates_more() {
+        let big = "x".repeat(1 << 20);
+        let template = "{{ .Vars.big }}".repeat(100_000);
+        let pieces = parse(&template).unwrap();
+        let start = std::time::Instant::now();
+        let out = render(&pieces, |_| Some(big.as_str()), "h", 8 << 20);
+        assert_eq!(out, Err(RenderError::TooLarge));
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(render(&parse("ab{{ .Envoy.Name }}").unwrap(), |_| None, "cd", 4).unwrap(), "abcd");
+        assert_eq!(
+            render(&parse("ab{{ .Envoy.Name }}").unwrap(), |_| None, "cd", 3),
+            Err(RenderError::TooLarge)
+        );
     }
 }

@@ -27,6 +27,9 @@ impl Tree {
     pub fn load(&self) -> Result<ConfigTree, Vec<ConfigError>> {
         load_tree(&self.0)
     }
+    pub fn load_with(&self, limits: &Limits) -> Result<ConfigTree, Vec<ConfigError>> {
+        load_tree_with(&self.0, limits)
+    }
     /// Errors as "relative/file:line:col: message" lines.
     pub fn errors(&self, errs: &[ConfigError]) -> Vec<String> {
         let prefix = format!("{}/", self.0.display());
@@ -204,3 +207,15 @@ fn missing_secret_fails_the_whole_load_naming_key_and_place() {
 
 #[path = "reject_tests.rs"]
 mod reject;
+
+#[path = "source_tests.rs"]
+mod source;
+
+#[path = "echo_tests.rs"]
+mod echo;
+
+#[path = "hidden_chars_tests.rs"]
+mod hidden_chars;
+
+#[path = "embedded_ref_tests.rs"]
+mod embedded_ref;

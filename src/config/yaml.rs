@@ -1,7 +1,9 @@
 //! Strict YAML reading for .vgo files. serde_yaml parses; our own visitor builds a small tree and
 //! enforces what serde_yaml does not: duplicate keys, string-only keys, no tags, and a budget on
-//! expanded values (serde_yaml's alias limit still lets one alias replay a huge anchor).
-//! Positions for errors found later come from `locate` (see locate.rs).
+//! expanded values (serde_yaml's alias limit still lets one alias replay a huge anchor). Before
+//! serde_yaml sees a file, `scan` bounds its nesting (libyaml is quadratic in it).
+//! Positions for errors found later come from `locate` (see locate.rs). Error messages quote the
+//! file only in short, escaped excerpts: the file may hold anything.
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -9,7 +11,9 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-pub use super::locate::{is_quoted_at, locate, Path, Seg};
+pub use super::locate::{locate, Path, Seg};
+use super::scan::{self, MAX_DEPTH};
+use crate::util::text::{escape_control, excerpt};
 
 /// Files larger than this are refused before parsing.
 pub const MAX_FILE_BYTES: usize = 1 << 20;
@@ -50,17 +54,34 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// Checks bytes (size, NUL, UTF-8) and parses one YAML document into a `Node`.
+/// A parsed file: its tree, and where it holds unquoted YAML 1.1 booleans (see `scan::Scan`).
+#[derive(Debug)]
+pub struct Doc {
+    pub root: Node,
+    pub yaml11_words: Vec<(usize, usize, String)>,
+}
+
+/// Checks bytes (size, NUL, UTF-8) and nesting, then parses one YAML document into a `Node`.
 /// An empty document is an empty mapping.
-pub fn parse(bytes: &[u8]) -> Result<Node, ParseError> {
+pub fn parse(bytes: &[u8]) -> Result<Doc, ParseError> {
     let text = check_text(bytes)?;
+    let scanned = scan::scan(text).map_err(|at| ParseError {
+        line: at.line,
+        column: at.column,
+        message: too_deep(),
+    })?;
     let budget = Cell::new(MAX_VALUES);
     let de = serde_yaml::Deserializer::from_str(text);
-    match (Build { budget: &budget }).deserialize(de) {
-        Ok(Node::Null) => Ok(Node::Map(Vec::new())),
-        Ok(node) => Ok(node),
-        Err(e) => Err(from_yaml_error(&e)),
-    }
+    let root = match (Build { budget: &budget }).deserialize(de) {
+        Ok(Node::Null) => Node::Map(Vec::new()),
+        Ok(node) => node,
+        Err(e) => return Err(from_yaml_error(&e)),
+    };
+    Ok(Doc { root, yaml11_words: scanned.yaml11_words })
+}
+
+fn too_deep() -> String {
+    format!("nesting is deeper than {MAX_DEPTH} levels; flatten the structure")
 }
 
 /// The size, NUL and UTF-8 checks, with the position of the first offending byte.
@@ -99,16 +120,39 @@ fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Marks the messages our visitors raise, so they can be told from serde_yaml's own.
+const OURS: char = '\u{1}';
+
+/// The longest message from libyaml or serde_yaml we pass on; theirs name no content, but a
+/// path of keys can come with them.
+const MAX_FOREIGN_MESSAGE: usize = 200;
+
+fn ours<E: de::Error>(message: impl fmt::Display) -> E {
+    E::custom(format!("{OURS}{message}"))
+}
+
 fn from_yaml_error(e: &serde_yaml::Error) -> ParseError {
     let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
     // serde_yaml writes positions into the text; we print the position in front instead.
-    let message = strip_positions(&e.to_string());
+    let text = e.to_string();
+    // Our own message, without the path of keys serde_yaml puts in front (the keys are the
+    // file's content, and the position already says where).
+    if let Some((_, mine)) = text.split_once(OURS) {
+        return ParseError { line, column, message: strip_positions(mine) };
+    }
+    let message = strip_positions(&text);
     let message = match message.as_str() {
-        "recursion limit exceeded" => "nesting is deeper than 128 levels; flatten the structure".to_string(),
+        "recursion limit exceeded" => too_deep(),
         "repetition limit exceeded" => {
             "aliases expand too far (alias bomb?); write the values out or use fewer aliases".to_string()
         }
-        _ => format!("invalid YAML: {message}"),
+        _ => {
+            let mut shown: String = escape_control(&message).chars().take(MAX_FOREIGN_MESSAGE).collect();
+            if shown.len() < message.len() && message.chars().nth(MAX_FOREIGN_MESSAGE).is_some() {
+                shown.push('…');
+            }
+            format!("invalid YAML: {shown}")
+        }
     };
     ParseError { line, column, message }
 }
@@ -143,7 +187,7 @@ impl Build<'_> {
                 self.budget.set(left);
                 Ok(())
             }
-            None => Err(E::custom(format!(
+            None => Err(ours(format_args!(
                 "the document expands to more than {MAX_VALUES} values (alias bomb?); \
                  write the values out or use fewer aliases"
             ))),
@@ -181,7 +225,7 @@ impl<'de> Visitor<'de> for Build<'_> {
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
         self.spend()?;
-        i64::try_from(v).map(Node::Int).map_err(|_| E::custom("integer too large; quote it"))
+        i64::try_from(v).map(Node::Int).map_err(|_| ours("integer too large; quote it"))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
         self.spend()?;
@@ -211,7 +255,7 @@ impl<'de> Visitor<'de> for Build<'_> {
         Ok(Node::Map(entries))
     }
     fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<Node, A::Error> {
-        Err(de::Error::custom("YAML tags (`!name`) are not supported; remove the tag"))
+        Err(ours("YAML tags (`!name`) are not supported; remove the tag"))
     }
 }
 
@@ -234,33 +278,36 @@ impl<'de> Visitor<'de> for Key<'_> {
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
         if self.seen.contains(v) {
-            return Err(E::custom(format!("duplicate key `{v}`; a key may appear only once in a mapping")));
+            return Err(ours(format_args!(
+                "duplicate key `{}`; a key may appear only once in a mapping",
+                excerpt(v)
+            )));
         }
         Ok(v.to_string())
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-        Err(E::custom(format!("key `{v}` is a boolean; keys must be names (quote it)")))
+        Err(ours(format_args!("key `{v}` is a boolean; keys must be names (quote it)")))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        Err(E::custom(format!("key `{v}` is a number; keys must be names (quote it)")))
+        Err(ours(format_args!("key `{v}` is a number; keys must be names (quote it)")))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
         self.visit_i64(v as i64)
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-        Err(E::custom(format!("key `{v}` is a number; keys must be names (quote it)")))
+        Err(ours(format_args!("key `{v}` is a number; keys must be names (quote it)")))
     }
     fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        Err(E::custom("empty key; keys must be names"))
+        Err(ours("empty key; keys must be names"))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
-        Err(de::Error::custom("a list cannot be a key; keys must be names"))
+        Err(ours("a list cannot be a key; keys must be names"))
     }
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
-        Err(de::Error::custom("a mapping cannot be a key; keys must be names"))
+        Err(ours("a mapping cannot be a key; keys must be names"))
     }
     fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<String, A::Error> {
-        Err(de::Error::custom("YAML tags (`!name`) are not supported; remove the tag"))
+        Err(ours("YAML tags (`!name`) are not supported; remove the tag"))
     }
 }
 

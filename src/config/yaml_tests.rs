@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::config::locate::is_quoted_at;
 
 fn err(text: &str) -> ParseError {
     parse(text.as_bytes()).unwrap_err()
@@ -14,20 +15,20 @@ fn at(e: &ParseError) -> (usize, usize) {
 
 #[test]
 fn parses_a_plain_document_in_order() {
-    let node = parse(b"b: 1\na: [x, 'y']\nc:\n").unwrap();
+    let node = parse(b"b: 1\na: [x, 'y']\nc:\n").unwrap().root;
     let Node::Map(entries) = node else { panic!() };
     let keys: Vec<_> = entries.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["b", "a", "c"]);
     assert_eq!(entries[0].1, Node::Int(1));
     assert_eq!(entries[1].1, Node::Seq(vec![Node::Str("x".into()), Node::Str("y".into())]));
     assert_eq!(entries[2].1, Node::Null);
-    assert_eq!(parse(b"").unwrap(), Node::Map(vec![]));
+    assert_eq!(parse(b"").unwrap().root, Node::Map(vec![]));
 }
 
 #[test]
 fn yaml_12_scalars_as_serde_yaml_reads_them() {
     // `0644` with a leading zero is a string in YAML 1.2; `644` is an integer; yes/on stay strings.
-    let Node::Map(e) = parse(b"a: 0644\nb: 644\nc: yes\nd: on\ne: true\nf: 1.10\n").unwrap() else {
+    let Node::Map(e) = parse(b"a: 0644\nb: 644\nc: yes\nd: on\ne: true\nf: 1.10\n").unwrap().root else {
         panic!()
     };
     assert_eq!(e[0].1, Node::Str("0644".into()));
@@ -166,7 +167,7 @@ fn every_parsed_node_can_be_located() {
         "# only a comment\n",
     ];
     for doc in docs {
-        let node = parse(doc.as_bytes()).unwrap();
+        let node = parse(doc.as_bytes()).unwrap().root;
         let mut paths = Vec::new();
         walk(&node, Path::root(), &mut paths);
         for p in paths {

@@ -1,10 +1,11 @@
 //! Small shared helpers: atomic files, lock files, time, host lookups without NSS, prompts,
-//! stop signals.
+//! stop signals, and text that is safe to print.
 
 pub mod fsutil;
 pub mod hosts;
 pub mod interrupt;
 pub mod lock;
 pub mod prompt;
+pub mod text;
 pub mod time;
 pub mod users;
