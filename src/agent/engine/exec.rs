@@ -71,7 +71,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         ctx.guardrails.check_command(c)?;
     }
     let limit = timeout(a)?;
-    let cwd = a.string("cwd")?.map(|c| rootfs::confine_dir(ctx.root, &c)).transpose()?;
+    let cwd = a.string("cwd")?.map(|c| rootfs::confine_all(ctx.root, &c)).transpose()?;
     if let Some(creates) = a.string("creates")? {
         if fs::symlink_metadata(rootfs::confine(ctx.root, &creates)?).is_ok() {
             return Ok(Done::unchanged());

@@ -5,6 +5,7 @@ mod exec;
 mod files;
 mod graph;
 mod package;
+mod secret_files;
 mod service;
 mod users;
 
@@ -72,6 +73,7 @@ pub(super) fn opts(root: &Path) -> ApplyOptions {
         noop: false,
         triggered: BTreeSet::new(),
         guardrails: Guardrails::defaults(Path::new("/var/lib/vigo")),
+        secret_files: SecretFiles::default(),
     }
 }
 
