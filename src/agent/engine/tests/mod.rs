@@ -1,6 +1,7 @@
 //! Engine tests: hand-built bundles applied into temp roots (or, where a test says so, into
 //! temp paths under `/`). Tools they need are required, never skipped.
 
+mod confinement;
 mod exec;
 mod files;
 mod graph;
