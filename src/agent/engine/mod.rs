@@ -71,11 +71,13 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// A resource's `target_path`: checked against the guardrails, then confined to the root.
+    /// A resource's `target_path`: checked against the guardrails, confined to the root, and
+    /// checked again by what it is on the host (any alias of a protected path is refused).
     pub fn target_path(&self, a: &attrs::Attrs) -> Result<(String, PathBuf), Fail> {
         let target = a.required("target_path")?;
         self.guardrails.check_path(&target)?;
         let path = rootfs::confine(self.root, &target)?;
+        self.guardrails.check_host_path(&path)?;
         Ok((target, path))
     }
 }

@@ -5,6 +5,7 @@ mod confinement;
 mod exec;
 mod files;
 mod graph;
+mod guardrails;
 mod package;
 mod secret_files;
 mod service;
