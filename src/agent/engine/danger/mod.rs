@@ -15,10 +15,13 @@ mod rules_services;
 mod shell;
 #[cfg(test)]
 mod tests;
+mod words;
+mod wrappers;
 
 use std::collections::HashMap;
 
-use shell::{Command, Part, Word};
+use shell::Command;
+use words::{assignment, Env, Expanded, Value, MAX_CANDIDATES};
 
 /// One rule a command breaks: `dangerous-command:<name>` or a `protected-*` rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,126 +55,6 @@ const INTERPRETERS: &[&str] = &["python", "python2", "python3", "perl", "ruby", 
 const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "aria2c"];
 /// Nesting of `sh -c`, `eval` and substitutions followed before giving up (and flagging).
 const MAX_DEPTH: u8 = 6;
-/// Candidate values kept per word (a loop variable times another).
-const MAX_CANDIDATES: usize = 32;
-
-#[derive(Clone, Debug)]
-enum Value {
-    Known(Vec<String>),
-    /// Set from a substitution or `read`: treated as possibly empty.
-    Unknown,
-}
-
-#[derive(Clone, Debug)]
-struct Env {
-    vars: HashMap<String, Value>,
-    /// `None` once a `cd` went somewhere the scan cannot know.
-    cwd: Option<String>,
-}
-
-/// A word after expansion: the texts it can become, and whether part of it is the output
-/// of a command (which the scan cannot know).
-#[derive(Clone, Debug, Default)]
-pub(super) struct Expanded {
-    pub texts: Vec<String>,
-    /// Part of it is the output of a command.
-    pub opaque: bool,
-    /// Part of it is a variable set from a command's output or input (`X=$(…)`, `read X`).
-    pub unknown: bool,
-    pub substs: Vec<String>,
-}
-
-impl Expanded {
-    /// The one text of a word that expands to a single known value.
-    pub fn single(&self) -> Option<&str> {
-        (!self.opaque && !self.unknown && self.texts.len() == 1).then(|| self.texts[0].as_str())
-    }
-
-    /// Code or a command name taken from here would be unknown to the scan.
-    pub fn hidden(&self) -> bool {
-        self.opaque || self.unknown
-    }
-}
-
-impl Env {
-    fn lookup(&self, name: &str) -> Vec<String> {
-        match self.vars.get(name) {
-            Some(Value::Known(v)) => v.clone(),
-            Some(Value::Unknown) => vec![String::new()],
-            None => match name {
-                "HOME" => vec!["/root".into()],
-                "PATH" => vec![super::process::SAFE_PATH.into()],
-                "LANG" => vec!["C".into()],
-                "PWD" => vec![self.cwd.clone().unwrap_or_default()],
-                _ => vec![String::new()],
-            },
-        }
-    }
-
-    fn expand(&self, word: &Word) -> Expanded {
-        let mut out = Expanded { texts: vec![String::new()], ..Expanded::default() };
-        for part in &word.0 {
-            let options: Vec<String> = match part {
-                Part::Lit(s) => vec![s.clone()],
-                Part::Glob(c) => vec![c.to_string()],
-                Part::Subst(inner) => {
-                    out.opaque = true;
-                    out.substs.push(inner.clone());
-                    vec![String::new()]
-                }
-                Part::Var(name, default) => {
-                    out.unknown |= matches!(self.vars.get(name), Some(Value::Unknown));
-                    let mut values = self.lookup(name);
-                    if let Some(d) = default {
-                        let d = self.expand(d);
-                        out.opaque |= d.opaque;
-                        out.unknown |= d.unknown;
-                        out.substs.extend(d.substs);
-                        if values.iter().any(String::is_empty) {
-                            values.retain(|v| !v.is_empty());
-                            values.extend(d.texts);
-                        }
-                    }
-                    values
-                }
-            };
-            out.texts = out
-                .texts
-                .iter()
-                .flat_map(|t| options.iter().map(move |o| format!("{t}{o}")))
-                .take(MAX_CANDIDATES)
-                .collect();
-        }
-        out
-    }
-
-    /// `text` as an absolute path (relative to the working directory), if it can be known.
-    pub(super) fn absolute(&self, text: &str) -> Option<String> {
-        if text.starts_with('/') {
-            return Some(text.to_string());
-        }
-        self.cwd.as_ref().map(|cwd| format!("{}/{text}", cwd.trim_end_matches('/')))
-    }
-
-    fn assign(&mut self, name: &str, value: &Expanded) {
-        let v = if value.opaque { Value::Unknown } else { Value::Known(value.texts.clone()) };
-        self.vars.insert(name.to_string(), v);
-    }
-}
-
-/// `NAME=value` at the start of a word: the name and the word for the value.
-fn assignment(word: &Word) -> Option<(String, Word)> {
-    let Some(Part::Lit(first)) = word.0.first() else { return None };
-    let (name, rest) = first.split_once('=')?;
-    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
-        return None;
-    }
-    let mut value = vec![Part::Lit(rest.to_string())];
-    value.extend(word.0[1..].iter().cloned());
-    Some((name.to_string(), Word(value)))
-}
 
 pub(super) fn base(text: &str) -> &str {
     text.rsplit('/').next().unwrap_or(text)
@@ -305,15 +188,15 @@ impl Scanner<'_> {
         if matches!(name, "!" | "if" | "then" | "else" | "elif" | "do" | "while" | "until") {
             return self.invoke(args, local, env, input);
         }
-        if let Some(rest) = rules::unwrap(name, args) {
+        if let Some(rest) = wrappers::unwrap(name, args) {
             return match rest {
-                rules::Unwrapped::Command(skip, extra) => {
+                wrappers::Unwrapped::Command(skip, extra) => {
                     for (k, v) in extra {
                         local.assign(&k, &v);
                     }
                     self.invoke(&args[skip..], local, env, input)
                 }
-                rules::Unwrapped::Script(script) => {
+                wrappers::Unwrapped::Script(script) => {
                     if script.hidden() {
                         self.hidden_script(&script, "the wrapper's script is the output of another command");
                     } else {
@@ -323,7 +206,7 @@ impl Scanner<'_> {
                     }
                     false
                 }
-                rules::Unwrapped::Nothing => false,
+                wrappers::Unwrapped::Nothing => false,
             };
         }
         match name {
@@ -402,8 +285,8 @@ impl Scanner<'_> {
     /// a here-string, or a substitution.
     fn interpreter(&mut self, name: &str, args: &[Expanded], local: &Env, input: &Input) {
         let is_shell = SHELLS.contains(&name);
-        match rules::code_source(is_shell, args) {
-            rules::Code::Inline(i) if is_shell => match args.get(i) {
+        match wrappers::code_source(is_shell, args) {
+            wrappers::Code::Inline(i) if is_shell => match args.get(i) {
                 Some(script) if script.hidden() => {
                     self.hidden_script(script, "the shell's script is the output of another command")
                 }
@@ -415,13 +298,13 @@ impl Scanner<'_> {
                 None => {}
             },
             // An interpreter's own language is not scanned (see the module comment).
-            rules::Code::Inline(_) => {}
-            rules::Code::File(i) => {
+            wrappers::Code::Inline(_) => {}
+            wrappers::Code::File(i) => {
                 if let Some(file) = args.get(i).filter(|f| f.hidden()) {
                     self.hidden_script(file, "the script is another command's output");
                 }
             }
-            rules::Code::Stdin => {
+            wrappers::Code::Stdin => {
                 if let Some(here) = &input.here {
                     match (is_shell, here.hidden()) {
                         (_, true) => {
@@ -448,7 +331,7 @@ impl Scanner<'_> {
 
     /// A script given as another command's output: a download if that command downloads.
     fn hidden_script(&mut self, from: &Expanded, what: &str) {
-        let downloads = from.substs.iter().any(|s| rules::downloads(s, MAX_DEPTH));
+        let downloads = from.substs.iter().any(|s| wrappers::downloads(s, MAX_DEPTH));
         if downloads {
             self.danger("download-pipe-shell", "a downloaded script is run");
         } else {
