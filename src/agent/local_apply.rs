@@ -41,10 +41,12 @@ pub fn apply(
     if !how.noop && (report.secret_files != secret_files || secret_files.unknown) {
         let body =
             serde_json::to_vec_pretty(&report.secret_files).map_err(|e| Failure::failed(e.to_string()))?;
-        crate::util::fsutil::atomic_write(&record, &body, 0o600)
-            .map_err(|e| Failure::failed(format!("saving {}: {e}", record.display())))?;
+        crate::util::fsutil::atomic_write(&record, &body, 0o600).map_err(|e| {
+            Failure::failed(format!("the resources ran, but saving {} failed: {e}", record.display()))
+        })?;
     }
-    audit_blocks(paths, &report)?;
+    audit_blocks(paths, &report)
+        .map_err(|f| Failure { message: format!("the resources ran, but {}", f.message), ..f })?;
     Ok(report)
 }
 
