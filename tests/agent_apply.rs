@@ -315,3 +315,36 @@ resources:
     }
     assert!(shown.contains("2 resources, 0 unchanged, 1 changed, 0 would change, 1 failed"), "{shown}");
 }
+
+/// Rotation is tracked by the server; masterless, `watch_secret` + `when: changed` can only
+/// fire when notified, and apply says so instead of silently never running it.
+#[test]
+fn masterless_apply_warns_that_watch_secret_with_when_changed_cannot_fire_on_rotation() {
+    let t = TempDir::new("watchwarn");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    let module = r#"
+resources:
+  - name: reload
+    type: exec
+    command: "cat"
+    stdin: "secret:app/token"
+    watch_secret: ["app/token"]
+    when: changed
+  - name: plain
+    type: exec
+    command: "true"
+    when: changed
+"#;
+    write_tree(&config, module);
+    std::fs::create_dir_all(&root).unwrap();
+    init_unlocked_vault(&base, "watch passphrase");
+    assert_code(&run_in(&base, "vigocli", &["secrets", "set", "raw", "app/token"], "tok-w"), 0);
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: exec[reload] watches secret:app/token with `when: changed`, but masterless apply does not track secret rotation"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("exec[plain]"), "only watchers are named: {stderr}");
+}
