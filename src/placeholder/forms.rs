@@ -4,21 +4,24 @@
 //! (`tests/canary_sweep.rs`) searches for the same list.
 
 use base64::Engine;
+use zeroize::Zeroizing;
 
 /// Encoded spellings shorter than this are not scrubbed on their own: a 2-character base64
 /// fragment occurs everywhere and says nothing about the value.
 const MIN_FORM: usize = 4;
 
 /// Every spelling of `value` worth scrubbing, the value itself first, without duplicates.
-pub(crate) fn forms(value: &str) -> Vec<String> {
-    let mut out = vec![value.to_string()];
-    let mut push = |form: String| {
+/// Each is as secret as the value: they are zeroized when dropped, as are the buffers used to
+/// make them.
+pub(crate) fn forms(value: &str) -> Vec<Zeroizing<String>> {
+    let mut out = vec![Zeroizing::new(value.to_string())];
+    let mut push = |form: Zeroizing<String>| {
         if form.len() >= MIN_FORM && !out.contains(&form) {
             out.push(form);
         }
     };
-    let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
-    push(hex.to_uppercase());
+    let hex: Zeroizing<String> = Zeroizing::new(value.bytes().map(|b| format!("{b:02x}")).collect());
+    push(Zeroizing::new(hex.to_uppercase()));
     push(hex);
     for form in url_forms(value) {
         push(form);
@@ -38,17 +41,18 @@ pub(crate) fn forms(value: &str) -> Vec<String> {
 /// Percent-encoding as the common encoders write it: everything but letters and digits
 /// (upper- and lower-case hex), RFC 3986 (`-._~` kept), Python's `quote` (also `/`), and form
 /// encoding (space as `+`).
-fn url_forms(value: &str) -> Vec<String> {
-    let encode = |keep: &dyn Fn(u8) -> bool, space_plus: bool, upper: bool| -> String {
-        value
-            .bytes()
-            .map(|b| match b {
-                b' ' if space_plus => "+".to_string(),
-                b if keep(b) => (b as char).to_string(),
-                b if upper => format!("%{b:02X}"),
-                b => format!("%{b:02x}"),
-            })
-            .collect()
+fn url_forms(value: &str) -> Vec<Zeroizing<String>> {
+    let encode = |keep: &dyn Fn(u8) -> bool, space_plus: bool, upper: bool| {
+        let mut out = Zeroizing::new(String::with_capacity(value.len() * 3));
+        for b in value.bytes() {
+            match b {
+                b' ' if space_plus => out.push('+'),
+                b if keep(b) => out.push(b as char),
+                b if upper => out.push_str(&format!("%{b:02X}")),
+                b => out.push_str(&format!("%{b:02x}")),
+            }
+        }
+        out
     };
     let alnum = |b: u8| b.is_ascii_alphanumeric();
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
@@ -67,21 +71,21 @@ fn url_forms(value: &str) -> Vec<String> {
 /// the bytes around it, for each of the three alignments the value can start at. Characters
 /// at either end that mix value bits with neighbouring bits are left out: they hold at most a
 /// few bits of the value.
-fn base64_forms(value: &[u8]) -> Vec<String> {
+fn base64_forms(value: &[u8]) -> Vec<Zeroizing<String>> {
     let mut out = Vec::new();
     for engine in
         [&base64::engine::general_purpose::STANDARD_NO_PAD, &base64::engine::general_purpose::URL_SAFE_NO_PAD]
     {
         for offset in 0..3usize {
-            let mut data = vec![0u8; offset];
+            let mut data = Zeroizing::new(vec![0u8; offset]);
             data.extend_from_slice(value);
             data.extend_from_slice(&[0, 0]);
-            let encoded = engine.encode(&data);
+            let encoded = Zeroizing::new(engine.encode(&*data));
             // Character c carries input bits [6c, 6c+6); the value owns bits [8*offset, 8*(offset+n)).
             let first = (8 * offset).div_ceil(6);
             let end = (8 * (offset + value.len())) / 6;
             if end > first {
-                out.push(encoded[first..end].to_string());
+                out.push(Zeroizing::new(encoded[first..end].to_string()));
             }
         }
     }
@@ -90,10 +94,10 @@ fn base64_forms(value: &[u8]) -> Vec<String> {
 
 /// A JSON string body as serde_json writes it, as ASCII-only encoders write it (`\u00e9`, as
 /// Python's `json.dumps` does), and with `/` escaped (as PHP does).
-fn json_forms(value: &str) -> Vec<String> {
-    let plain = serde_json::to_string(value).unwrap_or_default();
-    let plain = plain[1..plain.len() - 1].to_string();
-    let mut ascii = String::new();
+fn json_forms(value: &str) -> Vec<Zeroizing<String>> {
+    let quoted = Zeroizing::new(serde_json::to_string(value).unwrap_or_default());
+    let plain = Zeroizing::new(quoted[1..quoted.len() - 1].to_string());
+    let mut ascii = Zeroizing::new(String::new());
     for c in plain.chars() {
         if c.is_ascii() {
             ascii.push(c);
@@ -104,16 +108,16 @@ fn json_forms(value: &str) -> Vec<String> {
             }
         }
     }
-    let slashed = plain.replace('/', "\\/");
+    let slashed = Zeroizing::new(plain.replace('/', "\\/"));
     vec![plain, ascii, slashed]
 }
 
 /// The value inside single quotes (`'` as `'\''`), inside double quotes, and escaped with
 /// backslashes the way bash's `printf %q` does.
-fn shell_forms(value: &str) -> Vec<String> {
-    let single = value.replace('\'', r"'\''");
-    let mut double = String::new();
-    let mut backslashed = String::new();
+fn shell_forms(value: &str) -> Vec<Zeroizing<String>> {
+    let single = Zeroizing::new(value.replace('\'', r"'\''"));
+    let mut double = Zeroizing::new(String::new());
+    let mut backslashed = Zeroizing::new(String::new());
     for c in value.chars() {
         if matches!(c, '"' | '\\' | '$' | '`') {
             double.push('\\');
@@ -135,7 +139,7 @@ mod tests {
     fn each_encoding_of_a_value_is_listed() {
         let v = "Cy9 a+/=&é'\"";
         let f = forms(v);
-        assert_eq!(f[0], v);
+        assert_eq!(*f[0], v);
         let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
         for expected in [
             hex.as_str(),
@@ -150,7 +154,7 @@ mod tests {
             r#"Cy9 a+/=&é'\''""#,
             r#"Cy9\ a+/=\&é\'\""#,
         ] {
-            assert!(f.iter().any(|x| x == expected), "{expected:?} missing from {f:#?}");
+            assert!(f.iter().any(|x| x.as_str() == expected), "{expected:?} missing from {f:?}");
         }
     }
 

@@ -47,13 +47,13 @@ impl Scrubber {
         for line in value.lines().map(str::trim).filter(|l| l.len() >= MIN_SCRUBBED_LINE) {
             needles.extend(forms(line));
         }
-        for needle in needles {
-            if !self.entries.iter().any(|e| *e.needle == needle) {
-                self.entries.push(Entry { needle: Zeroizing::new(needle), replacement: replacement.clone() });
-            }
-        }
+        self.entries
+            .extend(needles.into_iter().map(|needle| Entry { needle, replacement: replacement.clone() }));
+        // A stable sort, then dedup: a spelling known twice (two keys with one value) keeps the
+        // key it was first added under.
         self.entries
             .sort_by(|a, b| b.needle.len().cmp(&a.needle.len()).then_with(|| a.needle.cmp(&b.needle)));
+        self.entries.dedup_by(|later, kept| later.needle == kept.needle);
         self.by_first_byte = vec![Vec::new(); 256];
         for (i, e) in self.entries.iter().enumerate() {
             self.by_first_byte[usize::from(e.needle.as_bytes()[0])].push(i);
