@@ -348,3 +348,20 @@ resources:
     );
     assert!(!stderr.contains("exec[plain]"), "only watchers are named: {stderr}");
 }
+
+/// A target root inside the agent's own directory would let user, package and service
+/// resources write there: refused before anything runs.
+#[test]
+fn a_root_inside_the_agent_state_directory_is_refused() {
+    let t = TempDir::new("rootinbase");
+    let (config, base) = (t.join("config"), t.join("base"));
+    write_tree(&config, "resources:\n  - {name: g, type: group, groupname: ops}\n");
+    let root = base.join("images/one");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 3);
+    assert!(text(&out).contains("protected-path:"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(root.join("etc/group")).unwrap(), "root:x:0:\n");
+}

@@ -28,6 +28,13 @@ pub fn apply(
     let _lock = FileLock::acquire(&paths.lock, None, "vigo-agent run")
         .map_err(|e| Failure::failed(format!("{e}; wait for it to finish or retry later")))?;
     let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base).map_err(Failure::failed)?;
+    // A root inside a protected directory (the agent's own, say) would let every resource —
+    // account files, packages, units — write there.
+    if how.root != std::path::Path::new("/") {
+        guardrails
+            .check_host_path(&how.root)
+            .map_err(|b| Failure::refused(format!("--root {}: {}", how.root.display(), b.message)))?;
+    }
     let record = secret_files_path(paths);
     let secret_files = load_secret_files(&record);
     let opts = ApplyOptions {

@@ -54,7 +54,7 @@ pub struct Guardrails {
 
 /// Why a resource was refused: `rule` goes into the report's `guardrail` field.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Blocked {
+pub struct Blocked {
     pub rule: String,
     pub message: String,
 }
@@ -162,7 +162,7 @@ impl Guardrails {
 
     /// The same for the path a resource resolved to on the host, by identity: reached through
     /// any alias, a protected file or directory is still refused.
-    pub(crate) fn check_host_path(&self, host: &Path) -> Result<(), Blocked> {
+    pub fn check_host_path(&self, host: &Path) -> Result<(), Blocked> {
         match identity::find(&self.ids, host) {
             Some(id) => self.block(
                 format!("protected-path:{}", id.path.display()),
