@@ -21,6 +21,9 @@ use crate::placeholder;
 /// file are then learned line by line.
 const MAX_TEMPLATE: usize = 64 * 1024;
 
+/// Lines of an old file learned one by one, at most (when its template no longer fits it).
+const MAX_LEARNED_LINES: usize = 10_000;
+
 /// Host paths of secret-bearing files, each with the content (markers, not values) it was
 /// last written with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,8 +110,12 @@ impl Tracker {
                 learned.extend(values.into_iter().map(|(k, v)| Learned::Key(k, Zeroizing::new(v))));
             }
             None => {
-                learned.push(Learned::Line(Zeroizing::new(old.to_string())));
-                for line in old.lines().map(str::trim).filter(|l| l.len() >= 4) {
+                // Bounded: each value learned is scrubbed in some twenty spellings.
+                if old.len() <= MAX_TEMPLATE {
+                    learned.push(Learned::Line(Zeroizing::new(old.to_string())));
+                }
+                let lines = old.lines().map(str::trim).filter(|l| l.len() >= 4 && l.len() <= MAX_TEMPLATE);
+                for line in lines.take(MAX_LEARNED_LINES) {
                     learned.push(Learned::Line(Zeroizing::new(line.to_string())));
                 }
             }
