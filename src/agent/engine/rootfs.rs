@@ -291,4 +291,27 @@ mod tests {
         assert!(parse_mode("").is_err());
         assert!(parse_mode("77777").is_err());
     }
+
+    /// Reads and in-place changes refuse a symlink at the last component even when it was
+    /// swapped in after the caller looked (they open with O_NOFOLLOW).
+    #[test]
+    fn reads_and_changes_in_place_never_follow_a_symlink() {
+        let d = std::env::temp_dir().join(format!("vigo-rootfs-nofollow-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("target"), "outside").unwrap();
+        fs::set_permissions(d.join("target"), fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(d.join("target"), d.join("link")).unwrap();
+        assert!(read_nofollow(&d.join("link")).unwrap_err().to_string().contains("symlink"));
+        let err = Meta { mode: Some(0o600), ..Meta::default() }.apply(&d.join("link")).unwrap_err();
+        assert!(err.contains("symlink"), "{err}");
+        assert_eq!(fs::metadata(d.join("target")).unwrap().mode() & 0o7777, 0o644);
+        assert_eq!(read_nofollow(&d.join("target")).unwrap(), b"outside");
+        let root = d.join("root");
+        fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(&d, root.join("etc")).unwrap();
+        assert!(read_root_file(&root, "/etc/target").unwrap_err().contains("symlink"));
+        assert!(confine_all(&root, "/etc").unwrap_err().contains("symlink"));
+        fs::remove_dir_all(&d).unwrap();
+    }
 }
