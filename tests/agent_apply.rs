@@ -315,3 +315,53 @@ resources:
     }
     assert!(shown.contains("2 resources, 0 unchanged, 1 changed, 0 would change, 1 failed"), "{shown}");
 }
+
+/// Rotation is tracked by the server; masterless, `watch_secret` + `when: changed` can only
+/// fire when notified, and apply says so instead of silently never running it.
+#[test]
+fn masterless_apply_warns_that_watch_secret_with_when_changed_cannot_fire_on_rotation() {
+    let t = TempDir::new("watchwarn");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    let module = r#"
+resources:
+  - name: reload
+    type: exec
+    command: "cat"
+    stdin: "secret:app/token"
+    watch_secret: ["app/token"]
+    when: changed
+  - name: plain
+    type: exec
+    command: "true"
+    when: changed
+"#;
+    write_tree(&config, module);
+    std::fs::create_dir_all(&root).unwrap();
+    init_unlocked_vault(&base, "watch passphrase");
+    assert_code(&run_in(&base, "vigocli", &["secrets", "set", "raw", "app/token"], "tok-w"), 0);
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: exec[reload] watches secret:app/token with `when: changed`, but masterless apply does not track secret rotation"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("exec[plain]"), "only watchers are named: {stderr}");
+}
+
+/// A target root inside the agent's own directory would let user, package and service
+/// resources write there: refused before anything runs.
+#[test]
+fn a_root_inside_the_agent_state_directory_is_refused() {
+    let t = TempDir::new("rootinbase");
+    let (config, base) = (t.join("config"), t.join("base"));
+    write_tree(&config, "resources:\n  - {name: g, type: group, groupname: ops}\n");
+    let root = base.join("images/one");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 3);
+    assert!(text(&out).contains("protected-path:"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(root.join("etc/group")).unwrap(), "root:x:0:\n");
+}

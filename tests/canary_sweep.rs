@@ -1,7 +1,8 @@
 //! The canary sweep: one run of the whole product (server, two agents, enrollment, apply,
-//! rotation, a failing exec) with a random canary planted as several secrets, then a search for
-//! it — raw, base64, hex and URL-encoded — everywhere it must not be. Only the files whose job
-//! is to hold it may; the test fails listing every other place it was found.
+//! rotation, a `secret:` ref removed from a file, a failing exec) with a random canary planted
+//! as several secrets, then a search for it — raw, hex, base64, URL-encoded, JSON- and
+//! shell-escaped — everywhere it must not be. Only the files whose job is to hold it may; the
+//! test fails listing every other place it was found.
 
 mod common;
 
@@ -24,19 +25,38 @@ fn random_alnum(n: usize) -> String {
         .collect()
 }
 
-/// Every form the canary could leak in: raw, hex (both cases), URL-encoded, and base64 /
-/// base64url at all three alignments (the stable middle of each encoding).
+/// Every form the canary could leak in: raw, hex (both cases), URL-encoded (as the common
+/// encoders write it), JSON- and shell-escaped, and base64 / base64url at all three alignments
+/// (the stable middle of each encoding). The agent's scrubber removes the same list
+/// (`src/placeholder/forms.rs`).
 fn needles(canary: &str) -> Vec<(String, Vec<u8>)> {
     use base64::Engine;
     let mut out = vec![("raw".to_string(), canary.as_bytes().to_vec())];
     let hex: String = canary.bytes().map(|b| format!("{b:02x}")).collect();
     out.push(("hex".into(), hex.clone().into_bytes()));
     out.push(("HEX".into(), hex.to_uppercase().into_bytes()));
-    let url: String = canary
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+    let percent = |keep: &dyn Fn(u8) -> bool, lower: bool| -> String {
+        canary
+            .bytes()
+            .map(|b| match b {
+                b if keep(b) => (b as char).to_string(),
+                b if lower => format!("%{b:02x}"),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    out.push(("url-encoded".into(), percent(&|b| b.is_ascii_alphanumeric(), false).into_bytes()));
+    out.push(("url-encoded lower".into(), percent(&|b| b.is_ascii_alphanumeric(), true).into_bytes()));
+    let python_quote = |b: u8| b.is_ascii_alphanumeric() || b"-._~/".contains(&b);
+    out.push(("url-encoded keeping /".into(), percent(&python_quote, false).into_bytes()));
+    let json = serde_json::to_string(canary).unwrap();
+    out.push(("json".into(), json.as_bytes()[1..json.len() - 1].to_vec()));
+    out.push(("json \\/".into(), json[1..json.len() - 1].replace('/', "\\/").into_bytes()));
+    let shell: String = canary
+        .chars()
+        .map(|c| if " &'\"$`\\^!*?[]{}(),;|<>".contains(c) { format!("\\{c}") } else { c.to_string() })
         .collect();
-    out.push(("url-encoded".into(), url.into_bytes()));
+    out.push(("shell-escaped".into(), shell.into_bytes()));
     for (name, engine) in [
         ("base64", &base64::engine::general_purpose::STANDARD),
         ("base64url", &base64::engine::general_purpose::URL_SAFE),
@@ -85,6 +105,7 @@ envoys:
     roles: [web]
     vars:
       motto: "secret:sweep/var"
+      removable: "secret:sweep/removed"
   - match: "db*"
     roles: [db]
 "#;
@@ -96,14 +117,23 @@ resources:
   - name: app-dir
     type: directory
     target_path: /etc/app
+  - name: peek
+    type: exec
+    command: "cat ROOT/etc/app/secret.conf ROOT/etc/app/removable.conf; true"
   - name: app-secret
     type: file
     target_path: /etc/app/secret.conf
     content: "secret:sweep/file"
     mode: "0600"
-    depends_on: [app-dir]
+    depends_on: [app-dir, peek]
     watch_secret: ["sweep/file"]
     notify: [use-stdin]
+  - name: app-removable
+    type: file
+    target_path: /etc/app/removable.conf
+    content: "user=app\npassword={{ .Vars.removable }}\n"
+    mode: "0644"
+    depends_on: [app-dir, peek]
   - name: app-motto
     type: file
     target_path: /etc/app/motto
@@ -153,7 +183,9 @@ fn canary_appears_only_where_it_is_meant_to() {
     let canary = format!("Cy{}+/=&", random_alnum(22));
     let rotated = format!("Rt{}+/=&", random_alnum(22));
     let mut f = Fleet::new("sweep");
-    for key in ["sweep/file", "sweep/stdin", "sweep/secret-file", "sweep/password", "sweep/var"] {
+    for key in
+        ["sweep/file", "sweep/stdin", "sweep/secret-file", "sweep/password", "sweep/var", "sweep/removed"]
+    {
         f.set_secret(key, &format!("{canary}{}", key.len()));
     }
     // A multi-line value (a key file) leaks line by line: through a line diff of a file that
@@ -185,10 +217,30 @@ fn canary_appears_only_where_it_is_meant_to() {
     let db = f.run_once("db1");
     assert_code(&db, 0);
     outputs.push(db);
-    // Rotation: a new value for the file key, and the agents run again.
+    // Rotation: a new value for the file key, and the agents run again. `peek` prints the file
+    // still holding the old value, which this run was not given.
     outputs.push(f.cli(&["secrets", "set", "raw", "sweep/file"], &rotated));
-    outputs.push(f.run_once("web1"));
+    let after_rotation = f.run_once("web1");
+    assert!(
+        text(&after_rotation).contains("content changed (secret:sweep/file)"),
+        "{}",
+        text(&after_rotation)
+    );
+    outputs.push(after_rotation);
     outputs.push(f.run_once("db1"));
+    // Removal: removable.conf no longer refers to its secret; the agent is never given the
+    // value again, yet the file (printed by `peek`, and diffed) holds it until this run.
+    let removed_web = web.replace("{{ .Vars.removable }}", "set-by-hand");
+    let removed_nodes = NODES.replace("      removable: \"secret:sweep/removed\"\n", "");
+    f.write_config(&[("nodes.vgo", &removed_nodes), ("modules/web.vgo", &removed_web)]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    let after_removal = f.run_once("web1");
+    assert!(
+        text(&after_removal).contains("content changed (secret-bearing file, diff withheld)"),
+        "{}",
+        text(&after_removal)
+    );
+    outputs.push(after_removal);
     outputs.push(f.agent("db1", &["resolve", "sweep/file"]));
     let runs = f.cli(&["runs", "list", "-n", "50"], "");
     for id in
@@ -206,6 +258,8 @@ fn canary_appears_only_where_it_is_meant_to() {
     let secret_conf = roots[0].join("etc/app/secret.conf");
     let motto = roots[0].join("etc/app/motto");
     assert_eq!(std::fs::read_to_string(&secret_conf).unwrap(), rotated);
+    let removable = std::fs::read_to_string(roots[0].join("etc/app/removable.conf")).unwrap();
+    assert_eq!(removable, "user=app\npassword=set-by-hand\n");
     assert!(std::fs::read_to_string(&motto).unwrap().contains(&canary));
     assert!(roots[0].join("proc-stdin.environ").exists() && roots[0].join("proc-file.cmdline").exists());
     let shadow = std::fs::read_to_string(roots[1].join("etc/shadow")).unwrap();

@@ -60,6 +60,9 @@ pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
         Err(why) if errs.iter().any(|e| e.message.contains("secret")) => no_vault(why),
         _ => config_failure(errs),
     })?;
+    for line in masterless_warnings(&bundle) {
+        eprintln!("warning: {line}");
+    }
     let mut values = BTreeMap::new();
     for key in bundle.entitled_keys()? {
         let v = vault.as_ref().map_err(no_vault)?;
@@ -75,6 +78,25 @@ pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
         engine::RunStatus::Failed => Err(Failure::failed("some resources failed; see the report above")),
         _ => Ok(()),
     }
+}
+
+/// What a config expects that masterless apply cannot do. Rotation is tracked by the server
+/// (it marks `watch_secret` resources triggered); without one, `when: changed` on such a
+/// resource fires only when another resource notifies it, never because its secret changed.
+pub(crate) fn masterless_warnings(bundle: &crate::bundle::CompiledBundle) -> Vec<String> {
+    bundle
+        .resources
+        .iter()
+        .filter(|r| !r.watch_secret.is_empty() && r.when.as_deref().map(str::trim) == Some("changed"))
+        .map(|r| {
+            format!(
+                "{}[{}] watches {} with `when: changed`, but masterless apply does not track secret rotation: it runs only when another resource notifies it; apply through a server (vigo-agent run) for rotation to trigger it",
+                r.rtype,
+                r.name,
+                r.watch_secret.iter().map(|k| format!("secret:{k}")).collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect()
 }
 
 fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {

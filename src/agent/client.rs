@@ -121,6 +121,12 @@ impl SignedClient {
         Ok(self.channel.as_mut().expect("connected above"))
     }
 
+    /// Whether a connection to the server is open: after a failed call, that the server
+    /// itself answered with the error.
+    pub fn is_connected(&self) -> bool {
+        self.channel.is_some()
+    }
+
     /// Closes the connection until the next call (the TLS session stays resumable).
     pub fn disconnect(&mut self) {
         self.channel = None;

@@ -28,10 +28,58 @@ pub fn apply(
     let _lock = FileLock::acquire(&paths.lock, None, "vigo-agent run")
         .map_err(|e| Failure::failed(format!("{e}; wait for it to finish or retry later")))?;
     let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base).map_err(Failure::failed)?;
-    let opts = ApplyOptions { root: how.root, noop: how.noop, triggered: how.triggered, guardrails };
+    // A root inside a protected directory (the agent's own, say) would let every resource —
+    // account files, packages, units — write there.
+    if how.root != std::path::Path::new("/") {
+        guardrails
+            .check_host_path(&how.root)
+            .map_err(|b| Failure::refused(format!("--root {}: {}", how.root.display(), b.message)))?;
+    }
+    let record = secret_files_path(paths);
+    let secret_files = load_secret_files(&record);
+    let opts = ApplyOptions {
+        root: how.root,
+        noop: how.noop,
+        triggered: how.triggered,
+        guardrails,
+        secret_files: secret_files.clone(),
+    };
     let report = engine::apply(bundle, secrets, &opts);
-    audit_blocks(paths, &report)?;
+    if !how.noop && (report.secret_files != secret_files || secret_files.unknown) {
+        let body =
+            serde_json::to_vec_pretty(&report.secret_files).map_err(|e| Failure::failed(e.to_string()))?;
+        crate::util::fsutil::atomic_write(&record, &body, 0o600).map_err(|e| {
+            Failure::failed(format!("the resources ran, but saving {} failed: {e}", record.display()))
+        })?;
+    }
+    audit_blocks(paths, &report)
+        .map_err(|f| Failure { message: format!("the resources ran, but {}", f.message), ..f })?;
     Ok(report)
+}
+
+/// The record of which managed files hold secrets (`engine::SecretFiles`), in the state dir.
+pub fn secret_files_path(paths: &AgentPaths) -> PathBuf {
+    paths.base.join("secret-files.json")
+}
+
+/// The record kept by the previous run. One that cannot be read makes every file count as
+/// secret-bearing (no diff at all) until a real run has written a new one.
+fn load_secret_files(path: &std::path::Path) -> engine::SecretFiles {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return engine::SecretFiles::default(),
+        Err(e) => return unknown_record(path, &e.to_string()),
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| unknown_record(path, &e.to_string()))
+}
+
+fn unknown_record(path: &std::path::Path, why: &str) -> engine::SecretFiles {
+    tracing::warn!(
+        record = %path.display(),
+        error = why,
+        "the record of secret-bearing files is unreadable; no file diff is shown until a run rewrites it"
+    );
+    engine::SecretFiles::unknown()
 }
 
 /// A blocked resource is a refused privileged act: it is recorded on the agent itself.

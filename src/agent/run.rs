@@ -161,14 +161,56 @@ async fn cycle(
     req: &RunRequest,
     paths: &AgentPaths,
 ) -> Result<RunReport, Failure> {
-    let answer = client.check_in().await?;
+    let started_ms = crate::util::time::unix_now_millis();
+    let answer = match client.check_in().await {
+        Ok(a) => a,
+        // The server answered, but with an error (its config cannot be served, say): the run
+        // is reported so that it shows. A refusal (a revoked envoy) or no answer is not.
+        Err(failure) if failure.code != crate::exit::EXIT_REFUSED && client.is_connected() => {
+            let aborted = aborted_report(&failure, &pb::PolicyBundle::default(), cache, started_ms);
+            if let Err(e) = client.report(aborted).await {
+                tracing::warn!(error = %e.message, "could not report the aborted run to the server");
+            }
+            return Err(failure);
+        }
+        Err(failure) => return Err(failure),
+    };
     // A failed renewal is retried at the next check-in; the current certificate still works.
     if let Err(f) = super::renew::follow(client, &answer, paths).await {
         tracing::warn!(error = %f.message, "certificate upkeep failed; will retry at the next check-in");
     }
-    let bundle = answer.bundle.ok_or_else(|| Failure::failed("the server sent no bundle"))?;
+    let bundle = answer.bundle.unwrap_or_default();
     client.state.checkin_interval_secs = answer.checkin_interval_secs;
-    let compiled = from_proto(&bundle)?;
+    match apply_bundle(client, cache, req, paths, &bundle).await {
+        Ok(report) => {
+            client.report(to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch)).await?;
+            Ok(report)
+        }
+        Err(failure) => {
+            // The server must see this run too, or `runs list` hides the failure.
+            let aborted = aborted_report(&failure, &bundle, cache, started_ms);
+            if let Err(e) = client.report(aborted).await {
+                tracing::warn!(error = %e.message, "could not report the aborted run to the server");
+            }
+            Err(failure)
+        }
+    }
+}
+
+/// Everything between the check-in and the report: decode the bundle, resolve its secrets,
+/// apply it. A failure here means no resource ran, unless it says otherwise (`local_apply`
+/// failing to record what a run did).
+async fn apply_bundle(
+    client: &mut SignedClient,
+    cache: &mut SecretCache,
+    req: &RunRequest,
+    paths: &AgentPaths,
+    bundle: &pb::PolicyBundle,
+) -> Result<RunReport, Failure> {
+    if bundle.bundle_hash.is_empty() && bundle.resources.is_empty() && bundle.envoy_name.is_empty() {
+        return Err(Failure::failed("the server sent no bundle"));
+    }
+    let compiled = from_proto(bundle)?;
     let keys = compiled.entitled_keys()?;
     cache.fill(client, &keys, bundle.secrets_epoch).await?;
     let how = LocalApply {
@@ -176,9 +218,40 @@ async fn cycle(
         noop: req.noop,
         triggered: bundle.triggered.iter().cloned().collect(),
     };
-    let report = tokio::task::block_in_place(|| local_apply::apply(paths, &compiled, &cache.values, how))?;
-    client.report(to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch)).await?;
-    Ok(report)
+    tokio::task::block_in_place(|| local_apply::apply(paths, &compiled, &cache.values, how))
+}
+
+/// A failed run with the reason it was aborted, scrubbed of every value the agent holds. It
+/// is marked noop — nothing was applied — so that the server keeps the rotation triggers and
+/// the forced apply for the next run instead of clearing them as it does after a real one.
+fn aborted_report(
+    failure: &Failure,
+    bundle: &pb::PolicyBundle,
+    cache: &SecretCache,
+    started_ms: i64,
+) -> pb::RunReport {
+    let mut scrubber = crate::placeholder::Scrubber::new();
+    for (key, value) in &cache.values {
+        scrubber.add(key, value.expose());
+    }
+    let now = crate::util::time::unix_now_millis();
+    pb::RunReport {
+        bundle_hash: bundle.bundle_hash.clone(),
+        started_ms,
+        duration_ms: u64::try_from(now - started_ms).unwrap_or_default(),
+        noop: true,
+        status: engine::RunStatus::Failed.as_str().to_string(),
+        secrets_epoch: bundle.secrets_epoch,
+        results: vec![pb::ResourceResult {
+            name: "run".into(),
+            r#type: "agent".into(),
+            status: engine::ResourceStatus::Failed.as_str().to_string(),
+            duration_ms: 0,
+            diff: String::new(),
+            error: scrubber.scrub(&format!("run aborted: {}", failure.message)),
+            output: String::new(),
+        }],
+    }
 }
 
 pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {

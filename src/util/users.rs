@@ -62,21 +62,6 @@ pub fn user_name(uid: u32) -> Option<String> {
     passwd_in(Path::new("/")).into_iter().find(|e| e.uid == uid).map(|e| e.name)
 }
 
-pub fn uid_of(root: &Path, name: &str) -> Option<u32> {
-    if let Ok(n) = name.parse() {
-        return Some(n);
-    }
-    passwd_in(root).into_iter().find(|e| e.name == name).map(|e| e.uid)
-}
-
-pub fn gid_of(root: &Path, name: &str) -> Option<u32> {
-    if let Ok(n) = name.parse() {
-        return Some(n);
-    }
-    let text = std::fs::read_to_string(root.join("etc/group")).unwrap_or_default();
-    parse_group(&text).into_iter().find(|g| g.0 == name).map(|g| g.1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

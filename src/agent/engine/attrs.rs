@@ -74,6 +74,11 @@ impl<'a> Attrs<'a> {
         self.string(name)
     }
 
+    /// A text attribute as the bundle holds it: secret markers in place, never values.
+    pub fn template(&self, name: &str) -> Option<&'a str> {
+        self.raw(name).and_then(Value::as_str)
+    }
+
     /// Secret keys referenced by one attribute (for "content changed (secret:<key>)").
     pub fn keys_in(&self, name: &str) -> BTreeSet<String> {
         let mut keys = BTreeSet::new();

@@ -67,11 +67,12 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     let command = command.ok_or_else(|| "exec resource needs the attribute \"command\"".to_string())?;
     let unless = a.no_secret("unless")?;
     let onlyif = a.no_secret("onlyif")?;
+    let cwd_attr = a.string("cwd")?;
     for c in [Some(&command), unless.as_ref(), onlyif.as_ref()].into_iter().flatten() {
-        ctx.guardrails.check_command(c)?;
+        ctx.guardrails.check_command(c, cwd_attr.as_deref())?;
     }
     let limit = timeout(a)?;
-    let cwd = a.string("cwd")?.map(|c| rootfs::confine_dir(ctx.root, &c)).transpose()?;
+    let cwd = cwd_attr.map(|c| rootfs::confine_all(ctx.root, &c)).transpose()?;
     if let Some(creates) = a.string("creates")? {
         if fs::symlink_metadata(rootfs::confine(ctx.root, &creates)?).is_ok() {
             return Ok(Done::unchanged());

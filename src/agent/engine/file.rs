@@ -6,6 +6,8 @@ use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use super::attrs::Attrs;
 use super::rootfs::{self, Meta};
 use super::{diff, Ctx, Done, Outcome};
@@ -50,12 +52,14 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
             .into());
         }
     }
+    let host_path = path.to_string_lossy().into_owned();
     if !present {
         let Some(_) = current else { return Ok(Done::unchanged()) };
         if !ctx.noop {
             fs::remove_file(&path).map_err(|e| format!("removing {target}: {e}"))?;
             ctx.batch.note_dir_of(&path);
         }
+        ctx.secret_files.clears(ctx.index, &host_path);
         return Ok(Done::changed(format!("removed {target}")));
     }
 
@@ -73,18 +77,27 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     }
     if let Some(new) = &content {
         let old = match &current {
-            Some(_) => Some(fs::read(&path).map_err(|e| format!("reading {target}: {e}"))?),
+            Some(_) => Some(Zeroizing::new(
+                rootfs::read_nofollow(&path).map_err(|e| format!("reading {target}: {e}"))?,
+            )),
             None => None,
         };
-        if old.as_deref() != Some(new.expose().as_bytes()) {
+        let template = a.template("content");
+        let held_secret = ctx.secret_files.held_secret(&host_path);
+        if !secret_keys.is_empty() {
+            ctx.secret_files.holds(ctx.index, &host_path, template.unwrap_or_default());
+        } else if held_secret {
+            ctx.secret_files.clears(ctx.index, &host_path);
+        }
+        if old.as_deref().map(Vec::as_slice) != Some(new.expose().as_bytes()) {
             write = true;
-            if !secret_keys.is_empty() {
-                let keys: Vec<String> = secret_keys.iter().map(|k| format!("secret:{k}")).collect();
-                lines.push(format!("content changed ({})", keys.join(", ")));
-            } else {
-                let old_text = String::from_utf8_lossy(old.as_deref().unwrap_or_default());
-                lines.push(diff::line_diff(&old_text, new.expose()));
+            let old_text = String::from_utf8_lossy(old.as_deref().map(Vec::as_slice).unwrap_or_default());
+            if held_secret || !secret_keys.is_empty() {
+                // What the file held may be a value this run does not know (rotated away, or
+                // no longer referenced): find it, so that no output carries it either.
+                ctx.secret_files.learn_old_content(&host_path, &old_text, template);
             }
+            lines.push(content_change(&secret_keys, held_secret, current.as_ref(), &old_text, new.expose()));
         }
     }
     if let Some(m) = &current {
@@ -111,6 +124,28 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         }
     }
     Ok(Done::changed(lines.join("\n")))
+}
+
+/// How a content change is reported. A diff only for a file that never held a secret (new
+/// content, old content by the record) and that every local user may read anyway: the report
+/// goes to the server, where viewers read it.
+fn content_change(
+    secret_keys: &std::collections::BTreeSet<String>,
+    held_secret: bool,
+    current: Option<&fs::Metadata>,
+    old: &str,
+    new: &str,
+) -> String {
+    if !secret_keys.is_empty() {
+        let keys: Vec<String> = secret_keys.iter().map(|k| format!("secret:{k}")).collect();
+        format!("content changed ({})", keys.join(", "))
+    } else if held_secret {
+        "content changed (secret-bearing file, diff withheld)".to_string()
+    } else if current.is_some_and(|m| m.mode() & 0o004 == 0) {
+        "content changed (not readable by other users, diff withheld)".to_string()
+    } else {
+        diff::line_diff(old, new)
+    }
 }
 
 /// A chmod or chown in place changes every name of the inode. A second hard link may live

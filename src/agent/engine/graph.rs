@@ -1,9 +1,11 @@
 //! Orders a bundle's resources: `depends_on` and `notify` (a notified resource runs after its
-//! notifier) are edges; among resources that are ready together, bundle order wins, so the
-//! order is deterministic. A cycle (the loader rejects them, but an engine must not loop) or
-//! a reference to an unknown resource is reported, never followed.
+//! notifier) are edges; so is the automatic one from a directory resource to whatever lives
+//! under it (see `autorequire`). Among resources that are ready together, bundle order wins,
+//! so the order is deterministic. A cycle (the loader rejects them, but an engine must not
+//! loop) or a reference to an unknown resource is reported, never followed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Component, Path, PathBuf};
 
 use crate::bundle::CompiledResource;
 
@@ -49,6 +51,7 @@ pub(crate) fn plan(resources: &[CompiledResource]) -> Plan {
             }
         }
     }
+    autorequire(resources, &mut deps, &mut after);
     let mut indegree = vec![0usize; n];
     for set in &after {
         for &j in set {
@@ -73,6 +76,74 @@ pub(crate) fn plan(resources: &[CompiledResource]) -> Plan {
         order.push(i); // still reported, in bundle order, as failed
     }
     Plan { order, broken, deps, notifies }
+}
+
+/// The path a resource lives at, for ordering: `target_path` (file, directory, symlink) or an
+/// exec's `cwd`, normalised lexically.
+fn managed_path(r: &CompiledResource) -> Option<PathBuf> {
+    let key = if r.rtype == "exec" { "cwd" } else { "target_path" };
+    let text = r.attributes.get(key)?.as_str()?;
+    if !text.starts_with('/') {
+        return None;
+    }
+    let mut out = PathBuf::from("/");
+    for c in Path::new(text).components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// Puppet's autorequire: a resource under a directory that a directory resource manages (an
+/// exec whose `cwd` it is, too) runs after it — or, when that directory is `ensure: absent`,
+/// before it (emptied, then removed) — and is skipped if it fails. Only the nearest managed ancestor is linked; the chain of
+/// directories links the rest. An edge that would close a cycle is left out: an explicit
+/// dependency the other way wins.
+fn autorequire(resources: &[CompiledResource], deps: &mut [Vec<usize>], after: &mut [BTreeSet<usize>]) {
+    let mut dirs: HashMap<PathBuf, usize> = HashMap::new();
+    for (i, r) in resources.iter().enumerate().rev() {
+        if r.rtype == "directory" {
+            if let Some(p) = managed_path(r) {
+                dirs.insert(p, i);
+            }
+        }
+    }
+    if dirs.is_empty() {
+        return;
+    }
+    for (i, r) in resources.iter().enumerate() {
+        let Some(path) = managed_path(r) else { continue };
+        // An exec runs in its cwd: that directory itself counts; anything else lives under it.
+        let own = usize::from(r.rtype != "exec");
+        let Some(&d) = path.ancestors().skip(own).find_map(|a| dirs.get(a)) else { continue };
+        let absent = resources[d].attributes.get("ensure").and_then(|v| v.as_str()) == Some("absent");
+        let (first, then) = if absent { (i, d) } else { (d, i) };
+        if after[first].contains(&then) || reaches(after, then, first) {
+            continue;
+        }
+        after[first].insert(then);
+        deps[then].push(first);
+    }
+}
+
+/// Whether `to` can be reached from `from` along `after` edges.
+fn reaches(after: &[BTreeSet<usize>], from: usize, to: usize) -> bool {
+    let mut seen = vec![false; after.len()];
+    let mut stack = vec![from];
+    while let Some(i) = stack.pop() {
+        if i == to {
+            return true;
+        }
+        if !std::mem::replace(&mut seen[i], true) {
+            stack.extend(after[i].iter().copied());
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -109,5 +180,56 @@ mod tests {
         assert!(p.broken[&1].contains("cycle"));
         assert!(p.broken[&2].contains("unknown resource \"nope\""));
         assert!(!p.broken.contains_key(&3));
+    }
+
+    fn at(name: &str, rtype: &str, path: &str, deps: &[&str]) -> CompiledResource {
+        let mut x = r(name, deps, &[]);
+        x.rtype = rtype.into();
+        let key = if rtype == "exec" { "cwd" } else { "target_path" };
+        x.attributes.insert(key.into(), serde_json::json!(path));
+        x
+    }
+
+    fn order(rs: &[CompiledResource]) -> Vec<&str> {
+        let p = plan(rs);
+        assert!(p.broken.is_empty(), "{:?}", p.broken);
+        p.order.iter().map(|&i| rs[i].name.as_str()).collect()
+    }
+
+    #[test]
+    fn what_lives_under_a_managed_directory_runs_after_it() {
+        let rs = [
+            at("conf", "file", "/etc/app/conf.d/x.conf", &[]),
+            at("link", "symlink", "/etc/app/current", &[]),
+            at("build", "exec", "/etc/app/conf.d", &[]),
+            at("confd", "directory", "/etc/app/conf.d/", &[]),
+            at("other", "file", "/etc/other", &[]),
+            at("app", "directory", "/etc/app", &[]),
+        ];
+        assert_eq!(order(&rs), ["other", "app", "link", "confd", "conf", "build"]);
+        let p = plan(&rs);
+        assert!(p.deps[0].contains(&3) && p.deps[3].contains(&5), "a failed directory skips its contents");
+    }
+
+    #[test]
+    fn an_absent_directory_is_emptied_first_and_an_explicit_opposite_dependency_wins() {
+        let mut dir = at("old", "directory", "/srv/old", &[]);
+        dir.attributes.insert("ensure".into(), serde_json::json!("absent"));
+        let rs = [dir, at("f", "file", "/srv/old/f", &[])];
+        assert_eq!(order(&rs), ["f", "old"]);
+        // The author says the file comes first: no automatic edge, so no cycle.
+        let rs = [at("f", "file", "/srv/app/f", &[]), at("app", "directory", "/srv/app", &["f"])];
+        assert_eq!(order(&rs), ["f", "app"]);
+        let rs = [
+            at("f", "file", "/srv/a/b/f", &["x"]),
+            at("x", "exec", "/srv/a/b", &["a"]),
+            at("a", "directory", "/srv/a", &["f"]),
+        ];
+        let p = plan(&rs);
+        assert!(
+            p.broken.values().all(|why| why.contains("cycle")),
+            "only the author's own cycle: {:?}",
+            p.broken
+        );
     }
 }

@@ -4,8 +4,9 @@
 //! Each executor reads the current state, computes the difference, and acts only on a
 //! difference, so a second apply changes nothing. Secret markers are substituted per
 //! resource just before it runs; a marker without a value fails that resource. Every text
-//! in the report (diffs, errors, command output) passes through one `Scrubber` built from all
-//! resolved values before `apply` returns.
+//! in the report (diffs, errors, command output) passes through one `Scrubber` before `apply`
+//! returns: built from all resolved values, and from the old values the run found in
+//! secret-bearing files it replaced (see `secret_files`).
 
 mod attrs;
 mod batch;
@@ -19,8 +20,10 @@ mod graph;
 pub mod guardrails;
 mod package;
 mod process;
+mod redact;
 mod report;
 mod rootfs;
+mod secret_files;
 mod service;
 mod user;
 mod userdb;
@@ -38,6 +41,7 @@ use crate::placeholder::Scrubber;
 
 pub use guardrails::Guardrails;
 pub use report::{ResourceResult, ResourceStatus, RunReport, RunStatus};
+pub use secret_files::SecretFiles;
 
 pub struct ApplyOptions {
     /// The target root; `/` normally. Every path in the bundle resolves inside it.
@@ -47,6 +51,8 @@ pub struct ApplyOptions {
     /// Resources triggered by secret rotation (their `watch_secret` keys changed).
     pub triggered: BTreeSet<String>,
     pub guardrails: Guardrails,
+    /// The files that held secrets after the previous run (the report carries the new record).
+    pub secret_files: SecretFiles,
 }
 
 /// What one executor sees of the run.
@@ -58,14 +64,20 @@ pub(crate) struct Ctx<'a> {
     pub guardrails: &'a Guardrails,
     /// Staged file writes and directories to fsync (see `batch`).
     pub batch: &'a batch::Batch,
+    /// This resource's index in the bundle.
+    pub index: usize,
+    /// Which files hold secrets, and the old values found in them.
+    pub secret_files: &'a secret_files::Tracker,
 }
 
 impl Ctx<'_> {
-    /// A resource's `target_path`: checked against the guardrails, then confined to the root.
+    /// A resource's `target_path`: checked against the guardrails, confined to the root, and
+    /// checked again by what it is on the host (any alias of a protected path is refused).
     pub fn target_path(&self, a: &attrs::Attrs) -> Result<(String, PathBuf), Fail> {
         let target = a.required("target_path")?;
         self.guardrails.check_path(&target)?;
         let path = rootfs::confine(self.root, &target)?;
+        self.guardrails.check_host_path(&path)?;
         Ok((target, path))
     }
 }
@@ -117,10 +129,7 @@ pub fn apply(
 ) -> RunReport {
     let started_ms = crate::util::time::unix_now_millis();
     let t0 = Instant::now();
-    let mut scrubber = Scrubber::new();
-    for (key, value) in secrets {
-        scrubber.add(key, value.expose());
-    }
+    let tracker = secret_files::Tracker::new(opts.secret_files.clone());
     let resources = &bundle.resources;
     let plan = graph::plan(resources);
     let mut results: Vec<Option<ResourceResult>> = vec![None; resources.len()];
@@ -143,7 +152,7 @@ pub fn apply(
                 // The change never landed; its diff would claim otherwise.
                 r.status = ResourceStatus::Failed;
                 r.diff.clear();
-                r.error = scrubber.scrub(&error);
+                r.error = error;
             }
         }
     };
@@ -181,6 +190,8 @@ pub fn apply(
                 refresh,
                 guardrails: &opts.guardrails,
                 batch: &batch,
+                index: i,
+                secret_files: &tracker,
             };
             let outcome = run_one(res, secrets, &ctx);
             let status = match &outcome {
@@ -208,9 +219,9 @@ pub fn apply(
             rtype: res.rtype.clone(),
             status,
             duration_ms: t.elapsed().as_millis() as u64,
-            diff: scrubber.scrub(&diff),
-            error: scrubber.scrub(&error),
-            output: scrubber.scrub(&output),
+            diff,
+            error,
+            output,
             guardrail,
         });
     }
@@ -218,8 +229,26 @@ pub fn apply(
     for failed in batch.sync_dirs() {
         tracing::warn!(directory = %failed, "could not fsync a directory after the run; changes may not survive a power loss");
     }
+    // Only now is every old value the run came across known: scrub everything with all of them.
+    let scrubber = scrubber_for(secrets, &tracker);
+    let succeeded = |i: usize| {
+        results[i]
+            .as_ref()
+            .is_some_and(|r| matches!(r.status, ResourceStatus::Changed | ResourceStatus::Unchanged))
+    };
+    let secret_files = tracker.finish(opts.noop, succeeded);
     // Report in apply order, the order an operator reads a run in.
-    let results: Vec<ResourceResult> = plan.order.iter().filter_map(|&i| results[i].take()).collect();
+    let results: Vec<ResourceResult> = plan
+        .order
+        .iter()
+        .filter_map(|&i| results[i].take())
+        .map(|r| ResourceResult {
+            diff: redact::redact(&scrubber, &r.diff),
+            error: redact::redact(&scrubber, &r.error),
+            output: redact::redact(&scrubber, &r.output),
+            ..r
+        })
+        .collect();
     let status =
         if results.iter().any(|r| matches!(r.status, ResourceStatus::Failed | ResourceStatus::Skipped)) {
             RunStatus::Failed
@@ -228,7 +257,32 @@ pub fn apply(
         } else {
             RunStatus::Converged
         };
-    RunReport { started_ms, duration_ms: t0.elapsed().as_millis() as u64, noop: opts.noop, status, results }
+    RunReport {
+        started_ms,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        noop: opts.noop,
+        status,
+        results,
+        secret_files,
+    }
+}
+
+/// Every resolved value under its key, and every old value the run found in a secret-bearing
+/// file (under its key when the file's template told which one it was).
+fn scrubber_for(secrets: &BTreeMap<String, SecretString>, tracker: &secret_files::Tracker) -> Scrubber {
+    let mut scrubber = Scrubber::new();
+    for (key, value) in secrets {
+        scrubber.add(key, value.expose());
+    }
+    for learned in tracker.take_learned() {
+        match learned {
+            secret_files::Learned::Key(key, value) => scrubber.add(&key, &value),
+            secret_files::Learned::Line(value) => {
+                scrubber.add_as("[REDACTED earlier content of a secret-bearing file]", &value)
+            }
+        }
+    }
+    scrubber
 }
 
 /// Evaluates `when:` — `changed` (notified or rotated), `always`, or `lhs == rhs` / `lhs != rhs`

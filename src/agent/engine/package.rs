@@ -2,7 +2,9 @@
 //! It queries the package database first and acts only on a difference. `package` is a name,
 //! or a path to a local `.deb`/`.rpm` (inside the root) whose own name and version are used.
 //! With a root other than `/`, dpkg gets `--root=<root>` (its database is `<root>/var/lib/dpkg`),
-//! rpm `--root`, dnf `--installroot` and apt `-o RootDir=<root>`.
+//! rpm `--root`, dnf `--installroot` and apt `-o RootDir=<root>`. The tools follow paths inside
+//! the root themselves, so the agent first confines what they start from: the package
+//! database directory and a local package file may not be (or go through) a symlink.
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,6 +29,14 @@ fn backend() -> Result<Backend, String> {
         Ok(Backend::Rpm)
     } else {
         Err("no package manager found on the agent's PATH (dpkg or rpm)".into())
+    }
+}
+
+/// Where the backend keeps its database inside a root.
+fn database_dir(b: Backend) -> &'static str {
+    match b {
+        Backend::Dpkg => "/var/lib/dpkg",
+        Backend::Rpm => "/var/lib/rpm",
     }
 }
 
@@ -141,8 +151,11 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     let present = a.ensure_present(&["present", "installed"], &["absent", "removed"])?;
     let b = backend()?;
     let local_file = spec.ends_with(".deb") || spec.ends_with(".rpm");
+    if ctx.root != Path::new("/") {
+        rootfs::confine_all(ctx.root, database_dir(b))?;
+    }
     let (name, want_version, file) = if local_file {
-        let file = rootfs::confine(ctx.root, &spec)?;
+        let file = rootfs::confine_all(ctx.root, &spec)?;
         let (n, v) = inspect(b, &file)?;
         (n, Some(v), Some(file))
     } else {

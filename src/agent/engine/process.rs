@@ -15,7 +15,11 @@ use nix::unistd::Pid;
 use crate::crypto::SecretString;
 
 pub(crate) const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const MAX_OUTPUT: usize = 64 * 1024;
+/// Output kept per command: twice what a report carries, so the report's cut falls after
+/// scrubbing (see `redact`), never through a value the scrubber has not seen whole.
+const MAX_OUTPUT: usize = 128 * 1024;
+/// Ends output that went on beyond `MAX_OUTPUT`.
+pub(crate) const CUT_NOTICE: &str = "\n[output truncated at 128 KiB]";
 
 pub(crate) struct Spec {
     pub argv: Vec<String>,
@@ -36,7 +40,7 @@ pub(crate) struct Ran {
     /// Exit code; `None` when killed by a signal (or by our timeout).
     pub code: Option<i32>,
     pub timed_out: bool,
-    /// stdout and stderr interleaved as they arrived, at most 64 KiB.
+    /// stdout and stderr interleaved as they arrived, at most `MAX_OUTPUT` (then `CUT_NOTICE`).
     pub output: String,
 }
 
@@ -184,9 +188,19 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
         let b = buf.lock().unwrap_or_else(|p| p.into_inner());
         (b.0.clone(), b.1)
     };
+    let mut bytes = bytes;
+    if truncated {
+        // The cut may split a character: drop its first bytes rather than turn them into U+FFFD,
+        // so that what is left still reads as the beginning of whatever was cut.
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            if e.error_len().is_none() {
+                bytes.truncate(e.valid_up_to());
+            }
+        }
+    }
     let mut output = String::from_utf8_lossy(&bytes).into_owned();
     if truncated {
-        output.push_str("\n[output truncated at 64 KiB]");
+        output.push_str(CUT_NOTICE);
     }
     Ok(Ran { code: status.and_then(|s| s.code()), timed_out, output })
 }

@@ -69,6 +69,9 @@ pub struct RunReport {
     pub noop: bool,
     pub status: RunStatus,
     pub results: Vec<ResourceResult>,
+    /// The record of secret-bearing files after this run, for the agent to keep (never sent).
+    #[serde(skip)]
+    pub secret_files: super::SecretFiles,
 }
 
 impl RunReport {

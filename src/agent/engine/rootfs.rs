@@ -1,18 +1,28 @@
 //! Paths inside the target root, and the file primitives the executors share.
 //!
-//! Confinement: a bundle path must be absolute; `..` that would climb above the root is
-//! refused; when the root is not `/`, no directory component inside the root may be a
-//! symlink (it is never followed, since it could point anywhere on the host). With root `/`
-//! nothing can escape, so symlinked directories such as `/lib -> usr/lib` are allowed.
+//! Confinement, one rule for every executor: a bundle path must be absolute; `..` that would
+//! climb above the root is refused; when the root is not `/`, no directory component inside
+//! the root may be a symlink (it is never followed, since it could point anywhere on the
+//! host). What an executor reads, locks, chmods or chowns in place must not be a symlink
+//! either (`confine_all`), and is opened with `O_NOFOLLOW` so a link swapped in after the
+//! check is refused rather than followed. With root `/` nothing can escape, so symlinked
+//! directories such as `/lib -> usr/lib` are allowed.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use nix::libc;
+
 use crate::util::users;
 
-/// Resolves a bundle path inside `root` without following symlinks in its directories.
+fn is_confining(root: &Path) -> bool {
+    root != Path::new("/")
+}
+
+/// Resolves a bundle path inside `root` without following symlinks in its directories. The
+/// last component is left for the caller to inspect (a symlink resource manages one).
 pub(crate) fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
     if !path.starts_with('/') {
         return Err(format!("path {path:?} must be absolute"));
@@ -31,10 +41,9 @@ pub(crate) fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
         }
     }
     let mut out = root.to_path_buf();
-    let confining = root != Path::new("/");
     for (i, p) in parts.iter().enumerate() {
         out.push(p);
-        if confining && i + 1 < parts.len() {
+        if is_confining(root) && i + 1 < parts.len() {
             if let Ok(meta) = fs::symlink_metadata(&out) {
                 if meta.file_type().is_symlink() {
                     return Err(format!(
@@ -49,17 +58,53 @@ pub(crate) fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// `confine` for a directory a command will run in: the process would follow a symlink at the
-/// last component too, so under a target root that one is refused as well.
-pub(crate) fn confine_dir(root: &Path, path: &str) -> Result<PathBuf, String> {
+/// `confine` for a path that will be followed whole — a directory a command runs in, a file
+/// read, locked or changed in place: under a target root its last component may not be a
+/// symlink either.
+pub(crate) fn confine_all(root: &Path, path: &str) -> Result<PathBuf, String> {
     let out = confine(root, path)?;
-    if root != Path::new("/") && fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink()) {
+    if is_confining(root) && fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(format!(
             "path {path:?} is the symlink {} inside the target root; refusing to follow it",
             out.display()
         ));
     }
     Ok(out)
+}
+
+/// Opens `path` for reading without following a symlink at its last component (`O_NOFOLLOW`;
+/// a FIFO does not block the open).
+pub(crate) fn open_nofollow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// The bytes of the regular file at `path`; a symlink or anything but a regular file is an
+/// error, never followed or read.
+pub(crate) fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = open_nofollow(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => io::Error::other("it is a symlink; refusing to follow it"),
+        _ => e,
+    })?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The text of a file of the root's own database (`/etc/passwd`, `/etc/group`), confined like
+/// any bundle path; `None` when it does not exist.
+pub(crate) fn read_root_file(root: &Path, path: &str) -> Result<Option<String>, String> {
+    let host = confine_all(root, path)?;
+    match read_nofollow(&host) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("reading {}: {e}", host.display())),
+    }
 }
 
 /// Parses "0644", "644" or "0o644" (octal) into permission bits.
@@ -73,12 +118,26 @@ pub(crate) fn parse_mode(text: &str) -> Result<u32, String> {
 
 /// Owner name (or number) to a uid, as the target root's /etc/passwd defines it.
 pub(crate) fn lookup_uid(root: &Path, name: &str) -> Result<u32, String> {
-    users::uid_of(root, name)
+    if let Ok(n) = name.parse() {
+        return Ok(n);
+    }
+    let text = read_root_file(root, "/etc/passwd")?.unwrap_or_default();
+    users::parse_passwd(&text)
+        .into_iter()
+        .find(|e| e.name == name)
+        .map(|e| e.uid)
         .ok_or_else(|| format!("owner {name:?} is not a user in {}", root.join("etc/passwd").display()))
 }
 
 pub(crate) fn lookup_gid(root: &Path, name: &str) -> Result<u32, String> {
-    users::gid_of(root, name)
+    if let Ok(n) = name.parse() {
+        return Ok(n);
+    }
+    let text = read_root_file(root, "/etc/group")?.unwrap_or_default();
+    users::parse_group(&text)
+        .into_iter()
+        .find(|g| g.0 == name)
+        .map(|g| g.1)
         .ok_or_else(|| format!("group {name:?} is not a group in {}", root.join("etc/group").display()))
 }
 
@@ -115,14 +174,22 @@ impl Meta {
         out
     }
 
-    /// Applies ownership then mode (chown can clear setuid bits, so mode goes last).
+    /// Applies ownership then mode (chown can clear setuid bits, so mode goes last), through a
+    /// descriptor opened without following a symlink: a link swapped in is refused.
     pub fn apply(&self, path: &Path) -> Result<(), String> {
+        if self.uid.is_none() && self.gid.is_none() && self.mode.is_none() {
+            return Ok(());
+        }
+        let f = open_nofollow(path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => format!("{} is a symlink; refusing to change it", path.display()),
+            _ => format!("opening {}: {e}", path.display()),
+        })?;
         if self.uid.is_some() || self.gid.is_some() {
-            std::os::unix::fs::lchown(path, self.uid, self.gid)
+            std::os::unix::fs::fchown(&f, self.uid, self.gid)
                 .map_err(|e| format!("chown {}: {e}", path.display()))?;
         }
         if let Some(m) = self.mode {
-            fs::set_permissions(path, fs::Permissions::from_mode(m))
+            f.set_permissions(fs::Permissions::from_mode(m))
                 .map_err(|e| format!("chmod {}: {e}", path.display()))?;
         }
         Ok(())
@@ -223,5 +290,28 @@ mod tests {
         assert!(parse_mode("0999").is_err());
         assert!(parse_mode("").is_err());
         assert!(parse_mode("77777").is_err());
+    }
+
+    /// Reads and in-place changes refuse a symlink at the last component even when it was
+    /// swapped in after the caller looked (they open with O_NOFOLLOW).
+    #[test]
+    fn reads_and_changes_in_place_never_follow_a_symlink() {
+        let d = std::env::temp_dir().join(format!("vigo-rootfs-nofollow-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("target"), "outside").unwrap();
+        fs::set_permissions(d.join("target"), fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(d.join("target"), d.join("link")).unwrap();
+        assert!(read_nofollow(&d.join("link")).unwrap_err().to_string().contains("symlink"));
+        let err = Meta { mode: Some(0o600), ..Meta::default() }.apply(&d.join("link")).unwrap_err();
+        assert!(err.contains("symlink"), "{err}");
+        assert_eq!(fs::metadata(d.join("target")).unwrap().mode() & 0o7777, 0o644);
+        assert_eq!(read_nofollow(&d.join("target")).unwrap(), b"outside");
+        let root = d.join("root");
+        fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(&d, root.join("etc")).unwrap();
+        assert!(read_root_file(&root, "/etc/target").unwrap_err().contains("symlink"));
+        assert!(confine_all(&root, "/etc").unwrap_err().contains("symlink"));
+        fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -5,13 +5,15 @@
 //!
 //! Under a root other than `/`, only the enabled state is managed (`systemctl --root=`); the
 //! running state belongs to the booted system and is left alone, with a note in the output.
+//! systemctl then writes under `<root>/etc/systemd/system`, which is confined first like any
+//! bundle path (no symlink on the way).
 
 use std::path::Path;
 use std::time::Duration;
 
 use super::attrs::Attrs;
 use super::process::run_tool;
-use super::{Ctx, Done, Fail, Outcome};
+use super::{rootfs, Ctx, Done, Fail, Outcome};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -21,8 +23,21 @@ fn systemctl(root: Option<&str>, verb: &str, unit: &str) -> Result<super::proces
     run_tool("systemctl", &args, TIMEOUT)
 }
 
+/// A unit name as systemd spells them: no path separators, no option-like leading `-`.
+fn check_unit_name(unit: &str) -> Result<(), String> {
+    let ok = !unit.starts_with('-')
+        && unit.len() <= 255
+        && unit.bytes().all(|b| b.is_ascii_alphanumeric() || b":_.@\\-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{unit:?} is not a systemd unit name (letters, digits and : _ . @ \\ - only)"))
+    }
+}
+
 pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     let unit = a.required("service")?;
+    check_unit_name(&unit)?;
     let ensure = a.string("ensure")?;
     let want_running = match ensure.as_deref() {
         None => None,
@@ -31,6 +46,9 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         Some(other) => return Err(format!("ensure must be running or stopped, not {other:?}").into()),
     };
     let enable = a.bool("enable")?;
+    if ctx.root != Path::new("/") {
+        rootfs::confine_all(ctx.root, "/etc/systemd/system")?;
+    }
     let root_flag = (ctx.root != Path::new("/")).then(|| format!("--root={}", ctx.root.display()));
     let root = root_flag.as_deref();
     let mut actions: Vec<(&str, String)> = Vec::new(); // (verb, report line)

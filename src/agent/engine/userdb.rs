@@ -1,6 +1,8 @@
 //! Atomic edits of `<root>/etc/{passwd,shadow,group,gshadow}` under the usual lock
 //! (`/etc/.pwd.lock`, an fcntl write lock as glibc's `lckpwdf` takes it). Editing the files
-//! directly keeps hashes off every command line and works the same under `--root`.
+//! directly keeps hashes off every command line and works the same under `--root`, where each
+//! of those paths, the lock included, is confined like any bundle path: a symlinked `etc` or
+//! `etc/shadow` is refused, never followed.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -24,8 +26,10 @@ pub(crate) struct Table {
 
 impl Table {
     fn load(path: PathBuf, required: bool, new_meta: (u32, u32, u32)) -> Result<Table, String> {
-        let original = match std::fs::read_to_string(&path) {
-            Ok(t) => Some(t),
+        let original = match rootfs::read_nofollow(&path) {
+            Ok(bytes) => {
+                Some(String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
             Err(e) => return Err(format!("reading {}: {e}", path.display())),
         };
@@ -83,7 +87,7 @@ impl Table {
         if self.original.as_deref() == Some(text.as_str()) {
             return Ok(());
         }
-        let (mode, uid, gid) = match std::fs::metadata(&self.path) {
+        let (mode, uid, gid) = match std::fs::symlink_metadata(&self.path) {
             Ok(m) => (m.mode() & 0o7777, m.uid(), m.gid()),
             Err(_) => self.new_meta,
         };
@@ -108,14 +112,14 @@ pub(crate) struct Db {
 
 impl Db {
     pub fn open(root: &Path, noop: bool) -> Result<Db, String> {
-        let etc = rootfs::confine(root, "/etc")?;
-        let lock = if noop { None } else { Some(lock(&etc.join(".pwd.lock"))?) };
-        let group = Table::load(etc.join("group"), true, (0o644, 0, 0))?;
+        let path = |p: &str| rootfs::confine_all(root, p);
+        let lock = if noop { None } else { Some(lock(&path("/etc/.pwd.lock")?)?) };
+        let group = Table::load(path("/etc/group")?, true, (0o644, 0, 0))?;
         let shadow_gid = group.get("shadow").and_then(|r| r.get(2)?.parse().ok()).unwrap_or(0);
         Ok(Db {
-            passwd: Table::load(etc.join("passwd"), true, (0o644, 0, 0))?,
-            shadow: Table::load(etc.join("shadow"), false, (0o640, 0, shadow_gid))?,
-            gshadow: Table::load(etc.join("gshadow"), false, (0o640, 0, shadow_gid))?,
+            passwd: Table::load(path("/etc/passwd")?, true, (0o644, 0, 0))?,
+            shadow: Table::load(path("/etc/shadow")?, false, (0o640, 0, shadow_gid))?,
+            gshadow: Table::load(path("/etc/gshadow")?, false, (0o640, 0, shadow_gid))?,
             group,
             _lock: lock,
         })
@@ -171,6 +175,7 @@ fn lock(path: &Path) -> Result<File, String> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| format!("opening {}: {e}", path.display()))?;
     let want = libc::flock {

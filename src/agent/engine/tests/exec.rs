@@ -252,3 +252,30 @@ fn when_comparisons_use_resolved_values_and_always_runs() {
     let r = run(&bad, &secrets(&[]), &opts(root.path()));
     assert!(r.results[0].error.contains("unsupported when"), "{:?}", r.results[0]);
 }
+
+/// Output is bounded twice — by what the agent captures (128 KiB) and by what a report carries
+/// (64 KiB) — and a value split by either cut must not leak its beginning.
+#[test]
+fn a_secret_split_by_an_output_limit_leaves_no_beginning_in_the_report() {
+    let root = TempRoot::new("execcut");
+    let m = marker("vigo/app/token");
+    let mut resources = Vec::new();
+    // Filler so the secret starts a few bytes before each limit.
+    for (name, before) in [("report-cut", 64 * 1024 - 7), ("capture-cut", 128 * 1024 - 7)] {
+        let command = format!("sh -c 'head -c {before} /dev/zero | tr \"\\0\" x; cat; cat'");
+        resources.push(exec(name, json!({"command": command, "stdin": m})));
+    }
+    let r = run(&bundle(resources), &secrets(&[("vigo/app/token", CANARY)]), &opts(root.path()));
+    for x in &r.results {
+        assert_eq!(x.status, ResourceStatus::Changed, "{x:?}");
+        assert!(x.output.len() <= 64 * 1024 + 64, "{}: {} bytes", x.name, x.output.len());
+        let kept = x
+            .output
+            .trim_end_matches("\n[truncated at 64 KiB]")
+            .trim_end_matches("\n[output truncated at 128 KiB]");
+        let tail = kept.trim_start_matches('x');
+        assert!(!tail.contains("canary") && !tail.starts_with('c'), "{}: {tail:?}", x.name);
+        assert!(x.output.ends_with("\n[truncated at 64 KiB]"), "{}", x.name);
+    }
+    assert_no_canary(&r, &CANARY[..7]);
+}

@@ -53,7 +53,8 @@ fn unspecified_mode_and_owner_are_kept_and_content_diff_is_shown() {
     fs::create_dir_all(root.join("etc")).unwrap();
     let p = root.join("etc/motd");
     fs::write(&p, "hello\nold line\n").unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    // Readable by everyone, so a diff shows nothing the host does not already show.
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o664)).unwrap();
     let b = bundle(vec![res(
         "motd",
         "file",
@@ -62,11 +63,11 @@ fn unspecified_mode_and_owner_are_kept_and_content_diff_is_shown() {
     let r = run(&b, &secrets(&[]), &opts(root.path()));
     assert_eq!(r.results[0].status, ResourceStatus::Changed);
     assert!(r.results[0].diff.contains("-old line\n+new line"), "{}", r.results[0].diff);
-    assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600, "mode kept");
+    assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o664, "mode kept");
     // Mode only: changed without rewriting content.
     let b = bundle(vec![res("motd", "file", json!({"target_path": "/etc/motd", "mode": "0644"}))]);
     let r = run(&b, &secrets(&[]), &opts(root.path()));
-    assert_eq!(r.results[0].diff, "mode 0600 -> 0644");
+    assert_eq!(r.results[0].diff, "mode 0664 -> 0644");
     assert_eq!(fs::read_to_string(&p).unwrap(), "hello\nnew line\n");
 }
 

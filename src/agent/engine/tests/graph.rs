@@ -48,3 +48,30 @@ fn cycle_fails_its_members_without_hanging() {
     assert!(r.result("y").unwrap().error.contains("cycle"));
     assert_eq!(r.result("z").unwrap().status, ResourceStatus::Changed);
 }
+
+#[test]
+fn a_file_listed_before_its_directory_converges_in_one_run() {
+    let root = TempRoot::new("autorequire");
+    let b = bundle(vec![
+        res("conf", "file", json!({"target_path": "/srv/app/conf.d/app.conf", "content": "x\n"})),
+        res("confd", "directory", json!({"target_path": "/srv/app/conf.d"})),
+        res("app", "directory", json!({"target_path": "/srv/app"})),
+        res("srv", "directory", json!({"target_path": "/srv"})),
+    ]);
+    let r = run(&b, &secrets(&[]), &opts(root.path()));
+    assert_all(&r, ResourceStatus::Changed);
+    assert_eq!(
+        r.results.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+        ["srv", "app", "confd", "conf"]
+    );
+    assert_eq!(fs::read_to_string(root.join("srv/app/conf.d/app.conf")).unwrap(), "x\n");
+    assert_all(&run(&b, &secrets(&[]), &opts(root.path())), ResourceStatus::Unchanged);
+    // A directory that cannot be made skips what would go inside it.
+    fs::write(root.join("blocker"), "").unwrap();
+    let b = bundle(vec![
+        res("inner", "file", json!({"target_path": "/blocker/f", "content": "x"})),
+        res("blocker", "directory", json!({"target_path": "/blocker"})),
+    ]);
+    let r = run(&b, &secrets(&[]), &opts(root.path()));
+    assert_eq!(statuses(&r), [("blocker".to_string(), "failed"), ("inner".to_string(), "skipped")]);
+}

@@ -1,10 +1,13 @@
 //! Engine tests: hand-built bundles applied into temp roots (or, where a test says so, into
 //! temp paths under `/`). Tools they need are required, never skipped.
 
+mod confinement;
 mod exec;
 mod files;
 mod graph;
+mod guardrails;
 mod package;
+mod secret_files;
 mod service;
 mod users;
 
@@ -72,6 +75,7 @@ pub(super) fn opts(root: &Path) -> ApplyOptions {
         noop: false,
         triggered: BTreeSet::new(),
         guardrails: Guardrails::defaults(Path::new("/var/lib/vigo")),
+        secret_files: SecretFiles::default(),
     }
 }
 
