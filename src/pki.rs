@@ -88,6 +88,19 @@ impl Pki {
     }
 }
 
+/// Every CA certificate a client of this server should trust: the active CA and, during a
+/// rollover, the next or the previous one (the server's certificate may come from either while
+/// a running server has not yet reloaded).
+pub fn trusted_cas_pem(paths: &ServerPaths) -> Result<String, String> {
+    let mut pem = read(&paths.ca_cert(), "check --base-dir")?;
+    for extra in [paths.ca_next(), paths.ca_prev()] {
+        if let Ok(more) = std::fs::read_to_string(&extra) {
+            pem.push_str(&more);
+        }
+    }
+    Ok(pem)
+}
+
 /// Changes to `<base>/tls` are made on a full copy which then takes the directory's place in
 /// one atomic exchange: a crash leaves the old set or the new one, never a CA without its key
 /// or a certificate without its CA. A lock keeps two operators from interleaving.

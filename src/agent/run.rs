@@ -105,17 +105,34 @@ const SHOWN_OUTPUT_LINES: usize = 20;
 /// Prints each resource that is not unchanged with its (scrubbed) diff or error, the tail of a
 /// failed command's output, then a summary line.
 pub fn print_report(r: &RunReport) {
+    for line in report_lines(r) {
+        println!("{line}");
+    }
+}
+
+/// The printed report, line by line. Everything that came from outside (names, diffs, command
+/// output) has its control and invisible characters escaped, so no line can fake another or
+/// drive the terminal.
+fn report_lines(r: &RunReport) -> Vec<String> {
+    use crate::util::text::escape_control as shown;
+    let mut out = Vec::new();
     for x in &r.results {
         if x.status.as_str() == "unchanged" {
             continue;
         }
         let detail = if !x.error.is_empty() { &x.error } else { &x.diff };
         let mut lines = detail.lines();
-        println!("  {:<12} {}[{}] {}", x.status.as_str(), x.rtype, x.name, lines.next().unwrap_or(""));
-        print_indented(lines.collect(), false);
+        out.push(format!(
+            "  {:<12} {}[{}] {}",
+            x.status.as_str(),
+            shown(&x.rtype),
+            shown(&x.name),
+            shown(lines.next().unwrap_or(""))
+        ));
+        indented(&mut out, lines.collect(), false);
         if x.status.as_str() == "failed" && !x.output.trim().is_empty() {
-            println!("      output:");
-            print_indented(x.output.lines().collect(), true);
+            out.push("      output:".into());
+            indented(&mut out, x.output.lines().collect(), true);
         }
     }
     let count = |s: &str| r.results.iter().filter(|x| x.status.as_str() == s).count();
@@ -125,7 +142,7 @@ pub fn print_report(r: &RunReport) {
         (true, engine::RunStatus::Converged) => "converged (noop)",
         (_, status) => status.as_str(),
     };
-    println!(
+    out.push(format!(
         "run {}: {} resources, {} unchanged, {} changed, {} would change, {} failed, {} skipped ({} ms)",
         outcome,
         r.results.len(),
@@ -135,23 +152,24 @@ pub fn print_report(r: &RunReport) {
         count("failed"),
         count("skipped"),
         r.duration_ms
-    );
+    ));
+    out
 }
 
 /// Up to a screenful of `lines`, indented under their resource: the head of a diff, or the
 /// tail of a command's output (where the error usually is).
-fn print_indented(lines: Vec<&str>, tail: bool) {
+fn indented(out: &mut Vec<String>, lines: Vec<&str>, tail: bool) {
     let limit = if tail { SHOWN_OUTPUT_LINES } else { SHOWN_DETAIL_LINES };
     let hidden = lines.len().saturating_sub(limit);
     if tail && hidden > 0 {
-        println!("      ({hidden} earlier lines not shown)");
+        out.push(format!("      ({hidden} earlier lines not shown)"));
     }
     let shown = if tail { &lines[hidden..] } else { &lines[..lines.len() - hidden] };
     for line in shown {
-        println!("      {line}");
+        out.push(format!("      {}", crate::util::text::escape_control(line)));
     }
     if !tail && hidden > 0 {
-        println!("      ({hidden} more lines not shown)");
+        out.push(format!("      ({hidden} more lines not shown)"));
     }
 }
 
@@ -311,4 +329,41 @@ pub async fn resolve(paths: &AgentPaths, key: &str, reveal: bool) -> CmdResult {
         println!("secret:{key} resolved ({} bytes, epoch {epoch}); pass --reveal to print it", value.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::engine::{ResourceResult, ResourceStatus, RunStatus};
+
+    /// A name, a diff and command output holding an ANSI escape, a carriage return and a
+    /// right-to-left override are printed escaped: no line of the report can be faked.
+    #[test]
+    fn printed_reports_escape_control_and_invisible_characters() {
+        let evil = "web\u{1b}[2J\r  changed  file[ok]\u{202e}txt";
+        let result = ResourceResult {
+            name: evil.into(),
+            rtype: "exec".into(),
+            status: ResourceStatus::Failed,
+            duration_ms: 1,
+            diff: String::new(),
+            error: format!("failed: {evil}"),
+            output: format!("line one\n{evil}\n"),
+            guardrail: None,
+        };
+        let report = RunReport {
+            started_ms: 0,
+            duration_ms: 1,
+            noop: false,
+            status: RunStatus::Failed,
+            results: vec![result],
+            secret_files: Default::default(),
+        };
+        let lines = report_lines(&report);
+        for line in &lines {
+            assert!(!line.chars().any(crate::util::text::is_hidden), "{line:?}");
+        }
+        assert!(lines[0].contains("\\x1b[2J") && lines[0].contains("\\r") && lines[0].contains("\\u{202e}"), "{lines:?}");
+        assert!(lines.iter().filter(|l| l.contains("\\x1b")).count() >= 2, "{lines:?}");
+    }
 }

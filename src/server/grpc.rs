@@ -342,6 +342,9 @@ impl VigoAgent for AgentService {
         let auth = s.verify(&req, wire::METHOD_REPORT)?;
         let body: pb::ReportRunRequest = decode(&auth.payload)?;
         let report = body.report.ok_or_else(|| Status::invalid_argument("report missing"))?;
+        if !body.ca_bundle_sha256.is_empty() {
+            s.note_trusted_bundle(&auth.envoy.id, &body.ca_bundle_sha256);
+        }
         if !matches!(report.status.as_str(), "converged" | "changed" | "failed") {
             return Err(Status::invalid_argument("report status must be converged, changed or failed"));
         }
