@@ -1,12 +1,13 @@
 //! `vigocli audit verify|tail`: read the local database of `--base-dir` directly.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use super::Context;
 use crate::audit::{self, Verdict};
 use crate::exit::{CmdResult, Failure};
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "audit")]
 /// Inspect the hash-chained audit log.
 pub struct AuditArgs {
@@ -14,14 +15,15 @@ pub struct AuditArgs {
     command: AuditCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum AuditCommand {
     Verify(VerifyArgs),
     Tail(TailArgs),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "verify")]
 /// Walk the whole chain; exit 0 if it holds, 1 naming the first bad row.
 struct VerifyArgs {
@@ -30,7 +32,8 @@ struct VerifyArgs {
     expect_head: Option<String>,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "tail")]
 /// Print the most recent audit rows, oldest first.
 struct TailArgs {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use super::{operator_actor, Context};
 use crate::audit::Event;
@@ -10,7 +10,8 @@ use crate::crypto::x509;
 use crate::exit::{CmdResult, Failure};
 use crate::util::fsutil;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "generate-certs")]
 /// Generate an ECDSA P-256 CA and server certificate (tls/ca, tls/ca_key, tls/cert, tls/key).
 pub struct GenerateCertsArgs {

@@ -1,13 +1,14 @@
 //! `vigocli tokens|envoys|runs|api-tokens`: fleet operations through the admin API.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 use serde_json::{json, Value};
 
 use super::admin_client::AdminClient;
 use super::Context;
 use crate::exit::{CmdResult, Failure};
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "tokens")]
 /// Enrollment tokens: single-use, expiring, carrying the CA pin.
 pub struct TokensArgs {
@@ -15,14 +16,15 @@ pub struct TokensArgs {
     command: TokensCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum TokensCommand {
     Create(TokenCreate),
     List(TokenList),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "create")]
 /// Mint an enrollment token; prints only the token on stdout.
 struct TokenCreate {
@@ -34,12 +36,14 @@ struct TokenCreate {
     envoy: Option<String>,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List enrollment tokens and their state (never the tokens themselves).
 struct TokenList {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "envoys")]
 /// Enrolled envoys.
 pub struct EnvoysArgs {
@@ -47,7 +51,7 @@ pub struct EnvoysArgs {
     command: EnvoysCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum EnvoysCommand {
     List(EnvoyList),
@@ -55,12 +59,14 @@ enum EnvoysCommand {
     Revoke(EnvoyRevoke),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List envoys.
 struct EnvoyList {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "show")]
 /// Show one envoy, its bundle and the secret keys it may resolve.
 struct EnvoyShow {
@@ -69,7 +75,8 @@ struct EnvoyShow {
     name: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "revoke")]
 /// Revoke an envoy: it is refused at check-in and its identity can never enroll again.
 struct EnvoyRevoke {
@@ -78,7 +85,8 @@ struct EnvoyRevoke {
     name: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "runs")]
 /// Run reports sent by agents (already redacted by the agent).
 pub struct RunsArgs {
@@ -86,14 +94,15 @@ pub struct RunsArgs {
     command: RunsCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum RunsCommand {
     List(RunList),
     Show(RunShow),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List recent runs, newest first.
 struct RunList {
@@ -105,7 +114,8 @@ struct RunList {
     n: u32,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "show")]
 /// Show one run report as JSON.
 struct RunShow {
@@ -114,7 +124,8 @@ struct RunShow {
     id: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "api-tokens")]
 /// API tokens (vgot_…) for the admin API, with a role: admin, viewer or compliance.
 pub struct ApiTokensArgs {
@@ -122,7 +133,7 @@ pub struct ApiTokensArgs {
     command: ApiTokensCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum ApiTokensCommand {
     Create(ApiTokenCreate),
@@ -130,12 +141,14 @@ enum ApiTokensCommand {
     Revoke(ApiTokenRevoke),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List API tokens: name, role, state (never the tokens themselves).
 struct ApiTokenList {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "revoke")]
 /// Revoke the active API token of that name; it stops working at once.
 struct ApiTokenRevoke {
@@ -144,7 +157,8 @@ struct ApiTokenRevoke {
     name: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "create")]
 /// Mint an API token; prints only the token on stdout (it is stored hashed).
 struct ApiTokenCreate {

@@ -10,9 +10,10 @@ mod secrets_cmd;
 
 use std::process::ExitCode;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
-use crate::exit::{finish, hoist_options, parse_args, CmdResult};
+use crate::argv::{hoist_options, parse_args_with_advice};
+use crate::exit::{finish, CmdResult};
 use crate::logging::{self, LogFormat};
 use crate::paths::{self, ServerPaths};
 
@@ -20,10 +21,18 @@ use crate::paths::{self, ServerPaths};
 const PERSISTENT: &[&str] =
     &["--base-dir", "--log-format", "--secrets-dir", "--key-file", "--server", "--token-file"];
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(
+    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_SERVER (the admin API URL), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf). docs/OPERATIONS.md describes each."
+)]
 /// Operate a Vigo installation: the secrets vault, the audit log, configs, tokens, envoys, runs.
 /// Exit codes: 0 success, 1 failed, 2 usage error, 3 refused (locked vault, denied).
-struct CliArgs {
+pub(crate) struct CliArgs {
+    /// print the version and exit
+    #[argh(switch)]
+    #[allow(dead_code)] // read by the command-line front door before argh parses (src/argv)
+    version: bool,
     /// state directory (default /srv/vigo, or $VIGO_BASE_DIR)
     #[argh(option)]
     base_dir: Option<String>,
@@ -46,7 +55,7 @@ struct CliArgs {
     command: Command,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum Command {
     Audit(audit_cmd::AuditArgs),
@@ -67,7 +76,7 @@ pub struct Context {
 
 pub fn main(command: &str, args: &[&str]) -> ExitCode {
     let args = hoist_options(args, PERSISTENT);
-    let parsed: CliArgs = match parse_args(command, &args) {
+    let parsed: CliArgs = match parse_args_with_advice(command, &args, secrets_cmd::set_advice) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -1,17 +1,19 @@
 //! `vigocli secrets …`: the operator's vault. Lifecycle verbs (init, generate-certs, unlock,
 //! lock, rotate, reset) work while locked; every other verb needs an unexpired unlock.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use super::audited::audited;
 use super::{operator_actor, Context};
+use crate::argv::Problem;
 use crate::audit::Event;
 use crate::crypto::SecretString;
 use crate::exit::{CmdResult, Failure};
 use crate::secrets::{gate, LocalVault, Provider, SecretsError};
 use crate::util::prompt;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "secrets")]
 /// Manage the secrets vault (AES-256-GCM files under the master key, unlock-gated).
 pub struct SecretsArgs {
@@ -19,7 +21,7 @@ pub struct SecretsArgs {
     command: SecretsCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum SecretsCommand {
     Init(InitArgs),
@@ -34,32 +36,38 @@ enum SecretsCommand {
     List(ListArgs),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "init")]
 /// Create the master key and set the unlock passphrase (keeps an existing key).
 struct InitArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "unlock")]
 /// Open the vault for 24 h (sliding) after checking the passphrase.
 struct UnlockArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "lock")]
 /// Close the vault now.
 struct LockArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "rotate")]
 /// Change the unlock passphrase (asks for the current one); locks the vault.
 struct RotateArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "reset")]
 /// Break-glass: set a new passphrase by proving read access to the master key.
 struct ResetArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "set")]
 /// Store a value: `set raw <key>` verbatim, `set password <key>` with complexity rules.
 struct SetArgs {
@@ -67,14 +75,15 @@ struct SetArgs {
     kind: SetKind,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum SetKind {
     Raw(SetRawArgs),
     Password(SetPasswordArgs),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "raw")]
 /// Store a text value (UTF-8, up to 1 MiB) verbatim, from --from-file, piped stdin, or a hidden prompt.
 struct SetRawArgs {
@@ -86,7 +95,8 @@ struct SetRawArgs {
     from_file: Option<String>,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "password")]
 /// Store a human-typed credential: 12+ characters with upper, lower, digit and special.
 struct SetPasswordArgs {
@@ -95,7 +105,8 @@ struct SetPasswordArgs {
     key: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "reveal")]
 /// Print a stored value (recorded in the audit log as secret.accessed).
 struct RevealArgs {
@@ -104,7 +115,8 @@ struct RevealArgs {
     key: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "delete")]
 /// Remove a stored value; refused while the config under --base-dir still uses it.
 struct DeleteArgs {
@@ -116,10 +128,32 @@ struct DeleteArgs {
     force: bool,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List stored keys, sorted (never values).
 struct ListArgs {}
+
+/// `secrets set KEY VALUE`, the form other tools use, is the commonest slip: say which kinds
+/// there are and how a value gets in, without repeating the words (the second may be the value).
+pub fn set_advice(problem: &Problem) -> Option<String> {
+    let path = match problem {
+        Problem::UnknownCommand { path, .. } | Problem::MissingCommand { path, .. } => path,
+        _ => return None,
+    };
+    if !path.ends_with(&["secrets".to_string(), "set".to_string()]) {
+        return None;
+    }
+    let cmd = path.join(" ");
+    Some(format!(
+        "error: `{cmd}` takes the kind of value first, then the key; the value itself never goes on the command line:
+  {cmd} raw KEY                   asks for the value at a hidden prompt
+  COMMAND | {cmd} raw KEY         reads it from a pipe
+  {cmd} raw KEY --from-file FILE  reads it from a file
+  {cmd} password KEY              a password typed twice (12+ characters: upper, lower, digit, special)
+Run `{cmd} raw --help` for details."
+    ))
+}
 
 pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
     match args.command {
