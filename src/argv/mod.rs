@@ -117,9 +117,15 @@ fn argh_error(output: &str) -> String {
     match head {
         "Required positional arguments not provided:" => format!("missing argument: {}", rest.join(", ")),
         "Required options not provided:" => format!("missing option: {}", rest.join(", ")),
-        _ if rest.is_empty() => head.to_string(),
-        _ => format!("{head} {}", rest.join(", ")),
+        _ if rest.is_empty() => lowercase_first(head),
+        _ => format!("{} {}", lowercase_first(head), rest.join(", ")),
     }
+}
+
+/// `Error parsing …` reads as `error: error parsing …` in our one style of message.
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// Moves "persistent" options (`--base-dir X`, `--log-format=json`, ...) from anywhere in argv

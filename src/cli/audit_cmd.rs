@@ -2,6 +2,7 @@
 
 use argh::{ArgsInfo, FromArgs};
 
+use super::output::Format;
 use super::Context;
 use crate::audit::{self, Verdict};
 use crate::exit::{CmdResult, Failure};
@@ -40,9 +41,12 @@ struct TailArgs {
     /// how many rows (default 20)
     #[argh(option, short = 'n', default = "20")]
     n: u32,
-    /// one JSON object per line
+    /// one JSON object per line (same as -o json)
     #[argh(switch)]
     json: bool,
+    /// output format: table (default) or json (one object per line, oldest first)
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
 }
 
 pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
@@ -78,8 +82,13 @@ pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
             }
         },
         AuditCommand::Tail(t) => {
-            for row in audit::tail(&conn, t.n)? {
-                if t.json {
+            let rows = audit::tail(&conn, t.n)?;
+            let json = t.json || t.output == Format::Json;
+            if rows.is_empty() && !json {
+                eprintln!("the audit log is empty");
+            }
+            for row in rows {
+                if json {
                     println!("{}", serde_json::to_string(&row).map_err(|e| Failure::failed(e.to_string()))?);
                 } else {
                     println!(

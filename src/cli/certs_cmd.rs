@@ -77,7 +77,7 @@ pub fn generate(
     let names = ["ca", "ca_key", "cert", "key"];
     let existing: Vec<_> = names.iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect();
     if !existing.is_empty() && !force {
-        return Err(Failure::failed(format!(
+        return Err(Failure::refused(format!(
             "{} already exists; pass --force to replace the certificates (agents must then re-enroll)",
             existing[0].display()
         )));

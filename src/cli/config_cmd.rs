@@ -58,7 +58,8 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CmdResult {
 
 fn validate(ctx: &Context, args: ValidateArgs) -> CmdResult {
     let dir = args.dir.map_or_else(|| ctx.paths.config_dir.clone(), PathBuf::from);
-    let provider: Box<dyn Provider> = if ctx.paths.key_file.exists() {
+    let has_vault = crate::secrets::local::key_file_exists(&ctx.paths.key_file).map_err(Failure::failed)?;
+    let provider: Box<dyn Provider> = if has_vault {
         Box::new(
             LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file)
                 .map_err(|e| Failure::failed(e.to_string()))?,

@@ -4,6 +4,7 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::{json, Value};
 
 use super::admin_client::AdminClient;
+use super::output::{self, col, time_col, time_json, Format};
 use super::Context;
 use crate::exit::{CmdResult, Failure};
 
@@ -40,7 +41,11 @@ struct TokenCreate {
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List enrollment tokens and their state (never the tokens themselves).
-struct TokenList {}
+struct TokenList {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
+}
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
@@ -63,13 +68,20 @@ enum EnvoysCommand {
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List envoys.
-struct EnvoyList {}
+struct EnvoyList {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
+}
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "show")]
 /// Show one envoy, its bundle and the secret keys it may resolve.
 struct EnvoyShow {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
     /// envoy name or id
     #[argh(positional)]
     name: String,
@@ -106,6 +118,9 @@ enum RunsCommand {
 #[argh(subcommand, name = "list")]
 /// List recent runs, newest first.
 struct RunList {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
     /// only this envoy
     #[argh(option)]
     envoy: Option<String>,
@@ -119,6 +134,9 @@ struct RunList {
 #[argh(subcommand, name = "show")]
 /// Show one run report as JSON.
 struct RunShow {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
     /// run id
     #[argh(positional)]
     id: String,
@@ -145,7 +163,11 @@ enum ApiTokensCommand {
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List API tokens: name, role, state (never the tokens themselves).
-struct ApiTokenList {}
+struct ApiTokenList {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
+}
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
@@ -170,10 +192,6 @@ struct ApiTokenCreate {
     role: String,
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
-}
-
 /// The STATE column of envoys and API tokens: revoked once `revoked_at` is set.
 fn active_or_revoked(revoked_at: &Value) -> &'static str {
     if revoked_at.is_null() {
@@ -181,6 +199,21 @@ fn active_or_revoked(revoked_at: &Value) -> &'static str {
     } else {
         "revoked"
     }
+}
+
+/// The objects of a JSON array in the server's answer, each mapped to its documented fields.
+fn rows(array: &Value, map: impl Fn(&Value) -> Value) -> Vec<Value> {
+    array.as_array().into_iter().flatten().map(map).collect()
+}
+
+/// An envoy as `envoys list` and `envoys show` print it.
+fn envoy_fields(e: &Value) -> Value {
+    json!({
+        "name": e["name"], "id": e["id"], "state": active_or_revoked(&e["revoked_at"]),
+        "enrolled_at": time_json(&e["enrolled_at"]), "last_seen": time_json(&e["last_seen"]),
+        "revoked_at": time_json(&e["revoked_at"]), "last_bundle_hash": e["last_bundle_hash"],
+        "triggered": json!(e["triggered"].as_array().cloned().unwrap_or_default()),
+    })
 }
 
 fn when(v: &Value) -> String {
@@ -203,18 +236,27 @@ pub fn tokens(ctx: &Context, a: TokensArgs) -> CmdResult {
             println!("{}", v["token"].as_str().unwrap_or_default());
             eprintln!("Give it to the agent on stdin or in a 0600 file: vigo-agent enroll --server HOST:PORT --token-file FILE");
         }
-        TokensCommand::List(_) => {
+        TokensCommand::List(l) => {
             let v = client()?.get("/v1/enroll-tokens")?;
-            println!("{:<36}  {:<8}  {:<19}  ENVOY", "ID", "STATE", "EXPIRES (UTC)");
-            for t in v["tokens"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<36}  {:<8}  {:<19}  {}",
-                    t["id"].as_str().unwrap_or_default(),
-                    t["state"].as_str().unwrap_or_default(),
-                    when(&t["expires_at"]),
-                    t["envoy_name"].as_str().unwrap_or("-")
-                );
-            }
+            let items = rows(&v["tokens"], |t| {
+                json!({
+                    "id": t["id"], "state": t["state"], "envoy_name": t["envoy_name"],
+                    "created_by": t["created_by"], "created_at": time_json(&t["created_at"]),
+                    "expires_at": time_json(&t["expires_at"]),
+                })
+            });
+            let columns = [
+                col("ID", "id"),
+                col("STATE", "state"),
+                time_col("EXPIRES (UTC)", "expires_at"),
+                col("ENVOY", "envoy_name"),
+            ];
+            output::list(
+                l.output,
+                items,
+                &columns,
+                "no enrollment tokens (`vigocli tokens create` makes one)",
+            )?;
         }
     }
     Ok(())
@@ -224,22 +266,37 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
     // Connected only after the arguments passed their checks: a bad one never reaches the server.
     let client = || AdminClient::from_ctx(ctx);
     match a.command {
-        EnvoysCommand::List(_) => {
+        EnvoysCommand::List(l) => {
             let v = client()?.get("/v1/envoys")?;
-            println!("{:<24}  {:<36}  {:<8}  LAST SEEN (UTC)", "NAME", "ID", "STATE");
-            for e in v["envoys"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<24}  {:<36}  {:<8}  {}",
-                    e["name"].as_str().unwrap_or_default(),
-                    e["id"].as_str().unwrap_or_default(),
-                    active_or_revoked(&e["revoked_at"]),
-                    when(&e["last_seen"])
-                );
-            }
+            let items = rows(&v["envoys"], envoy_fields);
+            let columns = [
+                col("NAME", "name"),
+                col("ID", "id"),
+                col("STATE", "state"),
+                time_col("LAST SEEN (UTC)", "last_seen"),
+            ];
+            output::list(l.output, items, &columns, "no envoys enrolled")?;
         }
         EnvoysCommand::Show(s) => {
             crate::wire::validate_envoy_name(&s.name).map_err(Failure::usage)?;
-            println!("{}", pretty(&client()?.get(&format!("/v1/envoys/{}", s.name))?))
+            let v = client()?.get(&format!("/v1/envoys/{}", s.name))?;
+            let mut item = envoy_fields(&v["envoy"]);
+            item["bundle_hash"] = v["bundle_hash"].clone();
+            item["resources"] = v["resources"].clone();
+            item["entitled_keys"] = json!(v["entitled_keys"].as_array().cloned().unwrap_or_default());
+            let fields = [
+                col("name", "name"),
+                col("id", "id"),
+                col("state", "state"),
+                time_col("enrolled", "enrolled_at"),
+                time_col("last seen", "last_seen"),
+                time_col("revoked", "revoked_at"),
+                col("bundle hash", "bundle_hash"),
+                col("resources", "resources"),
+                col("entitled keys", "entitled_keys"),
+                col("triggered", "triggered"),
+            ];
+            output::show(s.output, &item, &fields)?;
         }
         EnvoysCommand::Revoke(r) => {
             crate::wire::validate_envoy_name(&r.name).map_err(Failure::usage)?;
@@ -265,16 +322,23 @@ pub fn runs(ctx: &Context, a: RunsArgs) -> CmdResult {
                 path.push_str(&format!("&envoy={e}"));
             }
             let v = client()?.get(&path)?;
-            println!("{:<36}  {:<24}  {:<10}  RECEIVED (UTC)", "ID", "ENVOY", "STATUS");
-            for r in v["runs"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<36}  {:<24}  {:<10}  {}",
-                    r["id"].as_str().unwrap_or_default(),
-                    r["envoy"].as_str().unwrap_or_default(),
-                    r["status"].as_str().unwrap_or_default(),
-                    when(&r["received_at"])
-                );
-            }
+            let items = rows(&v["runs"], |r| {
+                json!({
+                    "id": r["id"], "envoy": r["envoy"], "status": r["status"],
+                    "received_at": time_json(&r["received_at"]), "bundle_hash": r["bundle_hash"],
+                })
+            });
+            let columns = [
+                col("ID", "id"),
+                col("ENVOY", "envoy"),
+                col("STATUS", "status"),
+                time_col("RECEIVED (UTC)", "received_at"),
+            ];
+            let empty = match &l.envoy {
+                Some(e) => format!("no runs reported by {e}"),
+                None => "no runs reported".to_string(),
+            };
+            output::list(l.output, items, &columns, &empty)?;
         }
         RunsCommand::Show(s) => {
             // Run ids are UUIDs; anything else would be spliced into the request path.
@@ -285,7 +349,55 @@ pub fn runs(ctx: &Context, a: RunsArgs) -> CmdResult {
                     s.id
                 )));
             }
-            println!("{}", pretty(&client()?.get(&format!("/v1/runs/{}", s.id))?))
+            let v = client()?.get(&format!("/v1/runs/{}", s.id))?;
+            show_run(s.output, &v)?;
+        }
+    }
+    Ok(())
+}
+
+/// `runs show`: the run's header fields, then one row per resource (JSON: `resources`).
+fn show_run(format: Format, v: &Value) -> CmdResult {
+    let report = &v["report"];
+    let resources = rows(&report["results"], |r| {
+        json!({
+            "name": r["name"], "type": r["type"], "status": r["status"], "duration_ms": r["duration_ms"],
+            "diff": r["diff"], "error": r["error"], "output": r["output"],
+        })
+    });
+    let item = json!({
+        "id": v["id"], "envoy": v["envoy"], "received_at": time_json(&v["received_at"]),
+        "status": report["status"], "noop": report["noop"],
+        "started_at": time_json(&report["started_ms"].as_i64().map(|ms| ms / 1000).into()),
+        "duration_ms": report["duration_ms"], "resources": resources,
+    });
+    if format == Format::Json {
+        return output::show(format, &item, &[]);
+    }
+    let fields = [
+        col("id", "id"),
+        col("envoy", "envoy"),
+        time_col("received", "received_at"),
+        col("status", "status"),
+        col("noop", "noop"),
+        col("duration ms", "duration_ms"),
+    ];
+    output::show(format, &item, &fields)?;
+    println!();
+    let columns =
+        [col("RESOURCE", "name"), col("TYPE", "type"), col("STATUS", "status"), col("MS", "duration_ms")];
+    output::list(format, resources.clone(), &columns, "no resources in this run")?;
+    for r in &resources {
+        for (what, field) in
+            [("error", "error"), ("guardrail", "guardrail"), ("diff", "diff"), ("output", "output")]
+        {
+            let text = r[field].as_str().unwrap_or_default();
+            if !text.is_empty() {
+                println!("\n{} ({what}):", r["name"].as_str().unwrap_or_default());
+                for line in text.lines() {
+                    println!("  {line}");
+                }
+            }
         }
     }
     Ok(())
@@ -304,18 +416,21 @@ pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
             eprintln!("API token ({} role); shown once:", c.role);
             println!("{}", v["token"].as_str().unwrap_or_default());
         }
-        ApiTokensCommand::List(_) => {
+        ApiTokensCommand::List(l) => {
             let v = client()?.get("/v1/api-tokens")?;
-            println!("{:<24}  {:<10}  {:<8}  CREATED (UTC)", "NAME", "ROLE", "STATE");
-            for t in v["api_tokens"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<24}  {:<10}  {:<8}  {}",
-                    t["name"].as_str().unwrap_or_default(),
-                    t["role"].as_str().unwrap_or_default(),
-                    active_or_revoked(&t["revoked_at"]),
-                    when(&t["created_at"])
-                );
-            }
+            let items = rows(&v["api_tokens"], |t| {
+                json!({
+                    "name": t["name"], "role": t["role"], "state": active_or_revoked(&t["revoked_at"]),
+                    "created_at": time_json(&t["created_at"]), "revoked_at": time_json(&t["revoked_at"]),
+                })
+            });
+            let columns = [
+                col("NAME", "name"),
+                col("ROLE", "role"),
+                col("STATE", "state"),
+                time_col("CREATED (UTC)", "created_at"),
+            ];
+            output::list(l.output, items, &columns, "no API tokens (`vigocli api-tokens create` makes one)")?;
         }
         ApiTokensCommand::Revoke(r) => {
             crate::wire::validate_name("token name", &r.name).map_err(Failure::usage)?;

@@ -6,6 +6,7 @@ mod audited;
 mod certs_cmd;
 mod config_cmd;
 mod fleet_cmd;
+mod output;
 mod secrets_cmd;
 
 use std::process::ExitCode;

@@ -4,11 +4,13 @@
 use argh::{ArgsInfo, FromArgs};
 
 use super::audited::audited;
+use super::output::Format;
 use super::{operator_actor, Context};
 use crate::argv::Problem;
 use crate::audit::Event;
 use crate::crypto::SecretString;
 use crate::exit::{CmdResult, Failure};
+use crate::secrets::local::key_file_exists;
 use crate::secrets::{gate, LocalVault, Provider, SecretsError};
 use crate::util::prompt;
 
@@ -132,7 +134,11 @@ struct DeleteArgs {
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List stored keys, sorted (never values).
-struct ListArgs {}
+struct ListArgs {
+    /// output format: table (default; one key per line, no header) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
+}
 
 /// `secrets set KEY VALUE`, the form other tools use, is the commonest slip: say which kinds
 /// there are and how a value gets in, without repeating the words (the second may be the value).
@@ -165,7 +171,7 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
         SecretsCommand::Reset(_) => reset(ctx),
         gated => {
             // Without a vault there is nothing to unlock: say what to do first.
-            if !ctx.paths.key_file.exists() {
+            if !key_file_exists(&ctx.paths.key_file).map_err(Failure::failed)? {
                 return Err(Failure::failed(format!(
                     "there is no vault here (no master key at {}); run `vigocli secrets init` first, or check --base-dir",
                     ctx.paths.key_file.display()
@@ -177,7 +183,7 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
                 SecretsCommand::Set(SetArgs { kind: SetKind::Password(a) }) => set_password(ctx, a),
                 SecretsCommand::Reveal(a) => reveal(ctx, a),
                 SecretsCommand::Delete(a) => delete(ctx, a),
-                SecretsCommand::List(_) => list(ctx),
+                SecretsCommand::List(a) => list(ctx, a.output),
                 _ => unreachable!("lifecycle verbs are handled above"),
             };
             if result.is_ok() {
@@ -217,19 +223,8 @@ fn ask_new_passphrase() -> Result<SecretString, Failure> {
 
 fn init(ctx: &Context) -> CmdResult {
     let p = &ctx.paths;
-    let key_exists = p.key_file.exists();
-    if key_exists && p.verifier.exists() {
-        return Err(Failure::refused(format!(
-            "the vault is already initialised ({} and {} exist); use `vigocli secrets rotate` to change the passphrase",
-            p.key_file.display(),
-            p.verifier.display()
-        )));
-    }
-    let actor = operator_actor();
-    if key_exists {
-        crate::secrets::local::read_master_key(&p.key_file).map_err(secrets_failure)?;
-        println!("  Master key {} already exists; keeping it and its secrets.", p.key_file.display());
-    } else {
+    let key_exists = key_file_exists(&p.key_file).map_err(Failure::failed)?;
+    if !key_exists {
         // A new key could never open what the lost one sealed: say so instead of stranding them.
         let stranded = LocalVault::list_keys_in(&p.secrets_dir).map_err(secrets_failure)?;
         if let Some(first) = stranded.first() {
@@ -240,6 +235,32 @@ fn init(ctx: &Context) -> CmdResult {
                 p.key_file.display()
             )));
         }
+    }
+    // The verifier belongs to this base directory's vault. Whatever key file init is pointed
+    // at, it never replaces a passphrase already set here: that is what rotate and reset are
+    // for, and they prove the old passphrase or access to the key first.
+    if p.verifier.exists() {
+        let what = if key_exists {
+            format!(
+                "the vault is already initialised ({} and {} exist)",
+                p.key_file.display(),
+                p.verifier.display()
+            )
+        } else {
+            format!(
+                "an unlock passphrase is already set for the vault of this base directory ({}), and init would replace it",
+                p.verifier.display()
+            )
+        };
+        return Err(Failure::refused(format!(
+            "{what}; use `vigocli secrets rotate` to change the passphrase (or `reset` if it is lost); for a second vault, use another --base-dir"
+        )));
+    }
+    let actor = operator_actor();
+    if key_exists {
+        crate::secrets::local::read_master_key(&p.key_file).map_err(secrets_failure)?;
+        println!("  Master key {} already exists; keeping it and its secrets.", p.key_file.display());
+    } else {
         let key_dir = p.key_file.parent().unwrap_or(&p.secrets_dir);
         crate::util::fsutil::ensure_dir(&p.secrets_dir, 0o700)?;
         crate::util::fsutil::ensure_dir(key_dir, 0o700)?;
@@ -277,8 +298,21 @@ fn unlock(ctx: &Context) -> CmdResult {
     Ok(())
 }
 
+/// Locking only takes a right away, so it happens first and even when the audit log cannot
+/// take its `vault.locked` row; that failure is then reported (exit 1), not hidden.
 fn lock(ctx: &Context) -> CmdResult {
     let was_open = gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed)?;
+    let actor = operator_actor();
+    let event =
+        Event::new(&actor, "vault.locked", "vault").detail(serde_json::json!({ "was_unlocked": was_open }));
+    crate::store::open(&ctx.paths.db)
+        .map_err(|e| e.to_string())
+        .and_then(|mut conn| crate::audit::append(&mut conn, &event).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            Failure::failed(format!(
+                "the vault is locked, but its vault.locked audit row could not be written: {e}"
+            ))
+        })?;
     println!("  Vault locked.{}", if was_open { "" } else { " (it was not unlocked)" });
     Ok(())
 }
@@ -442,8 +476,17 @@ fn refuse_if_config_uses(config_dir: &std::path::Path, key: &str) -> CmdResult {
     )))
 }
 
-fn list(ctx: &Context) -> CmdResult {
-    for key in vault(ctx)?.list().map_err(secrets_failure)? {
+fn list(ctx: &Context, format: Format) -> CmdResult {
+    let keys = vault(ctx)?.list().map_err(secrets_failure)?;
+    if format == Format::Json {
+        let items = keys.iter().map(|k| serde_json::json!({ "key": k })).collect();
+        return super::output::list(format, items, &[], "");
+    }
+    // One key per line and no header, so `for k in $(vigocli secrets list)` keeps working.
+    if keys.is_empty() {
+        eprintln!("no secrets in {}", ctx.paths.secrets_dir.display());
+    }
+    for key in keys {
         println!("{key}");
     }
     Ok(())

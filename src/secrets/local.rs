@@ -26,17 +26,36 @@ fn backend(msg: impl Into<String>) -> SecretsError {
     SecretsError::Backend(msg.into())
 }
 
+/// What is wrong with reaching the master key file, in words that point at the fix. A missing
+/// file and one this user may not read are different problems: "does not exist" for a
+/// permission error sends the operator to `init`, which would make a second key.
+pub fn key_file_problem(key_file: &Path, e: &std::io::Error) -> String {
+    let path = key_file.display();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "master key {path} does not exist; run `vigocli secrets init` first, or point --base-dir at the installation that has one"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "permission denied reading the master key {path}: run this as the user that owns the vault (see `ls -l {path}`; vigosrv's user, or root)"
+        ),
+        _ => format!("cannot read the master key {path}: {e}"),
+    }
+}
+
+/// Whether the master key file is there; Err (with the fix) when it cannot even be looked at.
+pub fn key_file_exists(key_file: &Path) -> Result<bool, String> {
+    match fs::symlink_metadata(key_file) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(key_file_problem(key_file, &e)),
+    }
+}
+
 /// Reads and checks the master key file: owner-only, 64 hex characters.
 pub fn read_master_key(key_file: &Path) -> Result<MasterKey, SecretsError> {
-    if !key_file.exists() {
-        return Err(backend(format!(
-            "master key {} does not exist; run `vigocli secrets init` first, or point --base-dir at the installation that has one",
-            key_file.display()
-        )));
-    }
+    fs::symlink_metadata(key_file).map_err(|e| backend(key_file_problem(key_file, &e)))?;
     fsutil::check_private(key_file).map_err(|e| backend(format!("refusing the master key: {e}")))?;
-    let text = fs::read_to_string(key_file)
-        .map_err(|e| backend(format!("cannot read master key {}: {e}", key_file.display())))?;
+    let text = fs::read_to_string(key_file).map_err(|e| backend(key_file_problem(key_file, &e)))?;
     let bytes = crypto::hex_decode(text.trim()).ok().filter(|b| b.len() == crypto::KEY_LEN).ok_or_else(|| {
         backend(format!(
             "master key {} must hold exactly 64 hex characters (32 bytes); it is damaged — restore it from backup",
@@ -282,6 +301,16 @@ mod tests {
         assert!(v.get("alias").is_err());
         assert_eq!(v.list().unwrap(), ["real"]);
         fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_be_read_is_not_called_missing() {
+        let path = Path::new("/srv/vigo/secrets/.master.key");
+        let denied = key_file_problem(path, &std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(denied.starts_with("permission denied reading the master key"), "{denied}");
+        assert!(!denied.contains("does not exist") && !denied.contains("init"), "{denied}");
+        let missing = key_file_problem(path, &std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(missing.contains("does not exist") && missing.contains("secrets init"), "{missing}");
     }
 
     #[test]

@@ -72,11 +72,8 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return finish(Err(Failure::failed(format!("cannot start the runtime: {e}")))),
     };
-    let result = runtime.block_on(run(parsed));
-    if let Err(f) = &result {
-        tracing::error!(error = %f.message, "server failed");
-    }
-    finish(result)
+    // `finish` prints a start error once (as a JSON line under --log-format json).
+    finish(runtime.block_on(run(parsed)))
 }
 
 fn read(path: &std::path::Path, hint: &str) -> Result<String, Failure> {
