@@ -7,6 +7,7 @@ mod certs_cmd;
 mod config_cmd;
 mod fleet_cmd;
 mod output;
+mod passphrase_cmd;
 mod secrets_cmd;
 
 use std::process::ExitCode;

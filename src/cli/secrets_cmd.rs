@@ -5,13 +5,14 @@ use argh::{ArgsInfo, FromArgs};
 
 use super::audited::audited;
 use super::output::Format;
+use super::passphrase_cmd::{self, ask};
 use super::{operator_actor, Context};
 use crate::argv::Problem;
 use crate::audit::Event;
 use crate::crypto::SecretString;
 use crate::exit::{CmdResult, Failure};
 use crate::secrets::local::key_file_exists;
-use crate::secrets::{gate, LocalVault, Provider, SecretsError};
+use crate::secrets::{gate, home, LocalVault, Provider, SecretsError};
 use crate::util::prompt;
 
 #[derive(FromArgs, ArgsInfo)]
@@ -163,12 +164,12 @@ Run `{cmd} raw --help` for details."
 
 pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
     match args.command {
-        SecretsCommand::Init(_) => init(ctx),
+        SecretsCommand::Init(_) => passphrase_cmd::init(ctx),
         SecretsCommand::GenerateCerts(a) => super::certs_cmd::run(ctx, a),
-        SecretsCommand::Unlock(_) => unlock(ctx),
-        SecretsCommand::Lock(_) => lock(ctx),
-        SecretsCommand::Rotate(_) => rotate(ctx),
-        SecretsCommand::Reset(_) => reset(ctx),
+        SecretsCommand::Unlock(_) => passphrase_cmd::unlock(ctx),
+        SecretsCommand::Lock(_) => passphrase_cmd::lock(ctx),
+        SecretsCommand::Rotate(_) => passphrase_cmd::rotate(ctx),
+        SecretsCommand::Reset(_) => passphrase_cmd::reset(ctx),
         gated => {
             // Without a vault there is nothing to unlock: say what to do first.
             if !key_file_exists(&ctx.paths.key_file).map_err(Failure::failed)? {
@@ -177,6 +178,8 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
                     ctx.paths.key_file.display()
                 )));
             }
+            // The gate and the audit log of a vault are those of its own base directory.
+            home::check(&ctx.paths.secrets_dir, &ctx.paths.base).map_err(Failure::refused)?;
             gate::check_gate(&ctx.paths.sentinel).map_err(Failure::refused)?;
             let result = match gated {
                 SecretsCommand::Set(SetArgs { kind: SetKind::Raw(a) }) => set_raw(ctx, a),
@@ -194,163 +197,18 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
     }
 }
 
+/// Opens the vault for a value verb, first clearing what a `set` killed midway left behind.
 fn vault(ctx: &Context) -> Result<LocalVault, Failure> {
-    LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file).map_err(|e| Failure::failed(e.to_string()))
+    let v = LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file)
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    if let Err(e) = v.sweep_stale_temps() {
+        tracing::warn!(error = %e, "could not remove the temp files of an interrupted `secrets set`");
+    }
+    Ok(v)
 }
 
 fn secrets_failure(e: SecretsError) -> Failure {
     Failure::failed(e.to_string())
-}
-
-fn ask(prompt_text: &str) -> Result<SecretString, Failure> {
-    prompt::read_line(prompt_text, true).map_err(|e| Failure::failed(e.to_string()))
-}
-
-/// Asks for a new passphrase twice; refuses empty or mismatched input.
-fn ask_new_passphrase() -> Result<SecretString, Failure> {
-    let first = ask("Enter unlock passphrase: ")?;
-    let second = ask("Confirm passphrase: ")?;
-    if first.expose() != second.expose() {
-        return Err(Failure::failed("the two passphrases differ; nothing was changed"));
-    }
-    if first.len() < 8 {
-        return Err(Failure::failed(
-            "the unlock passphrase must be at least 8 characters; nothing was changed",
-        ));
-    }
-    Ok(first)
-}
-
-fn init(ctx: &Context) -> CmdResult {
-    let p = &ctx.paths;
-    let key_exists = key_file_exists(&p.key_file).map_err(Failure::failed)?;
-    if !key_exists {
-        // A new key could never open what the lost one sealed: say so instead of stranding them.
-        let stranded = LocalVault::list_keys_in(&p.secrets_dir).map_err(secrets_failure)?;
-        if let Some(first) = stranded.first() {
-            return Err(Failure::refused(format!(
-                "{} holds {} sealed secret(s) (e.g. {first}) but the master key {} is missing; restore the key from your backup, or move the secrets aside to start a new vault",
-                p.secrets_dir.display(),
-                stranded.len(),
-                p.key_file.display()
-            )));
-        }
-    }
-    // The verifier belongs to this base directory's vault. Whatever key file init is pointed
-    // at, it never replaces a passphrase already set here: that is what rotate and reset are
-    // for, and they prove the old passphrase or access to the key first.
-    if p.verifier.exists() {
-        let what = if key_exists {
-            format!(
-                "the vault is already initialised ({} and {} exist)",
-                p.key_file.display(),
-                p.verifier.display()
-            )
-        } else {
-            format!(
-                "an unlock passphrase is already set for the vault of this base directory ({}), and init would replace it",
-                p.verifier.display()
-            )
-        };
-        return Err(Failure::refused(format!(
-            "{what}; use `vigocli secrets rotate` to change the passphrase (or `reset` if it is lost); for a second vault, use another --base-dir"
-        )));
-    }
-    let actor = operator_actor();
-    if key_exists {
-        crate::secrets::local::read_master_key(&p.key_file).map_err(secrets_failure)?;
-        println!("  Master key {} already exists; keeping it and its secrets.", p.key_file.display());
-    } else {
-        let key_dir = p.key_file.parent().unwrap_or(&p.secrets_dir);
-        crate::util::fsutil::ensure_dir(&p.secrets_dir, 0o700)?;
-        crate::util::fsutil::ensure_dir(key_dir, 0o700)?;
-        let key = crate::crypto::random_bytes(32)?;
-        let hex = SecretString::new(crate::crypto::hex_encode(&key));
-        audited(ctx, Event::new(&actor, "vault.master_key_created", &p.key_file.to_string_lossy()), || {
-            crate::util::fsutil::atomic_write(&p.key_file, hex.expose().as_bytes(), 0o600)
-                .map_err(Failure::from)
-        })?;
-        println!("  Master key written to {} (mode 0600).", p.key_file.display());
-        println!("  Back it up somewhere safe: without it the stored secrets cannot be decrypted.");
-    }
-    println!("\n  Choose the unlock passphrase. Every `vigocli secrets` verb except");
-    println!("  init, generate-certs, unlock, lock, rotate and reset needs it.");
-    let pass = ask_new_passphrase()?;
-    audited(ctx, Event::new(&actor, "vault.passphrase_set", "init"), || {
-        gate::write_verifier(&p.verifier, &pass).map_err(Failure::failed)
-    })?;
-    println!("  Unlock verifier written to {}.", p.verifier.display());
-    println!("  Next: `vigocli secrets unlock`.");
-    Ok(())
-}
-
-fn unlock(ctx: &Context) -> CmdResult {
-    let pass = ask("Enter unlock passphrase: ")?;
-    let actor = operator_actor();
-    if !gate::passphrase_matches(&ctx.paths.verifier, &pass).map_err(Failure::failed)? {
-        audited(ctx, Event::new(&actor, "vault.unlock_failed", "vault"), || Ok(()))?;
-        return Err(Failure::refused("wrong passphrase; the vault stays locked"));
-    }
-    audited(ctx, Event::new(&actor, "vault.unlocked", "vault"), || {
-        gate::open_gate(&ctx.paths.sentinel).map_err(Failure::failed)
-    })?;
-    println!("  Vault unlocked. It locks again after 24h without use.");
-    Ok(())
-}
-
-/// Locking only takes a right away, so it happens first and even when the audit log cannot
-/// take its `vault.locked` row; that failure is then reported (exit 1), not hidden.
-fn lock(ctx: &Context) -> CmdResult {
-    let was_open = gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed)?;
-    let actor = operator_actor();
-    let event =
-        Event::new(&actor, "vault.locked", "vault").detail(serde_json::json!({ "was_unlocked": was_open }));
-    crate::store::open(&ctx.paths.db)
-        .map_err(|e| e.to_string())
-        .and_then(|mut conn| crate::audit::append(&mut conn, &event).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            Failure::failed(format!(
-                "the vault is locked, but its vault.locked audit row could not be written: {e}"
-            ))
-        })?;
-    println!("  Vault locked.{}", if was_open { "" } else { " (it was not unlocked)" });
-    Ok(())
-}
-
-/// Writes the new verifier and locks the vault, so everyone unlocks with the new passphrase.
-fn replace_passphrase(ctx: &Context, action: &str, new: &SecretString) -> CmdResult {
-    audited(ctx, Event::new(&operator_actor(), action, "vault"), || {
-        gate::write_verifier(&ctx.paths.verifier, new).map_err(Failure::failed)?;
-        gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
-    })
-}
-
-fn rotate(ctx: &Context) -> CmdResult {
-    let current = ask("Enter current passphrase: ")?;
-    if !gate::passphrase_matches(&ctx.paths.verifier, &current).map_err(Failure::failed)? {
-        return Err(Failure::refused("wrong passphrase; nothing was changed"));
-    }
-    println!("  Choose the new unlock passphrase.");
-    let new = ask_new_passphrase()?;
-    replace_passphrase(ctx, "vault.passphrase_rotated", &new)?;
-    println!("  Passphrase changed and vault locked; unlock with the new passphrase.");
-    Ok(())
-}
-
-fn reset(ctx: &Context) -> CmdResult {
-    // Reading the master key is the proof: it is the same access that decrypts every secret.
-    crate::secrets::local::read_master_key(&ctx.paths.key_file)
-        .map_err(|e| Failure::refused(e.to_string()))?;
-    println!("  This replaces the unlock passphrase without checking the old one.");
-    let word =
-        prompt::read_line("  Type RESET to proceed: ", false).map_err(|e| Failure::failed(e.to_string()))?;
-    if word.expose() != "RESET" {
-        return Err(Failure::refused("confirmation was not RESET; nothing was changed"));
-    }
-    let new = ask_new_passphrase()?;
-    replace_passphrase(ctx, "vault.passphrase_reset", &new)?;
-    println!("  Passphrase reset. Run `vigocli secrets unlock` with the new passphrase.");
-    Ok(())
 }
 
 /// Checks a human-typed password and names the first rule it breaks.
