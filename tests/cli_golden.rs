@@ -270,3 +270,32 @@ fn empty_lists_say_so_on_stderr_and_json_is_an_empty_array() {
     check(&cases, &f.base(), &[("VIGO_SERVER", server.as_str())]);
     f.stop_server();
 }
+
+/// Every `VIGO_*` variable the code reads is in the table of docs/OPERATIONS.md (they used to
+/// be described only in source comments).
+#[test]
+fn every_environment_variable_the_code_reads_is_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).unwrap();
+    let section = docs.split("## Environment variables").nth(1).expect("an Environment variables section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut missing = Vec::new();
+    for file in
+        files_under(&root.join("src")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "rs"))
+    {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Test modules name variables of their own (child processes, leak canaries).
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        if file.components().any(|c| c.as_os_str() == "tests") {
+            continue;
+        }
+        for piece in code.split("\"VIGO_").skip(1) {
+            let name: String = piece.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+            let closed = piece[name.len()..].starts_with('"');
+            if closed && !name.starts_with("SECRET__") && !section.contains(&format!("`VIGO_{name}`")) {
+                missing.push(format!("VIGO_{name} ({})", file.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in docs/OPERATIONS.md, Environment variables: {missing:?}");
+}

@@ -8,6 +8,7 @@ mod config_cmd;
 mod fleet_cmd;
 mod output;
 mod passphrase_cmd;
+mod runs_cmd;
 mod secrets_cmd;
 
 use std::process::ExitCode;
@@ -64,7 +65,7 @@ enum Command {
     Secrets(secrets_cmd::SecretsArgs),
     Tokens(fleet_cmd::TokensArgs),
     Envoys(fleet_cmd::EnvoysArgs),
-    Runs(fleet_cmd::RunsArgs),
+    Runs(runs_cmd::RunsArgs),
     ApiTokens(fleet_cmd::ApiTokensArgs),
     Config(config_cmd::ConfigArgs),
 }
@@ -99,7 +100,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Secrets(a) => secrets_cmd::run(ctx, a),
         Command::Tokens(a) => fleet_cmd::tokens(ctx, a),
         Command::Envoys(a) => fleet_cmd::envoys(ctx, a),
-        Command::Runs(a) => fleet_cmd::runs(ctx, a),
+        Command::Runs(a) => runs_cmd::runs(ctx, a),
         Command::ApiTokens(a) => fleet_cmd::api_tokens(ctx, a),
         Command::Config(c) => config_cmd::run(ctx, c),
     }
