@@ -155,32 +155,10 @@ impl LocalVault {
         }
     }
 
-    /// Removes the temp files that a `set` killed midway left anywhere in the vault
-    /// (`.NAME.tmp-PID-RANDOM`, see `fsutil::write_temp`), once the process that wrote each one
-    /// is gone. A temp of a live process (a `set` running beside us) is never touched. Returns
-    /// how many were removed.
+    /// Removes the temp files that a `set` killed midway left in the vault (see
+    /// `super::temps`); returns how many.
     pub fn sweep_stale_temps(&self) -> Result<usize, SecretsError> {
-        let mut removed = 0;
-        let mut dirs = vec![self.dir.clone()];
-        while let Some(dir) = dirs.pop() {
-            let entries = match fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(backend(format!("{}: {e}", dir.display()))),
-            };
-            for entry in entries.flatten() {
-                let Ok(ft) = entry.file_type() else { continue };
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if ft.is_dir() {
-                    dirs.push(entry.path());
-                } else if ft.is_file() && temp_writer(&name).is_some_and(|pid| !process_alive(pid)) {
-                    fs::remove_file(entry.path())
-                        .map_err(|e| backend(format!("{}: {e}", entry.path().display())))?;
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
+        super::temps::sweep(&self.dir)
     }
 
     /// Every key stored under `dir`, sorted; needs no master key (names are not secret).
@@ -213,28 +191,6 @@ impl LocalVault {
         }
         Ok(())
     }
-}
-
-/// The PID in a temp file name `.NAME.tmp-PID-RANDOM` (12 hex digits), if it is one.
-fn temp_writer(name: &str) -> Option<i32> {
-    let (stem, tail) = name.rsplit_once(".tmp-")?;
-    let (pid, random) = tail.split_once('-')?;
-    let is_temp = stem.len() > 1
-        && stem.starts_with('.')
-        && random.len() == 12
-        && random.bytes().all(|b| b.is_ascii_hexdigit())
-        && !pid.is_empty()
-        && pid.bytes().all(|b| b.is_ascii_digit());
-    is_temp.then(|| pid.parse().ok()).flatten()
-}
-
-/// Whether a process with this PID exists (one of another user counts too).
-fn process_alive(pid: i32) -> bool {
-    pid > 0
-        && !matches!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-            Err(nix::errno::Errno::ESRCH)
-        )
 }
 
 /// A sealed value written but not yet in place (see `LocalVault::stage`).
@@ -319,7 +275,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         let temp = names.iter().find(|n| n.starts_with('.')).unwrap();
-        assert_eq!(temp_writer(temp), Some(std::process::id() as i32));
+        assert_eq!(super::super::temps::temp_writer(temp), Some(std::process::id() as i32));
         // A PID that is certainly gone: a child we waited for.
         let dead = std::process::Command::new("true").spawn().unwrap();
         let dead_pid = dead.id();
@@ -335,7 +291,7 @@ mod tests {
         live.install().unwrap();
         assert_eq!(v.get("app/key").unwrap().expose(), "new", "the live writer's temp survived");
         for not_temp in [".master.key", ".vigo-home", "key.tmp-1-0123456789ab", ".x.tmp-1-xyz"] {
-            assert_eq!(temp_writer(not_temp), None, "{not_temp}");
+            assert_eq!(super::super::temps::temp_writer(not_temp), None, "{not_temp}");
         }
         fs::remove_dir_all(base).unwrap();
     }

@@ -4,6 +4,7 @@
 pub mod gate;
 pub mod home;
 pub mod local;
+mod temps;
 pub mod throttle;
 
 use crate::crypto::SecretString;
