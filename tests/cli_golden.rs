@@ -146,6 +146,35 @@ const MISTAKES: &[Case] = &[
         "error: no value provided for option '--listen'.\nRun `vigosrv --help` for usage.\n"),
 ];
 
+const ROLES_HELP: &str = "\
+vigo — configuration management that keeps secrets out of configs, wires, disks and logs
+
+Usage: vigo <role> [args...]   (or run it as vigosrv, vigocli or vigo-agent)
+
+Roles:
+  server       the Vigo server (also installed as `vigosrv`)
+  cli          the operator command line (also installed as `vigocli`)
+  agent        the agent on every managed host (also installed as `vigo-agent`)
+  quickstart   run a whole demo (vault, server, agent) on 127.0.0.1 in a temp dir
+
+Options:
+  --version    print the version
+  -h, --help   print this help
+
+Run `vigo <role> --help` for the options of a role.
+";
+
+#[test]
+fn a_mistyped_role_is_named_with_the_nearest_one() {
+    let base = TempDir::new("golden-roles");
+    let unknown = format!("error: unknown role \"clii\"; did you mean `cli`?\n\n{ROLES_HELP}");
+    let cases = [
+        Case { role: "vigo", args: &["clii"], code: 2, stdout: "", stderr: unknown.leak() },
+        case("vigo", &["-h"], 0, ROLES_HELP, ""),
+    ];
+    check(&cases, base.path(), &[]);
+}
+
 #[test]
 fn common_mistakes_are_named_with_what_to_do() {
     let base = TempDir::new("golden-mistakes");
