@@ -117,6 +117,7 @@ const MISTAKES: &[Case] = &[
         "Run `vigocli secrets list --help` for usage.\n")),
     case("vigocli", &["secrets", "set", "app/key", "Hunter2-golden"], 2, "", SET_ADVICE),
     case("vigocli", &["secrets", "set"], 2, "", SET_ADVICE),
+    case("vigocli", &["secrets", "set", "--from-file", "value.txt", "app/key"], 2, "", SET_ADVICE),
     case("vigocli", &[], 2, "", concat!(
         "error: `vigocli` needs a command\n",
         "commands: audit, secrets, tokens, envoys, runs, api-tokens, config\n",

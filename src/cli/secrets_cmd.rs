@@ -145,7 +145,9 @@ struct ListArgs {
 /// there are and how a value gets in, without repeating the words (the second may be the value).
 pub fn set_advice(problem: &Problem) -> Option<String> {
     let path = match problem {
-        Problem::UnknownCommand { path, .. } | Problem::MissingCommand { path, .. } => path,
+        Problem::UnknownCommand { path, .. }
+        | Problem::MissingCommand { path, .. }
+        | Problem::UnknownFlag { path, .. } => path,
         _ => return None,
     };
     if !path.ends_with(&["secrets".to_string(), "set".to_string()]) {
