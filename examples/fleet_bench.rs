@@ -504,7 +504,10 @@ impl Envoy {
             results,
             secrets_epoch: bundle.secrets_epoch,
         };
-        let req = self.envelope("ReportRun", pb::ReportRunRequest { report: Some(report), ..Default::default() }.encode_to_vec());
+        let req = self.envelope(
+            "ReportRun",
+            pb::ReportRunRequest { report: Some(report), ..Default::default() }.encode_to_vec(),
+        );
         let t = Instant::now();
         grpc.report_run(req).await.map_err(|s| format!("ReportRun: {}", s.message()))?;
         Ok([lat_check_in, lat_resolve, us(t)])

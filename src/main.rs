@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod argv;
 mod audit;
 mod auth;
 mod bundle;
@@ -50,7 +51,7 @@ Roles:
 
 Options:
   --version    print the version
-  --help       print this help
+  -h, --help   print this help
 
 Run `vigo <role> --help` for the options of a role.";
 
@@ -109,7 +110,7 @@ fn by_subcommand(args: &[&str]) -> ExitCode {
         "agent" => agent::main("vigo agent", rest),
         "quickstart" => quickstart::main("vigo quickstart", rest),
         "--version" | "-V" | "version" => {
-            println!("vigo {VERSION}");
+            println!("{}", argv::version_line());
             ExitCode::SUCCESS
         }
         "--help" | "-h" | "help" => {
@@ -117,7 +118,8 @@ fn by_subcommand(args: &[&str]) -> ExitCode {
             ExitCode::SUCCESS
         }
         other => {
-            eprintln!("error: unknown role {other:?}\n\n{ROLES_HELP}");
+            let near = argv::did_you_mean(other, &["server", "cli", "agent", "quickstart"]);
+            eprintln!("error: unknown role {other:?}{near}\n\n{ROLES_HELP}");
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -15,6 +15,10 @@ pub use scrub::Scrubber;
 pub const MARKER_START: &str = "__VIGO_SECRET__";
 pub const MARKER_END: &str = "__END_VIGO_SECRET__";
 pub const MAX_KEY_LEN: usize = 256;
+/// The longest segment the vault can hold: each segment is a file or directory name, and a
+/// value is first written to `.NAME.tmp-PID-RANDOM` (`util::fsutil::write_temp`), which adds
+/// 26 bytes at most (a 7-digit PID, 12 hex digits) to a name limited to 255 bytes by Linux.
+pub const MAX_SEGMENT_LEN: usize = 255 - 26;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlaceholderError {
@@ -27,7 +31,8 @@ pub enum PlaceholderError {
 }
 
 /// Checks a secret key name: `/`-joined segments of `[A-Za-z0-9._-]` that do not start with a
-/// dot, no leading or trailing `/`, at most 256 bytes. Runs before any path is built from a key.
+/// dot and are at most `MAX_SEGMENT_LEN` bytes, no leading or trailing `/`, at most 256 bytes.
+/// Runs before any path is built from a key.
 pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
     let bad = |reason| Err(PlaceholderError::InvalidKey { key: key.escape_debug().to_string(), reason });
     if key.is_empty() {
@@ -42,6 +47,9 @@ pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
     for segment in key.split('/') {
         if segment.is_empty() {
             return bad("the key has an empty segment ('//' or a trailing '/')");
+        }
+        if segment.len() > MAX_SEGMENT_LEN {
+            return bad("a segment is longer than 229 bytes (each segment is a file name in the vault)");
         }
         if segment == "." || segment == ".." {
             return bad("'.' and '..' segments are not allowed");
@@ -223,7 +231,10 @@ mod tests {
         ] {
             assert!(validate_key(bad).is_err(), "{bad:?}");
         }
-        assert!(validate_key(&"a".repeat(256)).is_ok());
+        // 256 bytes in all; one segment may hold at most what a file name (and its temp) can.
+        assert!(validate_key(&format!("{}/{}", "a".repeat(128), "a".repeat(127))).is_ok());
+        assert!(validate_key(&"a".repeat(MAX_SEGMENT_LEN)).is_ok());
+        assert!(validate_key(&"a".repeat(MAX_SEGMENT_LEN + 1)).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use crate::exit::{finish, parse_args, CmdResult, Failure};
 
@@ -14,10 +14,11 @@ const NODES: &str = include_str!("../examples/quickstart/nodes.vgo");
 const DEMO_MODULE: &str = include_str!("../examples/quickstart/modules/demo.vgo");
 const ENVOY: &str = "quickstart-web";
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 /// Run a complete demo on 127.0.0.1: vault, certificates, server, one enrolled agent applying
 /// into DIR/root. Stays up until Ctrl-C (or exits at once with --no-wait).
-struct QuickstartArgs {
+pub(crate) struct QuickstartArgs {
     /// working directory (default: a new directory under /tmp)
     #[argh(option)]
     dir: Option<String>,

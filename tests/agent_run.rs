@@ -46,7 +46,7 @@ fn a_run_aborted_before_any_resource_ran_is_reported_as_failed_with_its_reason()
     let listed = runs(&f);
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].1, "failed");
-    let shown = text(&f.cli(&["runs", "show", &listed[0].0], ""));
+    let shown = text(&f.cli(&["runs", "show", "-o", "json", &listed[0].0], ""));
     assert!(shown.contains("run aborted: check-in refused"), "{shown}");
     assert!(shown.contains("app/token"), "the reason names the key: {shown}");
     assert!(shown.contains("\"noop\": true"), "nothing was applied: {shown}");
@@ -58,7 +58,7 @@ fn a_run_aborted_before_any_resource_ran_is_reported_as_failed_with_its_reason()
     assert_code(&out, 1);
     let listed = runs(&f);
     assert_eq!(listed.len(), 2, "{listed:?}");
-    let shown = text(&f.cli(&["runs", "show", &listed[0].0], ""));
+    let shown = text(&f.cli(&["runs", "show", "-o", "json", &listed[0].0], ""));
     assert!(shown.contains("run aborted") && shown.contains("unknown field"), "{shown}");
     assert!(!shown.contains("tok-Aborted"), "{shown}");
 

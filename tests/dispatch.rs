@@ -140,5 +140,5 @@ fn a_stray_value_on_the_command_line_is_not_echoed() {
     assert!(text(&out).contains("one value too many"), "{}", text(&out));
     let out = Command::new(role("vigocli")).args(["secrets", "list", "--frce"]).output().unwrap();
     assert_code(&out, 2);
-    assert!(text(&out).contains("Unrecognized argument: --frce"), "{}", text(&out));
+    assert!(text(&out).contains("unknown option --frce"), "{}", text(&out));
 }

@@ -104,7 +104,8 @@ fn the_server_certificate_is_renewed_under_the_same_ca() {
         .output()
         .unwrap();
     let fingerprint = x509_field(&cert, "-serial");
-    let shown = std::fs::write(f.dir.join("served.txt"), &served.stdout).map(|_| f.dir.join("served.txt")).unwrap();
+    let shown =
+        std::fs::write(f.dir.join("served.txt"), &served.stdout).map(|_| f.dir.join("served.txt")).unwrap();
     assert_eq!(x509_field(&shown, "-serial"), fingerprint);
     assert_code(&f.run_once("web1"), 0);
     assert!(audit_actions(&f).contains(&"tls.server_cert_renewed".to_string()));
@@ -154,7 +155,12 @@ fn the_ca_is_rolled_over_without_cutting_agents_off() {
         let out = f.run_once(agent);
         assert_code(&out, 0);
         let cert = f.agent_base(agent).join("client.crt");
-        assert_eq!(x509_field(&cert, "-issuer"), new_issuer, "{agent} renewed under the new CA: {}", text(&out));
+        assert_eq!(
+            x509_field(&cert, "-issuer"),
+            new_issuer,
+            "{agent} renewed under the new CA: {}",
+            text(&out)
+        );
     }
     assert_code(&f.cli(&["tls", "ca-rollover", "finish"], ""), 0);
     for agent in ["web1", "web2"] {

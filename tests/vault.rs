@@ -471,7 +471,7 @@ fn generate_certs_refuses_overwrite_and_openssl_verifies_them() {
     assert!(ca.status.success());
     let before = std::fs::read(b.join("tls/ca")).unwrap();
     let out = run_in(b, "vigocli", &["secrets", "generate-certs"], "");
-    assert_code(&out, 1);
+    assert_code(&out, 3);
     assert!(text(&out).contains("--force"));
     assert_eq!(std::fs::read(b.join("tls/ca")).unwrap(), before);
     assert_code(&run_in(b, "vigocli", &["secrets", "generate-certs", "--force"], ""), 0);

@@ -206,7 +206,8 @@ impl SignedClient {
     }
 
     pub async fn report(&mut self, report: pb::RunReport) -> Result<String, Failure> {
-        let body = pb::ReportRunRequest { report: Some(report), ca_bundle_sha256: self.ca_bundle_sha256.clone() };
+        let body =
+            pb::ReportRunRequest { report: Some(report), ca_bundle_sha256: self.ca_bundle_sha256.clone() };
         let env = self.envelope(wire::METHOD_REPORT, body.encode_to_vec())?;
         self.grpc()
             .await?

@@ -12,16 +12,24 @@ mod state;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use crate::exit::{finish, hoist_options, parse_args, CmdResult, Failure};
 use crate::logging::{self, LogFormat};
 use crate::paths::{self, AgentPaths};
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(
+    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf). docs/OPERATIONS.md describes each."
+)]
 /// The Vigo agent: enroll with a server, check in and converge this host, or apply a local
 /// config without a server. Exit codes: 0 converged/success, 1 failed, 2 usage, 3 refused.
-struct AgentArgs {
+pub(crate) struct AgentArgs {
+    /// print the version and exit
+    #[argh(switch)]
+    #[allow(dead_code)] // read by the command-line front door before argh parses (src/argv)
+    version: bool,
     /// state directory (default /var/lib/vigo, or $VIGO_BASE_DIR)
     #[argh(option)]
     base_dir: Option<String>,
@@ -32,7 +40,7 @@ struct AgentArgs {
     command: AgentCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum AgentCommand {
     Enroll(EnrollArgs),
@@ -41,7 +49,8 @@ enum AgentCommand {
     Apply(ApplyArgs),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "enroll")]
 /// Enroll this host with a one-time token (read from a file or stdin, never argv).
 struct EnrollArgs {
@@ -59,7 +68,8 @@ struct EnrollArgs {
     force: bool,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "run")]
 /// Check in and apply every interval; --once for a single cycle.
 struct RunArgs {
@@ -74,7 +84,8 @@ struct RunArgs {
     root: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "resolve")]
 /// Ask the server for one secret this envoy is entitled to (a diagnostic).
 struct ResolveArgs {
@@ -86,7 +97,8 @@ struct ResolveArgs {
     reveal: bool,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "apply")]
 /// Masterless: compile a local .vgo tree for one envoy name and apply it, no server involved.
 struct ApplyArgs {

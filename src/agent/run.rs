@@ -363,7 +363,10 @@ mod tests {
         for line in &lines {
             assert!(!line.chars().any(crate::util::text::is_hidden), "{line:?}");
         }
-        assert!(lines[0].contains("\\x1b[2J") && lines[0].contains("\\r") && lines[0].contains("\\u{202e}"), "{lines:?}");
+        assert!(
+            lines[0].contains("\\x1b[2J") && lines[0].contains("\\r") && lines[0].contains("\\u{202e}"),
+            "{lines:?}"
+        );
         assert!(lines.iter().filter(|l| l.contains("\\x1b")).count() >= 2, "{lines:?}");
     }
 }

@@ -75,7 +75,6 @@ pub fn clip(text: &str) -> String {
 }
 
 /// Appends one event and returns its row. Fails (and the caller must fail) if it cannot.
-#[cfg(test)]
 pub fn append(conn: &mut Connection, event: &Event<'_>) -> Result<Row, AuditError> {
     append_all(conn, std::slice::from_ref(event)).map(|mut rows| rows.remove(0))
 }

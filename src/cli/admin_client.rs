@@ -41,9 +41,8 @@ impl AdminClient {
             _ => (authority.to_string(), 443),
         };
         // The CAs in force, and during a CA rollover the other one too.
-        let ca = crate::pki::trusted_cas_pem(&ctx.paths).map_err(|e| {
-            Failure::failed(format!("cannot read the CA certificate: {e}"))
-        })?;
+        let ca = crate::pki::trusted_cas_pem(&ctx.paths)
+            .map_err(|e| Failure::failed(format!("cannot read the CA certificate: {e}")))?;
         let tls = crate::tlsconf::client_config(&ca, None, b"http/1.1").map_err(Failure::failed)?;
         let token_path = ctx
             .token_file

@@ -1,12 +1,14 @@
 //! `vigocli audit verify|tail`: read the local database of `--base-dir` directly.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
+use super::output::Format;
 use super::Context;
 use crate::audit::{self, Verdict};
 use crate::exit::{CmdResult, Failure};
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "audit")]
 /// Inspect the hash-chained audit log.
 pub struct AuditArgs {
@@ -14,14 +16,15 @@ pub struct AuditArgs {
     command: AuditCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum AuditCommand {
     Verify(VerifyArgs),
     Tail(TailArgs),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "verify")]
 /// Walk the whole chain; exit 0 if it holds, 1 naming the first bad row.
 struct VerifyArgs {
@@ -30,16 +33,20 @@ struct VerifyArgs {
     expect_head: Option<String>,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "tail")]
 /// Print the most recent audit rows, oldest first.
 struct TailArgs {
     /// how many rows (default 20)
     #[argh(option, short = 'n', default = "20")]
     n: u32,
-    /// one JSON object per line
+    /// one JSON object per line (same as -o json)
     #[argh(switch)]
     json: bool,
+    /// output format: table (default) or json (one object per line, oldest first)
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
 }
 
 pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
@@ -75,8 +82,13 @@ pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
             }
         },
         AuditCommand::Tail(t) => {
-            for row in audit::tail(&conn, t.n)? {
-                if t.json {
+            let rows = audit::tail(&conn, t.n)?;
+            let json = t.json || t.output == Format::Json;
+            if rows.is_empty() && !json {
+                eprintln!("the audit log is empty");
+            }
+            for row in rows {
+                if json {
                     println!("{}", serde_json::to_string(&row).map_err(|e| Failure::failed(e.to_string()))?);
                 } else {
                     println!(

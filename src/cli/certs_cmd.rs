@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use super::{operator_actor, Context};
 use crate::audit::Event;
@@ -10,7 +10,8 @@ use crate::crypto::x509;
 use crate::exit::{CmdResult, Failure};
 use crate::util::fsutil;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "generate-certs")]
 /// Generate an ECDSA P-256 CA and server certificate (tls/ca, tls/ca_key, tls/cert, tls/key).
 pub struct GenerateCertsArgs {
@@ -76,7 +77,7 @@ pub fn generate(
     let names = ["ca", "ca_key", "cert", "key"];
     let existing: Vec<_> = names.iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect();
     if !existing.is_empty() && !force {
-        return Err(Failure::failed(format!(
+        return Err(Failure::refused(format!(
             "{} already exists; pass --force to replace the certificates (agents must then re-enroll)",
             existing[0].display()
         )));

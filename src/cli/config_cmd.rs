@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use super::Context;
 use crate::config::{self, ConfigError};
@@ -12,7 +12,8 @@ use crate::crypto::SecretString;
 use crate::exit::{CmdResult, Failure};
 use crate::secrets::{LocalVault, Provider, SecretsError};
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "config")]
 /// Work with the .vgo configuration tree.
 pub struct ConfigArgs {
@@ -20,20 +21,22 @@ pub struct ConfigArgs {
     command: ConfigCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum ConfigCommand {
     Validate(ValidateArgs),
     Publish(PublishArgs),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "publish")]
 /// Ask the running server to reload its config directory: validate, compile, bump the epoch.
 /// A rejected config leaves the previous one serving.
 struct PublishArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "validate")]
 /// Check a config tree: print each envoy pattern with its resource count (exit 0), or every
 /// error as file:line:col: message (exit 1).
@@ -55,7 +58,8 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CmdResult {
 
 fn validate(ctx: &Context, args: ValidateArgs) -> CmdResult {
     let dir = args.dir.map_or_else(|| ctx.paths.config_dir.clone(), PathBuf::from);
-    let provider: Box<dyn Provider> = if ctx.paths.key_file.exists() {
+    let has_vault = crate::secrets::local::key_file_exists(&ctx.paths.key_file).map_err(Failure::failed)?;
+    let provider: Box<dyn Provider> = if has_vault {
         Box::new(
             LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file)
                 .map_err(|e| Failure::failed(e.to_string()))?,

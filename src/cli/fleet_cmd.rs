@@ -1,13 +1,15 @@
-//! `vigocli tokens|envoys|runs|api-tokens`: fleet operations through the admin API.
+//! `vigocli tokens|envoys|api-tokens`, `config publish`: fleet operations through the admin API.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 use serde_json::{json, Value};
 
 use super::admin_client::AdminClient;
+use super::output::{self, col, time_col, time_json, Format};
 use super::Context;
 use crate::exit::{CmdResult, Failure};
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "tokens")]
 /// Enrollment tokens: single-use, expiring, carrying the CA pin.
 pub struct TokensArgs {
@@ -15,14 +17,15 @@ pub struct TokensArgs {
     command: TokensCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum TokensCommand {
     Create(TokenCreate),
     List(TokenList),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "create")]
 /// Mint an enrollment token; prints only the token on stdout. Say which names it may enroll:
 /// exactly one of --envoy, --envoy-pattern or --any-name.
@@ -42,12 +45,18 @@ struct TokenCreate {
     any_name: bool,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List enrollment tokens and their state (never the tokens themselves).
-struct TokenList {}
+struct TokenList {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
+}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "envoys")]
 /// Enrolled envoys.
 pub struct EnvoysArgs {
@@ -55,7 +64,7 @@ pub struct EnvoysArgs {
     command: EnvoysCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum EnvoysCommand {
     List(EnvoyList),
@@ -63,21 +72,31 @@ enum EnvoysCommand {
     Revoke(EnvoyRevoke),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List envoys.
-struct EnvoyList {}
+struct EnvoyList {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
+}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "show")]
 /// Show one envoy, its bundle and the secret keys it may resolve.
 struct EnvoyShow {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
     /// envoy name or id
     #[argh(positional)]
     name: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "revoke")]
 /// Revoke an envoy: it is refused at check-in and its identity can never enroll again.
 struct EnvoyRevoke {
@@ -86,43 +105,8 @@ struct EnvoyRevoke {
     name: String,
 }
 
-#[derive(FromArgs)]
-#[argh(subcommand, name = "runs")]
-/// Run reports sent by agents (already redacted by the agent).
-pub struct RunsArgs {
-    #[argh(subcommand)]
-    command: RunsCommand,
-}
-
-#[derive(FromArgs)]
-#[argh(subcommand)]
-enum RunsCommand {
-    List(RunList),
-    Show(RunShow),
-}
-
-#[derive(FromArgs)]
-#[argh(subcommand, name = "list")]
-/// List recent runs, newest first.
-struct RunList {
-    /// only this envoy
-    #[argh(option)]
-    envoy: Option<String>,
-    /// how many (default 20)
-    #[argh(option, short = 'n', default = "20")]
-    n: u32,
-}
-
-#[derive(FromArgs)]
-#[argh(subcommand, name = "show")]
-/// Show one run report as JSON.
-struct RunShow {
-    /// run id
-    #[argh(positional)]
-    id: String,
-}
-
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "api-tokens")]
 /// API tokens (vgot_…) for the admin API, with a role: admin, viewer or compliance.
 pub struct ApiTokensArgs {
@@ -130,7 +114,7 @@ pub struct ApiTokensArgs {
     command: ApiTokensCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum ApiTokensCommand {
     Create(ApiTokenCreate),
@@ -138,12 +122,18 @@ enum ApiTokensCommand {
     Revoke(ApiTokenRevoke),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List API tokens: name, role, state (never the tokens themselves).
-struct ApiTokenList {}
+struct ApiTokenList {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
+}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "revoke")]
 /// Revoke the active API token of that name; it stops working at once.
 struct ApiTokenRevoke {
@@ -152,7 +142,8 @@ struct ApiTokenRevoke {
     name: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "create")]
 /// Mint an API token; prints only the token on stdout (it is stored hashed).
 struct ApiTokenCreate {
@@ -164,17 +155,29 @@ struct ApiTokenCreate {
     role: String,
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
-}
-
 /// The STATE column of envoys and API tokens: revoked once `revoked_at` is set.
-fn active_or_revoked(revoked_at: &Value) -> &'static str {
+pub(super) fn active_or_revoked(revoked_at: &Value) -> &'static str {
     if revoked_at.is_null() {
         "active"
     } else {
         "revoked"
     }
+}
+
+/// The objects of a JSON array in the server's answer, each mapped to its documented fields.
+pub(super) fn rows(array: &Value, map: impl Fn(&Value) -> Value) -> Vec<Value> {
+    array.as_array().into_iter().flatten().map(map).collect()
+}
+
+/// An envoy as `envoys list` and `envoys show` print it.
+fn envoy_fields(e: &Value) -> Value {
+    json!({
+        "name": e["name"], "id": e["id"], "state": active_or_revoked(&e["revoked_at"]),
+        "enrolled_at": time_json(&e["enrolled_at"]), "last_seen": time_json(&e["last_seen"]),
+        "revoked_at": time_json(&e["revoked_at"]), "last_bundle_hash": e["last_bundle_hash"],
+        "triggered": json!(e["triggered"].as_array().cloned().unwrap_or_default()),
+        "cert_expires_at": time_json(&e["cert_not_after"]),
+    })
 }
 
 fn when(v: &Value) -> String {
@@ -215,18 +218,28 @@ pub fn tokens(ctx: &Context, a: TokensArgs) -> CmdResult {
             println!("{}", v["token"].as_str().unwrap_or_default());
             eprintln!("Give it to the agent on stdin or in a 0600 file: vigo-agent enroll --server HOST:PORT --token-file FILE");
         }
-        TokensCommand::List(_) => {
+        TokensCommand::List(l) => {
             let v = client()?.get("/v1/enroll-tokens")?;
-            println!("{:<36}  {:<8}  {:<19}  ENROLLS", "ID", "STATE", "EXPIRES (UTC)");
-            for t in v["tokens"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<36}  {:<8}  {:<19}  {}",
-                    t["id"].as_str().unwrap_or_default(),
-                    t["state"].as_str().unwrap_or_default(),
-                    when(&t["expires_at"]),
-                    t["binding"].as_str().unwrap_or("-")
-                );
-            }
+            let items = rows(&v["tokens"], |t| {
+                json!({
+                    "id": t["id"], "state": t["state"], "envoy_name": t["envoy_name"],
+                    "envoy_pattern": t["envoy_pattern"], "any_name": t["any_name"], "binding": t["binding"],
+                    "created_by": t["created_by"], "created_at": time_json(&t["created_at"]),
+                    "expires_at": time_json(&t["expires_at"]),
+                })
+            });
+            let columns = [
+                col("ID", "id"),
+                col("STATE", "state"),
+                time_col("EXPIRES (UTC)", "expires_at"),
+                col("ENROLLS", "binding"),
+            ];
+            output::list(
+                l.output,
+                items,
+                &columns,
+                "no enrollment tokens (`vigocli tokens create` makes one)",
+            )?;
         }
     }
     Ok(())
@@ -244,22 +257,37 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
     // Connected only after the arguments passed their checks: a bad one never reaches the server.
     let client = || AdminClient::from_ctx(ctx);
     match a.command {
-        EnvoysCommand::List(_) => {
+        EnvoysCommand::List(l) => {
             let v = client()?.get("/v1/envoys")?;
-            println!("{:<24}  {:<36}  {:<8}  LAST SEEN (UTC)", "NAME", "ID", "STATE");
-            for e in v["envoys"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<24}  {:<36}  {:<8}  {}",
-                    e["name"].as_str().unwrap_or_default(),
-                    e["id"].as_str().unwrap_or_default(),
-                    active_or_revoked(&e["revoked_at"]),
-                    when(&e["last_seen"])
-                );
-            }
+            let items = rows(&v["envoys"], envoy_fields);
+            let columns = [
+                col("NAME", "name"),
+                col("ID", "id"),
+                col("STATE", "state"),
+                time_col("LAST SEEN (UTC)", "last_seen"),
+            ];
+            output::list(l.output, items, &columns, "no envoys enrolled")?;
         }
         EnvoysCommand::Show(s) => {
             check_name_or_id(&s.name)?;
-            println!("{}", pretty(&client()?.get(&format!("/v1/envoys/{}", s.name))?))
+            let v = client()?.get(&format!("/v1/envoys/{}", s.name))?;
+            let mut item = envoy_fields(&v["envoy"]);
+            item["bundle_hash"] = v["bundle_hash"].clone();
+            item["resources"] = v["resources"].clone();
+            item["entitled_keys"] = json!(v["entitled_keys"].as_array().cloned().unwrap_or_default());
+            let fields = [
+                col("name", "name"),
+                col("id", "id"),
+                col("state", "state"),
+                time_col("enrolled", "enrolled_at"),
+                time_col("last seen", "last_seen"),
+                time_col("revoked", "revoked_at"),
+                col("bundle hash", "bundle_hash"),
+                col("resources", "resources"),
+                col("entitled keys", "entitled_keys"),
+                col("triggered", "triggered"),
+            ];
+            output::show(s.output, &item, &fields)?;
         }
         EnvoysCommand::Revoke(r) => {
             check_name_or_id(&r.name)?;
@@ -269,43 +297,6 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
                 v["name"].as_str().unwrap_or_default(),
                 v["revoked"].as_str().unwrap_or_default()
             );
-        }
-    }
-    Ok(())
-}
-
-pub fn runs(ctx: &Context, a: RunsArgs) -> CmdResult {
-    // Connected only after the arguments passed their checks: a bad one never reaches the server.
-    let client = || AdminClient::from_ctx(ctx);
-    match a.command {
-        RunsCommand::List(l) => {
-            let mut path = format!("/v1/runs?limit={}", l.n);
-            if let Some(e) = &l.envoy {
-                crate::wire::validate_envoy_name(e).map_err(Failure::usage)?;
-                path.push_str(&format!("&envoy={e}"));
-            }
-            let v = client()?.get(&path)?;
-            println!("{:<36}  {:<24}  {:<10}  RECEIVED (UTC)", "ID", "ENVOY", "STATUS");
-            for r in v["runs"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<36}  {:<24}  {:<10}  {}",
-                    r["id"].as_str().unwrap_or_default(),
-                    r["envoy"].as_str().unwrap_or_default(),
-                    r["status"].as_str().unwrap_or_default(),
-                    when(&r["received_at"])
-                );
-            }
-        }
-        RunsCommand::Show(s) => {
-            // Run ids are UUIDs; anything else would be spliced into the request path.
-            if s.id.is_empty() || s.id.len() > 64 || !s.id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-            {
-                return Err(Failure::usage(format!(
-                    "{:?} is not a run id; `vigocli runs list` shows them",
-                    s.id
-                )));
-            }
-            println!("{}", pretty(&client()?.get(&format!("/v1/runs/{}", s.id))?))
         }
     }
     Ok(())
@@ -324,18 +315,21 @@ pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
             eprintln!("API token ({} role); shown once:", c.role);
             println!("{}", v["token"].as_str().unwrap_or_default());
         }
-        ApiTokensCommand::List(_) => {
+        ApiTokensCommand::List(l) => {
             let v = client()?.get("/v1/api-tokens")?;
-            println!("{:<24}  {:<10}  {:<8}  CREATED (UTC)", "NAME", "ROLE", "STATE");
-            for t in v["api_tokens"].as_array().into_iter().flatten() {
-                println!(
-                    "{:<24}  {:<10}  {:<8}  {}",
-                    t["name"].as_str().unwrap_or_default(),
-                    t["role"].as_str().unwrap_or_default(),
-                    active_or_revoked(&t["revoked_at"]),
-                    when(&t["created_at"])
-                );
-            }
+            let items = rows(&v["api_tokens"], |t| {
+                json!({
+                    "name": t["name"], "role": t["role"], "state": active_or_revoked(&t["revoked_at"]),
+                    "created_at": time_json(&t["created_at"]), "revoked_at": time_json(&t["revoked_at"]),
+                })
+            });
+            let columns = [
+                col("NAME", "name"),
+                col("ROLE", "role"),
+                col("STATE", "state"),
+                time_col("CREATED (UTC)", "created_at"),
+            ];
+            output::list(l.output, items, &columns, "no API tokens (`vigocli api-tokens create` makes one)")?;
         }
         ApiTokensCommand::Revoke(r) => {
             crate::wire::validate_name("token name", &r.name).map_err(Failure::usage)?;

@@ -6,14 +6,18 @@ mod audited;
 mod certs_cmd;
 mod config_cmd;
 mod fleet_cmd;
+mod output;
+mod passphrase_cmd;
+mod runs_cmd;
 mod secrets_cmd;
 mod tls_cmd;
 
 use std::process::ExitCode;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
-use crate::exit::{finish, hoist_options, parse_args, CmdResult};
+use crate::argv::{hoist_options, parse_args_with_advice};
+use crate::exit::{finish, CmdResult};
 use crate::logging::{self, LogFormat};
 use crate::paths::{self, ServerPaths};
 
@@ -21,10 +25,18 @@ use crate::paths::{self, ServerPaths};
 const PERSISTENT: &[&str] =
     &["--base-dir", "--log-format", "--secrets-dir", "--key-file", "--server", "--token-file"];
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(
+    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_SERVER (the admin API URL), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf). docs/OPERATIONS.md describes each."
+)]
 /// Operate a Vigo installation: the secrets vault, the audit log, configs, tokens, envoys, runs.
 /// Exit codes: 0 success, 1 failed, 2 usage error, 3 refused (locked vault, denied).
-struct CliArgs {
+pub(crate) struct CliArgs {
+    /// print the version and exit
+    #[argh(switch)]
+    #[allow(dead_code)] // read by the command-line front door before argh parses (src/argv)
+    version: bool,
     /// state directory (default /srv/vigo, or $VIGO_BASE_DIR)
     #[argh(option)]
     base_dir: Option<String>,
@@ -47,14 +59,14 @@ struct CliArgs {
     command: Command,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum Command {
     Audit(audit_cmd::AuditArgs),
     Secrets(secrets_cmd::SecretsArgs),
     Tokens(fleet_cmd::TokensArgs),
     Envoys(fleet_cmd::EnvoysArgs),
-    Runs(fleet_cmd::RunsArgs),
+    Runs(runs_cmd::RunsArgs),
     ApiTokens(fleet_cmd::ApiTokensArgs),
     Config(config_cmd::ConfigArgs),
     Tls(tls_cmd::TlsArgs),
@@ -69,7 +81,7 @@ pub struct Context {
 
 pub fn main(command: &str, args: &[&str]) -> ExitCode {
     let args = hoist_options(args, PERSISTENT);
-    let parsed: CliArgs = match parse_args(command, &args) {
+    let parsed: CliArgs = match parse_args_with_advice(command, &args, secrets_cmd::set_advice) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -90,7 +102,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Secrets(a) => secrets_cmd::run(ctx, a),
         Command::Tokens(a) => fleet_cmd::tokens(ctx, a),
         Command::Envoys(a) => fleet_cmd::envoys(ctx, a),
-        Command::Runs(a) => fleet_cmd::runs(ctx, a),
+        Command::Runs(a) => runs_cmd::runs(ctx, a),
         Command::ApiTokens(a) => fleet_cmd::api_tokens(ctx, a),
         Command::Config(c) => config_cmd::run(ctx, c),
         Command::Tls(a) => tls_cmd::run(ctx, a),

@@ -1,17 +1,22 @@
 //! `vigocli secrets …`: the operator's vault. Lifecycle verbs (init, generate-certs, unlock,
 //! lock, rotate, reset) work while locked; every other verb needs an unexpired unlock.
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use super::audited::audited;
+use super::output::Format;
+use super::passphrase_cmd::{self, ask};
 use super::{operator_actor, Context};
+use crate::argv::Problem;
 use crate::audit::Event;
 use crate::crypto::SecretString;
 use crate::exit::{CmdResult, Failure};
-use crate::secrets::{gate, LocalVault, Provider, SecretsError};
+use crate::secrets::local::key_file_exists;
+use crate::secrets::{gate, home, LocalVault, Provider, SecretsError};
 use crate::util::prompt;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "secrets")]
 /// Manage the secrets vault (AES-256-GCM files under the master key, unlock-gated).
 pub struct SecretsArgs {
@@ -19,7 +24,7 @@ pub struct SecretsArgs {
     command: SecretsCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum SecretsCommand {
     Init(InitArgs),
@@ -34,32 +39,38 @@ enum SecretsCommand {
     List(ListArgs),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "init")]
 /// Create the master key and set the unlock passphrase (keeps an existing key).
 struct InitArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "unlock")]
 /// Open the vault for 24 h (sliding) after checking the passphrase.
 struct UnlockArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "lock")]
 /// Close the vault now.
 struct LockArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "rotate")]
 /// Change the unlock passphrase (asks for the current one); locks the vault.
 struct RotateArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "reset")]
 /// Break-glass: set a new passphrase by proving read access to the master key.
 struct ResetArgs {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "set")]
 /// Store a value: `set raw <key>` verbatim, `set password <key>` with complexity rules.
 struct SetArgs {
@@ -67,14 +78,15 @@ struct SetArgs {
     kind: SetKind,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum SetKind {
     Raw(SetRawArgs),
     Password(SetPasswordArgs),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "raw")]
 /// Store a text value (UTF-8, up to 1 MiB) verbatim, from --from-file, piped stdin, or a hidden prompt.
 struct SetRawArgs {
@@ -86,7 +98,8 @@ struct SetRawArgs {
     from_file: Option<String>,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "password")]
 /// Store a human-typed credential: 12+ characters with upper, lower, digit and special.
 struct SetPasswordArgs {
@@ -95,7 +108,8 @@ struct SetPasswordArgs {
     key: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "reveal")]
 /// Print a stored value (recorded in the audit log as secret.accessed).
 struct RevealArgs {
@@ -104,7 +118,8 @@ struct RevealArgs {
     key: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "delete")]
 /// Remove a stored value; refused while the config under --base-dir still uses it.
 struct DeleteArgs {
@@ -116,34 +131,64 @@ struct DeleteArgs {
     force: bool,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
 /// List stored keys, sorted (never values).
-struct ListArgs {}
+struct ListArgs {
+    /// output format: table (default; one key per line, no header) or json
+    #[argh(option, short = 'o', default = "Format::Table")]
+    output: Format,
+}
+
+/// `secrets set KEY VALUE`, the form other tools use, is the commonest slip: say which kinds
+/// there are and how a value gets in, without repeating the words (the second may be the value).
+pub fn set_advice(problem: &Problem) -> Option<String> {
+    let path = match problem {
+        Problem::UnknownCommand { path, .. }
+        | Problem::MissingCommand { path, .. }
+        | Problem::UnknownFlag { path, .. } => path,
+        _ => return None,
+    };
+    if !path.ends_with(&["secrets".to_string(), "set".to_string()]) {
+        return None;
+    }
+    let cmd = path.join(" ");
+    Some(format!(
+        "error: `{cmd}` takes the kind of value first, then the key; the value itself never goes on the command line:
+  {cmd} raw KEY                   asks for the value at a hidden prompt
+  COMMAND | {cmd} raw KEY         reads it from a pipe
+  {cmd} raw KEY --from-file FILE  reads it from a file
+  {cmd} password KEY              a password typed twice (12+ characters: upper, lower, digit, special)
+Run `{cmd} raw --help` for details."
+    ))
+}
 
 pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
     match args.command {
-        SecretsCommand::Init(_) => init(ctx),
+        SecretsCommand::Init(_) => passphrase_cmd::init(ctx),
         SecretsCommand::GenerateCerts(a) => super::certs_cmd::run(ctx, a),
-        SecretsCommand::Unlock(_) => unlock(ctx),
-        SecretsCommand::Lock(_) => lock(ctx),
-        SecretsCommand::Rotate(_) => rotate(ctx),
-        SecretsCommand::Reset(_) => reset(ctx),
+        SecretsCommand::Unlock(_) => passphrase_cmd::unlock(ctx),
+        SecretsCommand::Lock(_) => passphrase_cmd::lock(ctx),
+        SecretsCommand::Rotate(_) => passphrase_cmd::rotate(ctx),
+        SecretsCommand::Reset(_) => passphrase_cmd::reset(ctx),
         gated => {
             // Without a vault there is nothing to unlock: say what to do first.
-            if !ctx.paths.key_file.exists() {
+            if !key_file_exists(&ctx.paths.key_file).map_err(Failure::failed)? {
                 return Err(Failure::failed(format!(
                     "there is no vault here (no master key at {}); run `vigocli secrets init` first, or check --base-dir",
                     ctx.paths.key_file.display()
                 )));
             }
+            // The gate and the audit log of a vault are those of its own base directory.
+            home::check(&ctx.paths.secrets_dir, &ctx.paths.base).map_err(Failure::refused)?;
             gate::check_gate(&ctx.paths.sentinel).map_err(Failure::refused)?;
             let result = match gated {
                 SecretsCommand::Set(SetArgs { kind: SetKind::Raw(a) }) => set_raw(ctx, a),
                 SecretsCommand::Set(SetArgs { kind: SetKind::Password(a) }) => set_password(ctx, a),
                 SecretsCommand::Reveal(a) => reveal(ctx, a),
                 SecretsCommand::Delete(a) => delete(ctx, a),
-                SecretsCommand::List(_) => list(ctx),
+                SecretsCommand::List(a) => list(ctx, a.output),
                 _ => unreachable!("lifecycle verbs are handled above"),
             };
             if result.is_ok() {
@@ -154,135 +199,18 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
     }
 }
 
+/// Opens the vault for a value verb, first clearing what a `set` killed midway left behind.
 fn vault(ctx: &Context) -> Result<LocalVault, Failure> {
-    LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file).map_err(|e| Failure::failed(e.to_string()))
+    let v = LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file)
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    if let Err(e) = v.sweep_stale_temps() {
+        tracing::warn!(error = %e, "could not remove the temp files of an interrupted `secrets set`");
+    }
+    Ok(v)
 }
 
 fn secrets_failure(e: SecretsError) -> Failure {
     Failure::failed(e.to_string())
-}
-
-fn ask(prompt_text: &str) -> Result<SecretString, Failure> {
-    prompt::read_line(prompt_text, true).map_err(|e| Failure::failed(e.to_string()))
-}
-
-/// Asks for a new passphrase twice; refuses empty or mismatched input.
-fn ask_new_passphrase() -> Result<SecretString, Failure> {
-    let first = ask("Enter unlock passphrase: ")?;
-    let second = ask("Confirm passphrase: ")?;
-    if first.expose() != second.expose() {
-        return Err(Failure::failed("the two passphrases differ; nothing was changed"));
-    }
-    if first.len() < 8 {
-        return Err(Failure::failed(
-            "the unlock passphrase must be at least 8 characters; nothing was changed",
-        ));
-    }
-    Ok(first)
-}
-
-fn init(ctx: &Context) -> CmdResult {
-    let p = &ctx.paths;
-    let key_exists = p.key_file.exists();
-    if key_exists && p.verifier.exists() {
-        return Err(Failure::refused(format!(
-            "the vault is already initialised ({} and {} exist); use `vigocli secrets rotate` to change the passphrase",
-            p.key_file.display(),
-            p.verifier.display()
-        )));
-    }
-    let actor = operator_actor();
-    if key_exists {
-        crate::secrets::local::read_master_key(&p.key_file).map_err(secrets_failure)?;
-        println!("  Master key {} already exists; keeping it and its secrets.", p.key_file.display());
-    } else {
-        // A new key could never open what the lost one sealed: say so instead of stranding them.
-        let stranded = LocalVault::list_keys_in(&p.secrets_dir).map_err(secrets_failure)?;
-        if let Some(first) = stranded.first() {
-            return Err(Failure::refused(format!(
-                "{} holds {} sealed secret(s) (e.g. {first}) but the master key {} is missing; restore the key from your backup, or move the secrets aside to start a new vault",
-                p.secrets_dir.display(),
-                stranded.len(),
-                p.key_file.display()
-            )));
-        }
-        let key_dir = p.key_file.parent().unwrap_or(&p.secrets_dir);
-        crate::util::fsutil::ensure_dir(&p.secrets_dir, 0o700)?;
-        crate::util::fsutil::ensure_dir(key_dir, 0o700)?;
-        let key = crate::crypto::random_bytes(32)?;
-        let hex = SecretString::new(crate::crypto::hex_encode(&key));
-        audited(ctx, Event::new(&actor, "vault.master_key_created", &p.key_file.to_string_lossy()), || {
-            crate::util::fsutil::atomic_write(&p.key_file, hex.expose().as_bytes(), 0o600)
-                .map_err(Failure::from)
-        })?;
-        println!("  Master key written to {} (mode 0600).", p.key_file.display());
-        println!("  Back it up somewhere safe: without it the stored secrets cannot be decrypted.");
-    }
-    println!("\n  Choose the unlock passphrase. Every `vigocli secrets` verb except");
-    println!("  init, generate-certs, unlock, lock, rotate and reset needs it.");
-    let pass = ask_new_passphrase()?;
-    audited(ctx, Event::new(&actor, "vault.passphrase_set", "init"), || {
-        gate::write_verifier(&p.verifier, &pass).map_err(Failure::failed)
-    })?;
-    println!("  Unlock verifier written to {}.", p.verifier.display());
-    println!("  Next: `vigocli secrets unlock`.");
-    Ok(())
-}
-
-fn unlock(ctx: &Context) -> CmdResult {
-    let pass = ask("Enter unlock passphrase: ")?;
-    let actor = operator_actor();
-    if !gate::passphrase_matches(&ctx.paths.verifier, &pass).map_err(Failure::failed)? {
-        audited(ctx, Event::new(&actor, "vault.unlock_failed", "vault"), || Ok(()))?;
-        return Err(Failure::refused("wrong passphrase; the vault stays locked"));
-    }
-    audited(ctx, Event::new(&actor, "vault.unlocked", "vault"), || {
-        gate::open_gate(&ctx.paths.sentinel).map_err(Failure::failed)
-    })?;
-    println!("  Vault unlocked. It locks again after 24h without use.");
-    Ok(())
-}
-
-fn lock(ctx: &Context) -> CmdResult {
-    let was_open = gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed)?;
-    println!("  Vault locked.{}", if was_open { "" } else { " (it was not unlocked)" });
-    Ok(())
-}
-
-/// Writes the new verifier and locks the vault, so everyone unlocks with the new passphrase.
-fn replace_passphrase(ctx: &Context, action: &str, new: &SecretString) -> CmdResult {
-    audited(ctx, Event::new(&operator_actor(), action, "vault"), || {
-        gate::write_verifier(&ctx.paths.verifier, new).map_err(Failure::failed)?;
-        gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
-    })
-}
-
-fn rotate(ctx: &Context) -> CmdResult {
-    let current = ask("Enter current passphrase: ")?;
-    if !gate::passphrase_matches(&ctx.paths.verifier, &current).map_err(Failure::failed)? {
-        return Err(Failure::refused("wrong passphrase; nothing was changed"));
-    }
-    println!("  Choose the new unlock passphrase.");
-    let new = ask_new_passphrase()?;
-    replace_passphrase(ctx, "vault.passphrase_rotated", &new)?;
-    println!("  Passphrase changed and vault locked; unlock with the new passphrase.");
-    Ok(())
-}
-
-fn reset(ctx: &Context) -> CmdResult {
-    // Reading the master key is the proof: it is the same access that decrypts every secret.
-    crate::secrets::local::read_master_key(&ctx.paths.key_file)
-        .map_err(|e| Failure::refused(e.to_string()))?;
-    println!("  This replaces the unlock passphrase without checking the old one.");
-    let word =
-        prompt::read_line("  Type RESET to proceed: ", false).map_err(|e| Failure::failed(e.to_string()))?;
-    if word.expose() != "RESET" {
-        return Err(Failure::refused("confirmation was not RESET; nothing was changed"));
-    }
-    let new = ask_new_passphrase()?;
-    replace_passphrase(ctx, "vault.passphrase_reset", &new)?;
-    println!("  Passphrase reset. Run `vigocli secrets unlock` with the new passphrase.");
-    Ok(())
 }
 
 /// Checks a human-typed password and names the first rule it breaks.
@@ -408,8 +336,17 @@ fn refuse_if_config_uses(config_dir: &std::path::Path, key: &str) -> CmdResult {
     )))
 }
 
-fn list(ctx: &Context) -> CmdResult {
-    for key in vault(ctx)?.list().map_err(secrets_failure)? {
+fn list(ctx: &Context, format: Format) -> CmdResult {
+    let keys = vault(ctx)?.list().map_err(secrets_failure)?;
+    if format == Format::Json {
+        let items = keys.iter().map(|k| serde_json::json!({ "key": k })).collect();
+        return super::output::list(format, items, &[], "");
+    }
+    // One key per line and no header, so `for k in $(vigocli secrets list)` keeps working.
+    if keys.is_empty() {
+        eprintln!("no secrets in {}", ctx.paths.secrets_dir.display());
+    }
+    for key in keys {
         println!("{key}");
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! `vigocli tls`: the certificates in force, renewing the server certificate, and rolling the
 //! CA over without cutting agents off (docs/OPERATIONS.md, "Certificates").
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 use serde_json::Value;
 
 use super::admin_client::AdminClient;
@@ -11,7 +11,8 @@ use crate::audit::Event;
 use crate::exit::{CmdResult, Failure};
 use crate::pki;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "tls")]
 /// Certificates: status, server certificate renewal, CA rollover.
 pub struct TlsArgs {
@@ -19,7 +20,7 @@ pub struct TlsArgs {
     command: TlsCommand,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum TlsCommand {
     Status(Status),
@@ -28,7 +29,8 @@ enum TlsCommand {
     CaRollover(CaRollover),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "status")]
 /// Show the CA in force, certificate expiry and each step of a CA rollover (needs the server).
 struct Status {
@@ -37,12 +39,14 @@ struct Status {
     output: String,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "reload")]
 /// Make the running server read <base-dir>/tls again.
 struct Reload {}
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "renew-server-cert")]
 /// Issue a new server certificate from the CA in force (same names unless --san is given).
 struct RenewServerCert {
@@ -54,7 +58,8 @@ struct RenewServerCert {
     days: u32,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "ca-rollover")]
 /// Replace the CA in three steps: start (agents learn to trust a new CA), switch (the new CA
 /// signs; agents renew), finish (the old CA is trusted no more).
@@ -63,7 +68,7 @@ struct CaRollover {
     step: Step,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
 #[argh(subcommand)]
 enum Step {
     Start(Start),
@@ -71,7 +76,8 @@ enum Step {
     Finish(Finish),
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "start")]
 /// Create the new CA; agents are told to trust it at their next check-in.
 struct Start {
@@ -80,7 +86,8 @@ struct Start {
     ca_days: u32,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "switch")]
 /// Make the new CA the one in force, once every active envoy trusts it.
 struct Switch {
@@ -92,7 +99,8 @@ struct Switch {
     server_days: u32,
 }
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "finish")]
 /// Stop trusting the old CA, once no active envoy holds a certificate from it.
 struct Finish {

@@ -26,17 +26,36 @@ fn backend(msg: impl Into<String>) -> SecretsError {
     SecretsError::Backend(msg.into())
 }
 
+/// What is wrong with reaching the master key file, in words that point at the fix. A missing
+/// file and one this user may not read are different problems: "does not exist" for a
+/// permission error sends the operator to `init`, which would make a second key.
+pub fn key_file_problem(key_file: &Path, e: &std::io::Error) -> String {
+    let path = key_file.display();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "master key {path} does not exist; run `vigocli secrets init` first, or point --base-dir at the installation that has one"
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "permission denied reading the master key {path}: run this as the user that owns the vault (see `ls -l {path}`; vigosrv's user, or root)"
+        ),
+        _ => format!("cannot read the master key {path}: {e}"),
+    }
+}
+
+/// Whether the master key file is there; Err (with the fix) when it cannot even be looked at.
+pub fn key_file_exists(key_file: &Path) -> Result<bool, String> {
+    match fs::symlink_metadata(key_file) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(key_file_problem(key_file, &e)),
+    }
+}
+
 /// Reads and checks the master key file: owner-only, 64 hex characters.
 pub fn read_master_key(key_file: &Path) -> Result<MasterKey, SecretsError> {
-    if !key_file.exists() {
-        return Err(backend(format!(
-            "master key {} does not exist; run `vigocli secrets init` first, or point --base-dir at the installation that has one",
-            key_file.display()
-        )));
-    }
+    fs::symlink_metadata(key_file).map_err(|e| backend(key_file_problem(key_file, &e)))?;
     fsutil::check_private(key_file).map_err(|e| backend(format!("refusing the master key: {e}")))?;
-    let text = fs::read_to_string(key_file)
-        .map_err(|e| backend(format!("cannot read master key {}: {e}", key_file.display())))?;
+    let text = fs::read_to_string(key_file).map_err(|e| backend(key_file_problem(key_file, &e)))?;
     let bytes = crypto::hex_decode(text.trim()).ok().filter(|b| b.len() == crypto::KEY_LEN).ok_or_else(|| {
         backend(format!(
             "master key {} must hold exactly 64 hex characters (32 bytes); it is damaged — restore it from backup",
@@ -134,6 +153,12 @@ impl LocalVault {
             Ok(_) => Err(backend(format!("{} is not a regular file; refusing", path.display()))),
             Err(_) => Err(SecretsError::NotFound { key: key.into() }),
         }
+    }
+
+    /// Removes the temp files that a `set` killed midway left in the vault (see
+    /// `super::temps`); returns how many.
+    pub fn sweep_stale_temps(&self) -> Result<usize, SecretsError> {
+        super::temps::sweep(&self.dir)
     }
 
     /// Every key stored under `dir`, sorted; needs no master key (names are not secret).
@@ -240,6 +265,49 @@ mod tests {
     }
 
     #[test]
+    fn temps_of_dead_writers_are_swept_and_a_live_writers_temp_is_kept() {
+        let (base, v) = vault("sweep");
+        v.put("app/key", b"v").unwrap();
+        // A real temp name, as `set` makes it, parses back to our PID.
+        let live = v.stage("app/key", b"new").unwrap();
+        let names: Vec<String> = fs::read_dir(base.join("secrets/app"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let temp = names.iter().find(|n| n.starts_with('.')).unwrap();
+        assert_eq!(super::super::temps::temp_writer(temp), Some(std::process::id() as i32));
+        // A PID that is certainly gone: a child we waited for.
+        let dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        let mut dead = dead;
+        dead.wait().unwrap();
+        let stale = base.join(format!("secrets/app/.key.tmp-{dead_pid}-0123456789ab"));
+        fs::write(&stale, b"sealed leftovers").unwrap();
+        let master_temp = base.join(format!("secrets/..master.key.tmp-{dead_pid}-0123456789ab"));
+        fs::write(&master_temp, b"key leftovers").unwrap();
+        assert_eq!(v.sweep_stale_temps().unwrap(), 2);
+        assert!(!stale.exists() && !master_temp.exists());
+        assert!(base.join("secrets/.master.key").exists(), "not a temp");
+        live.install().unwrap();
+        assert_eq!(v.get("app/key").unwrap().expose(), "new", "the live writer's temp survived");
+        for not_temp in [".master.key", ".vigo-home", "key.tmp-1-0123456789ab", ".x.tmp-1-xyz"] {
+            assert_eq!(super::super::temps::temp_writer(not_temp), None, "{not_temp}");
+        }
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn the_longest_segment_the_key_grammar_allows_can_be_stored() {
+        let (base, v) = vault("long");
+        let longest = format!("app/{}", "s".repeat(crate::placeholder::MAX_SEGMENT_LEN));
+        v.put(&longest, b"v").unwrap();
+        assert_eq!(v.get(&longest).unwrap().expose(), "v");
+        let too_long = format!("app/{}", "s".repeat(crate::placeholder::MAX_SEGMENT_LEN + 1));
+        assert!(matches!(v.put(&too_long, b"v"), Err(SecretsError::InvalidKey(_))));
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
     fn put_get_list_delete_with_modes() {
         let (base, v) = vault("basic");
         v.put("vigo/db/dsn", b"postgres://x").unwrap();
@@ -282,6 +350,16 @@ mod tests {
         assert!(v.get("alias").is_err());
         assert_eq!(v.list().unwrap(), ["real"]);
         fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_be_read_is_not_called_missing() {
+        let path = Path::new("/srv/vigo/secrets/.master.key");
+        let denied = key_file_problem(path, &std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(denied.starts_with("permission denied reading the master key"), "{denied}");
+        assert!(!denied.contains("does not exist") && !denied.contains("init"), "{denied}");
+        let missing = key_file_problem(path, &std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(missing.contains("does not exist") && missing.contains("secrets init"), "{missing}");
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! (AES-256-GCM files under the master key) is the default, isopass (HTTP) comes later.
 
 pub mod gate;
+pub mod home;
 pub mod local;
+mod temps;
+pub mod throttle;
 
 use crate::crypto::SecretString;
 

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use argh::FromArgs;
+use argh::{ArgsInfo, FromArgs};
 
 use crate::audit::Event;
 use crate::crypto::SecretString;
@@ -31,10 +31,18 @@ use crate::paths::{self, ServerPaths};
 use crate::secrets::{LocalVault, Provider};
 use crate::util::fsutil;
 
-#[derive(FromArgs)]
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(
+    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf, for listen addresses given as names). docs/OPERATIONS.md describes each."
+)]
 /// Run the Vigo server (vigosrv) in the foreground: agent gRPC over mTLS and the admin HTTPS API.
 /// Exit codes: 0 clean stop, 1 failed to start or crashed, 2 usage error.
-struct ServerArgs {
+pub(crate) struct ServerArgs {
+    /// print the version and exit
+    #[argh(switch)]
+    #[allow(dead_code)] // read by the command-line front door before argh parses (src/argv)
+    version: bool,
     /// state directory (default /srv/vigo, or $VIGO_BASE_DIR)
     #[argh(option)]
     base_dir: Option<String>,
@@ -66,11 +74,8 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return finish(Err(Failure::failed(format!("cannot start the runtime: {e}")))),
     };
-    let result = runtime.block_on(run(parsed));
-    if let Err(f) = &result {
-        tracing::error!(error = %f.message, "server failed");
-    }
-    finish(result)
+    // `finish` prints a start error once (as a JSON line under --log-format json).
+    finish(runtime.block_on(run(parsed)))
 }
 
 /// What startup hands to the listeners.

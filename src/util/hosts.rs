@@ -1,5 +1,6 @@
 //! Host name resolution without NSS (the binary is static glibc, so `getaddrinfo` is off limits):
-//! IP literals, `localhost`, and `/etc/hosts`.
+//! IP literals first, then `/etc/hosts`, then `localhost`, then DNS (`super::dns`). Every
+//! role resolves through here: agent enroll and run, `vigocli --server`, server listen addresses.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -27,9 +28,10 @@ pub fn resolve_host(host: &str) -> Result<IpAddr, String> {
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    Err(format!(
-        "cannot resolve {host:?}: vigo reads IP literals and /etc/hosts only (no DNS); use an IP address or add the name to /etc/hosts"
-    ))
+    if host.is_empty() {
+        return Err("an empty host name cannot be resolved; give HOST:PORT".into());
+    }
+    super::dns::lookup(host)
 }
 
 fn lookup_in_hosts(text: &str, host: &str) -> Option<IpAddr> {
@@ -63,7 +65,7 @@ mod tests {
         let hosts = "# c\n10.0.0.5 db db.internal\n::1 db\n";
         assert_eq!(lookup_in_hosts(hosts, "DB").unwrap().to_string(), "10.0.0.5");
         assert!(lookup_in_hosts(hosts, "web").is_none());
-        assert!(resolve("no-such-host.invalid:1").is_err());
-        assert!(resolve("nope").is_err());
+        assert!(resolve(":1").unwrap_err().contains("empty host"));
+        assert!(resolve("nope").unwrap_err().contains("HOST:PORT"));
     }
 }

@@ -1,6 +1,7 @@
-//! Small shared helpers: atomic files, lock files, time, host lookups without NSS, prompts,
-//! stop signals, and text that is safe to print.
+//! Small shared helpers: atomic files, lock files, time, host lookups without NSS (hosts file,
+//! DNS), prompts, stop signals, and text that is safe to print.
 
+pub mod dns;
 pub mod fsutil;
 pub mod hosts;
 pub mod interrupt;
