@@ -102,6 +102,28 @@ fn a_rejected_publish_keeps_the_previous_config_serving() {
     assert_eq!(std::fs::read_to_string(f.root("web1").join("etc/motd")).unwrap(), "hello\n");
     let audit = f.audit_json();
     assert!(!audit.contains("config.published"), "a rejected publish was audited as published");
+    assert!(audit.contains("config.publish_rejected") && audit.contains("app/missing"), "{audit}");
+}
+
+/// A FIFO in `modules/` (or any file that would block a reader) fails a publish at once, and the
+/// server answers other calls meanwhile.
+#[test]
+fn a_publish_of_a_tree_that_would_block_fails_at_once_and_the_server_keeps_answering() {
+    let mut f = Fleet::new("api-fifo");
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [web]\n"),
+        ("modules/web.vgo", "resources:\n  - name: motd\n    type: file\n    target_path: /etc/motd\n    content: \"hi\\n\"\n"),
+    ]);
+    f.start_server();
+    let fifo = f.base().join("config/modules/stuck.vgo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let out = f.cli(&["config", "publish"], "");
+    assert_code(&out, 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert_eq!(f.health()["status"], "ok");
+    f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
 }
 
 #[test]
@@ -272,6 +294,8 @@ fn a_server_whose_config_broke_starts_on_the_last_good_one_and_says_so() {
     f.start_server();
     let h = f.health();
     assert_eq!(h["config_from_last_good"], true, "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(h["problems"][0].as_str().unwrap().contains("last good config"), "{h}");
     assert_eq!(h["config_hash"], good["config_hash"], "{h}");
     let log = std::fs::read_to_string(f.server_log()).unwrap();
     assert!(log.contains("serving the last good config") && log.contains("modules/app.vgo"), "{log}");
@@ -286,6 +310,7 @@ fn a_server_whose_config_broke_starts_on_the_last_good_one_and_says_so() {
     f.write_config(&[("modules/app.vgo", GOOD)]);
     assert_code(&f.cli(&["config", "publish"], ""), 0);
     assert_eq!(f.health()["config_from_last_good"], false);
+    assert_eq!(f.health()["status"], "ok");
     f.stop_server();
     // With no usable last good tree, the broken one is the error, as before.
     f.write_config(&[("modules/app.vgo", "resources:\n  - {name: f, type: file\n")]);
@@ -298,4 +323,32 @@ fn a_server_whose_config_broke_starts_on_the_last_good_one_and_says_so() {
         "{}",
         text(&out)
     );
+}
+
+/// With `--log-format json`, the startup line carries the bound addresses as fields that a log
+/// shipper can read without parsing the message.
+#[test]
+fn the_json_startup_line_has_the_addresses_as_fields() {
+    use std::io::BufRead;
+    let f = Fleet::new("api-json-log");
+    let mut server = spawn_role(
+        "vigosrv",
+        &f.base(),
+        &["--log-format", "json", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"],
+        "",
+        &[],
+    );
+    let stderr = server.stderr.take().unwrap();
+    let line = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening"))
+        .expect("a listening line");
+    let _ = server.kill();
+    let _ = server.wait();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    for field in ["agent", "api"] {
+        let addr = v[field].as_str().unwrap_or_else(|| panic!("no {field} field: {line}"));
+        assert!(addr.parse::<std::net::SocketAddr>().is_ok(), "{line}");
+    }
 }

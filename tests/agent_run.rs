@@ -67,3 +67,36 @@ fn a_run_aborted_before_any_resource_ran_is_reported_as_failed_with_its_reason()
     assert_code(&f.run_once("web1"), 0);
     assert_eq!(runs(&f)[0].1, "changed");
 }
+
+/// A refusal that can pass (here: the server's budget of run reports) does not end the agent's
+/// run loop: it warns and tries again at the next interval. Only revocation ends it.
+#[test]
+fn the_run_loop_outlives_a_refusal_and_stops_on_revocation() {
+    let mut f = Fleet::new("loop-refusal");
+    let config = f.dir.join("server.yaml");
+    std::fs::write(&config, "checkin_interval: 1s\nruns:\n  reports_per_hour: 1\n").unwrap();
+    f.server_config = Some(config);
+    f.write_config(&[("nodes.vgo", NODES), ("modules/web.vgo", "resources: []\n")]);
+    f.start_server();
+    let base = f.enroll("web1");
+    let root = f.root("web1");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut agent = spawn_role("vigo-agent", &base, &["run", "--root", root.to_str().unwrap()], "", &[]);
+    // Ten reports are the burst; the eleventh is refused. Wait for the refusal, then some more.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while runs(&f).len() < 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(agent.try_wait().unwrap().is_none(), "the loop ended on a refusal it should have outlived");
+    // Revocation is final: the loop ends with exit 3.
+    assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while agent.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = agent.wait_with_output().unwrap();
+    assert_code(&out, 3);
+    assert!(text(&out).contains("too many run reports"), "the refusal was logged: {}", text(&out));
+    assert!(text(&out).contains("revoked"), "{}", text(&out));
+}

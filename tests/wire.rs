@@ -521,3 +521,53 @@ fn an_impostor_server_never_sees_the_token() {
     assert_code(&real.enroll_with("web1", &token), 0);
     impostor.stop_server();
 }
+
+/// Tokens say which names they enroll: one name, a pattern, or (asked for explicitly) any
+/// name. A name shaped like an envoy id is refused, so `envoys revoke <id>` always hits the
+/// envoy with that id; a name already taken is refused, audited, and leaves the token valid.
+#[test]
+fn tokens_enroll_only_the_names_they_are_bound_to_and_ids_are_unambiguous() {
+    let mut f = fleet("wire-bindings");
+    let out = f.cli(&["tokens", "create", "--envoy-pattern", "web-*"], "");
+    assert_code(&out, 0);
+    let pattern = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(text(&out).contains("pattern web-*"), "{}", text(&out));
+    let refused = f.enroll_with("db-1", &pattern);
+    assert_code(&refused, 3);
+    assert!(text(&refused).contains("only enrolls names matching"), "{}", text(&refused));
+    assert_code(&f.enroll_with("web-1", &pattern), 0);
+    // An unbound token must be asked for by name.
+    let out = f.cli(&["tokens", "create"], "");
+    assert_code(&out, 2);
+    assert!(text(&out).contains("--any-name"), "{}", text(&out));
+    // web-1's id as another envoy's name: refused, so revoking by that id is unambiguous.
+    let list = f.cli(&["envoys", "list", "-o", "json"], "");
+    let envoys: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let web1_id = envoys[0]["id"].as_str().unwrap().to_string();
+    let decoy = f.enroll_with(&web1_id, &f.token(None));
+    assert_code(&decoy, 2);
+    assert!(text(&decoy).contains("shape of an envoy id"), "{}", text(&decoy));
+    // A taken name: refused, audited, and the token still works for another name.
+    let token = f.token(None);
+    let taken = f.run_role(
+        "vigo-agent",
+        &f.agent_base("second-host"),
+        &["enroll", "--server", &f.agent_addr, "--token-file", "-", "--name", "web-1"],
+        &format!("{token}\n"),
+        &[],
+    );
+    assert_code(&taken, 3);
+    assert!(text(&taken).contains("already named"), "{}", text(&taken));
+    assert_code(&f.enroll_with("web-2", &token), 0);
+    assert_code(&f.cli(&["envoys", "revoke", &web1_id], ""), 0);
+    let list = f.cli(&["envoys", "list", "-o", "json"], "");
+    let envoys: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let state = |name: &str| envoys.as_array().unwrap().iter().find(|e| e["name"] == name).unwrap()["state"].clone();
+    assert_eq!(state("web-1"), "revoked");
+    assert_eq!(state("web-2"), "active");
+    f.stop_server();
+    let rows = audit_rows(&f, "enroll.rejected");
+    let reasons: Vec<String> = rows.iter().map(|r| detail(r).to_string()).collect();
+    assert!(reasons.iter().any(|r| r.contains("outside the token's pattern")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("name held by an active envoy")), "{reasons:?}");
+}
