@@ -32,10 +32,30 @@ pub fn save(base: &Path, tree: &ConfigTree) -> Result<(), String> {
     fsutil::atomic_write(&base.join(SNAPSHOT), &bytes, 0o600).map_err(|e| e.to_string())
 }
 
+/// Larger than any tree the loader accepts (16 MiB) in JSON; a bigger file is not ours.
+const MAX_SNAPSHOT: u64 = 64 * 1024 * 1024;
+
+/// The snapshot's bytes: a regular file reached without following a symlink, of bounded size.
+fn read_snapshot(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX_SNAPSHOT {
+        return Err(std::io::Error::other("not a config snapshot this server wrote (not a regular file, or too big)"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_SNAPSHOT).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// The last good tree, validated again against today's vault; `None` when there is none.
 pub fn load(base: &Path, provider: &dyn Provider) -> Result<Option<ConfigTree>, String> {
     let path = base.join(SNAPSHOT);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match read_snapshot(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", path.display())),
@@ -112,6 +132,26 @@ mod tests {
         let err = load(&base, &MemoryProvider::new()).err().unwrap();
         assert!(err.contains("unexpected file \"../escape.vgo\""), "{err}");
         assert!(!base.join("escape.vgo").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// A snapshot that is a symlink (to a canary outside) or a FIFO is refused without being
+    /// followed or waited on.
+    #[test]
+    fn a_snapshot_that_is_not_a_regular_file_is_refused() {
+        let base = std::env::temp_dir().join(format!("vigo-last-good-odd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let canary = base.join("canary.json");
+        std::fs::write(&canary, r#"{"content_hash":"CANARY","files":{}}"#).unwrap();
+        std::os::unix::fs::symlink(&canary, base.join(SNAPSHOT)).unwrap();
+        let err = load(&base, &MemoryProvider::new()).err().unwrap();
+        assert!(!err.contains("CANARY"), "{err}");
+        std::fs::remove_file(base.join(SNAPSHOT)).unwrap();
+        nix::unistd::mkfifo(&base.join(SNAPSHOT), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let started = std::time::Instant::now();
+        assert!(load(&base, &MemoryProvider::new()).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
