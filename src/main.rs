@@ -21,6 +21,7 @@ mod proto;
 mod quickstart;
 mod secrets;
 mod server;
+mod settings;
 mod store;
 mod tlsconf;
 mod util;

@@ -93,6 +93,8 @@ pub struct AgentPaths {
     pub db: PathBuf,
     pub guardrails: PathBuf,
     pub lock: PathBuf,
+    /// The server address from the config file, used instead of the one in `agent.json`.
+    pub server_override: Option<String>,
 }
 
 impl AgentPaths {
@@ -106,6 +108,7 @@ impl AgentPaths {
             db: base.join("agent.db"),
             guardrails: base.join("guardrails.yaml"),
             lock: base.join("run.lock"),
+            server_override: None,
         }
     }
 }

@@ -96,7 +96,7 @@ const MISTAKES: &[Case] = &[
         "Run `vigocli --help` for what each one does.\n")),
     case("vigo-agent", &["update"], 2, "", concat!(
         "error: unknown command \"update\" for `vigo-agent`\n",
-        "commands: enroll, run, resolve, apply\n",
+        "commands: enroll, run, resolve, apply, set-server\n",
         "Run `vigo-agent --help` for what each one does.\n")),
     case("vigo", &["cli", "doctor"], 2, "", concat!(
         "error: unknown command \"doctor\" for `vigo cli`\n",

@@ -562,7 +562,8 @@ fn tokens_enroll_only_the_names_they_are_bound_to_and_ids_are_unambiguous() {
     assert_code(&f.cli(&["envoys", "revoke", &web1_id], ""), 0);
     let list = f.cli(&["envoys", "list", "-o", "json"], "");
     let envoys: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-    let state = |name: &str| envoys.as_array().unwrap().iter().find(|e| e["name"] == name).unwrap()["state"].clone();
+    let state =
+        |name: &str| envoys.as_array().unwrap().iter().find(|e| e["name"] == name).unwrap()["state"].clone();
     assert_eq!(state("web-1"), "revoked");
     assert_eq!(state("web-2"), "active");
     f.stop_server();

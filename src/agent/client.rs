@@ -85,6 +85,8 @@ pub struct SignedClient {
     tls: Arc<rustls::ClientConfig>,
     /// Hex SHA-256 of the CA bundle this agent trusts (sent at check-in).
     ca_bundle_sha256: String,
+    /// Where the server is reached (`HOST:PORT`).
+    pub server: String,
     /// Open only during a check-in cycle: agents do not hold connections between intervals.
     channel: Option<VigoAgentClient<Channel>>,
     identity: Ed25519Identity,
@@ -93,12 +95,32 @@ pub struct SignedClient {
 }
 
 impl SignedClient {
+    /// The client for this agent's server: the config file's `agent.server` if set, else the
+    /// address recorded at enrollment (or by `set-server`).
     pub async fn open(paths: &AgentPaths) -> Result<SignedClient, Failure> {
         let state = AgentState::load(paths)?;
+        let server = paths.server_override.clone().unwrap_or_else(|| state.server.clone());
+        Self::open_at(paths, state, server).await
+    }
+
+    /// The client for the server at `server`, whatever is recorded.
+    pub async fn open_at(
+        paths: &AgentPaths,
+        state: AgentState,
+        server: String,
+    ) -> Result<SignedClient, Failure> {
         let identity = super::state::load_identity(paths)?;
         let tls = Arc::new(super::state::client_tls(paths, &identity)?);
         let ca_bundle_sha256 = super::state::ca_bundle_sha256(paths)?;
-        Ok(SignedClient { tls, ca_bundle_sha256, channel: None, identity, state, paths: paths.clone() })
+        Ok(SignedClient {
+            tls,
+            ca_bundle_sha256,
+            server,
+            channel: None,
+            identity,
+            state,
+            paths: paths.clone(),
+        })
     }
 
     /// Reads the certificate and trusted CAs again (after a renewal); the next call reconnects.
@@ -115,7 +137,7 @@ impl SignedClient {
 
     async fn grpc(&mut self) -> Result<&mut VigoAgentClient<Channel>, Failure> {
         if self.channel.is_none() {
-            let channel = connect(&self.state.server, self.tls.clone()).await?;
+            let channel = connect(&self.server, self.tls.clone()).await?;
             self.channel = Some(VigoAgentClient::new(channel));
         }
         Ok(self.channel.as_mut().expect("connected above"))

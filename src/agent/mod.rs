@@ -7,6 +7,7 @@ mod enroll;
 mod local_apply;
 mod renew;
 mod run;
+mod set_server;
 mod state;
 
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use crate::paths::{self, AgentPaths};
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(
-    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf). docs/OPERATIONS.md describes each."
+    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_CONFIG (the config file, default /etc/vigo/vigo.yaml), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf). docs/OPERATIONS.md describes each."
 )]
 /// The Vigo agent: enroll with a server, check in and converge this host, or apply a local
 /// config without a server. Exit codes: 0 converged/success, 1 failed, 2 usage, 3 refused.
@@ -33,6 +34,10 @@ pub(crate) struct AgentArgs {
     /// state directory (default /var/lib/vigo, or $VIGO_BASE_DIR)
     #[argh(option)]
     base_dir: Option<String>,
+    /// config file (default /etc/vigo/vigo.yaml when it exists, or $VIGO_CONFIG); its
+    /// `agent.server` replaces the server address recorded at enrollment
+    #[argh(option)]
+    config: Option<String>,
     /// log format on stderr: human (default) or json
     #[argh(option, default = "LogFormat::Human")]
     log_format: LogFormat,
@@ -47,6 +52,19 @@ enum AgentCommand {
     Run(RunArgs),
     Resolve(ResolveArgs),
     Apply(ApplyArgs),
+    SetServer(SetServerArgs),
+}
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "set-server")]
+/// Point an enrolled agent at another server address (a moved server, a new name): the new
+/// address is tried with a signed check-in first and recorded only if it answers as this
+/// envoy's server.
+struct SetServerArgs {
+    /// the server's agent address, HOST:PORT
+    #[argh(positional)]
+    server: String,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -117,14 +135,20 @@ struct ApplyArgs {
 }
 
 pub fn main(command: &str, args: &[&str]) -> ExitCode {
-    let args = hoist_options(args, &["--base-dir", "--log-format"]);
+    let args = hoist_options(args, &["--base-dir", "--config", "--log-format"]);
     let parsed: AgentArgs = match parse_args(command, &args) {
         Ok(p) => p,
         Err(code) => return code,
     };
     logging::init(parsed.log_format);
-    let base = paths::base_dir(parsed.base_dir.as_deref(), paths::AGENT_DEFAULT_BASE);
-    finish(run(&AgentPaths::new(&base), parsed.command))
+    let settings = match crate::settings::load_for(parsed.config.as_deref()) {
+        Ok((settings, _, _)) => settings,
+        Err(e) => return finish(Err(Failure::usage(e))),
+    };
+    let base = settings.base_dir(parsed.base_dir.as_deref(), paths::AGENT_DEFAULT_BASE);
+    let mut paths = AgentPaths::new(&base);
+    paths.server_override = settings.agent.server.clone();
+    finish(run(&paths, parsed.command))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -154,6 +178,7 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
             ))
         }
         AgentCommand::Resolve(a) => runtime()?.block_on(run::resolve(paths, &a.key, a.reveal)),
+        AgentCommand::SetServer(a) => runtime()?.block_on(set_server::set_server(paths, &a.server)),
         AgentCommand::Apply(a) => {
             crate::util::interrupt::watch()?;
             apply_cmd::apply(

@@ -23,12 +23,12 @@ use crate::paths::{self, ServerPaths};
 
 /// Options every vigocli verb accepts; they may appear anywhere on the command line.
 const PERSISTENT: &[&str] =
-    &["--base-dir", "--log-format", "--secrets-dir", "--key-file", "--server", "--token-file"];
+    &["--base-dir", "--config", "--log-format", "--secrets-dir", "--key-file", "--server", "--token-file"];
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(
-    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_SERVER (the admin API URL), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf). docs/OPERATIONS.md describes each."
+    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_CONFIG (the config file, default /etc/vigo/vigo.yaml), VIGO_SERVER (the admin API URL), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf). docs/OPERATIONS.md describes each."
 )]
 /// Operate a Vigo installation: the secrets vault, the audit log, configs, tokens, envoys, runs.
 /// Exit codes: 0 success, 1 failed, 2 usage error, 3 refused (locked vault, denied).
@@ -37,9 +37,13 @@ pub(crate) struct CliArgs {
     #[argh(switch)]
     #[allow(dead_code)] // read by the command-line front door before argh parses (src/argv)
     version: bool,
-    /// state directory (default /srv/vigo, or $VIGO_BASE_DIR)
+    /// state directory (default /srv/vigo, or $VIGO_BASE_DIR, or base_dir in the config file)
     #[argh(option)]
     base_dir: Option<String>,
+    /// config file shared with vigosrv (default /etc/vigo/vigo.yaml when it exists, or
+    /// $VIGO_CONFIG): the CLI takes the server's address and the paths of its files from it
+    #[argh(option)]
+    config: Option<String>,
     /// log format on stderr: human (default) or json
     #[argh(option, default = "LogFormat::Human")]
     log_format: LogFormat,
@@ -49,7 +53,7 @@ pub(crate) struct CliArgs {
     /// master key file (default <secrets-dir>/.master.key)
     #[argh(option)]
     key_file: Option<String>,
-    /// admin API URL (default $VIGO_SERVER or https://127.0.0.1:8443)
+    /// admin API URL (default $VIGO_SERVER, else from the config file, else https://127.0.0.1:8443)
     #[argh(option)]
     server: Option<String>,
     /// file holding the admin API token (default <base-dir>/local-admin.token)
@@ -86,12 +90,20 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
         Err(code) => return code,
     };
     logging::init(parsed.log_format);
-    let base = paths::base_dir(parsed.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
+    let (settings, _, file) = match crate::settings::load_for(parsed.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return finish(Err(crate::exit::Failure::usage(e))),
+    };
+    let base = settings.base_dir(parsed.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
+    let env_server = std::env::var("VIGO_SERVER").ok().filter(|v| !v.is_empty());
+    // Flags, then the environment, then the config file (only when there is one).
+    let server = parsed.server.or(env_server).or_else(|| file.as_ref().map(|_| settings.admin_url()));
     let ctx = Context {
-        paths: ServerPaths::new(&base)
+        paths: settings
+            .server_paths(&base)
             .with_overrides(parsed.secrets_dir.as_deref(), parsed.key_file.as_deref()),
-        server: parsed.server,
-        token_file: parsed.token_file,
+        server,
+        token_file: parsed.token_file.or_else(|| settings.cli.token_file.clone()),
     };
     finish(run(&ctx, parsed.command))
 }

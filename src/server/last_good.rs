@@ -45,7 +45,9 @@ fn read_snapshot(path: &Path) -> std::io::Result<Vec<u8>> {
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() || meta.len() > MAX_SNAPSHOT {
-        return Err(std::io::Error::other("not a config snapshot this server wrote (not a regular file, or too big)"));
+        return Err(std::io::Error::other(
+            "not a config snapshot this server wrote (not a regular file, or too big)",
+        ));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(MAX_SNAPSHOT).read_to_end(&mut bytes)?;

@@ -37,7 +37,7 @@ pub struct Limits {
 impl Limits {
     /// The configured caps, lowered where needed so that all connections together stay within
     /// the descriptor limit (with some kept back for the database, logs and config files).
-    pub fn new(s: &super::settings::LimitSettings, descriptors: u64) -> Limits {
+    pub fn new(s: &crate::settings::LimitSettings, descriptors: u64) -> Limits {
         const RESERVED: usize = 128;
         let budget = usize::try_from(descriptors).unwrap_or(usize::MAX).saturating_sub(RESERVED).max(64);
         let admin = s.admin_connections.min(budget / 8);

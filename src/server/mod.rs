@@ -13,11 +13,9 @@ mod rate;
 mod refusals;
 pub(crate) mod rotation;
 mod runs;
-mod settings;
 mod state;
 mod writer;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -29,12 +27,13 @@ use crate::exit::{finish, hoist_options, parse_args, CmdResult, Failure};
 use crate::logging::{self, LogFormat};
 use crate::paths::{self, ServerPaths};
 use crate::secrets::{LocalVault, Provider};
+use crate::settings::Settings;
 use crate::util::fsutil;
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(
-    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf, for listen addresses given as names). docs/OPERATIONS.md describes each."
+    note = "Environment: VIGO_BASE_DIR (the state directory), VIGO_CONFIG (the config file, default /etc/vigo/vigo.yaml), VIGO_LOG (log level: error, warn, info, debug or trace), VIGO_DNS_SERVERS (DNS servers to ask instead of those in /etc/resolv.conf, for listen addresses given as names). docs/OPERATIONS.md describes each."
 )]
 /// Run the Vigo server (vigosrv) in the foreground: agent gRPC over mTLS and the admin HTTPS API.
 /// Exit codes: 0 clean stop, 1 failed to start or crashed, 2 usage error.
@@ -46,7 +45,7 @@ pub(crate) struct ServerArgs {
     /// state directory (default /srv/vigo, or $VIGO_BASE_DIR)
     #[argh(option)]
     base_dir: Option<String>,
-    /// server config file (YAML)
+    /// config file (default /etc/vigo/vigo.yaml when it exists, or $VIGO_CONFIG)
     #[argh(option)]
     config: Option<String>,
     /// agent gRPC listener address (default 0.0.0.0:7443; port 0 picks a free port)
@@ -81,7 +80,7 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
 /// What startup hands to the listeners.
 struct Ready {
     server: Arc<state::Server>,
-    settings: settings::Settings,
+    settings: Settings,
     admin_token: SecretString,
     /// Why the config directory was not used, when the server fell back to the last good tree.
     fallback: Option<String>,
@@ -91,14 +90,7 @@ struct Ready {
 
 /// Everything that must hold before a listener opens: a bad key or a missing secret refuses
 /// startup here, not at the first handshake.
-fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
-    let (settings, secret_refs) = match &args.config {
-        Some(f) => settings::Settings::load(std::path::Path::new(f)).map_err(Failure::failed)?,
-        None => (settings::Settings::default(), vec![]),
-    };
-    let paths = paths
-        .clone()
-        .with_overrides(settings.secrets.secrets_dir.as_deref(), settings.secrets.key_file.as_deref());
+fn startup(settings: Settings, secret_refs: Vec<String>, paths: ServerPaths) -> Result<Ready, Failure> {
     let pki = crate::pki::Pki::load(&paths).map_err(Failure::failed)?;
     // Taken before the first write to the state (the database's epochs, the last good config):
     // a second server on it would also replace the first one's admin token. The kernel drops the
@@ -113,8 +105,7 @@ fn startup(args: &ServerArgs, paths: &ServerPaths) -> Result<Ready, Failure> {
             .get(key)
             .map_err(|e| Failure::failed(format!("loading server config: resolving secret {key:?}: {e}")))?;
     }
-    let config_dir =
-        settings.config_dir.as_ref().map(PathBuf::from).unwrap_or_else(|| paths.config_dir.clone());
+    let config_dir = paths.config_dir.clone();
     let mut fallback = None;
     let tree = if config_dir.exists() {
         let loaded = crate::config::load_tree(&config_dir)
@@ -223,9 +214,15 @@ async fn prune_runs(server: &state::Server) {
 
 async fn run(args: ServerArgs) -> CmdResult {
     let descriptors = conn_limits::raise_descriptor_limit();
-    let base = paths::base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
-    let paths = ServerPaths::new(&base);
-    let Ready { server, settings, admin_token, fallback, one_server: _one_server } = startup(&args, &paths)?;
+    let (settings, secret_refs, file) =
+        crate::settings::load_for(args.config.as_deref()).map_err(Failure::failed)?;
+    if let Some(f) = &file {
+        tracing::info!(file = %f.display(), "read the config file");
+    }
+    let base = settings.base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
+    let paths = settings.server_paths(&base);
+    let Ready { server, settings, admin_token, fallback, one_server: _one_server } =
+        startup(settings, secret_refs, paths)?;
     let bind = |addr: &str| {
         let a = crate::util::hosts::resolve(addr).map_err(Failure::usage)?;
         std::net::TcpListener::bind(a)

@@ -65,8 +65,8 @@ pub struct Server {
     trusted_bundles: Mutex<HashMap<String, String>>,
     /// Held while a publish loads and validates a tree: one at a time.
     pub publishing: tokio::sync::Mutex<()>,
-    pub limits: super::settings::LimitSettings,
-    pub run_settings: super::settings::RunSettings,
+    pub limits: crate::settings::LimitSettings,
+    pub run_settings: crate::settings::RunSettings,
     /// Refusals anyone can provoke, counted per source or envoy (see refusals.rs).
     pub refusals: super::refusals::Refusals,
     pub report_rate: super::rate::RateBuckets,
@@ -105,8 +105,8 @@ pub struct ServerParts {
     pub tree: Option<ConfigTree>,
     /// Set when `tree` is the last good one, not the config directory's: why.
     pub fallback: Option<String>,
-    pub limits: super::settings::LimitSettings,
-    pub run_settings: super::settings::RunSettings,
+    pub limits: crate::settings::LimitSettings,
+    pub run_settings: crate::settings::RunSettings,
 }
 
 /// How long refusals are counted together before they are summarised (see refusals.rs).

@@ -1,0 +1,84 @@
+//! The server's connection caps and run report limits (sections `limits:` and `runs:`).
+
+use serde::Deserialize;
+
+/// How many connections the listeners hold, in total and per source address (an IPv6 /64
+/// counts as one source). The totals are lowered at start to fit the descriptor limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Agent connections of enrolled envoys.
+    pub agent_connections: usize,
+    pub agent_connections_per_source: usize,
+    /// Agent connections still in their TLS handshake.
+    pub handshakes: usize,
+    pub handshakes_per_source: usize,
+    /// Connections with a self-signed certificate, which may only enroll.
+    pub enrolling_connections: usize,
+    pub enrolling_per_source: usize,
+    pub admin_connections: usize,
+    pub admin_connections_per_source: usize,
+    /// Refused enrollments a source may make per minute before it is turned away unheard.
+    pub enroll_failures_per_minute: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            agent_connections: 20_000,
+            agent_connections_per_source: 20_000,
+            handshakes: 1024,
+            handshakes_per_source: 256,
+            enrolling_connections: 256,
+            enrolling_per_source: 16,
+            admin_connections: 256,
+            admin_connections_per_source: 64,
+            enroll_failures_per_minute: 10,
+        }
+    }
+}
+
+/// Run reports: how big one may be and how long they are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSettings {
+    /// Largest report accepted, in bytes of stored JSON.
+    pub max_report_bytes: usize,
+    /// Newest reports kept per envoy.
+    pub keep_per_envoy: u32,
+    /// Reports older than this are deleted, e.g. "30d".
+    pub keep_for: String,
+    /// Reports an envoy may send per hour (a steady fleet sends one per check-in interval).
+    pub reports_per_hour: u32,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            max_report_bytes: 1024 * 1024,
+            keep_per_envoy: 500,
+            keep_for: "30d".into(),
+            reports_per_hour: 360,
+        }
+    }
+}
+
+impl RunSettings {
+    pub fn keep_for_secs(&self) -> Result<i64, String> {
+        let secs = crate::util::time::parse_duration(&self.keep_for)?;
+        if secs < 3600 {
+            return Err("keep at least 1h of run reports".into());
+        }
+        Ok(secs as i64)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        self.keep_for_secs().map_err(|e| format!("runs.keep_for: {e}"))?;
+        if self.max_report_bytes < 4096 || self.keep_per_envoy == 0 || self.reports_per_hour == 0 {
+            return Err(
+                "runs: max_report_bytes must be at least 4096, keep_per_envoy and reports_per_hour at least 1".into(),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! The runtime config file every role reads: `/etc/vigo/vigo.yaml` unless `--config FILE` or
+//! `VIGO_CONFIG` names another (an empty `VIGO_CONFIG` means none). One file per host, so that
+//! `vigocli` finds the server, the vault and the TLS directory the server uses without flags.
+//!
+//! Strict YAML: unknown keys are refused. The top level holds the server's settings; `cli:`
+//! and `agent:` hold what only those roles read. Flags and the environment win over the file.
+
+mod limits;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use limits::{LimitSettings, RunSettings};
+
+/// Where the file is looked for when nothing names one.
+pub const DEFAULT_PATH: &str = "/etc/vigo/vigo.yaml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The state directory (as `--base-dir`; the flag and `VIGO_BASE_DIR` win).
+    pub base_dir: Option<String>,
+    /// Agent gRPC listener.
+    pub listen: String,
+    /// Admin HTTPS listener.
+    pub api_listen: String,
+    /// How often agents check in, e.g. "5m".
+    pub checkin_interval: String,
+    /// Validity of client certificates issued at enrollment and renewal, in days.
+    pub client_cert_days: u32,
+    /// Agents renew a client certificate with fewer days than this left (default: a third of
+    /// `client_cert_days`, at least 1).
+    pub client_cert_renew_days: Option<u32>,
+    pub secrets: SecretsSettings,
+    /// The .vgo tree (default <base-dir>/config).
+    pub config_dir: Option<String>,
+    /// The CA, server certificate and keys (default <base-dir>/tls).
+    pub tls_dir: Option<String>,
+    /// Connection caps (see docs/OPERATIONS.md).
+    pub limits: LimitSettings,
+    /// Run report size and retention.
+    pub runs: RunSettings,
+    pub cli: CliSettings,
+    pub agent: AgentSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsSettings {
+    pub backend: String,
+    pub secrets_dir: Option<String>,
+    pub key_file: Option<String>,
+}
+
+/// What `vigocli` alone reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CliSettings {
+    /// The admin API URL (default: this file's `api_listen`, as seen from this host).
+    pub server: Option<String>,
+    /// The API token file (default <base-dir>/local-admin.token).
+    pub token_file: Option<String>,
+}
+
+/// What `vigo-agent` alone reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// The server's agent address `HOST:PORT`, instead of the one recorded at enrollment.
+    pub server: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            base_dir: None,
+            listen: "0.0.0.0:7443".into(),
+            api_listen: "127.0.0.1:8443".into(),
+            checkin_interval: "5m".into(),
+            client_cert_days: 365,
+            client_cert_renew_days: None,
+            secrets: SecretsSettings::default(),
+            config_dir: None,
+            tls_dir: None,
+            limits: LimitSettings::default(),
+            runs: RunSettings::default(),
+            cli: CliSettings::default(),
+            agent: AgentSettings::default(),
+        }
+    }
+}
+
+impl Default for SecretsSettings {
+    fn default() -> Self {
+        SecretsSettings { backend: "local".into(), secrets_dir: None, key_file: None }
+    }
+}
+
+/// Client certificates may not outlive the CA that `generate-certs` makes (3,650 days).
+const MAX_CLIENT_CERT_DAYS: u32 = 3650;
+
+/// The settings file to read: `flag`, else `VIGO_CONFIG` (empty: none), else the default path
+/// when it exists. A file named by the flag or the variable must exist.
+pub fn locate(flag: Option<&str>) -> Option<(PathBuf, bool)> {
+    if let Some(f) = flag {
+        return Some((PathBuf::from(f), true));
+    }
+    match std::env::var_os("VIGO_CONFIG") {
+        Some(v) if v.is_empty() => None,
+        Some(v) => Some((PathBuf::from(v), true)),
+        None => Path::new(DEFAULT_PATH).exists().then(|| (PathBuf::from(DEFAULT_PATH), false)),
+    }
+}
+
+/// The settings in force: the file `locate` finds, or the defaults. Also returns every
+/// `secret:<key>` string in the file, for the server to check at start.
+pub fn load_for(flag: Option<&str>) -> Result<(Settings, Vec<String>, Option<PathBuf>), String> {
+    match locate(flag) {
+        None => Ok((Settings::default(), vec![], None)),
+        Some((path, _named)) => {
+            let (settings, refs) = Settings::load(&path)?;
+            Ok((settings, refs, Some(path)))
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the file; also returns every `secret:<key>` string in it so startup can check them.
+    pub fn load(path: &Path) -> Result<(Settings, Vec<String>), String> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!("config file {shown}: {e} (name another with --config or VIGO_CONFIG; an empty VIGO_CONFIG reads none)")
+        })?;
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("config file {shown}: {e}"))?;
+        let mut refs = Vec::new();
+        collect_secret_refs(&value, &mut refs);
+        let settings: Settings =
+            serde_yaml::from_str(&text).map_err(|e| format!("config file {shown}: {e}"))?;
+        settings.check().map_err(|e| format!("config file {shown}: {e}"))?;
+        Ok((settings, refs))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.secrets.backend != "local" {
+            return Err(format!(
+                "secrets backend {:?} is not available in this build; use \"local\"",
+                self.secrets.backend
+            ));
+        }
+        if !(1..=MAX_CLIENT_CERT_DAYS).contains(&self.client_cert_days) {
+            // 0 would issue certificates that expire as they are issued, locking every agent out.
+            return Err(format!(
+                "client_cert_days {} must be from 1 to {MAX_CLIENT_CERT_DAYS} (the CA's own life)",
+                self.client_cert_days
+            ));
+        }
+        if self.client_cert_renew_days.is_some_and(|d| d == 0 || d >= self.client_cert_days) {
+            // At or over the whole life, every check-in would renew.
+            return Err("client_cert_renew_days must be from 1 to client_cert_days - 1".into());
+        }
+        self.runs.check()
+    }
+
+    pub fn client_cert_renew_days(&self) -> u32 {
+        self.client_cert_renew_days.unwrap_or((self.client_cert_days / 3).max(1))
+    }
+
+    pub fn checkin_interval_secs(&self) -> Result<u32, String> {
+        let secs = crate::util::time::parse_duration(&self.checkin_interval)?;
+        u32::try_from(secs)
+            .ok()
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| "checkin_interval must be at least 1s".into())
+    }
+
+    /// The base directory: `flag`, else `VIGO_BASE_DIR`, else this file's `base_dir`, else the
+    /// role's default.
+    pub fn base_dir(&self, flag: Option<&str>, default: &str) -> PathBuf {
+        crate::paths::base_dir(flag, self.base_dir.as_deref().unwrap_or(default))
+    }
+
+    /// The server's paths: the base directory with this file's overrides applied.
+    pub fn server_paths(&self, base: &Path) -> crate::paths::ServerPaths {
+        let mut paths = crate::paths::ServerPaths::new(base)
+            .with_overrides(self.secrets.secrets_dir.as_deref(), self.secrets.key_file.as_deref());
+        if let Some(d) = &self.tls_dir {
+            paths.tls_dir = PathBuf::from(d);
+        }
+        if let Some(d) = &self.config_dir {
+            paths.config_dir = PathBuf::from(d);
+        }
+        paths
+    }
+
+    /// The admin API as a client on this host reaches it: `cli.server`, else `api_listen`
+    /// (an unspecified address such as 0.0.0.0 is reached on loopback).
+    pub fn admin_url(&self) -> String {
+        if let Some(s) = &self.cli.server {
+            return s.clone();
+        }
+        let listen = &self.api_listen;
+        let local = match listen.rsplit_once(':') {
+            Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
+            Some(("[::]", port)) => format!("[::1]:{port}"),
+            _ => listen.clone(),
+        };
+        format!("https://{local}")
+    }
+}
+
+fn collect_secret_refs(v: &serde_yaml::Value, out: &mut Vec<String>) {
+    match v {
+        serde_yaml::Value::String(s) => {
+            if let Some(k) = s.strip_prefix("secret:") {
+                out.push(k.to_string());
+            }
+        }
+        serde_yaml::Value::Sequence(items) => items.iter().for_each(|i| collect_secret_refs(i, out)),
+        serde_yaml::Value::Mapping(m) => m.values().for_each(|i| collect_secret_refs(i, out)),
+        serde_yaml::Value::Tagged(t) => collect_secret_refs(&t.value, out),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_file_with_secret_refs() {
+        let dir = std::env::temp_dir().join(format!("vigo-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("server.yaml");
+        std::fs::write(&p, "listen: 127.0.0.1:9000\ncheckin_interval: 30s\n").unwrap();
+        let (s, refs) = Settings::load(&p).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000");
+        assert_eq!(s.api_listen, "127.0.0.1:8443");
+        assert_eq!(s.checkin_interval_secs().unwrap(), 30);
+        assert!(refs.is_empty());
+        std::fs::write(&p, "listne: x\n").unwrap();
+        assert!(Settings::load(&p).unwrap_err().contains("unknown field"));
+        std::fs::write(&p, "config_dir: \"secret:vigo/cfg\"\n").unwrap();
+        assert_eq!(Settings::load(&p).unwrap().1, ["vigo/cfg"]);
+        std::fs::write(&p, "secrets:\n  backend: isopass\n").unwrap();
+        assert!(Settings::load(&p).unwrap_err().contains("not available"));
+        for days in [0, 3651] {
+            std::fs::write(&p, format!("client_cert_days: {days}\n")).unwrap();
+            assert!(Settings::load(&p).unwrap_err().contains("from 1 to 3650"), "{days}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn paths_and_the_admin_url_follow_the_file() {
+        let s: Settings = serde_yaml::from_str(
+            "tls_dir: /etc/vigo/tls\nconfig_dir: /etc/vigo/config\napi_listen: 0.0.0.0:9443\nsecrets:\n  secrets_dir: /var/vault\n",
+        )
+        .unwrap();
+        let paths = s.server_paths(Path::new("/srv/x"));
+        assert_eq!(paths.tls_dir, Path::new("/etc/vigo/tls"));
+        assert_eq!(paths.ca_cert(), Path::new("/etc/vigo/tls/ca"));
+        assert_eq!(paths.config_dir, Path::new("/etc/vigo/config"));
+        assert_eq!(paths.key_file, Path::new("/var/vault/.master.key"));
+        assert_eq!(paths.db, Path::new("/srv/x/vigo.db"));
+        assert_eq!(s.admin_url(), "https://127.0.0.1:9443");
+        let remote: Settings =
+            serde_yaml::from_str("cli:\n  server: https://vigo.example.com:8443\n").unwrap();
+        assert_eq!(remote.admin_url(), "https://vigo.example.com:8443");
+    }
+}
