@@ -148,7 +148,11 @@ fn hmac_is_refused_also_with_the_public_key_as_secret_and_a_matching_kid() {
     let Signer::Rsa(pair) = &rsa else { unreachable!() };
     let secret = pair.public().as_ref().to_vec();
     let oct = json!({"kty": "oct", "kid": "k1", "k": b64_encode(&secret)});
-    for set in [jwks(std::slice::from_ref(&jwk)), jwks(&[jwk.clone(), oct.clone()]), jwks(std::slice::from_ref(&oct))] {
+    for set in [
+        jwks(std::slice::from_ref(&jwk)),
+        jwks(&[jwk.clone(), oct.clone()]),
+        jwks(std::slice::from_ref(&oct)),
+    ] {
         for alg in ["HS256", "HS384", "HS512", "hs256"] {
             let h = b64_encode(json!({"alg": alg, "kid": "k1"}).to_string().as_bytes());
             let p = b64_encode(claims().to_string().as_bytes());
