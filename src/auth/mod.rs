@@ -5,7 +5,11 @@
 
 // The server's OpenID Connect login calls these next (issue 16); until then only tests do.
 #[allow(dead_code)]
+pub mod https;
+#[allow(dead_code)]
 pub mod jwt;
+#[allow(dead_code)]
+pub mod oidc;
 mod permissions;
 // The server's isowebauth login calls this next (issue 16); until then only tests do.
 #[allow(dead_code)]
