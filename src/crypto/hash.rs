@@ -1,4 +1,4 @@
-//! SHA-256, HKDF-SHA256 and constant-time comparison.
+//! SHA-256, SHA-512, HKDF-SHA256 and constant-time comparison.
 
 use ring::{digest, hkdf};
 
@@ -7,6 +7,14 @@ use super::CryptoError;
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, data);
     let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// SHA-512 (SSH signatures may name it as their message hash).
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    let d = digest::digest(&digest::SHA512, data);
+    let mut out = [0u8; 64];
     out.copy_from_slice(d.as_ref());
     out
 }
