@@ -1,18 +1,16 @@
-//! Who may do what: roles and named permissions. Shared by the server (which enforces them)
-//! and the CLI (which checks arguments before connecting), so neither reaches into the other.
-//! Also the login building blocks: SSH signatures (isowebauth), ID tokens and the OpenID
-//! Connect relying-party flow.
+//! People and what they may do: web user names, logins (basic passwords, isowebauth SSH
+//! signatures, OpenID Connect ID tokens and the relying-party flow), sessions, throttling, roles
+//! and named permissions. Shared by the server (which enforces them) and the CLI (which checks
+//! arguments before connecting), so neither reaches into the other.
 
-// The server's OpenID Connect login calls these next (issue 16); until then only tests do.
-#[allow(dead_code)]
+pub mod accounts;
+pub mod basic;
 pub mod https;
-#[allow(dead_code)]
 pub mod jwt;
-#[allow(dead_code)]
 pub mod oidc;
 mod permissions;
-// The server's isowebauth login calls this next (issue 16); until then only tests do.
-#[allow(dead_code)]
+pub mod session;
 pub mod sshsig;
+pub mod throttle;
 
 pub use permissions::{Permission, Role};

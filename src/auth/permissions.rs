@@ -26,10 +26,18 @@ pub enum Permission {
     AuditRead,
     /// Certificate state, TLS reloads and CA rollover.
     TlsManage,
+    /// Who am I, my own sessions and API tokens (every role).
+    SelfRead,
+    /// End my own sessions, make and revoke my own API tokens (every role; a token never
+    /// exceeds its owner's role).
+    SelfManage,
+    /// Web users: create, change role, disable, delete.
+    UsersManage,
+    /// Everyone's sessions: list and end them.
+    SessionsManage,
 }
 
 impl Permission {
-    #[cfg(test)]
     pub const ALL: &'static [Permission] = &[
         Permission::HealthRead,
         Permission::EnvoysRead,
@@ -42,6 +50,10 @@ impl Permission {
         Permission::RunsRead,
         Permission::AuditRead,
         Permission::TlsManage,
+        Permission::SelfRead,
+        Permission::SelfManage,
+        Permission::UsersManage,
+        Permission::SessionsManage,
     ];
 
     /// The name used in docs, errors and audit rows.
@@ -58,6 +70,10 @@ impl Permission {
             Permission::RunsRead => "runs.read",
             Permission::AuditRead => "audit.read",
             Permission::TlsManage => "tls.manage",
+            Permission::SelfRead => "self.read",
+            Permission::SelfManage => "self.manage",
+            Permission::UsersManage => "users.manage",
+            Permission::SessionsManage => "sessions.manage",
         }
     }
 }
@@ -75,6 +91,24 @@ impl Role {
         }
     }
 
+    /// Roles are nested: compliance sees less than a viewer, who sees less than an admin.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Compliance => 0,
+            Role::Viewer => 1,
+            Role::Admin => 2,
+        }
+    }
+
+    /// The lesser of two roles (an API token never exceeds its owner).
+    pub fn min(self, other: Role) -> Role {
+        if self.rank() <= other.rank() {
+            self
+        } else {
+            other
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -87,7 +121,7 @@ impl Role {
     /// not the raw audit log.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
-        let reads = matches!(p, HealthRead | EnvoysRead | TokensRead | RunsRead);
+        let reads = matches!(p, HealthRead | EnvoysRead | TokensRead | RunsRead | SelfRead | SelfManage);
         match self {
             Role::Admin => true,
             Role::Viewer => reads || p == AuditRead,
@@ -112,11 +146,24 @@ mod tests {
             Permission::SecretsRotate,
             Permission::ApiTokensManage,
             Permission::TlsManage,
+            Permission::UsersManage,
+            Permission::SessionsManage,
         ] {
             assert!(Role::Admin.allows(p));
             assert!(!Role::Viewer.allows(p), "{}", p.name());
             assert!(!Role::Compliance.allows(p), "{}", p.name());
         }
+    }
+
+    /// Each role holds everything the role below it holds.
+    #[test]
+    fn roles_are_nested() {
+        for p in Permission::ALL {
+            assert!(!Role::Compliance.allows(*p) || Role::Viewer.allows(*p), "{}", p.name());
+            assert!(!Role::Viewer.allows(*p) || Role::Admin.allows(*p), "{}", p.name());
+        }
+        assert_eq!(Role::Admin.min(Role::Viewer), Role::Viewer);
+        assert_eq!(Role::Compliance.min(Role::Admin), Role::Compliance);
     }
 
     #[test]
@@ -125,5 +172,29 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Permission::ALL.len());
+    }
+}
+
+#[cfg(test)]
+mod docs_tests {
+    use super::*;
+
+    /// The table in docs/OPERATIONS.md ("Roles and permissions") is the code's table: every
+    /// permission listed once, with exactly the roles that hold it.
+    #[test]
+    fn the_documented_table_is_the_code() {
+        let docs = include_str!("../../docs/OPERATIONS.md");
+        let section = docs.split("### Roles and permissions").nth(1).expect("the section exists");
+        let mut seen = Vec::new();
+        for line in section.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`');
+            let p = Permission::ALL.iter().find(|p| p.name() == name).unwrap_or_else(|| panic!("{name} is not a permission"));
+            for (role, cell) in [(Role::Admin, cells[2]), (Role::Viewer, cells[3]), (Role::Compliance, cells[4])] {
+                assert_eq!(role.allows(*p), cell == "yes", "{name} for {}", role.name());
+            }
+            seen.push(*p);
+        }
+        assert_eq!(seen.len(), Permission::ALL.len(), "every permission is in the table once");
     }
 }

@@ -20,14 +20,17 @@ pub struct AdminClient {
     port: u16,
     tls: Arc<rustls::ClientConfig>,
     token: String,
+    token_path: std::path::PathBuf,
 }
 
 impl AdminClient {
     pub fn from_ctx(ctx: &Context) -> Result<Self, Failure> {
+        let kept = super::auth_cmd::Kept::find();
         let url = ctx
             .server
             .clone()
             .or_else(|| std::env::var("VIGO_SERVER").ok().filter(|v| !v.is_empty()))
+            .or_else(|| kept.as_ref().and_then(|k| k.server()))
             .unwrap_or_else(|| DEFAULT_SERVER.to_string());
         let rest = url.strip_prefix("https://").ok_or_else(|| {
             Failure::usage(format!("server URL {url:?} must start with https:// (plain HTTP is never used)"))
@@ -40,18 +43,28 @@ impl AdminClient {
             ),
             _ => (authority.to_string(), 443),
         };
-        // The CAs in force, and during a CA rollover the other one too.
-        let ca = crate::pki::trusted_cas_pem(&ctx.paths)
-            .map_err(|e| Failure::failed(format!("cannot read the CA certificate: {e}")))?;
+        // On the server host: the CAs in force, and during a CA rollover the other one too.
+        // Elsewhere: the CA kept by `auth set-token --ca-file`.
+        let ca = match crate::pki::trusted_cas_pem(&ctx.paths) {
+            Ok(pem) => pem,
+            Err(e) => kept.as_ref().and_then(|k| k.ca()).ok_or_else(|| {
+                Failure::failed(format!(
+                    "cannot read the CA certificate: {e}; on another host, keep the server's CA with `vigocli auth set-token --ca-file FILE`"
+                ))
+            })?,
+        };
         let tls = crate::tlsconf::client_config(&ca, None, b"http/1.1").map_err(Failure::failed)?;
+        // --token-file (or cli.token_file), else the token kept by `auth set-token`, else the
+        // server's local-admin token on this host.
         let token_path = ctx
             .token_file
             .as_ref()
             .map(std::path::PathBuf::from)
+            .or_else(|| kept.as_ref().and_then(|k| k.token_file()))
             .unwrap_or_else(|| ctx.paths.admin_token.clone());
         let hint = match ctx.token_file {
             Some(_) => "check the path given to --token-file",
-            None => "is vigosrv running on this host? (or pass --token-file)",
+            None => "is vigosrv running on this host? (or pass --token-file, or keep a token with `vigocli auth set-token`)",
         };
         let token = std::fs::read_to_string(&token_path)
             .map_err(|e| {
@@ -59,7 +72,15 @@ impl AdminClient {
             })?
             .trim()
             .to_string();
-        Ok(AdminClient { url, host, port, tls: Arc::new(tls), token })
+        Ok(AdminClient { url, host, port, tls: Arc::new(tls), token, token_path })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn token_path(&self) -> &std::path::Path {
+        &self.token_path
     }
 
     pub fn get(&self, path: &str) -> Result<Value, Failure> {

@@ -3,6 +3,7 @@
 mod admin_client;
 mod audit_cmd;
 mod audited;
+mod auth_cmd;
 mod certs_cmd;
 mod config_cmd;
 mod fleet_cmd;
@@ -11,6 +12,7 @@ mod passphrase_cmd;
 mod runs_cmd;
 mod secrets_cmd;
 mod tls_cmd;
+mod users_cmd;
 
 use std::process::ExitCode;
 
@@ -74,6 +76,9 @@ enum Command {
     ApiTokens(fleet_cmd::ApiTokensArgs),
     Config(config_cmd::ConfigArgs),
     Tls(tls_cmd::TlsArgs),
+    Webusers(users_cmd::WebusersArgs),
+    Sessions(users_cmd::SessionsArgs),
+    Auth(auth_cmd::AuthArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -118,6 +123,9 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::ApiTokens(a) => fleet_cmd::api_tokens(ctx, a),
         Command::Config(c) => config_cmd::run(ctx, c),
         Command::Tls(a) => tls_cmd::run(ctx, a),
+        Command::Webusers(a) => users_cmd::webusers(ctx, a),
+        Command::Sessions(a) => users_cmd::sessions(ctx, a),
+        Command::Auth(a) => auth_cmd::run(ctx, a),
     }
 }
 

@@ -318,6 +318,36 @@ fn delete(ctx: &Context, a: DeleteArgs) -> CmdResult {
     Ok(())
 }
 
+/// Removes `key` from the vault when it is there (audited, like `secrets delete`); a vault that
+/// cannot be opened (locked, elsewhere) is reported with the command that finishes the job.
+pub fn delete_if_present(ctx: &Context, key: &str) -> CmdResult {
+    let leftover = |why: String| {
+        eprintln!("warning: {why}; remove the password with `vigocli secrets delete {key}`");
+        Ok(())
+    };
+    let opened = home::check(&ctx.paths.secrets_dir, &ctx.paths.base)
+        .and_then(|_| gate::check_gate(&ctx.paths.sentinel))
+        .map_err(Failure::refused)
+        .and_then(|_| vault(ctx));
+    let v = match opened {
+        Ok(v) => v,
+        Err(f) => return leftover(f.message),
+    };
+    match crate::secrets::Provider::contains(&v, key) {
+        Ok(false) => return Ok(()),
+        Ok(true) => {}
+        Err(e) => return leftover(e.to_string()),
+    }
+    audited(ctx, Event::new(&operator_actor(), "secret.deleted", key), || Ok(()))?;
+    match v.delete(key) {
+        Ok(()) => {
+            println!("Password {key:?} removed from the vault.");
+            Ok(())
+        }
+        Err(e) => leftover(e.to_string()),
+    }
+}
+
 /// The server loads this tree at start and on publish, and refuses it whole when a referenced
 /// secret is gone: deleting one that is still used would break the next restart.
 fn refuse_if_config_uses(config_dir: &std::path::Path, key: &str) -> CmdResult {

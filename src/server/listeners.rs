@@ -217,7 +217,13 @@ pub async fn serve_admin(
             let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
                 return;
             };
-            let service = hyper_util::service::TowerToHyperService::new(router);
+            // Every request carries the peer address, for login throttling and audit rows.
+            let service = hyper_util::service::TowerToHyperService::new(tower::service_fn(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(super::admin::Peer(peer));
+                    tower::ServiceExt::oneshot(router.clone(), request)
+                },
+            ));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(ADMIN_HEADER_TIMEOUT)

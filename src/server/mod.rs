@@ -9,6 +9,7 @@ mod grpc;
 mod idle;
 pub(crate) mod last_good;
 mod listeners;
+mod logins;
 mod rate;
 mod refusals;
 pub(crate) mod rotation;
@@ -129,6 +130,7 @@ fn startup(settings: Settings, secret_refs: Vec<String>, paths: ServerPaths) -> 
     };
     let admin_token = SecretString::new(crate::crypto::random_token("vgla_")?);
     let db = crate::store::open(&paths.db)?;
+    let oidc_settings = oidc_settings(&settings, provider.as_ref())?;
     let server = state::Server::new(state::ServerParts {
         paths: paths.clone(),
         db,
@@ -143,6 +145,8 @@ fn startup(settings: Settings, secret_refs: Vec<String>, paths: ServerPaths) -> 
         fallback: fallback.clone(),
         limits: settings.limits.clone(),
         run_settings: settings.runs.clone(),
+        auth: settings.auth.clone(),
+        oidc_settings,
     })
     .map_err(Failure::failed)?;
     Ok(Ready { server: Arc::new(server), settings, admin_token, fallback, one_server })
@@ -175,6 +179,26 @@ fn note_config_source(server: &state::Server, fallback: Option<String>) -> CmdRe
     }
 }
 
+/// The OIDC provider's settings, its client secret resolved from the vault (the config file
+/// holds only a `secret:` ref).
+fn oidc_settings(
+    settings: &Settings,
+    provider: &dyn Provider,
+) -> Result<Option<crate::auth::oidc::OidcSettings>, Failure> {
+    let Some(o) = &settings.auth.oidc else { return Ok(None) };
+    let key = o.client_secret.strip_prefix("secret:").unwrap_or_default();
+    let secret = provider
+        .get(key)
+        .map_err(|e| Failure::failed(format!("auth.oidc.client_secret: resolving secret {key:?}: {e}")))?;
+    let trust = match &o.ca_file {
+        Some(f) => crate::auth::https::TrustRoots::Pem(
+            std::fs::read_to_string(f).map_err(|e| Failure::failed(format!("auth.oidc.ca_file {f}: {e}")))?,
+        ),
+        None => crate::auth::https::TrustRoots::Bundle(crate::auth::https::SYSTEM_CA_BUNDLE.into()),
+    };
+    Ok(Some(crate::auth::oidc::OidcSettings::new(&o.issuer, &o.client_id, secret, trust)))
+}
+
 fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
     let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
     Failure::failed(format!(
@@ -197,7 +221,15 @@ async fn upkeep(server: Arc<state::Server>, mut stop: tokio::sync::watch::Receiv
         ticks += 1;
         if ticks % PRUNE_EVERY == 1 {
             prune_runs(&server).await;
+            prune_sessions(&server).await;
         }
+    }
+}
+
+async fn prune_sessions(server: &state::Server) {
+    let (now, idle) = (crate::util::time::unix_now(), server.logins.idle_secs);
+    if let Err(e) = server.writes.write(move |c| crate::store::sessions::prune(c, now, idle)).await {
+        tracing::warn!(error = %e, "could not delete ended sessions");
     }
 }
 

@@ -67,6 +67,13 @@ pub struct Server {
     pub publishing: tokio::sync::Mutex<()>,
     pub limits: crate::settings::LimitSettings,
     pub run_settings: crate::settings::RunSettings,
+    pub auth: crate::settings::AuthSettings,
+    /// Logins in progress and the failure throttle.
+    pub logins: super::logins::LoginRuntime,
+    /// How to reach the OIDC provider (its client secret resolved from the vault at start).
+    pub oidc_settings: Option<crate::auth::oidc::OidcSettings>,
+    /// The provider's client, discovered at the first OIDC login.
+    pub oidc_client: tokio::sync::Mutex<Option<Arc<crate::auth::oidc::OidcClient>>>,
     /// Refusals anyone can provoke, counted per source or envoy (see refusals.rs).
     pub refusals: super::refusals::Refusals,
     pub report_rate: super::rate::RateBuckets,
@@ -107,6 +114,8 @@ pub struct ServerParts {
     pub fallback: Option<String>,
     pub limits: crate::settings::LimitSettings,
     pub run_settings: crate::settings::RunSettings,
+    pub auth: crate::settings::AuthSettings,
+    pub oidc_settings: Option<crate::auth::oidc::OidcSettings>,
 }
 
 /// How long refusals are counted together before they are summarised (see refusals.rs).
@@ -171,6 +180,10 @@ impl Server {
             ),
             limits: parts.limits,
             run_settings: parts.run_settings,
+            logins: super::logins::LoginRuntime::new(&parts.auth)?,
+            auth: parts.auth,
+            oidc_settings: parts.oidc_settings,
+            oidc_client: tokio::sync::Mutex::new(None),
             refusals: super::refusals::Refusals::new(REFUSAL_WINDOW),
         })
     }
@@ -430,6 +443,8 @@ pub fn test_server(tag: &str) -> (std::path::PathBuf, Arc<Server>) {
         fallback: None,
         limits: Default::default(),
         run_settings: Default::default(),
+        auth: Default::default(),
+        oidc_settings: None,
     })
     .unwrap();
     (dir, Arc::new(server))

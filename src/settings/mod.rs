@@ -5,12 +5,14 @@
 //! Strict YAML: unknown keys are refused. The top level holds the server's settings; `cli:`
 //! and `agent:` hold what only those roles read. Flags and the environment win over the file.
 
+mod auth;
 mod limits;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use auth::AuthSettings;
 pub use limits::{LimitSettings, RunSettings};
 
 /// Where the file is looked for when nothing names one.
@@ -41,6 +43,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Run report size and retention.
     pub runs: RunSettings,
+    /// Logins, sessions and their throttling.
+    pub auth: AuthSettings,
     pub cli: CliSettings,
     pub agent: AgentSettings,
 }
@@ -85,6 +89,7 @@ impl Default for Settings {
             tls_dir: None,
             limits: LimitSettings::default(),
             runs: RunSettings::default(),
+            auth: AuthSettings::default(),
             cli: CliSettings::default(),
             agent: AgentSettings::default(),
         }
@@ -160,7 +165,8 @@ impl Settings {
             // At or over the whole life, every check-in would renew.
             return Err("client_cert_renew_days must be from 1 to client_cert_days - 1".into());
         }
-        self.runs.check()
+        self.runs.check()?;
+        self.auth.check()
     }
 
     pub fn client_cert_renew_days(&self) -> u32 {

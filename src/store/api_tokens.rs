@@ -1,4 +1,5 @@
-//! API tokens for the admin API: a name, a role and the SHA-256 of the token.
+//! API tokens for the admin API: a name, a role, the SHA-256 of the token, and (for tokens
+//! made since web users exist) the web user who owns it and when it expires.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -10,26 +11,43 @@ pub fn active_name_taken(conn: &Connection, name: &str) -> rusqlite::Result<bool
     )
 }
 
-pub fn insert(
-    conn: &Connection,
-    id: &str,
-    name: &str,
-    role: &str,
-    hash: &[u8; 32],
-    now: i64,
-) -> rusqlite::Result<()> {
+pub struct NewApiToken<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub hash: &'a [u8; 32],
+    pub created_at: i64,
+    /// The web user it belongs to; `None` for tokens of the local-admin principal.
+    pub owner: Option<&'a str>,
+    pub expires_at: Option<i64>,
+}
+
+pub fn insert(conn: &Connection, t: &NewApiToken<'_>) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, name, role, hash.as_slice(), now],
+        "INSERT INTO api_tokens (id, name, role, token_hash, created_at, owner, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![t.id, t.name, t.role, t.hash.as_slice(), t.created_at, t.owner, t.expires_at],
     )?;
     Ok(())
 }
 
-/// (name, role) of the active token with this hash.
-pub fn find_active(conn: &Connection, hash: &[u8; 32]) -> rusqlite::Result<Option<(String, String)>> {
-    conn.prepare_cached("SELECT name, role FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL")?
-        .query_row([hash.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+/// A token that may be used now.
+pub struct ActiveToken {
+    pub name: String,
+    pub role: String,
+    pub owner: Option<String>,
+}
+
+/// The token with this hash, unless revoked or expired.
+pub fn find_active(conn: &Connection, hash: &[u8; 32], now: i64) -> rusqlite::Result<Option<ActiveToken>> {
+    conn.prepare_cached(
+        "SELECT name, role, owner FROM api_tokens
+         WHERE token_hash = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+    )?
+    .query_row(params![hash.as_slice(), now], |r| {
+        Ok(ActiveToken { name: r.get(0)?, role: r.get(1)?, owner: r.get(2)? })
+    })
+    .optional()
 }
 
 pub struct ApiTokenRow {
@@ -37,15 +55,36 @@ pub struct ApiTokenRow {
     pub role: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub owner: Option<String>,
+    pub expires_at: Option<i64>,
 }
 
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<ApiTokenRow>> {
-    let mut stmt =
-        conn.prepare("SELECT name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at, name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(ApiTokenRow { name: r.get(0)?, role: r.get(1)?, created_at: r.get(2)?, revoked_at: r.get(3)? })
+/// Every token, or those of one owner.
+pub fn list(conn: &Connection, owner: Option<&str>) -> rusqlite::Result<Vec<ApiTokenRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, role, created_at, revoked_at, owner, expires_at FROM api_tokens
+         WHERE ?1 IS NULL OR owner = ?1 ORDER BY created_at, name",
+    )?;
+    let rows = stmt.query_map([owner], |r| {
+        Ok(ApiTokenRow {
+            name: r.get(0)?,
+            role: r.get(1)?,
+            created_at: r.get(2)?,
+            revoked_at: r.get(3)?,
+            owner: r.get(4)?,
+            expires_at: r.get(5)?,
+        })
     })?;
     rows.collect()
+}
+
+/// The owner of the active token of that name: `None` when there is no such token,
+/// `Some(None)` for a token of the local-admin principal.
+pub fn active_owner(conn: &Connection, name: &str) -> rusqlite::Result<Option<Option<String>>> {
+    conn.query_row("SELECT owner FROM api_tokens WHERE name = ?1 AND revoked_at IS NULL", [name], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 /// Revokes the active token of that name; false when there is none.
@@ -54,4 +93,12 @@ pub fn revoke(conn: &Connection, name: &str, now: i64) -> rusqlite::Result<bool>
         "UPDATE api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
         params![name, now],
     )? == 1)
+}
+
+/// Revokes every active token of a user (the user is deleted); how many.
+pub fn revoke_owned_by(conn: &Connection, owner: &str, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE api_tokens SET revoked_at = ?2 WHERE owner = ?1 AND revoked_at IS NULL",
+        params![owner, now],
+    )
 }

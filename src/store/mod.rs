@@ -12,6 +12,8 @@ pub mod enroll_tokens;
 pub mod envoys;
 pub mod runs;
 mod schema;
+pub mod sessions;
+pub mod users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

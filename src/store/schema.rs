@@ -73,4 +73,29 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE enroll_tokens ADD COLUMN envoy_pattern TEXT;
     ALTER TABLE envoys ADD COLUMN cert_not_after INTEGER;
     ALTER TABLE envoys ADD COLUMN cert_ca_pin TEXT;",
+    // 4: people. Web users (their passwords live in the vault, never here), sessions (only the
+    // SHA-256 of a session id is stored), and API tokens that belong to a user and may expire.
+    "CREATE TABLE web_users (
+        username     TEXT PRIMARY KEY,
+        role         TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'compliance')),
+        display_name TEXT NOT NULL DEFAULT '',
+        email        TEXT NOT NULL DEFAULT '',
+        ssh_key      TEXT,
+        disabled_at  INTEGER,
+        created_at   INTEGER NOT NULL,
+        created_by   TEXT NOT NULL,
+        updated_at   INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        id_hash    BLOB PRIMARY KEY,
+        username   TEXT NOT NULL,
+        provider   TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions(username);
+    ALTER TABLE api_tokens ADD COLUMN owner TEXT;
+    ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;",
 ];

@@ -8,9 +8,14 @@ mod auth;
 mod config;
 mod envoys;
 mod errors;
+mod isowebauth;
+mod login;
+mod oidc_login;
 mod runs;
+mod sessions;
 mod tls;
 mod tokens;
+mod users;
 
 use std::sync::Arc;
 
@@ -20,6 +25,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 pub use auth::Caller;
+pub use login::Peer;
 
 use super::state::Server;
 use crate::auth::Permission;
@@ -61,6 +67,21 @@ fn routes() -> Vec<(Route, MethodRouter<S>)> {
         (r(Method::GET, "/v1/audit", P::AuditRead), get(runs::audit_tail)),
         (r(Method::GET, "/v1/tls", P::TlsManage), get(tls::status)),
         (r(Method::POST, "/v1/tls/reload", P::TlsManage), post(tls::reload)),
+        (r(Method::GET, "/v1/users", P::UsersManage), get(users::list)),
+        (r(Method::POST, "/v1/users", P::UsersManage), post(users::create)),
+        (r(Method::GET, "/v1/users/{name}", P::UsersManage), get(users::show)),
+        (r(Method::POST, "/v1/users/{name}/role", P::UsersManage), post(users::set_role)),
+        (r(Method::POST, "/v1/users/{name}/disable", P::UsersManage), post(users::disable)),
+        (r(Method::POST, "/v1/users/{name}/enable", P::UsersManage), post(users::enable)),
+        (r(Method::POST, "/v1/users/{name}/delete", P::UsersManage), post(users::delete)),
+        (r(Method::GET, "/v1/auth/whoami", P::SelfRead), get(sessions::whoami)),
+        (r(Method::GET, "/v1/auth/tokens", P::SelfRead), get(sessions::my_tokens)),
+        (r(Method::POST, "/v1/auth/tokens", P::SelfManage), post(sessions::create_token)),
+        (r(Method::POST, "/v1/auth/tokens/{name}/revoke", P::SelfManage), post(sessions::revoke_my_token)),
+        (r(Method::GET, "/v1/sessions", P::SelfRead), get(sessions::mine)),
+        (r(Method::GET, "/v1/sessions/all", P::SessionsManage), get(sessions::all)),
+        (r(Method::POST, "/v1/sessions/{id}/revoke", P::SelfManage), post(sessions::revoke)),
+        (r(Method::POST, "/auth/logout", P::SelfManage), post(login::logout)),
     ]
 }
 
@@ -71,23 +92,25 @@ pub fn route_table() -> Vec<Route> {
 }
 
 pub fn router(server: Arc<Server>) -> Router {
-    let mut router = Router::new();
+    let mut protected = Router::new();
     for (route, handler) in routes() {
         let permission = route.permission;
-        router = router.route(
+        protected = protected.route(
             route.path,
             handler.route_layer(axum::middleware::from_fn(move |req, next| {
                 auth::require(permission, req, next)
             })),
         );
     }
-    router
+    let protected = protected
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
-        // Outermost first: the token is checked before routing, limits or extractors.
+        // Outermost first: the token or session is checked before routing, limits or extractors.
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(server.clone(), auth::authenticate))
-        .with_state(server)
+        .layer(axum::middleware::from_fn_with_state(server.clone(), auth::authenticate));
+    // The login routes are how one gets a session: they are the only ones without a caller.
+    let public = login::public_routes().layer(DefaultBodyLimit::max(16 * 1024));
+    public.merge(protected).with_state(server)
 }
 
 #[cfg(test)]

@@ -17,8 +17,16 @@ fn tokens_per_role(s: &Server) -> Vec<(Role, String)> {
         .map(|role| {
             let token = format!("vgot_{}", role.name());
             let hash = crate::crypto::sha256(token.as_bytes());
-            crate::store::api_tokens::insert(&s.db(), role.name(), role.name(), role.name(), &hash, 0)
-                .unwrap();
+            let row = crate::store::api_tokens::NewApiToken {
+                id: role.name(),
+                name: role.name(),
+                role: role.name(),
+                hash: &hash,
+                created_at: 0,
+                owner: None,
+                expires_at: None,
+            };
+            crate::store::api_tokens::insert(&s.db(), &row).unwrap();
             (*role, token)
         })
         .collect()

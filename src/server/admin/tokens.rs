@@ -140,7 +140,17 @@ pub async fn create_api_token(
             ),
         ));
     }
-    store::api_tokens::insert(&tx, &id, &req.name, &req.role, &crypto::sha256(token.as_bytes()), unix_now())?;
+    let hash = crypto::sha256(token.as_bytes());
+    let row = store::api_tokens::NewApiToken {
+        id: &id,
+        name: &req.name,
+        role: &req.role,
+        hash: &hash,
+        created_at: unix_now(),
+        owner: None,
+        expires_at: None,
+    };
+    store::api_tokens::insert(&tx, &row)?;
     audit::append_in(
         &tx,
         &[Event::new(&caller.actor, "api_token.created", &req.name).detail(json!({ "role": req.role }))],
@@ -151,9 +161,12 @@ pub async fn create_api_token(
 
 /// Names, roles and dates of API tokens (never the tokens or their hashes).
 pub async fn list_api_tokens(State(s): S) -> ApiResult {
-    let rows: Vec<_> = store::api_tokens::list(&s.db())?
+    let rows: Vec<_> = store::api_tokens::list(&s.db(), None)?
         .into_iter()
-        .map(|t| json!({ "name": t.name, "role": t.role, "created_at": t.created_at, "revoked_at": t.revoked_at }))
+        .map(|t| {
+            json!({ "name": t.name, "role": t.role, "created_at": t.created_at, "revoked_at": t.revoked_at,
+                    "owner": t.owner, "expires_at": t.expires_at })
+        })
         .collect();
     Ok(Json(json!({ "api_tokens": rows })))
 }

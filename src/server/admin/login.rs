@@ -1,0 +1,270 @@
+//! Logging in to the console: the routes anyone may call (they are how one gets a session),
+//! and what every provider does on success (a session) and on failure (one generic answer,
+//! throttling, an audit row that cannot be spammed).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use rusqlite::TransactionBehavior;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{Caller, Via};
+use super::errors::{ApiError, ApiResult};
+use crate::audit::{self, Event};
+use crate::auth::{accounts, basic, session, throttle::Refused};
+use crate::server::state::Server;
+use crate::util::time::unix_now;
+
+type S = Arc<Server>;
+
+/// The peer address of the connection a request came on (set by the admin listener).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub IpAddr);
+
+/// The routes that need no session or token.
+pub fn public_routes() -> Router<S> {
+    Router::new()
+        .route("/auth/providers", get(providers))
+        .route("/auth/basic", post(basic_login))
+        .route("/auth/isowebauth/challenge", post(super::isowebauth::challenge))
+        .route("/auth/isowebauth", post(super::isowebauth::login))
+        .route("/auth/oidc/start", get(super::oidc_login::start))
+        .route("/auth/oidc/callback", get(super::oidc_login::callback))
+}
+
+/// Every failure gets exactly this, whatever went wrong (unknown user, wrong password, disabled
+/// or locked account, a bad signature, a throttled source).
+pub fn login_failed() -> Response {
+    (StatusCode::UNAUTHORIZED, Json(json!({ "error": "login failed" }))).into_response()
+}
+
+async fn providers(State(s): State<S>) -> ApiResult {
+    Ok(Json(json!({
+        "providers": s.auth.providers,
+        "isowebauth_namespace": s.auth.enabled("isowebauth").then(|| s.auth.isowebauth.namespace.clone()),
+    })))
+}
+
+/// A login form, posted as JSON (scripts) or as an HTML form (the console); a form is answered
+/// with a redirect, JSON with JSON.
+pub struct LoginBody<T> {
+    pub value: T,
+    pub from_form: bool,
+}
+
+impl<St: Send + Sync, T: DeserializeOwned + Send> FromRequest<St> for LoginBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &St) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            let axum::Form(value) =
+                axum::Form::<T>::from_request(req, state).await.map_err(|_| login_failed())?;
+            Ok(LoginBody { value, from_form: true })
+        } else {
+            let Json(value) = Json::<T>::from_request(req, state).await.map_err(|_| login_failed())?;
+            Ok(LoginBody { value, from_form: false })
+        }
+    }
+}
+
+/// The throttle keys of an attempt: the username and the source.
+fn keys(username: &str, source: IpAddr) -> [String; 2] {
+    [format!("user:{username}"), format!("src:{}", crate::server::conn_limits::source_key(source))]
+}
+
+/// Whether an attempt may be heard now; a refusal is recorded like any failure (but counts no
+/// further failure).
+pub fn may_try(s: &Server, provider: &'static str, username: &str, source: IpAddr) -> bool {
+    let k = keys(username, source);
+    match s.logins.throttle.check(&[&k[0], &k[1]]) {
+        Ok(()) => true,
+        Err(why) => {
+            let kind = match why {
+                Refused::Wait(_) => "throttled",
+                Refused::Locked(_) => "locked",
+            };
+            record_failure(s, provider, kind, username, source);
+            false
+        }
+    }
+}
+
+/// Records a failed login (the first of a minute per source in full, the rest summarised;
+/// never the username itself, only its length) and counts it against the username and the
+/// source; a count that reaches the lockout is recorded as `auth.locked`.
+pub fn failed(
+    s: &Server,
+    provider: &'static str,
+    kind: &'static str,
+    username: &str,
+    source: IpAddr,
+) -> Response {
+    record_failure(s, provider, kind, username, source);
+    let k = keys(username, source);
+    for locked in s.logins.throttle.failed(&[&k[0], &k[1]]) {
+        let what = if locked.starts_with("user:") { "username" } else { "source" };
+        let target = crate::server::conn_limits::source_key(source).to_string();
+        if s.refusals.note(
+            "auth.locked",
+            &target,
+            if what == "username" { "username locked" } else { "source locked" },
+        ) {
+            let detail = json!({ "locked": what, "username_len": username.len(), "source": target,
+                "for_secs": s.logins.throttle.settings().lockout.as_secs() });
+            let _ = s.audit(&[Event::new("server", "auth.locked", &target).detail(detail)]);
+        }
+    }
+    login_failed()
+}
+
+fn record_failure(s: &Server, provider: &'static str, kind: &'static str, username: &str, source: IpAddr) {
+    let target = crate::server::conn_limits::source_key(source).to_string();
+    if s.refusals.note("auth.login_failed", &target, kind) {
+        let detail =
+            json!({ "provider": provider, "kind": kind, "username_len": username.len(), "source": target });
+        if let Err(e) = s.audit(&[Event::new("server", "auth.login_failed", &target).detail(detail)]) {
+            tracing::warn!(error = %e, "could not record a failed login");
+        }
+    }
+}
+
+/// A successful login: a new session (only its hash stored) and its audit row in one
+/// transaction, the throttle cleared, the cookie set.
+pub fn succeeded(
+    s: &Server,
+    provider: &'static str,
+    username: &str,
+    source: IpAddr,
+    from_form: bool,
+) -> Response {
+    match start_session(s, provider, username, source) {
+        Ok((id, expires_at)) => {
+            let k = keys(username, source);
+            s.logins.throttle.succeeded(&[&k[0], &k[1]]);
+            let cookie = session::set_cookie(id.expose(), s.logins.lifetime_secs);
+            let mut response = if from_form {
+                Redirect::to("/").into_response()
+            } else {
+                Json(json!({ "username": username, "csrf_token": session::csrf_token(id.expose()), "expires_at": expires_at }))
+                    .into_response()
+            };
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn start_session(
+    s: &Server,
+    provider: &str,
+    username: &str,
+    source: IpAddr,
+) -> Result<(crate::crypto::SecretString, i64), ApiError> {
+    let (id, hash) = session::new_id().map_err(ApiError::internal)?;
+    let now = unix_now();
+    let expires_at = now + s.logins.lifetime_secs;
+    let row = crate::store::sessions::Session {
+        id_hash: hash.to_vec(),
+        username: username.to_string(),
+        provider: provider.to_string(),
+        source: source.to_string(),
+        created_at: now,
+        last_seen: now,
+        expires_at,
+    };
+    let mut conn = s.db();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    crate::store::sessions::insert(&tx, &row)?;
+    let detail =
+        json!({ "provider": provider, "source": source.to_string(), "session": session_handle(&hash) });
+    audit::append_in(&tx, &[Event::new(&format!("user:{username}"), "auth.login", username).detail(detail)])?;
+    tx.commit()?;
+    Ok((id, expires_at))
+}
+
+/// How a session is named in lists and audit rows: the first 8 bytes of its id's hash, in hex.
+/// It reveals nothing about the id.
+pub fn session_handle(id_hash: &[u8]) -> String {
+    crate::crypto::hex_encode(&id_hash[..8.min(id_hash.len())])
+}
+
+/// The web user an attempt names, if they may log in at all (exists, enabled).
+pub fn enabled_user(s: &Server, username: &str) -> Option<crate::store::users::WebUser> {
+    accounts::check_username(username).ok()?;
+    crate::store::users::get(&s.db(), username).ok().flatten().filter(|u| u.disabled_at.is_none())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BasicForm {
+    username: String,
+    password: String,
+}
+
+async fn basic_login(
+    State(s): State<S>,
+    Extension(Peer(source)): Extension<Peer>,
+    body: LoginBody<BasicForm>,
+) -> Response {
+    let LoginBody { value: form, from_form } = body;
+    let password = crate::crypto::SecretString::new(form.password);
+    if !s.auth.enabled("basic") {
+        return failed(&s, "basic", "provider not enabled", &form.username, source);
+    }
+    if !may_try(&s, "basic", &form.username, source) {
+        return login_failed();
+    }
+    let user = enabled_user(&s, &form.username);
+    // The comparison runs whatever the user: a dummy one when there is no such user.
+    let ok = basic::password_matches(
+        s.provider.as_ref(),
+        &form.username,
+        user.is_some(),
+        password.expose().as_bytes(),
+    );
+    match (ok, user) {
+        (true, Some(u)) => succeeded(&s, "basic", &u.username, source, from_form),
+        (_, None) => failed(&s, "basic", "unknown or disabled user", &form.username, source),
+        (false, Some(_)) => failed(&s, "basic", "wrong password", &form.username, source),
+    }
+}
+
+/// Ends the caller's own session: the row is deleted and the cookie cleared.
+pub async fn logout(State(s): State<S>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+    let Via::Session { id } = &caller.via else {
+        return Err(ApiError::bad_request("logout ends a console session; an API token is revoked instead"));
+    };
+    let hash = session::id_hash(id.expose());
+    {
+        let mut conn = s.db();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        crate::store::sessions::delete(&tx, &hash)?;
+        audit::append_in(
+            &tx,
+            &[Event::new(&caller.actor, "auth.logout", caller.username.as_deref().unwrap_or_default())
+                .detail(json!({ "session": session_handle(&hash) }))],
+        )?;
+        tx.commit()?;
+    }
+    let mut response = Json(json!({ "logged_out": true })).into_response();
+    if let Ok(v) = HeaderValue::from_str(&session::clear_cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}

@@ -1,0 +1,209 @@
+//! The `auth:` section: which login providers are on, how long sessions last, how failed
+//! logins are slowed down, and the OIDC and isowebauth details.
+
+use serde::Deserialize;
+
+use crate::util::time::parse_duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Login providers: any of `basic`, `oidc`, `isowebauth`; at least one.
+    pub providers: Vec<String>,
+    /// A session unused this long ends.
+    pub session_idle: String,
+    /// A session ends this long after login, used or not.
+    pub session_lifetime: String,
+    pub throttle: ThrottleConfig,
+    /// The console's address as browsers reach it (`https://host:port`): the only `Origin`
+    /// accepted on state changes, and the base of the OIDC redirect. Default: the request's
+    /// own `Host`.
+    pub public_url: Option<String>,
+    /// Where admin accounts are looked up (a person's account on this host).
+    pub passwd_file: String,
+    pub oidc: Option<OidcSettings>,
+    pub isowebauth: IsowebauthSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failures per username and per source that cost nothing.
+    pub free_failures: u32,
+    /// The longest wait between attempts before the lockout.
+    pub max_delay: String,
+    /// Failures in a row that lock a username or source.
+    pub lockout_after: u32,
+    pub lockout: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The provider's issuer URL (https).
+    pub issuer: String,
+    pub client_id: String,
+    /// A `secret:<key>` ref (a literal is refused: it would sit in a file in plain text).
+    pub client_secret: String,
+    /// PEM file of the CA to trust for the provider (default: the system's trust store).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Which ID token claim names the web user: `email`, `preferred_username` or `sub`.
+    #[serde(default = "default_claim")]
+    pub claim: String,
+    /// Extra scopes besides `openid` (default `email profile`).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_claim() -> String {
+    "email".into()
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["email".into(), "profile".into()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IsowebauthSettings {
+    /// The `ssh-keygen -Y sign -n` namespace challenges are signed under.
+    pub namespace: String,
+    /// How long a challenge can be answered.
+    pub challenge_ttl: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            providers: vec!["basic".into()],
+            session_idle: "30m".into(),
+            session_lifetime: "12h".into(),
+            throttle: ThrottleConfig::default(),
+            public_url: None,
+            passwd_file: "/etc/passwd".into(),
+            oidc: None,
+            isowebauth: IsowebauthSettings::default(),
+        }
+    }
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig { free_failures: 3, max_delay: "60s".into(), lockout_after: 10, lockout: "15m".into() }
+    }
+}
+
+impl Default for IsowebauthSettings {
+    fn default() -> Self {
+        IsowebauthSettings { namespace: "vigo-login".into(), challenge_ttl: "2m".into() }
+    }
+}
+
+/// The providers this build knows.
+pub const PROVIDERS: &[&str] = &["basic", "oidc", "isowebauth"];
+
+impl AuthSettings {
+    pub fn check(&self) -> Result<(), String> {
+        if self.providers.is_empty() {
+            return Err(
+                "auth.providers: at least one login provider must be on (basic, oidc, isowebauth)".into()
+            );
+        }
+        if let Some(p) = self.providers.iter().find(|p| !PROVIDERS.contains(&p.as_str())) {
+            return Err(format!("auth.providers: unknown provider {p:?}; use basic, oidc or isowebauth"));
+        }
+        if self.providers.iter().any(|p| p == "oidc") != self.oidc.is_some() {
+            return Err("auth: the oidc provider and the auth.oidc section go together".into());
+        }
+        if let Some(o) = &self.oidc {
+            if !o.issuer.starts_with("https://") {
+                return Err("auth.oidc.issuer must be an https:// URL".into());
+            }
+            if !o.client_secret.starts_with("secret:") {
+                return Err(
+                    "auth.oidc.client_secret must be a secret:<key> ref; store it with `vigocli secrets set raw KEY`".into(),
+                );
+            }
+            if !matches!(o.claim.as_str(), "email" | "preferred_username" | "sub") {
+                return Err("auth.oidc.claim must be email, preferred_username or sub".into());
+            }
+        }
+        if let Some(u) = &self.public_url {
+            if !u.starts_with("https://") || u.trim_end_matches('/') != u {
+                return Err("auth.public_url must be https://HOST[:PORT] with no path".into());
+            }
+        }
+        let idle = self.session_idle_secs()?;
+        let life = self.session_lifetime_secs()?;
+        if idle < 60 || life < idle {
+            return Err(
+                "auth: session_idle must be at least 1m and session_lifetime at least session_idle".into()
+            );
+        }
+        self.throttle_settings().map(drop)?;
+        self.challenge_ttl_secs().map(drop)
+    }
+
+    pub fn enabled(&self, provider: &str) -> bool {
+        self.providers.iter().any(|p| p == provider)
+    }
+
+    pub fn session_idle_secs(&self) -> Result<i64, String> {
+        parse_duration(&self.session_idle).map(|s| s as i64).map_err(|e| format!("auth.session_idle: {e}"))
+    }
+
+    pub fn session_lifetime_secs(&self) -> Result<i64, String> {
+        parse_duration(&self.session_lifetime)
+            .map(|s| s as i64)
+            .map_err(|e| format!("auth.session_lifetime: {e}"))
+    }
+
+    pub fn challenge_ttl_secs(&self) -> Result<i64, String> {
+        let s = parse_duration(&self.isowebauth.challenge_ttl)
+            .map_err(|e| format!("auth.isowebauth.challenge_ttl: {e}"))?;
+        if !(10..=900).contains(&s) {
+            return Err("auth.isowebauth.challenge_ttl must be from 10s to 15m".into());
+        }
+        Ok(s as i64)
+    }
+
+    pub fn throttle_settings(&self) -> Result<crate::auth::throttle::ThrottleSettings, String> {
+        let t = &self.throttle;
+        let secs = |what: &str, v: &str| {
+            parse_duration(v)
+                .map(std::time::Duration::from_secs)
+                .map_err(|e| format!("auth.throttle.{what}: {e}"))
+        };
+        if t.lockout_after == 0 || t.free_failures >= t.lockout_after {
+            return Err("auth.throttle: free_failures must be below lockout_after (at least 1)".into());
+        }
+        Ok(crate::auth::throttle::ThrottleSettings {
+            free_failures: t.free_failures,
+            max_delay: secs("max_delay", &t.max_delay)?,
+            lockout_after: t.lockout_after,
+            lockout: secs("lockout", &t.lockout)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensible_defaults_and_refusals() {
+        let d = AuthSettings::default();
+        d.check().unwrap();
+        assert_eq!(d.session_idle_secs().unwrap(), 1800);
+        let bad = |yaml: &str| serde_yaml::from_str::<AuthSettings>(yaml).unwrap().check().unwrap_err();
+        assert!(bad("providers: []").contains("at least one"));
+        assert!(bad("providers: [kerberos]").contains("unknown provider"));
+        assert!(bad("providers: [oidc]").contains("go together"));
+        let literal = "providers: [oidc]\noidc: {issuer: 'https://id.example', client_id: vigo, client_secret: hunter2}";
+        assert!(bad(literal).contains("secret:<key>"));
+        assert!(!bad(literal).contains("hunter2"), "the literal is not repeated");
+        assert!(bad("session_idle: 10s").contains("at least 1m"));
+        assert!(bad("throttle: {free_failures: 5, lockout_after: 5}").contains("below lockout_after"));
+    }
+}

@@ -1,0 +1,77 @@
+//! Console sessions. Only the SHA-256 of a session id is stored: a copy of the database opens
+//! no session.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id_hash: Vec<u8>,
+    pub username: String,
+    pub provider: String,
+    pub source: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub expires_at: i64,
+}
+
+const COLUMNS: &str = "id_hash, username, provider, source, created_at, last_seen, expires_at";
+
+fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id_hash: r.get(0)?,
+        username: r.get(1)?,
+        provider: r.get(2)?,
+        source: r.get(3)?,
+        created_at: r.get(4)?,
+        last_seen: r.get(5)?,
+        expires_at: r.get(6)?,
+    })
+}
+
+pub fn insert(conn: &Connection, s: &Session) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![s.id_hash, s.username, s.provider, s.source, s.created_at, s.last_seen, s.expires_at],
+    )?;
+    Ok(())
+}
+
+/// The live session with this id hash: not past its absolute end, and seen within `idle`
+/// seconds. Its `last_seen` moves to `now` (one row).
+pub fn touch(
+    conn: &Connection,
+    id_hash: &[u8; 32],
+    now: i64,
+    idle: i64,
+) -> rusqlite::Result<Option<Session>> {
+    conn.prepare_cached(&format!(
+        "UPDATE sessions SET last_seen = ?2 WHERE id_hash = ?1 AND expires_at > ?2 AND last_seen > ?2 - ?3
+         RETURNING {COLUMNS}"
+    ))?
+    .query_row(params![id_hash.as_slice(), now, idle], read)
+    .optional()
+}
+
+pub fn delete(conn: &Connection, id_hash: &[u8]) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])? == 1)
+}
+
+/// Ends every session of a user (role change, disable, delete, new password); how many.
+pub fn delete_for_user(conn: &Connection, username: &str) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM sessions WHERE username = ?1", [username])
+}
+
+/// Live sessions, of one user or of all, newest first.
+pub fn list(conn: &Connection, username: Option<&str>, now: i64) -> rusqlite::Result<Vec<Session>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE (?1 IS NULL OR username = ?1) AND expires_at > ?2
+         ORDER BY created_at DESC"
+    ))?;
+    let rows = stmt.query_map(params![username, now], read)?;
+    rows.collect()
+}
+
+/// Deletes sessions that ended (absolute end, or idle past `idle`); how many.
+pub fn prune(conn: &Connection, now: i64, idle: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen <= ?1 - ?2", params![now, idle])
+}
