@@ -12,6 +12,7 @@ mod bundle;
 mod cli;
 mod config;
 mod crypto;
+mod doctor;
 mod exit;
 mod logging;
 mod paths;

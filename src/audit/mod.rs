@@ -8,7 +8,7 @@ mod chain;
 mod verify;
 
 pub use chain::{row_hash, GENESIS};
-pub use verify::{verify, Verdict};
+pub use verify::{verify, verify_last, Verdict};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;

@@ -6,6 +6,7 @@ mod audited;
 mod auth_cmd;
 mod certs_cmd;
 mod config_cmd;
+mod doctor;
 mod fleet_cmd;
 mod output;
 mod passphrase_cmd;
@@ -79,6 +80,7 @@ enum Command {
     Webusers(users_cmd::WebusersArgs),
     Sessions(users_cmd::SessionsArgs),
     Auth(auth_cmd::AuthArgs),
+    Doctor(doctor::DoctorArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -86,6 +88,10 @@ pub struct Context {
     pub paths: ServerPaths,
     pub server: Option<String>,
     pub token_file: Option<String>,
+    /// The `secret:` refs of the config file (for `doctor`).
+    pub settings_secret_refs: Vec<String>,
+    /// The server's check-in interval, from the config file (for `doctor`'s stale envoys).
+    pub checkin_interval_secs: u32,
 }
 
 pub fn main(command: &str, args: &[&str]) -> ExitCode {
@@ -95,7 +101,7 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
         Err(code) => return code,
     };
     logging::init(parsed.log_format);
-    let (settings, _, file) = match crate::settings::load_for(parsed.config.as_deref()) {
+    let (settings, settings_secret_refs, file) = match crate::settings::load_for(parsed.config.as_deref()) {
         Ok(s) => s,
         Err(e) => return finish(Err(crate::exit::Failure::usage(e))),
     };
@@ -109,6 +115,8 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
             .with_overrides(parsed.secrets_dir.as_deref(), parsed.key_file.as_deref()),
         server,
         token_file: parsed.token_file.or_else(|| settings.cli.token_file.clone()),
+        settings_secret_refs,
+        checkin_interval_secs: settings.checkin_interval_secs().unwrap_or(300),
     };
     finish(run(&ctx, parsed.command))
 }
@@ -126,6 +134,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Webusers(a) => users_cmd::webusers(ctx, a),
         Command::Sessions(a) => users_cmd::sessions(ctx, a),
         Command::Auth(a) => auth_cmd::run(ctx, a),
+        Command::Doctor(a) => doctor::run(ctx, a),
     }
 }
 

@@ -151,6 +151,14 @@ pub fn subject_alt_names(cert_der: &[u8]) -> Result<Vec<String>, CryptoError> {
         .collect())
 }
 
+/// Whether an ECDSA P-256 private key (PKCS#8 PEM) is the key of the certificate.
+pub fn key_matches_cert(key_pem: &str, cert_der: &[u8]) -> Result<bool, CryptoError> {
+    let key = KeyPair::from_pem(key_pem).map_err(|e| err(format!("private key: {e}")))?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| err(format!("not a certificate: {e}")))?;
+    Ok(key.public_key_raw() == cert.public_key().subject_public_key.data.as_ref())
+}
+
 /// When a certificate stops being valid, in Unix seconds.
 pub fn not_after(cert_der: &[u8]) -> Result<i64, CryptoError> {
     let (_, cert) =
