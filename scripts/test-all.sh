@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Outside tools the suite checks Vigo against (none of them written by this project).
 # cfengine3 and puppet: the peers examples/apply_bench runs side by side.
+# xxd: one of the ways tests/canary_sweep.rs prints a binary secret (`xxd -p`).
 # dnsmasq-base: the real DNS server tests/dns.rs starts on 127.0.0.1 (the binary alone, no service).
-packages=(openssl python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base)
+packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
