@@ -251,3 +251,52 @@ fn masterless_apply_writes_a_binary_value_whole_and_refuses_it_in_a_template() {
     );
     assert!(!root.join("etc/tls/app.conf").exists());
 }
+
+/// `vigo-agent resolve` follows the same rule as `reveal`: without --reveal it says what it got
+/// (size, binary); --reveal to a pipe writes the exact bytes, to a terminal it refuses; --out
+/// writes a 0600 file. And `secrets set raw --help` states the newline rule.
+#[test]
+fn agent_resolve_never_prints_a_binary_value_to_a_terminal() {
+    let mut f = common::fleet::Fleet::new("bin-resolve");
+    assert_code(&run_bytes(&f.base(), "vigocli", &["secrets", "set", "raw", "tls/der"], DER), 0);
+    let module = "resources:\n  - name: der\n    type: file\n    target_path: /cert.der\n    content: \"secret:tls/der\"\n";
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"*\"\n    roles: [app]\n"),
+        ("modules/app.vgo", module),
+    ]);
+    f.start_server();
+    let agent_base = f.enroll("web1");
+    let out = f.agent("web1", &["resolve", "tls/der"]);
+    assert_code(&out, 0);
+    assert!(text(&out).contains("secret:tls/der resolved (12 bytes, binary, epoch"), "{}", text(&out));
+    let out = f.agent("web1", &["resolve", "tls/der", "--reveal"]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout, DER);
+    let (code, stderr, shown) = run_on_tty(&agent_base, "vigo-agent", &["resolve", "tls/der", "--reveal"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("secret:tls/der is binary (12 bytes, not UTF-8 text) and is not printed to a terminal"),
+        "{stderr}"
+    );
+    assert!(shown.is_empty(), "{shown:?}");
+    let saved = f.dir.join("resolved.der");
+    assert_code(&f.agent("web1", &["resolve", "tls/der", "--out", saved.to_str().unwrap()]), 0);
+    assert_eq!(std::fs::read(&saved).unwrap(), DER);
+    assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+    f.stop_server();
+
+    let help = run_in(&f.base(), "vigocli", &["secrets", "set", "raw", "--help"], "");
+    assert_code(&help, 0);
+    for says in [
+        "--trim-newline",
+        "stored exactly as given, byte for byte",
+        "`echo VALUE | vigocli secrets set raw KEY` therefore stores VALUE plus a newline",
+    ] {
+        assert!(
+            String::from_utf8_lossy(&help.stdout).contains(says),
+            "{says:?} missing from\n{}",
+            text(&help)
+        );
+    }
+}
