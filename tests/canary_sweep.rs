@@ -97,7 +97,9 @@ fn binary_canary() -> (Vec<u8>, [String; 2]) {
     let runs = [format!("Bn{}", random_alnum(20)), format!("Bz{}", random_alnum(20))];
     let mut v = vec![0x30, 0x82, 0x00, 0xc8, 0x00, 0xff];
     v.extend_from_slice(runs[0].as_bytes());
-    v.extend_from_slice(&[0xfe, 0x00, b'\n', 0xff, 0xc3, 0x28]);
+    // A piece between newlines too short to be a needle of its own: only scrubbing the value
+    // whole removes it (the U+FFFD check below sees it otherwise).
+    v.extend_from_slice(&[0xfe, 0x00, b'\n', 0xff, b'\n', 0xff, 0xc3, 0x28]);
     let mut x = u64::from_le_bytes(random_alnum(8).as_bytes().try_into().unwrap()) | 1;
     for _ in 0..140 {
         x ^= x << 13;
@@ -169,7 +171,7 @@ resources:
     target_path: /etc/app
   - name: peek
     type: exec
-    command: "cat ROOT/etc/app/secret.conf ROOT/etc/app/removable.conf; true"
+    command: "cat ROOT/etc/app/secret.conf ROOT/etc/app/removable.conf ROOT/etc/app/cert.der; true"
   - name: app-secret
     type: file
     target_path: /etc/app/secret.conf
@@ -222,7 +224,7 @@ resources:
     type: file
     target_path: /etc/app/cert.der
     content: "secret:sweep/der"
-    depends_on: [app-dir]
+    depends_on: [app-dir, peek]
   - name: der-printed
     type: exec
     command: "cat; cat {{secret_file}} > ROOT/der-fed; base64 {{secret_file}}; xxd -p {{secret_file}}; exit 5"
@@ -254,6 +256,7 @@ fn canary_appears_only_where_it_is_meant_to() {
     assert_code(&f.cli(&["secrets", "set", "raw", "sweep/pem", "--from-file", "/dev/stdin"], &pem), 0);
     // The binary canary goes in from a file, exactly as it is; the file goes before the sweep.
     let (der, der_runs) = binary_canary();
+    let (der2, der2_runs) = binary_canary();
     let der_file = f.dir.join("der-input");
     std::fs::write(&der_file, &der).unwrap();
     let der_set =
@@ -288,6 +291,13 @@ fn canary_appears_only_where_it_is_meant_to() {
     // Rotation: a new value for the file key, and the agents run again. `peek` prints the file
     // still holding the old value, which this run was not given.
     outputs.push(f.cli(&["secrets", "set", "raw", "sweep/file"], &rotated));
+    // The binary value rotates too: `peek` prints the old one from cert.der before it goes.
+    std::fs::write(&der_file, &der2).unwrap();
+    let der_rotated =
+        f.cli(&["secrets", "set", "raw", "sweep/der", "--from-file", der_file.to_str().unwrap()], "");
+    assert_code(&der_rotated, 0);
+    std::fs::remove_file(&der_file).unwrap();
+    outputs.push(der_rotated);
     let after_rotation = f.run_once("web1");
     assert!(
         text(&after_rotation).contains("content changed (secret:sweep/file)"),
@@ -339,12 +349,13 @@ fn canary_appears_only_where_it_is_meant_to() {
     assert!(shadow.contains("dan:$6$"), "{shadow}");
     let (der_file, der_fed) = (roots[0].join("etc/app/cert.der"), roots[0].join("der-fed"));
     for place in [&der_file, &der_fed, &resolved_der] {
-        assert_eq!(std::fs::read(place).unwrap(), der, "{}", place.display());
+        assert_eq!(std::fs::read(place).unwrap(), der2, "{}", place.display());
     }
 
     let mut sweep = Sweep { needles: needles(canary.as_bytes()), hits: vec![] };
     sweep.needles.extend(needles(rotated.as_bytes()));
     sweep.needles.extend(binary_needles(&der, &der_runs));
+    sweep.needles.extend(binary_needles(&der2, &der2_runs));
     assert_eq!(std::fs::read_to_string(roots[0].join("etc/app/plain")).unwrap(), "plain\n");
     let allowed = vec![secret_conf, motto, roots[0].join("etc/app/key.pem"), der_file, der_fed, resolved_der];
     for dir in [
@@ -363,6 +374,13 @@ fn canary_appears_only_where_it_is_meant_to() {
     for (i, o) in outputs.iter().enumerate() {
         sweep.check(&format!("process output #{i} stdout"), &o.stdout);
         sweep.check(&format!("process output #{i} stderr"), &o.stderr);
+        // Only a piece of the binary canary read as text puts U+FFFD in these outputs (a
+        // piece too short to be a needle of its own).
+        for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            if String::from_utf8_lossy(bytes).contains(char::REPLACEMENT_CHARACTER) {
+                sweep.hits.push(format!("process output #{i} {stream} (U+FFFD: binary read as text)"));
+            }
+        }
     }
     let captured: Vec<String> = std::fs::read_dir(f.capture_dir())
         .unwrap()

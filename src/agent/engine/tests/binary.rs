@@ -113,6 +113,9 @@ fn binary_output_is_scrubbed_raw_and_in_wrapped_hex_and_base64() {
     // lines of 76 and 5 of 64, 7 hex lines of 60.
     let redacted = x.output.matches(&format!("[REDACTED secret:{KEY}]")).count();
     assert!(redacted >= 1 + 7 + 4 + 5, "{redacted} redactions in {:?}", x.output);
+    // The raw value went whole, not piece by piece: no part of it is left to read as text.
+    assert!(x.output.starts_with(&format!("[REDACTED secret:{KEY}]")), "{:?}", x.output);
+    assert!(!x.output.contains(char::REPLACEMENT_CHARACTER), "{:?}", x.output);
     assert_no_binary_leak(&r, &value);
 }
 
