@@ -260,6 +260,23 @@ mod tests {
         );
     }
 
+    /// A long text value printed through `base64` or `xxd -p` is wrapped too.
+    #[test]
+    fn a_long_text_value_is_listed_by_its_wrapped_lines() {
+        use base64::Engine;
+        let v =
+            "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END KEY-----\n";
+        let f = forms(v.as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(v);
+        let hex: String = v.bytes().map(|b| format!("{b:02x}")).collect();
+        let lines =
+            b64.as_bytes().chunks(76).chain(b64.as_bytes().chunks(64)).chain(hex.as_bytes().chunks(60));
+        // A last line shorter than MIN_FORM is too short to say anything (see `push`).
+        for line in lines.filter(|l| l.len() >= MIN_FORM).map(|l| std::str::from_utf8(l).unwrap()) {
+            assert!(f.iter().any(|x| x.as_str() == line), "{line:?} missing from {f:?}");
+        }
+    }
+
     /// The lossy core of a value occurs in the lossy reading of any text around it, whatever
     /// bytes come before and after (which may complete or break its first and last characters).
     #[test]
