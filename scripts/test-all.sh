@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 
 # Outside tools the suite checks Vigo against (none of them written by this project).
 # cfengine3 and puppet: the peers examples/apply_bench runs side by side.
+# xxd: one of the ways tests/canary_sweep.rs prints a binary secret (`xxd -p`).
 # dnsmasq-base: the real DNS server tests/dns.rs starts on 127.0.0.1 (the binary alone, no service).
 # openssh-client: ssh-keygen -Y sign makes the isowebauth signatures src/auth/sshsig.rs checks.
 # curl: plays the browser through the test OpenID Provider (tests/common/oidc.rs).
 # ca-certificates: the system CA bundle the OIDC client can trust (src/auth/https.rs).
-packages=(openssl python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates)
+packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

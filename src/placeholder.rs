@@ -132,6 +132,15 @@ pub fn find_markers(text: &str) -> Result<Vec<Found>, PlaceholderError> {
     Ok(found)
 }
 
+/// The key when `text` is exactly one marker and nothing else (`content: secret:KEY`): the
+/// one place a binary value may go, since it is then used whole.
+pub fn whole_marker(text: &str) -> Option<String> {
+    match find_markers(text).ok()?.as_slice() {
+        [only] if only.start == 0 && only.end == text.len() => Some(only.key.clone()),
+        _ => None,
+    }
+}
+
 pub fn contains_marker(text: &str) -> bool {
     text.contains(MARKER_START) || text.contains(MARKER_END)
 }
@@ -300,6 +309,16 @@ mod tests {
                 Err(PlaceholderError::Malformed { .. }) => {}
                 Err(e) => panic!("unexpected {e}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_whole_marker_is_told_from_a_marker_inside_text() {
+        let m = marker("tls/der").unwrap();
+        assert_eq!(whole_marker(&m).as_deref(), Some("tls/der"));
+        for not_whole in [format!("{m}\n"), format!(" {m}"), format!("{m}{m}"), "plain".into(), String::new()]
+        {
+            assert_eq!(whole_marker(&not_whole), None, "{not_whole:?}");
         }
     }
 

@@ -3,6 +3,13 @@
 //! as several secrets, then a search for it — raw, hex, base64, URL-encoded, JSON- and
 //! shell-escaped — everywhere it must not be. Only the files whose job is to hold it may; the
 //! test fails listing every other place it was found.
+//!
+//! A binary canary (not UTF-8: NUL, 0xff, random bytes, two random text runs) goes the same
+//! way: set with `secrets set raw --from-file`, written by a file resource, fed to an exec on
+//! stdin and as its secret_file, printed by that exec raw, with `base64` and with `xxd -p`, and
+//! fetched with `vigo-agent resolve --out`. It is searched raw, as report text reads it
+//! (lossily), by either text run, in hex, base64 and URL-encoding, and in the wrapped lines of
+//! `xxd -p`, `base64` and `openssl base64`.
 
 mod common;
 
@@ -26,19 +33,20 @@ fn random_alnum(n: usize) -> String {
 }
 
 /// Every form the canary could leak in: raw, hex (both cases), URL-encoded (as the common
-/// encoders write it), JSON- and shell-escaped, and base64 / base64url at all three alignments
-/// (the stable middle of each encoding). The agent's scrubber removes the same list
+/// encoders write it), JSON- and shell-escaped (text only), base64 / base64url at all three
+/// alignments (the stable middle of each encoding), and the lines of hex and base64 as `xxd
+/// -p`, `base64` and `openssl base64` wrap them. The agent's scrubber removes the same list
 /// (`src/placeholder/forms.rs`).
-fn needles(canary: &str) -> Vec<(String, Vec<u8>)> {
+fn needles(canary: &[u8]) -> Vec<(String, Vec<u8>)> {
     use base64::Engine;
-    let mut out = vec![("raw".to_string(), canary.as_bytes().to_vec())];
-    let hex: String = canary.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut out = vec![("raw".to_string(), canary.to_vec())];
+    let hex: String = canary.iter().map(|b| format!("{b:02x}")).collect();
     out.push(("hex".into(), hex.clone().into_bytes()));
     out.push(("HEX".into(), hex.to_uppercase().into_bytes()));
     let percent = |keep: &dyn Fn(u8) -> bool, lower: bool| -> String {
         canary
-            .bytes()
-            .map(|b| match b {
+            .iter()
+            .map(|&b| match b {
                 b if keep(b) => (b as char).to_string(),
                 b if lower => format!("%{b:02x}"),
                 b => format!("%{b:02X}"),
@@ -49,26 +57,70 @@ fn needles(canary: &str) -> Vec<(String, Vec<u8>)> {
     out.push(("url-encoded lower".into(), percent(&|b| b.is_ascii_alphanumeric(), true).into_bytes()));
     let python_quote = |b: u8| b.is_ascii_alphanumeric() || b"-._~/".contains(&b);
     out.push(("url-encoded keeping /".into(), percent(&python_quote, false).into_bytes()));
-    let json = serde_json::to_string(canary).unwrap();
-    out.push(("json".into(), json.as_bytes()[1..json.len() - 1].to_vec()));
-    out.push(("json \\/".into(), json[1..json.len() - 1].replace('/', "\\/").into_bytes()));
-    let shell: String = canary
-        .chars()
-        .map(|c| if " &'\"$`\\^!*?[]{}(),;|<>".contains(c) { format!("\\{c}") } else { c.to_string() })
-        .collect();
-    out.push(("shell-escaped".into(), shell.into_bytes()));
+    if let Ok(text) = std::str::from_utf8(canary) {
+        let json = serde_json::to_string(text).unwrap();
+        out.push(("json".into(), json.as_bytes()[1..json.len() - 1].to_vec()));
+        out.push(("json \\/".into(), json[1..json.len() - 1].replace('/', "\\/").into_bytes()));
+        let shell: String = text
+            .chars()
+            .map(|c| if " &'\"$`\\^!*?[]{}(),;|<>".contains(c) { format!("\\{c}") } else { c.to_string() })
+            .collect();
+        out.push(("shell-escaped".into(), shell.into_bytes()));
+    }
     for (name, engine) in [
         ("base64", &base64::engine::general_purpose::STANDARD),
         ("base64url", &base64::engine::general_purpose::URL_SAFE),
     ] {
         for offset in 0..3 {
             let mut data = vec![b'x'; offset];
-            data.extend_from_slice(canary.as_bytes());
+            data.extend_from_slice(canary);
             let enc = engine.encode(&data);
             let skip = if offset == 0 { 0 } else { 4 };
             let core = &enc[skip..enc.len() - 4];
             out.push((format!("{name}@{offset}"), core.as_bytes().to_vec()));
         }
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(canary);
+    for (name, encoded, width) in [("xxd -p", &hex, 60), ("base64", &b64, 76), ("openssl base64", &b64, 64)] {
+        if encoded.len() > width {
+            for (i, line) in encoded.as_bytes().chunks(width).enumerate() {
+                out.push((format!("{name} line {i}"), line.to_vec()));
+            }
+        }
+    }
+    out
+}
+
+/// A DER-like binary canary: NUL and 0xff bytes, random bytes, and two random text runs (the
+/// runs are returned too: found anywhere, in any spelling, the value leaked).
+fn binary_canary() -> (Vec<u8>, [String; 2]) {
+    let runs = [format!("Bn{}", random_alnum(20)), format!("Bz{}", random_alnum(20))];
+    let mut v = vec![0x30, 0x82, 0x00, 0xc8, 0x00, 0xff];
+    v.extend_from_slice(runs[0].as_bytes());
+    // A piece between newlines too short to be a needle of its own: only scrubbing the value
+    // whole removes it (the U+FFFD check below sees it otherwise).
+    v.extend_from_slice(&[0xfe, 0x00, b'\n', 0xff, b'\n', 0xff, 0xc3, 0x28]);
+    let mut x = u64::from_le_bytes(random_alnum(8).as_bytes().try_into().unwrap()) | 1;
+    for _ in 0..140 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push((x >> 32) as u8);
+    }
+    v.extend_from_slice(&[0x00, 0xff]);
+    v.extend_from_slice(runs[1].as_bytes());
+    v.push(0xff);
+    (v, runs)
+}
+
+/// The binary canary's needles: its forms, how a report's text reads it (lossily, with no
+/// neighbour: enough for the middle of it, which is all random), and each text run.
+fn binary_needles(canary: &[u8], runs: &[String]) -> Vec<(String, Vec<u8>)> {
+    let mut out = needles(canary);
+    let lossy = String::from_utf8_lossy(&canary[1..canary.len() - 1]).into_owned();
+    out.push(("lossy".into(), lossy.into_bytes()));
+    for (i, run) in runs.iter().enumerate() {
+        out.push((format!("text run {i}"), run.as_bytes().to_vec()));
     }
     out
 }
@@ -119,7 +171,7 @@ resources:
     target_path: /etc/app
   - name: peek
     type: exec
-    command: "cat ROOT/etc/app/secret.conf ROOT/etc/app/removable.conf; true"
+    command: "cat ROOT/etc/app/secret.conf ROOT/etc/app/removable.conf ROOT/etc/app/cert.der; true"
   - name: app-secret
     type: file
     target_path: /etc/app/secret.conf
@@ -168,6 +220,16 @@ resources:
     type: exec
     command: "tail -n 2 {{secret_file}}; exit 4"
     secret_file: "secret:sweep/pem"
+  - name: app-der
+    type: file
+    target_path: /etc/app/cert.der
+    content: "secret:sweep/der"
+    depends_on: [app-dir, peek]
+  - name: der-printed
+    type: exec
+    command: "cat; cat {{secret_file}} > ROOT/der-fed; base64 {{secret_file}}; xxd -p {{secret_file}}; exit 5"
+    stdin: "secret:sweep/der"
+    secret_file: "secret:sweep/der"
 "#;
 
 const DB: &str = r#"
@@ -192,6 +254,15 @@ fn canary_appears_only_where_it_is_meant_to() {
     // held it, and through a command printing its last lines.
     let pem = format!("-----BEGIN TEST KEY-----\n{canary}L1\n{canary}L2\n-----END TEST KEY-----\n");
     assert_code(&f.cli(&["secrets", "set", "raw", "sweep/pem", "--from-file", "/dev/stdin"], &pem), 0);
+    // The binary canary goes in from a file, exactly as it is; the file goes before the sweep.
+    let (der, der_runs) = binary_canary();
+    let (der2, der2_runs) = binary_canary();
+    let der_file = f.dir.join("der-input");
+    std::fs::write(&der_file, &der).unwrap();
+    let der_set =
+        f.cli(&["secrets", "set", "raw", "sweep/der", "--from-file", der_file.to_str().unwrap()], "");
+    assert_code(&der_set, 0);
+    std::fs::remove_file(&der_file).unwrap();
     let roots = [f.root("web1"), f.root("db1")];
     std::fs::create_dir_all(roots[0].join("etc/app")).unwrap();
     std::fs::write(roots[0].join("etc/app/plain"), &pem).unwrap();
@@ -220,6 +291,13 @@ fn canary_appears_only_where_it_is_meant_to() {
     // Rotation: a new value for the file key, and the agents run again. `peek` prints the file
     // still holding the old value, which this run was not given.
     outputs.push(f.cli(&["secrets", "set", "raw", "sweep/file"], &rotated));
+    // The binary value rotates too: `peek` prints the old one from cert.der before it goes.
+    std::fs::write(&der_file, &der2).unwrap();
+    let der_rotated =
+        f.cli(&["secrets", "set", "raw", "sweep/der", "--from-file", der_file.to_str().unwrap()], "");
+    assert_code(&der_rotated, 0);
+    std::fs::remove_file(&der_file).unwrap();
+    outputs.push(der_rotated);
     let after_rotation = f.run_once("web1");
     assert!(
         text(&after_rotation).contains("content changed (secret:sweep/file)"),
@@ -242,6 +320,11 @@ fn canary_appears_only_where_it_is_meant_to() {
     );
     outputs.push(after_removal);
     outputs.push(f.agent("db1", &["resolve", "sweep/file"]));
+    let resolved_der = roots[0].join("resolved.der");
+    let resolved = f.agent("web1", &["resolve", "sweep/der", "--out", resolved_der.to_str().unwrap()]);
+    assert_code(&resolved, 0);
+    outputs.push(resolved);
+    outputs.push(der_set);
     let runs = f.cli(&["runs", "list", "-n", "50"], "");
     for id in
         String::from_utf8_lossy(&runs.stdout).lines().skip(1).filter_map(|l| l.split_whitespace().next())
@@ -264,11 +347,17 @@ fn canary_appears_only_where_it_is_meant_to() {
     assert!(roots[0].join("proc-stdin.environ").exists() && roots[0].join("proc-file.cmdline").exists());
     let shadow = std::fs::read_to_string(roots[1].join("etc/shadow")).unwrap();
     assert!(shadow.contains("dan:$6$"), "{shadow}");
+    let (der_file, der_fed) = (roots[0].join("etc/app/cert.der"), roots[0].join("der-fed"));
+    for place in [&der_file, &der_fed, &resolved_der] {
+        assert_eq!(std::fs::read(place).unwrap(), der2, "{}", place.display());
+    }
 
-    let mut sweep = Sweep { needles: needles(&canary), hits: vec![] };
-    sweep.needles.extend(needles(&rotated));
+    let mut sweep = Sweep { needles: needles(canary.as_bytes()), hits: vec![] };
+    sweep.needles.extend(needles(rotated.as_bytes()));
+    sweep.needles.extend(binary_needles(&der, &der_runs));
+    sweep.needles.extend(binary_needles(&der2, &der2_runs));
     assert_eq!(std::fs::read_to_string(roots[0].join("etc/app/plain")).unwrap(), "plain\n");
-    let allowed = vec![secret_conf, motto, roots[0].join("etc/app/key.pem")];
+    let allowed = vec![secret_conf, motto, roots[0].join("etc/app/key.pem"), der_file, der_fed, resolved_der];
     for dir in [
         f.base(),
         f.agent_base("web1"),
@@ -285,6 +374,13 @@ fn canary_appears_only_where_it_is_meant_to() {
     for (i, o) in outputs.iter().enumerate() {
         sweep.check(&format!("process output #{i} stdout"), &o.stdout);
         sweep.check(&format!("process output #{i} stderr"), &o.stderr);
+        // Only a piece of the binary canary read as text puts U+FFFD in these outputs (a
+        // piece too short to be a needle of its own).
+        for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            if String::from_utf8_lossy(bytes).contains(char::REPLACEMENT_CHARACTER) {
+                sweep.hits.push(format!("process output #{i} {stream} (U+FFFD: binary read as text)"));
+            }
+        }
     }
     let captured: Vec<String> = std::fs::read_dir(f.capture_dir())
         .unwrap()

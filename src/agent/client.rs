@@ -189,7 +189,7 @@ impl SignedClient {
         &mut self,
         keys: &[String],
         epoch: u64,
-    ) -> Result<(std::collections::BTreeMap<String, crate::crypto::SecretString>, u64), Failure> {
+    ) -> Result<(std::collections::BTreeMap<String, crate::crypto::SecretBytes>, u64), Failure> {
         let recipient = crate::crypto::EphemeralRecipient::generate()?;
         let body = pb::ResolveSecretsRequest {
             keys: keys.to_vec(),
@@ -209,10 +209,9 @@ impl SignedClient {
         let mut values = pb::SecretValues::decode(plain.expose())
             .map_err(|_| Failure::failed("sealed secret answer is malformed"))?;
         let mut out = std::collections::BTreeMap::new();
+        // Values are bytes, binary or text; the places that need text check (engine::attrs).
         for (k, mut v) in std::mem::take(&mut values.values) {
-            let text = String::from_utf8(std::mem::take(&mut v))
-                .map_err(|_| Failure::failed(format!("secret:{k} is not UTF-8")))?;
-            out.insert(k, crate::crypto::SecretString::new(text));
+            out.insert(k, crate::crypto::SecretBytes::new(std::mem::take(&mut v)));
         }
         Ok((out, answer.secrets_epoch))
     }

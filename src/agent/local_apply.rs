@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::engine::{self, ApplyOptions, RunReport};
 use crate::audit::{self, Event};
 use crate::bundle::CompiledBundle;
-use crate::crypto::SecretString;
+use crate::crypto::SecretBytes;
 use crate::exit::Failure;
 use crate::paths::AgentPaths;
 use crate::util::lock::FileLock;
@@ -21,7 +21,7 @@ pub struct LocalApply {
 pub fn apply(
     paths: &AgentPaths,
     bundle: &CompiledBundle,
-    secrets: &BTreeMap<String, SecretString>,
+    secrets: &BTreeMap<String, SecretBytes>,
     how: LocalApply,
 ) -> Result<RunReport, Failure> {
     crate::util::fsutil::ensure_dir(&paths.base, 0o700)?;

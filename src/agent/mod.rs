@@ -104,7 +104,11 @@ struct RunArgs {
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
-#[argh(subcommand, name = "resolve")]
+#[argh(
+    subcommand,
+    name = "resolve",
+    note = "With --reveal the value is written exactly as served. On a terminal, text is printed with a line end added if it has none, and a binary value (not UTF-8) is refused: use --out FILE, or redirect or pipe stdout."
+)]
 /// Ask the server for one secret this envoy is entitled to (a diagnostic).
 struct ResolveArgs {
     /// secret key
@@ -113,6 +117,9 @@ struct ResolveArgs {
     /// print the value itself
     #[argh(switch)]
     reveal: bool,
+    /// write the value to this file (mode 0600, replaced atomically); implies --reveal
+    #[argh(option)]
+    out: Option<String>,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -177,7 +184,9 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
                 run::RunRequest { once: a.once, noop: a.noop, root: root_dir(&a.root)? },
             ))
         }
-        AgentCommand::Resolve(a) => runtime()?.block_on(run::resolve(paths, &a.key, a.reveal)),
+        AgentCommand::Resolve(a) => {
+            runtime()?.block_on(run::resolve(paths, &a.key, a.reveal, a.out.as_deref()))
+        }
         AgentCommand::SetServer(a) => runtime()?.block_on(set_server::set_server(paths, &a.server)),
         AgentCommand::Apply(a) => {
             crate::util::interrupt::watch()?;

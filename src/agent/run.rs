@@ -9,7 +9,7 @@ use super::client::SignedClient;
 use super::engine::{self, RunReport};
 use super::local_apply::{self, LocalApply};
 use crate::bundle::{CompiledBundle, CompiledResource};
-use crate::crypto::SecretString;
+use crate::crypto::SecretBytes;
 use crate::exit::{CmdResult, Failure};
 use crate::paths::AgentPaths;
 use crate::proto::v1 as pb;
@@ -24,7 +24,7 @@ pub struct RunRequest {
 #[derive(Default)]
 pub struct SecretCache {
     epoch: u64,
-    values: BTreeMap<String, SecretString>,
+    values: BTreeMap<String, SecretBytes>,
 }
 
 impl SecretCache {
@@ -318,15 +318,27 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
 }
 
 /// `vigo-agent resolve KEY`: asks for one key (diagnostic; proves entitlement is enforced).
-pub async fn resolve(paths: &AgentPaths, key: &str, reveal: bool) -> CmdResult {
+/// The value is shown under the rules of `util::reveal`, as `vigocli secrets reveal` does.
+pub async fn resolve(paths: &AgentPaths, key: &str, reveal: bool, out: Option<&str>) -> CmdResult {
+    use crate::util::reveal;
     crate::placeholder::validate_key(key)?;
+    let dest = reveal::Dest::from_out(out);
     let mut client = SignedClient::open(paths).await?;
     let (values, epoch) = client.resolve(&[key.to_string()], 0).await?;
     let value = values.get(key).ok_or_else(|| Failure::failed("the server answered without the key"))?;
-    if reveal {
-        println!("{}", value.expose());
-    } else {
-        println!("secret:{key} resolved ({} bytes, epoch {epoch}); pass --reveal to print it", value.len());
+    if !reveal && out.is_none() {
+        let kind = if value.as_text().is_some() { "" } else { ", binary" };
+        println!(
+            "secret:{key} resolved ({} bytes{kind}, epoch {epoch}); pass --reveal to print it or --out FILE to save it",
+            value.len()
+        );
+        return Ok(());
+    }
+    if let Some(why) = reveal::refusal(key, value, &dest, "--out") {
+        return Err(Failure::failed(why));
+    }
+    if let Some(said) = reveal::write(key, value, &dest).map_err(|e| Failure::failed(e.to_string()))? {
+        eprintln!("{said}");
     }
     Ok(())
 }

@@ -26,7 +26,10 @@ fn an_unknown_word_in_command_position_is_a_command_name() {
         "{text}"
     );
     // Persistent options before the command do not hide it.
-    assert!(matches!(cli(&["--base-dir", "/x", "doctor"]), Outcome::Problem(Problem::UnknownCommand { .. })));
+    assert!(matches!(
+        cli(&["--base-dir", "/x", "frobnicate"]),
+        Outcome::Problem(Problem::UnknownCommand { .. })
+    ));
 }
 
 #[test]

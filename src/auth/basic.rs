@@ -24,7 +24,7 @@ pub fn dummy_comparisons() -> u64 {
 pub fn password_matches(provider: &dyn Provider, username: &str, known: bool, given: &[u8]) -> bool {
     let stored = if known { provider.get(&super::accounts::password_key(username)).ok() } else { None };
     let expected = match &stored {
-        Some(v) => crypto::sha256(v.expose().as_bytes()),
+        Some(v) => crypto::sha256(v.expose()),
         None => {
             DUMMY_COMPARISONS.fetch_add(1, Ordering::Relaxed);
             crypto::sha256(DUMMY)

@@ -190,8 +190,13 @@ mod docs_tests {
         for line in section.lines().filter(|l| l.starts_with("| `")) {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let name = cells[1].trim_matches('`');
-            let p = Permission::ALL.iter().find(|p| p.name() == name).unwrap_or_else(|| panic!("{name} is not a permission"));
-            for (role, cell) in [(Role::Admin, cells[2]), (Role::Viewer, cells[3]), (Role::Compliance, cells[4])] {
+            let p = Permission::ALL
+                .iter()
+                .find(|p| p.name() == name)
+                .unwrap_or_else(|| panic!("{name} is not a permission"));
+            for (role, cell) in
+                [(Role::Admin, cells[2]), (Role::Viewer, cells[3]), (Role::Compliance, cells[4])]
+            {
                 assert_eq!(role.allows(*p), cell == "yes", "{name} for {}", role.name());
             }
             seen.push(*p);

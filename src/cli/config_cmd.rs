@@ -8,7 +8,7 @@ use argh::{ArgsInfo, FromArgs};
 
 use super::Context;
 use crate::config::{self, ConfigError};
-use crate::crypto::SecretString;
+use crate::crypto::SecretBytes;
 use crate::exit::{CmdResult, Failure};
 use crate::secrets::{LocalVault, Provider, SecretsError};
 
@@ -109,7 +109,7 @@ impl NoVault {
 }
 
 impl Provider for NoVault {
-    fn get(&self, _: &str) -> Result<SecretString, SecretsError> {
+    fn get(&self, _: &str) -> Result<SecretBytes, SecretsError> {
         Err(self.err())
     }
     fn version(&self, _: &str) -> Result<String, SecretsError> {

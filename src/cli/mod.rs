@@ -12,6 +12,7 @@ mod output;
 mod passphrase_cmd;
 mod runs_cmd;
 mod secrets_cmd;
+mod secrets_set;
 mod tls_cmd;
 mod users_cmd;
 
@@ -96,7 +97,7 @@ pub struct Context {
 
 pub fn main(command: &str, args: &[&str]) -> ExitCode {
     let args = hoist_options(args, PERSISTENT);
-    let parsed: CliArgs = match parse_args_with_advice(command, &args, secrets_cmd::set_advice) {
+    let parsed: CliArgs = match parse_args_with_advice(command, &args, secrets_set::set_advice) {
         Ok(p) => p,
         Err(code) => return code,
     };

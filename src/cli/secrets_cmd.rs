@@ -5,15 +5,13 @@ use argh::{ArgsInfo, FromArgs};
 
 use super::audited::audited;
 use super::output::Format;
-use super::passphrase_cmd::{self, ask};
+use super::passphrase_cmd;
 use super::{operator_actor, Context};
-use crate::argv::Problem;
 use crate::audit::Event;
-use crate::crypto::SecretString;
 use crate::exit::{CmdResult, Failure};
 use crate::secrets::local::key_file_exists;
 use crate::secrets::{gate, home, LocalVault, Provider, SecretsError};
-use crate::util::prompt;
+use crate::util::reveal;
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
@@ -33,7 +31,7 @@ enum SecretsCommand {
     Lock(LockArgs),
     Rotate(RotateArgs),
     Reset(ResetArgs),
-    Set(SetArgs),
+    Set(super::secrets_set::SetArgs),
     Reveal(RevealArgs),
     Delete(DeleteArgs),
     List(ListArgs),
@@ -71,51 +69,19 @@ struct ResetArgs {}
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
-#[argh(subcommand, name = "set")]
-/// Store a value: `set raw <key>` verbatim, `set password <key>` with complexity rules.
-struct SetArgs {
-    #[argh(subcommand)]
-    kind: SetKind,
-}
-
-#[derive(FromArgs, ArgsInfo)]
-#[argh(subcommand)]
-enum SetKind {
-    Raw(SetRawArgs),
-    Password(SetPasswordArgs),
-}
-
-#[derive(FromArgs, ArgsInfo)]
-#[argh(help_triggers("-h", "--help", "help"))]
-#[argh(subcommand, name = "raw")]
-/// Store a text value (UTF-8, up to 1 MiB) verbatim, from --from-file, piped stdin, or a hidden prompt.
-struct SetRawArgs {
-    /// secret key, e.g. vigo/db/dsn
-    #[argh(positional)]
-    key: String,
-    /// read the value from this file (verbatim)
-    #[argh(option)]
-    from_file: Option<String>,
-}
-
-#[derive(FromArgs, ArgsInfo)]
-#[argh(help_triggers("-h", "--help", "help"))]
-#[argh(subcommand, name = "password")]
-/// Store a human-typed credential: 12+ characters with upper, lower, digit and special.
-struct SetPasswordArgs {
-    /// secret key, e.g. vigo/os-users/dan
-    #[argh(positional)]
-    key: String,
-}
-
-#[derive(FromArgs, ArgsInfo)]
-#[argh(help_triggers("-h", "--help", "help"))]
-#[argh(subcommand, name = "reveal")]
+#[argh(
+    subcommand,
+    name = "reveal",
+    note = "The value is written exactly as stored. On a terminal, text is printed with a line end added if it has none, and a binary value (not UTF-8) is refused: use --out FILE, or redirect or pipe stdout."
+)]
 /// Print a stored value (recorded in the audit log as secret.accessed).
 struct RevealArgs {
     /// secret key
     #[argh(positional)]
     key: String,
+    /// write the value to this file instead (mode 0600, replaced atomically)
+    #[argh(option)]
+    out: Option<String>,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -141,29 +107,6 @@ struct ListArgs {
     output: Format,
 }
 
-/// `secrets set KEY VALUE`, the form other tools use, is the commonest slip: say which kinds
-/// there are and how a value gets in, without repeating the words (the second may be the value).
-pub fn set_advice(problem: &Problem) -> Option<String> {
-    let path = match problem {
-        Problem::UnknownCommand { path, .. }
-        | Problem::MissingCommand { path, .. }
-        | Problem::UnknownFlag { path, .. } => path,
-        _ => return None,
-    };
-    if !path.ends_with(&["secrets".to_string(), "set".to_string()]) {
-        return None;
-    }
-    let cmd = path.join(" ");
-    Some(format!(
-        "error: `{cmd}` takes the kind of value first, then the key; the value itself never goes on the command line:
-  {cmd} raw KEY                   asks for the value at a hidden prompt
-  COMMAND | {cmd} raw KEY         reads it from a pipe
-  {cmd} raw KEY --from-file FILE  reads it from a file
-  {cmd} password KEY              a password typed twice (12+ characters: upper, lower, digit, special)
-Run `{cmd} raw --help` for details."
-    ))
-}
-
 pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
     match args.command {
         SecretsCommand::Init(_) => passphrase_cmd::init(ctx),
@@ -184,8 +127,7 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
             home::check(&ctx.paths.secrets_dir, &ctx.paths.base).map_err(Failure::refused)?;
             gate::check_gate(&ctx.paths.sentinel).map_err(Failure::refused)?;
             let result = match gated {
-                SecretsCommand::Set(SetArgs { kind: SetKind::Raw(a) }) => set_raw(ctx, a),
-                SecretsCommand::Set(SetArgs { kind: SetKind::Password(a) }) => set_password(ctx, a),
+                SecretsCommand::Set(a) => super::secrets_set::run(ctx, a),
                 SecretsCommand::Reveal(a) => reveal(ctx, a),
                 SecretsCommand::Delete(a) => delete(ctx, a),
                 SecretsCommand::List(a) => list(ctx, a.output),
@@ -200,7 +142,7 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
 }
 
 /// Opens the vault for a value verb, first clearing what a `set` killed midway left behind.
-fn vault(ctx: &Context) -> Result<LocalVault, Failure> {
+pub(super) fn vault(ctx: &Context) -> Result<LocalVault, Failure> {
     let v = LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file)
         .map_err(|e| Failure::failed(e.to_string()))?;
     if let Err(e) = v.sweep_stale_temps() {
@@ -209,92 +151,29 @@ fn vault(ctx: &Context) -> Result<LocalVault, Failure> {
     Ok(v)
 }
 
-fn secrets_failure(e: SecretsError) -> Failure {
+pub(super) fn secrets_failure(e: SecretsError) -> Failure {
     Failure::failed(e.to_string())
-}
-
-/// Checks a human-typed password and names the first rule it breaks.
-pub fn password_rule_violation(pw: &str) -> Option<&'static str> {
-    if pw.chars().count() < 12 {
-        return Some("it must be at least 12 characters long");
-    }
-    if !pw.chars().any(|c| c.is_uppercase()) {
-        return Some("it must contain an uppercase letter");
-    }
-    if !pw.chars().any(|c| c.is_lowercase()) {
-        return Some("it must contain a lowercase letter");
-    }
-    if !pw.chars().any(|c| c.is_ascii_digit()) {
-        return Some("it must contain a digit");
-    }
-    if !pw.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
-        return Some("it must contain a special character (e.g. !#%&*-_)");
-    }
-    None
-}
-
-fn set_raw(ctx: &Context, a: SetRawArgs) -> CmdResult {
-    crate::placeholder::validate_key(&a.key)?;
-    let limit = crate::secrets::local::MAX_VALUE_LEN;
-    let value = match &a.from_file {
-        Some(f) => std::fs::File::open(f)
-            .and_then(|file| prompt::read_value(file, limit, "the file"))
-            .map_err(|e| Failure::failed(format!("{f}: {e}")))?,
-        None if std::io::IsTerminal::is_terminal(&std::io::stdin()) => ask("Enter value: ")?,
-        None => prompt::read_all_stdin(limit).map_err(|e| Failure::failed(e.to_string()))?,
-    };
-    if value.is_empty() {
-        return Err(Failure::failed(
-            "refusing to store an empty value; use `vigocli secrets delete` to remove a key",
-        ));
-    }
-    store_value(ctx, &a.key, &value)
-}
-
-fn set_password(ctx: &Context, a: SetPasswordArgs) -> CmdResult {
-    crate::placeholder::validate_key(&a.key)?;
-    let pw = ask("Enter password: ")?;
-    if let Some(rule) = password_rule_violation(pw.expose()) {
-        return Err(Failure::failed(format!("password rejected: {rule}; nothing was stored")));
-    }
-    let again = ask("Confirm password: ")?;
-    if again.expose() != pw.expose() {
-        return Err(Failure::failed("the two passwords differ; nothing was stored"));
-    }
-    store_value(ctx, &a.key, &pw)
-}
-
-/// Writes the value and its audit row, then tells a running server. The sealed value is staged
-/// in a hidden temp file, the `secret.set` row commits, and only then is the value renamed into
-/// place: a process killed at any point leaves the old value, or the new one with its audit row.
-/// (Undoing the write after a failed commit could not survive a kill between the two.)
-fn store_value(ctx: &Context, key: &str, value: &SecretString) -> CmdResult {
-    let v = vault(ctx)?;
-    let staged = v.stage(key, value.expose().as_bytes()).map_err(secrets_failure)?;
-    let detail = serde_json::json!({ "bytes": value.len() });
-    // On failure `staged` is dropped, which removes the temp file: nothing changed.
-    audited(ctx, Event::new(&operator_actor(), "secret.set", key).detail(detail), || Ok(()))?;
-    staged.install().map_err(|e| {
-        Failure::failed(format!(
-            "the secret.set audit row is recorded but the value could not be put in place ({e}); the previous value stays"
-        ))
-    })?;
-    println!("Secret {key:?} stored.");
-    match super::admin_client::notify_rotation(ctx, key) {
-        Ok(msg) => println!("{msg}"),
-        Err(why) => {
-            println!("No server notified ({why}); envoys pick the value up at the next publish or restart.")
-        }
-    }
-    Ok(())
 }
 
 fn reveal(ctx: &Context, a: RevealArgs) -> CmdResult {
     let v = vault(ctx)?;
+    let dest = reveal::Dest::from_out(a.out.as_deref());
+    // A refusal rolls the audit row back: nothing was revealed.
     let value = audited(ctx, Event::new(&operator_actor(), "secret.accessed", &a.key), || {
-        v.get(&a.key).map_err(secrets_failure)
+        let value = v.get(&a.key).map_err(secrets_failure)?;
+        match reveal::refusal(&a.key, &value, &dest, "--out") {
+            Some(why) => Err(Failure::failed(why)),
+            None => Ok(value),
+        }
     })?;
-    println!("{}", value.expose());
+    let said = reveal::write(&a.key, &value, &dest).map_err(|e| {
+        Failure::failed(format!(
+            "the secret.accessed audit row is recorded but writing the value failed: {e}"
+        ))
+    })?;
+    if let Some(said) = said {
+        eprintln!("{said}");
+    }
     Ok(())
 }
 
@@ -380,19 +259,4 @@ fn list(ctx: &Context, format: Format) -> CmdResult {
         println!("{key}");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::password_rule_violation;
-
-    #[test]
-    fn password_rules_name_the_failure() {
-        assert!(password_rule_violation("Short1!").unwrap().contains("12"));
-        assert!(password_rule_violation("alllowercase1!").unwrap().contains("uppercase"));
-        assert!(password_rule_violation("ALLUPPERCASE1!").unwrap().contains("lowercase"));
-        assert!(password_rule_violation("NoDigitsHere!!").unwrap().contains("digit"));
-        assert!(password_rule_violation("NoSpecials1234").unwrap().contains("special"));
-        assert_eq!(password_rule_violation("Str0ng-Passw0rd!"), None);
-    }
 }

@@ -101,7 +101,7 @@ const CANARY: &str = "CANARY-7f3a-do-not-leak";
 pub(super) fn seed_provider() -> MemoryProvider {
     let mut p = MemoryProvider::new();
     for k in ["vigo/db/password", "vigo/grafana/admin_password", "vigo/deploy/key"] {
-        p.insert(k, &format!("{CANARY}:{k}"));
+        p.insert(k, format!("{CANARY}:{k}"));
     }
     p
 }

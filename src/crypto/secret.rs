@@ -2,7 +2,8 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// Secret bytes (keys, decrypted values). Debug prints `[REDACTED]`.
+/// Secret bytes: keys, and secret values (the vault stores bytes; a value may be binary, such
+/// as a DER certificate). Debug prints `[REDACTED]`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
 pub struct SecretBytes(Vec<u8>);
 
@@ -13,17 +14,25 @@ impl SecretBytes {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Drops the bytes past `len`; they stay in the buffer's capacity, which is zeroized on
+    /// drop like the rest.
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
+    }
+    /// The value as text, or `None` when it is binary (not valid UTF-8). Places that need text
+    /// (a template, a password, a `when:` condition) refuse a binary value through this.
+    pub fn as_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
     /// Decryption in place is the only writer; it stays inside the crypto module.
     pub(super) fn inner_mut(&mut self) -> &mut Vec<u8> {
         &mut self.0
-    }
-    /// Interprets the bytes as UTF-8 text, consuming self so no second copy lingers.
-    pub fn into_string(mut self) -> Result<SecretString, SecretBytes> {
-        let bytes = std::mem::take(&mut self.0);
-        match String::from_utf8(bytes) {
-            Ok(s) => Ok(SecretString::new(s)),
-            Err(e) => Err(SecretBytes(e.into_bytes())),
-        }
     }
 }
 
@@ -33,7 +42,7 @@ impl std::fmt::Debug for SecretBytes {
     }
 }
 
-/// Secret text (passphrases, resolved secret values). Debug and Display print `[REDACTED]`.
+/// Secret text (passphrases, typed passwords, private keys in PEM). Debug and Display print `[REDACTED]`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
 pub struct SecretString(String);
 
@@ -49,6 +58,13 @@ impl SecretString {
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl From<SecretString> for SecretBytes {
+    /// Moves the text's buffer over, so no second copy lingers.
+    fn from(mut s: SecretString) -> SecretBytes {
+        SecretBytes(std::mem::take(&mut s.0).into_bytes())
     }
 }
 
@@ -76,6 +92,16 @@ mod tests {
         let b = SecretBytes::new(b"canary-1234".to_vec());
         assert_eq!(format!("{b:?}"), "[REDACTED]");
         assert!(!format!("{:?}", Some(&b)).contains("canary"));
+    }
+
+    #[test]
+    fn bytes_are_text_only_when_valid_utf8() {
+        assert_eq!(SecretBytes::new("é!".as_bytes().to_vec()).as_text(), Some("é!"));
+        let der = SecretBytes::new(vec![0x30, 0x82, 0x00, 0xff]);
+        assert_eq!(der.as_text(), None);
+        assert_eq!(der.len(), 4);
+        let moved = SecretBytes::from(SecretString::new("pw".into()));
+        assert_eq!(moved.expose(), b"pw");
     }
 
     #[test]

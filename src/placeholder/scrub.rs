@@ -3,7 +3,7 @@
 
 use zeroize::Zeroizing;
 
-use super::forms::forms;
+use super::forms::{forms, lossy_form};
 
 /// Lines of a multi-line value shorter than this are not scrubbed on their own: a `}` or an
 /// empty line would blank out half of every report, and reveal nothing.
@@ -29,23 +29,34 @@ impl Scrubber {
         Self::default()
     }
 
-    /// Adds `value` under `key`: its spellings (hex, base64, URL, JSON, shell escaping) and,
-    /// for a multi-line value (a PEM key, a config file), each line and its spellings — a
-    /// line-based diff or a command that prints one line must not carry it out either.
-    pub fn add(&mut self, key: &str, value: &str) {
+    /// Adds `value` under `key`: its spellings (hex, base64, URL, JSON, shell escaping; for a
+    /// binary value its lossy reading and encodings) and, for a multi-line value (a PEM key, a
+    /// config file), each line and its spellings — a line-based diff or a command that prints
+    /// one line must not carry it out either.
+    pub fn add(&mut self, key: &str, value: impl AsRef<[u8]>) {
         self.add_as(&format!("[REDACTED secret:{key}]"), value);
     }
 
     /// `add` with the text that replaces the value (for a value whose key is not known).
-    pub fn add_as(&mut self, replacement: &str, value: &str) {
+    pub fn add_as(&mut self, replacement: &str, value: impl AsRef<[u8]>) {
+        let value = value.as_ref();
         if value.is_empty() {
             return;
         }
         let replacement = replacement.to_string();
         let mut needles = forms(value);
         // A one-line value yields itself again (or itself without its newline); dedup drops it.
-        for line in value.lines().map(str::trim).filter(|l| l.len() >= MIN_SCRUBBED_LINE) {
-            needles.extend(forms(line));
+        // The "lines" of a binary value are only ever printed as they are (`head`, `tail`,
+        // `grep -a`): their lossy reading is enough, and keeps a large value's needles few.
+        let binary = std::str::from_utf8(value).is_err();
+        for line in value.split(|b| *b == b'\n').map(<[u8]>::trim_ascii) {
+            if line.len() < MIN_SCRUBBED_LINE {
+                continue;
+            }
+            match binary {
+                true => needles.extend(lossy_form(line)),
+                false => needles.extend(forms(line)),
+            }
         }
         self.entries
             .extend(needles.into_iter().map(|needle| Entry { needle, replacement: replacement.clone() }));
@@ -248,7 +259,9 @@ mod tests {
         for p in printed {
             let out = s.scrub(&format!("out: {p}\n"));
             assert!(out.contains("[REDACTED secret:k]"), "{p:?} -> {out:?}");
-            for (form, needle) in crate::placeholder::forms::forms(value).iter().map(|f| (f, f.as_str())) {
+            for (form, needle) in
+                crate::placeholder::forms::forms(value.as_bytes()).iter().map(|f| (f, f.as_str()))
+            {
                 assert!(!out.contains(needle), "{form:?} survived in {out:?}");
             }
         }

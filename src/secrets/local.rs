@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Provider, SecretsError};
-use crate::crypto::{self, MasterKey, SecretString};
+use crate::crypto::{self, MasterKey, SecretBytes};
 use crate::placeholder::validate_key;
 use crate::util::fsutil;
 
@@ -216,12 +216,13 @@ impl Drop for Staged {
 }
 
 impl Provider for LocalVault {
-    fn get(&self, key: &str) -> Result<SecretString, SecretsError> {
+    /// The stored bytes. The format never said "text": values written when only text was
+    /// accepted are the UTF-8 bytes of that text, so they read back unchanged.
+    fn get(&self, key: &str) -> Result<SecretBytes, SecretsError> {
         let file = self.read_file(key)?;
         let sealed = file.strip_prefix(MAGIC).ok_or_else(|| SecretsError::Tampered { key: key.into() })?;
-        let plain = crypto::open(&self.key, &Self::aad(key), sealed)
-            .map_err(|_| SecretsError::Tampered { key: key.into() })?;
-        plain.into_string().map_err(|_| backend(format!("secret {key:?} is not valid UTF-8")))
+        crypto::open(&self.key, &Self::aad(key), sealed)
+            .map_err(|_| SecretsError::Tampered { key: key.into() })
     }
 
     fn version(&self, key: &str) -> Result<String, SecretsError> {
@@ -254,12 +255,12 @@ mod tests {
         let (base, v) = vault("staged");
         v.put("app/key", b"old").unwrap();
         let staged = v.stage("app/key", b"new").unwrap();
-        assert_eq!(v.get("app/key").unwrap().expose(), "old");
+        assert_eq!(v.get("app/key").unwrap().expose(), b"old");
         assert_eq!(v.list().unwrap(), ["app/key"], "the temp file is not a key");
         drop(staged);
         assert_eq!(fs::read_dir(base.join("secrets/app")).unwrap().count(), 1, "temp file removed");
         v.stage("app/key", b"new").unwrap().install().unwrap();
-        assert_eq!(v.get("app/key").unwrap().expose(), "new");
+        assert_eq!(v.get("app/key").unwrap().expose(), b"new");
         assert_eq!(fs::read_dir(base.join("secrets/app")).unwrap().count(), 1);
         fs::remove_dir_all(&base).unwrap();
     }
@@ -289,7 +290,7 @@ mod tests {
         assert!(!stale.exists() && !master_temp.exists());
         assert!(base.join("secrets/.master.key").exists(), "not a temp");
         live.install().unwrap();
-        assert_eq!(v.get("app/key").unwrap().expose(), "new", "the live writer's temp survived");
+        assert_eq!(v.get("app/key").unwrap().expose(), b"new", "the live writer's temp survived");
         for not_temp in [".master.key", ".vigo-home", "key.tmp-1-0123456789ab", ".x.tmp-1-xyz"] {
             assert_eq!(super::super::temps::temp_writer(not_temp), None, "{not_temp}");
         }
@@ -301,7 +302,7 @@ mod tests {
         let (base, v) = vault("long");
         let longest = format!("app/{}", "s".repeat(crate::placeholder::MAX_SEGMENT_LEN));
         v.put(&longest, b"v").unwrap();
-        assert_eq!(v.get(&longest).unwrap().expose(), "v");
+        assert_eq!(v.get(&longest).unwrap().expose(), b"v");
         let too_long = format!("app/{}", "s".repeat(crate::placeholder::MAX_SEGMENT_LEN + 1));
         assert!(matches!(v.put(&too_long, b"v"), Err(SecretsError::InvalidKey(_))));
         fs::remove_dir_all(base).unwrap();
@@ -312,7 +313,7 @@ mod tests {
         let (base, v) = vault("basic");
         v.put("vigo/db/dsn", b"postgres://x").unwrap();
         v.put("vigo/api", b"k").unwrap();
-        assert_eq!(v.get("vigo/db/dsn").unwrap().expose(), "postgres://x");
+        assert_eq!(v.get("vigo/db/dsn").unwrap().expose(), b"postgres://x");
         assert_eq!(v.list().unwrap(), ["vigo/api", "vigo/db/dsn"]);
         let file = base.join("secrets/vigo/db/dsn");
         assert_eq!(fsutil::mode_of(&file).unwrap(), 0o600);
@@ -320,6 +321,34 @@ mod tests {
         assert!(!fs::read(&file).unwrap().windows(8).any(|w| w == b"postgres"));
         v.delete("vigo/api").unwrap();
         assert!(matches!(v.get("vigo/api"), Err(SecretsError::NotFound { .. })));
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    /// Any bytes go in and come back out unchanged: NUL, 0xff, invalid UTF-8, a trailing newline.
+    #[test]
+    fn binary_values_round_trip_byte_for_byte() {
+        let (base, v) = vault("binary");
+        let der = [0x30, 0x82, 0x01, 0x0a, 0x00, 0xff, 0xfe, 0xc3, 0x28, 0x0a];
+        v.put("tls/cert.der", &der).unwrap();
+        assert_eq!(v.get("tls/cert.der").unwrap().expose(), der);
+        assert_eq!(v.get("tls/cert.der").unwrap().as_text(), None);
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    /// A vault written before values were bytes (`tests/fixtures/vault-v1`) still opens: the
+    /// on-disk format did not change, and its text value comes back as the same UTF-8 bytes.
+    #[test]
+    fn a_vault_written_before_values_were_bytes_still_opens() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-v1");
+        let base = std::env::temp_dir().join(format!("vigo-vault-v1-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let dir = base.join("secrets");
+        fsutil::ensure_dir(&dir.join("app/db"), 0o700).unwrap();
+        let key = dir.join(".master.key");
+        fsutil::atomic_write(&key, &fs::read(fixture.join("master.key")).unwrap(), 0o600).unwrap();
+        fs::copy(fixture.join("app/db/dsn"), dir.join("app/db/dsn")).unwrap();
+        let v = LocalVault::open(&dir, &key).unwrap();
+        assert_eq!(v.get("app/db/dsn").unwrap().as_text(), Some("postgres://app:s3crét@db/app"));
         fs::remove_dir_all(base).unwrap();
     }
 

@@ -7,7 +7,7 @@ pub mod local;
 mod temps;
 pub mod throttle;
 
-use crate::crypto::SecretString;
+use crate::crypto::SecretBytes;
 
 pub use local::LocalVault;
 
@@ -25,8 +25,9 @@ pub enum SecretsError {
 
 /// A source of secret values. Implementations must never log values.
 pub trait Provider: Send + Sync {
-    /// The plaintext value of `key`.
-    fn get(&self, key: &str) -> Result<SecretString, SecretsError>;
+    /// The plaintext value of `key`, as stored: bytes, which may or may not be UTF-8 text
+    /// (the places that need text check, see `SecretBytes::as_text`).
+    fn get(&self, key: &str) -> Result<SecretBytes, SecretsError>;
     /// A version tag that changes whenever the value changes (content hash, backend version).
     fn version(&self, key: &str) -> Result<String, SecretsError>;
     /// Every stored key, sorted.
@@ -44,7 +45,7 @@ pub trait Provider: Send + Sync {
 /// An in-memory provider for tests and for compiling configs that use no secrets.
 #[derive(Default)]
 pub struct MemoryProvider {
-    values: std::collections::BTreeMap<String, SecretString>,
+    values: std::collections::BTreeMap<String, SecretBytes>,
 }
 
 impl MemoryProvider {
@@ -52,17 +53,17 @@ impl MemoryProvider {
         Self::default()
     }
     #[cfg(test)]
-    pub fn insert(&mut self, key: &str, value: &str) {
-        self.values.insert(key.to_string(), SecretString::new(value.to_string()));
+    pub fn insert(&mut self, key: &str, value: impl AsRef<[u8]>) {
+        self.values.insert(key.to_string(), SecretBytes::new(value.as_ref().to_vec()));
     }
 }
 
 impl Provider for MemoryProvider {
-    fn get(&self, key: &str) -> Result<SecretString, SecretsError> {
+    fn get(&self, key: &str) -> Result<SecretBytes, SecretsError> {
         self.values.get(key).cloned().ok_or_else(|| SecretsError::NotFound { key: key.into() })
     }
     fn version(&self, key: &str) -> Result<String, SecretsError> {
-        self.get(key).map(|v| crate::crypto::sha256_hex(v.expose().as_bytes()))
+        self.get(key).map(|v| crate::crypto::sha256_hex(v.expose()))
     }
     fn list(&self) -> Result<Vec<String>, SecretsError> {
         Ok(self.values.keys().cloned().collect())

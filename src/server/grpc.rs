@@ -305,7 +305,7 @@ impl VigoAgent for AgentService {
         let mut values = pb::SecretValues::default();
         for key in &body.keys {
             let v = s.provider.get(key).map_err(|e| Status::failed_precondition(e.to_string()))?;
-            values.values.insert(key.clone(), v.expose().as_bytes().to_vec());
+            values.values.insert(key.clone(), v.expose().to_vec());
         }
         let plain = Zeroizing::new(values.encode_to_vec());
         for v in values.values.values_mut() {

@@ -190,6 +190,16 @@ fn oidc_settings(
     let secret = provider
         .get(key)
         .map_err(|e| Failure::failed(format!("auth.oidc.client_secret: resolving secret {key:?}: {e}")))?;
+    let secret = crate::crypto::SecretString::new(
+        secret
+            .as_text()
+            .ok_or_else(|| {
+                Failure::failed(format!(
+                    "auth.oidc.client_secret: secret {key:?} is binary; a client secret is text"
+                ))
+            })?
+            .to_string(),
+    );
     let trust = match &o.ca_file {
         Some(f) => crate::auth::https::TrustRoots::Pem(
             std::fs::read_to_string(f).map_err(|e| Failure::failed(format!("auth.oidc.ca_file {f}: {e}")))?,

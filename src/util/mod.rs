@@ -7,6 +7,7 @@ pub mod hosts;
 pub mod interrupt;
 pub mod lock;
 pub mod prompt;
+pub mod reveal;
 pub mod text;
 pub mod time;
 pub mod users;

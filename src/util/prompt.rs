@@ -5,7 +5,7 @@ use std::io::{self, BufRead, IsTerminal, Read, Write};
 
 use nix::sys::termios::{self, LocalFlags, SetArg};
 
-use crate::crypto::SecretString;
+use crate::crypto::{SecretBytes, SecretString};
 
 /// Reads one line; `hidden` turns terminal echo off. EOF before any input is an error.
 pub fn read_line(prompt: &str, hidden: bool) -> io::Result<SecretString> {
@@ -45,8 +45,8 @@ fn echo_off(stdin: &io::Stdin) -> Option<termios::Termios> {
 
 /// Reads a whole value of at most `limit` bytes from `input` (a file or piped stdin), stopping
 /// one byte past the limit so an endless source (`/dev/zero`, `yes`) fails fast instead of
-/// filling memory. Values are text: anything but UTF-8 is refused. `what` names the source.
-pub fn read_value(input: impl io::Read, limit: usize, what: &str) -> io::Result<SecretString> {
+/// filling memory. Any bytes: a value may be binary (a DER certificate). `what` names the source.
+pub fn read_value(input: impl io::Read, limit: usize, what: &str) -> io::Result<SecretBytes> {
     let mut buf = zeroize::Zeroizing::new(Vec::new());
     input.take(limit as u64 + 1).read_to_end(&mut buf)?;
     if buf.len() > limit {
@@ -55,19 +55,36 @@ pub fn read_value(input: impl io::Read, limit: usize, what: &str) -> io::Result<
             format!("{what} holds more than {} KiB, the limit for a secret value", limit / 1024),
         ));
     }
-    let text = String::from_utf8(std::mem::take(&mut *buf)).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{what} is not UTF-8 text; secret values are text"),
-        )
-    })?;
-    Ok(SecretString::new(text))
+    Ok(SecretBytes::new(std::mem::take(&mut *buf)))
 }
 
-/// Reads all of piped stdin (for `set raw`), at most `limit` bytes; strips one trailing newline.
-pub fn read_all_stdin(limit: usize) -> io::Result<SecretString> {
-    let value = read_value(io::stdin().lock(), limit, "standard input")?;
-    let text = value.expose();
-    let kept = text.strip_suffix('\n').map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
-    Ok(SecretString::new(kept.to_string()))
+/// The length of `value` without one trailing line end (`\n` or `\r\n`), for `--trim-newline`.
+pub fn without_newline_len(value: &[u8]) -> usize {
+    match value {
+        [.., b'\r', b'\n'] => value.len() - 2,
+        [.., b'\n'] => value.len() - 1,
+        _ => value.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_read_whole_as_bytes_and_an_oversized_one_is_refused() {
+        let bytes = [0x30, 0x00, 0xff, b'\n'];
+        assert_eq!(read_value(&bytes[..], 4, "x").unwrap().expose(), bytes);
+        let e = read_value(&[0u8; 5][..], 4, "the file").unwrap_err();
+        assert!(e.to_string().starts_with("the file holds more than"), "{e}");
+    }
+
+    #[test]
+    fn trimming_drops_exactly_one_line_end() {
+        assert_eq!(without_newline_len(b"pw\n"), 2);
+        assert_eq!(without_newline_len(b"pw\r\n"), 2);
+        assert_eq!(without_newline_len(b"pw\n\n"), 3);
+        assert_eq!(without_newline_len(b"pw"), 2);
+        assert_eq!(without_newline_len(b""), 0);
+    }
 }

@@ -1,17 +1,24 @@
 //! Typed access to a resource's attributes with secret markers substituted on the way out.
-//! Values that may carry secrets come back as `SecretString` so they are zeroized on drop.
+//! Values that may carry secrets come back as `SecretString` (text) or `SecretBytes` so they
+//! are zeroized on drop.
+//!
+//! Secret values are bytes and may be binary (not UTF-8). A binary value is used only whole:
+//! as the entire value of an attribute that takes bytes (`bytes`: file `content`, exec `stdin`
+//! and `secret_file`) written as exactly one `secret:` ref. Spliced into text — a template
+//! around it, a password, a path, a `when:` condition — it is an error naming the key and the
+//! attribute.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use crate::bundle::CompiledResource;
-use crate::crypto::SecretString;
+use crate::crypto::{SecretBytes, SecretString};
 use crate::placeholder;
 
 pub(crate) struct Attrs<'a> {
     res: &'a CompiledResource,
-    secrets: &'a BTreeMap<String, SecretString>,
+    secrets: &'a BTreeMap<String, SecretBytes>,
 }
 
 impl<'a> Attrs<'a> {
@@ -19,14 +26,11 @@ impl<'a> Attrs<'a> {
     /// sees (or writes) a marker.
     pub fn new(
         res: &'a CompiledResource,
-        secrets: &'a BTreeMap<String, SecretString>,
+        secrets: &'a BTreeMap<String, SecretBytes>,
     ) -> Result<Self, String> {
         let keys = res.secret_keys().map_err(|e| format!("resource {:?}: {e}", res.name))?;
         if let Some(missing) = keys.iter().find(|k| !secrets.contains_key(*k)) {
-            return Err(format!(
-                "secret:{missing} was not resolved for this run; the resource was not applied so its \
-                 marker cannot land on disk"
-            ));
+            return Err(unresolved(missing));
         }
         Ok(Attrs { res, secrets })
     }
@@ -35,19 +39,29 @@ impl<'a> Attrs<'a> {
         self.res.attributes.get(name).filter(|v| !v.is_null())
     }
 
-    fn subst(&self, text: &str) -> Result<String, String> {
-        placeholder::substitute(text, |k| self.secrets.get(k).map(SecretString::expose))
-            .map_err(|e| e.to_string())
+    fn subst(&self, name: &str, text: &str) -> Result<String, String> {
+        substitute_text(&format!("attribute {name:?}"), text, self.secrets)
     }
 
     /// An attribute as text; numbers and booleans are accepted as their JSON spelling.
     pub fn secret(&self, name: &str) -> Result<Option<SecretString>, String> {
         match self.raw(name) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(SecretString::new(self.subst(s)?))),
+            Some(Value::String(s)) => Ok(Some(SecretString::new(self.subst(name, s)?))),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(SecretString::new(v.to_string()))),
             Some(_) => Err(format!("attribute {name:?} must be a string")),
         }
+    }
+
+    /// An attribute that takes bytes (file content, exec stdin, secret_file): exactly one
+    /// `secret:` ref is its value as stored, binary or not; anything else is text, in which a
+    /// binary value is refused (see the module comment).
+    pub fn bytes(&self, name: &str) -> Result<Option<SecretBytes>, String> {
+        if let Some(key) = self.template(name).and_then(placeholder::whole_marker) {
+            let value = self.secrets.get(&key).ok_or_else(|| unresolved(&key))?;
+            return Ok(Some(value.clone()));
+        }
+        Ok(self.secret(name)?.map(SecretBytes::from))
     }
 
     /// A non-secret text attribute (paths, modes, names).
@@ -109,13 +123,13 @@ impl<'a> Attrs<'a> {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|v| match v {
-                    Value::String(s) => self.subst(s),
+                    Value::String(s) => self.subst(name, s),
                     _ => Err(format!("attribute {name:?} must be a list of strings")),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
             Some(Value::String(s)) => Ok(Some(
-                self.subst(s)?
+                self.subst(name, s)?
                     .split(',')
                     .map(str::trim)
                     .filter(|p| !p.is_empty())
@@ -138,4 +152,36 @@ impl<'a> Attrs<'a> {
             )),
         }
     }
+}
+
+fn unresolved(key: &str) -> String {
+    format!(
+        "secret:{key} was not resolved for this run; the resource was not applied so its marker \
+         cannot land on disk"
+    )
+}
+
+/// `text` with its markers replaced by their values, which must be text: `what` (an attribute,
+/// `when:`) names where, in the error for a binary value.
+pub(crate) fn substitute_text(
+    what: &str,
+    text: &str,
+    secrets: &BTreeMap<String, SecretBytes>,
+) -> Result<String, String> {
+    for found in placeholder::find_markers(text).map_err(|e| e.to_string())? {
+        if secrets.get(&found.key).is_some_and(|v| v.as_text().is_none()) {
+            return Err(binary_in_text(what, &found.key));
+        }
+    }
+    placeholder::substitute(text, |k| secrets.get(k).and_then(SecretBytes::as_text))
+        .map_err(|e| e.to_string())
+}
+
+/// The error for a binary value where text is needed, with the two ways out.
+pub(crate) fn binary_in_text(what: &str, key: &str) -> String {
+    format!(
+        "secret:{key} is binary (not UTF-8 text) and {what} needs text; a binary value can only be \
+         used whole, as the entire file content, stdin or secret_file (`content: \"secret:{key}\"`), \
+         or store a text encoding of it (e.g. base64) under another key"
+    )
 }

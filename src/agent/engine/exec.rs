@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::attrs::Attrs;
 use super::process::{self, Spec};
 use super::{cmdline, rootfs, Ctx, Done, Fail, Outcome};
-use crate::crypto::SecretString;
+use crate::crypto::SecretBytes;
 
 const SECRET_FILE: &str = "{{secret_file}}";
 
@@ -23,7 +23,7 @@ const SECRET_FILE: &str = "{{secret_file}}";
 struct SecretTemp(PathBuf);
 
 impl SecretTemp {
-    fn create(value: &SecretString) -> Result<SecretTemp, String> {
+    fn create(value: &SecretBytes) -> Result<SecretTemp, String> {
         let rand = crate::crypto::random_bytes(12).map_err(|e| e.to_string())?;
         let path = std::env::temp_dir().join(format!("vigo-secret-{}", crate::crypto::hex_encode(&rand)));
         let mut f = OpenOptions::new()
@@ -33,7 +33,7 @@ impl SecretTemp {
             .open(&path)
             .map_err(|e| format!("creating the secret_file temp file {}: {e}", path.display()))?;
         let guard = SecretTemp(path);
-        f.write_all(value.expose().as_bytes())
+        f.write_all(value.expose())
             .and_then(|_| f.sync_all())
             .map_err(|e| format!("writing the secret_file temp file: {e}"))?;
         Ok(guard)
@@ -93,7 +93,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         return Ok(Done::changed(format!("would run: {command}{why}")));
     }
 
-    let secret_value = a.secret("secret_file")?;
+    let secret_value = a.bytes("secret_file")?;
     if command.contains(SECRET_FILE) && secret_value.is_none() {
         return Err(format!("the command uses {SECRET_FILE} but the resource has no secret_file").into());
     }
@@ -103,7 +103,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         line = line.replace(SECRET_FILE, &t.0.to_string_lossy());
     }
     let mut spec = Spec::new(cmdline::argv(&line)?, limit);
-    spec.stdin = a.secret("stdin")?;
+    spec.stdin = a.bytes("stdin")?;
     spec.cwd = cwd;
     let ran = process::run(spec);
     drop(temp);

@@ -1,5 +1,6 @@
 //! The file executor: content, mode, owner, group, ensure. Content is replaced atomically;
-//! mode and ownership of an existing file are kept unless the resource names them.
+//! mode and ownership of an existing file are kept unless the resource names them. Content is
+//! bytes: `content: secret:KEY` alone writes the value as stored, binary or not (see `attrs`).
 
 use std::fs;
 use std::io::ErrorKind;
@@ -64,7 +65,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     }
 
     let mut meta = Meta::from_attrs(a, ctx.root)?;
-    let content = a.secret("content")?;
+    let content = a.bytes("content")?;
     let secret_keys = a.keys_in("content");
     if !secret_keys.is_empty() && meta.mode.is_none() {
         // A file holding a secret is private unless the resource says otherwise.
@@ -89,15 +90,15 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         } else if held_secret {
             ctx.secret_files.clears(ctx.index, &host_path);
         }
-        if old.as_deref().map(Vec::as_slice) != Some(new.expose().as_bytes()) {
+        if old.as_deref().map(Vec::as_slice) != Some(new.expose()) {
             write = true;
-            let old_text = String::from_utf8_lossy(old.as_deref().map(Vec::as_slice).unwrap_or_default());
+            let old = old.as_deref().map(Vec::as_slice).unwrap_or_default();
             if held_secret || !secret_keys.is_empty() {
                 // What the file held may be a value this run does not know (rotated away, or
                 // no longer referenced): find it, so that no output carries it either.
-                ctx.secret_files.learn_old_content(&host_path, &old_text, template);
+                ctx.secret_files.learn_old_content(&host_path, old, template);
             }
-            lines.push(content_change(&secret_keys, held_secret, current.as_ref(), &old_text, new.expose()));
+            lines.push(content_change(&secret_keys, held_secret, current.as_ref(), old, new.expose()));
         }
     }
     if let Some(m) = &current {
@@ -117,7 +118,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
             let mode = meta.mode.or(current.as_ref().map(|m| m.mode() & 0o7777)).unwrap_or(0o644);
             let uid = meta.uid.or(current.as_ref().map(|m| m.uid())).unwrap_or(own_uid);
             let gid = meta.gid.or(current.as_ref().map(|m| m.gid())).unwrap_or(own_gid);
-            let bytes = content.as_ref().map(|c| c.expose().as_bytes()).unwrap_or_default();
+            let bytes = content.as_ref().map(|c| c.expose()).unwrap_or_default();
             ctx.batch.stage_file(&path, bytes, mode, (uid, gid))?;
         } else {
             meta.apply(&path)?;
@@ -133,8 +134,8 @@ fn content_change(
     secret_keys: &std::collections::BTreeSet<String>,
     held_secret: bool,
     current: Option<&fs::Metadata>,
-    old: &str,
-    new: &str,
+    old: &[u8],
+    new: &[u8],
 ) -> String {
     if !secret_keys.is_empty() {
         let keys: Vec<String> = secret_keys.iter().map(|k| format!("secret:{k}")).collect();
@@ -144,7 +145,8 @@ fn content_change(
     } else if current.is_some_and(|m| m.mode() & 0o004 == 0) {
         "content changed (not readable by other users, diff withheld)".to_string()
     } else {
-        diff::line_diff(old, new)
+        // Content without a secret is text from the config; the old file may be anything.
+        diff::line_diff(&String::from_utf8_lossy(old), &String::from_utf8_lossy(new))
     }
 }
 

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::bundle::{CompiledBundle, CompiledResource};
-use crate::crypto::SecretString;
+use crate::crypto::SecretBytes;
 use crate::placeholder::Scrubber;
 
 pub use guardrails::Guardrails;
@@ -124,7 +124,7 @@ pub(crate) type Outcome = Result<Done, Fail>;
 /// failed (or skipped) resource in the report.
 pub fn apply(
     bundle: &CompiledBundle,
-    secrets: &BTreeMap<String, SecretString>,
+    secrets: &BTreeMap<String, SecretBytes>,
     opts: &ApplyOptions,
 ) -> RunReport {
     let started_ms = crate::util::time::unix_now_millis();
@@ -269,7 +269,7 @@ pub fn apply(
 
 /// Every resolved value under its key, and every old value the run found in a secret-bearing
 /// file (under its key when the file's template told which one it was).
-fn scrubber_for(secrets: &BTreeMap<String, SecretString>, tracker: &secret_files::Tracker) -> Scrubber {
+fn scrubber_for(secrets: &BTreeMap<String, SecretBytes>, tracker: &secret_files::Tracker) -> Scrubber {
     let mut scrubber = Scrubber::new();
     for (key, value) in secrets {
         scrubber.add(key, value.expose());
@@ -289,7 +289,7 @@ fn scrubber_for(secrets: &BTreeMap<String, SecretString>, tracker: &secret_files
 /// over rendered strings, whose markers are substituted here, at the last moment.
 fn when_holds(
     res: &CompiledResource,
-    secrets: &BTreeMap<String, SecretString>,
+    secrets: &BTreeMap<String, SecretBytes>,
     ctx: &Ctx,
 ) -> Result<bool, Fail> {
     let Some(raw) = res.when.as_deref().map(str::trim).filter(|w| !w.is_empty()) else { return Ok(true) };
@@ -304,8 +304,7 @@ fn when_holds(
         return Err(format!("unsupported when: {raw:?} (use changed, always, or A == B / A != B)").into());
     };
     let resolve = |side: &str| {
-        crate::placeholder::substitute(side.trim(), |k| secrets.get(k).map(|v| v.expose()))
-            .map_err(|e| Fail::from(format!("when: {e}")))
+        attrs::substitute_text("when:", side.trim(), secrets).map_err(|e| Fail::from(format!("when: {e}")))
     };
     let (lhs, rhs) = (resolve(lhs)?, resolve(rhs)?);
     Ok((lhs == rhs) != negate)
@@ -317,7 +316,7 @@ impl Fail {
     }
 }
 
-fn run_one(res: &CompiledResource, secrets: &BTreeMap<String, SecretString>, ctx: &Ctx) -> Outcome {
+fn run_one(res: &CompiledResource, secrets: &BTreeMap<String, SecretBytes>, ctx: &Ctx) -> Outcome {
     let a = attrs::Attrs::new(res, secrets)?;
     if !when_holds(res, secrets, ctx)? {
         // Unchanged, but the report says why it did not run (the condition may hold a secret

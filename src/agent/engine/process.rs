@@ -12,7 +12,7 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-use crate::crypto::SecretString;
+use crate::crypto::SecretBytes;
 
 pub(crate) const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Output kept per command: twice what a report carries, so the report's cut falls after
@@ -23,7 +23,7 @@ pub(crate) const CUT_NOTICE: &str = "\n[output truncated at 128 KiB]";
 
 pub(crate) struct Spec {
     pub argv: Vec<String>,
-    pub stdin: Option<SecretString>,
+    pub stdin: Option<SecretBytes>,
     pub cwd: Option<PathBuf>,
     pub timeout: Duration,
     /// Variables on top of the clean PATH/HOME/LANG (tools such as apt need a few).
@@ -137,7 +137,7 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
     drop(done_tx);
     if let (Some(value), Some(mut pipe)) = (spec.stdin, child.stdin.take()) {
         std::thread::spawn(move || {
-            let _ = pipe.write_all(value.expose().as_bytes());
+            let _ = pipe.write_all(value.expose());
         });
     }
 

@@ -24,6 +24,9 @@ const MAX_TEMPLATE: usize = 64 * 1024;
 /// Lines of an old file learned one by one, at most (when its template no longer fits it).
 const MAX_LEARNED_LINES: usize = 10_000;
 
+/// Binary content learned, at most: the largest value the vault holds.
+const MAX_BINARY: usize = crate::secrets::local::MAX_VALUE_LEN;
+
 /// Host paths of secret-bearing files, each with the content (markers, not values) it was
 /// last written with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,8 +64,8 @@ impl SecretFiles {
 /// An old value found in a file: under its key when the file's template located it, else a
 /// line of a file that held a secret.
 pub(crate) enum Learned {
-    Key(String, Zeroizing<String>),
-    Line(Zeroizing<String>),
+    Key(String, Zeroizing<Vec<u8>>),
+    Line(Zeroizing<Vec<u8>>),
 }
 
 /// A change to the record a resource asks for: (resource index, host path, `Some(template)`
@@ -100,23 +103,33 @@ impl Tracker {
 
     /// Finds the old values in `old`, the content of a secret-bearing file about to be
     /// replaced: located by the template it was last written with (or, for a rotation, the
-    /// one it is written with now), else each line of it.
-    pub fn learn_old_content(&self, path: &str, old: &str, current_template: Option<&str>) {
+    /// one it is written with now), else each line of it. Binary content can only have been
+    /// one whole value (see `attrs`): it is learned whole.
+    pub fn learn_old_content(&self, path: &str, old: &[u8], current_template: Option<&str>) {
         let recorded = self.start.files.get(path).and_then(|r| r.template.as_deref());
-        let found = [recorded, current_template].into_iter().flatten().find_map(|t| extract(t, old));
+        let templates = [recorded, current_template].into_iter().flatten();
         let mut learned = self.learned.borrow_mut();
-        match found {
+        let Ok(old) = std::str::from_utf8(old) else {
+            let bytes = Zeroizing::new(old[..old.len().min(MAX_BINARY)].to_vec());
+            learned.push(match templates.filter_map(placeholder::whole_marker).next() {
+                Some(key) => Learned::Key(key, bytes),
+                None => Learned::Line(bytes),
+            });
+            return;
+        };
+        match templates.clone().find_map(|t| extract(t, old)) {
             Some(values) => {
-                learned.extend(values.into_iter().map(|(k, v)| Learned::Key(k, Zeroizing::new(v))));
+                learned
+                    .extend(values.into_iter().map(|(k, v)| Learned::Key(k, Zeroizing::new(v.into_bytes()))));
             }
             None => {
                 // Bounded: each value learned is scrubbed in some twenty spellings.
                 if old.len() <= MAX_TEMPLATE {
-                    learned.push(Learned::Line(Zeroizing::new(old.to_string())));
+                    learned.push(Learned::Line(Zeroizing::new(old.as_bytes().to_vec())));
                 }
                 let lines = old.lines().map(str::trim).filter(|l| l.len() >= 4 && l.len() <= MAX_TEMPLATE);
                 for line in lines.take(MAX_LEARNED_LINES) {
-                    learned.push(Learned::Line(Zeroizing::new(line.to_string())));
+                    learned.push(Learned::Line(Zeroizing::new(line.as_bytes().to_vec())));
                 }
             }
         }
@@ -230,19 +243,36 @@ mod tests {
         assert!(Tracker::new(unknown).held_secret("/anything"));
     }
 
+    /// Binary old content was one whole value: learned whole (under its key when the
+    /// template says which), not line by line as text.
+    #[test]
+    fn binary_old_content_is_learned_whole() {
+        let mut start = SecretFiles::default();
+        start.files.insert("/der".into(), Remembered { template: Some(m("tls/der")) });
+        let t = Tracker::new(start);
+        t.learn_old_content("/der", &[0x30, 0x00, 0xff, b'\n', 0xfe], None);
+        t.learn_old_content("/other", &[0xff, b'x'], Some("text around"));
+        let learned = t.take_learned();
+        assert!(
+            matches!(&learned[0], Learned::Key(k, v) if k == "tls/der" && v.as_slice() == [0x30, 0x00, 0xff, b'\n', 0xfe])
+        );
+        assert!(matches!(&learned[1], Learned::Line(v) if v.as_slice() == [0xff, b'x']));
+        assert_eq!(learned.len(), 2);
+    }
+
     #[test]
     fn old_values_are_learned_by_template_or_else_line_by_line() {
         let mut start = SecretFiles::default();
         start.files.insert("/f".into(), Remembered { template: Some(format!("pw={}\n", m("k"))) });
         let t = Tracker::new(start);
-        t.learn_old_content("/f", "pw=oldvalue\n", Some("pw=plain\n"));
-        t.learn_old_content("/g", "a\nlong line one\n", None);
+        t.learn_old_content("/f", b"pw=oldvalue\n", Some("pw=plain\n"));
+        t.learn_old_content("/g", b"a\nlong line one\n", None);
         let learned: Vec<String> = t
             .take_learned()
             .into_iter()
             .map(|l| match l {
-                Learned::Key(k, v) => format!("{k}={}", v.as_str()),
-                Learned::Line(v) => format!("line={}", v.as_str()),
+                Learned::Key(k, v) => format!("{k}={}", String::from_utf8_lossy(&v)),
+                Learned::Line(v) => format!("line={}", String::from_utf8_lossy(&v)),
             })
             .collect();
         assert_eq!(learned, ["k=oldvalue", "line=a\nlong line one\n", "line=long line one"]);

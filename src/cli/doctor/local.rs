@@ -15,7 +15,11 @@ pub fn vault(ctx: &Context, out: &mut Vec<Check>) {
             let n = v.list().map(|l| l.len()).unwrap_or(0);
             out.push(Check::ok("master key", format!("{} (owner-only), {n} secret(s)", key.display())));
         }
-        Err(e) => out.push(Check::fail("master key", e.to_string(), "see the message; `vigocli secrets init` makes a vault")),
+        Err(e) => out.push(Check::fail(
+            "master key",
+            e.to_string(),
+            "see the message; `vigocli secrets init` makes a vault",
+        )),
     }
     if ctx.paths.verifier.exists() {
         out.push(Check::ok("unlock passphrase", format!("verifier at {}", ctx.paths.verifier.display())));
@@ -27,14 +31,19 @@ pub fn vault(ctx: &Context, out: &mut Vec<Check>) {
         ));
     }
     match crate::secrets::gate::check_gate(&ctx.paths.sentinel) {
-        Ok(()) => out.push(Check::ok("vault gate", "unlocked (it locks itself after 24 h idle; `vigocli secrets lock` now)")),
+        Ok(()) => out.push(Check::ok(
+            "vault gate",
+            "unlocked (it locks itself after 24 h idle; `vigocli secrets lock` now)",
+        )),
         Err(_) => out.push(Check::ok("vault gate", "locked")),
     }
 }
 
 fn read_first_cert(path: &Path) -> Result<Vec<u8>, String> {
     let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    x509::certs_from_pem(&pem).map(|mut c| c.remove(0).to_vec()).map_err(|e| format!("{}: {e}", path.display()))
+    x509::certs_from_pem(&pem)
+        .map(|mut c| c.remove(0).to_vec())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn tls(ctx: &Context, out: &mut Vec<Check>) {
@@ -45,7 +54,9 @@ pub fn tls(ctx: &Context, out: &mut Vec<Check>) {
             let server = read_first_cert(&p.server_cert());
             match server.as_deref().map(|der| x509::key_matches_cert(pki.server.key_pem.expose(), der)) {
                 Ok(Ok(true)) => out.push(Check::ok("server key", "matches the server certificate")),
-                Ok(Ok(false)) => out.push(Check::fail("server key", "tls/key is not the key of tls/cert", certs_fix)),
+                Ok(Ok(false)) => {
+                    out.push(Check::fail("server key", "tls/key is not the key of tls/cert", certs_fix))
+                }
                 Ok(Err(e)) => out.push(Check::fail("server key", e.to_string(), certs_fix)),
                 Err(e) => out.push(Check::fail("server certificate", e.clone(), certs_fix)),
             }
@@ -53,7 +64,8 @@ pub fn tls(ctx: &Context, out: &mut Vec<Check>) {
                 ("CA", p.ca_cert(), "plan a CA rollover: `vigocli tls ca-rollover start`"),
                 ("server certificate", p.server_cert(), "run `vigocli tls renew-server-cert`"),
             ] {
-                match read_first_cert(&path).and_then(|der| x509::not_after(&der).map_err(|e| e.to_string())) {
+                match read_first_cert(&path).and_then(|der| x509::not_after(&der).map_err(|e| e.to_string()))
+                {
                     Ok(t) => out.push(expiry(&format!("{what} expiry"), what, t, renew)),
                     Err(e) => out.push(Check::fail(&format!("{what} expiry"), e, certs_fix)),
                 }
@@ -70,7 +82,10 @@ pub fn config(ctx: &Context, out: &mut Vec<Check>) {
     if dir.exists() {
         match (crate::config::load_tree(dir), &vault) {
             (Ok(tree), Ok(v)) => match tree.validate_all(v) {
-                Ok(_) => out.push(Check::ok("config tree", format!("{} loads; every secret ref resolves", dir.display()))),
+                Ok(_) => out.push(Check::ok(
+                    "config tree",
+                    format!("{} loads; every secret ref resolves", dir.display()),
+                )),
                 Err(errs) => out.push(Check::fail(
                     "config tree",
                     errs.first().map(|e| e.to_string()).unwrap_or_default(),
@@ -82,10 +97,18 @@ pub fn config(ctx: &Context, out: &mut Vec<Check>) {
                 errs.first().map(|e| e.to_string()).unwrap_or_default(),
                 "fix the tree (`vigocli config validate` lists every error)",
             )),
-            (Ok(_), Err(_)) => out.push(Check::warn("config tree", "loads; secret refs not checked (no vault)", "see the master key check")),
+            (Ok(_), Err(_)) => out.push(Check::warn(
+                "config tree",
+                "loads; secret refs not checked (no vault)",
+                "see the master key check",
+            )),
         }
     } else {
-        out.push(Check::warn("config tree", format!("no config directory at {}", dir.display()), "write nodes.vgo and modules/, then `vigocli config publish`"));
+        out.push(Check::warn(
+            "config tree",
+            format!("no config directory at {}", dir.display()),
+            "write nodes.vgo and modules/, then `vigocli config publish`",
+        ));
     }
     for key in &ctx.settings_secret_refs {
         match vault.as_ref().map(|v| v.contains(key)) {
@@ -102,7 +125,11 @@ pub fn config(ctx: &Context, out: &mut Vec<Check>) {
 pub fn database(ctx: &Context, quick: bool, out: &mut Vec<Check>) {
     let db = &ctx.paths.db;
     if !db.exists() {
-        out.push(Check::warn("database", format!("no database at {}", db.display()), "vigosrv creates it at its first start"));
+        out.push(Check::warn(
+            "database",
+            format!("no database at {}", db.display()),
+            "vigosrv creates it at its first start",
+        ));
         return;
     }
     let conn = match crate::store::open(db) {
@@ -111,15 +138,19 @@ pub fn database(ctx: &Context, quick: bool, out: &mut Vec<Check>) {
     };
     match conn.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)) {
         Ok(s) if s == "ok" => out.push(Check::ok("database", format!("{} passes quick_check", db.display()))),
-        Ok(s) => out.push(Check::fail("database", format!("quick_check: {s}"), "restore vigo.db from a backup")),
+        Ok(s) => {
+            out.push(Check::fail("database", format!("quick_check: {s}"), "restore vigo.db from a backup"))
+        }
         Err(e) => out.push(Check::fail("database", e.to_string(), "restore vigo.db from a backup")),
     }
-    let verdict = if quick { crate::audit::verify_last(&conn, 10_000) } else { crate::audit::verify(&conn, None) };
+    let verdict =
+        if quick { crate::audit::verify_last(&conn, 10_000) } else { crate::audit::verify(&conn, None) };
     let scope = if quick { "the last 10,000 rows" } else { "the whole chain" };
     match verdict {
-        Ok(crate::audit::Verdict::Intact { rows, head }) => {
-            out.push(Check::ok("audit chain", format!("{scope} holds ({rows} rows, head {}…)", &head[..16.min(head.len())])))
-        }
+        Ok(crate::audit::Verdict::Intact { rows, head }) => out.push(Check::ok(
+            "audit chain",
+            format!("{scope} holds ({rows} rows, head {}…)", &head[..16.min(head.len())]),
+        )),
         Ok(crate::audit::Verdict::Broken { seq, reason }) => out.push(Check::fail(
             "audit chain",
             format!("row {seq}: {reason}"),
@@ -132,15 +163,23 @@ pub fn database(ctx: &Context, quick: bool, out: &mut Vec<Check>) {
 pub fn disk(ctx: &Context, out: &mut Vec<Check>) {
     let base = &ctx.paths.base;
     let Ok(st) = nix::sys::statvfs::statvfs(base.as_path()) else {
-        return out.push(Check::warn("disk", format!("cannot stat {}", base.display()), "check that the base directory exists"));
+        return out.push(Check::warn(
+            "disk",
+            format!("cannot stat {}", base.display()),
+            "check that the base directory exists",
+        ));
     };
-    let free = st.blocks_available() as u64 * st.fragment_size() as u64;
-    let total = (st.blocks() as u64 * st.fragment_size() as u64).max(1);
+    let free = st.blocks_available() * st.fragment_size();
+    let total = (st.blocks() * st.fragment_size()).max(1);
     let mib = free / (1024 * 1024);
     let pct = free * 100 / total;
     let detail = format!("{mib} MiB free ({pct}%) under {}", base.display());
     if mib < 100 {
-        out.push(Check::fail("disk", detail, "free space: the audit log and reports need room, and writes fail when it runs out"));
+        out.push(Check::fail(
+            "disk",
+            detail,
+            "free space: the audit log and reports need room, and writes fail when it runs out",
+        ));
     } else if pct < 10 || mib < 1024 {
         out.push(Check::warn("disk", detail, "free some space before it runs out"));
     } else {

@@ -1,6 +1,7 @@
 //! Engine tests: hand-built bundles applied into temp roots (or, where a test says so, into
 //! temp paths under `/`). Tools they need are required, never skipped.
 
+mod binary;
 mod confinement;
 mod exec;
 mod files;
@@ -18,7 +19,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::bundle::{CompiledBundle, CompiledResource};
-use crate::crypto::SecretString;
+use crate::crypto::SecretBytes;
 use crate::placeholder;
 
 /// A fresh directory under the temp dir, removed on drop.
@@ -65,8 +66,8 @@ pub(super) fn marker(key: &str) -> String {
     placeholder::marker(key).unwrap()
 }
 
-pub(super) fn secrets(pairs: &[(&str, &str)]) -> BTreeMap<String, SecretString> {
-    pairs.iter().map(|(k, v)| (k.to_string(), SecretString::new(v.to_string()))).collect()
+pub(super) fn secrets(pairs: &[(&str, &str)]) -> BTreeMap<String, SecretBytes> {
+    pairs.iter().map(|(k, v)| (k.to_string(), SecretBytes::new(v.as_bytes().to_vec()))).collect()
 }
 
 pub(super) fn opts(root: &Path) -> ApplyOptions {
@@ -79,7 +80,7 @@ pub(super) fn opts(root: &Path) -> ApplyOptions {
     }
 }
 
-pub(super) fn run(b: &CompiledBundle, s: &BTreeMap<String, SecretString>, o: &ApplyOptions) -> RunReport {
+pub(super) fn run(b: &CompiledBundle, s: &BTreeMap<String, SecretBytes>, o: &ApplyOptions) -> RunReport {
     apply(b, s, o)
 }
 

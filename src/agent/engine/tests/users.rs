@@ -18,7 +18,7 @@ fn account_root(tag: &str) -> TempRoot {
     root
 }
 
-fn dan(password: &str) -> (CompiledBundle, BTreeMap<String, SecretString>) {
+fn dan(password: &str) -> (CompiledBundle, BTreeMap<String, SecretBytes>) {
     let mut user = res(
         "dan",
         "user",
