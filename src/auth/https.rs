@@ -201,7 +201,7 @@ impl Target {
         let (name, host) = match url.host() {
             Some(Host::Domain(d)) => (
                 ServerName::try_from(d.to_string())
-                    .map_err(|_| HttpError::Url(format!("bad host name in {url}")))?,
+                    .map_err(|_| HttpError::Url(format!("bad host name {d:?}")))?,
                 d.to_string(),
             ),
             Some(Host::Ipv4(ip)) => (ServerName::IpAddress(std::net::IpAddr::V4(ip).into()), ip.to_string()),
