@@ -2,6 +2,7 @@
 //! trust from a pinned PEM or the system bundle read directly (the binary is static: no NSS, no
 //! OpenSSL), names resolved by `util::hosts`. One request per connection, a deadline on the
 //! whole exchange, a cap on the answer, and redirects reported instead of followed.
+//! The provider must offer TLS 1.3: the binary builds rustls without TLS 1.2.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -200,7 +201,7 @@ impl Target {
         let (name, host) = match url.host() {
             Some(Host::Domain(d)) => (
                 ServerName::try_from(d.to_string())
-                    .map_err(|_| HttpError::Url(format!("bad host name in {url}")))?,
+                    .map_err(|_| HttpError::Url(format!("bad host name {d:?}")))?,
                 d.to_string(),
             ),
             Some(Host::Ipv4(ip)) => (ServerName::IpAddress(std::net::IpAddr::V4(ip).into()), ip.to_string()),
