@@ -118,6 +118,7 @@ impl Jwks {
         Ok(Jwks { keys })
     }
 
+    #[allow(dead_code)] // read by tests/oidc_flow.rs
     pub fn len(&self) -> usize {
         self.keys.len()
     }

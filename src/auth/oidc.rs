@@ -174,15 +174,18 @@ impl OidcClient {
         Ok(client)
     }
 
+    #[allow(dead_code)] // read by tests/oidc_flow.rs
     pub fn issuer(&self) -> &str {
         &self.settings.issuer
     }
 
+    #[allow(dead_code)] // read by tests/oidc_flow.rs
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }
 
     /// How many times the key set was fetched (discovery included).
+    #[allow(dead_code)] // read by tests/oidc_flow.rs
     pub fn jwks_fetches(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
     }

@@ -54,9 +54,11 @@ pub struct PublicKey {
 
 impl PublicKey {
     /// The key type, e.g. `ssh-ed25519`.
+    #[allow(dead_code)] // read by the unit tests
     pub fn algorithm(&self) -> String {
         self.data.algorithm().as_str().to_string()
     }
+    #[allow(dead_code)] // read by the unit tests
     pub fn comment(&self) -> &str {
         &self.comment
     }

@@ -11,7 +11,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::login::{enabled_user, failed, login_failed, may_try, succeeded, LoginBody, Peer};
+use super::login::{enabled_user, failed, login_failed, may_try, succeeded, Answer, LoginBody, Peer};
 use crate::server::state::Server;
 use crate::util::time::unix_now;
 
@@ -82,7 +82,7 @@ pub async fn login(
         &s.auth.isowebauth.namespace,
         key,
     ) {
-        Ok(()) => succeeded(&s, PROVIDER, &user.username, source, from_form),
+        Ok(()) => succeeded(&s, PROVIDER, &user.username, source, Answer::of_form(from_form)),
         Err(e) => {
             tracing::info!(error = %e, "isowebauth signature refused");
             failed(&s, PROVIDER, "bad signature", &form.username, source)

@@ -140,6 +140,31 @@ fn record_failure(s: &Server, provider: &'static str, kind: &'static str, userna
     }
 }
 
+/// How a successful login is answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// JSON with the CSRF token (scripts).
+    Json,
+    /// 303 to the console (a form posted from the console's own page).
+    Redirect,
+    /// A page that moves on to the console by itself. After a login that came back from
+    /// another site (OIDC), the browser would not send a `SameSite=Strict` cookie on a redirect
+    /// in the same chain; a page of our own starts a same-site navigation, which does.
+    Landing,
+}
+
+const LANDING: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url=/\"><title>Signed in</title></head><body><p><a href=\"/\">Continue to the console</a></p></body></html>";
+
+impl Answer {
+    pub fn of_form(from_form: bool) -> Answer {
+        if from_form {
+            Answer::Redirect
+        } else {
+            Answer::Json
+        }
+    }
+}
+
 /// A successful login: a new session (only its hash stored) and its audit row in one
 /// transaction, the throttle cleared, the cookie set.
 pub fn succeeded(
@@ -147,18 +172,20 @@ pub fn succeeded(
     provider: &'static str,
     username: &str,
     source: IpAddr,
-    from_form: bool,
+    answer: Answer,
 ) -> Response {
     match start_session(s, provider, username, source) {
         Ok((id, expires_at)) => {
             let k = keys(username, source);
             s.logins.throttle.succeeded(&[&k[0], &k[1]]);
             let cookie = session::set_cookie(id.expose(), s.logins.lifetime_secs);
-            let mut response = if from_form {
-                Redirect::to("/").into_response()
-            } else {
-                Json(json!({ "username": username, "csrf_token": session::csrf_token(id.expose()), "expires_at": expires_at }))
-                    .into_response()
+            let mut response = match answer {
+                Answer::Redirect => Redirect::to("/").into_response(),
+                Answer::Landing => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], LANDING).into_response(),
+                Answer::Json => Json(json!({
+                    "username": username, "csrf_token": session::csrf_token(id.expose()), "expires_at": expires_at,
+                }))
+                .into_response(),
             };
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, v);
@@ -239,7 +266,7 @@ async fn basic_login(
         password.expose().as_bytes(),
     );
     match (ok, user) {
-        (true, Some(u)) => succeeded(&s, "basic", &u.username, source, from_form),
+        (true, Some(u)) => succeeded(&s, "basic", &u.username, source, Answer::of_form(from_form)),
         (_, None) => failed(&s, "basic", "unknown or disabled user", &form.username, source),
         (false, Some(_)) => failed(&s, "basic", "wrong password", &form.username, source),
     }
