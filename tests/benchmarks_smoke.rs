@@ -75,3 +75,11 @@ fn apply_bench_runs_cfengine_and_puppet_on_the_same_files() {
         }
     }
 }
+
+#[test]
+fn login_timing_runs_at_a_tiny_size() {
+    let v = summary("login_timing", &["--rounds", "5"]);
+    for kind in ["wrong_password", "unknown_user", "disabled_user"] {
+        assert!(v[kind]["median_us"].as_f64().unwrap() > 0.0, "{v}");
+    }
+}

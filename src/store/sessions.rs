@@ -75,3 +75,37 @@ pub fn list(conn: &Connection, username: Option<&str>, now: i64) -> rusqlite::Re
 pub fn prune(conn: &Connection, now: i64, idle: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen <= ?1 - ?2", params![now, idle])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_when_idle_or_at_its_absolute_end_and_prune_removes_it() {
+        let dir = std::env::temp_dir().join(format!("vigo-sessions-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let conn = crate::store::open(&dir.join("s.db")).unwrap();
+        let row = |n: u8, created: i64, expires: i64| Session {
+            id_hash: vec![n; 32],
+            username: "alice".into(),
+            provider: "basic".into(),
+            source: "127.0.0.1".into(),
+            created_at: created,
+            last_seen: created,
+            expires_at: expires,
+        };
+        insert(&conn, &row(1, 1000, 10_000)).unwrap();
+        insert(&conn, &row(2, 1000, 1500)).unwrap();
+        // Used within the idle window: it lives on, and its last use moves.
+        assert!(touch(&conn, &[1; 32], 1500, 600).unwrap().is_some());
+        assert!(touch(&conn, &[1; 32], 2099, 600).unwrap().is_some());
+        // Idle past the window: gone, even before its absolute end.
+        assert!(touch(&conn, &[1; 32], 2700, 600).unwrap().is_none());
+        // Past its absolute end: gone, however recently used.
+        assert!(touch(&conn, &[2; 32], 1499, 600).unwrap().is_some());
+        assert!(touch(&conn, &[2; 32], 1500, 600).unwrap().is_none());
+        assert_eq!(prune(&conn, 2700, 600).unwrap(), 2);
+        assert!(list(&conn, None, 0).unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -54,6 +54,11 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<WebUser>> {
     rows.collect()
 }
 
+/// Some web user's name (the decoy whose password an unknown name's login reads).
+pub fn any_username(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT username FROM web_users LIMIT 1")?.query_row([], |r| r.get(0)).optional()
+}
+
 /// The user holding a profile value (`email`) or name, for mapping an OIDC claim.
 pub fn find_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<WebUser>> {
     conn.query_row(

@@ -258,11 +258,14 @@ async fn basic_login(
         return login_failed();
     }
     let user = enabled_user(&s, &form.username);
-    // The comparison runs whatever the user: a dummy one when there is no such user.
+    // The comparison runs whatever the user: a dummy one when there is no such user, after the
+    // same vault work (another user's password, read and thrown away).
+    let decoy = if user.is_none() { crate::store::users::any_username(&s.db()).ok().flatten() } else { None };
     let ok = basic::password_matches(
         s.provider.as_ref(),
         &form.username,
         user.is_some(),
+        decoy.as_deref(),
         password.expose().as_bytes(),
     );
     match (ok, user) {
