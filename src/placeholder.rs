@@ -30,9 +30,22 @@ pub enum PlaceholderError {
     Unresolved { key: String },
 }
 
+/// The longest field name after `#`.
+pub const MAX_FIELD_LEN: usize = 64;
+
+/// A key's path and, for a key naming one field of a structured entry (`vigo/db#password`,
+/// an isopass feature), the field.
+pub fn split_field(key: &str) -> (&str, Option<&str>) {
+    match key.split_once('#') {
+        Some((path, field)) => (path, Some(field)),
+        None => (key, None),
+    }
+}
+
 /// Checks a secret key name: `/`-joined segments of `[A-Za-z0-9._-]` that do not start with a
-/// dot and are at most `MAX_SEGMENT_LEN` bytes, no leading or trailing `/`, at most 256 bytes.
-/// Runs before any path is built from a key.
+/// dot and are at most `MAX_SEGMENT_LEN` bytes, no leading or trailing `/`, at most 256 bytes,
+/// optionally followed by `#field` (1-64 of `[A-Za-z0-9._-]`) naming one field of a structured
+/// entry. Runs before any path is built from a key.
 pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
     let bad = |reason| Err(PlaceholderError::InvalidKey { key: key.escape_debug().to_string(), reason });
     if key.is_empty() {
@@ -40,6 +53,18 @@ pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
     }
     if key.len() > MAX_KEY_LEN {
         return bad("the key is longer than 256 bytes");
+    }
+    let (key, field) = split_field(key);
+    if let Some(f) = field {
+        if f.is_empty() || f.len() > MAX_FIELD_LEN {
+            return bad("a field after '#' must be 1-64 characters");
+        }
+        if !f.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+            return bad("a field after '#' may only hold A-Z a-z 0-9 . _ - (and there is one '#' at most)");
+        }
+    }
+    if key.is_empty() {
+        return bad("the key is empty");
     }
     if key.starts_with('/') {
         return bad("the key must not start with '/'");
@@ -218,7 +243,7 @@ mod tests {
 
     #[test]
     fn key_grammar() {
-        for good in ["vigo/db/dsn", "a", "a.b_c-d/E9", "x/y/z"] {
+        for good in ["vigo/db/dsn", "a", "a.b_c-d/E9", "x/y/z", "vigo/db#password", "tls/web#private_key"] {
             assert!(validate_key(good).is_ok(), "{good}");
         }
         let long = "a".repeat(257);
@@ -237,6 +262,11 @@ mod tests {
             ".master.key",
             "app/.hidden",
             "a__END_VIGO_SECRET__b",
+            "vigo/db#",
+            "#password",
+            "vigo/db#a#b",
+            "vigo/db#pass word",
+            "vigo/db#a/b",
         ] {
             assert!(validate_key(bad).is_err(), "{bad:?}");
         }
@@ -244,6 +274,11 @@ mod tests {
         assert!(validate_key(&format!("{}/{}", "a".repeat(128), "a".repeat(127))).is_ok());
         assert!(validate_key(&"a".repeat(MAX_SEGMENT_LEN)).is_ok());
         assert!(validate_key(&"a".repeat(MAX_SEGMENT_LEN + 1)).is_err());
+        assert_eq!(split_field("vigo/db#password"), ("vigo/db", Some("password")));
+        assert_eq!(split_field("vigo/db"), ("vigo/db", None));
+        // A field survives the marker round trip.
+        let m = marker("vigo/db#password").unwrap();
+        assert_eq!(find_markers(&format!("x{m}y")).unwrap()[0].key, "vigo/db#password");
     }
 
     #[test]

@@ -14,18 +14,18 @@ mod crypto;
 mod util {
     pub mod dns;
     pub mod hosts;
+    pub mod https;
 }
 #[allow(dead_code)]
 #[path = "../src/auth"]
 mod auth {
-    pub mod https;
     pub mod jwt;
     pub mod oidc;
 }
 
 use std::time::Duration;
 
-use auth::https::{HttpError, TrustRoots};
+use util::https::{HttpError, TrustRoots};
 use auth::jwt::JwtError;
 use auth::oidc::{OidcClient, OidcError, OidcSettings};
 use common::oidc::{ProviderOptions, TestCa, TestProvider};
@@ -195,7 +195,7 @@ async fn discovery_trusts_only_the_configured_ca_and_issuer() {
     let p = start(None);
     // Neither the system CAs nor another CA vouch for the test provider.
     let mut s = settings(&p);
-    s.trust = TrustRoots::Bundle(auth::https::SYSTEM_CA_BUNDLE.into());
+    s.trust = TrustRoots::Bundle(util::https::SYSTEM_CA_BUNDLE.into());
     let err = OidcClient::discover(s).await.err().unwrap();
     assert!(matches!(err, OidcError::Http(HttpError::Tls { .. })), "{err:?}");
     let mut s = settings(&p);

@@ -572,3 +572,33 @@ fn tokens_enroll_only_the_names_they_are_bound_to_and_ids_are_unambiguous() {
     assert!(reasons.iter().any(|r| r.contains("outside the token's pattern")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("name held by an active envoy")), "{reasons:?}");
 }
+
+/// A rotation made while the server is down is recorded with its audit row and applied when the
+/// server starts: the watching resource runs at the next check-in, once.
+#[test]
+fn a_rotation_made_while_the_server_is_down_reaches_the_watching_resource() {
+    let mut f = fleet("wire-rotate-offline");
+    f.enroll("db1");
+    let counter = f.root("db1").join("reloads");
+    let db = DB.replace("/tmp/never-used", counter.to_str().unwrap());
+    f.write_config(&[("modules/db.vgo", &db)]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    assert_code(&f.run_once("db1"), 0);
+    assert!(!counter.exists());
+    f.stop_server();
+    let out = f.set_secret("db/password", "db-pass-value-offline");
+    assert!(text(&out).contains("No server notified"), "{}", text(&out));
+    f.restart_server_after_stop();
+    let out = f.run_once("db1");
+    assert_code(&out, 0);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap_or_default(), "reloaded\n", "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(f.root("db1").join("etc/db/password")).unwrap(), "db-pass-value-offline");
+    assert_code(&f.run_once("db1"), 0);
+    assert_eq!(std::fs::read_to_string(&counter).unwrap(), "reloaded\n", "once");
+    let rotated: Vec<String> = f.audit_json().lines().filter(|l| l.contains("\"secret.rotated\"")).map(String::from).collect();
+    assert!(rotated.iter().any(|l| l.contains("recorded while the server was away")), "{rotated:?}");
+    // `secrets notify` sends a notice by hand.
+    let out = f.cli(&["secrets", "notify", "db/password"], "");
+    assert_code(&out, 0);
+    assert!(text(&out).contains("1 envoy(s)"), "{}", text(&out));
+}

@@ -5,7 +5,6 @@
 
 pub mod accounts;
 pub mod basic;
-pub mod https;
 pub mod jwt;
 pub mod oidc;
 mod permissions;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 use url::Url;
 
-use super::https::{HttpError, HttpsClient, TrustRoots, DEFAULT_MAX_BODY};
+use crate::util::https::{HttpError, HttpsClient, TrustRoots, DEFAULT_MAX_BODY};
 use super::jwt::{self, Claims, Expected, Jwks, JwtError};
 use crate::crypto::{self, SecretString};
 
@@ -324,7 +324,7 @@ impl OidcClient {
 }
 
 fn json_object(
-    resp: super::https::Response,
+    resp: crate::util::https::Response,
     err: fn(String) -> OidcError,
 ) -> Result<serde_json::Map<String, Value>, OidcError> {
     if resp.status != 200 {

@@ -15,6 +15,16 @@ pub fn audited<T>(
     event: Event<'_>,
     op: impl FnOnce() -> Result<T, Failure>,
 ) -> Result<T, Failure> {
+    audited_with(ctx, event, |_| op())
+}
+
+/// As `audited`, with the transaction handed to `op` for rows that must commit together with
+/// the audit row (a pending rotation).
+pub fn audited_with<T>(
+    ctx: &Context,
+    event: Event<'_>,
+    op: impl FnOnce(&rusqlite::Connection) -> Result<T, Failure>,
+) -> Result<T, Failure> {
     let not_done = |what: String| {
         Failure::failed(format!("audit log write failed ({what}); the operation was not carried out"))
     };
@@ -23,7 +33,7 @@ pub fn audited<T>(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| not_done(e.to_string()))?;
     audit::append_in(&tx, std::slice::from_ref(&event)).map_err(|e| not_done(e.to_string()))?;
-    let value = op()?;
+    let value = op(&tx)?;
     tx.commit().map_err(|e| {
         Failure::failed(format!(
             "audit log commit failed after the operation ran ({e}); run `vigocli audit verify` and repeat the operation"

@@ -35,6 +35,18 @@ enum SecretsCommand {
     Reveal(RevealArgs),
     Delete(DeleteArgs),
     List(ListArgs),
+    Notify(NotifyArgs),
+}
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "notify")]
+/// Tell the running server that a secret changed (`set` and `delete` do it themselves; a change
+/// made while the server was down is applied at its next start).
+struct NotifyArgs {
+    /// secret key
+    #[argh(positional)]
+    key: String,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -115,6 +127,12 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
         SecretsCommand::Lock(_) => passphrase_cmd::lock(ctx),
         SecretsCommand::Rotate(_) => passphrase_cmd::rotate(ctx),
         SecretsCommand::Reset(_) => passphrase_cmd::reset(ctx),
+        SecretsCommand::Notify(a) => {
+            crate::placeholder::validate_key(&a.key).map_err(|e| Failure::usage(e.to_string()))?;
+            let msg = super::admin_client::notify_rotation(ctx, &a.key).map_err(Failure::failed)?;
+            println!("{msg}");
+            Ok(())
+        }
         gated => {
             // Without a vault there is nothing to unlock: say what to do first.
             if !key_file_exists(&ctx.paths.key_file).map_err(Failure::failed)? {
@@ -185,8 +203,10 @@ fn delete(ctx: &Context, a: DeleteArgs) -> CmdResult {
     }
     // The row commits first; only then does the file go. A crash in between over-records
     // (a logged delete that did not happen) rather than leaving an unaudited deletion.
-    audited(ctx, Event::new(&operator_actor(), "secret.deleted", &a.key), || {
-        v.version(&a.key).map(|_| ()).map_err(secrets_failure)
+    let actor = operator_actor();
+    super::audited::audited_with(ctx, Event::new(&actor, "secret.deleted", &a.key), |tx| {
+        v.version(&a.key).map(|_| ()).map_err(secrets_failure)?;
+        crate::store::rotations::record(tx, &a.key, crate::util::time::unix_now(), &actor).map_err(Failure::from)
     })?;
     v.delete(&a.key).map_err(|e| {
         Failure::failed(format!(

@@ -4,7 +4,7 @@
 
 use argh::{ArgsInfo, FromArgs};
 
-use super::audited::audited;
+use super::audited::audited_with;
 use super::passphrase_cmd::ask;
 use super::{operator_actor, Context};
 use crate::argv::Problem;
@@ -166,7 +166,11 @@ fn store_value(ctx: &Context, key: &str, value: &SecretBytes) -> CmdResult {
     let staged = v.stage(key, value.expose()).map_err(super::secrets_cmd::secrets_failure)?;
     let detail = serde_json::json!({ "bytes": value.len(), "text": value.as_text().is_some() });
     // On failure `staged` is dropped, which removes the temp file: nothing changed.
-    audited(ctx, Event::new(&operator_actor(), "secret.set", key).detail(detail), || Ok(()))?;
+    // The rotation is recorded with the audit row: a server that is down applies it at start.
+    let actor = operator_actor();
+    audited_with(ctx, Event::new(&actor, "secret.set", key).detail(detail), |tx| {
+        crate::store::rotations::record(tx, key, crate::util::time::unix_now(), &actor).map_err(Failure::from)
+    })?;
     staged.install().map_err(|e| {
         Failure::failed(format!(
             "the secret.set audit row is recorded but the value could not be put in place ({e}); the previous value stays"

@@ -45,7 +45,7 @@ pub fn check_key(key: &str) -> Result<(), String> {
 /// a key can start with, anywhere (also inside a word such as `mysecret:x`, which cannot be told
 /// from a reference with a typo in front). Returns `secret:` and the key-like text after it.
 pub fn embedded_ref(value: &str) -> Option<&str> {
-    let key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/');
+    let key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '#');
     value.match_indices(PREFIX).find_map(|(at, _)| {
         let rest = &value[at + PREFIX.len()..];
         let len = rest.find(|c: char| !key_char(c)).unwrap_or(rest.len());

@@ -74,6 +74,11 @@ impl LocalVault {
     /// Validates the key name, then maps it under the secrets dir, refusing symlinked parents.
     fn path_for(&self, key: &str) -> Result<PathBuf, SecretsError> {
         validate_key(key)?;
+        if crate::placeholder::split_field(key).1.is_some() {
+            return Err(backend(format!(
+                "{key:?} names a field ('#'), which selects part of a structured isopass entry; the local vault keeps one value per key"
+            )));
+        }
         // The vault directory itself may sit behind a symlink; nothing inside it may. Callers
         // check the last component themselves (O_NOFOLLOW on read, a file-type check on write
         // and delete), so only the directories in between are looked at here.

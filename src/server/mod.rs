@@ -201,10 +201,10 @@ fn oidc_settings(
             .to_string(),
     );
     let trust = match &o.ca_file {
-        Some(f) => crate::auth::https::TrustRoots::Pem(
+        Some(f) => crate::util::https::TrustRoots::Pem(
             std::fs::read_to_string(f).map_err(|e| Failure::failed(format!("auth.oidc.ca_file {f}: {e}")))?,
         ),
-        None => crate::auth::https::TrustRoots::Bundle(crate::auth::https::SYSTEM_CA_BUNDLE.into()),
+        None => crate::util::https::TrustRoots::Bundle(crate::util::https::SYSTEM_CA_BUNDLE.into()),
     };
     Ok(Some(crate::auth::oidc::OidcSettings::new(&o.issuer, &o.client_id, secret, trust)))
 }
@@ -285,6 +285,7 @@ async fn run(args: ServerArgs) -> CmdResult {
             .detail(serde_json::json!({ "agent": agent_addr.to_string(), "api": api_addr.to_string() }))])
         .map_err(|e| Failure::failed(e.to_string()))?;
     note_config_source(&server, fallback)?;
+    rotation::apply_pending(&server);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let limits = Arc::new(listeners::Limits::new(&settings.limits, descriptors));
     let grpc = tokio::spawn(listeners::serve_agent(

@@ -6,8 +6,13 @@ use rusqlite::TransactionBehavior;
 use super::state::Server;
 use crate::audit::{self, Event};
 
-/// Returns the names of the envoys that were flagged.
+/// Returns the names of the envoys that were flagged. `source` says what noticed the change
+/// (the CLI's notice, a pending rotation found at start, the isopass watcher), for the audit row.
 pub fn rotate(s: &Server, actor: &str, key: &str) -> Result<Vec<String>, String> {
+    rotate_from(s, actor, key, "notice")
+}
+
+pub fn rotate_from(s: &Server, actor: &str, key: &str, source: &str) -> Result<Vec<String>, String> {
     // The new value must be readable before anyone is told to fetch it.
     s.provider.version(key).map_err(|e| e.to_string())?;
     let mut flagged = Vec::new();
@@ -34,11 +39,31 @@ pub fn rotate(s: &Server, actor: &str, key: &str) -> Result<Vec<String>, String>
         crate::store::envoys::add_triggered(&tx, id, triggered).map_err(|e| e.to_string())?;
     }
     let epoch = s.next_secrets_epoch(&tx).map_err(|e| e.to_string())?;
-    let detail = serde_json::json!({ "envoys": flagged, "secrets_epoch": epoch });
+    crate::store::rotations::clear(&tx, key).map_err(|e| e.to_string())?;
+    let detail = serde_json::json!({ "envoys": flagged, "secrets_epoch": epoch, "source": source });
     audit::append_in(&tx, &[Event::new(actor, "secret.rotated", key).detail(detail)])
         .map_err(|e| e.to_string())?;
     tx.commit().map_err(|e| e.to_string())?;
     s.secrets_epoch_committed(epoch);
     tracing::info!(key, envoys = flagged.len(), epoch, "secret rotation announced");
     Ok(flagged)
+}
+
+/// Runs the rotations the CLI recorded while the server was not there to be told (at start, and
+/// after each publish). A key that is gone from the vault has nothing to roll out: its row is
+/// dropped, and the config that still uses it is refused at load as usual.
+pub fn apply_pending(s: &Server) {
+    let pending = match crate::store::rotations::pending(&s.db()) {
+        Ok(p) => p,
+        Err(e) => return tracing::warn!(error = %e, "could not read the pending rotations"),
+    };
+    for (key, actor) in pending {
+        let outcome = match s.provider.contains(&key) {
+            Ok(true) => rotate_from(s, &actor, &key, "recorded while the server was away").map(drop),
+            _ => crate::store::rotations::clear(&s.db(), &key).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(key, error = %e, "a pending rotation could not be applied; it is kept for the next start or publish");
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod api_tokens;
 pub mod counters;
 pub mod enroll_tokens;
 pub mod envoys;
+pub mod rotations;
 pub mod runs;
 mod schema;
 pub mod sessions;

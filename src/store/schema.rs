@@ -98,4 +98,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_user ON sessions(username);
     ALTER TABLE api_tokens ADD COLUMN owner TEXT;
     ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;",
+    // 5: rotations recorded by the CLI with their audit row, applied by the server when it is
+    // told (or at its next start or publish, if it was down).
+    "CREATE TABLE pending_rotations (
+        key         TEXT PRIMARY KEY,
+        recorded_at INTEGER NOT NULL,
+        actor       TEXT NOT NULL
+    );",
 ];

@@ -4,6 +4,7 @@
 pub mod dns;
 pub mod fsutil;
 pub mod hosts;
+pub mod https;
 pub mod interrupt;
 pub mod lock;
 pub mod prompt;

@@ -141,6 +141,12 @@ impl Fleet {
         }
     }
 
+    /// Starts a stopped server again on the ports it had.
+    pub fn restart_server_after_stop(&mut self) {
+        let (agent, api) = (self.agent_addr.clone(), self.api_addr.clone());
+        self.start_server_on(&agent, &api);
+    }
+
     /// Stops and starts the server on the same ports (agents keep their configured address).
     pub fn restart_server(&mut self) {
         self.stop_server();

@@ -89,6 +89,7 @@ pub async fn publish(State(s): S, Extension(caller): Extension<Caller>) -> ApiRe
     }
     s.install(tree, config_epoch);
     s.secrets_epoch_committed(secrets_epoch);
+    crate::server::rotation::apply_pending(&s);
     tracing::info!(config_epoch, content_hash = %hash, "config published");
     let patterns: Vec<Value> =
         patterns.into_iter().map(|(p, n)| json!({ "pattern": p, "resources": n })).collect();

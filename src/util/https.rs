@@ -1,4 +1,4 @@
-//! A small, bounded HTTPS client for talking to an OpenID Provider: TLS 1.3 with rustls (ring),
+//! A small, bounded HTTPS client for the services Vigo talks to (an OpenID Provider, isopass): TLS 1.3 with rustls (ring),
 //! trust from a pinned PEM or the system bundle read directly (the binary is static: no NSS, no
 //! OpenSSL), names resolved by `util::hosts`. One request per connection, a deadline on the
 //! whole exchange, a cap on the answer, and redirects reported instead of followed.
@@ -82,7 +82,7 @@ impl HttpsClient {
     }
 
     pub async fn get(&self, url: &Url) -> Result<Response, HttpError> {
-        self.exchange(url, "GET", None, Vec::new()).await
+        self.exchange(url, "GET", None, None, Vec::new()).await
     }
 
     /// POSTs `form` as `application/x-www-form-urlencoded`, with HTTP Basic credentials.
@@ -100,7 +100,19 @@ impl HttpsClient {
             "Basic {}",
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair.expose())
         ));
-        self.exchange(url, "POST", Some(&header), body.into_bytes()).await
+        self.exchange(url, "POST", Some(&header), Some("application/x-www-form-urlencoded"), body.into_bytes())
+            .await
+    }
+
+    /// POSTs a JSON body with a bearer token.
+    pub async fn post_json(
+        &self,
+        url: &Url,
+        bearer: &SecretString,
+        body: &serde_json::Value,
+    ) -> Result<Response, HttpError> {
+        let header = SecretString::new(format!("Bearer {}", bearer.expose()));
+        self.exchange(url, "POST", Some(&header), Some("application/json"), body.to_string().into_bytes()).await
     }
 
     async fn exchange(
@@ -108,11 +120,12 @@ impl HttpsClient {
         url: &Url,
         method: &str,
         authorization: Option<&SecretString>,
+        content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Response, HttpError> {
         let shown = url[..Position::AfterPath].to_string();
         let secs = self.timeout.as_secs();
-        tokio::time::timeout(self.timeout, self.send(url, &shown, method, authorization, body))
+        tokio::time::timeout(self.timeout, self.send(url, &shown, method, authorization, content_type, body))
             .await
             .map_err(|_| HttpError::Timeout(shown.clone(), secs))?
     }
@@ -123,6 +136,7 @@ impl HttpsClient {
         shown: &str,
         method: &str,
         authorization: Option<&SecretString>,
+        content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Response, HttpError> {
         let target = Target::of(url)?;
@@ -149,8 +163,8 @@ impl HttpsClient {
             .header("host", &url[Position::BeforeHost..Position::AfterPort])
             .header("accept", "application/json")
             .header("user-agent", concat!("vigo/", env!("CARGO_PKG_VERSION")));
-        if method == "POST" {
-            req = req.header("content-type", "application/x-www-form-urlencoded");
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
         }
         if let Some(auth) = authorization {
             let mut value = hyper::header::HeaderValue::from_str(auth.expose()).map_err(|_| {
