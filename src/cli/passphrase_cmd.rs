@@ -76,15 +76,10 @@ pub(super) fn init(ctx: &Context) -> CmdResult {
         crate::secrets::local::read_master_key(&p.key_file).map_err(secrets_failure)?;
         println!("  Master key {} already exists; keeping it and its secrets.", p.key_file.display());
     } else {
-        let key_dir = p.key_file.parent().unwrap_or(&p.secrets_dir);
         crate::util::fsutil::ensure_dir(&p.secrets_dir, 0o700)?;
-        crate::util::fsutil::ensure_dir(key_dir, 0o700)?;
         home::record(&p.secrets_dir, &p.base).map_err(Failure::failed)?;
-        let key = crate::crypto::random_bytes(32)?;
-        let hex = SecretString::new(crate::crypto::hex_encode(&key));
         audited(ctx, Event::new(&actor, "vault.master_key_created", &p.key_file.to_string_lossy()), || {
-            crate::util::fsutil::atomic_write(&p.key_file, hex.expose().as_bytes(), 0o600)
-                .map_err(Failure::from)
+            crate::secrets::local::create_master_key(&p.secrets_dir, &p.key_file).map_err(Failure::failed)
         })?;
         println!("  Master key written to {} (mode 0600).", p.key_file.display());
         println!("  Back it up somewhere safe: without it the stored secrets cannot be decrypted.");

@@ -51,6 +51,17 @@ pub fn key_file_exists(key_file: &Path) -> Result<bool, String> {
     }
 }
 
+/// Writes a new random master key (64 hex characters, 0600) at `key_file`, creating the
+/// directories owner-only. The caller has made sure that no sealed secret needs another key.
+pub fn create_master_key(secrets_dir: &Path, key_file: &Path) -> Result<(), String> {
+    let key_dir = key_file.parent().unwrap_or(secrets_dir);
+    fsutil::ensure_dir(secrets_dir, 0o700).map_err(|e| format!("{}: {e}", secrets_dir.display()))?;
+    fsutil::ensure_dir(key_dir, 0o700).map_err(|e| format!("{}: {e}", key_dir.display()))?;
+    let key = crypto::random_bytes(crypto::KEY_LEN).map_err(|e| e.to_string())?;
+    let hex = crypto::SecretString::new(crypto::hex_encode(&key));
+    fsutil::atomic_write(key_file, hex.expose().as_bytes(), 0o600).map_err(|e| format!("{}: {e}", key_file.display()))
+}
+
 /// Reads and checks the master key file: owner-only, 64 hex characters.
 pub fn read_master_key(key_file: &Path) -> Result<MasterKey, SecretsError> {
     fs::symlink_metadata(key_file).map_err(|e| backend(key_file_problem(key_file, &e)))?;
