@@ -152,6 +152,68 @@ fn write_key(path: &std::path::Path, key: &SecretString) -> Result<(), String> {
     fsutil::atomic_write(path, key.expose().as_bytes(), 0o600).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The names a new server certificate is for: this host's usual ones and `extra`.
+pub fn default_server_names(extra: &[String]) -> Vec<String> {
+    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), crate::util::hosts::hostname()];
+    for s in extra {
+        if !sans.contains(s) {
+            sans.push(s.clone());
+        }
+    }
+    sans.dedup();
+    sans
+}
+
+/// Writes a fresh CA and a server certificate for `sans` into `dir` (keys 0600).
+fn write_new_set(
+    dir: &std::path::Path,
+    sans: &[String],
+    ca_days: u32,
+    server_days: u32,
+) -> Result<(), String> {
+    let ca = x509::generate_ca(ca_days).map_err(|e| e.to_string())?;
+    let server = x509::generate_server_cert(&ca, sans, server_days).map_err(|e| e.to_string())?;
+    // Keys first and owner-only; certificates are public.
+    write_key(&dir.join("ca_key"), &ca.key_pem)?;
+    write_key(&dir.join("key"), &server.key_pem)?;
+    write_cert(&dir.join("ca"), &ca.cert_pem)?;
+    write_cert(&dir.join("cert"), &server.cert_pem)
+}
+
+/// A new CA and server certificate as the TLS directory `dir`, which must be absent or empty.
+/// The set is made in a sibling directory that then takes `dir`'s name, so a crash leaves no
+/// CA without its key.
+pub fn create_tls_dir(
+    dir: &std::path::Path,
+    sans: &[String],
+    ca_days: u32,
+    server_days: u32,
+) -> Result<(), String> {
+    let parent = fsutil::parent_dir(dir);
+    fsutil::ensure_dir(parent, 0o700).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    fsutil::ensure_dir(&staging, 0o700).map_err(|e| e.to_string())?;
+    let result = write_new_set(&staging, sans, ca_days, server_days).and_then(|()| {
+        // rename(2) replaces an empty directory and refuses one with files in it.
+        std::fs::rename(&staging, dir).map_err(|e| format!("{}: {e} (it already holds files)", dir.display()))
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    result?;
+    fsutil::sync_dir(parent).map_err(|e| e.to_string())
+}
+
+/// Replaces every certificate and key in the TLS directory with a new set.
+pub fn regenerate_tls_dir(
+    paths: &ServerPaths,
+    sans: &[String],
+    ca_days: u32,
+    server_days: u32,
+) -> Result<(), String> {
+    replace_tls_dir(paths, |staged| write_new_set(&staged.tls_dir, sans, ca_days, server_days))
+}
+
 /// The names and addresses the current server certificate is for.
 pub fn server_cert_names(paths: &ServerPaths) -> Result<Vec<String>, String> {
     let pem = read(&paths.server_cert(), "run `vigocli secrets generate-certs`")?;

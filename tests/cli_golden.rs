@@ -84,11 +84,11 @@ const MISTAKES: &[Case] = &[
         "Run `vigocli --help` for what each one does.\n")),
     case("vigocli", &["secrets", "lsit"], 2, "", concat!(
         "error: unknown command \"lsit\" for `vigocli secrets`; did you mean `list`?\n",
-        "commands: init, generate-certs, unlock, lock, rotate, reset, set, reveal, delete, list\n",
+        "commands: init, generate-certs, unlock, lock, rotate, reset, set, reveal, delete, list, notify\n",
         "Run `vigocli secrets --help` for what each one does.\n")),
     case("vigocli", &["secrets", "unlokc"], 2, "", concat!(
         "error: unknown command \"unlokc\" for `vigocli secrets`; did you mean `unlock`?\n",
-        "commands: init, generate-certs, unlock, lock, rotate, reset, set, reveal, delete, list\n",
+        "commands: init, generate-certs, unlock, lock, rotate, reset, set, reveal, delete, list, notify\n",
         "Run `vigocli secrets --help` for what each one does.\n")),
     case("vigocli", &["envoy", "list"], 2, "", concat!(
         "error: unknown command \"envoy\" for `vigocli`; did you mean `envoys`?\n",
@@ -124,7 +124,7 @@ const MISTAKES: &[Case] = &[
         "Run `vigocli --help` for what each one does.\n")),
     case("vigocli", &["secrets"], 2, "", concat!(
         "error: `vigocli secrets` needs a command\n",
-        "commands: init, generate-certs, unlock, lock, rotate, reset, set, reveal, delete, list\n",
+        "commands: init, generate-certs, unlock, lock, rotate, reset, set, reveal, delete, list, notify\n",
         "Run `vigocli secrets --help` for what each one does.\n")),
     case("vigocli", &["secrets", "set", "raw"], 2, "",
         "error: missing argument: key\nRun `vigocli secrets set raw --help` for usage.\n"),

@@ -25,11 +25,11 @@ mod auth {
 
 use std::time::Duration;
 
-use util::https::{HttpError, TrustRoots};
 use auth::jwt::JwtError;
 use auth::oidc::{OidcClient, OidcError, OidcSettings};
 use common::oidc::{ProviderOptions, TestCa, TestProvider};
 use crypto::SecretString;
+use util::https::{HttpError, TrustRoots};
 
 fn settings(p: &TestProvider) -> OidcSettings {
     OidcSettings::new(

@@ -592,10 +592,14 @@ fn a_rotation_made_while_the_server_is_down_reaches_the_watching_resource() {
     let out = f.run_once("db1");
     assert_code(&out, 0);
     assert_eq!(std::fs::read_to_string(&counter).unwrap_or_default(), "reloaded\n", "{}", text(&out));
-    assert_eq!(std::fs::read_to_string(f.root("db1").join("etc/db/password")).unwrap(), "db-pass-value-offline");
+    assert_eq!(
+        std::fs::read_to_string(f.root("db1").join("etc/db/password")).unwrap(),
+        "db-pass-value-offline"
+    );
     assert_code(&f.run_once("db1"), 0);
     assert_eq!(std::fs::read_to_string(&counter).unwrap(), "reloaded\n", "once");
-    let rotated: Vec<String> = f.audit_json().lines().filter(|l| l.contains("\"secret.rotated\"")).map(String::from).collect();
+    let rotated: Vec<String> =
+        f.audit_json().lines().filter(|l| l.contains("\"secret.rotated\"")).map(String::from).collect();
     assert!(rotated.iter().any(|l| l.contains("recorded while the server was away")), "{rotated:?}");
     // `secrets notify` sends a notice by hand.
     let out = f.cli(&["secrets", "notify", "db/password"], "");

@@ -149,7 +149,7 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
     };
     logging::init(parsed.log_format);
     let settings = match crate::settings::load_for(parsed.config.as_deref()) {
-        Ok((settings, _, _)) => settings,
+        Ok(loaded) => loaded.settings,
         Err(e) => return finish(Err(Failure::usage(e))),
     };
     let base = settings.base_dir(parsed.base_dir.as_deref(), paths::AGENT_DEFAULT_BASE);

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 use url::Url;
 
-use crate::util::https::{HttpError, HttpsClient, TrustRoots, DEFAULT_MAX_BODY};
 use super::jwt::{self, Claims, Expected, Jwks, JwtError};
 use crate::crypto::{self, SecretString};
+use crate::util::https::{HttpError, HttpsClient, TrustRoots, DEFAULT_MAX_BODY};
 
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 /// Authorization codes are short; this bounds what a forged callback can make us send.

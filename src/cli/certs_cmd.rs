@@ -6,7 +6,6 @@ use argh::{ArgsInfo, FromArgs};
 
 use super::{operator_actor, Context};
 use crate::audit::Event;
-use crate::crypto::x509;
 use crate::exit::{CmdResult, Failure};
 use crate::util::fsutil;
 
@@ -88,21 +87,15 @@ pub fn generate(
             "--san {bad:?} is neither an IP address nor a DNS name (letters, digits, '-', '.', a leading '*.')"
         )));
     }
-    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), crate::util::hosts::hostname()];
-    for s in extra_sans {
-        if !sans.contains(s) {
-            sans.push(s.clone());
-        }
-    }
-    sans.dedup();
-    let ca = x509::generate_ca(ca_days)?;
-    let server = x509::generate_server_cert(&ca, &sans, server_days)?;
-    fsutil::ensure_dir(dir, 0o700)?;
-    // Keys first and owner-only; certificates are public.
-    fsutil::atomic_write(&dir.join("ca_key"), ca.key_pem.expose().as_bytes(), 0o600)?;
-    fsutil::atomic_write(&dir.join("key"), server.key_pem.expose().as_bytes(), 0o600)?;
-    fsutil::atomic_write(&dir.join("ca"), ca.cert_pem.as_bytes(), 0o644)?;
-    fsutil::atomic_write(&dir.join("cert"), server.cert_pem.as_bytes(), 0o644)?;
+    let sans = crate::pki::default_server_names(extra_sans);
+    let made = if existing.is_empty() {
+        crate::pki::create_tls_dir(dir, &sans, ca_days, server_days)
+    } else {
+        let mut paths = crate::paths::ServerPaths::new(fsutil::parent_dir(dir));
+        paths.tls_dir = dir.to_path_buf();
+        crate::pki::regenerate_tls_dir(&paths, &sans, ca_days, server_days)
+    };
+    made.map_err(Failure::failed)?;
     println!("  CA certificate:     {} ({} days)", dir.join("ca").display(), ca_days);
     println!("  CA key:             {} (mode 0600)", dir.join("ca_key").display());
     println!("  Server certificate: {} ({} days)", dir.join("cert").display(), server_days);

@@ -89,8 +89,8 @@ pub struct Context {
     pub paths: ServerPaths,
     pub server: Option<String>,
     pub token_file: Option<String>,
-    /// The `secret:` refs of the config file (for `doctor`).
-    pub settings_secret_refs: Vec<String>,
+    /// The config file as read, `secret:` refs unresolved (for `doctor` and the backend).
+    pub settings: crate::settings::Loaded,
     /// The server's check-in interval, from the config file (for `doctor`'s stale envoys).
     pub checkin_interval_secs: u32,
 }
@@ -102,10 +102,11 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
         Err(code) => return code,
     };
     logging::init(parsed.log_format);
-    let (settings, settings_secret_refs, file) = match crate::settings::load_for(parsed.config.as_deref()) {
+    let loaded = match crate::settings::load_for(parsed.config.as_deref()) {
         Ok(s) => s,
         Err(e) => return finish(Err(crate::exit::Failure::usage(e))),
     };
+    let (settings, file) = (&loaded.settings, &loaded.file);
     let base = settings.base_dir(parsed.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
     let env_server = std::env::var("VIGO_SERVER").ok().filter(|v| !v.is_empty());
     // Flags, then the environment, then the config file (only when there is one).
@@ -116,8 +117,8 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
             .with_overrides(parsed.secrets_dir.as_deref(), parsed.key_file.as_deref()),
         server,
         token_file: parsed.token_file.or_else(|| settings.cli.token_file.clone()),
-        settings_secret_refs,
         checkin_interval_secs: settings.checkin_interval_secs().unwrap_or(300),
+        settings: loaded.clone(),
     };
     finish(run(&ctx, parsed.command))
 }

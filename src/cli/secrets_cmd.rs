@@ -206,7 +206,8 @@ fn delete(ctx: &Context, a: DeleteArgs) -> CmdResult {
     let actor = operator_actor();
     super::audited::audited_with(ctx, Event::new(&actor, "secret.deleted", &a.key), |tx| {
         v.version(&a.key).map(|_| ()).map_err(secrets_failure)?;
-        crate::store::rotations::record(tx, &a.key, crate::util::time::unix_now(), &actor).map_err(Failure::from)
+        crate::store::rotations::record(tx, &a.key, crate::util::time::unix_now(), &actor)
+            .map_err(Failure::from)
     })?;
     v.delete(&a.key).map_err(|e| {
         Failure::failed(format!(

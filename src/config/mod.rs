@@ -233,8 +233,12 @@ impl ConfigTree {
     /// Compiles every entry as if an envoy matched it alone (its pattern stands in for the name)
     /// and checks every secret ref anywhere in the tree, used by an entry or not.
     /// The work is bounded: see `Limits::max_validate_resources` and `max_validate_text`.
+    /// Blocking: a network backend fetches the tree's secrets first (`Provider::prepare`).
     pub fn validate_all(&self, provider: &dyn Provider) -> Result<Vec<(String, usize)>, Vec<ConfigError>> {
         self.check_validation_size()?;
+        provider
+            .prepare(&self.secret_keys())
+            .map_err(|e| vec![self.tree_error(format!("reading the tree's secrets: {e}"))])?;
         let mut resolver = Resolver::new(provider);
         let mut issues = Vec::new();
         let mut counts = Vec::new();

@@ -74,6 +74,13 @@ impl std::fmt::Debug for SecretString {
     }
 }
 
+/// Read from a config file (a credential setting, once its `secret:` ref is resolved).
+impl<'de> serde::Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(SecretString)
+    }
+}
+
 impl std::fmt::Display for SecretString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("[REDACTED]")

@@ -59,7 +59,8 @@ pub fn create_master_key(secrets_dir: &Path, key_file: &Path) -> Result<(), Stri
     fsutil::ensure_dir(key_dir, 0o700).map_err(|e| format!("{}: {e}", key_dir.display()))?;
     let key = crypto::random_bytes(crypto::KEY_LEN).map_err(|e| e.to_string())?;
     let hex = crypto::SecretString::new(crypto::hex_encode(&key));
-    fsutil::atomic_write(key_file, hex.expose().as_bytes(), 0o600).map_err(|e| format!("{}: {e}", key_file.display()))
+    fsutil::atomic_write(key_file, hex.expose().as_bytes(), 0o600)
+        .map_err(|e| format!("{}: {e}", key_file.display()))
 }
 
 /// Reads and checks the master key file: owner-only, 64 hex characters.

@@ -1,11 +1,17 @@
 //! Secret providers. The server reads secrets only through `Provider`; the local backend
-//! (AES-256-GCM files under the master key) is the default, isopass (HTTP) comes later.
+//! (AES-256-GCM files under the master key) is the default, isopass (an HTTP secrets service,
+//! polled by `watcher`) the production one.
 
 pub mod gate;
 pub mod home;
+pub mod isopass;
 pub mod local;
 mod temps;
 pub mod throttle;
+pub mod watcher;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::crypto::SecretBytes;
 
@@ -32,6 +38,20 @@ pub trait Provider: Send + Sync {
     fn version(&self, key: &str) -> Result<String, SecretsError>;
     /// Every stored key, sorted.
     fn list(&self) -> Result<Vec<String>, SecretsError>;
+    /// Makes `keys` readable by `get`. A backend that fetches over the network does it here and
+    /// blocks until it has an answer, so call it from a blocking thread. A key the backend does
+    /// not have is not an error here: `get` reports it.
+    fn prepare(&self, _keys: &BTreeSet<String>) -> Result<(), SecretsError> {
+        Ok(())
+    }
+    /// Reads `keys` again from their source (after a notice that they changed). Blocking.
+    fn refresh(&self, _keys: &BTreeSet<String>) -> Result<(), SecretsError> {
+        Ok(())
+    }
+    /// What is wrong with the backend right now, for health and doctor (None: nothing).
+    fn problem(&self) -> Option<String> {
+        None
+    }
     /// Whether `key` exists (cheap check used by config validation).
     fn contains(&self, key: &str) -> Result<bool, SecretsError> {
         match self.version(key) {
@@ -40,6 +60,20 @@ pub trait Provider: Send + Sync {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The server's backend as `secrets:` configures it, and, for isopass with its watcher on, the
+/// channel of keys whose value changed.
+pub fn open_backend(
+    settings: &crate::settings::SecretsSettings,
+    paths: &crate::paths::ServerPaths,
+) -> Result<(Arc<dyn Provider>, Option<isopass::Rotations>), String> {
+    if settings.is_isopass() {
+        let (provider, rotations) = isopass::Isopass::start(&settings.isopass()?, true)?;
+        return Ok((provider, rotations));
+    }
+    let vault = LocalVault::open(&paths.secrets_dir, &paths.key_file).map_err(|e| e.to_string())?;
+    Ok((Arc::new(vault), None))
 }
 
 /// An in-memory provider for tests and for compiling configs that use no secrets.

@@ -5,6 +5,7 @@ mod admin;
 mod capture;
 mod conn_limits;
 mod envelope;
+mod first_start;
 mod grpc;
 mod idle;
 pub(crate) mod last_good;
@@ -27,8 +28,7 @@ use crate::crypto::SecretString;
 use crate::exit::{finish, hoist_options, parse_args, CmdResult, Failure};
 use crate::logging::{self, LogFormat};
 use crate::paths::{self, ServerPaths};
-use crate::secrets::{LocalVault, Provider};
-use crate::settings::Settings;
+use crate::settings::{Loaded, Settings};
 use crate::util::fsutil;
 
 #[derive(FromArgs, ArgsInfo)]
@@ -87,25 +87,30 @@ struct Ready {
     fallback: Option<String>,
     /// Held for the life of the server.
     one_server: crate::util::lock::FileLock,
+    /// What a first start made (nothing on later starts).
+    created: first_start::Created,
+    /// Keys the isopass watcher saw change.
+    rotations: Option<crate::secrets::isopass::Rotations>,
 }
 
 /// Everything that must hold before a listener opens: a bad key or a missing secret refuses
-/// startup here, not at the first handshake.
-fn startup(settings: Settings, secret_refs: Vec<String>, paths: ServerPaths) -> Result<Ready, Failure> {
-    let pki = crate::pki::Pki::load(&paths).map_err(Failure::failed)?;
-    // Taken before the first write to the state (the database's epochs, the last good config):
-    // a second server on it would also replace the first one's admin token. The kernel drops the
-    // lock with the process, however it ends.
+/// startup here, not at the first handshake. Blocking (a secrets backend may be fetched from).
+fn startup(loaded: Loaded, paths: ServerPaths) -> Result<Ready, Failure> {
+    make_base_dir(&paths.base)?;
+    // Taken before the first write to the state (a first start's key and certificates, the
+    // database's epochs, the last good config): a second server on it would also replace the
+    // first one's admin token. The kernel drops the lock with the process, however it ends.
     let one_server = crate::util::lock::FileLock::acquire(&paths.server_lock, None, "vigosrv")
         .map_err(|e| Failure::failed(format!("{e}; one server per --base-dir: stop that one first")))?;
-    let vault =
-        LocalVault::open(&paths.secrets_dir, &paths.key_file).map_err(|e| Failure::failed(e.to_string()))?;
-    let provider: Arc<dyn Provider> = Arc::new(vault);
-    for key in &secret_refs {
-        provider
-            .get(key)
-            .map_err(|e| Failure::failed(format!("loading server config: resolving secret {key:?}: {e}")))?;
-    }
+    let created = first_start::prepare(&paths, !loaded.settings.secrets.is_isopass())
+        .map_err(|e| Failure::failed(format!("first start: {e}")))?;
+    let (provider, rotations) =
+        crate::secrets::open_backend(&loaded.settings.secrets, &paths).map_err(Failure::failed)?;
+    let pki = crate::pki::Pki::load(&paths).map_err(Failure::failed)?;
+    let refs = loaded.refs.iter().map(|r| r.key.clone()).collect();
+    let loading = |e: String| Failure::failed(format!("loading server config: {e}"));
+    provider.prepare(&refs).map_err(|e| loading(e.to_string()))?;
+    let settings = loaded.resolve(provider.as_ref()).map_err(loading)?;
     let config_dir = paths.config_dir.clone();
     let mut fallback = None;
     let tree = if config_dir.exists() {
@@ -130,7 +135,15 @@ fn startup(settings: Settings, secret_refs: Vec<String>, paths: ServerPaths) -> 
     };
     let admin_token = SecretString::new(crate::crypto::random_token("vgla_")?);
     let db = crate::store::open(&paths.db)?;
-    let oidc_settings = oidc_settings(&settings, provider.as_ref())?;
+    // Web users' passwords are secrets too: a network backend fetches them now, not at login.
+    let passwords = crate::store::users::list(&db)?
+        .into_iter()
+        .map(|u| crate::auth::accounts::password_key(&u.username))
+        .collect();
+    if let Err(e) = provider.prepare(&passwords) {
+        tracing::warn!(error = %e, "could not fetch the web users' passwords; password logins fail until it can");
+    }
+    let oidc_settings = oidc_settings(&settings)?;
     let server = state::Server::new(state::ServerParts {
         paths: paths.clone(),
         db,
@@ -149,7 +162,45 @@ fn startup(settings: Settings, secret_refs: Vec<String>, paths: ServerPaths) -> 
         oidc_settings,
     })
     .map_err(Failure::failed)?;
-    Ok(Ready { server: Arc::new(server), settings, admin_token, fallback, one_server })
+    Ok(Ready { server: Arc::new(server), settings, admin_token, fallback, one_server, created, rotations })
+}
+
+/// A base directory that does not exist yet is made owner-only; an existing one is left as is.
+fn make_base_dir(base: &std::path::Path) -> Result<(), Failure> {
+    if base.exists() {
+        return Ok(());
+    }
+    fsutil::ensure_dir(base, 0o700)
+        .map_err(|e| Failure::failed(format!("cannot create {}: {e}", base.display())))
+}
+
+/// Logs and audits what a first start made, with what the operator should do next.
+fn note_first_start(server: &state::Server, created: &first_start::Created) -> CmdResult {
+    if !created.anything() {
+        return Ok(());
+    }
+    let paths = &server.paths;
+    if created.master_key {
+        tracing::warn!(
+            key_file = %paths.key_file.display(),
+            "first start: created the master key; run `vigocli secrets init` to set the unlock passphrase, and back the key up"
+        );
+    }
+    if !created.server_names.is_empty() {
+        tracing::warn!(
+            tls_dir = %paths.tls_dir.display(),
+            names = %created.server_names.join(","),
+            "first start: created a private CA and a server certificate; agents trust this CA at enrollment (`vigocli tls status` shows it)"
+        );
+    }
+    let detail = serde_json::json!({
+        "master_key": created.master_key,
+        "certificates": !created.server_names.is_empty(),
+        "server_names": created.server_names,
+    });
+    server
+        .audit(&[Event::new("server", "server.first_start", &paths.base.to_string_lossy()).detail(detail)])
+        .map_err(|e| Failure::failed(e.to_string()))
 }
 
 /// A tree that loaded becomes the last good one; a fallback is shouted in the log and the audit
@@ -179,34 +230,16 @@ fn note_config_source(server: &state::Server, fallback: Option<String>) -> CmdRe
     }
 }
 
-/// The OIDC provider's settings, its client secret resolved from the vault (the config file
-/// holds only a `secret:` ref).
-fn oidc_settings(
-    settings: &Settings,
-    provider: &dyn Provider,
-) -> Result<Option<crate::auth::oidc::OidcSettings>, Failure> {
+/// The OIDC provider's settings (the client secret already resolved from its `secret:` ref).
+fn oidc_settings(settings: &Settings) -> Result<Option<crate::auth::oidc::OidcSettings>, Failure> {
     let Some(o) = &settings.auth.oidc else { return Ok(None) };
-    let key = o.client_secret.strip_prefix("secret:").unwrap_or_default();
-    let secret = provider
-        .get(key)
-        .map_err(|e| Failure::failed(format!("auth.oidc.client_secret: resolving secret {key:?}: {e}")))?;
-    let secret = crate::crypto::SecretString::new(
-        secret
-            .as_text()
-            .ok_or_else(|| {
-                Failure::failed(format!(
-                    "auth.oidc.client_secret: secret {key:?} is binary; a client secret is text"
-                ))
-            })?
-            .to_string(),
-    );
     let trust = match &o.ca_file {
         Some(f) => crate::util::https::TrustRoots::Pem(
             std::fs::read_to_string(f).map_err(|e| Failure::failed(format!("auth.oidc.ca_file {f}: {e}")))?,
         ),
         None => crate::util::https::TrustRoots::Bundle(crate::util::https::SYSTEM_CA_BUNDLE.into()),
     };
-    Ok(Some(crate::auth::oidc::OidcSettings::new(&o.issuer, &o.client_id, secret, trust)))
+    Ok(Some(crate::auth::oidc::OidcSettings::new(&o.issuer, &o.client_id, o.client_secret.clone(), trust)))
 }
 
 fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
@@ -256,15 +289,17 @@ async fn prune_runs(server: &state::Server) {
 
 async fn run(args: ServerArgs) -> CmdResult {
     let descriptors = conn_limits::raise_descriptor_limit();
-    let (settings, secret_refs, file) =
-        crate::settings::load_for(args.config.as_deref()).map_err(Failure::failed)?;
-    if let Some(f) = &file {
+    let loaded = crate::settings::load_for(args.config.as_deref()).map_err(Failure::failed)?;
+    if let Some(f) = &loaded.file {
         tracing::info!(file = %f.display(), "read the config file");
     }
-    let base = settings.base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
-    let paths = settings.server_paths(&base);
-    let Ready { server, settings, admin_token, fallback, one_server: _one_server } =
-        startup(settings, secret_refs, paths)?;
+    let base = loaded.settings.base_dir(args.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
+    let paths = loaded.settings.server_paths(&base);
+    let ready = tokio::task::spawn_blocking(move || startup(loaded, paths))
+        .await
+        .map_err(|e| Failure::failed(format!("startup stopped: {e}")))??;
+    let Ready { server, settings, admin_token, fallback, one_server: _one_server, created, rotations } =
+        ready;
     let bind = |addr: &str| {
         let a = crate::util::hosts::resolve(addr).map_err(Failure::usage)?;
         std::net::TcpListener::bind(a)
@@ -284,6 +319,7 @@ async fn run(args: ServerArgs) -> CmdResult {
         .audit(&[Event::new("server", "server.started", &server.paths.base.to_string_lossy())
             .detail(serde_json::json!({ "agent": agent_addr.to_string(), "api": api_addr.to_string() }))])
         .map_err(|e| Failure::failed(e.to_string()))?;
+    note_first_start(&server, &created)?;
     note_config_source(&server, fallback)?;
     rotation::apply_pending(&server);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -302,7 +338,10 @@ async fn run(args: ServerArgs) -> CmdResult {
         limits,
         stop_rx.clone(),
     ));
-    let upkeep = tokio::spawn(upkeep(server.clone(), stop_rx));
+    let upkeep = tokio::spawn(upkeep(server.clone(), stop_rx.clone()));
+    if let Some(changes) = rotations {
+        tokio::spawn(rotation::follow_watcher(server.clone(), changes, stop_rx));
+    }
     tracing::info!(agent = %agent_addr, api = %api_addr, "listening agent={agent_addr} api={api_addr}");
     wait_for_signal().await;
     tracing::info!("shutting down");

@@ -67,3 +67,26 @@ pub fn apply_pending(s: &Server) {
         }
     }
 }
+
+/// Rolls out what the isopass watcher saw change, one key at a time, until shutdown.
+pub async fn follow_watcher(
+    s: std::sync::Arc<Server>,
+    mut changes: crate::secrets::isopass::Rotations,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let keys = tokio::select! {
+            keys = changes.recv() => match keys { Some(k) => k, None => return },
+            _ = stop.changed() => return,
+        };
+        let server = s.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            for key in keys {
+                if let Err(e) = rotate_from(&server, "isopass-watcher", &key, "isopass watcher") {
+                    tracing::warn!(key, error = %e, "a changed isopass value could not be rolled out");
+                }
+            }
+        });
+        let _ = done.await;
+    }
+}

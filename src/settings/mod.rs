@@ -7,6 +7,8 @@
 
 mod auth;
 mod limits;
+pub mod secret_refs;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,8 @@ use serde::Deserialize;
 
 pub use auth::AuthSettings;
 pub use limits::{LimitSettings, RunSettings};
+pub use secret_refs::SecretRef;
+pub use secrets::{IsopassSettings, SecretsSettings};
 
 /// Where the file is looked for when nothing names one.
 pub const DEFAULT_PATH: &str = "/etc/vigo/vigo.yaml";
@@ -47,14 +51,6 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub cli: CliSettings,
     pub agent: AgentSettings,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SecretsSettings {
-    pub backend: String,
-    pub secrets_dir: Option<String>,
-    pub key_file: Option<String>,
 }
 
 /// What `vigocli` alone reads.
@@ -96,12 +92,6 @@ impl Default for Settings {
     }
 }
 
-impl Default for SecretsSettings {
-    fn default() -> Self {
-        SecretsSettings { backend: "local".into(), secrets_dir: None, key_file: None }
-    }
-}
-
 /// Client certificates may not outlive the CA that `generate-certs` makes (3,650 days).
 const MAX_CLIENT_CERT_DAYS: u32 = 3650;
 
@@ -118,42 +108,60 @@ pub fn locate(flag: Option<&str>) -> Option<(PathBuf, bool)> {
     }
 }
 
-/// The settings in force: the file `locate` finds, or the defaults. Also returns every
-/// `secret:<key>` string in the file, for the server to check at start.
-pub fn load_for(flag: Option<&str>) -> Result<(Settings, Vec<String>, Option<PathBuf>), String> {
-    match locate(flag) {
-        None => Ok((Settings::default(), vec![], None)),
-        Some((path, _named)) => {
-            let (settings, refs) = Settings::load(&path)?;
-            Ok((settings, refs, Some(path)))
+/// A config file as read: the settings with `secret:` refs still as written, the refs, and
+/// the parsed text for the server to resolve them (`resolve`) once its backend is open.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub refs: Vec<SecretRef>,
+    pub file: Option<PathBuf>,
+    raw: serde_yaml::Value,
+}
+
+impl Loaded {
+    /// The settings with every ref replaced by its value; a missing one names key and setting.
+    pub fn resolve(&self, provider: &dyn crate::secrets::Provider) -> Result<Settings, String> {
+        if self.refs.is_empty() {
+            return Ok(self.settings.clone());
         }
+        let shown = self.file.as_deref().unwrap_or(Path::new("-")).display();
+        secret_refs::resolve(&self.raw, provider).map_err(|e| format!("config file {shown}: {e}"))
+    }
+}
+
+/// The settings in force: the file `locate` finds, or the defaults.
+pub fn load_for(flag: Option<&str>) -> Result<Loaded, String> {
+    match locate(flag) {
+        None => Ok(Loaded::default()),
+        Some((path, _named)) => Settings::load(&path),
     }
 }
 
 impl Settings {
-    /// Reads the file; also returns every `secret:<key>` string in it so startup can check them.
-    pub fn load(path: &Path) -> Result<(Settings, Vec<String>), String> {
+    /// Reads and checks the file. Settings that hold a `secret:` ref are checked again once
+    /// the server has resolved them.
+    pub fn load(path: &Path) -> Result<Loaded, String> {
         let shown = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| {
             format!("config file {shown}: {e} (name another with --config or VIGO_CONFIG; an empty VIGO_CONFIG reads none)")
         })?;
-        let value: serde_yaml::Value =
+        let raw: serde_yaml::Value =
             serde_yaml::from_str(&text).map_err(|e| format!("config file {shown}: {e}"))?;
-        let mut refs = Vec::new();
-        collect_secret_refs(&value, &mut refs);
+        let refs = secret_refs::collect(&raw);
+        secret_refs::check(&raw, &refs).map_err(|e| format!("config file {shown}: {e}"))?;
         let settings: Settings =
             serde_yaml::from_str(&text).map_err(|e| format!("config file {shown}: {e}"))?;
-        settings.check().map_err(|e| format!("config file {shown}: {e}"))?;
-        Ok((settings, refs))
+        // A ref stands where a value will be: checking it now would judge the ref's text.
+        // Credentials are exempt: no check reads their value.
+        let unresolved = refs.iter().any(|r| !secret_refs::CREDENTIALS.contains(&r.setting.as_str()));
+        if !unresolved {
+            settings.check().map_err(|e| format!("config file {shown}: {e}"))?;
+        }
+        Ok(Loaded { settings, refs, file: Some(path.to_path_buf()), raw })
     }
 
     fn check(&self) -> Result<(), String> {
-        if self.secrets.backend != "local" {
-            return Err(format!(
-                "secrets backend {:?} is not available in this build; use \"local\"",
-                self.secrets.backend
-            ));
-        }
+        self.secrets.check()?;
         if !(1..=MAX_CLIENT_CERT_DAYS).contains(&self.client_cert_days) {
             // 0 would issue certificates that expire as they are issued, locking every agent out.
             return Err(format!(
@@ -216,20 +224,6 @@ impl Settings {
     }
 }
 
-fn collect_secret_refs(v: &serde_yaml::Value, out: &mut Vec<String>) {
-    match v {
-        serde_yaml::Value::String(s) => {
-            if let Some(k) = s.strip_prefix("secret:") {
-                out.push(k.to_string());
-            }
-        }
-        serde_yaml::Value::Sequence(items) => items.iter().for_each(|i| collect_secret_refs(i, out)),
-        serde_yaml::Value::Mapping(m) => m.values().for_each(|i| collect_secret_refs(i, out)),
-        serde_yaml::Value::Tagged(t) => collect_secret_refs(&t.value, out),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,17 +234,17 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("server.yaml");
         std::fs::write(&p, "listen: 127.0.0.1:9000\ncheckin_interval: 30s\n").unwrap();
-        let (s, refs) = Settings::load(&p).unwrap();
+        let Loaded { settings: s, refs, .. } = Settings::load(&p).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9000");
         assert_eq!(s.api_listen, "127.0.0.1:8443");
         assert_eq!(s.checkin_interval_secs().unwrap(), 30);
         assert!(refs.is_empty());
         std::fs::write(&p, "listne: x\n").unwrap();
         assert!(Settings::load(&p).unwrap_err().contains("unknown field"));
-        std::fs::write(&p, "config_dir: \"secret:vigo/cfg\"\n").unwrap();
-        assert_eq!(Settings::load(&p).unwrap().1, ["vigo/cfg"]);
-        std::fs::write(&p, "secrets:\n  backend: isopass\n").unwrap();
-        assert!(Settings::load(&p).unwrap_err().contains("not available"));
+        std::fs::write(&p, "listen: \"secret:vigo/listen\"\n").unwrap();
+        assert_eq!(Settings::load(&p).unwrap().refs[0].key, "vigo/listen");
+        std::fs::write(&p, "secrets:\n  backend: vault\n").unwrap();
+        assert!(Settings::load(&p).unwrap_err().contains("unknown secrets backend"));
         for days in [0, 3651] {
             std::fs::write(&p, format!("client_cert_days: {days}\n")).unwrap();
             assert!(Settings::load(&p).unwrap_err().contains("from 1 to 3650"), "{days}");

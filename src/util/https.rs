@@ -100,8 +100,14 @@ impl HttpsClient {
             "Basic {}",
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair.expose())
         ));
-        self.exchange(url, "POST", Some(&header), Some("application/x-www-form-urlencoded"), body.into_bytes())
-            .await
+        self.exchange(
+            url,
+            "POST",
+            Some(&header),
+            Some("application/x-www-form-urlencoded"),
+            body.into_bytes(),
+        )
+        .await
     }
 
     /// POSTs a JSON body with a bearer token.
@@ -112,7 +118,8 @@ impl HttpsClient {
         body: &serde_json::Value,
     ) -> Result<Response, HttpError> {
         let header = SecretString::new(format!("Bearer {}", bearer.expose()));
-        self.exchange(url, "POST", Some(&header), Some("application/json"), body.to_string().into_bytes()).await
+        self.exchange(url, "POST", Some(&header), Some("application/json"), body.to_string().into_bytes())
+            .await
     }
 
     async fn exchange(

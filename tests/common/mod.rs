@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 pub mod attack;
 pub mod fleet;
+pub mod isopass;
 pub mod oidc;
 
 pub fn vigo_exe() -> PathBuf {

@@ -110,12 +110,13 @@ pub fn config(ctx: &Context, out: &mut Vec<Check>) {
             "write nodes.vgo and modules/, then `vigocli config publish`",
         ));
     }
-    for key in &ctx.settings_secret_refs {
+    for r in &ctx.settings.refs {
+        let key = &r.key;
         match vault.as_ref().map(|v| v.contains(key)) {
             Ok(Ok(true)) => {}
             _ => out.push(Check::fail(
                 "config file secrets",
-                format!("secret:{key} named in the config file is not in the vault"),
+                format!("secret:{key} named by {} in the config file is not in the vault", r.setting),
                 format!("store it: `vigocli secrets set raw {key}`; the server refuses to start without it"),
             )),
         }

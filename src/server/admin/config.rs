@@ -24,7 +24,7 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(120);
 /// `status` is "ok", or "degraded" with the reasons in `problems`.
 pub async fn health(State(s): S) -> ApiResult {
     let p = s.current();
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = s.provider.problem().into_iter().collect();
     if let Some(reason) = &p.fallback {
         problems.push(format!(
             "serving the last good config: the config directory does not load ({reason}); fix it and publish"
@@ -124,9 +124,15 @@ pub async fn secret_rotated(
     Body(req): Body<Rotated>,
 ) -> ApiResult {
     crate::placeholder::validate_key(&req.key).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // A network backend reads the value again first: the notice says it changed there.
+    let (provider, key) = (s.provider.clone(), req.key.clone());
+    tokio::task::spawn_blocking(move || provider.refresh(&[key].into()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     if !s.provider.contains(&req.key).map_err(ApiError::internal)? {
         return Err(ApiError::not_found(format!(
-            "the vault holds no secret {:?}; store it first (`vigocli secrets set`)",
+            "the secrets backend holds no secret {:?}; store it first (`vigocli secrets set`, or in isopass)",
             req.key
         )));
     }

@@ -131,9 +131,20 @@ pub async fn create(
         created_by: caller.actor.clone(),
         updated_at: now,
     };
+    insert_user(&s, &caller, &user)?;
+    // A network secrets backend fetches the new user's password now rather than at login.
+    let (provider, key) = (s.provider.clone(), accounts::password_key(&user.username));
+    let fetched = tokio::task::spawn_blocking(move || provider.prepare(&[key].into())).await;
+    if let Ok(Err(e)) = fetched {
+        tracing::warn!(username = %user.username, error = %e, "could not fetch the new user's password yet");
+    }
+    Ok(Json(user_json(&user)))
+}
+
+fn insert_user(s: &Server, caller: &Caller, user: &WebUser) -> Result<(), ApiError> {
     let mut conn = s.db();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !crate::store::users::insert(&tx, &user)? {
+    if !crate::store::users::insert(&tx, user)? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("a web user is already named {:?}", user.username),
@@ -142,7 +153,7 @@ pub async fn create(
     let detail = json!({ "role": user.role, "ssh_key": user.ssh_key.is_some() });
     audit::append_in(&tx, &[Event::new(&caller.actor, "user.created", &user.username).detail(detail)])?;
     tx.commit()?;
-    Ok(Json(user_json(&user)))
+    Ok(())
 }
 
 /// One audited change to a user that ends their sessions in the same transaction.
