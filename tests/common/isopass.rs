@@ -191,7 +191,7 @@ async fn answer(req: Request<hyper::body::Incoming>, state: &Mutex<State>) -> An
             reply(200, json!({ "token": token, "expires_at": expires_at }))
         }
         ("POST", "/api/client/search") => {
-            if !s.sessions.get(&bearer).is_some_and(|exp| *exp > now) {
+            if s.sessions.get(&bearer).is_none_or(|exp| *exp <= now) {
                 s.refused += 1;
                 return reply(401, json!({ "error": "token expired or revoked" }));
             }
