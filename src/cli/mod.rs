@@ -1,6 +1,7 @@
 //! `vigocli`: the operator's command line. Each verb group lives in its own module.
 
 mod admin_client;
+mod advisories_cmd;
 mod audit_cmd;
 mod audited;
 mod auth_cmd;
@@ -79,6 +80,7 @@ enum Command {
     Webusers(users_cmd::WebusersArgs),
     Sessions(users_cmd::SessionsArgs),
     Auth(auth_cmd::AuthArgs),
+    Advisories(advisories_cmd::AdvisoriesArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -126,6 +128,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Webusers(a) => users_cmd::webusers(ctx, a),
         Command::Sessions(a) => users_cmd::sessions(ctx, a),
         Command::Auth(a) => auth_cmd::run(ctx, a),
+        Command::Advisories(a) => advisories_cmd::run(ctx, a),
     }
 }
 

@@ -199,15 +199,24 @@ async fn check_state_change(server: &Server, caller: &Caller, request: Request) 
     }
 }
 
+/// A refusal as the caller can read it: a console page for a console path, JSON otherwise.
+fn refuse(method: &Method, path: &str, e: ApiError) -> Response {
+    if crate::server::web::is_page(path) {
+        return crate::server::web::refusal(method, e.status(), e.message().to_string());
+    }
+    e.into_response()
+}
+
 /// Runs before routing and extractors: an unauthenticated request learns nothing else.
 pub async fn authenticate(State(server): State<Arc<Server>>, mut request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let caller = match identify(&server, &request) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse(&method, &path, e),
     };
     request = match check_state_change(&server, &caller, request).await {
         Ok(r) => r,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse(&method, &path, e),
     };
     request.extensions_mut().insert(caller);
     next.run(request).await
@@ -216,14 +225,14 @@ pub async fn authenticate(State(server): State<Arc<Server>>, mut request: Reques
 /// The route's permission, checked before its extractors run.
 pub async fn require(permission: Permission, request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>() else {
-        return unauthorized().into_response();
+        return refuse(request.method(), request.uri().path(), unauthorized());
     };
     if !caller.role.allows(permission) {
-        return ApiError::new(
+        let e = ApiError::new(
             StatusCode::FORBIDDEN,
             format!("role {} lacks the permission {}", caller.role.name(), permission.name()),
-        )
-        .into_response();
+        );
+        return refuse(request.method(), request.uri().path(), e);
     }
     next.run(request).await
 }

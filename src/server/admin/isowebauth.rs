@@ -11,7 +11,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::login::{enabled_user, failed, login_failed, may_try, succeeded, LoginBody, Peer};
+use super::login::{enabled_user, failed, login_failed, may_try, succeeded, Answer, LoginBody, Peer};
 use crate::server::state::Server;
 use crate::util::time::unix_now;
 
@@ -28,12 +28,16 @@ pub async fn challenge(
     Extension(Peer(source)): Extension<Peer>,
     body: LoginBody<ChallengeRequest>,
 ) -> Response {
-    let username = body.value.username;
+    let (username, from_form) = (body.value.username, body.from_form);
     if !s.auth.enabled(PROVIDER) || crate::auth::accounts::check_username(&username).is_err() {
         return failed(&s, PROVIDER, "no challenge for this request", &username, source);
     }
     let namespace = &s.auth.isowebauth.namespace;
     match s.logins.new_challenge(&username, unix_now()) {
+        // The console's form: a page to sign the challenge on and paste the signature into.
+        Ok((id, text, expires_at)) if from_form => {
+            crate::server::web::challenge_page(&username, &id, &text, namespace, expires_at)
+        }
         Ok((id, text, expires_at)) => Json(json!({
             "challenge_id": id,
             "challenge": text,
@@ -82,7 +86,7 @@ pub async fn login(
         &s.auth.isowebauth.namespace,
         key,
     ) {
-        Ok(()) => succeeded(&s, PROVIDER, &user.username, source, from_form),
+        Ok(()) => succeeded(&s, PROVIDER, &user.username, source, Answer::of_form(from_form)),
         Err(e) => {
             tracing::info!(error = %e, "isowebauth signature refused");
             failed(&s, PROVIDER, "bad signature", &form.username, source)

@@ -45,6 +45,42 @@ pub fn login_failed() -> Response {
     (StatusCode::UNAUTHORIZED, Json(json!({ "error": "login failed" }))).into_response()
 }
 
+/// A browser's login (an HTML form post, or the OIDC round trip) that failed goes back to the
+/// login page, which says only that it failed: the same for every reason, like the JSON answer.
+pub async fn browser_answers(request: Request, next: axum::middleware::Next) -> Response {
+    let from_browser = is_form(request.headers()) || request.uri().path().starts_with("/auth/oidc/");
+    let response = next.run(request).await;
+    if from_browser && response.status() == StatusCode::UNAUTHORIZED {
+        let mut failed = Redirect::to("/login?failed=1").into_response();
+        // The pre-login cookie of an OIDC login is cleared whatever happened.
+        for cookie in response.headers().get_all(header::SET_COOKIE) {
+            failed.headers_mut().append(header::SET_COOKIE, cookie.clone());
+        }
+        return failed;
+    }
+    response
+}
+
+pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// How a successful login is answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// A script: JSON with the CSRF token.
+    Json,
+    /// A form post: 303 to the dashboard.
+    Redirect,
+    /// The end of the OIDC round trip: a page that moves on to the dashboard by itself. The
+    /// browser got here through another site's redirects, so a redirect straight to `/` would
+    /// still be cross-site and the `SameSite=Strict` cookie would not be sent with it.
+    Landing,
+}
+
 async fn providers(State(s): State<S>) -> ApiResult {
     Ok(Json(json!({
         "providers": s.auth.providers,
@@ -63,12 +99,7 @@ impl<St: Send + Sync, T: DeserializeOwned + Send> FromRequest<St> for LoginBody<
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &St) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if is_form {
+        if is_form(req.headers()) {
             let axum::Form(value) =
                 axum::Form::<T>::from_request(req, state).await.map_err(|_| login_failed())?;
             Ok(LoginBody { value, from_form: true })
@@ -147,18 +178,20 @@ pub fn succeeded(
     provider: &'static str,
     username: &str,
     source: IpAddr,
-    from_form: bool,
+    answer: Answer,
 ) -> Response {
     match start_session(s, provider, username, source) {
         Ok((id, expires_at)) => {
             let k = keys(username, source);
             s.logins.throttle.succeeded(&[&k[0], &k[1]]);
             let cookie = session::set_cookie(id.expose(), s.logins.lifetime_secs);
-            let mut response = if from_form {
-                Redirect::to("/").into_response()
-            } else {
-                Json(json!({ "username": username, "csrf_token": session::csrf_token(id.expose()), "expires_at": expires_at }))
-                    .into_response()
+            let mut response = match answer {
+                Answer::Redirect => Redirect::to("/").into_response(),
+                Answer::Landing => crate::server::web::oidc_landing(),
+                Answer::Json => Json(
+                    json!({ "username": username, "csrf_token": session::csrf_token(id.expose()), "expires_at": expires_at }),
+                )
+                .into_response(),
             };
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, v);
@@ -239,14 +272,29 @@ async fn basic_login(
         password.expose().as_bytes(),
     );
     match (ok, user) {
-        (true, Some(u)) => succeeded(&s, "basic", &u.username, source, from_form),
+        (true, Some(u)) => succeeded(&s, "basic", &u.username, source, Answer::of_form(from_form)),
         (_, None) => failed(&s, "basic", "unknown or disabled user", &form.username, source),
         (false, Some(_)) => failed(&s, "basic", "wrong password", &form.username, source),
     }
 }
 
-/// Ends the caller's own session: the row is deleted and the cookie cleared.
-pub async fn logout(State(s): State<S>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+impl Answer {
+    pub fn of_form(from_form: bool) -> Answer {
+        if from_form {
+            Answer::Redirect
+        } else {
+            Answer::Json
+        }
+    }
+}
+
+/// Ends the caller's own session: the row is deleted and the cookie cleared. A form (the
+/// console's logout button) goes back to the login page.
+pub async fn logout(
+    State(s): State<S>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let Via::Session { id } = &caller.via else {
         return Err(ApiError::bad_request("logout ends a console session; an API token is revoked instead"));
     };
@@ -262,7 +310,11 @@ pub async fn logout(State(s): State<S>, Extension(caller): Extension<Caller>) ->
         )?;
         tx.commit()?;
     }
-    let mut response = Json(json!({ "logged_out": true })).into_response();
+    let mut response = if is_form(&headers) {
+        Redirect::to("/login").into_response()
+    } else {
+        Json(json!({ "logged_out": true })).into_response()
+    };
     if let Ok(v) = HeaderValue::from_str(&session::clear_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::login::{enabled_user, failed, login_failed, succeeded, Peer};
+use super::login::{enabled_user, failed, login_failed, succeeded, Answer, Peer};
 use crate::auth::oidc::OidcClient;
 use crate::server::state::Server;
 
@@ -118,7 +118,7 @@ pub async fn callback(
         _ => enabled_user(&s, &value),
     };
     match user {
-        Some(u) => clear(succeeded(&s, PROVIDER, &u.username, source, true)),
+        Some(u) => clear(succeeded(&s, PROVIDER, &u.username, source, Answer::Landing)),
         None => clear(failed(&s, PROVIDER, "no web user for the claim", &value, source)),
     }
 }
