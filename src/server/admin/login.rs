@@ -47,7 +47,17 @@ pub fn login_failed() -> Response {
 
 /// A browser's login (an HTML form post, or the OIDC round trip) that failed goes back to the
 /// login page, which says only that it failed: the same for every reason, like the JSON answer.
-pub async fn browser_answers(request: Request, next: axum::middleware::Next) -> Response {
+/// A login posted from another site's page is refused before it is heard, so no site can log
+/// a visitor in to an account of its choosing (login CSRF); scripts send no `Origin`.
+pub async fn browser_answers(State(s): State<S>, request: Request, next: axum::middleware::Next) -> Response {
+    let has_origin = request.headers().contains_key(header::ORIGIN);
+    if request.method() == axum::http::Method::POST
+        && has_origin
+        && !super::auth::from_own_origin(&s, &request)
+    {
+        let refusal = json!({ "error": "refused: a login must come from the console's own origin" });
+        return (StatusCode::FORBIDDEN, Json(refusal)).into_response();
+    }
     let from_browser = is_form(request.headers()) || request.uri().path().starts_with("/auth/oidc/");
     let response = next.run(request).await;
     if from_browser && response.status() == StatusCode::UNAUTHORIZED {

@@ -120,7 +120,7 @@ pub fn router(server: Arc<Server>) -> Router {
     // The login routes and the login page are how one gets a session: they are the only ones
     // without a caller.
     let public = login::public_routes()
-        .layer(axum::middleware::from_fn(login::browser_answers))
+        .layer(axum::middleware::from_fn_with_state(server.clone(), login::browser_answers))
         .merge(crate::server::web::public_routes())
         .layer(DefaultBodyLimit::max(16 * 1024));
     public

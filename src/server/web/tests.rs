@@ -232,8 +232,21 @@ async fn revoke_is_offered_and_allowed_to_admins_only_and_never_forged() {
     let mut cross = browser(&Method::POST, action, Some(&admin), "");
     cross.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
     assert_eq!(send(&router, cross).await.status, StatusCode::FORBIDDEN);
+    // A page elsewhere that sends `Origin: null` on purpose: the browser says it is not ours.
+    for site in [None, Some("cross-site"), Some("same-site")] {
+        let mut null = browser(&Method::POST, action, Some(&admin), "");
+        null.headers_mut().insert("origin", "null".parse().unwrap());
+        if let Some(v) = site {
+            null.headers_mut().insert("sec-fetch-site", v.parse().unwrap());
+        }
+        assert_eq!(send(&router, null).await.status, StatusCode::FORBIDDEN, "{site:?}");
+    }
     assert!(crate::store::envoys::find(&s.db(), "web1.example.com").unwrap().unwrap().revoked_at.is_none());
-    let done = send(&router, browser(&Method::POST, action, Some(&admin), "")).await;
+    // The console's own form, as a browser sends it from a no-referrer page.
+    let mut own = browser(&Method::POST, action, Some(&admin), "");
+    own.headers_mut().insert("origin", "null".parse().unwrap());
+    own.headers_mut().insert("sec-fetch-site", "same-origin".parse().unwrap());
+    let done = send(&router, own).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert!(crate::store::envoys::find(&s.db(), "web1.example.com").unwrap().unwrap().revoked_at.is_some());
     std::fs::remove_dir_all(dir).unwrap();
@@ -251,5 +264,38 @@ async fn compliance_gets_no_audit_log() {
     let audit = send(&router, browser(&Method::GET, "/audit", Some(&id), "")).await;
     assert_eq!(audit.status, StatusCode::FORBIDDEN);
     assert!(audit.body.contains("audit.read"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A login posted from another site is refused before it is heard (login CSRF); one from the
+/// console's own page, or a script sending no Origin, is heard (and here fails as usual).
+#[tokio::test]
+async fn a_login_from_another_origin_is_refused() {
+    let (dir, s) = test_server("web-login-origin");
+    let router = router(s);
+    let post = |origin: Option<&str>| {
+        let mut req = Request::post("/auth/basic")
+            .extension(crate::server::admin::Peer(std::net::Ipv4Addr::LOCALHOST.into()))
+            .header("host", HOST)
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.body(Body::from("username=alice&password=nope")).unwrap()
+    };
+    assert_eq!(send(&router, post(Some("https://evil.example"))).await.status, StatusCode::FORBIDDEN);
+    let own = send(&router, post(Some(&format!("https://{HOST}")))).await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER, "a failed form login goes back to the login page");
+    assert_eq!(own.headers["location"], "/login?failed=1");
+    assert_eq!(send(&router, post(None)).await.status, StatusCode::SEE_OTHER);
+    // `Origin: null` (what a browser sends from a no-referrer page) counts only with
+    // `Sec-Fetch-Site: same-origin`.
+    let mut null_same = post(Some("null"));
+    null_same.headers_mut().insert("sec-fetch-site", "same-origin".parse().unwrap());
+    assert_eq!(send(&router, null_same).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(send(&router, post(Some("null"))).await.status, StatusCode::FORBIDDEN);
+    let mut null_cross = post(Some("null"));
+    null_cross.headers_mut().insert("sec-fetch-site", "same-site".parse().unwrap());
+    assert_eq!(send(&router, null_cross).await.status, StatusCode::FORBIDDEN);
     std::fs::remove_dir_all(dir).unwrap();
 }
