@@ -142,10 +142,10 @@ pub async fn show(State(s): State<Arc<Server>>, ctx: Ctx) -> PageResult {
     }
     let t = s.logins.throttle.settings();
     let throttle = vec![
-        ("free failures per username and per source", t.free_failures.to_string()),
-        ("longest wait between attempts after those", format!("{} s", t.max_delay.as_secs())),
-        ("failures in a row that lock", t.lockout_after.to_string()),
-        ("lockout", format!("{} s", t.lockout.as_secs())),
+        ("Free failures per username and per source", t.free_failures.to_string()),
+        ("Longest wait between attempts after those", format!("{} s", t.max_delay.as_secs())),
+        ("Failures in a row that lock", t.lockout_after.to_string()),
+        ("Lockout", format!("{} s", t.lockout.as_secs())),
     ];
     let mut users: Vec<&str> = sessions.iter().map(|x| x.username.as_str()).collect();
     users.sort_unstable();

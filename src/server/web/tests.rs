@@ -299,3 +299,47 @@ async fn a_login_from_another_origin_is_refused() {
     assert_eq!(send(&router, null_cross).await.status, StatusCode::FORBIDDEN);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The route table in docs/CONSOLE.md is the code's: every console route once, with its method
+/// and permission.
+#[test]
+fn the_documented_console_routes_are_the_code() {
+    let docs = include_str!("../../../docs/CONSOLE.md");
+    let section = docs.split("## Pages, routes and permissions").nth(1).expect("the section exists");
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let mut documented: Vec<(String, String, String)> = section
+        .lines()
+        .filter(|l| l.starts_with("| GET ") || l.starts_with("| POST "))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (
+                cells[1].to_string(),
+                cells[2].trim_matches('`').to_string(),
+                cells[3].trim_matches('`').to_string(),
+            )
+        })
+        .collect();
+    let mut code: Vec<(String, String, String)> = console_routes()
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string(), r.permission.name().to_string()))
+        .collect();
+    documented.sort();
+    code.sort();
+    assert_eq!(documented, code);
+}
+
+/// The notice after an action is chosen by a code from a fixed list: nothing in the address is
+/// ever shown back.
+#[tokio::test]
+async fn a_notice_is_one_of_the_fixed_sentences() {
+    let (dir, s) = test_server("web-notice");
+    let id = session_for(&s, "alice", Role::Viewer);
+    let router = router(s);
+    let known = send(&router, browser(&Method::GET, "/?ok=published", Some(&id), "")).await;
+    assert!(known.body.contains("class=\"notice\""), "{}", known.body);
+    let made_up =
+        send(&router, browser(&Method::GET, "/?ok=Send%20your%20password%20to%20evil", Some(&id), "")).await;
+    assert_eq!(made_up.status, StatusCode::OK);
+    assert!(!made_up.body.contains("class=\"notice\"") && !made_up.body.contains("evil"), "{}", made_up.body);
+    std::fs::remove_dir_all(dir).unwrap();
+}
