@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 # openssh-client: ssh-keygen -Y sign makes the isowebauth signatures src/auth/sshsig.rs checks.
 # curl: plays the browser through the test OpenID Provider (tests/common/oidc.rs).
 # ca-certificates: the system CA bundle the OIDC client can trust (src/auth/https.rs).
-packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates)
+# chromium, fonts-dejavu-core: the headless browser tests/console_browser.rs drives (with
+# playwright-core from npm), and a font for its screenshots.
+packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,11 +28,14 @@ fi
 # The test OpenID Provider (npm oidc-provider, tests/oidc/) runs on Node.js, which the machine
 # provides: without node and npm the OIDC tests cannot run, so stop here and say so.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "scripts/test-all.sh: node and npm (Node.js 20+) are required by tests/oidc_flow.rs" >&2
+  echo "scripts/test-all.sh: node and npm (Node.js 20+) are required by tests/oidc_flow.rs and tests/console_browser.rs" >&2
   exit 1
 fi
-# npm ci into target/oidc-node/<lockfile hash>, skipped when that cache exists.
+# npm ci into target/oidc-node/<lockfile hash> and target/console-node/<lockfile hash> (the
+# browser driver, playwright-core, which uses Debian's chromium and downloads no browser),
+# each skipped when its cache exists.
 bash tests/oidc/install.sh "${CARGO_TARGET_DIR:-target}" >/dev/null
+bash tests/console/install.sh "${CARGO_TARGET_DIR:-target}" >/dev/null
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --check

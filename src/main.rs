@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod advisories;
 mod agent;
 mod argv;
 mod audit;

@@ -83,3 +83,13 @@ fn login_timing_runs_at_a_tiny_size() {
         assert!(v[kind]["median_us"].as_f64().unwrap() > 0.0, "{v}");
     }
 }
+
+#[test]
+fn console_bench_runs_at_a_tiny_size() {
+    let v = summary(
+        "console_bench",
+        &["--envoys", "50", "--runs", "200", "--audit-rows", "500", "--requests", "2"],
+    );
+    assert!(v["pages"]["dashboard"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["pages"]["audit oldest"]["max_ms"].as_f64().unwrap() > 0.0, "{v}");
+}

@@ -215,14 +215,16 @@ fn a_state_change_from_a_session_needs_its_csrf_token_and_the_own_origin() {
         &["-H", &cookie(&id), "-H", &origin(&f), "-H", &format!("x-vigo-csrf: {wrong_token}")],
     );
     assert_eq!(wrong.status, 403, "another session's token: {}", wrong.body);
-    // A form post carries the token as a field: logout through a form.
+    // A form post carries the token as a field: logout through a form (the console's button),
+    // which goes back to the login page.
     let form = curl(
         &f,
         "POST",
         "/auth/logout",
         &["-H", &cookie(&id), "-H", &origin(&f), "--data-urlencode", &format!("csrf={csrf}")],
     );
-    assert_eq!(form.status, 200, "{}", form.body);
+    assert_eq!(form.status, 303, "{}", form.body);
+    assert!(form.headers.to_ascii_lowercase().contains("location: /login"), "{}", form.headers);
     assert!(form.set_cookie().unwrap().contains("Max-Age=0"));
     assert_eq!(curl(&f, "GET", "/v1/auth/whoami", &["-H", &cookie(&id)]).status, 401, "the session is gone");
     assert!(audit_rows(&f, "auth.logout").len() == 1);

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{read_row, row_hash, AuditError, GENESIS};
 use crate::crypto::{ct_eq, hex_encode};
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// The chain holds: `rows` rows, ending in `head` (hex).
     Intact { rows: i64, head: String },

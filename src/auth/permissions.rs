@@ -35,6 +35,12 @@ pub enum Permission {
     UsersManage,
     /// Everyone's sessions: list and end them.
     SessionsManage,
+    /// The live config tree (names `secret:` refs, never values), recent publishes, errors.
+    ConfigRead,
+    /// Secret names, sizes, and when and by whom each was set (never a value).
+    SecretsList,
+    /// The console's `/security` page: listeners, certificates, logins, dependencies.
+    SecurityRead,
 }
 
 impl Permission {
@@ -54,6 +60,9 @@ impl Permission {
         Permission::SelfManage,
         Permission::UsersManage,
         Permission::SessionsManage,
+        Permission::ConfigRead,
+        Permission::SecretsList,
+        Permission::SecurityRead,
     ];
 
     /// The name used in docs, errors and audit rows.
@@ -74,6 +83,9 @@ impl Permission {
             Permission::SelfManage => "self.manage",
             Permission::UsersManage => "users.manage",
             Permission::SessionsManage => "sessions.manage",
+            Permission::ConfigRead => "config.read",
+            Permission::SecretsList => "secrets.list",
+            Permission::SecurityRead => "security.read",
         }
     }
 }
@@ -81,6 +93,8 @@ impl Permission {
 impl Role {
     #[cfg(test)]
     pub const ALL: &'static [Role] = &[Role::Admin, Role::Viewer, Role::Compliance];
+    /// Every role, the one that may do most first.
+    pub const ALL_BY_RANK: &'static [Role] = &[Role::Admin, Role::Viewer, Role::Compliance];
 
     pub fn parse(s: &str) -> Option<Role> {
         match s {
@@ -121,7 +135,18 @@ impl Role {
     /// not the raw audit log.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
-        let reads = matches!(p, HealthRead | EnvoysRead | TokensRead | RunsRead | SelfRead | SelfManage);
+        let reads = matches!(
+            p,
+            HealthRead
+                | EnvoysRead
+                | TokensRead
+                | RunsRead
+                | SelfRead
+                | SelfManage
+                | ConfigRead
+                | SecretsList
+                | SecurityRead
+        );
         match self {
             Role::Admin => true,
             Role::Viewer => reads || p == AuditRead,

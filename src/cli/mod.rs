@@ -1,6 +1,7 @@
 //! `vigocli`: the operator's command line. Each verb group lives in its own module.
 
 mod admin_client;
+mod advisories_cmd;
 mod audit_cmd;
 mod audited;
 mod auth_cmd;
@@ -82,6 +83,7 @@ enum Command {
     Sessions(users_cmd::SessionsArgs),
     Auth(auth_cmd::AuthArgs),
     Doctor(doctor::DoctorArgs),
+    Advisories(advisories_cmd::AdvisoriesArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -137,6 +139,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Sessions(a) => users_cmd::sessions(ctx, a),
         Command::Auth(a) => auth_cmd::run(ctx, a),
         Command::Doctor(a) => doctor::run(ctx, a),
+        Command::Advisories(a) => advisories_cmd::run(ctx, a),
     }
 }
 

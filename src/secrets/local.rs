@@ -249,6 +249,13 @@ impl Provider for LocalVault {
     fn list(&self) -> Result<Vec<String>, SecretsError> {
         Self::list_keys_in(&self.dir)
     }
+
+    /// The file's size less what sealing adds (magic, nonce, tag): the value's length.
+    fn size(&self, key: &str) -> Result<Option<u64>, SecretsError> {
+        let path = self.path_for(key)?;
+        let len = fs::symlink_metadata(&path).map_err(|e| backend(format!("{}: {e}", path.display())))?.len();
+        Ok(Some(len.saturating_sub((MAGIC.len() + ring::aead::NONCE_LEN + 16) as u64)))
+    }
 }
 
 #[cfg(test)]

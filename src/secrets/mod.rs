@@ -52,6 +52,11 @@ pub trait Provider: Send + Sync {
     fn problem(&self) -> Option<String> {
         None
     }
+    /// The length in bytes of the stored value, without reading it (None when the backend
+    /// cannot tell).
+    fn size(&self, _key: &str) -> Result<Option<u64>, SecretsError> {
+        Ok(None)
+    }
     /// Whether `key` exists (cheap check used by config validation).
     fn contains(&self, key: &str) -> Result<bool, SecretsError> {
         match self.version(key) {
@@ -101,5 +106,8 @@ impl Provider for MemoryProvider {
     }
     fn list(&self) -> Result<Vec<String>, SecretsError> {
         Ok(self.values.keys().cloned().collect())
+    }
+    fn size(&self, key: &str) -> Result<Option<u64>, SecretsError> {
+        Ok(self.values.get(key).map(|v| v.expose().len() as u64))
     }
 }

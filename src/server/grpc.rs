@@ -257,6 +257,7 @@ impl VigoAgent for AgentService {
         let v = s.verify(&req, wire::METHOD_CHECK_IN)?;
         let fresh = s.write_fresh(&v, |_, fresh| Ok(fresh)).await?;
         let body: pb::CheckInRequest = decode(&v.payload)?;
+        s.status.note_checkin(crate::util::time::unix_now());
         let bundle = s.bundle_for(&v.envoy.name).map_err(Status::failed_precondition)?;
         let mut proto = bundle.message().map_err(Status::internal)?;
         proto.triggered = serde_json::from_str(&fresh.triggered).unwrap_or_default();

@@ -16,6 +16,8 @@ mod refusals;
 pub(crate) mod rotation;
 mod runs;
 mod state;
+mod status;
+mod web;
 mod writer;
 
 use std::process::ExitCode;
@@ -254,6 +256,8 @@ fn config_failure(errs: Vec<crate::config::ConfigError>) -> Failure {
 async fn upkeep(server: Arc<state::Server>, mut stop: tokio::sync::watch::Receiver<bool>) {
     const TICK: std::time::Duration = std::time::Duration::from_secs(5);
     const PRUNE_EVERY: u32 = 120;
+    // The dashboard's audit chain status: the whole chain is walked at start and every hour.
+    const VERIFY_EVERY: u32 = 720;
     let mut ticks = 0u32;
     loop {
         tokio::select! {
@@ -266,6 +270,21 @@ async fn upkeep(server: Arc<state::Server>, mut stop: tokio::sync::watch::Receiv
             prune_runs(&server).await;
             prune_sessions(&server).await;
         }
+        if ticks % VERIFY_EVERY == 1 {
+            verify_audit(&server).await;
+        }
+    }
+}
+
+async fn verify_audit(server: &Arc<state::Server>) {
+    let s = server.clone();
+    match tokio::task::spawn_blocking(move || status::verify_audit(&s)).await {
+        Ok(Ok(check)) if !matches!(check.verdict, crate::audit::Verdict::Intact { .. }) => {
+            tracing::error!(verdict = ?check.verdict, "the audit chain does not verify")
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not verify the audit chain"),
+        Err(e) => tracing::warn!(error = %e, "the audit verification task failed"),
     }
 }
 
@@ -313,6 +332,7 @@ async fn run(args: ServerArgs) -> CmdResult {
     let api_listener = bind(args.api_listen.as_deref().unwrap_or(&settings.api_listen))?;
     let agent_addr = agent_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
+    server.status.set_listeners(agent_addr, api_addr);
     // A new local-admin token at every start; the previous one dies with the previous process.
     fsutil::atomic_write(&server.paths.admin_token, admin_token.expose().as_bytes(), 0o600)?;
     server
@@ -353,6 +373,9 @@ async fn run(args: ServerArgs) -> CmdResult {
     })
     .await;
     server.record_refusal_summaries(true).await;
+    if let Err(e) = server.status.save(&server.db()) {
+        tracing::warn!(error = %e, "could not save the check-in counts");
+    }
     let _ = std::fs::remove_file(&server.paths.admin_token);
     server.close_database();
     Ok(())

@@ -77,6 +77,8 @@ pub struct Server {
     /// Refusals anyone can provoke, counted per source or envoy (see refusals.rs).
     pub refusals: super::refusals::Refusals,
     pub report_rate: super::rate::RateBuckets,
+    /// What the console shows about the server itself (check-ins per hour, last audit check…).
+    pub status: super::status::Status,
 }
 
 #[derive(Clone)]
@@ -150,6 +152,7 @@ impl Server {
         let content_hash = parts.tree.as_ref().map(|t| t.content_hash()).unwrap_or_default();
         let writer_conn = crate::store::open(&parts.paths.db).map_err(|e| e.to_string())?;
         let writes = super::writer::WriteQueue::start(writer_conn).map_err(|e| e.to_string())?;
+        let status = super::status::Status::new(&conn, crate::util::time::unix_now());
         Ok(Server {
             paths: parts.paths,
             db: Mutex::new(conn),
@@ -185,6 +188,7 @@ impl Server {
             oidc_settings: parts.oidc_settings,
             oidc_client: tokio::sync::Mutex::new(None),
             refusals: super::refusals::Refusals::new(REFUSAL_WINDOW),
+            status,
         })
     }
 

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub mod advisories;
 pub mod api_tokens;
+pub mod audit_log;
 pub mod counters;
 pub mod enroll_tokens;
 pub mod envoys;
 pub mod rotations;
+pub mod fleet;
 pub mod runs;
 mod schema;
 pub mod sessions;

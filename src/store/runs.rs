@@ -55,6 +55,39 @@ pub fn list(conn: &Connection, envoy_name: Option<&str>, limit: u32) -> rusqlite
     rows.collect()
 }
 
+/// A page of runs, newest first, of one envoy and/or one status, older than the cursor
+/// `(received_at, rowid)` of the last row of the previous page. Returns each run with its
+/// cursor. One range scan of `runs_by_time` (or `runs_by_envoy` for one envoy).
+pub fn page(
+    conn: &Connection,
+    envoy_name: Option<&str>,
+    status: Option<&str>,
+    before: Option<(i64, i64)>,
+    limit: u32,
+) -> rusqlite::Result<Vec<(RunSummary, (i64, i64))>> {
+    let (at, rowid) = before.unwrap_or((i64::MAX, i64::MAX));
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, envoy_name, received_at, status, bundle_hash, rowid FROM runs
+         WHERE (?1 IS NULL OR envoy_name = ?1) AND (?2 IS NULL OR status = ?2)
+           AND (received_at, rowid) < (?3, ?4)
+         ORDER BY received_at DESC, rowid DESC LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![envoy_name, status, at, rowid, limit], |r| {
+        let received_at: i64 = r.get(2)?;
+        Ok((
+            RunSummary {
+                id: r.get(0)?,
+                envoy_name: r.get(1)?,
+                received_at,
+                status: r.get(3)?,
+                bundle_hash: r.get(4)?,
+            },
+            (received_at, r.get(5)?),
+        ))
+    })?;
+    rows.collect()
+}
+
 /// (envoy name, received at, report JSON) of one run.
 pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<(String, i64, String)>> {
     conn.query_row("SELECT envoy_name, received_at, report FROM runs WHERE id = ?1", [id], |r| {

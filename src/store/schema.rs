@@ -105,4 +105,23 @@ pub const MIGRATIONS: &[&str] = &[
         recorded_at INTEGER NOT NULL,
         actor       TEXT NOT NULL
     );",
+    // 6: the console's lookups (the audit log by event and by actor, runs by time and each
+    // envoy's latest run) and the RustSec advisories imported with `vigocli advisories import`.
+    "CREATE INDEX audit_by_action ON audit(action, seq);
+    CREATE INDEX audit_by_actor ON audit(actor, seq);
+    CREATE INDEX runs_by_time ON runs(received_at, status);
+    CREATE INDEX runs_latest ON runs(envoy_id, received_at, status);
+    CREATE INDEX envoys_by_name ON envoys(name);
+    CREATE TABLE advisories (
+        id            TEXT PRIMARY KEY,
+        package       TEXT NOT NULL,
+        title         TEXT NOT NULL,
+        date          TEXT NOT NULL,
+        url           TEXT NOT NULL,
+        informational TEXT,
+        aliases       TEXT NOT NULL,
+        patched       TEXT NOT NULL,
+        unaffected    TEXT NOT NULL
+    );
+    CREATE INDEX advisories_by_package ON advisories(package);",
 ];

@@ -148,6 +148,22 @@ pub fn own_origin(server: &Server, request: &Request) -> Option<String> {
     Some(format!("https://{host}"))
 }
 
+/// Whether a request comes from the console's own pages, by its `Origin`. The console's pages
+/// are served with `Referrer-Policy: no-referrer`, under which browsers send `Origin: null` on
+/// their form posts; so `null` counts only together with `Sec-Fetch-Site: same-origin`, a header
+/// no page can set and which a post from any other origin (another port of the same host
+/// included) carries as `same-site` or `cross-site`. A page elsewhere that sends `null` on
+/// purpose is refused, as is a request with no `Origin` at all.
+pub fn from_own_origin(server: &Server, request: &Request) -> bool {
+    let headers = request.headers();
+    let get = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    match get(header::ORIGIN) {
+        Some("null") => get(axum::http::HeaderName::from_static("sec-fetch-site")) == Some("same-origin"),
+        Some(origin) => own_origin(server, request).is_some_and(|own| own.eq_ignore_ascii_case(origin)),
+        None => false,
+    }
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -162,14 +178,10 @@ async fn check_state_change(server: &Server, caller: &Caller, request: Request) 
     if is_safe(request.method()) {
         return Ok(request);
     }
-    let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
-    match (origin, own_origin(server, &request)) {
-        (Some(o), Some(own)) if o.eq_ignore_ascii_case(&own) => {}
-        _ => {
-            return Err(forbidden(
-                "refused: a state change from a session must come from the console's own origin",
-            ))
-        }
+    if !from_own_origin(server, &request) {
+        return Err(forbidden(
+            "refused: a state change from a session must come from the console's own origin",
+        ));
     }
     if let Some(token) = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         return if session::csrf_matches(id.expose(), token) {
@@ -199,15 +211,24 @@ async fn check_state_change(server: &Server, caller: &Caller, request: Request) 
     }
 }
 
+/// A refusal as the caller can read it: a console page for a console path, JSON otherwise.
+fn refuse(method: &Method, path: &str, e: ApiError) -> Response {
+    if crate::server::web::is_page(path) {
+        return crate::server::web::refusal(method, e.status(), e.message().to_string());
+    }
+    e.into_response()
+}
+
 /// Runs before routing and extractors: an unauthenticated request learns nothing else.
 pub async fn authenticate(State(server): State<Arc<Server>>, mut request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let caller = match identify(&server, &request) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse(&method, &path, e),
     };
     request = match check_state_change(&server, &caller, request).await {
         Ok(r) => r,
-        Err(e) => return e.into_response(),
+        Err(e) => return refuse(&method, &path, e),
     };
     request.extensions_mut().insert(caller);
     next.run(request).await
@@ -216,14 +237,14 @@ pub async fn authenticate(State(server): State<Arc<Server>>, mut request: Reques
 /// The route's permission, checked before its extractors run.
 pub async fn require(permission: Permission, request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>() else {
-        return unauthorized().into_response();
+        return refuse(request.method(), request.uri().path(), unauthorized());
     };
     if !caller.role.allows(permission) {
-        return ApiError::new(
+        let e = ApiError::new(
             StatusCode::FORBIDDEN,
             format!("role {} lacks the permission {}", caller.role.name(), permission.name()),
-        )
-        .into_response();
+        );
+        return refuse(request.method(), request.uri().path(), e);
     }
     next.run(request).await
 }

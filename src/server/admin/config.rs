@@ -14,6 +14,8 @@ use super::errors::{ApiError, ApiResult, Body};
 use super::Caller;
 use crate::audit::{self, Event};
 use crate::server::state::Server;
+use crate::server::status::PublishOutcome;
+use crate::util::time::unix_now;
 
 type S = State<Arc<Server>>;
 
@@ -41,10 +43,15 @@ pub async fn health(State(s): S) -> ApiResult {
     })))
 }
 
+pub async fn publish(State(s): S, Extension(caller): Extension<Caller>) -> ApiResult {
+    publish_config(&s, &caller).await.map(Json)
+}
+
 /// Loads and validates the config directory off the async workers (a slow or hostile tree
 /// must not stall check-ins), then swaps it in once its audit row has committed. A refused
-/// tree is audited too, and the previous config keeps serving.
-pub async fn publish(State(s): S, Extension(caller): Extension<Caller>) -> ApiResult {
+/// tree is audited too, and the previous config keeps serving. The API and the console both
+/// publish through this; the outcome is kept for the console's config page.
+pub async fn publish_config(s: &Arc<Server>, caller: &Caller) -> Result<Value, ApiError> {
     let Ok(_one_at_a_time) = s.publishing.try_lock() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -61,16 +68,12 @@ pub async fn publish(State(s): S, Extension(caller): Extension<Caller>) -> ApiRe
         Ok(Ok(result)) => result,
         Ok(Err(e)) => return Err(ApiError::internal(e)),
         Err(_) => {
-            return Err(reject(
-                &s,
-                &caller,
-                vec![format!("loading took over {}s", PUBLISH_TIMEOUT.as_secs())],
-            ))
+            return Err(reject(s, caller, vec![format!("loading took over {}s", PUBLISH_TIMEOUT.as_secs())]))
         }
     };
     let (tree, patterns) = match loaded {
         Ok(x) => x,
-        Err(errs) => return Err(reject(&s, &caller, errs.iter().map(|e| e.to_string()).collect())),
+        Err(errs) => return Err(reject(s, caller, errs.iter().map(|e| e.to_string()).collect())),
     };
     let hash = tree.content_hash();
     let (config_epoch, secrets_epoch) = {
@@ -93,13 +96,19 @@ pub async fn publish(State(s): S, Extension(caller): Extension<Caller>) -> ApiRe
     tracing::info!(config_epoch, content_hash = %hash, "config published");
     let patterns: Vec<Value> =
         patterns.into_iter().map(|(p, n)| json!({ "pattern": p, "resources": n })).collect();
-    Ok(Json(
+    s.status.set_publish(PublishOutcome { at: unix_now(), actor: caller.actor.clone(), errors: vec![] });
+    Ok(
         json!({ "config_epoch": config_epoch, "secrets_epoch": secrets_epoch, "content_hash": hash, "envoys": patterns }),
-    ))
+    )
 }
 
 /// Audits a refused publish (how many errors, the first one clipped) and answers 422.
 fn reject(s: &Server, caller: &Caller, errors: Vec<String>) -> ApiError {
+    s.status.set_publish(PublishOutcome {
+        at: unix_now(),
+        actor: caller.actor.clone(),
+        errors: errors.clone(),
+    });
     let first = errors.first().cloned().unwrap_or_default();
     let detail = json!({ "errors": errors.len(), "first_error": audit::clip(&first) });
     if let Err(e) = s.audit(&[Event::new(&caller.actor, "config.publish_rejected", "config").detail(detail)])

@@ -52,21 +52,24 @@ pub async fn revoke(
     Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
 ) -> ApiResult {
-    let envoy = find(&s, &name)?;
+    let envoy = revoke_envoy(&s, &caller, &name)?;
+    Ok(Json(json!({ "revoked": envoy.id, "name": envoy.name })))
+}
+
+/// Revokes an envoy and records it, in one transaction; the API and the console both call
+/// this. From the commit on, the envoy's check-ins are refused.
+pub fn revoke_envoy(s: &Server, caller: &Caller, name: &str) -> Result<EnvoyRow, ApiError> {
+    let envoy = find(s, name)?;
+    let already =
+        || ApiError::new(StatusCode::CONFLICT, format!("envoy {} is already revoked", quoted(name)));
     if envoy.revoked_at.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("envoy {} is already revoked", quoted(&name)),
-        ));
+        return Err(already());
     }
     {
         let mut conn = s.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !store::envoys::revoke(&tx, &envoy.id, unix_now())? {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("envoy {} is already revoked", quoted(&name)),
-            ));
+            return Err(already());
         }
         audit::append_in(
             &tx,
@@ -78,5 +81,5 @@ pub async fn revoke(
         info.revoked = true;
         s.remember_envoy(info);
     }
-    Ok(Json(json!({ "revoked": envoy.id, "name": envoy.name })))
+    Ok(envoy)
 }

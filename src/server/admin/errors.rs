@@ -29,6 +29,12 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<rusqlite::Error> for ApiError {
@@ -108,10 +114,18 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     }
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::not_found("no such API endpoint")
+/// An unknown path: a console page for a console path, JSON for the API.
+pub async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if crate::server::web::is_page(uri.path()) {
+        return crate::server::web::refusal(&method, StatusCode::NOT_FOUND, "there is no such page".into());
+    }
+    ApiError::not_found("no such API endpoint").into_response()
 }
 
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method")
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let message = "this endpoint does not take that method";
+    if crate::server::web::is_page(uri.path()) {
+        return crate::server::web::refusal(&method, StatusCode::METHOD_NOT_ALLOWED, message.into());
+    }
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response()
 }

@@ -28,12 +28,16 @@ pub async fn challenge(
     Extension(Peer(source)): Extension<Peer>,
     body: LoginBody<ChallengeRequest>,
 ) -> Response {
-    let username = body.value.username;
+    let (username, from_form) = (body.value.username, body.from_form);
     if !s.auth.enabled(PROVIDER) || crate::auth::accounts::check_username(&username).is_err() {
         return failed(&s, PROVIDER, "no challenge for this request", &username, source);
     }
     let namespace = &s.auth.isowebauth.namespace;
     match s.logins.new_challenge(&username, unix_now()) {
+        // The console's form: a page to sign the challenge on and paste the signature into.
+        Ok((id, text, expires_at)) if from_form => {
+            crate::server::web::challenge_page(&username, &id, &text, namespace, expires_at)
+        }
         Ok((id, text, expires_at)) => Json(json!({
             "challenge_id": id,
             "challenge": text,

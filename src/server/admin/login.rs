@@ -45,6 +45,52 @@ pub fn login_failed() -> Response {
     (StatusCode::UNAUTHORIZED, Json(json!({ "error": "login failed" }))).into_response()
 }
 
+/// A browser's login (an HTML form post, or the OIDC round trip) that failed goes back to the
+/// login page, which says only that it failed: the same for every reason, like the JSON answer.
+/// A login posted from another site's page is refused before it is heard, so no site can log
+/// a visitor in to an account of its choosing (login CSRF); scripts send no `Origin`.
+pub async fn browser_answers(State(s): State<S>, request: Request, next: axum::middleware::Next) -> Response {
+    let has_origin = request.headers().contains_key(header::ORIGIN);
+    if request.method() == axum::http::Method::POST
+        && has_origin
+        && !super::auth::from_own_origin(&s, &request)
+    {
+        let refusal = json!({ "error": "refused: a login must come from the console's own origin" });
+        return (StatusCode::FORBIDDEN, Json(refusal)).into_response();
+    }
+    let from_browser = is_form(request.headers()) || request.uri().path().starts_with("/auth/oidc/");
+    let response = next.run(request).await;
+    if from_browser && response.status() == StatusCode::UNAUTHORIZED {
+        let mut failed = Redirect::to("/login?failed=1").into_response();
+        // The pre-login cookie of an OIDC login is cleared whatever happened.
+        for cookie in response.headers().get_all(header::SET_COOKIE) {
+            failed.headers_mut().append(header::SET_COOKIE, cookie.clone());
+        }
+        return failed;
+    }
+    response
+}
+
+pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// How a successful login is answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// A script: JSON with the CSRF token.
+    Json,
+    /// A form post: 303 to the dashboard.
+    Redirect,
+    /// The end of the OIDC round trip: a page that moves on to the dashboard by itself. The
+    /// browser got here through another site's redirects, so a redirect straight to `/` would
+    /// still be cross-site and the `SameSite=Strict` cookie would not be sent with it.
+    Landing,
+}
+
 async fn providers(State(s): State<S>) -> ApiResult {
     Ok(Json(json!({
         "providers": s.auth.providers,
@@ -63,12 +109,7 @@ impl<St: Send + Sync, T: DeserializeOwned + Send> FromRequest<St> for LoginBody<
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &St) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if is_form {
+        if is_form(req.headers()) {
             let axum::Form(value) =
                 axum::Form::<T>::from_request(req, state).await.map_err(|_| login_failed())?;
             Ok(LoginBody { value, from_form: true })
@@ -140,31 +181,6 @@ fn record_failure(s: &Server, provider: &'static str, kind: &'static str, userna
     }
 }
 
-/// How a successful login is answered.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    /// JSON with the CSRF token (scripts).
-    Json,
-    /// 303 to the console (a form posted from the console's own page).
-    Redirect,
-    /// A page that moves on to the console by itself. After a login that came back from
-    /// another site (OIDC), the browser would not send a `SameSite=Strict` cookie on a redirect
-    /// in the same chain; a page of our own starts a same-site navigation, which does.
-    Landing,
-}
-
-const LANDING: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url=/\"><title>Signed in</title></head><body><p><a href=\"/\">Continue to the console</a></p></body></html>";
-
-impl Answer {
-    pub fn of_form(from_form: bool) -> Answer {
-        if from_form {
-            Answer::Redirect
-        } else {
-            Answer::Json
-        }
-    }
-}
-
 /// A successful login: a new session (only its hash stored) and its audit row in one
 /// transaction, the throttle cleared, the cookie set.
 pub fn succeeded(
@@ -181,10 +197,10 @@ pub fn succeeded(
             let cookie = session::set_cookie(id.expose(), s.logins.lifetime_secs);
             let mut response = match answer {
                 Answer::Redirect => Redirect::to("/").into_response(),
-                Answer::Landing => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], LANDING).into_response(),
-                Answer::Json => Json(json!({
-                    "username": username, "csrf_token": session::csrf_token(id.expose()), "expires_at": expires_at,
-                }))
+                Answer::Landing => crate::server::web::oidc_landing(),
+                Answer::Json => Json(
+                    json!({ "username": username, "csrf_token": session::csrf_token(id.expose()), "expires_at": expires_at }),
+                )
                 .into_response(),
             };
             if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -275,8 +291,23 @@ async fn basic_login(
     }
 }
 
-/// Ends the caller's own session: the row is deleted and the cookie cleared.
-pub async fn logout(State(s): State<S>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+impl Answer {
+    pub fn of_form(from_form: bool) -> Answer {
+        if from_form {
+            Answer::Redirect
+        } else {
+            Answer::Json
+        }
+    }
+}
+
+/// Ends the caller's own session: the row is deleted and the cookie cleared. A form (the
+/// console's logout button) goes back to the login page.
+pub async fn logout(
+    State(s): State<S>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let Via::Session { id } = &caller.via else {
         return Err(ApiError::bad_request("logout ends a console session; an API token is revoked instead"));
     };
@@ -292,7 +323,11 @@ pub async fn logout(State(s): State<S>, Extension(caller): Extension<Caller>) ->
         )?;
         tx.commit()?;
     }
-    let mut response = Json(json!({ "logged_out": true })).into_response();
+    let mut response = if is_form(&headers) {
+        Redirect::to("/login").into_response()
+    } else {
+        Json(json!({ "logged_out": true })).into_response()
+    };
     if let Ok(v) = HeaderValue::from_str(&session::clear_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }

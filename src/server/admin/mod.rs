@@ -1,21 +1,23 @@
-//! The admin HTTPS JSON API, used by vigocli (and later the console).
+//! The admin HTTPS listener: the JSON API used by vigocli, and the web console's pages
+//! (`server::web`), which declare their routes beside the API's.
 //!
-//! Order of checks on every request: the bearer token first (401), then the route's one
-//! permission (403), and only then is the body or query parsed; so nothing about a call is
-//! revealed, and no input is parsed, for a caller who may not make it. Every error is JSON.
+//! Order of checks on every request: the bearer token or session first (401), a session's
+//! Origin and CSRF token on a state change (403), then the route's one permission (403), and
+//! only then is the body or query parsed; so nothing about a call is revealed, and no input is
+//! parsed, for a caller who may not make it. API errors are JSON; console errors are pages.
 
-mod auth;
-mod config;
-mod envoys;
+pub(crate) mod auth;
+pub(crate) mod config;
+pub(crate) mod envoys;
 mod errors;
 mod isowebauth;
-mod login;
+pub(crate) mod login;
 mod oidc_login;
 mod runs;
-mod sessions;
+pub(crate) mod sessions;
 mod tls;
-mod tokens;
-mod users;
+pub(crate) mod tokens;
+pub(crate) mod users;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
 pub use auth::Caller;
+pub use errors::ApiError;
 pub use login::Peer;
 
 use super::state::Server;
@@ -45,9 +48,15 @@ pub struct Route {
 
 type S = Arc<Server>;
 
-/// Every route with its handler. A route exists only with a permission: this table is the one
-/// place routes are declared, and the tests walk it.
+/// Every route with its handler, the API's and the console's. A route exists only with a
+/// permission: this table is the one place routes are declared, and the tests walk it.
 fn routes() -> Vec<(Route, MethodRouter<S>)> {
+    let mut all = api_routes();
+    all.extend(crate::server::web::routes());
+    all
+}
+
+fn api_routes() -> Vec<(Route, MethodRouter<S>)> {
     use Permission as P;
     let r = |method: Method, path, permission| Route { method, path, permission };
     vec![
@@ -108,9 +117,16 @@ pub fn router(server: Arc<Server>) -> Router {
         // Outermost first: the token or session is checked before routing, limits or extractors.
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(server.clone(), auth::authenticate));
-    // The login routes are how one gets a session: they are the only ones without a caller.
-    let public = login::public_routes().layer(DefaultBodyLimit::max(16 * 1024));
-    public.merge(protected).with_state(server)
+    // The login routes and the login page are how one gets a session: they are the only ones
+    // without a caller.
+    let public = login::public_routes()
+        .layer(axum::middleware::from_fn_with_state(server.clone(), login::browser_answers))
+        .merge(crate::server::web::public_routes())
+        .layer(DefaultBodyLimit::max(16 * 1024));
+    public
+        .merge(protected)
+        .layer(axum::middleware::from_fn(crate::server::web::security_headers))
+        .with_state(server)
 }
 
 #[cfg(test)]

@@ -74,12 +74,19 @@ pub async fn revoke(
     Extension(caller): Extension<Caller>,
     PathParam(handle): PathParam,
 ) -> ApiResult {
+    let username = end_session(&s, &caller, &handle)?;
+    Ok(Json(json!({ "revoked": handle, "username": username })))
+}
+
+/// Ends the session of that handle (one of the caller's own, or anyone's with
+/// `sessions.manage`) with its audit row; returns whose it was.
+pub fn end_session(s: &Server, caller: &Caller, handle: &str) -> Result<String, ApiError> {
     let may_end_any = caller.role.allows(Permission::SessionsManage);
     let owner = if may_end_any { None } else { caller.username.clone().or(Some(String::new())) };
     let found = crate::store::sessions::list(&s.db(), owner.as_deref(), unix_now())?
         .into_iter()
         .find(|x| session_handle(&x.id_hash) == handle)
-        .ok_or_else(|| ApiError::not_found(format!("no session {} of yours", quoted(&handle))))?;
+        .ok_or_else(|| ApiError::not_found(format!("no session {} of yours", quoted(handle))))?;
     let mut conn = s.db();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     crate::store::sessions::delete(&tx, &found.id_hash)?;
@@ -88,22 +95,22 @@ pub async fn revoke(
         &[Event::new(&caller.actor, "session.revoked", &found.username).detail(json!({ "session": handle }))],
     )?;
     tx.commit()?;
-    Ok(Json(json!({ "revoked": handle, "username": found.username })))
+    Ok(found.username)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
-    name: String,
+    pub name: String,
     /// Seconds until it expires (none: until revoked).
     #[serde(default)]
-    expires_in_secs: Option<u64>,
+    pub expires_in_secs: Option<u64>,
     /// The web user it belongs to: only the local-admin principal, which is no web user, names one.
     #[serde(default)]
-    user: Option<String>,
+    pub user: Option<String>,
     /// At most the owner's role (default: the owner's role, followed as it changes).
     #[serde(default)]
-    role: Option<String>,
+    pub role: Option<String>,
 }
 
 /// Longest a token may be made for: a year.
@@ -114,6 +121,12 @@ pub async fn create_token(
     Extension(caller): Extension<Caller>,
     Body(req): Body<NewToken>,
 ) -> ApiResult {
+    make_token(&s, &caller, req).map(Json)
+}
+
+/// Makes an API token owned by a web user, never above that user's role, with its audit
+/// row; the answer holds the token, which is never shown again.
+pub fn make_token(s: &Server, caller: &Caller, req: NewToken) -> Result<Value, ApiError> {
     let owner = match (&caller.via, &caller.username, req.user) {
         (Via::LocalAdmin, _, Some(u)) => u,
         (Via::LocalAdmin, _, None) => {
@@ -180,9 +193,9 @@ pub async fn create_token(
     let detail = json!({ "owner": owner, "role": role.name(), "expires_at": expires_at });
     audit::append_in(&tx, &[Event::new(&caller.actor, "api_token.created", &req.name).detail(detail)])?;
     tx.commit()?;
-    Ok(Json(
+    Ok(
         json!({ "name": req.name, "token": token, "owner": owner, "role": role.name(), "expires_at": expires_at }),
-    ))
+    )
 }
 
 pub async fn my_tokens(State(s): S, Extension(caller): Extension<Caller>) -> ApiResult {
@@ -199,15 +212,21 @@ pub async fn revoke_my_token(
     Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
 ) -> ApiResult {
-    let owner = crate::store::api_tokens::active_owner(&s.db(), &name)?;
+    revoke_own_token(&s, &caller, &name)?;
+    Ok(Json(json!({ "name": name, "revoked": true })))
+}
+
+/// Revokes one of the caller's own active API tokens, with its audit row.
+pub fn revoke_own_token(s: &Server, caller: &Caller, name: &str) -> Result<(), ApiError> {
+    let owner = crate::store::api_tokens::active_owner(&s.db(), name)?;
     let mine = matches!((&owner, &caller.username), (Some(Some(o)), Some(me)) if o == me);
     if !mine {
-        return Err(ApiError::not_found(format!("you hold no active API token named {}", quoted(&name))));
+        return Err(ApiError::not_found(format!("you hold no active API token named {}", quoted(name))));
     }
     let mut conn = s.db();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    crate::store::api_tokens::revoke(&tx, &name, unix_now())?;
-    audit::append_in(&tx, &[Event::new(&caller.actor, "api_token.revoked", &name)])?;
+    crate::store::api_tokens::revoke(&tx, name, unix_now())?;
+    audit::append_in(&tx, &[Event::new(&caller.actor, "api_token.revoked", name)])?;
     tx.commit()?;
-    Ok(Json(json!({ "name": name, "revoked": true })))
+    Ok(())
 }

@@ -25,13 +25,13 @@ type S = State<Arc<Server>>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEnrollToken {
-    ttl_secs: u64,
+    pub ttl_secs: u64,
     #[serde(default)]
-    envoy_name: Option<String>,
+    pub envoy_name: Option<String>,
     #[serde(default)]
-    envoy_pattern: Option<String>,
+    pub envoy_pattern: Option<String>,
     #[serde(default)]
-    any_name: bool,
+    pub any_name: bool,
 }
 
 impl CreateEnrollToken {
@@ -62,6 +62,16 @@ pub async fn create_enroll_token(
     Extension(caller): Extension<Caller>,
     Body(req): Body<CreateEnrollToken>,
 ) -> ApiResult {
+    mint_enroll_token(&s, &caller, req).map(Json)
+}
+
+/// Mints an enrollment token (only its hash is kept) with its audit row; the answer holds the
+/// token, which is never shown again. The API and the console both mint through this.
+pub fn mint_enroll_token(
+    s: &Server,
+    caller: &Caller,
+    req: CreateEnrollToken,
+) -> Result<serde_json::Value, ApiError> {
     if req.ttl_secs == 0 || req.ttl_secs > 30 * 86_400 {
         return Err(ApiError::bad_request("ttl must be between 1s and 30d"));
     }
@@ -85,9 +95,7 @@ pub async fn create_enroll_token(
     let detail = json!({ "expires_at": now + ttl, "binding": binding.describe() });
     audit::append_in(&tx, &[Event::new(&caller.actor, "token.created", &id).detail(detail)])?;
     tx.commit()?;
-    Ok(Json(
-        json!({ "id": id, "token": token.encode(), "expires_at": now + ttl, "binding": binding.describe() }),
-    ))
+    Ok(json!({ "id": id, "token": token.encode(), "expires_at": now + ttl, "binding": binding.describe() }))
 }
 
 pub async fn list_enroll_tokens(State(s): S) -> ApiResult {
@@ -177,12 +185,18 @@ pub async fn revoke_api_token(
     Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
 ) -> ApiResult {
+    revoke_any_token(&s, &caller, &name)?;
+    Ok(Json(json!({ "name": name, "revoked": true })))
+}
+
+/// Revokes the active API token of that name, whoever holds it, with its audit row.
+pub fn revoke_any_token(s: &Server, caller: &Caller, name: &str) -> Result<(), ApiError> {
     let mut conn = s.db();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !store::api_tokens::revoke(&tx, &name, unix_now())? {
-        return Err(ApiError::not_found(format!("no active API token is named {}", quoted(&name))));
+    if !store::api_tokens::revoke(&tx, name, unix_now())? {
+        return Err(ApiError::not_found(format!("no active API token is named {}", quoted(name))));
     }
-    audit::append_in(&tx, &[Event::new(&caller.actor, "api_token.revoked", &name)])?;
+    audit::append_in(&tx, &[Event::new(&caller.actor, "api_token.revoked", name)])?;
     tx.commit()?;
-    Ok(Json(json!({ "name": name, "revoked": true })))
+    Ok(())
 }

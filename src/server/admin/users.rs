@@ -84,15 +84,15 @@ pub async fn show(State(s): S, PathParam(name): PathParam) -> ApiResult {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
-    username: String,
+    pub username: String,
     #[serde(default = "viewer")]
-    role: String,
+    pub role: String,
     #[serde(default)]
-    display_name: String,
+    pub display_name: String,
     #[serde(default)]
-    email: String,
+    pub email: String,
     #[serde(default)]
-    ssh_key: Option<String>,
+    pub ssh_key: Option<String>,
 }
 
 fn viewer() -> String {
@@ -104,6 +104,11 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     Body(req): Body<NewUser>,
 ) -> ApiResult {
+    create_user(&s, &caller, req).await.map(|u| Json(user_json(&u)))
+}
+
+/// Creates a web user with its audit row (an admin must be a person's account on this host).
+pub async fn create_user(s: &Server, caller: &Caller, req: NewUser) -> Result<WebUser, ApiError> {
     accounts::check_username(&req.username).map_err(ApiError::bad_request)?;
     let role = role_of(&req.role)?;
     text_field("display name", &req.display_name, 128)?;
@@ -117,7 +122,7 @@ pub async fn create(
         })?;
     }
     if role == Role::Admin {
-        check_admin_account(&s, &req.username)?;
+        check_admin_account(s, &req.username)?;
     }
     let now = unix_now();
     let user = WebUser {
@@ -131,14 +136,14 @@ pub async fn create(
         created_by: caller.actor.clone(),
         updated_at: now,
     };
-    insert_user(&s, &caller, &user)?;
+    insert_user(s, caller, &user)?;
     // A network secrets backend fetches the new user's password now rather than at login.
     let (provider, key) = (s.provider.clone(), accounts::password_key(&user.username));
     let fetched = tokio::task::spawn_blocking(move || provider.prepare(&[key].into())).await;
     if let Ok(Err(e)) = fetched {
         tracing::warn!(username = %user.username, error = %e, "could not fetch the new user's password yet");
     }
-    Ok(Json(user_json(&user)))
+    Ok(user)
 }
 
 fn insert_user(s: &Server, caller: &Caller, user: &WebUser) -> Result<(), ApiError> {
@@ -190,14 +195,19 @@ pub async fn set_role(
     PathParam(name): PathParam,
     Body(req): Body<SetRole>,
 ) -> ApiResult {
-    let role = role_of(&req.role)?;
-    let before = find(&s, &name)?;
+    change_role(&s, &caller, &name, &req.role)
+}
+
+/// Changes a user's role (to admin only for a person's account on this host); their sessions end.
+pub fn change_role(s: &Server, caller: &Caller, name: &str, role: &str) -> ApiResult {
+    let role = role_of(role)?;
+    let before = find(s, name)?;
     if role == Role::Admin {
-        check_admin_account(&s, &name)?;
+        check_admin_account(s, name)?;
     }
     let detail = json!({ "from": before.role, "to": role.name() });
-    change(&s, &caller, &name, "user.role_changed", detail, |c| {
-        crate::store::users::set_role(c, &name, role.name(), unix_now())
+    change(s, caller, name, "user.role_changed", detail, |c| {
+        crate::store::users::set_role(c, name, role.name(), unix_now())
     })
 }
 
@@ -206,10 +216,7 @@ pub async fn disable(
     Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
 ) -> ApiResult {
-    let now = unix_now();
-    change(&s, &caller, &name, "user.disabled", json!({}), |c| {
-        crate::store::users::set_disabled(c, &name, Some(now), now)
-    })
+    set_enabled(&s, &caller, &name, false)
 }
 
 pub async fn enable(
@@ -217,9 +224,15 @@ pub async fn enable(
     Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
 ) -> ApiResult {
+    set_enabled(&s, &caller, &name, true)
+}
+
+/// Enables or disables a user; either way their sessions end.
+pub fn set_enabled(s: &Server, caller: &Caller, name: &str, enabled: bool) -> ApiResult {
     let now = unix_now();
-    change(&s, &caller, &name, "user.enabled", json!({}), |c| {
-        crate::store::users::set_disabled(c, &name, None, now)
+    let (action, disabled_at) = if enabled { ("user.enabled", None) } else { ("user.disabled", Some(now)) };
+    change(s, caller, name, action, json!({}), |c| {
+        crate::store::users::set_disabled(c, name, disabled_at, now)
     })
 }
 
@@ -230,10 +243,13 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
 ) -> ApiResult {
+    delete_user(&s, &caller, &name)
+}
+
+pub fn delete_user(s: &Server, caller: &Caller, name: &str) -> ApiResult {
     let now = unix_now();
-    let name2 = name.clone();
-    change(&s, &caller, &name, "user.deleted", json!({}), move |c| {
-        crate::store::api_tokens::revoke_owned_by(c, &name2, now)?;
-        crate::store::users::delete(c, &name2)
+    change(s, caller, name, "user.deleted", json!({}), move |c| {
+        crate::store::api_tokens::revoke_owned_by(c, name, now)?;
+        crate::store::users::delete(c, name)
     })
 }

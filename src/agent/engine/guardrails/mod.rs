@@ -77,7 +77,13 @@ fn service_name(name: &str) -> &str {
     name.strip_suffix(".service").unwrap_or(name)
 }
 
-const SYSTEM_PATHS: &[&str] = &["/", "/boot", "/proc", "/sys", "/dev"];
+/// Paths no bundle may manage (`/` itself only; the others with everything under them), besides
+/// the agent's own state directory and binary. Shown on the console's `/security` page.
+pub const SYSTEM_PATHS: &[&str] = &["/", "/boot", "/proc", "/sys", "/dev"];
+/// Services no bundle may stop or disable.
+pub const DEFAULT_SERVICES: &[&str] = &["vigo-agent", "sshd", "ssh"];
+/// Packages no bundle may remove.
+pub const DEFAULT_PACKAGES: &[&str] = &["vigo", "openssh-server", "libc6", "glibc"];
 
 impl Guardrails {
     /// The built-in rules: the filesystem roots an agent must never manage, its own base dir
@@ -89,8 +95,8 @@ impl Guardrails {
             paths: SYSTEM_PATHS.iter().map(PathBuf::from).collect(),
             exec_paths: vec![base.clone()],
             ids: Vec::new(),
-            services: ["vigo-agent", "sshd", "ssh"].iter().map(|s| s.to_string()).collect(),
-            packages: ["vigo", "openssh-server", "libc6", "glibc"].iter().map(|s| s.to_string()).collect(),
+            services: DEFAULT_SERVICES.iter().map(|s| s.to_string()).collect(),
+            packages: DEFAULT_PACKAGES.iter().map(|s| s.to_string()).collect(),
             allow: BTreeSet::new(),
         };
         g.paths.push(base.clone());
