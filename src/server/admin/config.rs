@@ -92,7 +92,7 @@ pub async fn publish_config(s: &Arc<Server>, caller: &Caller) -> Result<Value, A
     }
     s.install(tree, config_epoch);
     s.secrets_epoch_committed(secrets_epoch);
-    crate::server::rotation::apply_pending(&s);
+    crate::server::rotation::apply_pending(s);
     tracing::info!(config_epoch, content_hash = %hash, "config published");
     let patterns: Vec<Value> =
         patterns.into_iter().map(|(p, n)| json!({ "pattern": p, "resources": n })).collect();
