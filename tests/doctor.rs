@@ -70,3 +70,42 @@ fn a_healthy_installation_passes_and_each_break_is_named_with_its_fix() {
     assert_eq!(status_of(&report, "server certificate expiry")["status"], "warn", "{report:#}");
     assert_eq!(status_of(&report, "server")["status"], "fail", "{report:#}");
 }
+
+#[test]
+fn a_foreign_server_certificate_and_tls_leftovers_are_named_with_their_fix() {
+    let f = Fleet::new("doctor-tls");
+    let tls = f.base().join("tls");
+    let (_, report) = doctor(&f, &[]);
+    assert_eq!(status_of(&report, "server certificate chain")["status"], "ok", "{report:#}");
+
+    // What an interrupted change leaves: a staging directory, a next CA without its key.
+    std::fs::create_dir(f.base().join(".tls.staging-4242")).unwrap();
+    std::fs::copy(tls.join("ca"), tls.join("ca.next")).unwrap();
+    let (_, report) = doctor(&f, &[]);
+    let staging = status_of(&report, "TLS staging");
+    assert_eq!(staging["status"], "warn", "{report:#}");
+    assert!(staging["detail"].as_str().unwrap().contains(".tls.staging-4242"), "{staging}");
+    assert_eq!(status_of(&report, "CA rollover")["status"], "warn", "{report:#}");
+
+    // A certificate and key from another installation's CA: they match each other, but no
+    // agent pinning this CA would accept them.
+    let other = f.dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    assert_code(&run_in(&other, "vigocli", &["secrets", "generate-certs"], ""), 0);
+    for file in ["cert", "key"] {
+        std::fs::copy(other.join("tls").join(file), tls.join(file)).unwrap();
+    }
+    let (out, report) = doctor(&f, &[]);
+    assert_code(&out, 1);
+    assert_eq!(status_of(&report, "server key")["status"], "ok", "{report:#}");
+    let chain = status_of(&report, "server certificate chain");
+    assert_eq!(chain["status"], "fail", "{report:#}");
+    assert!(chain["fix"].as_str().unwrap().contains("renew-server-cert"), "{chain}");
+
+    // A key others can read: the fix is the chmod, not new certificates.
+    std::fs::set_permissions(tls.join("key"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (_, report) = doctor(&f, &[]);
+    let files = status_of(&report, "TLS files");
+    assert!(files["detail"].as_str().unwrap().contains("chmod 600"), "{files}");
+    assert!(!files["fix"].as_str().unwrap().contains("generate-certs"), "{files}");
+}

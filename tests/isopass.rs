@@ -215,3 +215,45 @@ fn the_server_refuses_to_start_without_what_it_needs_from_isopass() {
     let e = refused_start(&f);
     assert!(e.contains("isopass"), "{e}");
 }
+
+#[test]
+fn the_cli_reads_through_isopass_and_refuses_local_vault_verbs() {
+    let iso = isopass_with_values("pw-cli-5e7a");
+    let f = fleet_on("iso-cli", &iso, "");
+    let config = f.server_config.clone().unwrap();
+    let cli = |args: &[&str]| f.cli(&[&["--config", config.to_str().unwrap()][..], args].concat(), "");
+
+    // config validate resolves the tree's refs through isopass; a missing entry is named.
+    let ok = cli(&["config", "validate"]);
+    assert_code(&ok, 0);
+    assert!(text(&ok).contains("config ok") && !text(&ok).contains("pw-cli-5e7a"), "{}", text(&ok));
+    iso.with(|s| s.entries.remove("vigo/motd"));
+    let missing = cli(&["config", "validate"]);
+    assert_code(&missing, 1);
+    assert!(text(&missing).contains("vigo/motd"), "{}", text(&missing));
+    iso.set("vigo/motd", "secret", json!("m"));
+
+    // Values live in isopass: the local vault's verbs say so instead of making a vault.
+    for verb in [&["secrets", "set", "raw", "vigo/x"][..], &["secrets", "list"], &["secrets", "init"]] {
+        let out = cli(verb);
+        assert_code(&out, 3);
+        assert!(text(&out).contains("isopass") && text(&out).contains("secrets notify"), "{}", text(&out));
+    }
+
+    // doctor checks the token file and the service instead of a master key.
+    let status = |report: &serde_json::Value, check: &str| {
+        report.as_array().unwrap().iter().find(|c| c["check"] == check).map(|c| c["status"].clone())
+    };
+    let report: serde_json::Value = serde_json::from_slice(&cli(&["doctor", "-o", "json"]).stdout).unwrap();
+    assert_eq!(status(&report, "isopass token file"), Some(json!("ok")), "{report:#}");
+    assert_eq!(status(&report, "secrets backend"), Some(json!("ok")), "{report:#}");
+    assert_eq!(status(&report, "config tree"), Some(json!("ok")), "{report:#}");
+    assert_eq!(status(&report, "master key"), None, "{report:#}");
+    let token = f.dir.join("isopass-token");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = cli(&["doctor", "-o", "json"]);
+    assert_code(&out, 1);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status(&report, "isopass token file"), Some(json!("fail")), "{report:#}");
+    assert!(report.to_string().contains("chmod 600"), "{report:#}");
+}

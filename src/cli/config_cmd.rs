@@ -1,5 +1,5 @@
 //! `vigocli config validate [DIR] [--envoy NAME]`: load and check a .vgo tree offline, against
-//! the local vault when there is one. Prints markers, never secret values.
+//! the secrets backend (the local vault when there is one, or isopass). Prints markers, never secret values.
 //! `vigocli config publish`: the running server reloads its config directory.
 
 use std::path::PathBuf;
@@ -8,9 +8,7 @@ use argh::{ArgsInfo, FromArgs};
 
 use super::Context;
 use crate::config::{self, ConfigError};
-use crate::crypto::SecretBytes;
 use crate::exit::{CmdResult, Failure};
-use crate::secrets::{LocalVault, Provider, SecretsError};
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
@@ -58,15 +56,7 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CmdResult {
 
 fn validate(ctx: &Context, args: ValidateArgs) -> CmdResult {
     let dir = args.dir.map_or_else(|| ctx.paths.config_dir.clone(), PathBuf::from);
-    let has_vault = crate::secrets::local::key_file_exists(&ctx.paths.key_file).map_err(Failure::failed)?;
-    let provider: Box<dyn Provider> = if has_vault {
-        Box::new(
-            LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file)
-                .map_err(|e| Failure::failed(e.to_string()))?,
-        )
-    } else {
-        Box::new(NoVault { base: ctx.paths.base.display().to_string() })
-    };
+    let provider = super::backend::open(ctx).map_err(Failure::failed)?;
     let tree = config::load_tree(&dir).map_err(|e| report(&dir, &e))?;
     match args.envoy {
         Some(name) => {
@@ -92,30 +82,4 @@ fn report(dir: &std::path::Path, errors: &[ConfigError]) -> Failure {
     }
     let s = if errors.len() == 1 { "" } else { "s" };
     Failure::failed(format!("{} error{s} in {}", errors.len(), dir.display()))
-}
-
-/// Stands in when there is no vault: any `secret:` ref is an error that says so.
-struct NoVault {
-    base: String,
-}
-
-impl NoVault {
-    fn err(&self) -> SecretsError {
-        SecretsError::Backend(format!(
-            "no vault was found under --base-dir {} (run `vigocli secrets init`, or point --base-dir at the server's state)",
-            self.base
-        ))
-    }
-}
-
-impl Provider for NoVault {
-    fn get(&self, _: &str) -> Result<SecretBytes, SecretsError> {
-        Err(self.err())
-    }
-    fn version(&self, _: &str) -> Result<String, SecretsError> {
-        Err(self.err())
-    }
-    fn list(&self) -> Result<Vec<String>, SecretsError> {
-        Err(self.err())
-    }
 }

@@ -5,6 +5,7 @@ mod advisories_cmd;
 mod audit_cmd;
 mod audited;
 mod auth_cmd;
+mod backend;
 mod certs_cmd;
 mod config_cmd;
 mod doctor;

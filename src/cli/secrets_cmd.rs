@@ -120,6 +120,9 @@ struct ListArgs {
 }
 
 pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
+    if let Some(verb) = local_vault_verb(&args.command) {
+        super::backend::local_only(ctx, verb).map_err(Failure::refused)?;
+    }
     match args.command {
         SecretsCommand::Init(_) => passphrase_cmd::init(ctx),
         SecretsCommand::GenerateCerts(a) => super::certs_cmd::run(ctx, a),
@@ -157,6 +160,22 @@ pub fn run(ctx: &Context, args: SecretsArgs) -> CmdResult {
             result
         }
     }
+}
+
+/// The name of a verb that works on the local vault only (None: it works with any backend).
+fn local_vault_verb(command: &SecretsCommand) -> Option<&'static str> {
+    Some(match command {
+        SecretsCommand::Init(_) => "init",
+        SecretsCommand::Unlock(_) => "unlock",
+        SecretsCommand::Lock(_) => "lock",
+        SecretsCommand::Rotate(_) => "rotate",
+        SecretsCommand::Reset(_) => "reset",
+        SecretsCommand::Set(_) => "set",
+        SecretsCommand::Reveal(_) => "reveal",
+        SecretsCommand::Delete(_) => "delete",
+        SecretsCommand::List(_) => "list",
+        SecretsCommand::GenerateCerts(_) | SecretsCommand::Notify(_) => return None,
+    })
 }
 
 /// Opens the vault for a value verb, first clearing what a `set` killed midway left behind.

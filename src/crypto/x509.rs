@@ -159,6 +159,33 @@ pub fn key_matches_cert(key_pem: &str, cert_der: &[u8]) -> Result<bool, CryptoEr
     Ok(key.public_key_raw() == cert.public_key().subject_public_key.data.as_ref())
 }
 
+/// Whether a server certificate chains to `ca_der` and is for its own first name, checked the
+/// way a client checks it (rustls' verifier), at a moment inside the certificate's validity so
+/// that an expired certificate is reported by the expiry check, not here.
+pub fn issued_by(cert_der: &[u8], ca_der: &[u8]) -> Result<(), CryptoError> {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls_pki_types::{ServerName, UnixTime};
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| err(format!("not a certificate: {e}")))?;
+    let (from, to) = (cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp());
+    let inside = u64::try_from(from + (to - from) / 2).map_err(err)?;
+    let name = subject_alt_names(cert_der)?.into_iter().next().ok_or_else(|| err("it names no host"))?;
+    let name = ServerName::try_from(name).map_err(err)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca_der.to_vec())).map_err(err)?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), ring_provider())
+        .build()
+        .map_err(err)?;
+    let end_entity = CertificateDer::from(cert_der.to_vec());
+    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(inside));
+    verifier.verify_server_cert(&end_entity, &[], &name, &[], at).map(|_| ()).map_err(err)
+}
+
+// Not tlsconf's provider: tests/oidc_flow.rs compiles this file without the rest of the crate.
+fn ring_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+}
+
 /// When a certificate stops being valid, in Unix seconds.
 pub fn not_after(cert_der: &[u8]) -> Result<i64, CryptoError> {
     let (_, cert) =
@@ -243,5 +270,16 @@ mod tests {
         let broken =
             CertAndKey { cert_pem: ca.cert_pem.clone(), key_pem: SecretString::new("not a key".into()) };
         assert!(generate_server_cert(&broken, &["localhost".into()], 1).is_err());
+    }
+
+    #[test]
+    fn a_server_certificate_chains_only_to_its_own_ca() {
+        let der = |pem: &str| certs_from_pem(pem).unwrap().remove(0).to_vec();
+        let (ca, other) = (generate_ca(30).unwrap(), generate_ca(30).unwrap());
+        let srv = generate_server_cert(&ca, &["vigo.example".into(), "127.0.0.1".into()], 1).unwrap();
+        issued_by(&der(&srv.cert_pem), &der(&ca.cert_pem)).unwrap();
+        // Both CAs have the same name: only the signature tells them apart.
+        let e = issued_by(&der(&srv.cert_pem), &der(&other.cert_pem)).unwrap_err();
+        assert!(e.to_string().contains("BadSignature"), "{e}");
     }
 }

@@ -2,25 +2,75 @@
 //! tree, the database and its audit chain, and the disk.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::cli::Context;
 use crate::crypto::x509;
 use crate::doctor::{expiry, Check};
 use crate::secrets::{LocalVault, Provider};
 
-pub fn vault(ctx: &Context, out: &mut Vec<Check>) {
+/// The secrets backend: the local vault (master key, verifier, gate) or the isopass service
+/// (token file, reachable, token accepted). Returns it for the config checks.
+pub fn backend(ctx: &Context, out: &mut Vec<Check>) -> Option<Arc<dyn Provider>> {
+    if ctx.settings.settings.secrets.is_isopass() {
+        isopass(ctx, out)
+    } else {
+        vault(ctx, out)
+    }
+}
+
+fn isopass(ctx: &Context, out: &mut Vec<Check>) -> Option<Arc<dyn Provider>> {
+    let settings = match ctx.settings.settings.secrets.isopass() {
+        Ok(s) => s,
+        Err(e) => {
+            out.push(Check::fail("secrets backend", e, "fix the secrets: section of the server config"));
+            return None;
+        }
+    };
+    match crate::secrets::isopass::token_file::read(&settings.token_file) {
+        Ok(_) => out.push(Check::ok("isopass token file", format!("{} (owner-only)", settings.token_file))),
+        Err(e) => {
+            out.push(Check::fail(
+                "isopass token file",
+                e,
+                "see the message; the server refuses to start too",
+            ));
+            return None;
+        }
+    }
+    match crate::secrets::isopass::Isopass::start(&settings, false) {
+        Ok((isopass, _)) => {
+            out.push(Check::ok("secrets backend", format!("isopass at {} accepts the token", settings.url)));
+            Some(isopass)
+        }
+        Err(e) => {
+            out.push(Check::fail(
+                "secrets backend",
+                e,
+                "check secrets.url, secrets.ca_file and the token; the server keeps its last values meanwhile",
+            ));
+            None
+        }
+    }
+}
+
+fn vault(ctx: &Context, out: &mut Vec<Check>) -> Option<Arc<dyn Provider>> {
     let key = &ctx.paths.key_file;
-    match LocalVault::open(&ctx.paths.secrets_dir, key) {
+    let vault = match LocalVault::open(&ctx.paths.secrets_dir, key) {
         Ok(v) => {
             let n = v.list().map(|l| l.len()).unwrap_or(0);
             out.push(Check::ok("master key", format!("{} (owner-only), {n} secret(s)", key.display())));
+            Some(Arc::new(v) as Arc<dyn Provider>)
         }
-        Err(e) => out.push(Check::fail(
-            "master key",
-            e.to_string(),
-            "see the message; `vigocli secrets init` makes a vault",
-        )),
-    }
+        Err(e) => {
+            out.push(Check::fail(
+                "master key",
+                e.to_string(),
+                "see the message; `vigocli secrets init` makes a vault",
+            ));
+            None
+        }
+    };
     if ctx.paths.verifier.exists() {
         out.push(Check::ok("unlock passphrase", format!("verifier at {}", ctx.paths.verifier.display())));
     } else {
@@ -37,6 +87,7 @@ pub fn vault(ctx: &Context, out: &mut Vec<Check>) {
         )),
         Err(_) => out.push(Check::ok("vault gate", "locked")),
     }
+    vault
 }
 
 fn read_first_cert(path: &Path) -> Result<Vec<u8>, String> {
@@ -60,6 +111,7 @@ pub fn tls(ctx: &Context, out: &mut Vec<Check>) {
                 Ok(Err(e)) => out.push(Check::fail("server key", e.to_string(), certs_fix)),
                 Err(e) => out.push(Check::fail("server certificate", e.clone(), certs_fix)),
             }
+            chain(ctx, out);
             for (what, path, renew) in [
                 ("CA", p.ca_cert(), "plan a CA rollover: `vigocli tls ca-rollover start`"),
                 ("server certificate", p.server_cert(), "run `vigocli tls renew-server-cert`"),
@@ -71,17 +123,66 @@ pub fn tls(ctx: &Context, out: &mut Vec<Check>) {
                 }
             }
         }
+        // A key file anyone may read is fixed by the chmod the message names, not new certificates.
+        Err(e) if e.contains("chmod") => {
+            out.push(Check::fail("TLS files", e, "run the chmod the message names"))
+        }
         Err(e) => out.push(Check::fail("TLS files", e, certs_fix)),
+    }
+    leftovers(ctx, out);
+}
+
+/// The server certificate is signed by the CA agents pin (a certificate from elsewhere, or a CA
+/// replaced without reissuing, fails every agent's handshake).
+fn chain(ctx: &Context, out: &mut Vec<Check>) {
+    let p = &ctx.paths;
+    let checked = read_first_cert(&p.server_cert()).and_then(|server| {
+        let ca = read_first_cert(&p.ca_cert())?;
+        x509::issued_by(&server, &ca).map_err(|e| e.to_string())
+    });
+    match checked {
+        Ok(()) => out.push(Check::ok("server certificate chain", "signed by tls/ca")),
+        Err(e) => out.push(Check::fail(
+            "server certificate chain",
+            format!("tls/cert is not a certificate tls/ca issued: {e}"),
+            "run `vigocli tls renew-server-cert` to issue one from the CA agents trust",
+        )),
+    }
+}
+
+/// What an interrupted TLS change leaves behind: staging directories, and a rollover's next CA
+/// without its key (the rollover cannot finish).
+fn leftovers(ctx: &Context, out: &mut Vec<Check>) {
+    let p = &ctx.paths;
+    let staging: Vec<String> = std::fs::read_dir(&p.base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tls.staging-"))
+        .collect();
+    if !staging.is_empty() {
+        out.push(Check::warn(
+            "TLS staging",
+            format!("left by an interrupted certificate change: {}", staging.join(", ")),
+            format!("with the server stopped, remove them: `rm -r {}/.tls.staging-*`", p.base.display()),
+        ));
+    }
+    if p.ca_next().exists() && !p.ca_key_next().exists() {
+        out.push(Check::warn(
+            "CA rollover",
+            "tls/ca.next is there without tls/ca_key.next: the rollover cannot finish",
+            "restore tls/ca_key.next from a backup, or remove tls/ca.next and run `vigocli tls ca-rollover start` again",
+        ));
     }
 }
 
 /// Every `secret:` ref of the config tree and of the config file resolves (names only).
-pub fn config(ctx: &Context, out: &mut Vec<Check>) {
+pub fn config(ctx: &Context, backend: Option<&dyn Provider>, out: &mut Vec<Check>) {
     let dir = &ctx.paths.config_dir;
-    let vault = LocalVault::open(&ctx.paths.secrets_dir, &ctx.paths.key_file);
     if dir.exists() {
-        match (crate::config::load_tree(dir), &vault) {
-            (Ok(tree), Ok(v)) => match tree.validate_all(v) {
+        match (crate::config::load_tree(dir), backend) {
+            (Ok(tree), Some(v)) => match tree.validate_all(v) {
                 Ok(_) => out.push(Check::ok(
                     "config tree",
                     format!("{} loads; every secret ref resolves", dir.display()),
@@ -97,10 +198,10 @@ pub fn config(ctx: &Context, out: &mut Vec<Check>) {
                 errs.first().map(|e| e.to_string()).unwrap_or_default(),
                 "fix the tree (`vigocli config validate` lists every error)",
             )),
-            (Ok(_), Err(_)) => out.push(Check::warn(
+            (Ok(_), None) => out.push(Check::warn(
                 "config tree",
-                "loads; secret refs not checked (no vault)",
-                "see the master key check",
+                "loads; secret refs not checked (no secrets backend)",
+                "see the secrets backend checks above",
             )),
         }
     } else {
@@ -110,15 +211,26 @@ pub fn config(ctx: &Context, out: &mut Vec<Check>) {
             "write nodes.vgo and modules/, then `vigocli config publish`",
         ));
     }
+    let Some(backend) = backend else { return };
+    let keys = ctx.settings.refs.iter().map(|r| r.key.clone()).collect();
+    if let Err(e) = backend.prepare(&keys) {
+        out.push(Check::fail("config file secrets", e.to_string(), "see the secrets backend checks above"));
+        return;
+    }
+    let store = match ctx.settings.settings.secrets.is_isopass() {
+        true => "create the entry in isopass",
+        false => "store it with `vigocli secrets set raw KEY`",
+    };
     for r in &ctx.settings.refs {
-        let key = &r.key;
-        match vault.as_ref().map(|v| v.contains(key)) {
-            Ok(Ok(true)) => {}
-            _ => out.push(Check::fail(
+        if !matches!(backend.contains(&r.key), Ok(true)) {
+            out.push(Check::fail(
                 "config file secrets",
-                format!("secret:{key} named by {} in the config file is not in the vault", r.setting),
-                format!("store it: `vigocli secrets set raw {key}`; the server refuses to start without it"),
-            )),
+                format!(
+                    "secret:{} named by {} in the config file is not in the secrets backend",
+                    r.key, r.setting
+                ),
+                format!("{store}; the server refuses to start without it"),
+            ));
         }
     }
 }

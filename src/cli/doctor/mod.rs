@@ -12,7 +12,7 @@ use crate::exit::CmdResult;
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "doctor")]
-/// Check the vault, certificates, config, database, audit chain, disk and the running server;
+/// Check the secrets backend, certificates, config, database, audit chain, disk and the running server;
 /// print what to do about each problem. Exit 0 when nothing failed, 1 otherwise.
 pub struct DoctorArgs {
     /// verify only the last 10,000 audit rows instead of the whole chain
@@ -25,9 +25,9 @@ pub struct DoctorArgs {
 
 pub fn run(ctx: &Context, a: DoctorArgs) -> CmdResult {
     let mut checks = Vec::new();
-    local::vault(ctx, &mut checks);
+    let backend = local::backend(ctx, &mut checks);
     local::tls(ctx, &mut checks);
-    local::config(ctx, &mut checks);
+    local::config(ctx, backend.as_deref(), &mut checks);
     local::database(ctx, a.quick, &mut checks);
     local::disk(ctx, &mut checks);
     remote::server(ctx, &mut checks);
