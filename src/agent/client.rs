@@ -81,6 +81,11 @@ pub fn is_revocation(f: &Failure) -> bool {
     f.code == crate::exit::EXIT_REFUSED && f.message.contains("has been revoked")
 }
 
+fn server_date(header: &str) -> Option<i64> {
+    let t = httpdate::parse_http_date(header).ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64)
+}
+
 pub struct SignedClient {
     tls: Arc<rustls::ClientConfig>,
     /// Hex SHA-256 of the CA bundle this agent trusts (sent at check-in).
@@ -170,6 +175,11 @@ impl SignedClient {
     }
 
     pub async fn check_in(&mut self) -> Result<pb::CheckInResponse, Failure> {
+        self.check_in_dated().await.map(|(answer, _)| answer)
+    }
+
+    /// A check-in, and the server's clock as its answer's `date` header gives it (Unix seconds).
+    pub async fn check_in_dated(&mut self) -> Result<(pb::CheckInResponse, Option<i64>), Failure> {
         let body = pb::CheckInRequest {
             agent_version: crate::VERSION.into(),
             last_bundle_hash: String::new(),
@@ -180,7 +190,10 @@ impl SignedClient {
             .await?
             .check_in(env)
             .await
-            .map(|r| r.into_inner())
+            .map(|r| {
+                let date = r.metadata().get("date").and_then(|d| d.to_str().ok()).and_then(server_date);
+                (r.into_inner(), date)
+            })
             .map_err(|s| status_failure("check-in refused", s))
     }
 

@@ -2,6 +2,7 @@
 
 mod apply_cmd;
 mod client;
+mod doctor;
 pub mod engine;
 mod enroll;
 mod local_apply;
@@ -53,6 +54,7 @@ enum AgentCommand {
     Resolve(ResolveArgs),
     Apply(ApplyArgs),
     SetServer(SetServerArgs),
+    Doctor(DoctorArgs),
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -65,6 +67,17 @@ struct SetServerArgs {
     /// the server's agent address, HOST:PORT
     #[argh(positional)]
     server: String,
+}
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "doctor")]
+/// Check this host's enrollment: identity key, client certificate, pinned CA, clock and the
+/// server (one signed check-in; nothing is applied). Exit 0 when nothing failed, 1 otherwise.
+struct DoctorArgs {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "crate::cli::output::Format::Table")]
+    output: crate::cli::output::Format,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -188,6 +201,9 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
             runtime()?.block_on(run::resolve(paths, &a.key, a.reveal, a.out.as_deref()))
         }
         AgentCommand::SetServer(a) => runtime()?.block_on(set_server::set_server(paths, &a.server)),
+        AgentCommand::Doctor(a) => {
+            runtime()?.block_on(doctor::run(paths, a.output == crate::cli::output::Format::Json))
+        }
         AgentCommand::Apply(a) => {
             crate::util::interrupt::watch()?;
             apply_cmd::apply(

@@ -10,7 +10,7 @@ mod certs_cmd;
 mod config_cmd;
 mod doctor;
 mod fleet_cmd;
-mod output;
+pub(crate) mod output;
 mod passphrase_cmd;
 mod runs_cmd;
 mod secrets_cmd;

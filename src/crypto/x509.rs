@@ -181,6 +181,26 @@ pub fn issued_by(cert_der: &[u8], ca_der: &[u8]) -> Result<(), CryptoError> {
     verifier.verify_server_cert(&end_entity, &[], &name, &[], at).map(|_| ()).map_err(err)
 }
 
+/// Whether a client certificate chains to one of `cas`, checked the way the server's mTLS
+/// verifier checks it, at a moment inside the certificate's validity (expiry is its own check).
+pub fn client_issued_by(cert_der: &[u8], cas: &[CertificateDer<'static>]) -> Result<(), CryptoError> {
+    use rustls_pki_types::UnixTime;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| err(format!("not a certificate: {e}")))?;
+    let (from, to) = (cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp());
+    let inside = u64::try_from(from + (to - from) / 2).map_err(err)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots.add(ca.clone()).map_err(err)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), ring_provider())
+        .build()
+        .map_err(err)?;
+    let end_entity = CertificateDer::from(cert_der.to_vec());
+    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(inside));
+    verifier.verify_client_cert(&end_entity, &[], at).map(|_| ()).map_err(err)
+}
+
 // Not tlsconf's provider: tests/oidc_flow.rs compiles this file without the rest of the crate.
 fn ring_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
     std::sync::Arc::new(rustls::crypto::ring::default_provider())
