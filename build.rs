@@ -15,6 +15,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Attribute blobs decode as slices of the server's cached bundle bytes (no copy).
         .bytes(".vigo.v1.Resource.attributes_json")
         .compile_fds(descriptors)?;
+    // What `release sign` and the startup gate compare a manifest's target with.
+    println!("cargo:rustc-env=VIGO_TARGET={}", std::env::var("TARGET")?);
+    // A release key compiled in (hex Ed25519 public key); without one the build is a
+    // development build (docs/OPERATIONS.md, "Signed releases").
+    println!("cargo:rerun-if-env-changed=VIGO_RELEASE_PUBKEY");
+    if let Ok(key) = std::env::var("VIGO_RELEASE_PUBKEY") {
+        println!("cargo:rustc-env=VIGO_RELEASE_PUBKEY={key}");
+    }
     embed_dependencies()
 }
 

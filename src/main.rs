@@ -21,6 +21,7 @@ mod pki;
 mod placeholder;
 mod proto;
 mod quickstart;
+mod release;
 mod secrets;
 mod server;
 mod settings;
@@ -38,8 +39,6 @@ use exit::EXIT_USAGE;
 // transparent huge pages, which would grow a one-shot agent run's RSS in 2 MB steps.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const ROLES_HELP: &str = "\
 vigo — configuration management that keeps secrets out of configs, wires, disks and logs

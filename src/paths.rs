@@ -95,6 +95,8 @@ pub struct AgentPaths {
     pub lock: PathBuf,
     /// The server address from the config file, used instead of the one in `agent.json`.
     pub server_override: Option<String>,
+    /// The release public key file (the config file's `release.public_key_file`).
+    pub release_key_file: PathBuf,
 }
 
 impl AgentPaths {
@@ -109,6 +111,7 @@ impl AgentPaths {
             guardrails: base.join("guardrails.yaml"),
             lock: base.join("run.lock"),
             server_override: None,
+            release_key_file: PathBuf::from(crate::release::keys::DEFAULT_PUBLIC_KEY_FILE),
         }
     }
 }

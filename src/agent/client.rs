@@ -181,9 +181,11 @@ impl SignedClient {
     /// A check-in, and the server's clock as its answer's `date` header gives it (Unix seconds).
     pub async fn check_in_dated(&mut self) -> Result<(pb::CheckInResponse, Option<i64>), Failure> {
         let body = pb::CheckInRequest {
-            agent_version: crate::VERSION.into(),
+            agent_version: crate::release::version().into(),
             last_bundle_hash: String::new(),
             ca_bundle_sha256: self.ca_bundle_sha256.clone(),
+            binary_status: super::selfcheck::binary_status(&self.paths),
+            hardening: super::selfcheck::hardening(),
         };
         let env = self.envelope(wire::METHOD_CHECK_IN, body.encode_to_vec())?;
         self.grpc()

@@ -8,6 +8,7 @@ mod enroll;
 mod local_apply;
 mod renew;
 mod run;
+mod selfcheck;
 mod set_server;
 mod state;
 
@@ -168,6 +169,10 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
     let base = settings.base_dir(parsed.base_dir.as_deref(), paths::AGENT_DEFAULT_BASE);
     let mut paths = AgentPaths::new(&base);
     paths.server_override = settings.agent.server.clone();
+    paths.release_key_file = settings.release.public_key_file();
+    if let Err(e) = crate::release::tamper::forbid_core_dumps() {
+        tracing::warn!(error = %e, "core dumps stay possible: a dump would hold secret values");
+    }
     finish(run(&paths, parsed.command))
 }
 

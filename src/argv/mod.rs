@@ -13,7 +13,7 @@ use walk::{walk, Outcome};
 
 /// What `--version` prints, whatever name the binary was started as.
 pub fn version_line() -> String {
-    format!("vigo {}", crate::VERSION)
+    format!("vigo {}", crate::release::version())
 }
 
 /// Parses argv for `command` (e.g. `vigocli`, `vigo cli`). `--help`/`-h` print to stdout and

@@ -275,6 +275,10 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
             item["bundle_hash"] = v["bundle_hash"].clone();
             item["resources"] = v["resources"].clone();
             item["entitled_keys"] = json!(v["entitled_keys"].as_array().cloned().unwrap_or_default());
+            item["agent_version"] = v["agent"]["version"].clone();
+            item["agent_binary"] = v["agent"]["binary"].clone();
+            item["tamper_signals"] =
+                json!(v["agent"]["tamper_signals"].as_array().cloned().unwrap_or_default());
             let fields = [
                 col("name", "name"),
                 col("id", "id"),
@@ -286,6 +290,9 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
                 col("resources", "resources"),
                 col("entitled keys", "entitled_keys"),
                 col("triggered", "triggered"),
+                col("agent version", "agent_version"),
+                col("agent binary", "agent_binary"),
+                col("tamper signals", "tamper_signals"),
             ];
             output::show(s.output, &item, &fields)?;
         }

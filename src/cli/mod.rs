@@ -12,6 +12,7 @@ mod doctor;
 mod fleet_cmd;
 pub(crate) mod output;
 mod passphrase_cmd;
+mod release_cmd;
 mod runs_cmd;
 mod secrets_cmd;
 mod secrets_set;
@@ -85,6 +86,7 @@ enum Command {
     Auth(auth_cmd::AuthArgs),
     Doctor(doctor::DoctorArgs),
     Advisories(advisories_cmd::AdvisoriesArgs),
+    Release(release_cmd::ReleaseArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -141,6 +143,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Auth(a) => auth_cmd::run(ctx, a),
         Command::Doctor(a) => doctor::run(ctx, a),
         Command::Advisories(a) => advisories_cmd::run(ctx, a),
+        Command::Release(a) => release_cmd::run(ctx, a),
     }
 }
 

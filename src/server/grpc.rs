@@ -265,6 +265,9 @@ impl VigoAgent for AgentService {
         proto.secrets_epoch = s.secrets_epoch();
         let pki = s.pki();
         s.note_trusted_bundle(&v.envoy.id, &body.ca_bundle_sha256);
+        let new =
+            s.hardening.note_agent(&v.envoy.id, &body.agent_version, &body.binary_status, &body.hardening);
+        super::hardening::audit_agent_signals(s, &v.envoy.id, new);
         let answer = pb::CheckInResponse {
             bundle: Some(proto),
             checkin_interval_secs: s.checkin_interval_secs,

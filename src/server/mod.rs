@@ -7,6 +7,7 @@ mod conn_limits;
 mod envelope;
 mod first_start;
 mod grpc;
+mod hardening;
 mod idle;
 pub(crate) mod last_good;
 mod listeners;
@@ -306,9 +307,31 @@ async fn prune_runs(server: &state::Server) {
     }
 }
 
+/// The startup gate: no start on a binary whose signature does not check out (exit 3). An
+/// unsigned development build starts, saying so loudly.
+fn check_own_binary(public_key_file: &std::path::Path) -> CmdResult {
+    if let Err(e) = crate::release::tamper::forbid_core_dumps() {
+        tracing::warn!(error = %e, "core dumps stay possible: a dump would hold secret values");
+    }
+    let status = crate::release::gate::check_self(public_key_file)
+        .map_err(|e| Failure::refused(format!("refusing to start: {e}")))?;
+    match &status {
+        crate::release::gate::BinaryStatus::Development => tracing::warn!(
+            key_file = %public_key_file.display(),
+            "UNSIGNED DEVELOPMENT BUILD: no release key is compiled in or installed, so this binary's signature was not checked"
+        ),
+        verified => tracing::info!(binary = %verified.summary(), "the binary's signature checks out"),
+    }
+    crate::release::gate::record(status);
+    Ok(())
+}
+
 async fn run(args: ServerArgs) -> CmdResult {
     let descriptors = conn_limits::raise_descriptor_limit();
     let loaded = crate::settings::load_for(args.config.as_deref()).map_err(Failure::failed)?;
+    // Fail-closed, before the state is touched: only the config file has been read (for where
+    // the release key is).
+    check_own_binary(&loaded.settings.release.public_key_file())?;
     if let Some(f) = &loaded.file {
         tracing::info!(file = %f.display(), "read the config file");
     }
@@ -342,6 +365,7 @@ async fn run(args: ServerArgs) -> CmdResult {
     note_first_start(&server, &created)?;
     note_config_source(&server, fallback)?;
     rotation::apply_pending(&server);
+    let _hardening = hardening::watch(server.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let limits = Arc::new(listeners::Limits::new(&settings.limits, descriptors));
     let grpc = tokio::spawn(listeners::serve_agent(

@@ -63,6 +63,8 @@ pub struct Server {
     pub writes: super::writer::WriteQueue,
     /// The CA bundle (hex SHA-256) each envoy last said it trusts, since this server started.
     trusted_bundles: Mutex<HashMap<String, String>>,
+    /// Tamper signals and the binaries agents run (src/server/hardening.rs).
+    pub hardening: super::hardening::Hardening,
     /// Held while a publish loads and validates a tree: one at a time.
     pub publishing: tokio::sync::Mutex<()>,
     pub limits: crate::settings::LimitSettings,
@@ -177,6 +179,7 @@ impl Server {
             writes,
             publishing: tokio::sync::Mutex::new(()),
             trusted_bundles: Mutex::new(HashMap::new()),
+            hardening: Default::default(),
             report_rate: super::rate::RateBuckets::per_hour(
                 parts.run_settings.reports_per_hour,
                 (parts.run_settings.reports_per_hour / 6).max(10),

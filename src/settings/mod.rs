@@ -51,6 +51,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub cli: CliSettings,
     pub agent: AgentSettings,
+    /// Signed releases: where the release public key is (when none is compiled in).
+    pub release: ReleaseSettings,
 }
 
 /// What `vigocli` alone reads.
@@ -61,6 +63,22 @@ pub struct CliSettings {
     pub server: Option<String>,
     /// The API token file (default <base-dir>/local-admin.token).
     pub token_file: Option<String>,
+}
+
+/// Signed releases (docs/OPERATIONS.md, "Signed releases"), read by every role.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReleaseSettings {
+    /// The release public key file, used when no key is compiled in (default
+    /// /etc/vigo/release.pub). It must be a root-owned file nobody else may write.
+    pub public_key_file: Option<String>,
+}
+
+impl ReleaseSettings {
+    pub fn public_key_file(&self) -> std::path::PathBuf {
+        let file = self.public_key_file.as_deref().unwrap_or(crate::release::keys::DEFAULT_PUBLIC_KEY_FILE);
+        std::path::PathBuf::from(file)
+    }
 }
 
 /// What `vigo-agent` alone reads.
@@ -88,6 +106,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             cli: CliSettings::default(),
             agent: AgentSettings::default(),
+            release: ReleaseSettings::default(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Two rules are checked when the file is read, before anything is resolved:
 //! - settings that roles without a vault read (`NO_REFS`: paths, the admin address, the check-in
-//!   interval, the `secrets`, `cli` and `agent` sections) hold no refs: the CLI and the agent
+//!   interval, the `secrets`, `cli`, `agent` and `release` sections) hold no refs: the CLI and the agent
 //!   could not resolve them, and the server needs the paths to find the vault in the first place;
 //! - credential settings (`CREDENTIALS`) must be refs: a literal would sit in plain text in a
 //!   file that is copied into backups and shown in reviews.
@@ -20,8 +20,17 @@ use crate::secrets::Provider;
 pub const CREDENTIALS: &[&str] = &["auth.oidc.client_secret"];
 
 /// Top-level settings that may not hold refs (read before the vault opens, or by the CLI).
-const NO_REFS: &[&str] =
-    &["base_dir", "tls_dir", "config_dir", "api_listen", "checkin_interval", "secrets", "cli", "agent"];
+const NO_REFS: &[&str] = &[
+    "base_dir",
+    "tls_dir",
+    "config_dir",
+    "api_listen",
+    "checkin_interval",
+    "secrets",
+    "cli",
+    "agent",
+    "release",
+];
 
 /// One `secret:<key>` string: where it is and what it names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -326,7 +326,7 @@ await step('admin', async () => {
   for (const id of ['RUSTSEC-2099-0002', 'RUSTSEC-2099-0004', 'RUSTSEC-2099-0005']) {
     check(!security.includes(id), `admin: /security lists ${id}, which does not apply`);
   }
-  check(security.includes('not configured'), 'admin: the binary signature status is missing');
+  check(security.includes('unsigned development build'), 'admin: the binary signature status is missing');
 
   // Cross-origin form posts, from another origin on the same host (the Strict cookie goes
   // along): without the CSRF token, and even with the session's real one, the Origin refuses.

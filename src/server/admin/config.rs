@@ -39,7 +39,7 @@ pub async fn health(State(s): S) -> ApiResult {
         "config_hash": p.content_hash,
         "config_from_last_good": p.fallback.is_some(),
         "secrets_epoch": s.secrets_epoch(),
-        "version": crate::VERSION,
+        "version": crate::release::version(),
     })))
 }
 

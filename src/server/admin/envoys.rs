@@ -43,6 +43,10 @@ pub async fn show(State(s): S, PathParam(name): PathParam) -> ApiResult {
         "bundle_hash": bundle.as_ref().map(|b| b.bundle_hash.clone()),
         "resources": bundle.as_ref().map(|b| b.resource_count),
         "entitled_keys": bundle.as_ref().map(|b| b.entitled.iter().cloned().collect::<Vec<_>>()),
+        // As the agent reported it at its last check-in since this server started.
+        "agent": s.hardening.agent(&envoy.id).map(|a| json!({
+            "version": a.version, "binary": a.binary, "tamper_signals": a.signals,
+        })),
     })))
 }
 

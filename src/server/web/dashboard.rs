@@ -142,7 +142,7 @@ pub async fn show(State(s): State<Arc<Server>>, ctx: Ctx) -> PageResult {
         config_hash: p.content_hash.clone(),
         config_fallback: p.fallback.is_some(),
         secrets_epoch: s.secrets_epoch(),
-        version: crate::VERSION,
+        version: crate::release::version(),
     };
     page::render(&page)
 }

@@ -81,7 +81,7 @@ impl Ctx {
                 .map(|(href, label, _)| NavLink { href, label, current: *href == section })
                 .collect(),
             notice: self.notice,
-            version: crate::VERSION,
+            version: crate::release::version(),
         }
     }
 }

@@ -72,9 +72,10 @@ struct SecurityPage {
     guard_paths: String,
     guard_services: String,
     guard_packages: String,
-    signature: &'static str,
+    signature: String,
+    signature_bad: bool,
     started: String,
-    hardening: &'static str,
+    hardening: Vec<String>,
     crates: Vec<(&'static str, &'static str)>,
     imported: Option<String>,
     advisories: Vec<AdvisoryView>,
@@ -191,13 +192,20 @@ pub async fn show(State(s): State<Arc<Server>>, ctx: Ctx) -> PageResult {
         ),
         guard_services: guardrails::DEFAULT_SERVICES.join(", "),
         guard_packages: guardrails::DEFAULT_PACKAGES.join(", "),
-        signature: "not configured",
+        signature: match crate::release::gate::recorded() {
+            Some(status) => status.summary(),
+            None => "not checked in this process".into(),
+        },
+        signature_bad: !matches!(
+            crate::release::gate::recorded(),
+            Some(crate::release::gate::BinaryStatus::Verified { .. })
+        ),
         started: format!(
             "{} UTC ({})",
             page::when(Some(s.status.started_at)),
             page::ago(Some(s.status.started_at), now)
         ),
-        hardening: "not configured",
+        hardening: s.hardening.own().into_iter().map(|x| format!("{}: {}", x.event, x.evidence)).collect(),
         crates,
         imported,
         advisories: found,
