@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 # ca-certificates: the system CA bundle the OIDC client can trust (src/auth/https.rs).
 # chromium, fonts-dejavu-core: the headless browser tests/console_browser.rs drives (with
 # playwright-core from npm), and a font for its screenshots.
+# strace: the tracer tests/release.rs attaches to the server (a tamper signal).
 packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core strace)
 missing=()
 for p in "${packages[@]}"; do
