@@ -24,6 +24,8 @@ pub struct ServerPaths {
     pub config_dir: PathBuf,
     pub db: PathBuf,
     pub admin_token: PathBuf,
+    /// Published agent binaries, by SHA-256 (`vigocli release publish`).
+    pub releases_dir: PathBuf,
     /// Held by the running vigosrv: one server per base directory.
     pub server_lock: PathBuf,
 }
@@ -41,6 +43,7 @@ impl ServerPaths {
             config_dir: base.join("config"),
             db: base.join("vigo.db"),
             admin_token: base.join("local-admin.token"),
+            releases_dir: base.join("releases"),
             server_lock: base.join("vigosrv.lock"),
         }
     }

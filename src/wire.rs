@@ -9,6 +9,7 @@ pub const METHOD_CHECK_IN: &str = "CheckIn";
 pub const METHOD_RESOLVE: &str = "ResolveSecrets";
 pub const METHOD_REPORT: &str = "ReportRun";
 pub const METHOD_RENEW: &str = "RenewCertificate";
+pub const METHOD_FETCH_RELEASE: &str = "FetchRelease";
 
 /// How far a request's timestamp may be from the server's clock.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;

@@ -20,6 +20,7 @@ const DER: &[u8] = &[0x30, 0x82, 0x01, 0x0a, 0x00, 0xff, 0xfe, b'C', b'N', 0xc3,
 /// Runs a role with `stdin` as raw bytes.
 fn run_bytes(base: &Path, role_name: &str, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(role(role_name))
+        .env_remove("LD_LIBRARY_PATH")
         .args(args)
         .env("VIGO_BASE_DIR", base)
         .env_remove("VIGO_SERVER")
@@ -37,6 +38,7 @@ fn run_bytes(base: &Path, role_name: &str, args: &[&str], stdin: &[u8]) -> Outpu
 fn run_on_tty(base: &Path, role_name: &str, args: &[&str]) -> (Option<i32>, String, Vec<u8>) {
     let pty = nix::pty::openpty(None, None).unwrap();
     let child = Command::new(role(role_name))
+        .env_remove("LD_LIBRARY_PATH")
         .args(args)
         .env("VIGO_BASE_DIR", base)
         .env_remove("VIGO_SERVER")

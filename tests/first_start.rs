@@ -14,6 +14,7 @@ use common::*;
 /// started.
 fn start_and_stop(base: &std::path::Path) -> (String, bool) {
     let mut child = Command::new(role("vigosrv"))
+        .env_remove("LD_LIBRARY_PATH")
         .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
         .env("VIGO_BASE_DIR", base)
         .env("VIGO_CONFIG", "")

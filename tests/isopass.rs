@@ -177,6 +177,7 @@ fn unreachable_later_keeps_the_values_and_shows_in_health() {
 /// Starts vigosrv against `config` and returns its exit code and stderr; it must not start.
 fn refused_start(f: &Fleet) -> String {
     let out = std::process::Command::new(role("vigosrv"))
+        .env_remove("LD_LIBRARY_PATH")
         .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--config"])
         .arg(f.server_config.as_ref().unwrap())
         .env("VIGO_BASE_DIR", f.base())

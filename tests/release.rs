@@ -58,7 +58,11 @@ impl Install {
             }
             None => Command::new(&server),
         };
-        cmd.args(args).arg(self.dir.join("vigo.yaml")).env("VIGO_BASE_DIR", &base).envs(env.iter().copied());
+        cmd.args(args)
+            .arg(self.dir.join("vigo.yaml"))
+            .env("VIGO_BASE_DIR", &base)
+            .env_remove("LD_LIBRARY_PATH")
+            .envs(env.iter().copied());
         run_until(cmd, until)
     }
 }

@@ -13,6 +13,7 @@ use common::*;
 /// comes from the file.
 fn with_config(role_name: &str, config: &Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(role(role_name))
+        .env_remove("LD_LIBRARY_PATH")
         .args(args)
         .env_remove("VIGO_BASE_DIR")
         .env_remove("VIGO_SERVER")
@@ -53,6 +54,7 @@ fn the_cli_finds_the_server_vault_and_tls_directory_in_the_config_file() {
     // The server reads the same file. Port 0 picks a free port, so the CLI gets a copy of the
     // file naming the port the server took.
     let mut server = Command::new(role("vigosrv"))
+        .env_remove("LD_LIBRARY_PATH")
         .env_remove("VIGO_BASE_DIR")
         .env("VIGO_CONFIG", &config)
         .stdin(Stdio::null())

@@ -360,6 +360,7 @@ fn a_running_agent_reconnects_every_interval_and_keeps_converging() {
     std::fs::create_dir_all(root.join("etc")).unwrap();
     // `vigo-agent run` (not --once): each cycle opens a fresh connection, resuming TLS.
     let daemon = std::process::Command::new(role("vigo-agent"))
+        .env_remove("LD_LIBRARY_PATH")
         .args(["run", "--root", root.to_str().unwrap()])
         .env("VIGO_BASE_DIR", &agent)
         .stdout(std::process::Stdio::piped())

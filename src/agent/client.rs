@@ -180,12 +180,20 @@ impl SignedClient {
 
     /// A check-in, and the server's clock as its answer's `date` header gives it (Unix seconds).
     pub async fn check_in_dated(&mut self) -> Result<(pb::CheckInResponse, Option<i64>), Failure> {
+        // Test-only hook (compiled out of release builds, docs/SECURITY.md): a version that
+        // cannot check in, to prove an update to it is rolled back.
+        #[cfg(debug_assertions)]
+        if std::env::var("VIGO_TEST_CHECKIN_FAILS_FOR").ok().as_deref() == Some(crate::release::version()) {
+            return Err(Failure::failed("test hook: this version cannot check in"));
+        }
         let body = pb::CheckInRequest {
             agent_version: crate::release::version().into(),
             last_bundle_hash: String::new(),
             ca_bundle_sha256: self.ca_bundle_sha256.clone(),
             binary_status: super::selfcheck::binary_status(&self.paths),
             hardening: super::selfcheck::hardening(),
+            target: crate::release::stamp::TARGET.into(),
+            update_events: super::update::pending_events(&self.paths),
         };
         let env = self.envelope(wire::METHOD_CHECK_IN, body.encode_to_vec())?;
         self.grpc()
@@ -197,6 +205,27 @@ impl SignedClient {
                 (r.into_inner(), date)
             })
             .map_err(|s| status_failure("check-in refused", s))
+            .inspect(|_| super::update::check_in_succeeded(&self.paths))
+    }
+
+    /// The binary of an offered release, from `offset` on, as a stream of chunks.
+    pub async fn fetch_release(
+        &mut self,
+        sha256: &str,
+        offset: u64,
+    ) -> Result<tonic::Streaming<pb::ReleaseChunk>, Failure> {
+        let body = pb::FetchReleaseRequest {
+            sha256: sha256.into(),
+            offset,
+            target: crate::release::stamp::TARGET.into(),
+        };
+        let env = self.envelope(wire::METHOD_FETCH_RELEASE, body.encode_to_vec())?;
+        self.grpc()
+            .await?
+            .fetch_release(env)
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| status_failure("release fetch refused", s))
     }
 
     /// One ResolveSecrets call for all `keys`; the answer is opened with a one-shot X25519 key.

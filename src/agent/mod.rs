@@ -11,6 +11,7 @@ mod run;
 mod selfcheck;
 mod set_server;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -178,9 +178,15 @@ async fn cycle(
     cache: &mut SecretCache,
     req: &RunRequest,
     paths: &AgentPaths,
+    offer: &mut Option<pb::ReleaseOffer>,
 ) -> Result<RunReport, Failure> {
     let started_ms = crate::util::time::unix_now_millis();
-    let answer = match client.check_in().await {
+    let checked_in = client.check_in().await;
+    if let Err(failure) = &checked_in {
+        // A new binary that cannot check in goes back to the previous one (and runs it).
+        super::update::check_in_failed(paths, failure, req.once);
+    }
+    let answer = match checked_in {
         Ok(a) => a,
         // The server answered, but with an error (its config cannot be served, say): the run
         // is reported so that it shows. A refusal (a revoked envoy) or no answer is not.
@@ -199,6 +205,7 @@ async fn cycle(
     }
     let bundle = answer.bundle.unwrap_or_default();
     client.state.checkin_interval_secs = answer.checkin_interval_secs;
+    *offer = answer.release;
     match apply_bundle(client, cache, req, paths, &bundle).await {
         Ok(report) => {
             client.report(to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch)).await?;
@@ -276,11 +283,19 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
     let mut client = SignedClient::open(paths).await?;
     let mut cache = SecretCache::default();
     loop {
-        let outcome = cycle(&mut client, &mut cache, &req, paths).await;
+        let mut offer = None;
+        let outcome = cycle(&mut client, &mut cache, &req, paths, &mut offer).await;
+        if let (Ok(report), Some(offer)) = (&outcome, &offer) {
+            // This run is done and reported; a new binary runs the next one.
+            print_report(report);
+            super::update::follow(&mut client, paths, offer).await;
+        }
         client.disconnect();
         if req.once {
             let report = outcome?;
-            print_report(&report);
+            if offer.is_none() {
+                print_report(&report);
+            }
             if let Some(signo) = crate::util::interrupt::received() {
                 return Err(crate::util::interrupt::failure(signo));
             }
@@ -292,7 +307,8 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
             };
         }
         match outcome {
-            Ok(report) => print_report(&report),
+            Ok(report) if offer.is_none() => print_report(&report),
+            Ok(_) => {}
             // Revocation is final; any other refusal (a clock that drifted, a server that
             // restarted on another config, someone replaying our key) may pass: try again.
             Err(f) if super::client::is_revocation(&f) => return Err(f),

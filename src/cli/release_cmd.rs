@@ -1,5 +1,7 @@
 //! `vigocli release keygen | sign | verify | stamp`: the release engineer's side of signed
-//! binaries (docs/OPERATIONS.md, "Signed releases"). These work on local files only.
+//! binaries, on local files. `publish | list | retire`: the agent binaries this server hands
+//! out, kept in its state directory (run them on the server host, like `advisories import`).
+//! docs/OPERATIONS.md, "Signed releases" and "Agent self-update".
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,40 @@ enum ReleaseCommand {
     Sign(SignArgs),
     Verify(VerifyArgs),
     Stamp(StampArgs),
+    Publish(PublishArgs),
+    List(ListArgs),
+    Retire(RetireArgs),
+}
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "publish")]
+/// Verify BINARY and BINARY.sig with this host's release key and store them for agents to
+/// update to; audited.
+struct PublishArgs {
+    /// the signed agent binary
+    #[argh(positional)]
+    binary: String,
+}
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "list")]
+/// List published releases.
+struct ListArgs {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "super::output::Format::Table")]
+    output: super::output::Format,
+}
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "retire")]
+/// Stop offering a version to agents (agents already on it keep it); audited.
+struct RetireArgs {
+    /// the version to retire
+    #[argh(positional)]
+    version: String,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -52,7 +88,7 @@ struct SignArgs {
     /// the private release key (0600)
     #[argh(option)]
     key: String,
-    /// the binary's version (default: this vigocli's own; a stamped binary's is its stamp)
+    /// the binary's version (default: the version stamped into it, else this build's)
     #[argh(option)]
     version: Option<String>,
     /// the binary's target triple (default: this vigocli's own)
@@ -93,8 +129,11 @@ struct StampArgs {
     out: String,
 }
 
-pub fn run(_ctx: &Context, args: ReleaseArgs) -> CmdResult {
+pub fn run(ctx: &Context, args: ReleaseArgs) -> CmdResult {
     match args.command {
+        ReleaseCommand::Publish(a) => publish(ctx, a),
+        ReleaseCommand::List(a) => list(ctx, a),
+        ReleaseCommand::Retire(a) => retire(ctx, a),
         ReleaseCommand::Keygen(a) => keygen(Path::new(&a.out)),
         ReleaseCommand::Sign(a) => sign(a),
         ReleaseCommand::Verify(a) => verify(a),
@@ -129,7 +168,10 @@ fn read_binary(path: &str) -> Result<Vec<u8>, Failure> {
 fn sign(a: SignArgs) -> CmdResult {
     let key = keys::read_private_key(Path::new(&a.key)).map_err(Failure::refused)?;
     let binary = read_binary(&a.binary)?;
-    let version = a.version.unwrap_or_else(|| stamp::version().to_string());
+    let version = a
+        .version
+        .or_else(|| stamp::stamped_version(&binary))
+        .unwrap_or_else(|| crate::release::stamp::crate_version().to_string());
     semver::Version::parse(&version).map_err(|e| Failure::usage(format!("--version {version:?}: {e}")))?;
     let target = a.target.unwrap_or_else(|| stamp::TARGET.to_string());
     let m = manifest::Manifest::describe(&binary, &version, &target, a.allow_downgrade);
@@ -161,5 +203,101 @@ fn stamp_copy(a: StampArgs) -> CmdResult {
     let out = PathBuf::from(&a.out);
     fsutil::atomic_write(&out, &binary, 0o755)?;
     println!("{} is vigo {} (unsigned: sign it next)", out.display(), a.version);
+    Ok(())
+}
+
+fn db(e: rusqlite::Error) -> Failure {
+    Failure::failed(format!("database: {e}"))
+}
+
+fn publish(ctx: &Context, a: PublishArgs) -> CmdResult {
+    let key_file = ctx.settings.settings.release.public_key_file();
+    let key = keys::trusted(&key_file).map_err(Failure::refused)?.ok_or_else(|| {
+        Failure::refused(format!(
+            "no release key: install the public key as {} (or build with VIGO_RELEASE_PUBKEY); agents only take signed binaries",
+            key_file.display()
+        ))
+    })?;
+    let binary = read_binary(&a.binary)?;
+    let sig_path = gate::sig_path(Path::new(&a.binary));
+    let sig =
+        std::fs::read(&sig_path).map_err(|e| Failure::refused(format!("{}: {e}", sig_path.display())))?;
+    let m =
+        manifest::open(&sig, &key).map_err(|e| Failure::refused(format!("{}: {e}", sig_path.display())))?;
+    manifest::check_bytes(&m, &binary).map_err(|e| Failure::refused(format!("{}: {e}", a.binary)))?;
+    // Stored under its hash before the row that offers it exists; a crash leaves an unused file.
+    fsutil::ensure_dir(&ctx.paths.releases_dir, 0o700)?;
+    fsutil::atomic_write(&ctx.paths.releases_dir.join(&m.sha256), &binary, 0o600)?;
+    let release = crate::store::releases::Release {
+        sha256: m.sha256.clone(),
+        version: m.version.clone(),
+        target: m.target.clone(),
+        size: m.size,
+        sig: String::from_utf8_lossy(&sig).into_owned(),
+        published_at: crate::util::time::unix_now(),
+        published_by: super::operator_actor(),
+        retired_at: None,
+    };
+    let mut conn = crate::store::open(&ctx.paths.db)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+    if !crate::store::releases::insert(&tx, &release).map_err(db)? {
+        println!("vigo {} ({}) is already published.", m.version, &m.sha256[..16]);
+        return Ok(());
+    }
+    let detail =
+        serde_json::json!({ "version": m.version, "target": m.target, "size": m.size, "key": key.id() });
+    crate::audit::append_in(
+        &tx,
+        &[crate::audit::Event::new(&super::operator_actor(), "release.published", &m.sha256).detail(detail)],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    println!("Published vigo {} for {} ({} bytes, sha256 {}).", m.version, m.target, m.size, m.sha256);
+    println!("Agents move to it when the config names it: `agent_version: \"{}\"` in nodes.vgo, then `vigocli config publish`.", m.version);
+    Ok(())
+}
+
+fn list(ctx: &Context, a: ListArgs) -> CmdResult {
+    let conn = crate::store::open(&ctx.paths.db)?;
+    let all = crate::store::releases::list(&conn).map_err(db)?;
+    let items: Vec<serde_json::Value> = all
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "version": r.version, "target": r.target, "sha256": r.sha256, "size": r.size,
+                "published_at": r.published_at, "published_by": r.published_by,
+                "state": if r.retired_at.is_some() { "retired" } else { "live" },
+            })
+        })
+        .collect();
+    use super::output::{col, time_col};
+    let columns = [
+        col("VERSION", "version"),
+        col("TARGET", "target"),
+        col("STATE", "state"),
+        col("SHA256", "sha256"),
+        time_col("PUBLISHED (UTC)", "published_at"),
+    ];
+    super::output::list(a.output, items, &columns, "no releases published")
+}
+
+fn retire(ctx: &Context, a: RetireArgs) -> CmdResult {
+    let mut conn = crate::store::open(&ctx.paths.db)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+    let n = crate::store::releases::retire(&tx, &a.version, crate::util::time::unix_now()).map_err(db)?;
+    if n == 0 {
+        return Err(Failure::failed(format!(
+            "no live release of version {}",
+            crate::util::text::escape_control(&a.version)
+        )));
+    }
+    crate::audit::append_in(
+        &tx,
+        &[crate::audit::Event::new(&super::operator_actor(), "release.retired", &a.version)
+            .detail(serde_json::json!({ "binaries": n }))],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    println!("vigo {} retired: agents are no longer offered it.", a.version);
     Ok(())
 }

@@ -230,6 +230,18 @@ impl ConfigTree {
         }
     }
 
+    /// The agent version `envoy_name` should run: the first matching entry that names one, else
+    /// the default (None: leave agents on whatever they run).
+    pub fn desired_agent_version(&self, envoy_name: &str) -> Option<&str> {
+        self.nodes
+            .entries
+            .iter()
+            .filter(|e| e.glob.matches(envoy_name))
+            .find_map(|e| e.agent_version.as_ref())
+            .or(self.nodes.default_agent_version.as_ref())
+            .map(|v| v.value.as_str())
+    }
+
     /// Compiles every entry as if an envoy matched it alone (its pattern stands in for the name)
     /// and checks every secret ref anywhere in the tree, used by an entry or not.
     /// The work is bounded: see `Limits::max_validate_resources` and `max_validate_text`.

@@ -63,11 +63,15 @@ pub struct Entry {
     pub glob: Glob,
     pub roles: Vec<Str>,
     pub vars: Vec<VarDef>,
+    /// The agent version envoys matching this entry should run (a published release).
+    pub agent_version: Option<Str>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Nodes {
     pub default_vars: Vec<VarDef>,
     pub default_roles: Vec<Str>,
+    /// The agent version for envoys no entry with `agent_version` matches.
+    pub default_agent_version: Option<Str>,
     pub entries: Vec<Entry>,
 }

@@ -170,10 +170,11 @@ impl Reader<'_> {
             let p = top.key(k);
             match k.as_str() {
                 "defaults" => {
-                    for (dk, dv) in self.map(v, &p, "defaults", &["vars", "roles"]) {
+                    for (dk, dv) in self.map(v, &p, "defaults", &["vars", "roles", "agent_version"]) {
                         match dk.as_str() {
                             "vars" => out.default_vars = self.vars(dv, &p.key(dk)),
                             "roles" => out.default_roles = self.roles(dv, &p.key(dk)),
+                            "agent_version" => out.default_agent_version = self.agent_version(dv, &p.key(dk)),
                             _ => {}
                         }
                     }
@@ -198,13 +199,14 @@ impl Reader<'_> {
     }
 
     fn entry(&mut self, node: &Node, path: &Path) -> Option<Entry> {
-        let (mut pattern, mut roles, mut vars) = (None, Vec::new(), Vec::new());
-        for (k, v) in self.map(node, path, "an envoys entry", &["match", "roles", "vars"]) {
+        let (mut pattern, mut roles, mut vars, mut agent_version) = (None, Vec::new(), Vec::new(), None);
+        for (k, v) in self.map(node, path, "an envoys entry", &["match", "roles", "vars", "agent_version"]) {
             let p = path.key(k);
             match k.as_str() {
                 "match" => pattern = self.string(v, &p, "match", false),
                 "roles" => roles = self.roles(v, &p),
                 "vars" => vars = self.vars(v, &p),
+                "agent_version" => agent_version = self.agent_version(v, &p),
                 _ => {}
             }
         }
@@ -221,9 +223,25 @@ impl Reader<'_> {
             return None;
         }
         match Glob::new(&pattern.value) {
-            Ok(glob) => Some(Entry { pattern, glob, roles, vars }),
+            Ok(glob) => Some(Entry { pattern, glob, roles, vars, agent_version }),
             Err(msg) => {
                 self.issue(&pattern.loc.path, msg);
+                None
+            }
+        }
+    }
+
+    /// A semver version (`1.4.0`), the release agents should move to.
+    fn agent_version(&mut self, node: &Node, path: &Path) -> Option<Str> {
+        let v = self.string(node, path, "agent_version", false)?;
+        match semver::Version::parse(&v.value) {
+            Ok(_) => Some(v),
+            Err(e) => {
+                let shown: String = v.value.chars().take(64).collect();
+                self.issue(
+                    path,
+                    format!("agent_version {:?} is not a version such as \"1.4.0\": {e}", shown),
+                );
                 None
             }
         }

@@ -44,6 +44,11 @@ fn marker() -> [u8; MARK_LEN] {
     m
 }
 
+/// The version the crate was built as (what an unstamped binary reports).
+pub fn crate_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
 /// This binary's version: the stamped one if there is a valid stamp, else the crate's.
 pub fn version() -> &'static str {
     static VERSION: OnceLock<&'static str> = OnceLock::new();
@@ -53,13 +58,34 @@ pub fn version() -> &'static str {
         let len = field.iter().position(|&b| b == 0).unwrap_or(FIELD_LEN);
         match std::str::from_utf8(&field[..len]) {
             Ok(v) if !v.is_empty() && semver::Version::parse(v).is_ok() => v,
-            _ => env!("CARGO_PKG_VERSION"),
+            _ => crate_version(),
         }
     })
 }
 
 /// The target triple this binary was built for.
 pub const TARGET: &str = env!("VIGO_TARGET");
+
+/// The version stamped into a binary file's bytes (None: no stamp area, or an empty one).
+pub fn stamped_version(binary: &[u8]) -> Option<String> {
+    let at = area_of(binary).ok()?;
+    let field = &binary[at..at + FIELD_LEN];
+    let len = field.iter().position(|&b| b == 0).unwrap_or(FIELD_LEN);
+    let v = std::str::from_utf8(&field[..len]).ok()?;
+    (!v.is_empty() && semver::Version::parse(v).is_ok()).then(|| v.to_string())
+}
+
+/// Where the stamp field of `binary` starts.
+fn area_of(binary: &[u8]) -> Result<usize, String> {
+    let mark = marker();
+    let found: Vec<usize> =
+        binary.windows(MARK_LEN).enumerate().filter(|(_, w)| *w == mark).map(|(i, _)| i).collect();
+    match found.as_slice() {
+        [one] if one + MARK_LEN + FIELD_LEN <= binary.len() => Ok(one + MARK_LEN),
+        [] => Err("this file holds no version stamp area: is it a vigo binary?".into()),
+        _ => Err("this file holds more than one version stamp area".into()),
+    }
+}
 
 /// Writes `version` into the stamp area of `binary` (its bytes). Exactly one stamp area must be
 /// there; the version must be semver and fit.
@@ -68,14 +94,7 @@ pub fn stamp(binary: &mut [u8], version: &str) -> Result<(), String> {
     if version.len() > FIELD_LEN {
         return Err(format!("a version is at most {FIELD_LEN} bytes"));
     }
-    let mark = marker();
-    let found: Vec<usize> =
-        binary.windows(MARK_LEN).enumerate().filter(|(_, w)| *w == mark).map(|(i, _)| i).collect();
-    let at = match found.as_slice() {
-        [one] if one + MARK_LEN + FIELD_LEN <= binary.len() => one + MARK_LEN,
-        [] => return Err("this file holds no version stamp area: is it a vigo binary?".into()),
-        _ => return Err("this file holds more than one version stamp area".into()),
-    };
+    let at = area_of(binary)?;
     let field = &mut binary[at..at + FIELD_LEN];
     field.fill(0);
     field[..version.len()].copy_from_slice(version.as_bytes());
@@ -91,7 +110,9 @@ mod tests {
         let mut file = vec![1u8; 100];
         file.extend_from_slice(&stamp_area());
         file.extend_from_slice(&[2u8; 10]);
+        assert_eq!(stamped_version(&file), None);
         stamp(&mut file, "1.2.3").unwrap();
+        assert_eq!(stamped_version(&file).as_deref(), Some("1.2.3"));
         assert_eq!(&file[100 + MARK_LEN..100 + MARK_LEN + 6], b"1.2.3\0");
         stamp(&mut file, "1.2").unwrap_err();
         let mut twice = file.clone();

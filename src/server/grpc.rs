@@ -8,6 +8,9 @@ use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
 use super::capture;
+
+type ReleaseStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ReleaseChunk, Status>> + Send + 'static>>;
 use super::state::{EnvoyInfo, Server};
 use crate::audit::{self, Event};
 use crate::config::glob::Glob;
@@ -268,6 +271,9 @@ impl VigoAgent for AgentService {
         let new =
             s.hardening.note_agent(&v.envoy.id, &body.agent_version, &body.binary_status, &body.hardening);
         super::hardening::audit_agent_signals(s, &v.envoy.id, new);
+        super::updates::record_events(s, &v.envoy, &body.update_events);
+        let release = super::updates::wanted(s, &v.envoy, &body.agent_version, &body.target)
+            .map(|r| super::updates::offer(s, &v.envoy, &r));
         let answer = pb::CheckInResponse {
             bundle: Some(proto),
             checkin_interval_secs: s.checkin_interval_secs,
@@ -278,6 +284,7 @@ impl VigoAgent for AgentService {
             } else {
                 pki.bundle_pem.clone()
             },
+            release,
         };
         capture::record(wire::METHOD_CHECK_IN, "response", &answer);
         Ok(Response::new(answer))
@@ -393,6 +400,39 @@ impl VigoAgent for AgentService {
 
     /// A new certificate for the envoy's own key (the key cannot change: it is the identity),
     /// recorded and audited before it is handed out.
+    type FetchReleaseStream = ReleaseStream;
+
+    async fn fetch_release(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<Self::FetchReleaseStream>, Status> {
+        let s = self.server.clone();
+        let auth = s.verify(&req, wire::METHOD_FETCH_RELEASE)?;
+        s.write_fresh(&auth, |_, _| Ok(())).await?;
+        let body: pb::FetchReleaseRequest = decode(&auth.payload)?;
+        let envoy = auth.envoy.clone();
+        let mut file = tokio::task::spawn_blocking(move || {
+            super::updates::open_for(&s, &envoy, &body.sha256, body.offset, &body.target)
+        })
+        .await
+        .map_err(internal)?
+        .map_err(Status::permission_denied)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || loop {
+            let chunk = super::updates::next_chunk(&mut file).map_err(|e| Status::internal(e.to_string()));
+            let done = matches!(&chunk, Ok(c) if c.is_empty()) || chunk.is_err();
+            if let Ok(c) = &chunk {
+                if c.is_empty() {
+                    break;
+                }
+            }
+            if tx.blocking_send(chunk.map(|data| pb::ReleaseChunk { data })).is_err() || done {
+                break;
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
     async fn renew_certificate(
         &self,
         req: Request<pb::SignedRequest>,

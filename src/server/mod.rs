@@ -18,6 +18,7 @@ pub(crate) mod rotation;
 mod runs;
 mod state;
 mod status;
+mod updates;
 mod web;
 mod writer;
 
@@ -366,6 +367,9 @@ async fn run(args: ServerArgs) -> CmdResult {
     note_config_source(&server, fallback)?;
     rotation::apply_pending(&server);
     let _hardening = hardening::watch(server.clone());
+    server
+        .updates
+        .set_key(crate::release::keys::trusted(&settings.release.public_key_file()).unwrap_or(None));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let limits = Arc::new(listeners::Limits::new(&settings.limits, descriptors));
     let grpc = tokio::spawn(listeners::serve_agent(

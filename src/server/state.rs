@@ -65,6 +65,8 @@ pub struct Server {
     trusted_bundles: Mutex<HashMap<String, String>>,
     /// Tamper signals and the binaries agents run (src/server/hardening.rs).
     pub hardening: super::hardening::Hardening,
+    /// Releases offered to agents (src/server/updates.rs).
+    pub updates: super::updates::Updates,
     /// Held while a publish loads and validates a tree: one at a time.
     pub publishing: tokio::sync::Mutex<()>,
     pub limits: crate::settings::LimitSettings,
@@ -180,6 +182,7 @@ impl Server {
             publishing: tokio::sync::Mutex::new(()),
             trusted_bundles: Mutex::new(HashMap::new()),
             hardening: Default::default(),
+            updates: Default::default(),
             report_rate: super::rate::RateBuckets::per_hour(
                 parts.run_settings.reports_per_hour,
                 (parts.run_settings.reports_per_hour / 6).max(10),

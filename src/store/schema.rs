@@ -124,4 +124,17 @@ pub const MIGRATIONS: &[&str] = &[
         unaffected    TEXT NOT NULL
     );
     CREATE INDEX advisories_by_package ON advisories(package);",
+    // 7: signed agent releases published with `vigocli release publish` (the binary is kept
+    // under <base>/releases/<sha256>; the .sig text here).
+    "CREATE TABLE releases (
+        sha256       TEXT PRIMARY KEY,
+        version      TEXT NOT NULL,
+        target       TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        sig          TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        published_by TEXT NOT NULL,
+        retired_at   INTEGER
+    );
+    CREATE INDEX releases_by_version ON releases(version, target);",
 ];

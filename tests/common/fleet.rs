@@ -20,6 +20,8 @@ pub struct Fleet {
     pub server_config: Option<PathBuf>,
     /// Start the server under this descriptor limit (soft and hard), with util-linux `prlimit`.
     pub fd_limit: Option<u32>,
+    /// Run the server and the CLI from this directory's role links instead of the shared ones.
+    pub bin_dir: Option<PathBuf>,
 }
 
 impl Fleet {
@@ -39,11 +41,20 @@ impl Fleet {
             extra_env: vec![],
             server_config: None,
             fd_limit: None,
+            bin_dir: None,
         }
     }
 
     pub fn base(&self) -> PathBuf {
         self.dir.join("srv")
+    }
+
+    /// The role link this fleet runs (its private install's, or the shared one).
+    pub fn role(&self, name: &str) -> PathBuf {
+        match &self.bin_dir {
+            Some(dir) => dir.join(name),
+            None => role(name),
+        }
     }
 
     pub fn capture_dir(&self) -> PathBuf {
@@ -79,16 +90,17 @@ impl Fleet {
         let mut command = match self.fd_limit {
             Some(n) => {
                 let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(role("vigosrv"));
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(self.role("vigosrv"));
                 c
             }
-            None => Command::new(role("vigosrv")),
+            None => Command::new(self.role("vigosrv")),
         };
         let mut child = command
             .args(["--listen", agent, "--api-listen", api])
             .args(self.server_config.iter().flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]))
             .env("VIGO_BASE_DIR", self.base())
             .env("VIGO_TEST_CAPTURE_DIR", self.capture_dir())
+            .env_remove("LD_LIBRARY_PATH")
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -179,7 +191,7 @@ impl Fleet {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(env.iter().map(|(k, v)| (*k, v.as_str())))
             .collect();
-        spawn_role(role_name, base, args, stdin, &env).wait_with_output().unwrap()
+        spawn_program(&self.role(role_name), base, args, stdin, &env).wait_with_output().unwrap()
     }
 
     pub fn token(&self, envoy: Option<&str>) -> String {

@@ -69,11 +69,18 @@ impl Drop for TempDir {
 /// Starts a role binary with `VIGO_BASE_DIR=base` and `env`, writing `stdin` (lines for
 /// prompts) to it; stdout and stderr are piped.
 pub fn spawn_role(role_name: &str, base: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Child {
-    let mut child = Command::new(role(role_name))
+    spawn_program(&role(role_name), base, args, stdin, env)
+}
+
+/// As `spawn_role`, for a role link elsewhere (a private install).
+pub fn spawn_program(program: &Path, base: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Child {
+    let mut child = Command::new(program)
         .args(args)
         .env("VIGO_BASE_DIR", base)
         .env("RUST_BACKTRACE", "0")
         .env_remove("VIGO_SERVER")
+        // cargo sets it for test processes; a role would report it as a tamper signal.
+        .env_remove("LD_LIBRARY_PATH")
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
