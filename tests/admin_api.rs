@@ -352,3 +352,42 @@ fn the_json_startup_line_has_the_addresses_as_fields() {
         assert!(addr.parse::<std::net::SocketAddr>().is_ok(), "{line}");
     }
 }
+
+/// Requests hyper refuses before any of our code sees them (a malformed header line, a bad
+/// Content-Length, a head over 64 KiB), a method a route does not take, and a body that is not
+/// JSON: every answer is a JSON `{"error": …}` with the security headers, like every other API
+/// error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_json_errors_too() {
+    let mut f = Fleet::new("api-raw-errors");
+    f.start_server();
+    let token = std::fs::read_to_string(f.base().join("local-admin.token")).unwrap();
+    let token = token.trim();
+    let big = "a".repeat(300_000);
+    let cases: Vec<(u16, String)> = vec![
+        (400, "GET /v1/health HTTP/1.1\r\nHost: vigo\r\nthis is not a header\r\n\r\n".into()),
+        (400, "POST /v1/users HTTP/1.1\r\nHost: vigo\r\nContent-Length: many\r\n\r\n".into()),
+        (400, "GET /v1/he alth HTTP/1.1\r\nHost: vigo\r\n\r\n".into()),
+        (431, format!("GET /v1/health HTTP/1.1\r\nHost: vigo\r\nX-Big: {big}\r\n\r\n")),
+        (405, "GET /auth/basic HTTP/1.1\r\nHost: vigo\r\nConnection: close\r\n\r\n".into()),
+        (
+            405,
+            format!("DELETE /v1/health HTTP/1.1\r\nHost: vigo\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"),
+        ),
+        (
+            400,
+            format!("POST /v1/users HTTP/1.1\r\nHost: vigo\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 4\r\nConnection: close\r\n\r\n{{bad"),
+        ),
+    ];
+    for (want, request) in &cases {
+        let shown: String = request.chars().take(60).collect();
+        let answer = common::attack::admin_raw(&f.api_addr, request.as_bytes())
+            .await
+            .unwrap_or_else(|| panic!("no answer to {shown:?}"));
+        assert_eq!(answer.status, *want, "{shown:?}: {answer:?}");
+        assert!(answer.head.contains("content-type: application/json"), "{shown:?}: {answer:?}");
+        assert!(answer.head.contains("x-content-type-options: nosniff"), "{shown:?}: {answer:?}");
+        assert!(answer.json()["error"].is_string(), "{shown:?}: {answer:?}");
+        assert!(!answer.body.contains("aaaa"), "the input is not echoed");
+    }
+}

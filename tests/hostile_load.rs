@@ -184,3 +184,125 @@ async fn an_enrollment_flood_is_rate_limited_and_summarised_in_the_audit_log() {
         serde_json::from_str(rows.last().unwrap()["detail"].as_str().unwrap()).unwrap();
     assert_eq!(detail["count"], 3199, "{detail}");
 }
+
+/// A server whose deadlines are short enough to watch: a whole admin request in 2 s, a
+/// connection that is no envoy's for 2 s.
+fn installation_with_short_deadlines(tag: &str) -> Fleet {
+    let mut f = installation(tag);
+    let config = f.dir.join("vigo.yaml");
+    std::fs::write(&config, "limits:\n  admin_request_timeout: 2s\n  enrolling_lifetime: 2s\n").unwrap();
+    f.server_config = Some(config);
+    f
+}
+
+/// Sends `head`, then `body` one byte every 100 ms, while reading: returns the answer (if
+/// any) and how long after the first byte the server answered or closed.
+async fn trickle(addr: &str, head: String, body: Vec<u8>) -> (Option<attack::RawAnswer>, Duration) {
+    let tcp = attack::connect_from(ATTACKER, addr).await.unwrap();
+    let tls = attack::tls_connect(tcp, attack::tls_client(None, b"http/1.1")).await.unwrap();
+    let (mut rx, mut tx) = tokio::io::split(tls);
+    let started = Instant::now();
+    let writer = tokio::spawn(async move {
+        if !attack::send(&mut tx, head.as_bytes()).await {
+            return;
+        }
+        for b in body {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if !attack::send(&mut tx, &[b]).await {
+                return;
+            }
+        }
+        // Held open afterwards, as a slow client would.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let answer =
+        tokio::time::timeout(Duration::from_secs(25), attack::read_answer(&mut rx)).await.ok().flatten();
+    // The server closes after its answer.
+    let closed = attack::drain_until_closed(&mut rx, Duration::from_secs(5)).await;
+    let took = started.elapsed();
+    writer.abort();
+    assert!(closed || answer.is_none(), "the connection stays open after the answer");
+    (answer, took)
+}
+
+/// A request whose body comes one byte at a time — to an API route with a valid token, and to
+/// the public login route — is answered 408 (JSON) and its connection closed once the whole
+/// request has taken 2 s, long before the 20 s the body would take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_a_byte_at_a_time_is_cut_at_the_request_deadline() {
+    let mut f = installation_with_short_deadlines("slow-body");
+    f.start_server();
+    let token = std::fs::read_to_string(f.base().join("local-admin.token")).unwrap();
+    let body = br#"{"username": "someone", "role": "viewer", "pad": "........................................................................................................................................................"}"#.to_vec();
+    assert!(body.len() >= 200);
+    for (path, auth) in
+        [("/v1/users", format!("Authorization: Bearer {}\r\n", token.trim())), ("/auth/basic", String::new())]
+    {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: vigo\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let (answer, took) = trickle(&f.api_addr, head, body.clone()).await;
+        let answer = answer.unwrap_or_else(|| panic!("{path}: no answer, closed after {took:?}"));
+        assert_eq!(answer.status, 408, "{path}: {answer:?}");
+        assert!(answer.head.contains("content-type: application/json"), "{path}: {answer:?}");
+        assert!(answer.json()["error"].as_str().unwrap().contains("in time"), "{path}: {answer:?}");
+        assert!(took < Duration::from_secs(6), "{path}: answered after {took:?}");
+    }
+    // A request that arrives in time is served as before.
+    let quick = attack::admin_raw(
+        &f.api_addr,
+        format!(
+            "GET /v1/health HTTP/1.1\r\nHost: vigo\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            token.trim()
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(quick.status, 200, "{quick:?}");
+}
+
+/// Connects to the agent port showing `identity`, sends the HTTP/2 preface and then only
+/// PINGs (every 300 ms) for up to `max`: returns how long the server kept the connection.
+async fn pinged_for(
+    addr: &str,
+    identity: (rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>),
+    max: Duration,
+) -> Duration {
+    let tcp = attack::connect_from("127.0.0.1", addr).await.unwrap();
+    let mut tls = attack::tls_connect(tcp, attack::tls_client(Some(identity), b"h2")).await.unwrap();
+    let started = Instant::now();
+    assert!(attack::send(&mut tls, &attack::h2_preface()).await);
+    let mut n = 0;
+    while started.elapsed() < max {
+        if !attack::send(&mut tls, &attack::h2_ping(n)).await
+            || attack::drain_until_closed(&mut tls, Duration::from_millis(300)).await
+        {
+            return started.elapsed();
+        }
+        n += 1;
+    }
+    Duration::MAX
+}
+
+/// A revoked envoy's certificate still chains to the CA, but its connection does not count as
+/// an envoy's: it gets the hard deadline of connections that may only enroll, which PINGs do
+/// not extend. A current envoy's connection kept busy by PINGs outlives that deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_envoys_connection_is_not_kept_alive_by_pings() {
+    let mut f = installation_with_short_deadlines("revoked-pings");
+    f.start_server();
+    let gone = f.enroll("gone");
+    let live = f.enroll("live");
+    let f2 = &f;
+    tokio::task::block_in_place(|| {
+        assert_code(&f2.run_once("gone"), 0);
+        assert_code(&f2.cli(&["envoys", "revoke", "gone"], ""), 0);
+    });
+    let revoked = pinged_for(&f.agent_addr, attack::agent_identity(&gone), Duration::from_secs(12)).await;
+    assert!(revoked < Duration::from_secs(6), "a revoked envoy's connection was kept {revoked:?}");
+    assert!(revoked >= Duration::from_millis(1500), "cut at its deadline, not at once: {revoked:?}");
+    let current = pinged_for(&f.agent_addr, attack::agent_identity(&live), Duration::from_secs(5)).await;
+    assert_eq!(current, Duration::MAX, "a current envoy's connection was cut after {current:?}");
+}

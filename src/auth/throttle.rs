@@ -2,6 +2,11 @@
 //! one doubles the wait before the next attempt is heard, and past a count the key is locked
 //! for a window. A success clears the username (and the source). In memory: a restart clears
 //! it (the audit log keeps every failure).
+//!
+//! The keys come from whoever is trying (a username typed by anyone), so the table holds a
+//! fixed-size digest of each, never the text, and at most `capacity` of them: when it is full,
+//! records that no longer slow anyone down go first, then the oldest. Memory is bounded
+//! whatever the input.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,17 +45,38 @@ struct Record {
     last: Option<Instant>,
 }
 
-/// Keys tracked at once; past this the oldest quiet ones are forgotten.
+/// Keys tracked at once (about 64 bytes each with the map's overhead: a few MB).
 const MAX_KEYS: usize = 100_000;
+
+/// What a key is stored as: the first 16 bytes of its SHA-256, whatever its length.
+type Digest = [u8; 16];
+
+fn digest(key: &str) -> Digest {
+    let full = crate::crypto::sha256(key.as_bytes());
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&full[..16]);
+    d
+}
 
 pub struct LoginThrottle {
     settings: ThrottleSettings,
-    records: Mutex<HashMap<String, Record>>,
+    capacity: usize,
+    records: Mutex<HashMap<Digest, Record>>,
 }
 
 impl LoginThrottle {
     pub fn new(settings: ThrottleSettings) -> LoginThrottle {
-        LoginThrottle { settings, records: Mutex::new(HashMap::new()) }
+        Self::with_capacity(settings, MAX_KEYS)
+    }
+
+    pub fn with_capacity(settings: ThrottleSettings, capacity: usize) -> LoginThrottle {
+        LoginThrottle { settings, capacity: capacity.max(8), records: Mutex::new(HashMap::new()) }
+    }
+
+    /// Keys tracked now.
+    #[cfg(test)]
+    pub fn tracked_keys(&self) -> usize {
+        self.records.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     pub fn settings(&self) -> &ThrottleSettings {
@@ -74,7 +100,7 @@ impl LoginThrottle {
     pub fn check(&self, keys: &[&str]) -> Result<(), Refused> {
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         for key in keys {
-            let Some(r) = records.get(*key) else { continue };
+            let Some(r) = records.get(&digest(key)) else { continue };
             let Some(last) = r.last else { continue };
             let wait = self.wait_for(r.failures);
             let elapsed = last.elapsed();
@@ -93,13 +119,13 @@ impl LoginThrottle {
     /// Counts a failure for each key; returns the keys this failure has just locked.
     pub fn failed(&self, keys: &[&str]) -> Vec<String> {
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if records.len() >= MAX_KEYS {
-            let lockout = self.settings.lockout;
-            records.retain(|_, r| r.last.is_some_and(|t| t.elapsed() < lockout));
-        }
         let mut locked = Vec::new();
         for key in keys {
-            let r = records.entry(key.to_string()).or_default();
+            let d = digest(key);
+            if !records.contains_key(&d) && records.len() >= self.capacity {
+                self.make_room(&mut records);
+            }
+            let r = records.entry(d).or_default();
             // A lockout that has run its course starts the count again.
             if r.failures >= self.settings.lockout_after
                 && r.last.is_some_and(|t| t.elapsed() >= self.settings.lockout)
@@ -118,8 +144,24 @@ impl LoginThrottle {
     pub fn succeeded(&self, keys: &[&str]) {
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         for key in keys {
-            records.remove(*key);
+            records.remove(&digest(key));
         }
+    }
+
+    /// Frees at least an eighth of the table, so a flood pays for this once per many inserts:
+    /// records quiet for longer than a lockout, then the oldest.
+    fn make_room(&self, records: &mut HashMap<Digest, Record>) {
+        let lockout = self.settings.lockout;
+        records.retain(|_, r| r.last.is_some_and(|t| t.elapsed() < lockout));
+        let target = self.capacity - self.capacity / 8;
+        if records.len() <= target {
+            return;
+        }
+        let mut times: Vec<_> = records.values().filter_map(|r| r.last).collect();
+        let excess = records.len() - target;
+        let (_, cutoff, _) = times.select_nth_unstable(excess - 1);
+        let cutoff = *cutoff;
+        records.retain(|_, r| r.last.is_some_and(|t| t > cutoff));
     }
 }
 
@@ -158,5 +200,26 @@ mod tests {
         assert_eq!(t.check(&["user:alice"]), Ok(()), "the window lifts");
         t.succeeded(&["user:alice"]);
         assert_eq!(t.check(&["user:alice"]), Ok(()));
+    }
+
+    /// A flood of distinct, long names never grows the table past its capacity, and keys are
+    /// kept as fixed-size digests whatever their length.
+    #[test]
+    fn memory_is_bounded_whatever_the_number_of_names() {
+        let t = LoginThrottle::with_capacity(ThrottleSettings::default(), 1000);
+        let long = "x".repeat(10_000);
+        for i in 0..5_000 {
+            let name = format!("user:{long}{i}");
+            t.failed(&[&name, "src:10.0.0.9"]);
+            assert!(t.tracked_keys() <= 1000, "{} keys after {i} names", t.tracked_keys());
+        }
+        assert!(
+            t.tracked_keys() > 500,
+            "room is made an eighth at a time, not by clearing: {}",
+            t.tracked_keys()
+        );
+        // The source, failing on every attempt, is the newest key and still locked.
+        assert!(matches!(t.check(&["src:10.0.0.9"]), Err(Refused::Locked(_))));
+        assert_eq!(std::mem::size_of::<Digest>(), 16);
     }
 }

@@ -27,6 +27,9 @@ pub struct IdleTimeout {
     last_traffic: Instant,
     deadline: Pin<Box<Sleep>>,
     hard_deadline: Option<Pin<Box<Sleep>>>,
+    /// Asked at every turn of the idle timer (once per `limit` at most): a connection whose
+    /// answer is no (its envoy was revoked meanwhile) is closed, whatever traffic it carries.
+    still_valid: Option<Box<dyn Fn() -> bool + Send + Sync>>,
     slots: Vec<super::conn_limits::Slot>,
 }
 
@@ -38,8 +41,14 @@ impl IdleTimeout {
             last_traffic: Instant::now(),
             deadline: Box::pin(sleep(limit)),
             hard_deadline: None,
+            still_valid: None,
             slots: Vec::new(),
         }
+    }
+
+    /// Closes the connection at the next turn of the idle timer once `check` says no.
+    pub fn revalidate_with(&mut self, check: Box<dyn Fn() -> bool + Send + Sync>) {
+        self.still_valid = Some(check);
     }
 
     /// Ends the connection `after` from now, whatever traffic it carries.
@@ -70,7 +79,7 @@ impl IdleTimeout {
         }
         while self.deadline.as_mut().poll(cx).is_ready() {
             let due = self.last_traffic + self.limit;
-            if due <= Instant::now() {
+            if due <= Instant::now() || self.still_valid.as_ref().is_some_and(|ok| !ok()) {
                 return true;
             }
             self.deadline.as_mut().reset(due);
@@ -210,6 +219,34 @@ mod tests {
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= Duration::from_millis(250));
+    }
+
+    /// A connection kept busy (as PINGs would) is closed at the next turn of its idle timer
+    /// once it stops being valid (its envoy revoked meanwhile).
+    #[tokio::test]
+    async fn traffic_does_not_keep_a_connection_that_stopped_being_valid() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut wrapped = IdleTimeout::new(server, Duration::from_millis(200));
+        let valid = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let v = valid.clone();
+        wrapped.revalidate_with(Box::new(move || v.load(std::sync::atomic::Ordering::Relaxed)));
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 8];
+        let err = loop {
+            if started.elapsed() > Duration::from_millis(600) {
+                valid.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            let _ = client.write_all(b"p").await;
+            match tokio::time::timeout(Duration::from_millis(50), wrapped.read(&mut buf)).await {
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => break e,
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "never cut");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(600), "kept while valid: {:?}", started.elapsed());
     }
 
     #[tokio::test]

@@ -2,9 +2,15 @@
 //! TLS handshakes run off the accept path, bounded by a timeout; then the connection goes to
 //! tonic (agent port) or hyper (admin port).
 //!
-//! On the agent port a connection changes stage after its handshake: one with a CA-issued
-//! certificate is an envoy (idle timeout, envoy slots); one with a self-signed certificate may
-//! only enroll (a hard deadline, a few per source).
+//! On the agent port a connection changes stage after its handshake: one whose CA-issued
+//! certificate holds the key of an enrolled, unrevoked envoy is an envoy's (idle timeout, envoy
+//! slots, closed once the envoy is revoked); any other — a self-signed certificate, which may
+//! only enroll, or a revoked envoy's — gets a hard deadline that no traffic (HTTP/2 PINGs
+//! included) extends, and a few slots per source.
+//!
+//! On the admin port a request must arrive whole, head and body, within
+//! `limits.admin_request_timeout` (`request_deadline`), and hyper's own refusals of requests it
+//! cannot parse are JSON like every other API error (`raw_refusals`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,12 +21,13 @@ use tokio_rustls::TlsAcceptor;
 
 use super::conn_limits::{ConnLimits, Full};
 use super::idle::IdleTimeout;
+use super::raw_refusals::JsonRefusals;
+use super::request_deadline::{ClockedStream, RequestClock};
 use super::state::Server;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// An enrolling connection makes one call; this is plenty for it.
-const ENROLLING_LIFETIME: Duration = Duration::from_secs(30);
-/// Admin connections: the whole request head must arrive in this time ...
+/// Admin connections: the whole request head must arrive in this time (or the whole request's
+/// deadline, when shorter) ...
 const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// ... and a kept-alive connection carrying nothing is closed after this.
 const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,6 +39,11 @@ pub struct Limits {
     pub envoys: Arc<ConnLimits>,
     pub enrolling: Arc<ConnLimits>,
     pub admin: Arc<ConnLimits>,
+    /// The hard lifetime of agent connections that are not an envoy's (an enrollment makes
+    /// one call; this is plenty for it).
+    pub enrolling_lifetime: Duration,
+    /// The whole-request deadline of the admin port.
+    pub admin_request_timeout: Duration,
 }
 
 impl Limits {
@@ -71,6 +83,8 @@ impl Limits {
                 admin,
                 quarter(admin, s.admin_connections_per_source),
             ),
+            enrolling_lifetime: s.enrolling_lifetime(),
+            admin_request_timeout: s.admin_request_timeout(),
         }
     }
 }
@@ -148,20 +162,25 @@ pub async fn serve_agent(
             tcp.hold(slot);
             // The configuration in force now: a TLS reload applies to the next connection.
             let acceptor = TlsAcceptor::from(server.tls().agent);
-            let (tx, verifier, limits) = (tx.clone(), verifier.clone(), limits.clone());
+            let (tx, verifier, limits, server) =
+                (tx.clone(), verifier.clone(), limits.clone(), server.clone());
             tokio::spawn(async move {
                 let mut tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => return tracing::debug!(error = %e, "agent TLS handshake failed"),
                     Err(_) => return tracing::debug!("agent TLS handshake timed out"),
                 };
-                let enrolled = tls
+                // An envoy's connection only when the certificate is the CA's and its key an
+                // enrolled envoy's that is not revoked: a revoked envoy's certificate still
+                // chains to the CA.
+                let envoy = tls
                     .get_ref()
                     .1
                     .peer_certificates()
                     .and_then(|c| c.first())
-                    .is_some_and(|leaf| verifier.is_ca_issued(leaf));
-                let stage = if enrolled { &limits.envoys } else { &limits.enrolling };
+                    .filter(|leaf| verifier.is_ca_issued(leaf))
+                    .and_then(|leaf| server.current_envoy_of(leaf));
+                let stage = if envoy.is_some() { &limits.envoys } else { &limits.enrolling };
                 let slot = match stage.try_acquire(peer) {
                     Ok(s) => s,
                     Err(why) => return refused(stage, peer, why),
@@ -169,8 +188,9 @@ pub async fn serve_agent(
                 let stream = tls.get_mut().0;
                 stream.release_slots();
                 stream.hold(slot);
-                if !enrolled {
-                    stream.close_after(ENROLLING_LIFETIME);
+                match envoy {
+                    Some(id) => stream.revalidate_with(Box::new(move || server.is_current_envoy(&id))),
+                    None => stream.close_after(limits.enrolling_lifetime),
                 }
                 let _ = tx.send(Ok::<_, std::io::Error>(tls)).await;
             });
@@ -213,22 +233,27 @@ pub async fn serve_admin(
         tcp.hold(slot);
         let acceptor = TlsAcceptor::from(server.tls().admin);
         let router = router.clone();
+        let request_timeout = limits.admin_request_timeout;
         tokio::spawn(async move {
             let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
                 return;
             };
-            // Every request carries the peer address, for login throttling and audit rows.
+            let clock = Arc::new(RequestClock::default());
+            let stream = ClockedStream::new(JsonRefusals::new(tls), clock.clone());
+            // Every request carries the peer address, for login throttling and audit rows, and
+            // the deadline by which its body must have arrived.
             let service = hyper_util::service::TowerToHyperService::new(tower::service_fn(
                 move |mut request: axum::http::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(super::admin::Peer(peer));
+                    request.extensions_mut().insert(clock.deadline(request_timeout));
                     tower::ServiceExt::oneshot(router.clone(), request)
                 },
             ));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(ADMIN_HEADER_TIMEOUT)
+                .header_read_timeout(ADMIN_HEADER_TIMEOUT.min(request_timeout))
                 .max_buf_size(64 * 1024)
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "admin connection ended with an error");
             }

@@ -12,8 +12,11 @@ mod idle;
 pub(crate) mod last_good;
 mod listeners;
 mod logins;
+mod pending;
 mod rate;
+mod raw_refusals;
 mod refusals;
+mod request_deadline;
 pub(crate) mod rotation;
 mod runs;
 mod state;
@@ -239,7 +242,8 @@ fn oidc_settings(settings: &Settings) -> Result<Option<crate::auth::oidc::OidcSe
     let Some(o) = &settings.auth.oidc else { return Ok(None) };
     let trust = match &o.ca_file {
         Some(f) => crate::util::https::TrustRoots::Pem(
-            std::fs::read_to_string(f).map_err(|e| Failure::failed(format!("auth.oidc.ca_file {f}: {e}")))?,
+            crate::util::fsutil::read_regular_text(std::path::Path::new(f), 1 << 20)
+                .map_err(|e| Failure::failed(format!("auth.oidc.ca_file {f}: {e}")))?,
         ),
         None => crate::util::https::TrustRoots::Bundle(crate::util::https::SYSTEM_CA_BUNDLE.into()),
     };

@@ -221,6 +221,20 @@ impl Server {
         self.envoys.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
+    /// The id of the enrolled, unrevoked envoy whose key the certificate `cert` holds. The
+    /// agent listener asks this after the handshake: a CA-issued certificate alone (it may be
+    /// a revoked envoy's) does not make a connection an envoy's.
+    pub fn current_envoy_of(&self, cert: &[u8]) -> Option<String> {
+        let key = crate::crypto::x509::ed25519_key_in_cert(cert)?;
+        let envoys = self.envoys.read().unwrap_or_else(|p| p.into_inner());
+        envoys.values().find(|e| !e.revoked && e.public_key == key).map(|e| e.id.clone())
+    }
+
+    /// Whether the envoy `id` is enrolled and not revoked.
+    pub fn is_current_envoy(&self, id: &str) -> bool {
+        self.envoys.read().unwrap_or_else(|p| p.into_inner()).get(id).is_some_and(|e| !e.revoked)
+    }
+
     pub fn remember_envoy(&self, info: EnvoyInfo) {
         self.envoys.write().unwrap_or_else(|p| p.into_inner()).insert(info.id.clone(), info);
     }
@@ -258,6 +272,9 @@ impl Server {
 
     /// Notes which CA bundle an envoy trusts (as it said at check-in).
     pub fn note_trusted_bundle(&self, envoy_id: &str, sha256: &str) {
+        // Kept in memory per envoy: only what a SHA-256 in hex looks like, never a big string.
+        let sha256 =
+            if sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit()) { sha256 } else { "" };
         let mut map = self.trusted_bundles.lock().unwrap_or_else(|p| p.into_inner());
         if map.get(envoy_id).map(String::as_str) != Some(sha256) {
             map.insert(envoy_id.to_string(), sha256.to_string());
@@ -424,6 +441,12 @@ fn to_envoy_bundle(compiled: &CompiledBundle, config_epoch: u64) -> Result<Envoy
 /// A server over a temporary directory, for unit tests of the handlers.
 #[cfg(test)]
 pub fn test_server(tag: &str) -> (std::path::PathBuf, Arc<Server>) {
+    test_server_with(tag, Default::default())
+}
+
+/// `test_server` with these login settings.
+#[cfg(test)]
+pub fn test_server_with(tag: &str, auth: crate::settings::AuthSettings) -> (std::path::PathBuf, Arc<Server>) {
     let dir = std::env::temp_dir().join(format!("vigo-server-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -453,9 +476,25 @@ pub fn test_server(tag: &str) -> (std::path::PathBuf, Arc<Server>) {
         fallback: None,
         limits: Default::default(),
         run_settings: Default::default(),
-        auth: Default::default(),
+        auth,
         oidc_settings: None,
     })
     .unwrap();
     (dir, Arc::new(server))
+}
+
+#[cfg(test)]
+mod tests {
+    /// What an envoy says about its CA bundle is kept in memory only when it looks like what it
+    /// should be, a SHA-256 in hex: never a big string of the envoy's choosing.
+    #[test]
+    fn a_trusted_bundle_is_noted_only_as_a_sha256() {
+        let (dir, s) = super::test_server("trusted-bundle");
+        let good = "ab".repeat(32);
+        s.note_trusted_bundle("e1", &good);
+        assert_eq!(s.trusted_bundle("e1").as_deref(), Some(good.as_str()));
+        s.note_trusted_bundle("e1", &"x".repeat(4 << 20));
+        assert_eq!(s.trusted_bundle("e1").as_deref(), Some(""), "not kept, and the old one dropped");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

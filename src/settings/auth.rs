@@ -3,7 +3,12 @@
 
 use serde::Deserialize;
 
-use crate::util::time::parse_duration;
+use super::bounds::{self, DAY, MINUTE};
+
+/// Sessions: bounded so that `now + lifetime` can never overflow, and no session outlives a
+/// year.
+const MAX_SESSION_IDLE: u64 = 30 * DAY;
+const MAX_SESSION_LIFETIME: u64 = 365 * DAY;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -132,11 +137,11 @@ impl AuthSettings {
         }
         let idle = self.session_idle_secs()?;
         let life = self.session_lifetime_secs()?;
-        if idle < 60 || life < idle {
-            return Err(
-                "auth: session_idle must be at least 1m and session_lifetime at least session_idle".into()
-            );
+        if life < idle {
+            return Err("auth: session_lifetime must be at least session_idle".into());
         }
+        bounds::absolute_path("auth.passwd_file", &self.passwd_file)?;
+        bounds::namespace("auth.isowebauth.namespace", &self.isowebauth.namespace)?;
         self.throttle_settings().map(drop)?;
         self.challenge_ttl_secs().map(drop)
     }
@@ -146,39 +151,32 @@ impl AuthSettings {
     }
 
     pub fn session_idle_secs(&self) -> Result<i64, String> {
-        parse_duration(&self.session_idle).map(|s| s as i64).map_err(|e| format!("auth.session_idle: {e}"))
+        bounds::duration("auth.session_idle", &self.session_idle, MINUTE, MAX_SESSION_IDLE).map(|s| s as i64)
     }
 
     pub fn session_lifetime_secs(&self) -> Result<i64, String> {
-        parse_duration(&self.session_lifetime)
+        bounds::duration("auth.session_lifetime", &self.session_lifetime, MINUTE, MAX_SESSION_LIFETIME)
             .map(|s| s as i64)
-            .map_err(|e| format!("auth.session_lifetime: {e}"))
     }
 
     pub fn challenge_ttl_secs(&self) -> Result<i64, String> {
-        let s = parse_duration(&self.isowebauth.challenge_ttl)
-            .map_err(|e| format!("auth.isowebauth.challenge_ttl: {e}"))?;
-        if !(10..=900).contains(&s) {
-            return Err("auth.isowebauth.challenge_ttl must be from 10s to 15m".into());
-        }
-        Ok(s as i64)
+        bounds::duration("auth.isowebauth.challenge_ttl", &self.isowebauth.challenge_ttl, 10, 15 * MINUTE)
+            .map(|s| s as i64)
     }
 
     pub fn throttle_settings(&self) -> Result<crate::auth::throttle::ThrottleSettings, String> {
         let t = &self.throttle;
-        let secs = |what: &str, v: &str| {
-            parse_duration(v)
-                .map(std::time::Duration::from_secs)
-                .map_err(|e| format!("auth.throttle.{what}: {e}"))
+        let secs = |what: &str, v: &str, max: u64| {
+            bounds::duration(&format!("auth.throttle.{what}"), v, 1, max).map(std::time::Duration::from_secs)
         };
         if t.lockout_after == 0 || t.free_failures >= t.lockout_after {
             return Err("auth.throttle: free_failures must be below lockout_after (at least 1)".into());
         }
         Ok(crate::auth::throttle::ThrottleSettings {
             free_failures: t.free_failures,
-            max_delay: secs("max_delay", &t.max_delay)?,
+            max_delay: secs("max_delay", &t.max_delay, DAY)?,
             lockout_after: t.lockout_after,
-            lockout: secs("lockout", &t.lockout)?,
+            lockout: secs("lockout", &t.lockout, 7 * DAY)?,
         })
     }
 }
@@ -196,7 +194,39 @@ mod tests {
         assert!(bad("providers: []").contains("at least one"));
         assert!(bad("providers: [kerberos]").contains("unknown provider"));
         assert!(bad("providers: [oidc]").contains("go together"));
-        assert!(bad("session_idle: 10s").contains("at least 1m"));
+        assert!(bad("session_idle: 10s").contains("from 1m to 30d"));
         assert!(bad("throttle: {free_failures: 5, lockout_after: 5}").contains("below lockout_after"));
+    }
+
+    /// A session duration that would overflow `now + lifetime` at login is refused at load,
+    /// with the range; so is one that is merely absurd.
+    #[test]
+    fn session_durations_are_bounded_at_load() {
+        let bad = |yaml: &str| serde_yaml::from_str::<AuthSettings>(yaml).unwrap().check().unwrap_err();
+        for huge in ["9223372036854775807s", "106751991167300d", "18446744073709551615s", "366d"] {
+            let e = bad(&format!("session_lifetime: {huge}"));
+            assert!(e.contains("auth.session_lifetime must be from 1m to 365d"), "{huge}: {e}");
+            let e = bad(&format!("session_idle: {huge}\nsession_lifetime: 365d"));
+            assert!(e.contains("auth.session_idle must be from 1m to 30d"), "{huge}: {e}");
+        }
+        assert!(bad("session_idle: 2h\nsession_lifetime: 1h").contains("at least session_idle"));
+        assert!(bad("throttle: {lockout: 9999999999999s}")
+            .contains("auth.throttle.lockout must be from 1s to 7d"));
+        let ok: AuthSettings = serde_yaml::from_str("session_idle: 30d\nsession_lifetime: 365d").unwrap();
+        ok.check().unwrap();
+        let life = ok.session_lifetime_secs().unwrap();
+        assert!(crate::util::time::unix_now().checked_add(life).is_some());
+    }
+
+    #[test]
+    fn namespace_and_passwd_file_are_checked() {
+        let bad = |yaml: &str| serde_yaml::from_str::<AuthSettings>(yaml).unwrap().check().unwrap_err();
+        assert!(bad("passwd_file: etc/passwd").contains("auth.passwd_file must be an absolute path"));
+        assert!(bad("passwd_file: \"/etc/pass\\nwd\"").contains("auth.passwd_file"));
+        assert!(bad("passwd_file: /etc/../etc/passwd").contains(". or .."));
+        assert!(bad("isowebauth: {namespace: \"\"}").contains("auth.isowebauth.namespace must be 1 to 64"));
+        assert!(bad("isowebauth: {namespace: \"x; rm -rf ~\"}").contains("auth.isowebauth.namespace"));
+        let long = format!("isowebauth: {{namespace: {}}}", "n".repeat(65));
+        assert!(bad(&long).contains("auth.isowebauth.namespace"));
     }
 }

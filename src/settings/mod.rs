@@ -6,6 +6,7 @@
 //! and `agent:` hold what only those roles read. Flags and the environment win over the file.
 
 mod auth;
+mod bounds;
 mod limits;
 pub mod secret_refs;
 mod secrets;
@@ -114,6 +115,9 @@ impl Default for Settings {
 /// Client certificates may not outlive the CA that `generate-certs` makes (3,650 days).
 const MAX_CLIENT_CERT_DAYS: u32 = 3650;
 
+/// A config file is a page of YAML; anything this big is not one.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 /// The settings file to read: `flag`, else `VIGO_CONFIG` (empty: none), else the default path
 /// when it exists. A file named by the flag or the variable must exist.
 pub fn locate(flag: Option<&str>) -> Option<(PathBuf, bool)> {
@@ -144,7 +148,8 @@ impl Loaded {
             return Ok(self.settings.clone());
         }
         let shown = self.file.as_deref().unwrap_or(Path::new("-")).display();
-        secret_refs::resolve(&self.raw, provider).map_err(|e| format!("config file {shown}: {e}"))
+        secret_refs::resolve(&self.raw, provider)
+            .map_err(|e| format!("config file {shown}: {}", crate::util::text::cap_quoted(&e)))
     }
 }
 
@@ -160,27 +165,29 @@ impl Settings {
     /// Reads and checks the file. Settings that hold a `secret:` ref are checked again once
     /// the server has resolved them.
     pub fn load(path: &Path) -> Result<Loaded, String> {
-        let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let shown = crate::util::text::escape_control(&path.to_string_lossy()).into_owned();
+        // Every message quotes the file only in short pieces: a long bad value is not replayed.
+        let fail = |e: String| format!("config file {shown}: {}", crate::util::text::cap_quoted(&e));
+        // Only a regular file, opened without blocking: a FIFO or device would hang the load.
+        let text = crate::util::fsutil::read_regular_text(path, MAX_FILE_BYTES).map_err(|e| {
             format!("config file {shown}: {e} (name another with --config or VIGO_CONFIG; an empty VIGO_CONFIG reads none)")
         })?;
-        let raw: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|e| format!("config file {shown}: {e}"))?;
+        let raw: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
         let refs = secret_refs::collect(&raw);
-        secret_refs::check(&raw, &refs).map_err(|e| format!("config file {shown}: {e}"))?;
-        let settings: Settings =
-            serde_yaml::from_str(&text).map_err(|e| format!("config file {shown}: {e}"))?;
+        secret_refs::check(&raw, &refs).map_err(fail)?;
+        let settings: Settings = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
         // A ref stands where a value will be: checking it now would judge the ref's text.
         // Credentials are exempt: no check reads their value.
         let unresolved = refs.iter().any(|r| !secret_refs::CREDENTIALS.contains(&r.setting.as_str()));
         if !unresolved {
-            settings.check().map_err(|e| format!("config file {shown}: {e}"))?;
+            settings.check().map_err(fail)?;
         }
         Ok(Loaded { settings, refs, file: Some(path.to_path_buf()), raw })
     }
 
     fn check(&self) -> Result<(), String> {
         self.secrets.check()?;
+        self.limits.check()?;
         if !(1..=MAX_CLIENT_CERT_DAYS).contains(&self.client_cert_days) {
             // 0 would issue certificates that expire as they are issued, locking every agent out.
             return Err(format!(
@@ -267,6 +274,61 @@ mod tests {
         for days in [0, 3651] {
             std::fs::write(&p, format!("client_cert_days: {days}\n")).unwrap();
             assert!(Settings::load(&p).unwrap_err().contains("from 1 to 3650"), "{days}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vigo-settings-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A config path naming a FIFO (or a device) is refused at once: the load never waits for
+    /// a writer that does not come.
+    #[test]
+    fn a_fifo_as_the_config_file_is_refused_at_once() {
+        let dir = scratch("fifo");
+        let fifo = dir.join("vigo.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Settings::load(&path).map(drop));
+        });
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(5));
+        if answer.is_err() {
+            // Unblock the stuck reader before failing, so the test process can end.
+            let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+        }
+        let err = answer.expect("the load of a FIFO returned within 5 s").unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(Settings::load(Path::new("/dev/zero")).unwrap_err().contains("not a regular file"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A long bad value is quoted in 64 characters at most, wherever the error comes from.
+    #[test]
+    fn a_long_bad_value_is_never_echoed_whole() {
+        let dir = scratch("echo");
+        let p = dir.join("vigo.yaml");
+        let long = "z".repeat(5000);
+        for yaml in [
+            format!("client_cert_days: \"{long}\"\n"),
+            format!("checkin_interval: \"{long}\"\n"),
+            format!("auth:\n  session_idle: \"{long}\"\n"),
+            format!("auth:\n  providers: [\"{long}\"]\n"),
+            format!("{long}: 1\n"),
+            format!("listen: \"secret:{long}\"\n"),
+        ] {
+            std::fs::write(&p, &yaml).unwrap();
+            let err = match Settings::load(&p) {
+                Ok(l) => l.settings.checkin_interval_secs().unwrap_err(),
+                Err(e) => e,
+            };
+            assert!(!err.contains(&"z".repeat(65)), "echoed whole: {err}");
+            assert!(err.len() < 400, "{} bytes: {err}", err.len());
         }
         std::fs::remove_dir_all(dir).unwrap();
     }

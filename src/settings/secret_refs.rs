@@ -64,12 +64,17 @@ pub fn check(value: &Value, refs: &[SecretRef]) -> Result<(), String> {
         crate::placeholder::validate_key(&r.key).map_err(|e| format!("{}: {e}", r.setting))?;
     }
     for setting in CREDENTIALS {
-        if let Some(Value::String(s)) = lookup(value, setting) {
-            if !s.starts_with("secret:") {
-                return Err(format!(
-                    "{setting} must be a secret:<key> ref, not a literal (the file would hold the credential in plain text); store it with `vigocli secrets set raw KEY`"
-                ));
-            }
+        // Whatever its type: a number or a list there is a credential written out too, and a
+        // later type error would quote it.
+        let literal = match lookup(value, setting) {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => !s.starts_with("secret:"),
+            Some(_) => true,
+        };
+        if literal {
+            return Err(format!(
+                "{setting} must be a secret:<key> ref, not a literal (the file would hold the credential in plain text); store it with `vigocli secrets set raw KEY`"
+            ));
         }
     }
     Ok(())
@@ -79,6 +84,7 @@ pub fn check(value: &Value, refs: &[SecretRef]) -> Result<(), String> {
 pub fn resolve(raw: &Value, provider: &dyn Provider) -> Result<Settings, String> {
     let mut resolved = raw.clone();
     let mut failure = None;
+    let mut values: Vec<zeroize::Zeroizing<String>> = Vec::new();
     walk_mut(&mut resolved, String::new(), &mut |setting, s| {
         let Some(key) = s.strip_prefix("secret:") else { return };
         if failure.is_some() {
@@ -86,7 +92,10 @@ pub fn resolve(raw: &Value, provider: &dyn Provider) -> Result<Settings, String>
         }
         match provider.get(key) {
             Ok(v) => match v.as_text() {
-                Some(text) => *s = text.to_string(),
+                Some(text) => {
+                    values.push(zeroize::Zeroizing::new(text.to_string()));
+                    *s = text.to_string()
+                }
                 None => failure = Some(format!("{setting}: secret {key:?} is binary; a setting takes text")),
             },
             Err(e) => failure = Some(format!("{setting}: resolving secret {key:?}: {e}")),
@@ -98,9 +107,21 @@ pub fn resolve(raw: &Value, provider: &dyn Provider) -> Result<Settings, String>
     };
     // The resolved copy held values in plain Strings; wipe them before they are freed.
     walk_mut(&mut resolved, String::new(), &mut |_, s| s.zeroize());
-    let settings = settings?;
-    settings.check()?;
+    // A value that does not fit its setting is refused without being quoted: it is a secret.
+    let settings = settings.map_err(|e| redact(e, &values))?;
+    settings.check().map_err(|e| redact(e, &values))?;
     Ok(settings)
+}
+
+/// `message` with every resolved value in it (as written, or quoted as serde quotes it)
+/// replaced, longest first.
+fn redact(mut message: String, values: &[zeroize::Zeroizing<String>]) -> String {
+    let mut sorted: Vec<&str> = values.iter().map(|v| v.as_str()).filter(|v| !v.is_empty()).collect();
+    sorted.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for v in sorted {
+        message = message.replace(&format!("{v:?}"), "[a secret value]").replace(v, "[a secret value]");
+    }
+    message
 }
 
 fn lookup<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
@@ -214,6 +235,22 @@ mod tests {
         // A resolved value is checked like a written one.
         vault.insert("vigo/idle", "10s");
         let e = resolve(&yaml("auth: {session_idle: 'secret:vigo/idle'}\n"), &vault).unwrap_err();
-        assert!(e.contains("at least 1m"), "{e}");
+        assert!(e.contains("from 1m to 30d"), "{e}");
+    }
+
+    /// A credential written as a number is still a literal; a resolved value that does not fit
+    /// its setting is refused without being quoted.
+    #[test]
+    fn credentials_and_resolved_values_are_never_quoted() {
+        let v = yaml("auth:\n  providers: [oidc]\n  oidc: {issuer: 'https://id.example', client_id: vigo, client_secret: 8675309}\n");
+        let e = check(&v, &collect(&v)).unwrap_err();
+        assert!(e.contains("must be a secret:<key> ref") && !e.contains("8675309"), "{e}");
+        let mut vault = MemoryProvider::new();
+        vault.insert("vigo/days", "hunter2-not-a-number");
+        vault.insert("vigo/idle", "hunter3\"quoted");
+        let e = resolve(&yaml("runs: {max_report_bytes: 'secret:vigo/days'}\n"), &vault).unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = resolve(&yaml("auth: {session_idle: 'secret:vigo/idle'}\n"), &vault).unwrap_err();
+        assert!(!e.contains("hunter3"), "{e}");
     }
 }

@@ -4,8 +4,6 @@
 
 use serde::Deserialize;
 
-use crate::util::time::parse_duration;
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsSettings {
@@ -94,11 +92,14 @@ impl SecretsSettings {
             .token_file
             .clone()
             .ok_or("secrets: the isopass backend needs token_file: the file holding its bearer token")?;
-        let poll_secs = parse_duration(&self.watcher.poll_interval)
-            .map_err(|e| format!("secrets.watcher.poll_interval: {e}"))?;
-        if poll_secs < MIN_POLL_SECS {
-            return Err(format!("secrets.watcher.poll_interval must be at least {MIN_POLL_SECS}s"));
-        }
+        // At most a day: the watcher adds it to the clock, and a rotation unnoticed for longer
+        // is not being watched.
+        let poll_secs = super::bounds::duration(
+            "secrets.watcher.poll_interval",
+            &self.watcher.poll_interval,
+            MIN_POLL_SECS,
+            super::bounds::DAY,
+        )?;
         Ok(IsopassSettings {
             url: url.trim_end_matches('/').to_string(),
             token_file,
@@ -135,7 +136,7 @@ mod tests {
         assert!(err("backend: isopass\nurl: http://x\ntoken_file: /t\n").contains("https://"));
         assert!(err("backend: isopass\nurl: https://x\n").contains("token_file"));
         assert!(err("backend: isopass\nurl: https://x\ntoken_file: /t\nwatcher: {poll_interval: 1s}\n")
-            .contains("at least 5s"));
+            .contains("from 5s to 1d"));
         assert!(err("url: https://x\n").contains("belong to the isopass backend"));
         assert!(err("backend: hashicorp\n").contains("unknown secrets backend"));
         parse("").check().unwrap();

@@ -5,6 +5,39 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// The bytes of the regular file at `path`, at most `max` of them. Opened with `O_NONBLOCK`
+/// and checked with `fstat` before anything is read, so a path naming a FIFO, a device or a
+/// socket is refused at once instead of blocking the caller (or feeding it forever).
+pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, socket, device or directory); name the file itself",
+        ));
+    }
+    if meta.len() > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// `read_regular` as UTF-8 text.
+pub fn read_regular_text(path: &Path, max: u64) -> io::Result<String> {
+    String::from_utf8(read_regular(path, max)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 /// Writes `bytes` to `path` atomically: a temp file in the same directory (created with `mode`),
 /// fsync, rename over the target, fsync the directory. A crash leaves the old file or the new.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
@@ -120,6 +153,26 @@ mod tests {
         assert!(check_private(&p).unwrap_err().contains("chmod 600"));
         fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(check_private(&p).is_ok());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A FIFO, a device or a directory is refused without a byte read (no wait for a writer),
+    /// and so is a file over the cap.
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let d = tmpdir("rr");
+        let fifo = d.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let started = std::time::Instant::now();
+        for path in [fifo.as_path(), Path::new("/dev/zero"), d.as_path()] {
+            let e = read_regular(path, 100).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{path:?}: {e}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let p = d.join("f");
+        fs::write(&p, vec![b'x'; 101]).unwrap();
+        assert!(read_regular(&p, 100).unwrap_err().to_string().contains("larger than 100 bytes"));
+        assert_eq!(read_regular(&p, 101).unwrap().len(), 101);
         fs::remove_dir_all(&d).unwrap();
     }
 }

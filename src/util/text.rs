@@ -141,9 +141,69 @@ pub fn excerpt(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// How much of one piece of outside text a message quotes.
+pub const QUOTE_CHARS: usize = 64;
+
+/// `text` quoted for a message: escaped, at most `QUOTE_CHARS` characters, `…` when cut.
+pub fn quote_short(text: &str) -> String {
+    let shown: String = text.chars().take(QUOTE_CHARS).collect();
+    let more = if shown.len() < text.len() { "…" } else { "" };
+    format!("{shown:?}{more}")
+}
+
+/// A message from a parser that quotes its input (serde: `string "…"`, `` unknown field `…` ``)
+/// with every quoted piece cut to `QUOTE_CHARS` characters and control characters escaped,
+/// so a long bad value is never replayed whole.
+pub fn cap_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        let close = match c {
+            '"' => '"',
+            '`' => '`',
+            _ => {
+                push_escaped(&mut out, c);
+                continue;
+            }
+        };
+        out.push(c);
+        let (mut kept, mut cut) = (0, false);
+        let mut escaped = false;
+        for d in chars.by_ref() {
+            if d == close && !escaped {
+                break;
+            }
+            escaped = close == '"' && d == '\\' && !escaped;
+            if kept < QUOTE_CHARS {
+                push_escaped(&mut out, d);
+                kept += 1;
+            } else {
+                cut = true;
+            }
+        }
+        if cut {
+            out.push('…');
+        }
+        out.push(close);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_pieces_of_a_message_are_cut() {
+        let long = "a".repeat(10_000);
+        let m = cap_quoted(&format!("invalid type: string \"{long}\", expected u32; unknown field `{long}`"));
+        assert!(m.len() < 200, "{m}");
+        assert!(m.contains(&format!("\"{}…\"", "a".repeat(QUOTE_CHARS))), "{m}");
+        assert!(m.contains(&format!("`{}…`", "a".repeat(QUOTE_CHARS))), "{m}");
+        assert_eq!(cap_quoted("say \"a\\\"b\" now"), "say \"a\\\"b\" now", "escaped quotes stay inside");
+        assert_eq!(cap_quoted("x\ny"), "x\\ny", "control characters escaped");
+        assert_eq!(quote_short(&long), format!("\"{}\"…", "a".repeat(QUOTE_CHARS)));
+    }
 
     #[test]
     fn check_visible_refuses_every_hidden_class_naming_the_code_point() {

@@ -44,18 +44,20 @@ pub fn now_rfc3339() -> String {
 /// Parses durations like `90s`, `15m`, `24h`, `7d` (one unit) into seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let text = text.trim();
+    // The text comes from a file or a flag: quoted short, never whole.
+    let shown = || crate::util::text::quote_short(text);
     let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected a number and a unit, e.g. 24h"))?;
+        .map_err(|_| format!("invalid duration {}: expected a number and a unit, e.g. 24h", shown()))?;
     let mult = match unit {
         "s" | "" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("invalid duration {text:?}: unit must be s, m, h or d")),
+        _ => return Err(format!("invalid duration {}: unit must be s, m, h or d", shown())),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("duration {text:?} is too large"))
+    n.checked_mul(mult).ok_or_else(|| format!("duration {} is too large", shown()))
 }
 
 #[cfg(test)]

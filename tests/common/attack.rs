@@ -207,3 +207,61 @@ async fn grpc_status(resp: hyper::Response<hyper::body::Incoming>) -> i32 {
 pub async fn send<S: AsyncWriteExt + Unpin>(s: &mut S, bytes: &[u8]) -> bool {
     s.write_all(bytes).await.is_ok() && s.flush().await.is_ok()
 }
+
+/// An enrolled agent's identity as it keeps it (`identity.key`, `client.crt` under its base):
+/// the certificate chain and the key, for a hand-made connection that shows them.
+pub fn agent_identity(agent_base: &std::path::Path) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    use rustls::pki_types::pem::PemObject;
+    let cert = CertificateDer::from_pem_file(agent_base.join("client.crt")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(agent_base.join("identity.key")).unwrap();
+    (cert, key)
+}
+
+/// One HTTP/1.1 answer read whole from a raw connection: status, head (lower-cased), body.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl RawAnswer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {self:?}"))
+    }
+}
+
+/// Reads one answer (the server closes after it, or its Content-Length says where it ends).
+pub async fn read_answer<S: AsyncReadExt + Unpin>(s: &mut S) -> Option<RawAnswer> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|n| got.len() >= end + 4 + n) {
+                let n = len.unwrap();
+                let status = head.get(9..12)?.parse().ok()?;
+                let body = String::from_utf8_lossy(&got[end + 4..end + 4 + n]).into_owned();
+                return Some(RawAnswer { status, head, body });
+            }
+        }
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Sends `request` as is over a fresh TLS connection to the admin port and reads the answer.
+pub async fn admin_raw(addr: &str, request: &[u8]) -> Option<RawAnswer> {
+    let tcp = connect_from("127.0.0.1", addr).await.ok()?;
+    let mut tls = tls_connect(tcp, tls_client(None, b"http/1.1")).await.ok()?;
+    if !send(&mut tls, request).await {
+        return None;
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(15), read_answer(&mut tls)).await.ok()?
+}

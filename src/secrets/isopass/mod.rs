@@ -73,7 +73,10 @@ impl Isopass {
         let bearer = token_file::read(&settings.token_file)?;
         let trust = match &settings.ca_file {
             Some(f) => {
-                TrustRoots::Pem(std::fs::read_to_string(f).map_err(|e| format!("secrets.ca_file {f}: {e}"))?)
+                // A regular file only: a FIFO named here would hang the start.
+                let pem = crate::util::fsutil::read_regular_text(std::path::Path::new(f), 1 << 20)
+                    .map_err(|e| format!("secrets.ca_file {f}: {e}"))?;
+                TrustRoots::Pem(pem)
             }
             None => TrustRoots::Bundle(SYSTEM_CA_BUNDLE.into()),
         };

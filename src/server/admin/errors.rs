@@ -54,9 +54,7 @@ pub type ApiResult = Result<Json<Value>, ApiError>;
 /// A name or id taken from a request, as it may be quoted back: at most 64 characters, with
 /// control characters escaped.
 pub fn quoted(text: &str) -> String {
-    let shown: String = text.chars().take(64).collect();
-    let more = if shown.len() < text.len() { "…" } else { "" };
-    format!("{:?}{more}", shown)
+    crate::util::text::quote_short(text)
 }
 
 /// A JSON body; any rejection is a JSON 400/413/415 that names the problem, not the input.

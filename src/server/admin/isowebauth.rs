@@ -29,11 +29,15 @@ pub async fn challenge(
     body: LoginBody<ChallengeRequest>,
 ) -> Response {
     let (username, from_form) = (body.value.username, body.from_form);
+    // Asked first: a source that is turned away adds no entry to any table.
+    if !may_try(&s, PROVIDER, &username, source) {
+        return login_failed();
+    }
     if !s.auth.enabled(PROVIDER) || crate::auth::accounts::check_username(&username).is_err() {
         return failed(&s, PROVIDER, "no challenge for this request", &username, source);
     }
     let namespace = &s.auth.isowebauth.namespace;
-    match s.logins.new_challenge(&username, unix_now()) {
+    match s.logins.new_challenge(&username, source, unix_now()) {
         // The console's form: a page to sign the challenge on and paste the signature into.
         Ok((id, text, expires_at)) if from_form => {
             crate::server::web::challenge_page(&username, &id, &text, namespace, expires_at)
@@ -64,11 +68,11 @@ pub async fn login(
     body: LoginBody<SignedChallenge>,
 ) -> Response {
     let LoginBody { value: form, from_form } = body;
-    if !s.auth.enabled(PROVIDER) {
-        return failed(&s, PROVIDER, "provider not enabled", &form.username, source);
-    }
     if !may_try(&s, PROVIDER, &form.username, source) {
         return login_failed();
+    }
+    if !s.auth.enabled(PROVIDER) {
+        return failed(&s, PROVIDER, "provider not enabled", &form.username, source);
     }
     // Taken first: a challenge is spent by any answer, right or wrong.
     let Some(challenge) = s.logins.take_challenge(&form.challenge_id, &form.username, unix_now()) else {

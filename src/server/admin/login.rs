@@ -120,16 +120,27 @@ impl<St: Send + Sync, T: DeserializeOwned + Send> FromRequest<St> for LoginBody<
     }
 }
 
-/// The throttle keys of an attempt: the username and the source.
-fn keys(username: &str, source: IpAddr) -> [String; 2] {
-    [format!("user:{username}"), format!("src:{}", crate::server::conn_limits::source_key(source))]
+/// The throttle keys of an attempt: the source, and the username when there is one. An OIDC
+/// attempt names none: it counts against its source only, never against one key shared by
+/// everybody (which anyone could lock).
+fn keys(username: &str, source: IpAddr) -> Vec<String> {
+    let mut keys = vec![format!("src:{}", crate::server::conn_limits::source_key(source))];
+    if !username.is_empty() {
+        keys.push(format!("user:{username}"));
+    }
+    keys
+}
+
+fn as_strs(keys: &[String]) -> Vec<&str> {
+    keys.iter().map(String::as_str).collect()
 }
 
 /// Whether an attempt may be heard now; a refusal is recorded like any failure (but counts no
-/// further failure).
+/// further failure). Every public login route asks this before anything else, so a source
+/// that is turned away adds nothing to the throttle's table.
 pub fn may_try(s: &Server, provider: &'static str, username: &str, source: IpAddr) -> bool {
     let k = keys(username, source);
-    match s.logins.throttle.check(&[&k[0], &k[1]]) {
+    match s.logins.throttle.check(&as_strs(&k)) {
         Ok(()) => true,
         Err(why) => {
             let kind = match why {
@@ -154,7 +165,7 @@ pub fn failed(
 ) -> Response {
     record_failure(s, provider, kind, username, source);
     let k = keys(username, source);
-    for locked in s.logins.throttle.failed(&[&k[0], &k[1]]) {
+    for locked in s.logins.throttle.failed(&as_strs(&k)) {
         let what = if locked.starts_with("user:") { "username" } else { "source" };
         let target = crate::server::conn_limits::source_key(source).to_string();
         if s.refusals.note(
@@ -193,7 +204,7 @@ pub fn succeeded(
     match start_session(s, provider, username, source) {
         Ok((id, expires_at)) => {
             let k = keys(username, source);
-            s.logins.throttle.succeeded(&[&k[0], &k[1]]);
+            s.logins.throttle.succeeded(&as_strs(&k));
             let cookie = session::set_cookie(id.expose(), s.logins.lifetime_secs);
             let mut response = match answer {
                 Answer::Redirect => Redirect::to("/").into_response(),
@@ -267,11 +278,11 @@ async fn basic_login(
 ) -> Response {
     let LoginBody { value: form, from_form } = body;
     let password = crate::crypto::SecretString::new(form.password);
-    if !s.auth.enabled("basic") {
-        return failed(&s, "basic", "provider not enabled", &form.username, source);
-    }
     if !may_try(&s, "basic", &form.username, source) {
         return login_failed();
+    }
+    if !s.auth.enabled("basic") {
+        return failed(&s, "basic", "provider not enabled", &form.username, source);
     }
     let user = enabled_user(&s, &form.username);
     // The comparison runs whatever the user: a dummy one when there is no such user, after the

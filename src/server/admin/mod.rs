@@ -120,14 +120,20 @@ pub fn router(server: Arc<Server>) -> Router {
     // The login routes and the login page are how one gets a session: they are the only ones
     // without a caller.
     let public = login::public_routes()
+        .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(server.clone(), login::browser_answers))
         .merge(crate::server::web::public_routes())
         .layer(DefaultBodyLimit::max(16 * 1024));
     public
         .merge(protected)
+        // Outermost: a body that arrives too slowly fails, whatever route reads it ...
+        .layer(axum::middleware::from_fn(crate::server::request_deadline::enforce))
+        // ... and every answer, that one too, carries the security headers.
         .layer(axum::middleware::from_fn(crate::server::web::security_headers))
         .with_state(server)
 }
 
+#[cfg(test)]
+mod flood_tests;
 #[cfg(test)]
 mod tests;

@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use serde::Deserialize;
 
-use super::login::{enabled_user, failed, login_failed, succeeded, Answer, Peer};
+use super::login::{enabled_user, failed, login_failed, may_try, succeeded, Answer, Peer};
 use crate::auth::oidc::OidcClient;
 use crate::server::state::Server;
 
@@ -55,6 +56,9 @@ pub async fn start(
     Extension(Peer(source)): Extension<Peer>,
     request: Request,
 ) -> Response {
+    if !may_try(&s, PROVIDER, "", source) {
+        return login_failed();
+    }
     if !s.auth.enabled(PROVIDER) {
         return failed(&s, PROVIDER, "provider not enabled", "", source);
     }
@@ -64,7 +68,7 @@ pub async fn start(
     let scopes: Vec<&str> =
         s.auth.oidc.as_ref().map(|o| o.scopes.iter().map(String::as_str).collect()).unwrap_or_default();
     let Ok((url, pending)) = client.begin(&redirect, &scopes) else { return login_failed() };
-    let Ok(id) = s.logins.keep_oidc_pending(pending, crate::util::time::unix_now()) else {
+    let Ok(id) = s.logins.keep_oidc_pending(pending, source, crate::util::time::unix_now()) else {
         return login_failed();
     };
     let mut response = Redirect::to(&url).into_response();
@@ -74,7 +78,7 @@ pub async fn start(
     response
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct Callback {
     code: Option<String>,
     state: Option<String>,
@@ -83,9 +87,15 @@ pub struct Callback {
 pub async fn callback(
     State(s): State<Arc<Server>>,
     Extension(Peer(source)): Extension<Peer>,
-    Query(q): Query<Callback>,
+    query: Result<Query<Callback>, QueryRejection>,
     request: Request,
 ) -> Response {
+    if !may_try(&s, PROVIDER, "", source) {
+        return clear(login_failed());
+    }
+    // A query that does not parse is a callback without a code: the generic failure, not
+    // axum's plain-text 400.
+    let q = query.map(|Query(q)| q).unwrap_or_default();
     let cookie = request
         .headers()
         .get_all(header::COOKIE)

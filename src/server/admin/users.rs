@@ -41,7 +41,8 @@ fn role_of(text: &str) -> Result<Role, ApiError> {
 
 /// An admin must be a person's account on this host (read from the passwd file itself).
 fn check_admin_account(s: &Server, username: &str) -> Result<(), ApiError> {
-    let passwd = std::fs::read_to_string(&s.auth.passwd_file)
+    // A regular file only, of bounded size: a FIFO there would hang the request.
+    let passwd = crate::util::fsutil::read_regular_text(std::path::Path::new(&s.auth.passwd_file), 64 << 20)
         .map_err(|e| ApiError::internal(format!("{}: {e}", s.auth.passwd_file)))?;
     accounts::human_account(&passwd, username)
         .map(drop)

@@ -27,7 +27,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
-pub use headers::security_headers;
+pub use headers::{security_headers, SECURITY_HEADERS};
 pub use login::{challenge_page, oidc_landing};
 pub use page::refusal;
 
