@@ -250,7 +250,7 @@ fn api_tokens_are_listed_and_a_revoked_one_stops_working_at_once() {
     assert_eq!(status(&f, "GET", "/v1/envoys", Some(&viewer)), 200);
     let again = f.cli(&["api-tokens", "create", "--name", "t-viewer", "--role", "admin"], "");
     assert_code(&again, 3);
-    assert!(text(&again).contains("already named \"t-viewer\""), "{}", text(&again));
+    assert!(text(&again).contains("already has an active API token named \"t-viewer\""), "{}", text(&again));
     // Listing names who can do what: admins only, and never the token itself.
     assert_eq!(status(&f, "GET", "/v1/api-tokens", Some(&viewer)), 403);
     let list = f.cli(&["api-tokens", "list"], "");

@@ -21,6 +21,9 @@ pub struct AuthSettings {
     pub public_url: Option<String>,
     /// Where admin accounts are looked up (a person's account on this host).
     pub passwd_file: String,
+    /// The longest an API token made by a web user (with a session or a token) may last; such
+    /// a token always expires, no later than this after it is made.
+    pub api_token_max_lifetime: String,
     pub oidc: Option<OidcSettings>,
     pub isowebauth: IsowebauthSettings,
 }
@@ -83,6 +86,7 @@ impl Default for AuthSettings {
             throttle: ThrottleConfig::default(),
             public_url: None,
             passwd_file: "/etc/passwd".into(),
+            api_token_max_lifetime: "366d".into(),
             oidc: None,
             isowebauth: IsowebauthSettings::default(),
         }
@@ -138,7 +142,17 @@ impl AuthSettings {
             );
         }
         self.throttle_settings().map(drop)?;
+        self.api_token_max_lifetime_secs().map(drop)?;
         self.challenge_ttl_secs().map(drop)
+    }
+
+    pub fn api_token_max_lifetime_secs(&self) -> Result<i64, String> {
+        let s = parse_duration(&self.api_token_max_lifetime)
+            .map_err(|e| format!("auth.api_token_max_lifetime: {e}"))?;
+        if !(3600..=3660 * 86_400).contains(&s) {
+            return Err("auth.api_token_max_lifetime must be from 1h to 3660d".into());
+        }
+        Ok(s as i64)
     }
 
     pub fn enabled(&self, provider: &str) -> bool {

@@ -124,4 +124,9 @@ pub const MIGRATIONS: &[&str] = &[
         unaffected    TEXT NOT NULL
     );
     CREATE INDEX advisories_by_package ON advisories(package);",
+    // 7: an API token's name is unique among its owner's active tokens (the local-admin
+    // principal's ownerless tokens count as one owner); names used to be unique across owners,
+    // so no existing database breaks this.
+    "CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens(COALESCE(owner, ''), name)
+        WHERE revoked_at IS NULL;",
 ];

@@ -13,6 +13,7 @@ mod errors;
 mod isowebauth;
 pub(crate) mod login;
 mod oidc_login;
+pub(crate) mod owned_tokens;
 mod runs;
 pub(crate) mod sessions;
 mod tls;
@@ -131,3 +132,6 @@ pub fn router(server: Arc<Server>) -> Router {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod token_tests;

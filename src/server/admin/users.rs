@@ -205,9 +205,18 @@ pub fn change_role(s: &Server, caller: &Caller, name: &str, role: &str) -> ApiRe
     if role == Role::Admin {
         check_admin_account(s, name)?;
     }
+    // Tokens above the new role are revoked with the change: a token never outlives a demotion
+    // (and does not come back with a later promotion).
+    let above: Vec<&str> =
+        Role::ALL_BY_RANK.iter().filter(|r| r.rank() > role.rank()).map(|r| r.name()).collect();
     let detail = json!({ "from": before.role, "to": role.name() });
     change(s, caller, name, "user.role_changed", detail, |c| {
-        crate::store::users::set_role(c, name, role.name(), unix_now())
+        let now = unix_now();
+        if !crate::store::users::set_role(c, name, role.name(), now)? {
+            return Ok(false);
+        }
+        crate::store::api_tokens::revoke_owned_with_roles(c, name, &above, now)?;
+        Ok(true)
     })
 }
 
