@@ -135,3 +135,5 @@ mod tests;
 
 #[cfg(test)]
 mod token_tests;
+#[cfg(test)]
+mod user_tests;

@@ -124,6 +124,10 @@ pub async fn create_user(s: &Server, caller: &Caller, req: NewUser) -> Result<We
     if role == Role::Admin {
         check_admin_account(s, &req.username)?;
     }
+    if crate::store::users::get(&s.db(), &req.username)?.is_some() {
+        return Err(taken(&req.username));
+    }
+    refuse_leftover_password(s, &req.username).await?;
     let now = unix_now();
     let user = WebUser {
         username: req.username.clone(),
@@ -146,14 +150,43 @@ pub async fn create_user(s: &Server, caller: &Caller, req: NewUser) -> Result<We
     Ok(user)
 }
 
+fn taken(username: &str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, format!("a web user is already named {}", quoted(username)))
+}
+
+/// A password still in the vault for a name no user holds was left by an earlier user of that
+/// name (deleted through the API or the console, which cannot remove it: the vault is written
+/// by the CLI under its unlock gate, or lives in isopass). A new user of the name would open
+/// with it, so creation waits until it is gone. A backend that cannot answer refuses too.
+async fn refuse_leftover_password(s: &Server, username: &str) -> Result<(), ApiError> {
+    let (provider, key) = (s.provider.clone(), accounts::password_key(username));
+    let k = key.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        provider.prepare(&[k.clone()].into())?;
+        provider.contains(&k)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match found {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "the vault still holds a password for {username} (an earlier user of that name left it): remove it with `vigocli secrets delete {key}`, then create the user and set a new password"
+            ),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot check the secrets backend for a leftover password ({e}); try again"),
+        )),
+    }
+}
+
 fn insert_user(s: &Server, caller: &Caller, user: &WebUser) -> Result<(), ApiError> {
     let mut conn = s.db();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !crate::store::users::insert(&tx, user)? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("a web user is already named {:?}", user.username),
-        ));
+        return Err(taken(&user.username));
     }
     let detail = json!({ "role": user.role, "ssh_key": user.ssh_key.is_some() });
     audit::append_in(&tx, &[Event::new(&caller.actor, "user.created", &user.username).detail(detail)])?;
@@ -246,7 +279,8 @@ pub fn set_enabled(s: &Server, caller: &Caller, name: &str, enabled: bool) -> Ap
 }
 
 /// Deletes the user, ends their sessions and revokes their API tokens. Their password stays in
-/// the vault until removed there (`vigocli webusers delete` does both).
+/// the vault until removed there (`vigocli webusers delete` does both); until then no new user
+/// of that name can be created (`refuse_leftover_password`).
 pub async fn delete(
     State(s): S,
     Extension(caller): Extension<Caller>,
