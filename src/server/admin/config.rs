@@ -141,8 +141,8 @@ pub async fn secret_rotated(
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     if !s.provider.contains(&req.key).map_err(ApiError::internal)? {
         return Err(ApiError::not_found(format!(
-            "the secrets backend holds no secret {:?}; store it first (`vigocli secrets set`, or in isopass)",
-            req.key
+            "the secrets backend holds no secret {}; store it first (`vigocli secrets set`, or in isopass)",
+            super::errors::quoted(&req.key)
         )));
     }
     // A web password's rotation also ends that user's sessions (in `rotation`, for every path).

@@ -51,12 +51,16 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult = Result<Json<Value>, ApiError>;
 
-/// A name or id taken from a request, as it may be quoted back: at most 64 characters, with
-/// control characters escaped.
+/// A name or id taken from a request, as it may be quoted back: at most 64 characters, in
+/// quotes, with quotes, backslashes, control and invisible characters (bidi overrides,
+/// zero-width…) escaped, so an echoed name can neither flood an answer nor fake or hide text
+/// where it is shown (a terminal, a log, the console). Every error that repeats input goes
+/// through this (or `util::text::excerpt`).
 pub fn quoted(text: &str) -> String {
     let shown: String = text.chars().take(64).collect();
     let more = if shown.len() < text.len() { "…" } else { "" };
-    format!("{:?}{more}", shown)
+    let debug = format!("{shown:?}");
+    format!("{}{more}", crate::util::text::escape_control(&debug))
 }
 
 /// A JSON body; any rejection is a JSON 400/413/415 that names the problem, not the input.
