@@ -263,7 +263,6 @@ fn sessions_and_tokens_follow_their_user() {
     let out = f.cli(&["webusers", "create", "svc", "--role", "admin"], "");
     assert_code(&out, 1);
     assert!(text(&out).contains("uid 1000"), "{}", text(&out));
-    let id = session_of(&login(&f, "alice", PASSWORD));
     let out = f.cli(&["auth", "create-token", "--name", "alice-ci", "--user", "alice"], "");
     assert_code(&out, 0);
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
