@@ -22,7 +22,9 @@ pub const MAX_SEGMENT_LEN: usize = 255 - 26;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlaceholderError {
-    #[error("invalid secret key {key:?}: {reason}")]
+    /// `key` is an excerpt of what was given (capped, hidden characters escaped): it reaches
+    /// API answers and config errors.
+    #[error("invalid secret key \"{key}\": {reason}")]
     InvalidKey { key: String, reason: &'static str },
     #[error("malformed secret marker at byte {offset}: {reason}")]
     Malformed { offset: usize, reason: &'static str },
@@ -47,7 +49,9 @@ pub fn split_field(key: &str) -> (&str, Option<&str>) {
 /// optionally followed by `#field` (1-64 of `[A-Za-z0-9._-]`) naming one field of a structured
 /// entry. Runs before any path is built from a key.
 pub fn validate_key(key: &str) -> Result<(), PlaceholderError> {
-    let bad = |reason| Err(PlaceholderError::InvalidKey { key: key.escape_debug().to_string(), reason });
+    let bad = |reason| {
+        Err(PlaceholderError::InvalidKey { key: crate::util::text::excerpt(key).into_owned(), reason })
+    };
     if key.is_empty() {
         return bad("the key is empty");
     }

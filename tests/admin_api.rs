@@ -230,7 +230,7 @@ fn bad_arguments_are_usage_errors_and_a_taken_name_is_refused() {
     let args = ["enroll", "--server", f.agent_addr.as_str(), "--token-file", "-", "--name", "web1"];
     let out = f.run_role("vigo-agent", &f.dir.join("agent-other"), &args, &format!("{token}\n"), &[]);
     assert_code(&out, 3);
-    assert!(text(&out).contains("already named \"web1\""), "{}", text(&out));
+    assert!(text(&out).contains("this token cannot enroll that name"), "{}", text(&out));
     // The refused enrollment did not use up its token; the first one was used.
     let list = String::from_utf8_lossy(&f.cli(&["tokens", "list"], "").stdout).to_string();
     assert!(
@@ -250,7 +250,7 @@ fn api_tokens_are_listed_and_a_revoked_one_stops_working_at_once() {
     assert_eq!(status(&f, "GET", "/v1/envoys", Some(&viewer)), 200);
     let again = f.cli(&["api-tokens", "create", "--name", "t-viewer", "--role", "admin"], "");
     assert_code(&again, 3);
-    assert!(text(&again).contains("already named \"t-viewer\""), "{}", text(&again));
+    assert!(text(&again).contains("already has an active API token named \"t-viewer\""), "{}", text(&again));
     // Listing names who can do what: admins only, and never the token itself.
     assert_eq!(status(&f, "GET", "/v1/api-tokens", Some(&viewer)), 403);
     let list = f.cli(&["api-tokens", "list"], "");

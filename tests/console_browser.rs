@@ -128,7 +128,7 @@ fn the_console_in_a_real_browser() {
     std::fs::write(
         &config,
         format!(
-            "auth:\n  passwd_file: {}\n  providers: [basic, isowebauth, oidc]\n  oidc:\n    issuer: {}\n    client_id: {}\n    client_secret: \"secret:vigo/oidc/client_secret\"\n    ca_file: {}\n    claim: email\n",
+            "auth:\n  passwd_file: {}\n  providers: [basic, isowebauth, oidc]\n  public_url: {console}\n  oidc:\n    issuer: {}\n    client_id: {}\n    client_secret: \"secret:vigo/oidc/client_secret\"\n    ca_file: {}\n    claim: email\n",
             passwd.display(),
             provider.issuer,
             provider.options.client_id,

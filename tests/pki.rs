@@ -184,3 +184,60 @@ fn the_ca_is_rolled_over_without_cutting_agents_off() {
         assert!(actions.contains(&a.to_string()), "{a}");
     }
 }
+
+/// Every file of a directory, by name.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+fn staging_left(base: &Path) -> Vec<String> {
+    std::fs::read_dir(base)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".staging-"))
+        .collect()
+}
+
+/// A TLS change is staged, its audit row committed, and only then put in place: when the row
+/// cannot commit, the certificates in force stay exactly as they were and no staging copy is
+/// left. (The database is made to fail every TLS row at COMMIT, after the operation ran inside
+/// the transaction: a deferred foreign key that the row's trigger leaves violated.)
+#[test]
+fn a_tls_change_whose_audit_row_cannot_commit_changes_no_certificate() {
+    let f = installation("pki-unaudited");
+    assert_code(&f.cli(&["audit", "verify"], ""), 0);
+    let db = rusqlite::Connection::open(f.base().join("vigo.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE commit_gate_parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE commit_gate (p INTEGER REFERENCES commit_gate_parent(id) DEFERRABLE INITIALLY DEFERRED);
+         CREATE TRIGGER tls_rows_never_commit AFTER INSERT ON audit WHEN NEW.action LIKE 'tls.%'
+             BEGIN INSERT INTO commit_gate VALUES (1); END;",
+    )
+    .unwrap();
+    let tls = f.base().join("tls");
+    let before = snapshot(&tls);
+    let tls_rows = |f: &Fleet| audit_actions(f).iter().filter(|a| a.starts_with("tls.")).count();
+    let rows_before = tls_rows(&f);
+    let changes: [&[&str]; 3] = [
+        &["tls", "renew-server-cert"],
+        &["tls", "ca-rollover", "start"],
+        &["secrets", "generate-certs", "--force"],
+    ];
+    for args in changes {
+        let out = f.cli(args, "");
+        assert_code(&out, 1);
+        assert!(text(&out).contains("audit log commit failed"), "{args:?}: {}", text(&out));
+        assert!(snapshot(&tls) == before, "{args:?} changed the certificates without its audit row");
+        assert!(staging_left(&f.base()).is_empty(), "{:?}", staging_left(&f.base()));
+    }
+    assert_eq!(tls_rows(&f), rows_before, "no row committed");
+    // Once rows commit again, the same change goes through, with its row.
+    db.execute_batch("DROP TRIGGER tls_rows_never_commit;").unwrap();
+    assert_code(&f.cli(&["tls", "renew-server-cert"], ""), 0);
+    assert!(snapshot(&tls)["cert"] != before["cert"]);
+    assert!(audit_actions(&f).iter().any(|a| a == "tls.server_cert_renewed"));
+}

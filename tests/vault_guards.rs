@@ -224,3 +224,42 @@ fn key_segments_are_limited_to_what_the_vault_can_name() {
     let t = text(&out);
     assert!(t.contains("a segment is longer than 229 bytes") && !t.contains("File name too long"), "{t}");
 }
+
+/// A new passphrase (rotate) is staged, its audit row committed, and only then put in place:
+/// when the row cannot commit, the old passphrase still unlocks and no temp file is left. (The
+/// database fails every passphrase row at COMMIT, after the operation ran inside the
+/// transaction: a deferred foreign key that the row's trigger leaves violated.)
+#[test]
+fn a_passphrase_change_whose_audit_row_cannot_commit_changes_nothing() {
+    let base = TempDir::new("guard-rotate-unaudited");
+    let b = base.path();
+    init_unlocked_vault(b, PASS);
+    let db = rusqlite::Connection::open(b.join("vigo.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE commit_gate_parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE commit_gate (p INTEGER REFERENCES commit_gate_parent(id) DEFERRABLE INITIALLY DEFERRED);
+         CREATE TRIGGER passphrase_rows_never_commit AFTER INSERT ON audit
+             WHEN NEW.action = 'vault.passphrase_rotated'
+             BEGIN INSERT INTO commit_gate VALUES (1); END;",
+    )
+    .unwrap();
+    let before = std::fs::read(b.join("secrets-verifier.json")).unwrap();
+    let new = "a brand new passphrase";
+    let out = run_in(b, "vigocli", &["secrets", "rotate"], &format!("{PASS}\n{new}\n{new}\n"));
+    assert_code(&out, 1);
+    assert!(text(&out).contains("audit log commit failed"), "{}", text(&out));
+    assert_eq!(std::fs::read(b.join("secrets-verifier.json")).unwrap(), before, "the passphrase changed");
+    let temps: Vec<String> = std::fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    assert_code(&run_in(b, "vigocli", &["secrets", "lock"], ""), 0);
+    assert_code(&run_in(b, "vigocli", &["secrets", "unlock"], &format!("{PASS}\n")), 0);
+    // Once rows commit again, the rotation goes through.
+    db.execute_batch("DROP TRIGGER passphrase_rows_never_commit;").unwrap();
+    let out = run_in(b, "vigocli", &["secrets", "rotate"], &format!("{PASS}\n{new}\n{new}\n"));
+    assert_code(&out, 0);
+    assert_code(&run_in(b, "vigocli", &["secrets", "unlock"], &format!("{new}\n")), 0);
+}

@@ -263,7 +263,6 @@ fn sessions_and_tokens_follow_their_user() {
     let out = f.cli(&["webusers", "create", "svc", "--role", "admin"], "");
     assert_code(&out, 1);
     assert!(text(&out).contains("uid 1000"), "{}", text(&out));
-    let id = session_of(&login(&f, "alice", PASSWORD));
     let out = f.cli(&["auth", "create-token", "--name", "alice-ci", "--user", "alice"], "");
     assert_code(&out, 0);
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
@@ -273,10 +272,13 @@ fn sessions_and_tokens_follow_their_user() {
     let out =
         f.cli(&["auth", "create-token", "--name", "too-much", "--user", "alice", "--role", "admin"], "");
     assert_code(&out, 3);
-    assert_code(&f.cli(&["webusers", "set-role", "alice", "compliance"], ""), 0);
-    assert_eq!(curl(&f, "GET", "/v1/auth/whoami", &["-H", &cookie(&id)]).status, 401, "the session ended");
-    assert_eq!(curl(&f, "GET", "/v1/audit", &["-H", &bearer]).status, 403, "the token follows the role");
-    assert_eq!(curl(&f, "GET", "/v1/envoys", &["-H", &bearer]).status, 200);
+    // A second token, made as a compliance one, outlives the demotion below.
+    let out = f.cli(
+        &["auth", "create-token", "--name", "alice-report", "--user", "alice", "--role", "compliance"],
+        "",
+    );
+    assert_code(&out, 0);
+    let report = format!("authorization: Bearer {}", String::from_utf8(out.stdout).unwrap().trim());
     assert_code(&f.cli(&["webusers", "disable", "alice"], ""), 0);
     assert_eq!(
         curl(&f, "GET", "/v1/envoys", &["-H", &bearer]).status,
@@ -284,10 +286,17 @@ fn sessions_and_tokens_follow_their_user() {
         "a disabled owner's token is dead"
     );
     assert_code(&f.cli(&["webusers", "enable", "alice"], ""), 0);
+    assert_eq!(curl(&f, "GET", "/v1/audit", &["-H", &bearer]).status, 200, "and works again once enabled");
+    let id = session_of(&login(&f, "alice", PASSWORD));
+    assert_code(&f.cli(&["webusers", "set-role", "alice", "compliance"], ""), 0);
+    assert_eq!(curl(&f, "GET", "/v1/auth/whoami", &["-H", &cookie(&id)]).status, 401, "the session ended");
+    // Demoted below a token's role: that token is revoked; one within the new role lives on.
+    assert_eq!(curl(&f, "GET", "/v1/envoys", &["-H", &bearer]).status, 401, "the viewer token is revoked");
+    assert_eq!(curl(&f, "GET", "/v1/envoys", &["-H", &report]).status, 200);
     assert_code(&f.cli(&["webusers", "set-role", "alice", "admin"], ""), 0);
+    assert_eq!(curl(&f, "GET", "/v1/envoys", &["-H", &bearer]).status, 401, "a promotion does not revive it");
     // A token keeps the role it was made with: the owner's promotion does not widen it.
-    assert_eq!(curl(&f, "GET", "/v1/users", &["-H", &bearer]).status, 403, "made as a viewer's token");
-    assert_eq!(curl(&f, "GET", "/v1/audit", &["-H", &bearer]).status, 200, "a viewer's again");
+    assert_eq!(curl(&f, "GET", "/v1/audit", &["-H", &report]).status, 403, "made as a compliance token");
     // A new password ends the sessions too.
     let id = session_of(&login(&f, "alice", PASSWORD));
     let new = "Another-Horse-43-Battery";
@@ -298,7 +307,7 @@ fn sessions_and_tokens_follow_their_user() {
     assert_eq!(curl(&f, "GET", "/v1/auth/whoami", &["-H", &cookie(&id)]).status, 401);
     // Deleting the user revokes the token and removes the password from the vault.
     assert_code(&f.cli(&["webusers", "delete", "alice"], ""), 0);
-    assert_eq!(curl(&f, "GET", "/v1/envoys", &["-H", &bearer]).status, 401);
+    assert_eq!(curl(&f, "GET", "/v1/envoys", &["-H", &report]).status, 401);
     assert!(!f.base().join("secrets/vigo/web/auth/alice").exists());
     let actions: Vec<String> = f
         .audit_json()
@@ -324,6 +333,30 @@ fn sessions_and_tokens_follow_their_user() {
         serde_json::from_slice::<serde_json::Value>(&list.stdout).unwrap().as_array().unwrap().len(),
         0
     );
+}
+
+/// A password set with the CLI while the server is down ends the user's sessions when the
+/// server, starting, applies the rotation it recorded.
+#[test]
+fn a_password_set_while_the_server_is_down_ends_the_sessions_at_its_start() {
+    let mut f = installation("login-offline-password", "");
+    add_user(&f, "alice", "viewer", &[]);
+    let id = session_of(&login(&f, "alice", PASSWORD));
+    assert_eq!(curl(&f, "GET", "/v1/auth/whoami", &["-H", &cookie(&id)]).status, 200);
+    f.stop_server();
+    let new = "Offline-Horse-44-Battery";
+    let out = f.cli(&["secrets", "set", "password", "vigo/web/auth/alice"], &format!("{new}\n{new}\n"));
+    assert_code(&out, 0);
+    assert!(text(&out).contains("No server notified"), "{}", text(&out));
+    f.restart_server_after_stop();
+    assert_eq!(
+        curl(&f, "GET", "/v1/auth/whoami", &["-H", &cookie(&id)]).status,
+        401,
+        "the old session is over"
+    );
+    assert_eq!(login(&f, "alice", new).status, 200, "the new password works");
+    let ended = audit_rows(&f, "user.password_changed");
+    assert!(ended.iter().any(|r| r["target"] == "alice"), "{ended:?}");
 }
 
 fn ssh_keygen(dir: &Path, name: &str) -> PathBuf {

@@ -39,7 +39,7 @@ fn setup(tag: &str, misbehave: Option<&'static str>, login_as: &str) -> Setup {
     std::fs::write(
         &config,
         format!(
-            "auth:\n  providers: [basic, oidc]\n  oidc:\n    issuer: {}\n    client_id: {}\n    client_secret: \"secret:vigo/oidc/client\"\n    ca_file: {}\n    claim: email\n",
+            "auth:\n  providers: [basic, oidc]\n  public_url: https://127.0.0.1:{api_port}\n  oidc:\n    issuer: {}\n    client_id: {}\n    client_secret: \"secret:vigo/oidc/client\"\n    ca_file: {}\n    claim: email\n",
             provider.issuer,
             provider.options.client_id,
             provider.ca_path().display()

@@ -535,7 +535,10 @@ fn tokens_enroll_only_the_names_they_are_bound_to_and_ids_are_unambiguous() {
     assert!(text(&out).contains("pattern web-*"), "{}", text(&out));
     let refused = f.enroll_with("db-1", &pattern);
     assert_code(&refused, 3);
-    assert!(text(&refused).contains("only enrolls names matching"), "{}", text(&refused));
+    // The answer names neither the token's pattern nor the name asked for.
+    let outside = text(&refused);
+    assert!(outside.contains("this token cannot enroll that name"), "{outside}");
+    assert!(!outside.contains("web-") && !outside.contains("db-1"), "{outside}");
     assert_code(&f.enroll_with("web-1", &pattern), 0);
     // An unbound token must be asked for by name.
     let out = f.cli(&["tokens", "create"], "");
@@ -558,7 +561,11 @@ fn tokens_enroll_only_the_names_they_are_bound_to_and_ids_are_unambiguous() {
         &[],
     );
     assert_code(&taken, 3);
-    assert!(text(&taken).contains("already named"), "{}", text(&taken));
+    // Refused exactly as a name outside the token's binding: nothing tells that web-1 exists.
+    let held = text(&taken);
+    assert!(!held.contains("web-1") && !held.contains("already"), "{held}");
+    let answer = |t: &str| t.lines().find(|l| l.contains("cannot enroll")).unwrap_or_default().to_string();
+    assert_eq!(answer(&held), answer(&outside), "one answer for every name refusal");
     assert_code(&f.enroll_with("web-2", &token), 0);
     assert_code(&f.cli(&["envoys", "revoke", &web1_id], ""), 0);
     let list = f.cli(&["envoys", "list", "-o", "json"], "");

@@ -41,3 +41,27 @@ pub fn audited_with<T>(
     })?;
     Ok(value)
 }
+
+/// A file change that is staged first (`stage`, inside the transaction: if it fails, neither
+/// the row nor the change happens), then put in place by `put` only once the audit row has
+/// committed. A failed commit drops the staged change, so the files stay as they were; a crash
+/// between the commit and `put` leaves the old files with a row for an attempted change (repeat
+/// the command), never a change without its row.
+pub fn audited_staged<S, T>(
+    ctx: &Context,
+    event: Event<'_>,
+    stage: impl FnOnce() -> Result<S, Failure>,
+    put: impl FnOnce(S) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let staged = audited(ctx, event, stage)?;
+    put(staged)
+}
+
+/// Puts a staged TLS change in place after its row committed, saying what to do if it fails.
+pub fn put_tls_in_place(staged: crate::pki::Staged) -> Result<(), Failure> {
+    staged.put_in_place().map_err(|e| {
+        Failure::failed(format!(
+            "the change is in the audit log but could not be put in place ({e}); the certificates in force are unchanged: repeat the command"
+        ))
+    })
+}

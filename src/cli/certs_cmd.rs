@@ -65,14 +65,15 @@ fn is_dns_name_or_ip(name: &str) -> bool {
         })
 }
 
-/// Writes a fresh CA and server certificate into `dir`; refuses to overwrite unless `force`.
-pub fn generate(
+/// Stages a fresh CA and server certificate for `dir`; refuses to overwrite unless `force`.
+/// Returns the staged set and the names the server certificate is for.
+pub fn stage(
     dir: &std::path::Path,
     extra_sans: &[String],
     ca_days: u32,
     server_days: u32,
     force: bool,
-) -> CmdResult {
+) -> Result<(crate::pki::Staged, Vec<String>), Failure> {
     let names = ["ca", "ca_key", "cert", "key"];
     let existing: Vec<_> = names.iter().map(|n| dir.join(n)).filter(|p| p.exists()).collect();
     if !existing.is_empty() && !force {
@@ -88,20 +89,14 @@ pub fn generate(
         )));
     }
     let sans = crate::pki::default_server_names(extra_sans);
-    let made = if existing.is_empty() {
-        crate::pki::create_tls_dir(dir, &sans, ca_days, server_days)
+    let staged = if existing.is_empty() {
+        crate::pki::stage_new_tls_dir(dir, &sans, ca_days, server_days)
     } else {
         let mut paths = crate::paths::ServerPaths::new(fsutil::parent_dir(dir));
         paths.tls_dir = dir.to_path_buf();
-        crate::pki::regenerate_tls_dir(&paths, &sans, ca_days, server_days)
+        crate::pki::stage_regenerated_tls_dir(&paths, &sans, ca_days, server_days)
     };
-    made.map_err(Failure::failed)?;
-    println!("  CA certificate:     {} ({} days)", dir.join("ca").display(), ca_days);
-    println!("  CA key:             {} (mode 0600)", dir.join("ca_key").display());
-    println!("  Server certificate: {} ({} days)", dir.join("cert").display(), server_days);
-    println!("  Server key:         {} (mode 0600)", dir.join("key").display());
-    println!("  Names: {}", sans.join(", "));
-    Ok(())
+    Ok((staged.map_err(Failure::failed)?, sans))
 }
 
 pub fn run(ctx: &Context, a: GenerateCertsArgs) -> CmdResult {
@@ -109,5 +104,17 @@ pub fn run(ctx: &Context, a: GenerateCertsArgs) -> CmdResult {
     let (actor, target) = (operator_actor(), dir.to_string_lossy().into_owned());
     let event = Event::new(&actor, "tls.generated", &target)
         .detail(serde_json::json!({ "sans": a.san, "force": a.force }));
-    super::audited::audited(ctx, event, || generate(&dir, &a.san, a.ca_days, a.server_days, a.force))
+    // Staged, audited, then put in place: the row commits before the certificates change.
+    let sans = super::audited::audited_staged(
+        ctx,
+        event,
+        || stage(&dir, &a.san, a.ca_days, a.server_days, a.force),
+        |(staged, sans)| super::audited::put_tls_in_place(staged).map(|()| sans),
+    )?;
+    println!("  CA certificate:     {} ({} days)", dir.join("ca").display(), a.ca_days);
+    println!("  CA key:             {} (mode 0600)", dir.join("ca_key").display());
+    println!("  Server certificate: {} ({} days)", dir.join("cert").display(), a.server_days);
+    println!("  Server key:         {} (mode 0600)", dir.join("key").display());
+    println!("  Names: {}", sans.join(", "));
+    Ok(())
 }

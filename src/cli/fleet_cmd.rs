@@ -140,6 +140,9 @@ struct ApiTokenRevoke {
     /// the token's name
     #[argh(positional)]
     name: String,
+    /// whose token (a web user, or local-admin); needed when several owners use that name
+    #[argh(option)]
+    owner: Option<String>,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -340,7 +343,15 @@ pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
         }
         ApiTokensCommand::Revoke(r) => {
             crate::wire::validate_name("token name", &r.name).map_err(Failure::usage)?;
-            client()?.post(&format!("/v1/api-tokens/{}/revoke", r.name), json!({}))?;
+            let query = match &r.owner {
+                Some(o) if o == "local-admin" => format!("?owner={o}"),
+                Some(o) => {
+                    crate::auth::accounts::check_username(o).map_err(Failure::usage)?;
+                    format!("?owner={o}")
+                }
+                None => String::new(),
+            };
+            client()?.post(&format!("/v1/api-tokens/{}/revoke{query}", r.name), json!({}))?;
             println!("API token {:?} revoked.", r.name);
         }
     }

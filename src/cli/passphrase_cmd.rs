@@ -87,9 +87,12 @@ pub(super) fn init(ctx: &Context) -> CmdResult {
     println!("\n  Choose the unlock passphrase. Every `vigocli secrets` verb except");
     println!("  init, generate-certs, unlock, lock, rotate and reset needs it.");
     let pass = ask_new_passphrase()?;
-    audited(ctx, Event::new(&actor, "vault.passphrase_set", "init"), || {
-        gate::write_verifier(&p.verifier, &pass).map_err(Failure::failed)
-    })?;
+    super::audited::audited_staged(
+        ctx,
+        Event::new(&actor, "vault.passphrase_set", "init"),
+        || gate::stage_verifier(&p.verifier, &pass).map_err(Failure::failed),
+        |staged| staged.install().map_err(Failure::failed),
+    )?;
     println!("  Unlock verifier written to {}.", p.verifier.display());
     println!("  Next: `vigocli secrets unlock`.");
     Ok(())
@@ -146,11 +149,22 @@ pub(super) fn lock(ctx: &Context) -> CmdResult {
 }
 
 /// Writes the new verifier and locks the vault, so everyone unlocks with the new passphrase.
+/// The verifier is staged, its audit row committed, and only then put in place: a passphrase
+/// never changes without its row.
 fn replace_passphrase(ctx: &Context, action: &str, new: &SecretString) -> CmdResult {
-    audited(ctx, Event::new(&operator_actor(), action, "vault"), || {
-        gate::write_verifier(&ctx.paths.verifier, new).map_err(Failure::failed)?;
-        gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
-    })
+    super::audited::audited_staged(
+        ctx,
+        Event::new(&operator_actor(), action, "vault"),
+        || gate::stage_verifier(&ctx.paths.verifier, new).map_err(Failure::failed),
+        |staged| {
+            staged.install().map_err(|e| {
+                Failure::failed(format!(
+                    "the change is in the audit log but the new passphrase could not be put in place ({e}); the old one still unlocks: repeat the command"
+                ))
+            })?;
+            gate::close_gate(&ctx.paths.sentinel).map_err(Failure::failed).map(|_| ())
+        },
+    )
 }
 
 pub(super) fn rotate(ctx: &Context) -> CmdResult {

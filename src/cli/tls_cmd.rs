@@ -5,7 +5,7 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::Value;
 
 use super::admin_client::AdminClient;
-use super::audited::audited;
+use super::audited::{audited_staged, put_tls_in_place};
 use super::{operator_actor, Context};
 use crate::audit::Event;
 use crate::exit::{CmdResult, Failure};
@@ -184,9 +184,12 @@ fn renew_server_cert(ctx: &Context, r: RenewServerCert) -> CmdResult {
     }
     let actor = operator_actor();
     let detail = serde_json::json!({ "names": sans, "days": r.days });
-    audited(ctx, Event::new(&actor, "tls.server_cert_renewed", "tls").detail(detail), || {
-        pki::renew_server_cert(&ctx.paths, &sans, r.days).map_err(Failure::failed)
-    })?;
+    audited_staged(
+        ctx,
+        Event::new(&actor, "tls.server_cert_renewed", "tls").detail(detail),
+        || pki::stage_renewed_server_cert(&ctx.paths, &sans, r.days).map_err(Failure::failed),
+        put_tls_in_place,
+    )?;
     println!("New server certificate for {} ({} days).", sans.join(", "), r.days);
     tell_server(ctx);
     Ok(())
@@ -195,9 +198,12 @@ fn renew_server_cert(ctx: &Context, r: RenewServerCert) -> CmdResult {
 fn start(ctx: &Context, s: Start) -> CmdResult {
     check_days(s.ca_days)?;
     let actor = operator_actor();
-    let name = audited(ctx, Event::new(&actor, "tls.ca_rollover_started", "tls"), || {
-        pki::rollover_start(&ctx.paths, s.ca_days).map_err(Failure::refused)
-    })?;
+    let name = audited_staged(
+        ctx,
+        Event::new(&actor, "tls.ca_rollover_started", "tls"),
+        || pki::stage_rollover_start(&ctx.paths, s.ca_days).map_err(Failure::refused),
+        |(staged, name)| put_tls_in_place(staged).map(|()| name),
+    )?;
     println!("New CA {name:?} created; agents learn to trust it at their next check-in.");
     tell_server(ctx);
     println!("Run `vigocli tls status` until every envoy trusts it, then `vigocli tls ca-rollover switch`.");
@@ -227,9 +233,12 @@ fn switch(ctx: &Context, s: Switch) -> CmdResult {
         }
     }
     let actor = operator_actor();
-    audited(ctx, Event::new(&actor, "tls.ca_rollover_switched", "tls"), || {
-        pki::rollover_switch(&ctx.paths, s.server_days).map_err(Failure::failed)
-    })?;
+    audited_staged(
+        ctx,
+        Event::new(&actor, "tls.ca_rollover_switched", "tls"),
+        || pki::stage_rollover_switch(&ctx.paths, s.server_days).map_err(Failure::failed),
+        put_tls_in_place,
+    )?;
     println!("The new CA is in force; agents renew their certificates under it at their next check-in.");
     tell_server(ctx);
     println!("Run `vigocli tls status` until no envoy holds an old certificate, then `vigocli tls ca-rollover finish`.");
@@ -258,10 +267,11 @@ fn finish(ctx: &Context, f: Finish) -> CmdResult {
         }
     }
     let actor = operator_actor();
-    audited(
+    audited_staged(
         ctx,
         Event::new(&actor, "tls.ca_rollover_finished", "tls").detail(serde_json::json!({ "retired": old })),
-        || pki::rollover_finish(&ctx.paths).map_err(Failure::failed),
+        || pki::stage_rollover_finish(&ctx.paths).map_err(Failure::failed),
+        put_tls_in_place,
     )?;
     println!("The old CA is no longer trusted.");
     tell_server(ctx);

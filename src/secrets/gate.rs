@@ -3,7 +3,7 @@
 //! accidents at the CLI; it is not cryptography (the server reads the vault without it).
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,11 +19,39 @@ struct VerifierFile {
     phc: String,
 }
 
+/// A verifier written at once (tests; the CLI stages it, see `stage_verifier`).
+#[cfg(test)]
 pub fn write_verifier(path: &Path, passphrase: &SecretString) -> Result<(), String> {
+    stage_verifier(path, passphrase)?.install()
+}
+
+/// A new verifier in a temp file beside `path`, put in place by `install` once the change's
+/// audit row has committed (`cli::audited::audited_staged`); dropped, it is removed and the
+/// passphrase in force stays.
+pub struct StagedVerifier {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+pub fn stage_verifier(path: &Path, passphrase: &SecretString) -> Result<StagedVerifier, String> {
     let phc = crypto::argon2id_hash(passphrase.expose().as_bytes()).map_err(|e| e.to_string())?;
     let body = serde_json::to_vec_pretty(&VerifierFile { algorithm: "argon2id".into(), phc })
         .map_err(|e| e.to_string())?;
-    fsutil::atomic_write(path, &body, 0o600).map_err(|e| format!("{}: {e}", path.display()))
+    let tmp = fsutil::write_temp(path, &body, 0o600).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(StagedVerifier { tmp, path: path.to_path_buf() })
+}
+
+impl StagedVerifier {
+    pub fn install(self) -> Result<(), String> {
+        fsutil::install_temp(&self.tmp, &self.path).map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+impl Drop for StagedVerifier {
+    fn drop(&mut self) {
+        // After `install` the temp name is gone; before, this is the unused new verifier.
+        let _ = fs::remove_file(&self.tmp);
+    }
 }
 
 /// The PHC string stored in the verifier file.

@@ -28,7 +28,8 @@ pub fn sweep(vault_dir: &Path) -> Result<usize, SecretsError> {
             let name = entry.file_name().to_string_lossy().into_owned();
             if ft.is_dir() {
                 dirs.push(entry.path());
-            } else if ft.is_file() && temp_writer(&name).is_some_and(|pid| !process_alive(pid)) {
+            } else if ft.is_file() && temp_writer(&name).is_some_and(|pid| !crate::util::process::alive(pid))
+            {
                 fs::remove_file(entry.path())
                     .map_err(|e| backend(format!("{}: {e}", entry.path().display())))?;
                 removed += 1;
@@ -49,13 +50,4 @@ pub(super) fn temp_writer(name: &str) -> Option<i32> {
         && !pid.is_empty()
         && pid.bytes().all(|b| b.is_ascii_digit());
     is_temp.then(|| pid.parse().ok()).flatten()
-}
-
-/// Whether a process with this PID exists (one of another user counts too).
-fn process_alive(pid: i32) -> bool {
-    pid > 0
-        && !matches!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-            Err(nix::errno::Errno::ESRCH)
-        )
 }

@@ -44,6 +44,13 @@ const ENROLL_REFUSED: &str =
 
 const ENROLL_REJECTED: &str = "enroll.rejected";
 
+/// What a valid token's holder is told when the name cannot be enrolled, whatever the reason
+/// (outside the token's binding, or held by an active envoy): naming the bound name, the
+/// pattern or the envoy that holds the name would let a token holder map the fleet's names.
+/// The audit row keeps the reason and the name.
+const ENROLL_NAME_REFUSED: &str =
+    "this token cannot enroll that name (the reason is in the server's audit log); the token is still valid: ask the operator which name it is for";
+
 /// The address a request came from, as refusals are counted (see `conn_limits::source_key`).
 fn source_of<T>(req: &Request<T>) -> String {
     req.remote_addr()
@@ -132,9 +139,7 @@ impl AgentService {
                 &source,
                 "name held by an active envoy",
                 &name,
-                Status::already_exists(format!(
-                    "an active envoy is already named {name:?}; revoke it first (`vigocli envoys revoke {name}`); the token is still valid"
-                )),
+                Status::permission_denied(ENROLL_NAME_REFUSED),
             ));
         }
         let (cert_pem, cert) = s.issue_client_cert(&body.public_key, &id).map_err(internal)?;
@@ -230,14 +235,12 @@ fn choose_name(binding: &Binding, asked: &str, hostname: &str) -> Result<String,
     };
     wire::validate_envoy_name(&name).map_err(|e| ("invalid name", Status::invalid_argument(e)))?;
     match binding {
-        Binding::Name(bound) if *bound != name => Err((
-            "name differs from the token's",
-            Status::permission_denied(format!("this token is bound to envoy name {bound:?}, not {name:?}")),
-        )),
-        Binding::Pattern(p) if !Glob::new(p).is_ok_and(|g| g.matches(&name)) => Err((
-            "name outside the token's pattern",
-            Status::permission_denied(format!("this token only enrolls names matching {p:?}, not {name:?}")),
-        )),
+        Binding::Name(bound) if *bound != name => {
+            Err(("name differs from the token's", Status::permission_denied(ENROLL_NAME_REFUSED)))
+        }
+        Binding::Pattern(p) if !Glob::new(p).is_ok_and(|g| g.matches(&name)) => {
+            Err(("name outside the token's pattern", Status::permission_denied(ENROLL_NAME_REFUSED)))
+        }
         _ => Ok(name),
     }
 }

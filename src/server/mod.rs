@@ -109,6 +109,12 @@ fn startup(loaded: Loaded, paths: ServerPaths) -> Result<Ready, Failure> {
     // first one's admin token. The kernel drops the lock with the process, however it ends.
     let one_server = crate::util::lock::FileLock::acquire(&paths.server_lock, None, "vigosrv")
         .map_err(|e| Failure::failed(format!("{e}; one server per --base-dir: stop that one first")))?;
+    // A TLS change killed before its exchange left a staging copy: the set in force is the old
+    // one, so the copy is only debris (its audit row, if it committed, names an attempt).
+    let swept = crate::pki::sweep_stale_staging(&paths.tls_dir);
+    if swept > 0 {
+        tracing::warn!(swept, "removed TLS staging directories left by a change that was interrupted");
+    }
     let created = first_start::prepare(&paths, !loaded.settings.secrets.is_isopass())
         .map_err(|e| Failure::failed(format!("first start: {e}")))?;
     let (provider, rotations) =

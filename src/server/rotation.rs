@@ -1,18 +1,29 @@
 //! Secret rotation (DESIGN step 7): bump the epoch, find the envoys whose bundles use the key,
-//! mark their `watch_secret` resources triggered and flag them to apply at next check-in.
+//! mark their `watch_secret` resources triggered and flag them to apply at next check-in. A web
+//! user's password (`vigo/web/auth/<username>`) that changed also ends that user's sessions, in
+//! the same transaction, however the change was noticed (the CLI's notice, a rotation recorded
+//! while the server was down, the isopass watcher): this is the one place that does it.
 
 use rusqlite::TransactionBehavior;
 
 use super::state::Server;
 use crate::audit::{self, Event};
 
-/// Returns the names of the envoys that were flagged. `source` says what noticed the change
-/// (the CLI's notice, a pending rotation found at start, the isopass watcher), for the audit row.
-pub fn rotate(s: &Server, actor: &str, key: &str) -> Result<Vec<String>, String> {
+/// What a rotation did.
+pub struct Rotated {
+    /// The envoys flagged to apply at their next check-in.
+    pub envoys: Vec<String>,
+    /// Sessions ended because the key is a web user's password.
+    pub sessions_ended: usize,
+}
+
+/// `source` says what noticed the change (the CLI's notice, a pending rotation found at start,
+/// the isopass watcher), for the audit row.
+pub fn rotate(s: &Server, actor: &str, key: &str) -> Result<Rotated, String> {
     rotate_from(s, actor, key, "notice")
 }
 
-pub fn rotate_from(s: &Server, actor: &str, key: &str, source: &str) -> Result<Vec<String>, String> {
+pub fn rotate_from(s: &Server, actor: &str, key: &str, source: &str) -> Result<Rotated, String> {
     // The new value must be readable before anyone is told to fetch it.
     s.provider.version(key).map_err(|e| e.to_string())?;
     let mut flagged = Vec::new();
@@ -43,10 +54,30 @@ pub fn rotate_from(s: &Server, actor: &str, key: &str, source: &str) -> Result<V
     let detail = serde_json::json!({ "envoys": flagged, "secrets_epoch": epoch, "source": source });
     audit::append_in(&tx, &[Event::new(actor, "secret.rotated", key).detail(detail)])
         .map_err(|e| e.to_string())?;
+    let sessions_ended = end_sessions_on_new_password(&tx, actor, key).map_err(|e| e.to_string())?;
     tx.commit().map_err(|e| e.to_string())?;
     s.secrets_epoch_committed(epoch);
     tracing::info!(key, envoys = flagged.len(), epoch, "secret rotation announced");
-    Ok(flagged)
+    Ok(Rotated { envoys: flagged, sessions_ended })
+}
+
+/// A web user's password that changed (or went away) ends that user's sessions, with a
+/// `user.password_changed` row, inside the caller's transaction. Other keys: nothing.
+fn end_sessions_on_new_password(
+    tx: &rusqlite::Connection,
+    actor: &str,
+    key: &str,
+) -> rusqlite::Result<usize> {
+    let Some(username) = key.strip_prefix(crate::auth::accounts::password_key("").as_str()) else {
+        return Ok(0);
+    };
+    if crate::auth::accounts::check_username(username).is_err() {
+        return Ok(0);
+    }
+    let ended = crate::store::sessions::delete_for_user(tx, username)?;
+    let detail = serde_json::json!({ "sessions_ended": ended });
+    audit::append_in(tx, &[Event::new(actor, "user.password_changed", username).detail(detail)])?;
+    Ok(ended)
 }
 
 /// Runs the rotations the CLI recorded while the server was not there to be told (at start, and
@@ -60,12 +91,21 @@ pub fn apply_pending(s: &Server) {
     for (key, actor) in pending {
         let outcome = match s.provider.contains(&key) {
             Ok(true) => rotate_from(s, &actor, &key, "recorded while the server was away").map(drop),
-            _ => crate::store::rotations::clear(&s.db(), &key).map_err(|e| e.to_string()),
+            // A password deleted while the server was away ends the sessions it opened, too.
+            _ => clear_gone(s, &actor, &key).map_err(|e| e.to_string()),
         };
         if let Err(e) = outcome {
             tracing::warn!(key, error = %e, "a pending rotation could not be applied; it is kept for the next start or publish");
         }
     }
+}
+
+fn clear_gone(s: &Server, actor: &str, key: &str) -> rusqlite::Result<()> {
+    let mut conn = s.db();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    crate::store::rotations::clear(&tx, key)?;
+    end_sessions_on_new_password(&tx, actor, key)?;
+    tx.commit()
 }
 
 /// Rolls out what the isopass watcher saw change, one key at a time, until shutdown.

@@ -441,12 +441,16 @@ fn to_envoy_bundle(compiled: &CompiledBundle, config_epoch: u64) -> Result<Envoy
 /// A server over a temporary directory, for unit tests of the handlers.
 #[cfg(test)]
 pub fn test_server(tag: &str) -> (std::path::PathBuf, Arc<Server>) {
-    test_server_with(tag, Default::default())
+    test_server_with(tag, crate::secrets::MemoryProvider::new(), Default::default())
 }
 
-/// `test_server` with these login settings.
+/// As `test_server`, with these secrets and `auth:` settings.
 #[cfg(test)]
-pub fn test_server_with(tag: &str, auth: crate::settings::AuthSettings) -> (std::path::PathBuf, Arc<Server>) {
+pub fn test_server_with(
+    tag: &str,
+    secrets: crate::secrets::MemoryProvider,
+    auth: crate::settings::AuthSettings,
+) -> (std::path::PathBuf, Arc<Server>) {
     let dir = std::env::temp_dir().join(format!("vigo-server-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -466,7 +470,7 @@ pub fn test_server_with(tag: &str, auth: crate::settings::AuthSettings) -> (std:
         db: crate::store::open(&paths.db).unwrap(),
         pki: crate::pki::Pki::load(&paths).unwrap(),
         paths,
-        provider: Arc::new(crate::secrets::MemoryProvider::new()),
+        provider: Arc::new(secrets),
         config_dir: dir.join("config"),
         checkin_interval_secs: 300,
         client_cert_days: 30,

@@ -21,11 +21,14 @@ pub struct AuthSettings {
     pub session_lifetime: String,
     pub throttle: ThrottleConfig,
     /// The console's address as browsers reach it (`https://host:port`): the only `Origin`
-    /// accepted on state changes, and the base of the OIDC redirect. Default: the request's
-    /// own `Host`.
+    /// accepted on state changes, and the base of the OIDC redirect (required with `oidc`).
+    /// Default: the request's own `Host` (state changes only).
     pub public_url: Option<String>,
     /// Where admin accounts are looked up (a person's account on this host).
     pub passwd_file: String,
+    /// The longest an API token made by a web user (with a session or a token) may last; such
+    /// a token always expires, no later than this after it is made.
+    pub api_token_max_lifetime: String,
     pub oidc: Option<OidcSettings>,
     pub isowebauth: IsowebauthSettings,
 }
@@ -88,6 +91,7 @@ impl Default for AuthSettings {
             throttle: ThrottleConfig::default(),
             public_url: None,
             passwd_file: "/etc/passwd".into(),
+            api_token_max_lifetime: "366d".into(),
             oidc: None,
             isowebauth: IsowebauthSettings::default(),
         }
@@ -123,6 +127,11 @@ impl AuthSettings {
             return Err("auth: the oidc provider and the auth.oidc section go together".into());
         }
         if let Some(o) = &self.oidc {
+            // The OIDC redirect is built from this, never from a request's Host header, which
+            // the client chooses: a forged Host would send the provider's code elsewhere.
+            if self.public_url.is_none() {
+                return Err("auth.public_url is required when the oidc provider is on: the OIDC redirect (<public_url>/auth/oidc/callback) is built from it; set it to the console's address as browsers reach it, e.g. https://vigo.example.com:8443".into());
+            }
             if !o.issuer.starts_with("https://") {
                 return Err("auth.oidc.issuer must be an https:// URL".into());
             }
@@ -143,7 +152,13 @@ impl AuthSettings {
         bounds::absolute_path("auth.passwd_file", &self.passwd_file)?;
         bounds::namespace("auth.isowebauth.namespace", &self.isowebauth.namespace)?;
         self.throttle_settings().map(drop)?;
+        self.api_token_max_lifetime_secs().map(drop)?;
         self.challenge_ttl_secs().map(drop)
+    }
+
+    pub fn api_token_max_lifetime_secs(&self) -> Result<i64, String> {
+        bounds::duration("auth.api_token_max_lifetime", &self.api_token_max_lifetime, 3600, 3660 * DAY)
+            .map(|s| s as i64)
     }
 
     pub fn enabled(&self, provider: &str) -> bool {
@@ -194,6 +209,11 @@ mod tests {
         assert!(bad("providers: []").contains("at least one"));
         assert!(bad("providers: [kerberos]").contains("unknown provider"));
         assert!(bad("providers: [oidc]").contains("go together"));
+        let oidc = "providers: [oidc]\noidc: {issuer: https://id.test, client_id: v, client_secret: x}";
+        let refused = bad(oidc);
+        assert!(refused.contains("auth.public_url is required when the oidc provider is on"), "{refused}");
+        let with_url = format!("{oidc}\npublic_url: https://vigo.test:8443");
+        serde_yaml::from_str::<AuthSettings>(&with_url).unwrap().check().unwrap();
         assert!(bad("session_idle: 10s").contains("from 1m to 30d"));
         assert!(bad("throttle: {free_failures: 5, lockout_after: 5}").contains("below lockout_after"));
     }

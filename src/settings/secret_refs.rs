@@ -182,7 +182,7 @@ mod tests {
         serde_yaml::from_str(text).unwrap()
     }
 
-    const OIDC: &str = "auth:\n  providers: [oidc]\n  oidc: {issuer: 'https://id.example', client_id: vigo, client_secret: 'secret:vigo/oidc'}\n";
+    const OIDC: &str = "auth:\n  providers: [oidc]\n  public_url: https://vigo.example:8443\n  oidc: {issuer: 'https://id.example', client_id: vigo, client_secret: 'secret:vigo/oidc'}\n";
 
     #[test]
     fn refs_are_found_with_their_setting() {

@@ -137,4 +137,9 @@ pub const MIGRATIONS: &[&str] = &[
         retired_at   INTEGER
     );
     CREATE INDEX releases_by_version ON releases(version, target);",
+    // 8: an API token's name is unique among its owner's active tokens (the local-admin
+    // principal's ownerless tokens count as one owner); names used to be unique across owners,
+    // so no existing database breaks this.
+    "CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens(COALESCE(owner, ''), name)
+        WHERE revoked_at IS NULL;",
 ];

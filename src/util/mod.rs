@@ -7,6 +7,7 @@ pub mod hosts;
 pub mod https;
 pub mod interrupt;
 pub mod lock;
+pub mod process;
 pub mod prompt;
 pub mod reveal;
 pub mod text;

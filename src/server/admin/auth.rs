@@ -1,5 +1,6 @@
 //! Who is calling the admin API: a bearer token (the boot-minted local-admin token, or a
-//! `vgot_` API token, which never exceeds its owner's role), or a console session cookie. A
+//! `vgot_` API token, which is dead once its owner's role is below its own), or a console
+//! session cookie. A
 //! session's state changes must also carry its CSRF token and come from the console's own
 //! origin. Source addresses grant nothing. Then the route's one permission is checked.
 
@@ -23,6 +24,8 @@ pub enum Via {
     LocalAdmin,
     Token {
         name: String,
+        /// When the token expires: a token it makes may last no longer.
+        expires_at: Option<i64>,
     },
     /// The session id itself, to derive its CSRF token for pages and to end it at logout.
     Session {
@@ -86,11 +89,16 @@ fn by_token(server: &Server, token: &str) -> Result<Caller, ApiError> {
     let found =
         crate::store::api_tokens::find_active(&server.db(), &hash, unix_now())?.ok_or_else(unauthorized)?;
     let token_role = Role::parse(&found.role).ok_or_else(unauthorized)?;
-    let via = Via::Token { name: found.name.clone() };
+    let via = Via::Token { name: found.name.clone(), expires_at: found.expires_at };
     match found.owner {
-        // A token follows its owner: a lowered role or a disabled account applies at once.
+        // A token follows its owner: a disabled or deleted account ends it, and so does a role
+        // lowered below the token's (the role change also revokes it; this covers the rest).
         Some(owner) => {
-            let role = token_role.min(user_role(server, &owner)?);
+            let owner_role = user_role(server, &owner)?;
+            if owner_role.rank() < token_role.rank() {
+                return Err(unauthorized());
+            }
+            let role = token_role.min(owner_role);
             Ok(Caller {
                 actor: format!("user:{owner}/api-token:{}", found.name),
                 role,

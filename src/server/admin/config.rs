@@ -141,31 +141,13 @@ pub async fn secret_rotated(
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     if !s.provider.contains(&req.key).map_err(ApiError::internal)? {
         return Err(ApiError::not_found(format!(
-            "the secrets backend holds no secret {:?}; store it first (`vigocli secrets set`, or in isopass)",
-            req.key
+            "the secrets backend holds no secret {}; store it first (`vigocli secrets set`, or in isopass)",
+            super::errors::quoted(&req.key)
         )));
     }
-    let affected =
-        crate::server::rotation::rotate(&s, &caller.actor, &req.key).map_err(ApiError::internal)?;
-    let sessions_ended = end_sessions_on_new_password(&s, &caller, &req.key)?;
+    // A web password's rotation also ends that user's sessions (in `rotation`, for every path).
+    let done = crate::server::rotation::rotate(&s, &caller.actor, &req.key).map_err(ApiError::internal)?;
     Ok(Json(json!({
-        "key": req.key, "affected_envoys": affected, "secrets_epoch": s.secrets_epoch(), "sessions_ended": sessions_ended,
+        "key": req.key, "affected_envoys": done.envoys, "secrets_epoch": s.secrets_epoch(), "sessions_ended": done.sessions_ended,
     })))
-}
-
-/// A new web password (`vigo/web/auth/<username>`) ends that user's sessions at once.
-fn end_sessions_on_new_password(s: &Server, caller: &Caller, key: &str) -> Result<usize, ApiError> {
-    let Some(username) = key.strip_prefix(crate::auth::accounts::password_key("").as_str()) else {
-        return Ok(0);
-    };
-    if crate::auth::accounts::check_username(username).is_err() {
-        return Ok(0);
-    }
-    let mut conn = s.db();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let ended = crate::store::sessions::delete_for_user(&tx, username)?;
-    let detail = json!({ "sessions_ended": ended });
-    audit::append_in(&tx, &[Event::new(&caller.actor, "user.password_changed", username).detail(detail)])?;
-    tx.commit()?;
-    Ok(ended)
 }

@@ -51,8 +51,11 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult = Result<Json<Value>, ApiError>;
 
-/// A name or id taken from a request, as it may be quoted back: at most 64 characters, with
-/// control characters escaped.
+/// A name or id taken from a request, as it may be quoted back: at most 64 characters, in
+/// quotes, with quotes, backslashes, control and invisible characters (bidi overrides,
+/// zero-width…) escaped, so an echoed name can neither flood an answer nor fake or hide text
+/// where it is shown (a terminal, a log, the console). Every error that repeats input goes
+/// through this (or `util::text::excerpt`).
 pub fn quoted(text: &str) -> String {
     crate::util::text::quote_short(text)
 }

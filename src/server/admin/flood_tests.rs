@@ -38,7 +38,8 @@ async fn post_json(
 /// source has failed enough to be turned away, nothing more enters the throttle's table.
 #[tokio::test]
 async fn a_flood_of_challenges_for_new_names_does_not_grow_the_throttle() {
-    let (dir, s) = test_server_with("flood-challenge", with_isowebauth());
+    let (dir, s) =
+        test_server_with("flood-challenge", crate::secrets::MemoryProvider::new(), with_isowebauth());
     let router = router(s.clone());
     let attacker: IpAddr = "203.0.113.9".parse().unwrap();
     let long = "Q".repeat(2000);
@@ -57,7 +58,7 @@ async fn a_flood_of_challenges_for_new_names_does_not_grow_the_throttle() {
 /// One source asks for challenges until it holds its share; another source still gets one.
 #[tokio::test]
 async fn one_source_holding_its_challenges_leaves_others_theirs() {
-    let (dir, s) = test_server_with("flood-share", with_isowebauth());
+    let (dir, s) = test_server_with("flood-share", crate::secrets::MemoryProvider::new(), with_isowebauth());
     let router = router(s);
     let flood: IpAddr = "203.0.113.10".parse().unwrap();
     let other: IpAddr = "198.51.100.10".parse().unwrap();
@@ -80,7 +81,7 @@ async fn one_source_holding_its_challenges_leaves_others_theirs() {
 /// the API; a callback whose query does not parse gets the generic failure, not axum's text.
 #[tokio::test]
 async fn wrong_methods_and_bad_queries_get_json_not_text() {
-    let (dir, s) = test_server_with("flood-405", with_isowebauth());
+    let (dir, s) = test_server_with("flood-405", crate::secrets::MemoryProvider::new(), with_isowebauth());
     let router = router(s);
     for (method, path) in [(Method::GET, "/auth/basic"), (Method::PUT, "/auth/isowebauth/challenge")] {
         let req = Request::builder()

@@ -28,15 +28,36 @@ type S = Arc<Server>;
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub IpAddr);
 
+/// The login routes that take a POST (JSON from scripts, forms from the console), each checked
+/// by `browser_answers` against login CSRF.
+pub const LOGIN_POSTS: &[&str] = &["/auth/basic", "/auth/isowebauth/challenge", "/auth/isowebauth"];
+
 /// The routes that need no session or token.
 pub fn public_routes() -> Router<S> {
     Router::new()
         .route("/auth/providers", get(providers))
-        .route("/auth/basic", post(basic_login))
-        .route("/auth/isowebauth/challenge", post(super::isowebauth::challenge))
-        .route("/auth/isowebauth", post(super::isowebauth::login))
+        .route(LOGIN_POSTS[0], post(basic_login))
+        .route(LOGIN_POSTS[1], post(super::isowebauth::challenge))
+        .route(LOGIN_POSTS[2], post(super::isowebauth::login))
         .route("/auth/oidc/start", get(super::oidc_login::start))
         .route("/auth/oidc/callback", get(super::oidc_login::callback))
+}
+
+/// Whether a login request may have come from another site's page: its `Origin` is not the
+/// console's (the same rule as a session's state changes), or, with no `Origin`, the browser's
+/// own `Sec-Fetch-Site` says it is cross-site or same-site (no page can set that header;
+/// scripts send neither). Any method but GET and HEAD counts, so a route added later is
+/// covered too.
+fn foreign_login(s: &Server, request: &Request) -> bool {
+    if matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        return false;
+    }
+    let headers = request.headers();
+    if headers.contains_key(header::ORIGIN) {
+        return !super::auth::from_own_origin(s, request);
+    }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    site.is_some_and(|v| !v.eq_ignore_ascii_case("same-origin") && !v.eq_ignore_ascii_case("none"))
 }
 
 /// Every failure gets exactly this, whatever went wrong (unknown user, wrong password, disabled
@@ -48,13 +69,9 @@ pub fn login_failed() -> Response {
 /// A browser's login (an HTML form post, or the OIDC round trip) that failed goes back to the
 /// login page, which says only that it failed: the same for every reason, like the JSON answer.
 /// A login posted from another site's page is refused before it is heard, so no site can log
-/// a visitor in to an account of its choosing (login CSRF); scripts send no `Origin`.
+/// a visitor in to an account of its choosing (login CSRF; see `foreign_login`).
 pub async fn browser_answers(State(s): State<S>, request: Request, next: axum::middleware::Next) -> Response {
-    let has_origin = request.headers().contains_key(header::ORIGIN);
-    if request.method() == axum::http::Method::POST
-        && has_origin
-        && !super::auth::from_own_origin(&s, &request)
-    {
+    if foreign_login(&s, &request) {
         let refusal = json!({ "error": "refused: a login must come from the console's own origin" });
         return (StatusCode::FORBIDDEN, Json(refusal)).into_response();
     }

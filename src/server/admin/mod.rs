@@ -13,6 +13,7 @@ mod errors;
 mod isowebauth;
 pub(crate) mod login;
 mod oidc_login;
+pub(crate) mod owned_tokens;
 mod runs;
 pub(crate) mod sessions;
 mod tls;
@@ -137,3 +138,8 @@ pub fn router(server: Arc<Server>) -> Router {
 mod flood_tests;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod token_tests;
+#[cfg(test)]
+mod user_tests;

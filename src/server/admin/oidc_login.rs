@@ -25,9 +25,11 @@ fn pending_cookie(id: &str, max_age: i64) -> String {
     format!("{PENDING_COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
 }
 
-/// Where the provider sends the browser back to.
-fn redirect_uri(s: &Server, request: &Request) -> Option<String> {
-    Some(format!("{}/auth/oidc/callback", super::auth::own_origin(s, request)?))
+/// Where the provider sends the browser back to: always under the configured `public_url`
+/// (required with `oidc`, see `AuthSettings::check`), never under the request's Host header,
+/// which the client chooses.
+fn redirect_uri(s: &Server) -> Option<String> {
+    Some(format!("{}/auth/oidc/callback", s.auth.public_url.as_ref()?))
 }
 
 /// The provider's client, discovered at the first login (a provider that is down when the
@@ -51,18 +53,14 @@ async fn client(s: &Server) -> Option<Arc<OidcClient>> {
     }
 }
 
-pub async fn start(
-    State(s): State<Arc<Server>>,
-    Extension(Peer(source)): Extension<Peer>,
-    request: Request,
-) -> Response {
+pub async fn start(State(s): State<Arc<Server>>, Extension(Peer(source)): Extension<Peer>) -> Response {
     if !may_try(&s, PROVIDER, "", source) {
         return login_failed();
     }
     if !s.auth.enabled(PROVIDER) {
         return failed(&s, PROVIDER, "provider not enabled", "", source);
     }
-    let (Some(client), Some(redirect)) = (client(&s).await, redirect_uri(&s, &request)) else {
+    let (Some(client), Some(redirect)) = (client(&s).await, redirect_uri(&s)) else {
         return failed(&s, PROVIDER, "provider unreachable", "", source);
     };
     let scopes: Vec<&str> =
@@ -148,5 +146,29 @@ fn oidc_kind(e: &crate::auth::oidc::OidcError) -> &'static str {
         E::StateMismatch => "state mismatch",
         E::LoginExpired => "login expired",
         _ => "token or code refused",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// L7: the redirect is the configured public URL's, and there is none without one.
+    #[test]
+    fn the_redirect_comes_from_public_url_only() {
+        let auth = crate::settings::AuthSettings {
+            public_url: Some("https://vigo.example:8443".into()),
+            ..Default::default()
+        };
+        let (dir, s) = crate::server::state::test_server_with(
+            "oidc-redirect",
+            crate::secrets::MemoryProvider::new(),
+            auth,
+        );
+        assert_eq!(redirect_uri(&s).as_deref(), Some("https://vigo.example:8443/auth/oidc/callback"));
+        std::fs::remove_dir_all(dir).unwrap();
+        let (dir, s) = crate::server::state::test_server("oidc-no-redirect");
+        assert_eq!(redirect_uri(&s), None);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

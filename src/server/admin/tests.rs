@@ -126,3 +126,83 @@ async fn malformed_input_gets_a_json_error_that_does_not_echo_it() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// L3: every answer that repeats a name, key or id from the request repeats it short and with
+/// control and invisible characters escaped, whatever route and wherever the input came from.
+#[tokio::test]
+async fn echoed_input_is_short_and_escaped_on_every_route_that_repeats_it() {
+    let (dir, s) = test_server("echo-escaped");
+    let router = router(s);
+    // Long (capped before its hidden characters) and short (all of it shown, escaped).
+    for nasty in [
+        format!("{}\u{1b}[31mred\u{202e}kcab\u{200b}\r\nX-Injected: 1", "N".repeat(300)),
+        "x\u{1b}[31mred\u{202e}kcab\u{200b}\r\nX".to_string(),
+    ] {
+        echo_cases(&router, &nasty).await;
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+async fn echo_cases(router: &Router, nasty: &str) {
+    let path: String =
+        form_urlencoded::byte_serialize(nasty.as_bytes()).collect::<String>().replace('+', "%20");
+    let body = |field: &str| serde_json::json!({ field: nasty }).to_string();
+    let cases = [
+        (Method::GET, format!("/v1/users/{path}"), String::new()),
+        (Method::POST, format!("/v1/users/{path}/role"), r#"{"role":"viewer"}"#.to_string()),
+        (Method::POST, format!("/v1/users/{path}/disable"), "{}".to_string()),
+        (Method::POST, format!("/v1/users/{path}/delete"), "{}".to_string()),
+        (Method::GET, format!("/v1/envoys/{path}"), String::new()),
+        (Method::POST, format!("/v1/envoys/{path}/revoke"), "{}".to_string()),
+        (Method::POST, format!("/v1/api-tokens/{path}/revoke"), "{}".to_string()),
+        (Method::POST, format!("/v1/api-tokens/{path}/revoke?owner={path}"), "{}".to_string()),
+        (Method::POST, format!("/v1/auth/tokens/{path}/revoke"), "{}".to_string()),
+        (Method::POST, format!("/v1/sessions/{path}/revoke"), "{}".to_string()),
+        (Method::POST, "/v1/secrets/rotated".to_string(), body("key")),
+        (Method::POST, "/v1/users".to_string(), body("username")),
+        (
+            Method::POST,
+            "/v1/api-tokens".to_string(),
+            format!(r#"{{"name":{},"role":"viewer"}}"#, serde_json::json!(nasty)),
+        ),
+        (
+            Method::POST,
+            "/v1/auth/tokens".to_string(),
+            format!(r#"{{"name":"ok","user":{}}}"#, serde_json::json!(nasty)),
+        ),
+        (
+            Method::POST,
+            "/v1/auth/tokens".to_string(),
+            format!(r#"{{"name":{},"user":"nobody"}}"#, serde_json::json!(nasty)),
+        ),
+        (
+            Method::POST,
+            "/v1/enroll-tokens".to_string(),
+            format!(r#"{{"ttl_secs":60,"envoy_name":{}}}"#, serde_json::json!(nasty)),
+        ),
+        (
+            Method::POST,
+            "/v1/enroll-tokens".to_string(),
+            format!(r#"{{"ttl_secs":60,"envoy_pattern":{}}}"#, serde_json::json!(nasty)),
+        ),
+    ];
+    for (method, uri, body) in cases {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(&uri)
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .header("content-type", "application/json")
+            .body(HttpBody::from(body))
+            .unwrap();
+        let resp = router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let message = json["error"].as_str().unwrap_or_else(|| panic!("{method} {uri}: {status} {json}"));
+        assert!(status.is_client_error(), "{method} {uri}: {status} {message}");
+        assert!(message.chars().count() < 400, "{method} {uri}: {} characters: {message}", message.len());
+        assert!(!message.contains(&"N".repeat(100)), "{method} {uri}: {message}");
+        let hidden: Vec<char> = message.chars().filter(|c| crate::util::text::is_hidden(*c)).collect();
+        assert!(hidden.is_empty(), "{method} {uri}: {hidden:?} in {message:?}");
+    }
+}

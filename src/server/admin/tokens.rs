@@ -3,16 +3,15 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use rusqlite::TransactionBehavior;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::errors::{quoted, ApiError, ApiResult, Body, PathParam};
+use super::errors::{ApiError, ApiResult, Body, PathParam, Query};
+use super::owned_tokens::{make_ownerless_or_own, revoke_any_token};
 use super::Caller;
 use crate::audit::{self, Event};
-use crate::auth::Role;
 use crate::config::glob::Glob;
 use crate::crypto;
 use crate::server::state::Server;
@@ -126,45 +125,14 @@ pub struct CreateApiToken {
     role: String,
 }
 
+/// Mints an API token: one owned by no one for the local-admin principal, one of the caller's
+/// own for anyone else (see `owned_tokens`).
 pub async fn create_api_token(
     State(s): S,
     Extension(caller): Extension<Caller>,
     Body(req): Body<CreateApiToken>,
 ) -> ApiResult {
-    if Role::parse(&req.role).is_none() {
-        return Err(ApiError::bad_request("role must be admin, viewer or compliance"));
-    }
-    wire::validate_name("token name", &req.name).map_err(ApiError::bad_request)?;
-    let token = crypto::random_token("vgot_").map_err(ApiError::internal)?;
-    let id = crypto::uuid_v4().map_err(ApiError::internal)?;
-    let mut conn = s.db();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if store::api_tokens::active_name_taken(&tx, &req.name)? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "an active API token is already named {:?}; revoke it first or pick another name",
-                req.name
-            ),
-        ));
-    }
-    let hash = crypto::sha256(token.as_bytes());
-    let row = store::api_tokens::NewApiToken {
-        id: &id,
-        name: &req.name,
-        role: &req.role,
-        hash: &hash,
-        created_at: unix_now(),
-        owner: None,
-        expires_at: None,
-    };
-    store::api_tokens::insert(&tx, &row)?;
-    audit::append_in(
-        &tx,
-        &[Event::new(&caller.actor, "api_token.created", &req.name).detail(json!({ "role": req.role }))],
-    )?;
-    tx.commit()?;
-    Ok(Json(json!({ "id": id, "token": token, "role": req.role })))
+    make_ownerless_or_own(&s, &caller, &req.name, &req.role).map(Json)
 }
 
 /// Names, roles and dates of API tokens (never the tokens or their hashes).
@@ -179,24 +147,22 @@ pub async fn list_api_tokens(State(s): S) -> ApiResult {
     Ok(Json(json!({ "api_tokens": rows })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeQuery {
+    /// Whose token (`local-admin` for the local-admin principal's); needed only when several
+    /// owners have an active token of that name.
+    #[serde(default)]
+    owner: Option<String>,
+}
+
 /// Revokes the active token of that name: from the commit on, it authenticates nothing.
 pub async fn revoke_api_token(
     State(s): S,
     Extension(caller): Extension<Caller>,
     PathParam(name): PathParam,
+    Query(q): Query<RevokeQuery>,
 ) -> ApiResult {
-    revoke_any_token(&s, &caller, &name)?;
-    Ok(Json(json!({ "name": name, "revoked": true })))
-}
-
-/// Revokes the active API token of that name, whoever holds it, with its audit row.
-pub fn revoke_any_token(s: &Server, caller: &Caller, name: &str) -> Result<(), ApiError> {
-    let mut conn = s.db();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !store::api_tokens::revoke(&tx, name, unix_now())? {
-        return Err(ApiError::not_found(format!("no active API token is named {}", quoted(name))));
-    }
-    audit::append_in(&tx, &[Event::new(&caller.actor, "api_token.revoked", name)])?;
-    tx.commit()?;
-    Ok(())
+    revoke_any_token(&s, &caller, &name, q.owner.as_deref())?;
+    Ok(Json(json!({ "name": name, "owner": q.owner, "revoked": true })))
 }

@@ -125,6 +125,10 @@ pub async fn create_user(s: &Server, caller: &Caller, req: NewUser) -> Result<We
     if role == Role::Admin {
         check_admin_account(s, &req.username)?;
     }
+    if crate::store::users::get(&s.db(), &req.username)?.is_some() {
+        return Err(taken(&req.username));
+    }
+    refuse_leftover_password(s, &req.username).await?;
     let now = unix_now();
     let user = WebUser {
         username: req.username.clone(),
@@ -147,14 +151,43 @@ pub async fn create_user(s: &Server, caller: &Caller, req: NewUser) -> Result<We
     Ok(user)
 }
 
+fn taken(username: &str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, format!("a web user is already named {}", quoted(username)))
+}
+
+/// A password still in the vault for a name no user holds was left by an earlier user of that
+/// name (deleted through the API or the console, which cannot remove it: the vault is written
+/// by the CLI under its unlock gate, or lives in isopass). A new user of the name would open
+/// with it, so creation waits until it is gone. A backend that cannot answer refuses too.
+async fn refuse_leftover_password(s: &Server, username: &str) -> Result<(), ApiError> {
+    let (provider, key) = (s.provider.clone(), accounts::password_key(username));
+    let k = key.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        provider.prepare(&[k.clone()].into())?;
+        provider.contains(&k)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match found {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "the vault still holds a password for {username} (an earlier user of that name left it): remove it with `vigocli secrets delete {key}`, then create the user and set a new password"
+            ),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot check the secrets backend for a leftover password ({e}); try again"),
+        )),
+    }
+}
+
 fn insert_user(s: &Server, caller: &Caller, user: &WebUser) -> Result<(), ApiError> {
     let mut conn = s.db();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !crate::store::users::insert(&tx, user)? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("a web user is already named {:?}", user.username),
-        ));
+        return Err(taken(&user.username));
     }
     let detail = json!({ "role": user.role, "ssh_key": user.ssh_key.is_some() });
     audit::append_in(&tx, &[Event::new(&caller.actor, "user.created", &user.username).detail(detail)])?;
@@ -206,9 +239,18 @@ pub fn change_role(s: &Server, caller: &Caller, name: &str, role: &str) -> ApiRe
     if role == Role::Admin {
         check_admin_account(s, name)?;
     }
+    // Tokens above the new role are revoked with the change: a token never outlives a demotion
+    // (and does not come back with a later promotion).
+    let above: Vec<&str> =
+        Role::ALL_BY_RANK.iter().filter(|r| r.rank() > role.rank()).map(|r| r.name()).collect();
     let detail = json!({ "from": before.role, "to": role.name() });
     change(s, caller, name, "user.role_changed", detail, |c| {
-        crate::store::users::set_role(c, name, role.name(), unix_now())
+        let now = unix_now();
+        if !crate::store::users::set_role(c, name, role.name(), now)? {
+            return Ok(false);
+        }
+        crate::store::api_tokens::revoke_owned_with_roles(c, name, &above, now)?;
+        Ok(true)
     })
 }
 
@@ -238,7 +280,8 @@ pub fn set_enabled(s: &Server, caller: &Caller, name: &str, enabled: bool) -> Ap
 }
 
 /// Deletes the user, ends their sessions and revokes their API tokens. Their password stays in
-/// the vault until removed there (`vigocli webusers delete` does both).
+/// the vault until removed there (`vigocli webusers delete` does both); until then no new user
+/// of that name can be created (`refuse_leftover_password`).
 pub async fn delete(
     State(s): S,
     Extension(caller): Extension<Caller>,

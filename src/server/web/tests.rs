@@ -300,6 +300,66 @@ async fn a_login_from_another_origin_is_refused() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Every login route that takes a POST, as JSON and as a form: another site's Origin, `null`
+/// without `Sec-Fetch-Site: same-origin`, and no Origin but a cross-site or same-site
+/// `Sec-Fetch-Site` are refused before the login is heard; the console's own pages and scripts
+/// (no Origin, no Sec-Fetch-Site) are heard.
+#[tokio::test]
+async fn every_login_route_refuses_another_sites_post_as_json_and_as_form() {
+    let auth = crate::settings::AuthSettings {
+        providers: vec!["basic".into(), "isowebauth".into()],
+        ..Default::default()
+    };
+    let (dir, s) = crate::server::state::test_server_with(
+        "web-login-csrf-all",
+        crate::secrets::MemoryProvider::new(),
+        auth,
+    );
+    let router = router(s);
+    let own = format!("https://{HOST}");
+    let foreign: &[&[(&str, &str)]] = &[
+        &[("origin", "https://evil.example")],
+        &[("origin", "https://console.test:9999")],
+        &[("origin", "null")],
+        &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "same-site")],
+    ];
+    let heard: &[&[(&str, &str)]] = &[
+        &[],
+        &[("origin", &own)],
+        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        &[("sec-fetch-site", "same-origin")],
+    ];
+    let bodies = [
+        ("application/json", r#"{"username":"alice","password":"nope","challenge_id":"x","signature":"y"}"#),
+        ("application/x-www-form-urlencoded", "username=alice&password=nope&challenge_id=x&signature=y"),
+    ];
+    for path in crate::server::admin::login::LOGIN_POSTS {
+        for (content_type, body) in bodies {
+            let post = |headers: &[(&str, &str)]| {
+                let mut req = Request::post(*path)
+                    .extension(crate::server::admin::Peer(std::net::Ipv4Addr::LOCALHOST.into()))
+                    .header("host", HOST)
+                    .header("content-type", content_type);
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                req.body(Body::from(body)).unwrap()
+            };
+            for headers in foreign {
+                let answer = send(&router, post(headers)).await;
+                assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path} {content_type} {headers:?}");
+            }
+            for headers in heard {
+                let answer = send(&router, post(headers)).await;
+                assert_ne!(answer.status, StatusCode::FORBIDDEN, "{path} {content_type} {headers:?}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// The route table in docs/CONSOLE.md is the code's: every console route once, with its method
 /// and permission.
 #[test]

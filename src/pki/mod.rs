@@ -6,6 +6,10 @@
 //! signs anything; after the switch, `ca.prev` is the old CA, still trusted for client
 //! certificates until every envoy has renewed under the new one.
 
+mod staging;
+
+pub use staging::{sweep as sweep_stale_staging, Staged};
+
 use crate::crypto::x509::{self, CertAndKey};
 use crate::crypto::{self, SecretString};
 use crate::paths::ServerPaths;
@@ -101,47 +105,17 @@ pub fn trusted_cas_pem(paths: &ServerPaths) -> Result<String, String> {
     Ok(pem)
 }
 
-/// Changes to `<base>/tls` are made on a full copy which then takes the directory's place in
-/// one atomic exchange: a crash leaves the old set or the new one, never a CA without its key
-/// or a certificate without its CA. A lock keeps two operators from interleaving.
-pub fn replace_tls_dir(
+/// A staged change of `<base>/tls` (see `staging`): a full copy changed by `prepare`, put in
+/// place by `Staged::put_in_place` once the change's audit row has committed.
+pub fn stage_tls_change(
     paths: &ServerPaths,
     prepare: impl FnOnce(&ServerPaths) -> Result<(), String>,
-) -> Result<(), String> {
-    use nix::fcntl::{renameat2, RenameFlags};
-    let _lock = crate::util::lock::FileLock::acquire(
-        &paths.base.join("tls.lock"),
-        Some(std::time::Duration::from_secs(30)),
-        "a TLS change",
-    )?;
-    let staging = paths.base.join(format!(".tls.staging-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    fsutil::ensure_dir(&staging, 0o700).map_err(|e| e.to_string())?;
-    let result = (|| {
-        for entry in
-            std::fs::read_dir(&paths.tls_dir).map_err(|e| format!("{}: {e}", paths.tls_dir.display()))?
-        {
-            let entry = entry.map_err(|e| e.to_string())?;
-            if !entry.file_type().map_err(|e| e.to_string())?.is_file() {
-                continue;
-            }
-            let mode = std::os::unix::fs::PermissionsExt::mode(
-                &entry.metadata().map_err(|e| e.to_string())?.permissions(),
-            );
-            let bytes = std::fs::read(entry.path()).map_err(|e| e.to_string())?;
-            fsutil::atomic_write(&staging.join(entry.file_name()), &bytes, mode & 0o777)
-                .map_err(|e| e.to_string())?;
-        }
+) -> Result<Staged, String> {
+    staging::stage_change(&paths.tls_dir, |dir| {
         let mut staged = paths.clone();
-        staged.tls_dir = staging.clone();
-        prepare(&staged)?;
-        renameat2(None, &staging, None, &paths.tls_dir, RenameFlags::RENAME_EXCHANGE)
-            .map_err(|e| format!("replacing {}: {e}", paths.tls_dir.display()))?;
-        fsutil::sync_dir(&paths.base).map_err(|e| e.to_string())
-    })();
-    // After the exchange the staging name holds the old set; before it, the unfinished copy.
-    let _ = std::fs::remove_dir_all(&staging);
-    result
+        staged.tls_dir = dir.to_path_buf();
+        prepare(&staged)
+    })
 }
 
 fn write_cert(path: &std::path::Path, pem: &str) -> Result<(), String> {
@@ -180,38 +154,36 @@ fn write_new_set(
     write_cert(&dir.join("cert"), &server.cert_pem)
 }
 
-/// A new CA and server certificate as the TLS directory `dir`, which must be absent or empty.
-/// The set is made in a sibling directory that then takes `dir`'s name, so a crash leaves no
-/// CA without its key.
+/// A new CA and server certificate as the TLS directory `dir`, which must be absent or empty,
+/// staged beside it (so a crash leaves no CA without its key) until put in place.
+pub fn stage_new_tls_dir(
+    dir: &std::path::Path,
+    sans: &[String],
+    ca_days: u32,
+    server_days: u32,
+) -> Result<Staged, String> {
+    staging::stage_new(dir, |staged| write_new_set(staged, sans, ca_days, server_days))
+}
+
+/// `stage_new_tls_dir` put in place at once: for the first start, which has nothing to replace
+/// and records its audit row once the server is up.
 pub fn create_tls_dir(
     dir: &std::path::Path,
     sans: &[String],
     ca_days: u32,
     server_days: u32,
 ) -> Result<(), String> {
-    let parent = fsutil::parent_dir(dir);
-    fsutil::ensure_dir(parent, 0o700).map_err(|e| format!("{}: {e}", parent.display()))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let staging = parent.join(format!(".{name}.new-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    fsutil::ensure_dir(&staging, 0o700).map_err(|e| e.to_string())?;
-    let result = write_new_set(&staging, sans, ca_days, server_days).and_then(|()| {
-        // rename(2) replaces an empty directory and refuses one with files in it.
-        std::fs::rename(&staging, dir).map_err(|e| format!("{}: {e} (it already holds files)", dir.display()))
-    });
-    let _ = std::fs::remove_dir_all(&staging);
-    result?;
-    fsutil::sync_dir(parent).map_err(|e| e.to_string())
+    stage_new_tls_dir(dir, sans, ca_days, server_days)?.put_in_place()
 }
 
-/// Replaces every certificate and key in the TLS directory with a new set.
-pub fn regenerate_tls_dir(
+/// Every certificate and key in the TLS directory replaced with a new set, staged.
+pub fn stage_regenerated_tls_dir(
     paths: &ServerPaths,
     sans: &[String],
     ca_days: u32,
     server_days: u32,
-) -> Result<(), String> {
-    replace_tls_dir(paths, |staged| write_new_set(&staged.tls_dir, sans, ca_days, server_days))
+) -> Result<Staged, String> {
+    stage_tls_change(paths, |staged| write_new_set(&staged.tls_dir, sans, ca_days, server_days))
 }
 
 /// The names and addresses the current server certificate is for.
@@ -221,9 +193,9 @@ pub fn server_cert_names(paths: &ServerPaths) -> Result<Vec<String>, String> {
     x509::subject_alt_names(&der[0]).map_err(|e| e.to_string())
 }
 
-/// A new server certificate from the active CA (`sans` default to the current one's).
-pub fn renew_server_cert(paths: &ServerPaths, sans: &[String], days: u32) -> Result<(), String> {
-    replace_tls_dir(paths, |staged| {
+/// A new server certificate from the active CA (`sans` default to the current one's), staged.
+pub fn stage_renewed_server_cert(paths: &ServerPaths, sans: &[String], days: u32) -> Result<Staged, String> {
+    stage_tls_change(paths, |staged| {
         let pki = Pki::load(staged)?;
         let server = x509::generate_server_cert(&pki.ca, sans, days).map_err(|e| e.to_string())?;
         write_cert(&staged.server_cert(), &server.cert_pem)?;
@@ -231,28 +203,29 @@ pub fn renew_server_cert(paths: &ServerPaths, sans: &[String], days: u32) -> Res
     })
 }
 
-/// Rollover, step 1: a new CA that agents are told to trust; it signs nothing yet.
-pub fn rollover_start(paths: &ServerPaths, ca_days: u32) -> Result<String, String> {
+/// Rollover, step 1: a new CA that agents are told to trust; it signs nothing yet. Staged;
+/// returns the new CA's name too.
+pub fn stage_rollover_start(paths: &ServerPaths, ca_days: u32) -> Result<(Staged, String), String> {
     if paths.ca_next().exists() || paths.ca_prev().exists() {
         return Err("a CA rollover is already under way (tls/ca.next or tls/ca.prev exists); see `vigocli tls status`".into());
     }
     let name = format!("Vigo CA {}", &crate::util::time::now_rfc3339()[..10]);
     let ca = x509::generate_named_ca(ca_days, &name).map_err(|e| e.to_string())?;
-    replace_tls_dir(paths, |staged| {
+    let staged = stage_tls_change(paths, |staged| {
         write_cert(&staged.ca_next(), &ca.cert_pem)?;
         write_key(&staged.ca_key_next(), &ca.key_pem)
     })?;
-    Ok(name)
+    Ok((staged, name))
 }
 
 /// Rollover, step 2: the new CA becomes the active one (it issues client certificates and a new
-/// server certificate); the old one stays trusted as `ca.prev` until step 3.
-pub fn rollover_switch(paths: &ServerPaths, server_days: u32) -> Result<(), String> {
+/// server certificate); the old one stays trusted as `ca.prev` until step 3. Staged.
+pub fn stage_rollover_switch(paths: &ServerPaths, server_days: u32) -> Result<Staged, String> {
     if !paths.ca_next().exists() {
         return Err("no CA rollover has been started (`vigocli tls ca-rollover start`)".into());
     }
     let sans = server_cert_names(paths)?;
-    replace_tls_dir(paths, |staged| {
+    stage_tls_change(paths, |staged| {
         let old_ca = read(&staged.ca_cert(), "")?;
         let next = CertAndKey {
             cert_pem: read(&staged.ca_next(), "")?,
@@ -271,12 +244,12 @@ pub fn rollover_switch(paths: &ServerPaths, server_days: u32) -> Result<(), Stri
     })
 }
 
-/// Rollover, step 3: the old CA is trusted no more.
-pub fn rollover_finish(paths: &ServerPaths) -> Result<(), String> {
+/// Rollover, step 3: the old CA is trusted no more. Staged.
+pub fn stage_rollover_finish(paths: &ServerPaths) -> Result<Staged, String> {
     if !paths.ca_prev().exists() {
         return Err("there is no old CA to retire (no `vigocli tls ca-rollover switch` yet)".into());
     }
-    replace_tls_dir(paths, |staged| std::fs::remove_file(staged.ca_prev()).map_err(|e| e.to_string()))
+    stage_tls_change(paths, |staged| std::fs::remove_file(staged.ca_prev()).map_err(|e| e.to_string()))
 }
 
 /// The hex pin of the CA being retired, if a rollover has switched and not finished.
@@ -311,12 +284,12 @@ mod tests {
         let (dir, paths) = installation("rollover");
         let before = Pki::load(&paths).unwrap();
         assert_eq!(x509::certs_from_pem(&before.bundle_pem).unwrap().len(), 1);
-        rollover_start(&paths, 30).unwrap();
-        assert!(rollover_start(&paths, 30).is_err(), "one rollover at a time");
+        stage_rollover_start(&paths, 30).unwrap().0.put_in_place().unwrap();
+        assert!(stage_rollover_start(&paths, 30).is_err(), "one rollover at a time");
         let started = Pki::load(&paths).unwrap();
         assert_eq!(started.ca_pin, before.ca_pin, "the new CA signs nothing yet");
         assert_eq!(x509::certs_from_pem(&started.bundle_pem).unwrap().len(), 2);
-        rollover_switch(&paths, 30).unwrap();
+        stage_rollover_switch(&paths, 30).unwrap().put_in_place().unwrap();
         let switched = Pki::load(&paths).unwrap();
         assert_ne!(switched.ca_pin, before.ca_pin);
         assert_eq!(switched.retiring_pins, [crypto::hex_encode(&before.ca_pin)]);
@@ -326,7 +299,7 @@ mod tests {
         let id = crypto::Ed25519Identity::generate().unwrap();
         let client = x509::issue_client_cert(&switched.ca, &id.public_key(), "e", 1).unwrap();
         assert!(verifier.is_ca_issued(&x509::certs_from_pem(&client).unwrap()[0]));
-        rollover_finish(&paths).unwrap();
+        stage_rollover_finish(&paths).unwrap().put_in_place().unwrap();
         let finished = Pki::load(&paths).unwrap();
         assert_eq!(x509::certs_from_pem(&finished.bundle_pem).unwrap().len(), 1);
         assert!(finished.retiring_pins.is_empty());
@@ -346,12 +319,47 @@ mod tests {
     fn a_failed_change_leaves_the_tls_directory_as_it_was() {
         let (dir, paths) = installation("atomic");
         let before = std::fs::read(paths.ca_cert()).unwrap();
-        let err = replace_tls_dir(&paths, |staged| {
+        let err = stage_tls_change(&paths, |staged| {
             std::fs::write(staged.ca_cert(), "half").unwrap();
             Err("stopped halfway".into())
         });
         assert!(err.is_err());
         assert_eq!(std::fs::read(paths.ca_cert()).unwrap(), before);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// M6: a staged change is invisible until put in place, and one dropped (its audit row did
+    /// not commit) leaves the directory as it was and no staging copy; a copy left by a killed
+    /// writer is swept, a live writer's kept.
+    #[test]
+    fn a_staged_change_is_in_place_only_once_put_there() {
+        let (dir, paths) = installation("staged");
+        let before = std::fs::read(paths.server_cert()).unwrap();
+        let staged = stage_renewed_server_cert(&paths, &["vigo.test".into()], 30).unwrap();
+        assert_ne!(std::fs::read(staged.path().join("cert")).unwrap(), before, "the new one is staged");
+        assert_eq!(std::fs::read(paths.server_cert()).unwrap(), before, "and not in place yet");
+        drop(staged);
+        assert_eq!(std::fs::read(paths.server_cert()).unwrap(), before);
+        let staging = |d: &std::path::Path| -> Vec<String> {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("staging"))
+                .collect()
+        };
+        assert!(staging(&dir).is_empty(), "{:?}", staging(&dir));
+        stage_renewed_server_cert(&paths, &["vigo.test".into()], 30).unwrap().put_in_place().unwrap();
+        assert_ne!(std::fs::read(paths.server_cert()).unwrap(), before);
+        fsutil::check_private(&paths.server_key()).unwrap();
+        assert!(staging(&dir).is_empty());
+        // A killed writer's copy (a PID that cannot exist) goes; this live process's stays.
+        let dead = dir.join(".tls.staging-2147483647");
+        let live = dir.join(format!(".tls.staging-{}", std::process::id()));
+        for d in [&dead, &live] {
+            fsutil::ensure_dir(d, 0o700).unwrap();
+        }
+        assert_eq!(sweep_stale_staging(&paths.tls_dir), 1);
+        assert!(!dead.exists() && live.exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
