@@ -100,7 +100,14 @@ fn every_list_and_show_verb_prints_its_documented_json_fields() {
 
     let shown = json(&f, &["envoys", "show", "web1", "-o", "json"]);
     let mut show_fields = envoy_fields.to_vec();
-    show_fields.extend(["bundle_hash", "resources", "entitled_keys"]);
+    show_fields.extend([
+        "bundle_hash",
+        "resources",
+        "entitled_keys",
+        "agent_version",
+        "agent_binary",
+        "tamper_signals",
+    ]);
     assert_fields(&shown, &show_fields);
     assert_eq!(shown["entitled_keys"], serde_json::json!(["web/key"]));
     assert_eq!(shown["resources"], 2);
@@ -125,7 +132,8 @@ fn every_list_and_show_verb_prints_its_documented_json_fields() {
 
     // The table stays the default and names the same rows.
     let table = f.cli(&["envoys", "show", "web1"], "");
-    assert!(String::from_utf8_lossy(&table.stdout).contains("entitled keys: web/key"), "{}", text(&table));
+    let shown = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(shown.lines().any(|l| l.starts_with("entitled keys:") && l.ends_with(" web/key")), "{shown}");
     let table = f.cli(&["runs", "show", r["id"].as_str().unwrap()], "");
     let t = String::from_utf8_lossy(&table.stdout).to_string();
     assert!(t.contains("RESOURCE") && t.contains("app-config") && !t.contains("json-test-value"), "{t}");

@@ -285,3 +285,76 @@ fn kill_9_at_any_moment_of_an_update_leaves_a_binary_that_runs() {
     assert_code(&out, 0);
     assert_eq!(version_of(&r.agent_bin("k1")), next, "{}", text(&out));
 }
+
+#[test]
+fn the_bootstrap_script_installs_enrolls_and_the_agent_converges() {
+    let r = setup("bootstrap", &[]);
+    let next = bump(&r.base_version, 1);
+    r.publish(&next);
+    r.want(&next, &[]);
+    let fetched = Command::new("curl")
+        .args(["-fsS", "--cacert"])
+        .arg(r.f.base().join("tls/ca"))
+        .arg(format!("https://{}/bootstrap", r.f.api_addr))
+        .output()
+        .expect("curl is required");
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    let script = String::from_utf8(fetched.stdout).unwrap();
+    assert!(script.starts_with("#!/bin/sh") && script.contains(&next), "{script}");
+    let token = r.f.dir.join("token");
+    std::fs::write(&token, format!("{}\n", r.f.token(None))).unwrap();
+    let root = r.f.dir.join("new-host");
+    let sh = |script: &str, name: &str| {
+        let file = r.f.dir.join(&format!("{name}.sh"));
+        std::fs::write(&file, script).unwrap();
+        Command::new("sh")
+            .arg(&file)
+            .args(["--root", root.to_str().unwrap(), "--token-file", token.to_str().unwrap(), "--name", name])
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .unwrap()
+    };
+
+    // A binary that is not the one whose SHA-256 the script carries (the server's copy altered
+    // after it was published, as a compromised mirror would serve it) is refused, and nothing
+    // is installed.
+    let sha = script.split("SHA256='").nth(1).unwrap().split('\'').next().unwrap().to_string();
+    let stored = r.f.base().join("releases").join(&sha);
+    let good = std::fs::read(&stored).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    std::fs::write(&stored, &bad).unwrap();
+    let out = sh(&script, "boot0");
+    assert!(!out.status.success() && text(&out).contains("refusing it"), "{}", text(&out));
+    assert!(!root.join("usr/local/bin/vigo").exists());
+    std::fs::write(&stored, &good).unwrap();
+
+    let out = sh(&script, "boot1");
+    assert!(out.status.success(), "{}", text(&out));
+    let installed = root.join("usr/local/bin/vigo");
+    assert_eq!(version_of(&installed), next);
+    assert!(root.join("etc/vigo/release.pub").exists() && root.join("usr/local/bin/vigo.sig").exists());
+    // The installed agent, trusting the installed key, checks in and converges.
+    let config = r.f.dir.join("new-host.yaml");
+    std::fs::write(
+        &config,
+        format!("release:\n  public_key_file: {}\n", root.join("etc/vigo/release.pub").display()),
+    )
+    .unwrap();
+    let apply_root = r.f.dir.join("new-host-fs");
+    std::fs::create_dir_all(apply_root.join("etc")).unwrap();
+    let run = spawn_program(
+        &root.join("usr/local/bin/vigo-agent"),
+        &root.join("var/lib/vigo"),
+        &["run", "--once", "--root", apply_root.to_str().unwrap()],
+        "",
+        &[("VIGO_CONFIG", config.to_str().unwrap())],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert_code(&run, 0);
+    assert_eq!(std::fs::read_to_string(apply_root.join("etc/motd")).unwrap(), "managed\n");
+    let shown = r.cli(&["envoys", "show", "boot1", "-o", "json"]);
+    assert!(text(&shown).contains(&format!("signed {next}")), "{}", text(&shown));
+}

@@ -54,6 +54,15 @@ fn setup(tag: &str, misbehave: Option<&'static str>, login_as: &str) -> Setup {
 }
 
 /// curl as the browser, with its cookie jar: (status, Location, body, Set-Cookie lines).
+/// What a browser gets for any refused callback: back to the login page, which says only that
+/// the login failed (the reason is in the audit log).
+const REFUSED: (u16, &str) = (303, "/login?failed=1");
+
+fn refused(s: &Setup, url: &str) -> bool {
+    let (status, location, _, _) = browse(s, url);
+    (status, location.as_str()) == REFUSED
+}
+
 fn browse(s: &Setup, url: &str) -> (u16, String, String, Vec<String>) {
     let headers = s.fleet.dir.join("browse-headers");
     let out = Command::new("curl")
@@ -133,8 +142,8 @@ fn a_good_oidc_login_gives_a_session_for_the_matching_web_user() {
     let me: serde_json::Value = serde_json::from_slice(&me.stdout).unwrap();
     assert_eq!(me["username"], "alice", "{me}");
     // The same callback again: the code is spent and the pending login gone.
-    let (status, _, body, cookies) = browse(&s, &callback);
-    assert_eq!((status, body.as_str()), (401, r#"{"error":"login failed"}"#));
+    let (status, location, _, cookies) = browse(&s, &callback);
+    assert_eq!((status, location.as_str()), REFUSED);
     assert!(session_cookie(&cookies).is_none());
     // No token, code or client secret reached the database, the logs or the audit log.
     let code = callback.split("code=").nth(1).unwrap().split('&').next().unwrap();
@@ -153,17 +162,17 @@ fn a_wrong_state_another_browser_and_an_unknown_user_are_refused() {
     // A state that is not the one this browser's login sent.
     let callback = through_the_provider(&s);
     let forged = callback.replace("state=", "state=x");
-    assert_eq!(browse(&s, &forged).0, 401);
+    assert!(refused(&s, &forged));
     // A callback without the browser's pre-login cookie (another browser).
     let callback = through_the_provider(&s);
     std::fs::remove_file(&s.jar).unwrap();
-    assert_eq!(browse(&s, &callback).0, 401, "another browser cannot finish this login");
+    assert!(refused(&s, &callback), "another browser cannot finish this login");
     assert!(failures(&s.fleet) > before, "refusals are audited");
     // bob is known to the provider but is no web user: nobody is created by logging in.
     let s = setup("oidc-unknown", None, "bob");
     let callback = through_the_provider(&s);
-    let (status, _, body, cookies) = browse(&s, &callback);
-    assert_eq!((status, body.as_str()), (401, r#"{"error":"login failed"}"#));
+    let (status, location, _, cookies) = browse(&s, &callback);
+    assert_eq!((status, location.as_str()), REFUSED);
     assert!(session_cookie(&cookies).is_none());
     let users = s.fleet.cli(&["webusers", "list", "-o", "json"], "");
     assert!(!String::from_utf8_lossy(&users.stdout).contains("bob"));
@@ -175,8 +184,8 @@ fn tampered_id_tokens_are_refused_each_with_the_generic_answer() {
     {
         let s = setup(&format!("oidc-{misbehave}"), Some(misbehave), "alice");
         let callback = through_the_provider(&s);
-        let (status, _, body, cookies) = browse(&s, &callback);
-        assert_eq!((status, body.as_str()), (401, r#"{"error":"login failed"}"#), "{misbehave}");
+        let (status, location, _, cookies) = browse(&s, &callback);
+        assert_eq!((status, location.as_str()), REFUSED, "{misbehave}");
         assert!(session_cookie(&cookies).is_none(), "{misbehave}");
         let mut f = s.fleet;
         f.stop_server();

@@ -230,12 +230,13 @@ impl ConfigTree {
         }
     }
 
-    /// The agent version `envoy_name` should run: the first matching entry that names one, else
-    /// the default (None: leave agents on whatever they run).
+    /// The agent version `envoy_name` should run: the last matching entry that names one (later
+    /// entries win, as for vars), else the default (None: leave agents on whatever they run).
     pub fn desired_agent_version(&self, envoy_name: &str) -> Option<&str> {
         self.nodes
             .entries
             .iter()
+            .rev()
             .filter(|e| e.glob.matches(envoy_name))
             .find_map(|e| e.agent_version.as_ref())
             .or(self.nodes.default_agent_version.as_ref())

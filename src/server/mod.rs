@@ -2,6 +2,7 @@
 //! when TLS files, the master key or any `secret:` ref cannot be read.
 
 mod admin;
+mod bootstrap;
 mod capture;
 mod conn_limits;
 mod envelope;
@@ -326,15 +327,21 @@ fn check_own_binary(public_key_file: &std::path::Path) -> CmdResult {
     }
     let status = crate::release::gate::check_self(public_key_file)
         .map_err(|e| Failure::refused(format!("refusing to start: {e}")))?;
-    match &status {
-        crate::release::gate::BinaryStatus::Development => tracing::warn!(
-            key_file = %public_key_file.display(),
-            "UNSIGNED DEVELOPMENT BUILD: no release key is compiled in or installed, so this binary's signature was not checked"
-        ),
-        verified => tracing::info!(binary = %verified.summary(), "the binary's signature checks out"),
+    if let verified @ crate::release::gate::BinaryStatus::Verified { .. } = &status {
+        tracing::info!(binary = %verified.summary(), "the binary's signature checks out");
     }
     crate::release::gate::record(status);
     Ok(())
+}
+
+/// Said once the server runs (so that a start error stays the only line of a failed start).
+fn warn_if_unsigned(public_key_file: &std::path::Path) {
+    if crate::release::gate::recorded() == Some(&crate::release::gate::BinaryStatus::Development) {
+        tracing::warn!(
+            key_file = %public_key_file.display(),
+            "UNSIGNED DEVELOPMENT BUILD: no release key is compiled in or installed, so this binary's signature was not checked"
+        );
+    }
 }
 
 async fn run(args: ServerArgs) -> CmdResult {
@@ -376,6 +383,7 @@ async fn run(args: ServerArgs) -> CmdResult {
     note_first_start(&server, &created)?;
     note_config_source(&server, fallback)?;
     rotation::apply_pending(&server);
+    warn_if_unsigned(&settings.release.public_key_file());
     let _hardening = hardening::watch(server.clone());
     server
         .updates

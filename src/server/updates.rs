@@ -33,6 +33,15 @@ impl Updates {
     pub fn set_key(&self, key: Option<ReleaseKey>) {
         *self.key.lock().unwrap_or_else(|p| p.into_inner()) = key;
     }
+
+    /// The release public key as its one-line file (for the bootstrap script).
+    pub fn key_line(&self) -> Option<String> {
+        self.key
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|k| crate::release::keys::public_key_line(&k.public))
+    }
 }
 
 fn file_of(s: &Server, sha256: &str) -> PathBuf {

@@ -31,10 +31,25 @@ pub fn run(ctx: &Context, a: DoctorArgs) -> CmdResult {
     local::database(ctx, a.quick, &mut checks);
     local::disk(ctx, &mut checks);
     remote::server(ctx, &mut checks);
-    checks.push(crate::doctor::Check::warn(
-        "binary signature",
-        "not configured: this build does not check its own signature yet",
-        "nothing to do until signed releases are set up",
-    ));
+    checks.push(binary_signature(ctx));
     crate::doctor::report(&checks, a.output == super::output::Format::Json)
+}
+
+/// This binary (the same file as the server's on a server host) against its `.sig`.
+fn binary_signature(ctx: &Context) -> crate::doctor::Check {
+    use crate::doctor::Check;
+    use crate::release::gate::{check_self, BinaryStatus};
+    match check_self(&ctx.settings.settings.release.public_key_file()) {
+        Ok(BinaryStatus::Development) => Check::warn(
+            "binary signature",
+            "unsigned development build: no release key is compiled in or installed",
+            "install the release public key as /etc/vigo/release.pub (root-owned), or use a build with VIGO_RELEASE_PUBKEY",
+        ),
+        Ok(verified) => Check::ok("binary signature", verified.summary()),
+        Err(e) => Check::fail(
+            "binary signature",
+            e.to_string(),
+            "reinstall a signed release with its .sig; vigosrv refuses to start like this",
+        ),
+    }
 }

@@ -124,6 +124,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(server.clone(), login::browser_answers))
         .merge(crate::server::web::public_routes())
+        .merge(crate::server::bootstrap::public_routes())
         .layer(DefaultBodyLimit::max(16 * 1024));
     public
         .merge(protected)
