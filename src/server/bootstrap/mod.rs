@@ -126,6 +126,12 @@ async fn script(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
     }
 }
 
+/// What `/bootstrap/agent/...` hands out.
+enum Served {
+    Sig(String),
+    Binary(Vec<u8>),
+}
+
 /// A live release's binary or its `.sig`, by SHA-256.
 async fn agent(State(s): State<Arc<Server>>, Path(file): Path<String>) -> Response {
     let (sha, sig) = match file.strip_suffix(".sig") {
@@ -135,20 +141,23 @@ async fn agent(State(s): State<Arc<Server>>, Path(file): Path<String>) -> Respon
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return refuse(StatusCode::NOT_FOUND, "no such release");
     }
-    let found = tokio::task::spawn_blocking(move || -> Result<Option<(Release, Option<Vec<u8>>)>, String> {
+    let found = tokio::task::spawn_blocking(move || -> Result<Option<Served>, String> {
         let Some(r) = crate::store::releases::live_by_sha(&s.db(), &sha).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let bytes = match sig {
-            true => None,
-            false => Some(std::fs::read(s.paths.releases_dir.join(&r.sha256)).map_err(|e| e.to_string())?),
-        };
-        Ok(Some((r, bytes)))
+        Ok(Some(match sig {
+            true => Served::Sig(r.sig),
+            false => Served::Binary(
+                std::fs::read(s.paths.releases_dir.join(&r.sha256)).map_err(|e| e.to_string())?,
+            ),
+        }))
     })
     .await;
     match found {
-        Ok(Ok(Some((r, None)))) => ([(header::CONTENT_TYPE, "application/json")], r.sig).into_response(),
-        Ok(Ok(Some((_, Some(bytes))))) => {
+        Ok(Ok(Some(Served::Sig(text)))) => {
+            ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+        }
+        Ok(Ok(Some(Served::Binary(bytes)))) => {
             ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
         }
         Ok(Ok(None)) => refuse(StatusCode::NOT_FOUND, "no such release"),
