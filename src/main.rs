@@ -16,6 +16,7 @@ mod crypto;
 mod doctor;
 mod exit;
 mod logging;
+mod manual;
 mod paths;
 mod pki;
 mod placeholder;
@@ -111,6 +112,8 @@ fn by_subcommand(args: &[&str]) -> ExitCode {
         "cli" => cli::main("vigo cli", rest),
         "agent" => agent::main("vigo agent", rest),
         "quickstart" => quickstart::main("vigo quickstart", rest),
+        // Hidden: the man pages and completions packaging/build.sh ships (src/manual).
+        "package-docs" => manual::main(rest),
         "--version" | "-V" | "version" => {
             println!("{}", argv::version_line());
             ExitCode::SUCCESS

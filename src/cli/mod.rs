@@ -113,6 +113,9 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
     };
     let (settings, file) = (&loaded.settings, &loaded.file);
     let base = settings.base_dir(parsed.base_dir.as_deref(), paths::SERVER_DEFAULT_BASE);
+    if let Err(e) = become_state_owner(&base) {
+        return finish(Err(crate::exit::Failure::failed(e)));
+    }
     let env_server = std::env::var("VIGO_SERVER").ok().filter(|v| !v.is_empty());
     // Flags, then the environment, then the config file (only when there is one).
     let server = parsed.server.or(env_server).or_else(|| file.as_ref().map(|_| settings.admin_url()));
@@ -126,6 +129,31 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
         settings: loaded.clone(),
     };
     finish(run(&ctx, parsed.command))
+}
+
+/// On a packaged server host the state directory belongs to the server's system user (`vigo`,
+/// docs/OPERATIONS.md "Distro packages"). Run as root against a directory another user owns,
+/// the CLI becomes that user (its uid, the directory's gid, no other groups) before it touches
+/// anything, so that `sudo vigocli secrets init` and the rest leave files the server can read
+/// and never root-owned ones it cannot. The config file has been read already, as root.
+fn become_state_owner(base: &std::path::Path) -> Result<(), String> {
+    use nix::unistd::{setgid, setgroups, setuid, Gid, Uid};
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let Ok(meta) = std::fs::metadata(base) else { return Ok(()) };
+    if meta.uid() == 0 {
+        return Ok(());
+    }
+    let (uid, gid) = (Uid::from_raw(meta.uid()), Gid::from_raw(meta.gid()));
+    let failed = |e: nix::Error| {
+        format!("cannot become the owner of {} (uid {uid}, gid {gid}) to work in it: {e}", base.display())
+    };
+    setgroups(&[gid]).map_err(failed)?;
+    setgid(gid).map_err(failed)?;
+    setuid(uid).map_err(failed)?;
+    Ok(())
 }
 
 fn run(ctx: &Context, command: Command) -> CmdResult {
