@@ -61,11 +61,11 @@ fn write_all(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(&comp)?;
     let version = crate::release::version();
     let roles = roles();
-    std::fs::write(man.join("vigo.1"), roff::vigo_page(&version, &roles))?;
+    std::fs::write(man.join("vigo.1"), roff::vigo_page(version, &roles))?;
     for r in &roles {
-        std::fs::write(man.join(format!("{}.{}", r.name, r.section)), roff::role_page(&version, r))?;
+        std::fs::write(man.join(format!("{}.{}", r.name, r.section)), roff::role_page(version, r))?;
     }
-    std::fs::write(man.join("vigo.vgo.5"), roff::vgo_page(&version))?;
+    std::fs::write(man.join("vigo.vgo.5"), roff::vgo_page(version))?;
     let tree = complete::tree(&roles);
     std::fs::write(comp.join("vigo.bash"), complete::bash(&tree))?;
     std::fs::write(comp.join("_vigo"), complete::zsh(&tree))?;
