@@ -124,4 +124,11 @@ pub const MIGRATIONS: &[&str] = &[
         unaffected    TEXT NOT NULL
     );
     CREATE INDEX advisories_by_package ON advisories(package);",
+    // 7: one delivery cursor per audit sink (integrations): the last sequence number the sink
+    // has taken, and when it last took something. The audit table itself is the queue.
+    "CREATE TABLE sink_cursors (
+        name         TEXT PRIMARY KEY,
+        last_seq     INTEGER NOT NULL,
+        last_success INTEGER
+    );",
 ];
