@@ -6,6 +6,7 @@
 //! and `agent:` hold what only those roles read. Flags and the environment win over the file.
 
 mod auth;
+mod integrations;
 mod limits;
 pub mod secret_refs;
 mod secrets;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use auth::AuthSettings;
+pub use integrations::{FileSink, IntegrationSettings, SyslogSink, WebhookSink};
 pub use limits::{LimitSettings, RunSettings};
 pub use secret_refs::SecretRef;
 pub use secrets::{IsopassSettings, SecretsSettings};
@@ -49,6 +51,8 @@ pub struct Settings {
     pub runs: RunSettings,
     /// Logins, sessions and their throttling.
     pub auth: AuthSettings,
+    /// Audit sinks and the metrics listener (server only).
+    pub integrations: IntegrationSettings,
     pub cli: CliSettings,
     pub agent: AgentSettings,
 }
@@ -86,6 +90,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             runs: RunSettings::default(),
             auth: AuthSettings::default(),
+            integrations: IntegrationSettings::default(),
             cli: CliSettings::default(),
             agent: AgentSettings::default(),
         }
@@ -153,7 +158,7 @@ impl Settings {
             serde_yaml::from_str(&text).map_err(|e| format!("config file {shown}: {e}"))?;
         // A ref stands where a value will be: checking it now would judge the ref's text.
         // Credentials are exempt: no check reads their value.
-        let unresolved = refs.iter().any(|r| !secret_refs::CREDENTIALS.contains(&r.setting.as_str()));
+        let unresolved = refs.iter().any(|r| !secret_refs::is_credential(&r.setting));
         if !unresolved {
             settings.check().map_err(|e| format!("config file {shown}: {e}"))?;
         }
@@ -174,6 +179,7 @@ impl Settings {
             return Err("client_cert_renew_days must be from 1 to client_cert_days - 1".into());
         }
         self.runs.check()?;
+        self.integrations.check()?;
         self.auth.check()
     }
 
