@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
 use super::capture;
+use super::metrics::Rpc;
 use super::state::{EnvoyInfo, Server};
 use crate::audit::{self, Event};
 use crate::config::glob::Glob;
@@ -202,6 +203,7 @@ impl AgentService {
         if let Err(status) = written {
             return status;
         }
+        s.metrics.entitlement_denials.inc();
         let mut named: Vec<String> =
             denied.iter().take(DENIED_KEYS_SHOWN).map(|k| format!("secret:{}", audit::clip(k))).collect();
         if denied.len() > DENIED_KEYS_SHOWN {
@@ -239,16 +241,16 @@ fn choose_name(binding: &Binding, asked: &str, hostname: &str) -> Result<String,
     }
 }
 
-#[tonic::async_trait]
-impl VigoAgent for AgentService {
-    async fn enroll(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
+/// The RPCs themselves; the trait implementation below times each one for `/metrics`.
+impl AgentService {
+    async fn enroll_rpc(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
         capture::record("Enroll", "request", req.get_ref());
         let answer = self.enroll_blocking(&req)?;
         capture::record("Enroll", "response", &answer);
         Ok(Response::new(answer))
     }
 
-    async fn check_in(
+    async fn check_in_rpc(
         &self,
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::CheckInResponse>, Status> {
@@ -280,7 +282,7 @@ impl VigoAgent for AgentService {
         Ok(Response::new(answer))
     }
 
-    async fn resolve_secrets(
+    async fn resolve_secrets_rpc(
         &self,
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
@@ -329,12 +331,13 @@ impl VigoAgent for AgentService {
             audit::append_in(c, &[Event::new(&actor, "secret.epoch_resolved", &id).detail(detail)]).map(drop)
         })
         .await?;
+        s.metrics.keys_resolved.add(body.keys.len() as u64);
         let answer = pb::ResolveSecretsResponse { sealed_values: sealed, secrets_epoch: epoch };
         capture::record(wire::METHOD_RESOLVE, "response", &answer);
         Ok(Response::new(answer))
     }
 
-    async fn report_run(
+    async fn report_run_rpc(
         &self,
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::ReportRunResponse>, Status> {
@@ -366,6 +369,7 @@ impl VigoAgent for AgentService {
         let run_id = crypto::uuid_v4().map_err(internal)?;
         let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
         let answer_id = run_id.clone();
+        let outcome = report.status.clone();
         s.write_fresh(&auth, move |c, _| {
             let run = store::runs::NewRun {
                 id: &run_id,
@@ -383,6 +387,7 @@ impl VigoAgent for AgentService {
             Ok(())
         })
         .await?;
+        s.metrics.run_reported(&outcome);
         let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
         Ok(Response::new(answer))
@@ -390,7 +395,7 @@ impl VigoAgent for AgentService {
 
     /// A new certificate for the envoy's own key (the key cannot change: it is the identity),
     /// recorded and audited before it is handed out.
-    async fn renew_certificate(
+    async fn renew_certificate_rpc(
         &self,
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::RenewCertificateResponse>, Status> {
@@ -420,5 +425,55 @@ impl VigoAgent for AgentService {
         };
         capture::record(wire::METHOD_RENEW, "response", &answer);
         Ok(Response::new(answer))
+    }
+}
+
+#[tonic::async_trait]
+impl VigoAgent for AgentService {
+    async fn enroll(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.enroll_rpc(req).await;
+        self.server.metrics.rpc(Rpc::Enroll, started, &result);
+        result
+    }
+
+    async fn check_in(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::CheckInResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.check_in_rpc(req).await;
+        self.server.metrics.rpc(Rpc::CheckIn, started, &result);
+        result
+    }
+
+    async fn resolve_secrets(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.resolve_secrets_rpc(req).await;
+        self.server.metrics.rpc(Rpc::ResolveSecrets, started, &result);
+        result
+    }
+
+    async fn report_run(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::ReportRunResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.report_run_rpc(req).await;
+        self.server.metrics.rpc(Rpc::ReportRun, started, &result);
+        result
+    }
+
+    async fn renew_certificate(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::RenewCertificateResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.renew_certificate_rpc(req).await;
+        self.server.metrics.rpc(Rpc::RenewCertificate, started, &result);
+        result
     }
 }

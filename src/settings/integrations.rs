@@ -118,10 +118,6 @@ impl SyslogSink {
 }
 
 impl IntegrationSettings {
-    pub fn is_empty(&self) -> bool {
-        self.syslog.is_empty() && self.webhook.is_empty() && self.file.is_empty()
-    }
-
     pub fn retry_max_secs(&self) -> Result<u64, String> {
         let s = parse_duration(&self.retry_max).map_err(|e| format!("integrations.retry_max: {e}"))?;
         if !(1..=3600).contains(&s) {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use auth::AuthSettings;
-pub use integrations::{FileSink, IntegrationSettings, SyslogSink, WebhookSink};
+pub use integrations::{IntegrationSettings, SyslogSink, WebhookSink};
 pub use limits::{LimitSettings, RunSettings};
 pub use secret_refs::SecretRef;
 pub use secrets::{IsopassSettings, SecretsSettings};
