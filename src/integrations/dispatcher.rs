@@ -77,6 +77,14 @@ impl Transport {
         }
     }
 
+    /// At shutdown: what in flight still counts (syslog rows that settle in time).
+    async fn drain(&mut self) -> Option<i64> {
+        match self {
+            Transport::Syslog(s) => s.drain().await,
+            _ => None,
+        }
+    }
+
     fn settling(&self) -> bool {
         matches!(self, Transport::Syslog(s) if s.unsettled())
     }
@@ -252,6 +260,10 @@ impl Task {
                     break;
                 }
             }
+        }
+        if let Some(c) = sink.transport.drain().await.filter(|c| *c > confirmed) {
+            state.delivered(c, (c - confirmed) as u64, unix_now());
+            confirmed = c;
         }
         if confirmed > persisted {
             self.persist(&state.name, confirmed).await;

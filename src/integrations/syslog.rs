@@ -216,6 +216,22 @@ impl Syslog {
         Ok(self.settled())
     }
 
+    /// At shutdown: waits (at most `SETTLE`) for the rows in flight to settle on a connection
+    /// that stays up, so a restart does not send them again; returns the last that did.
+    pub async fn drain(&mut self) -> Option<i64> {
+        let mut last = None;
+        let until = Instant::now() + SETTLE + Duration::from_millis(100);
+        while self.unsettled() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            match self.poll().await {
+                Ok(Some(s)) => last = Some(s),
+                Ok(None) => {}
+                Err(_) => return last,
+            }
+        }
+        last
+    }
+
     /// Whether anything is waiting to settle.
     pub fn unsettled(&self) -> bool {
         !self.unsettled.is_empty()

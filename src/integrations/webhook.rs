@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::audit::Row;
 use crate::crypto::SecretString;
 use crate::settings::WebhookSink;
-use crate::util::https::{HttpsClient, TrustRoots};
+use crate::util::https::{HttpError, HttpsClient, TrustRoots};
 
 /// A batch body stops growing past this (a batch always holds at least one row).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -72,15 +72,30 @@ impl Webhook {
             .client
             .post_bytes(&self.url, "application/json", &[(SIGNATURE_HEADER, sig)], body)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| self.describe(e))?;
         if !(200..300).contains(&answer.status) {
             return Err(format!("{} answered HTTP {}", self.shown(), answer.status));
         }
         Ok(rows.get(taken.wrapping_sub(1)).map(|r| r.seq))
     }
 
+    /// The receiver as errors name it: its origin, never the path (which may hold a token).
     fn shown(&self) -> String {
-        self.url[..url::Position::AfterPath].to_string()
+        self.url.origin().ascii_serialization()
+    }
+
+    /// The client's error without the URL's path.
+    fn describe(&self, e: HttpError) -> String {
+        let shown = self.shown();
+        match e {
+            HttpError::Connect(why) => format!("cannot reach {why}"),
+            HttpError::Tls { host, reason } => format!("TLS with {host} failed: {reason}"),
+            HttpError::Timeout(_, secs) => format!("{shown} did not answer within {secs} s"),
+            HttpError::TooLarge(_, max) => format!("the answer from {shown} is larger than {max} bytes"),
+            HttpError::Redirect(_, code) => format!("{shown} answered with a redirect (HTTP {code}), which is not followed"),
+            HttpError::Protocol(_, why) => format!("HTTP exchange with {shown} failed: {why}"),
+            HttpError::Url(_) | HttpError::Trust(_) => format!("{shown}: {e}"),
+        }
     }
 }
 
