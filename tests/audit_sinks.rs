@@ -77,9 +77,15 @@ fn rsyslog_over_tls_gets_every_row_across_its_restart_and_the_export_verifies() 
         let (base, api) = (f.base(), f.api_addr.clone());
         std::thread::spawn(move || {
             for _ in 0..12 {
-                let out = spawn_role("vigocli", &base, &["tokens", "create", "--any-name"], "", &[("VIGO_SERVER", &format!("https://{api}"))])
-                    .wait_with_output()
-                    .unwrap();
+                let out = spawn_role(
+                    "vigocli",
+                    &base,
+                    &["tokens", "create", "--any-name"],
+                    "",
+                    &[("VIGO_SERVER", &format!("https://{api}"))],
+                )
+                .wait_with_output()
+                .unwrap();
                 assert_code(&out, 0);
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -93,7 +99,13 @@ fn rsyslog_over_tls_gets_every_row_across_its_restart_and_the_export_verifies() 
     wait_until(
         40,
         "the failing sink to show in /v1/health",
-        || f.health()["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains("audit sink siem")),
+        || {
+            f.health()["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p.as_str().unwrap().contains("audit sink siem"))
+        },
         || f.health().to_string(),
     );
     let health = f.health();
@@ -106,7 +118,12 @@ fn rsyslog_over_tls_gets_every_row_across_its_restart_and_the_export_verifies() 
 
     rsyslog.start();
     let h = head(&f);
-    wait_until(40, "rsyslog to get every row after its restart", || has_all(&seqs_in(&received()), h), received);
+    wait_until(
+        40,
+        "rsyslog to get every row after its restart",
+        || has_all(&seqs_in(&received()), h),
+        received,
+    );
     let verified = verify_export(&f, &received_path);
     assert!(verified.contains(&format!("to {h} ")), "{verified}");
     // The export's head is the database's.
@@ -119,12 +136,22 @@ fn rsyslog_over_tls_gets_every_row_across_its_restart_and_the_export_verifies() 
     f.restart_server();
     make_rows(&f, 2);
     let h2 = head(&f);
-    wait_until(40, "the rows written after a server restart", || has_all(&seqs_in(&received()), h2), received);
+    wait_until(
+        40,
+        "the rows written after a server restart",
+        || has_all(&seqs_in(&received()), h2),
+        received,
+    );
     let resent = seqs_in(&received()).len() - before - (h2 - h) as usize;
     assert!(resent < 20, "{resent} rows sent again after a restart");
     verify_export(&f, &received_path);
     // The server's health is clean again.
-    wait_until(20, "the sink to be healthy", || f.health()["problems"].as_array().unwrap().is_empty(), || f.health().to_string());
+    wait_until(
+        20,
+        "the sink to be healthy",
+        || f.health()["problems"].as_array().unwrap().is_empty(),
+        || f.health().to_string(),
+    );
 }
 
 #[test]
@@ -147,26 +174,43 @@ fn a_webhook_receiver_checks_every_signature_and_gets_everything_after_answering
     f.start_server();
     make_rows(&f, 4);
     let h = head(&f);
-    wait_until(30, "the webhook to get every row", || has_all(&receiver.seqs(), h), || format!("{:?}", receiver.seqs()));
+    wait_until(
+        30,
+        "the webhook to get every row",
+        || has_all(&receiver.seqs(), h),
+        || format!("{:?}", receiver.seqs()),
+    );
 
     receiver.failing.store(true, std::sync::atomic::Ordering::SeqCst);
     make_rows(&f, 6);
-    wait_until(30, "the receiver to refuse a few batches", || receiver.seen.lock().unwrap().answered_500 >= 3, String::new);
-    let sink = f.health()["audit_sinks"].as_array().unwrap().iter().find(|s| s["name"] == "soc").cloned().unwrap();
+    wait_until(
+        30,
+        "the receiver to refuse a few batches",
+        || receiver.seen.lock().unwrap().answered_500 >= 3,
+        String::new,
+    );
+    let sink =
+        f.health()["audit_sinks"].as_array().unwrap().iter().find(|s| s["name"] == "soc").cloned().unwrap();
     assert!(!sink["failing_since"].is_null(), "{sink}");
     assert!(sink["last_error"].as_str().unwrap().contains("HTTP 500"), "{sink}");
     // The error names the receiver's origin, never the URL's path (a token may sit there).
     assert!(!sink.to_string().contains("/hooks/vigo"), "{sink}");
     receiver.failing.store(false, std::sync::atomic::Ordering::SeqCst);
     let h = head(&f);
-    wait_until(30, "the webhook to catch up", || has_all(&receiver.seqs(), h), || format!("{:?}", receiver.seqs()));
+    wait_until(
+        30,
+        "the webhook to catch up",
+        || has_all(&receiver.seqs(), h),
+        || format!("{:?}", receiver.seqs()),
+    );
 
     let seen = receiver.seen.lock().unwrap();
     assert!(seen.bodies.iter().all(|(_, good)| *good), "every body carries a valid signature");
     for (body, _) in &seen.bodies {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap();
         assert_eq!(v["sink"], "soc");
-        let seqs: Vec<i64> = v["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        let seqs: Vec<i64> =
+            v["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
         assert!(!seqs.is_empty() && seqs.len() <= 5 && seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     }
     drop(seen);
@@ -176,11 +220,19 @@ fn a_webhook_receiver_checks_every_signature_and_gets_everything_after_answering
 
     // The file sink has every row once, owner-only, and verifies.
     let f_text = std::fs::read_to_string(&file).unwrap();
-    wait_until(20, "the file sink", || has_all(&seqs_in(&std::fs::read_to_string(&file).unwrap()), h), || f_text.clone());
+    wait_until(
+        20,
+        "the file sink",
+        || has_all(&seqs_in(&std::fs::read_to_string(&file).unwrap()), h),
+        || f_text.clone(),
+    );
     let meta = std::fs::metadata(&file).unwrap();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
     let verified = verify_export(&f, &file);
-    assert!(verified.contains("export intact: rows 1 to ") && !verified.contains("more than once"), "{verified}");
+    assert!(
+        verified.contains("export intact: rows 1 to ") && !verified.contains("more than once"),
+        "{verified}"
+    );
 
     // Tampering with a copy is named: an edit, a removed row, two rows swapped.
     let lines: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(String::from).collect();
@@ -193,7 +245,11 @@ fn a_webhook_receiver_checks_every_signature_and_gets_everything_after_answering
     };
     let mut edited = lines.clone();
     edited[4] = edited[4].replace("\"actor\":\"", "\"actor\":\"x");
-    check("edited.jsonl", &edited, "export broken at line 5 (row 5): row content does not match its hash (edited)");
+    check(
+        "edited.jsonl",
+        &edited,
+        "export broken at line 5 (row 5): row content does not match its hash (edited)",
+    );
     let mut gap = lines.clone();
     gap.remove(6);
     check("gap.jsonl", &gap, "row 7 is missing");

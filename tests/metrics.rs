@@ -134,7 +134,11 @@ fn a_scrape_under_load_passes_promtool_and_only_metrics_read_may_take_it() {
     assert!(checkins >= 4.0, "{checkins}");
     assert_eq!(value(&last, "vigo_rpc_duration_seconds_count{method=\"CheckIn\"}"), checkins);
     assert!(value(&last, "vigo_rpc_duration_seconds_bucket{method=\"CheckIn\",le=\"+Inf\"}") >= checkins);
-    assert!(value(&last, "vigo_runs_total{outcome=\"converged\"}") + value(&last, "vigo_runs_total{outcome=\"changed\"}") >= 4.0);
+    assert!(
+        value(&last, "vigo_runs_total{outcome=\"converged\"}")
+            + value(&last, "vigo_runs_total{outcome=\"changed\"}")
+            >= 4.0
+    );
     assert!(value(&last, "vigo_secret_keys_resolved_total") >= 4.0);
     assert_eq!(value(&last, "vigo_enrollments_total{result=\"ok\"}"), 4.0);
     let envoys: f64 = ["converged", "changed", "failed", "pending", "stale", "never"]
@@ -145,7 +149,10 @@ fn a_scrape_under_load_passes_promtool_and_only_metrics_read_may_take_it() {
     assert_eq!(value(&last, "vigo_envoys_stale"), 0.0);
     assert!(value(&last, "vigo_audit_head_sequence") > 10.0);
     assert_eq!(value(&last, "vigo_vault_locked"), 0.0, "the fleet's vault is unlocked");
-    assert!(value(&last, "vigo_audit_sink_last_success_timestamp_seconds{sink=\"shipper\",kind=\"file\"}") > 1.7e9);
+    assert!(
+        value(&last, "vigo_audit_sink_last_success_timestamp_seconds{sink=\"shipper\",kind=\"file\"}")
+            > 1.7e9
+    );
     assert_eq!(value(&last, "vigo_audit_sink_failing{sink=\"shipper\",kind=\"file\"}"), 0.0);
     value(&last, "vigo_audit_sink_backlog_rows{sink=\"shipper\",kind=\"file\"}");
     assert!(value(&last, "vigo_config_epoch") >= 1.0 && value(&last, "vigo_secrets_epoch") >= 1.0);

@@ -82,7 +82,11 @@ pub fn verify_export(mut input: impl BufRead, expected_head: Option<&str>) -> st
         }
         line_no += 1;
         if buf.len() > MAX_LINE {
-            return Ok(check.broken(line_no, None, format!("line longer than {MAX_LINE} bytes: not an audit row")));
+            return Ok(check.broken(
+                line_no,
+                None,
+                format!("line longer than {MAX_LINE} bytes: not an audit row"),
+            ));
         }
         let text = String::from_utf8_lossy(&buf);
         let text = text.trim_end_matches(['\n', '\r']);
@@ -101,7 +105,11 @@ pub fn verify_export(mut input: impl BufRead, expected_head: Option<&str>) -> st
         }
     }
     if check.hashes.is_empty() {
-        return Ok(ExportVerdict::Broken { line: line_no, seq: None, reason: "no audit rows in the file".into() });
+        return Ok(ExportVerdict::Broken {
+            line: line_no,
+            seq: None,
+            reason: "no audit rows in the file".into(),
+        });
     }
     let head = hex_encode(check.hashes.last().map(|h| h.as_slice()).unwrap_or(&GENESIS));
     if let Some(expected) = expected_head {
@@ -176,7 +184,10 @@ impl Walk {
         let next = self.first + self.hashes.len() as i64;
         if seq == next {
             if previous.is_some_and(|p| p != seq - 1) {
-                return Err(bad(format!("row {seq} comes after row {}: out of order", previous.unwrap_or(0))));
+                return Err(bad(format!(
+                    "row {seq} comes after row {}: out of order",
+                    previous.unwrap_or(0)
+                )));
             }
             let last = self.hashes.last().copied().unwrap_or(GENESIS);
             if !ct_eq(&row.prev_hash, &last) {
@@ -252,10 +263,16 @@ mod tests {
         assert!(text.is_ascii());
         assert!(text.contains("zo\\u00eb") && text.contains("\\ud83d\\udd12"), "{text}");
         let head = hex_encode(&rows[4].hash);
-        assert_eq!(verify(&text), ExportVerdict::Intact { first: 1, last: 5, repeated: 0, head: head.clone() });
+        assert_eq!(
+            verify(&text),
+            ExportVerdict::Intact { first: 1, last: 5, repeated: 0, head: head.clone() }
+        );
         assert!(matches!(verify_export(text.as_bytes(), Some(&head)).unwrap(), ExportVerdict::Intact { .. }));
         let other = hex_encode(&[7u8; 32]);
-        assert!(matches!(verify_export(text.as_bytes(), Some(&other)).unwrap(), ExportVerdict::Broken { .. }));
+        assert!(matches!(
+            verify_export(text.as_bytes(), Some(&other)).unwrap(),
+            ExportVerdict::Broken { .. }
+        ));
         // The same rows as `audit tail --json` prints them (not escaped) verify too.
         let plain: String = rows.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
         assert!(matches!(verify(&plain), ExportVerdict::Intact { last: 5, .. }));
@@ -333,8 +350,10 @@ mod tests {
     #[test]
     fn syslog_prefixes_are_skipped_and_other_lines_refused() {
         let rows = chain(3);
-        let text: String =
-            rows.iter().map(|r| format!("<110>1 2026-01-01T00:00:00Z host vigo 1 audit - {}\n", to_line(r))).collect();
+        let text: String = rows
+            .iter()
+            .map(|r| format!("<110>1 2026-01-01T00:00:00Z host vigo 1 audit - {}\n", to_line(r)))
+            .collect();
         assert!(matches!(verify(&text), ExportVerdict::Intact { last: 3, .. }));
         let (line, reason) = broken_at(&format!("{}hello\n", lines(&rows)));
         assert_eq!(line, 4);

@@ -63,7 +63,8 @@ impl Transport {
             }
             Transport::File(f) => {
                 let (f, rows) = (f.clone(), rows.to_vec());
-                let done = tokio::task::spawn_blocking(move || f.send(&rows)).await.map_err(|e| e.to_string())??;
+                let done =
+                    tokio::task::spawn_blocking(move || f.send(&rows)).await.map_err(|e| e.to_string())??;
                 Ok((last, done))
             }
         }
@@ -107,15 +108,24 @@ pub fn build(settings: &IntegrationSettings) -> Result<(Vec<Sink>, Arc<Board>), 
             tracing::warn!(sink = %s.name, transport = %s.transport, "audit rows go to this syslog receiver unencrypted and unauthenticated; use transport tls beyond a trusted network");
         }
         let shown = format!("{}://{}", s.transport, s.address);
-        sinks.push(Sink { transport: Transport::Syslog(Box::new(transport)), state: board.add(&s.name, "syslog", shown) });
+        sinks.push(Sink {
+            transport: Transport::Syslog(Box::new(transport)),
+            state: board.add(&s.name, "syslog", shown),
+        });
     }
     for w in &settings.webhook {
         let transport = Webhook::new(w).map_err(|e| format!("integrations.webhook {}: {e}", w.name))?;
         let shown = url::Url::parse(&w.url).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-        sinks.push(Sink { transport: Transport::Webhook(Box::new(transport)), state: board.add(&w.name, "webhook", shown) });
+        sinks.push(Sink {
+            transport: Transport::Webhook(Box::new(transport)),
+            state: board.add(&w.name, "webhook", shown),
+        });
     }
     for f in &settings.file {
-        sinks.push(Sink { transport: Transport::File(JsonlFile::new(&f.path)), state: board.add(&f.name, "file", f.path.clone()) });
+        sinks.push(Sink {
+            transport: Transport::File(JsonlFile::new(&f.path)),
+            state: board.add(&f.name, "file", f.path.clone()),
+        });
     }
     Ok((sinks, Arc::new(board)))
 }
@@ -131,13 +141,8 @@ pub fn start(
     sinks
         .into_iter()
         .map(|sink| {
-            let task = Task {
-                db: db.clone(),
-                conn: None,
-                advance: advance.clone(),
-                retry_max,
-                stop: stop.clone(),
-            };
+            let task =
+                Task { db: db.clone(), conn: None, advance: advance.clone(), retry_max, stop: stop.clone() };
             tokio::spawn(task.run(sink))
         })
         .collect()
@@ -190,7 +195,9 @@ impl Task {
         sink.state.resume_at(cursor.last_seq, cursor.last_success);
         if let Transport::File(f) = &sink.transport {
             let f = f.clone();
-            if let Some(last) = tokio::task::spawn_blocking(move || f.last_seq()).await.map_err(|e| e.to_string())?? {
+            if let Some(last) =
+                tokio::task::spawn_blocking(move || f.last_seq()).await.map_err(|e| e.to_string())??
+            {
                 if last > cursor.last_seq {
                     return Ok(last);
                 }

@@ -72,7 +72,9 @@ impl JsonlFile {
             bytes.push(b'\n');
         }
         let mut f = self.open()?;
-        f.write_all(&bytes).and_then(|_| f.sync_data()).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_data())
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
         Ok(rows.last().map(|r| r.seq))
     }
 }

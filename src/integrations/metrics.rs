@@ -23,7 +23,8 @@ impl Counter {
 }
 
 /// Latency buckets in seconds (upper bounds), from 1 ms to 10 s.
-pub const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// A histogram of durations over `LATENCY_BUCKETS`: one atomic per bucket, the sum in
 /// nanoseconds.
@@ -74,11 +75,8 @@ fn number(v: f64) -> String {
 }
 
 fn labels(pairs: &[(&str, &str)], extra: Option<(&str, &str)>) -> String {
-    let all: Vec<String> = pairs
-        .iter()
-        .chain(extra.as_ref())
-        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
-        .collect();
+    let all: Vec<String> =
+        pairs.iter().chain(extra.as_ref()).map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
     if all.is_empty() {
         String::new()
     } else {
@@ -144,9 +142,17 @@ mod tests {
         e.histogram("vigo_rpc_duration_seconds", &[("method", "CheckIn")], &h);
         e.single("vigo_up", "gauge", "Up.", f64::INFINITY);
         let text = e.finish();
-        assert!(text.starts_with("# HELP vigo_things_total Things.\\nCounted \\\\ here.\n# TYPE vigo_things_total counter\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "# HELP vigo_things_total Things.\\nCounted \\\\ here.\n# TYPE vigo_things_total counter\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("vigo_things_total{kind=\"a\\\"b\\\\c\\nd\"} 3\n"), "{text}");
-        assert!(text.contains("vigo_rpc_duration_seconds_bucket{method=\"CheckIn\",le=\"0.001\"} 1\n"), "{text}");
+        assert!(
+            text.contains("vigo_rpc_duration_seconds_bucket{method=\"CheckIn\",le=\"0.001\"} 1\n"),
+            "{text}"
+        );
         assert!(text.contains("le=\"0.025\"} 1\n") && text.contains("le=\"0.05\"} 2\n"), "{text}");
         assert!(text.contains("le=\"10\"} 2\n") && text.contains("le=\"+Inf\"} 3\n"), "{text}");
         assert!(text.contains("vigo_rpc_duration_seconds_sum{method=\"CheckIn\"} 60.0307\n"), "{text}");

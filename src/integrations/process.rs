@@ -35,7 +35,12 @@ fn boot_time() -> Option<f64> {
 /// Appends the process families; any value `/proc` does not give is left out.
 pub fn write(e: &mut Exposition) {
     if let Some(s) = stat() {
-        e.single("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.", s.cpu_secs);
+        e.single(
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent, in seconds.",
+            s.cpu_secs,
+        );
         if let Some(boot) = boot_time() {
             e.single(
                 "process_start_time_seconds",

@@ -166,7 +166,11 @@ mod tests {
         assert!(board.problems(2059, 9).is_empty(), "not yet");
         let p = board.problems(2060, 9);
         assert_eq!(p.len(), 1);
-        assert!(p[0].contains("failing for 1m") && p[0].contains("HTTP 503") && p[0].contains("4 rows wait"), "{}", p[0]);
+        assert!(
+            p[0].contains("failing for 1m") && p[0].contains("HTTP 503") && p[0].contains("4 rows wait"),
+            "{}",
+            p[0]
+        );
         let r = &board.reports(2060)[0];
         assert_eq!((r.failing_since, r.failures, r.last_success), (Some(2000), 2, Some(1000)));
         s.working();

@@ -92,7 +92,8 @@ impl Syslog {
             "tls" => {
                 let ca_file = s.ca_file.as_deref().unwrap_or_default();
                 let pem = std::fs::read_to_string(ca_file).map_err(|e| format!("ca_file {ca_file}: {e}"))?;
-                let roots = crate::tlsconf::roots_from_pem(&pem).map_err(|e| format!("ca_file {ca_file}: {e}"))?;
+                let roots =
+                    crate::tlsconf::roots_from_pem(&pem).map_err(|e| format!("ca_file {ca_file}: {e}"))?;
                 if roots.is_empty() {
                     return Err(format!("ca_file {ca_file} holds no certificate"));
                 }
@@ -106,8 +107,9 @@ impl Syslog {
                     None => s.address.rsplit_once(':').map(|(h, _)| h).unwrap_or_default().to_string(),
                 };
                 let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-                let name = ServerName::try_from(host.clone())
-                    .map_err(|_| format!("{host:?} is not a name a certificate can carry (set server_name)"))?;
+                let name = ServerName::try_from(host.clone()).map_err(|_| {
+                    format!("{host:?} is not a name a certificate can carry (set server_name)")
+                })?;
                 Some((Arc::new(config), name))
             }
             _ => None,
@@ -175,10 +177,16 @@ impl Syslog {
                 for row in rows {
                     let msg = format(row, facility, &hostname);
                     if msg.len() > MAX_DATAGRAM {
-                        tracing::warn!(seq = row.seq, bytes = msg.len(), "audit row too large for a UDP datagram; not sent (use tcp or tls)");
+                        tracing::warn!(
+                            seq = row.seq,
+                            bytes = msg.len(),
+                            "audit row too large for a UDP datagram; not sent (use tcp or tls)"
+                        );
                         continue;
                     }
-                    sock.send(msg.as_bytes()).await.map_err(|e| format!("udp send to {}: {e}", self.address))?;
+                    sock.send(msg.as_bytes())
+                        .await
+                        .map_err(|e| format!("udp send to {}: {e}", self.address))?;
                 }
                 Ok(rows.last().map(|r| r.seq))
             }
@@ -193,7 +201,9 @@ impl Syslog {
                 };
                 tokio::time::timeout(WRITE_TIMEOUT, write)
                     .await
-                    .map_err(|_| format!("{} stopped reading for {}s", self.address, WRITE_TIMEOUT.as_secs()))?
+                    .map_err(|_| {
+                        format!("{} stopped reading for {}s", self.address, WRITE_TIMEOUT.as_secs())
+                    })?
                     .map_err(|e| format!("writing to {}: {e}", self.address))?;
                 let now = Instant::now();
                 self.unsettled.extend(rows.iter().map(|r| (r.seq, now)));
@@ -288,7 +298,8 @@ mod tests {
     fn messages_are_rfc5424_with_the_row_as_an_ascii_message() {
         let m = format(&row("secret.set"), 10, "web 1");
         let pid = std::process::id();
-        let expected_head = format!("<85>1 2026-11-22T22:22:51.123Z web1 vigo {pid} secret.set - {{\"seq\":7,");
+        let expected_head =
+            format!("<85>1 2026-11-22T22:22:51.123Z web1 vigo {pid} secret.set - {{\"seq\":7,");
         assert!(m.starts_with(&expected_head), "{m}");
         assert!(m.is_ascii() && m.contains("zo\\u00eb"), "{m}");
         // Refusals are warnings; facility local0 (16).

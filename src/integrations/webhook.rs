@@ -92,7 +92,9 @@ impl Webhook {
             HttpError::Tls { host, reason } => format!("TLS with {host} failed: {reason}"),
             HttpError::Timeout(_, secs) => format!("{shown} did not answer within {secs} s"),
             HttpError::TooLarge(_, max) => format!("the answer from {shown} is larger than {max} bytes"),
-            HttpError::Redirect(_, code) => format!("{shown} answered with a redirect (HTTP {code}), which is not followed"),
+            HttpError::Redirect(_, code) => {
+                format!("{shown} answered with a redirect (HTTP {code}), which is not followed")
+            }
             HttpError::Protocol(_, why) => format!("HTTP exchange with {shown} failed: {why}"),
             HttpError::Url(_) | HttpError::Trust(_) => format!("{shown}: {e}"),
         }

@@ -243,7 +243,10 @@ fn choose_name(binding: &Binding, asked: &str, hostname: &str) -> Result<String,
 
 /// The RPCs themselves; the trait implementation below times each one for `/metrics`.
 impl AgentService {
-    async fn enroll_rpc(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
+    async fn enroll_rpc(
+        &self,
+        req: Request<pb::EnrollRequest>,
+    ) -> Result<Response<pb::EnrollResponse>, Status> {
         capture::record("Enroll", "request", req.get_ref());
         let answer = self.enroll_blocking(&req)?;
         capture::record("Enroll", "response", &answer);

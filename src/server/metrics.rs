@@ -107,7 +107,11 @@ pub fn render(s: &Server) -> Result<String, String> {
     let mut e = Exposition::default();
     e.family("vigo_build_info", "gauge", "The running version (always 1).");
     e.sample("vigo_build_info", &[("version", crate::VERSION)], 1.0);
-    e.family("vigo_checkins_total", "counter", "Agent check-ins by result: ok, refused (auth, replay, revoked, bad input) or error.");
+    e.family(
+        "vigo_checkins_total",
+        "counter",
+        "Agent check-ins by result: ok, refused (auth, replay, revoked, bad input) or error.",
+    );
     for (i, r) in RESULTS.iter().enumerate() {
         e.sample("vigo_checkins_total", &[("result", r)], m.checkins[i].get() as f64);
     }
@@ -141,8 +145,18 @@ pub fn render(s: &Server) -> Result<String, String> {
         e.sample("vigo_envoys", &[("state", state)], n as f64);
     }
     let stale = stored.states.iter().find(|(st, _)| st == "stale").map_or(0, |(_, n)| *n);
-    e.single("vigo_envoys_stale", "gauge", "Active envoys that have not checked in for three intervals.", stale as f64);
-    e.single("vigo_audit_head_sequence", "gauge", "Sequence number of the last audit row.", stored.head as f64);
+    e.single(
+        "vigo_envoys_stale",
+        "gauge",
+        "Active envoys that have not checked in for three intervals.",
+        stale as f64,
+    );
+    e.single(
+        "vigo_audit_head_sequence",
+        "gauge",
+        "Sequence number of the last audit row.",
+        stored.head as f64,
+    );
     sinks(s, &mut e, stored.head);
     let p = s.current();
     e.single("vigo_config_epoch", "gauge", "The config epoch in force.", p.config_epoch as f64);
@@ -178,7 +192,11 @@ fn sinks(s: &Server, e: &mut Exposition, head: i64) {
         return;
     }
     let reports = board.reports(unix_now());
-    let each = |e: &mut Exposition, name: &str, kind: &str, help: &str, value: &dyn Fn(&crate::integrations::SinkReport) -> f64| {
+    let each = |e: &mut Exposition,
+                name: &str,
+                kind: &str,
+                help: &str,
+                value: &dyn Fn(&crate::integrations::SinkReport) -> f64| {
         e.family(name, kind, help);
         for r in &reports {
             e.sample(name, &[("sink", &r.name), ("kind", r.kind)], value(r));
@@ -187,18 +205,34 @@ fn sinks(s: &Server, e: &mut Exposition, head: i64) {
     each(e, "vigo_audit_sink_backlog_rows", "gauge", "Audit rows not yet delivered to the sink.", &|r| {
         (head - r.last_seq).max(0) as f64
     });
-    each(e, "vigo_audit_sink_last_success_timestamp_seconds", "gauge", "When the sink last took rows (0: never).", &|r| {
-        r.last_success.unwrap_or(0) as f64
-    });
-    each(e, "vigo_audit_sink_delivered_rows_total", "counter", "Rows the sink has taken since the server started.", &|r| {
-        r.delivered as f64
-    });
-    each(e, "vigo_audit_sink_failures_total", "counter", "Failed delivery attempts since the server started.", &|r| {
-        r.failures as f64
-    });
-    each(e, "vigo_audit_sink_failing", "gauge", "1 when the sink has been failing for longer than integrations.warn_after.", &|r| {
-        f64::from(u8::from(r.warning))
-    });
+    each(
+        e,
+        "vigo_audit_sink_last_success_timestamp_seconds",
+        "gauge",
+        "When the sink last took rows (0: never).",
+        &|r| r.last_success.unwrap_or(0) as f64,
+    );
+    each(
+        e,
+        "vigo_audit_sink_delivered_rows_total",
+        "counter",
+        "Rows the sink has taken since the server started.",
+        &|r| r.delivered as f64,
+    );
+    each(
+        e,
+        "vigo_audit_sink_failures_total",
+        "counter",
+        "Failed delivery attempts since the server started.",
+        &|r| r.failures as f64,
+    );
+    each(
+        e,
+        "vigo_audit_sink_failing",
+        "gauge",
+        "1 when the sink has been failing for longer than integrations.warn_after.",
+        &|r| f64::from(u8::from(r.warning)),
+    );
 }
 
 /// The handler, on both listeners.

@@ -149,7 +149,8 @@ fn startup(loaded: Loaded, paths: ServerPaths) -> Result<Ready, Failure> {
         tracing::warn!(error = %e, "could not fetch the web users' passwords; password logins fail until it can");
     }
     let oidc_settings = oidc_settings(&settings)?;
-    let (sinks, board) = crate::integrations::dispatcher::build(&settings.integrations).map_err(Failure::failed)?;
+    let (sinks, board) =
+        crate::integrations::dispatcher::build(&settings.integrations).map_err(Failure::failed)?;
     let server = state::Server::new(state::ServerParts {
         paths: paths.clone(),
         db,
@@ -170,7 +171,16 @@ fn startup(loaded: Loaded, paths: ServerPaths) -> Result<Ready, Failure> {
     .map_err(Failure::failed)?;
     server.set_sink_board(board);
     server.metrics.local_vault.store(!settings.secrets.is_isopass(), std::sync::atomic::Ordering::Relaxed);
-    Ok(Ready { server: Arc::new(server), settings, admin_token, fallback, one_server, created, rotations, sinks })
+    Ok(Ready {
+        server: Arc::new(server),
+        settings,
+        admin_token,
+        fallback,
+        one_server,
+        created,
+        rotations,
+        sinks,
+    })
 }
 
 /// A base directory that does not exist yet is made owner-only; an existing one is left as is.
@@ -411,7 +421,10 @@ fn start_sinks(
     let advance: crate::integrations::dispatcher::Advance = Arc::new(move |name, seq, now| {
         let writer = writer.clone();
         Box::pin(async move {
-            writer.writes.write(move |c| crate::store::sink_cursors::advance(c, &name, seq, now).map(drop)).await
+            writer
+                .writes
+                .write(move |c| crate::store::sink_cursors::advance(c, &name, seq, now).map(drop))
+                .await
         })
     });
     // Checked at load, so the default only stands in for a value that cannot be there.

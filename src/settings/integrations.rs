@@ -253,11 +253,16 @@ mod tests {
         .unwrap();
         let e = |yaml: &str| check(yaml).unwrap_err();
         assert!(e("syslog: [{name: s, address: 'h:6514'}]").contains("syslog[0].ca_file is required"));
-        assert!(e("syslog: [{name: s, address: 'h', transport: tcp}]").contains("syslog[0].address must be HOST:PORT"));
-        assert!(e("syslog: [{name: s, address: 'h:1', transport: relp}]").contains("transport must be tls, tcp or udp"));
-        assert!(e("syslog: [{name: s, address: 'h:1', transport: udp, facility: nope}]").contains("facility must be one of"));
-        assert!(e("webhook: [{name: w, url: 'http://h/x', key: 'secret:k'}]").contains("webhook[0].url must be an https://"));
-        assert!(e("webhook: [{name: w, url: 'https://h/x', key: 'secret:k', batch: 0}]").contains("batch must be"));
+        assert!(e("syslog: [{name: s, address: 'h', transport: tcp}]")
+            .contains("syslog[0].address must be HOST:PORT"));
+        assert!(e("syslog: [{name: s, address: 'h:1', transport: relp}]")
+            .contains("transport must be tls, tcp or udp"));
+        assert!(e("syslog: [{name: s, address: 'h:1', transport: udp, facility: nope}]")
+            .contains("facility must be one of"));
+        assert!(e("webhook: [{name: w, url: 'http://h/x', key: 'secret:k'}]")
+            .contains("webhook[0].url must be an https://"));
+        assert!(e("webhook: [{name: w, url: 'https://h/x', key: 'secret:k', batch: 0}]")
+            .contains("batch must be"));
         assert!(e("file: [{name: f, path: rel.jsonl}]").contains("file[0].path must be an absolute path"));
         assert!(e("file: [{name: Bad, path: /x}]").contains("file[0].name: 1 to 32"));
         assert!(e("file: [{name: a, path: /x}, {name: a, path: /y}]").contains("already named"));

@@ -119,8 +119,15 @@ impl HttpsClient {
         body: &serde_json::Value,
     ) -> Result<Response, HttpError> {
         let header = SecretString::new(format!("Bearer {}", bearer.expose()));
-        self.exchange(url, "POST", Some(&header), Some("application/json"), &[], body.to_string().into_bytes())
-            .await
+        self.exchange(
+            url,
+            "POST",
+            Some(&header),
+            Some("application/json"),
+            &[],
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     /// POSTs `body` as it is, with extra headers (a webhook and its signature).

@@ -23,15 +23,62 @@ pub fn free_port() -> u16 {
 pub fn test_ca(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect(
-            "openssl is required (apt-get install openssl; scripts/test-all.sh installs it)",
-        );
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is required (apt-get install openssl; scripts/test-all.sh installs it)");
         assert!(out.status.success(), "openssl {}: {}", args.join(" "), text(&out));
     };
-    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=vigo test receiver CA"]);
-    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem", "-out", "cert.csr", "-subj", "/CN=127.0.0.1"]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vigo test receiver CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
     std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    run(&["x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext"]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
     dir.to_path_buf()
 }
 
@@ -76,7 +123,11 @@ action(type="omfile" file="{dir}/received.log" template="msgonly")
     /// Starts it and waits (bounded) until its listener takes connections.
     pub fn start(&mut self) {
         assert!(self.child.is_none());
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("rsyslogd.out")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("rsyslogd.out"))
+            .unwrap();
         let child = Command::new("rsyslogd")
             .args(["-n", "-f"])
             .arg(self.dir.join("rsyslog.conf"))
@@ -168,18 +219,22 @@ impl WebhookReceiver {
             .map(Result::unwrap)
             .collect();
         let key_der = rustls::pki_types::PrivateKeyDer::from_pem_file(ca_dir.join("key.pem")).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key_der)
-            .unwrap();
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key_der)
+                .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (failing, seen, stop) =
-            (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Seen::default())), Arc::new(AtomicBool::new(false)));
+        let (failing, seen, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(Mutex::new(Seen::default())),
+            Arc::new(AtomicBool::new(false)),
+        );
         let hmac_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
         let (f, s, st) = (failing.clone(), seen.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
@@ -194,39 +249,47 @@ impl WebhookReceiver {
                     };
                     let Ok(tls) = acceptor.accept(tcp).await else { continue };
                     let (f, s, key) = (f.clone(), s.clone(), hmac_key.clone());
-                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (f, s, key) = (f.clone(), s.clone(), key.clone());
-                        async move {
-                            use http_body_util::BodyExt;
-                            let sig = req
-                                .headers()
-                                .get("x-vigo-signature")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-                            let expected: String = ring::hmac::sign(&key, &body)
-                                .as_ref()
-                                .iter()
-                                .map(|b| format!("{b:02x}"))
-                                .collect();
-                            let good = sig == format!("sha256={expected}");
-                            let mut seen = s.lock().unwrap();
-                            let status = if f.load(Ordering::SeqCst) {
-                                seen.answered_500 += 1;
-                                500
-                            } else {
-                                seen.bodies.push((body, good));
-                                200
-                            };
-                            Ok::<_, std::convert::Infallible>(
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .body(http_body_util::Full::new(hyper::body::Bytes::from_static(b"{}")))
-                                    .unwrap(),
-                            )
-                        }
-                    });
+                    let service =
+                        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (f, s, key) = (f.clone(), s.clone(), key.clone());
+                            async move {
+                                use http_body_util::BodyExt;
+                                let sig = req
+                                    .headers()
+                                    .get("x-vigo-signature")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("")
+                                    .to_string();
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes().to_vec())
+                                    .unwrap_or_default();
+                                let expected: String = ring::hmac::sign(&key, &body)
+                                    .as_ref()
+                                    .iter()
+                                    .map(|b| format!("{b:02x}"))
+                                    .collect();
+                                let good = sig == format!("sha256={expected}");
+                                let mut seen = s.lock().unwrap();
+                                let status = if f.load(Ordering::SeqCst) {
+                                    seen.answered_500 += 1;
+                                    500
+                                } else {
+                                    seen.bodies.push((body, good));
+                                    200
+                                };
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(status)
+                                        .body(http_body_util::Full::new(hyper::body::Bytes::from_static(
+                                            b"{}",
+                                        )))
+                                        .unwrap(),
+                                )
+                            }
+                        });
                     tokio::spawn(
                         hyper::server::conn::http1::Builder::new()
                             .serve_connection(hyper_util::rt::TokioIo::new(tls), service),
@@ -277,8 +340,11 @@ impl RawReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (bytes, stop, connections) =
-            (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let (bytes, stop, connections) = (
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
         let (b, st, n) = (bytes.clone(), stop.clone(), connections.clone());
         let thread = std::thread::spawn(move || {
             let mut open = Vec::new();
