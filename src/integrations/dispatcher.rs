@@ -122,6 +122,15 @@ pub fn build(settings: &IntegrationSettings) -> Result<(Vec<Sink>, Arc<Board>), 
         });
     }
     for f in &settings.file {
+        // A missing directory would only show as a sink failing later: say it now.
+        let dir = std::path::Path::new(&f.path).parent().unwrap_or(std::path::Path::new("/"));
+        if !dir.is_dir() {
+            return Err(format!(
+                "integrations.file {}: the directory {} does not exist; create it (owner-only) first",
+                f.name,
+                dir.display()
+            ));
+        }
         sinks.push(Sink {
             transport: Transport::File(JsonlFile::new(&f.path)),
             state: board.add(&f.name, "file", f.path.clone()),
