@@ -276,3 +276,21 @@ fn a_literal_webhook_key_stops_the_start_without_being_echoed() {
     assert!(t.contains("integrations.webhook[0].key must be a secret:<key> ref"), "{t}");
     assert!(!t.contains("hunter2"), "{t}");
 }
+
+#[test]
+fn a_file_sink_in_a_missing_directory_stops_the_start_naming_it() {
+    let mut f = Fleet::new("sink-nodir");
+    let missing = f.dir.join("no-such-dir/audit.jsonl");
+    write_server_config(
+        &mut f,
+        &format!("integrations:\n  file:\n    - name: shipper\n      path: {}\n", missing.display()),
+    );
+    let out = std::process::Command::new(role("vigosrv"))
+        .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--config"])
+        .arg(f.server_config.as_ref().unwrap())
+        .env("VIGO_BASE_DIR", f.base())
+        .output()
+        .unwrap();
+    assert_code(&out, 1);
+    assert!(text(&out).contains("integrations.file shipper: the directory"), "{}", text(&out));
+}
