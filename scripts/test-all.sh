@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 # chromium, fonts-dejavu-core: the headless browser tests/console_browser.rs drives (with
 # playwright-core from npm), and a font for its screenshots.
 # strace: the tracer tests/release.rs attaches to the server (a tamper signal).
-packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core strace)
+# rsyslog, rsyslog-gnutls: the syslog receiver (TLS listener, gtls driver) tests/audit_sinks.rs
+# starts with its own config; prometheus: `promtool check metrics` in tests/metrics.rs.
+packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core strace rsyslog rsyslog-gnutls prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
