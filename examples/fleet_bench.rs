@@ -67,6 +67,9 @@ struct Args {
     /// keep the temporary base directory
     #[argh(switch)]
     keep: bool,
+    /// YAML appended to the server's config file (e.g. an `integrations:` section)
+    #[argh(option)]
+    extra_config: Option<PathBuf>,
 }
 
 type Res<T> = Result<T, String>;
@@ -160,9 +163,13 @@ runs:
   reports_per_hour: 100000000
 ";
 
-fn start_server(vigo: &Path, base: &Path) -> Res<Server> {
+fn start_server(vigo: &Path, base: &Path, extra: Option<&Path>) -> Res<Server> {
     let config = base.join("server.yaml");
-    std::fs::write(&config, BENCH_SERVER_CONFIG).map_err(err)?;
+    let extra = match extra {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => String::new(),
+    };
+    std::fs::write(&config, format!("{BENCH_SERVER_CONFIG}{extra}")).map_err(err)?;
     let mut child = Command::new(vigo)
         .args(["server", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--config"])
         .arg(&config)
@@ -556,7 +563,7 @@ async fn run(a: Args) -> Res<()> {
     write_config(&base.join("config"), n, r, s)?;
 
     let t = Instant::now();
-    let mut server = start_server(&vigo, &base)?;
+    let mut server = start_server(&vigo, &base, a.extra_config.as_deref())?;
     let startup_s = t.elapsed().as_secs_f64();
     let pid = server.child.id();
     let outcome = measure(&a, &base, &mut server, n, s, startup_s).await;

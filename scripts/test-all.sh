@@ -14,11 +14,13 @@ cd "$(dirname "$0")/.."
 # chromium, fonts-dejavu-core: the headless browser tests/console_browser.rs drives (with
 # playwright-core from npm), and a font for its screenshots.
 # strace: the tracer tests/release.rs attaches to the server (a tamper signal).
+# rsyslog, rsyslog-gnutls: the syslog receiver (TLS listener, gtls driver) tests/audit_sinks.rs
+# starts with its own config; prometheus: `promtool check metrics` in tests/metrics.rs.
 # rpm, lintian, rpmlint, systemd, mmdebstrap, util-linux: tests/packages.rs builds the .deb and
 # .rpm (packaging/build.sh: dpkg-deb, rpmbuild), checks them with lintian and rpm -qlp, the units
 # with systemd-analyze verify/security, and installs the .deb in a Debian root mmdebstrap makes
 # (unshare and setpriv from util-linux run it in private namespaces); binutils: build.sh strips.
-packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core strace rpm lintian rpmlint systemd mmdebstrap util-linux binutils)
+packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core strace rsyslog rsyslog-gnutls prometheus rpm lintian rpmlint systemd mmdebstrap util-linux binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

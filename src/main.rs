@@ -15,6 +15,7 @@ mod config;
 mod crypto;
 mod doctor;
 mod exit;
+mod integrations;
 mod logging;
 mod manual;
 mod paths;

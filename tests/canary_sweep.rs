@@ -10,12 +10,17 @@
 //! fetched with `vigo-agent resolve --out`. It is searched raw, as report text reads it
 //! (lossily), by either text run, in hex, base64 and URL-encoding, and in the wrapped lines of
 //! `xxd -p`, `base64` and `openssl base64`.
+//!
+//! The audit sinks run through it all: a JSON Lines file, an HTTPS webhook whose signing key is
+//! itself a canary, and syslog over TCP to a receiver that keeps the raw bytes; what each of
+//! them received is swept too.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use common::fleet::Fleet;
+use common::sinks::{seqs_in, test_ca, wait_until, RawReceiver, WebhookReceiver};
 use common::*;
 
 fn random_alnum(n: usize) -> String {
@@ -269,6 +274,26 @@ fn canary_appears_only_where_it_is_meant_to() {
     let web = WEB.replace("ROOT", roots[0].to_str().unwrap());
     f.write_config(&[("nodes.vgo", NODES), ("modules/web.vgo", &web), ("modules/db.vgo", DB)]);
     f.extra_env.push(("VIGO_LOG".into(), "debug".into()));
+    // Every kind of audit sink, the webhook keyed with a canary.
+    let hook_key = format!("{canary}hook");
+    f.set_secret("sweep/hook-key", &hook_key);
+    let ca = test_ca(&f.dir.join("receiver-ca"));
+    let webhook = WebhookReceiver::start(&ca, hook_key.as_bytes());
+    let syslog = RawReceiver::start();
+    let sink_file = f.dir.join("sink-audit.jsonl");
+    let server_config = f.dir.join("vigo.yaml");
+    std::fs::write(
+        &server_config,
+        format!(
+            "integrations:\n  retry_max: 2s\n  file: [{{name: file, path: '{}'}}]\n  webhook: [{{name: hook, url: '{}', key: 'secret:sweep/hook-key', ca_file: '{}'}}]\n  syslog: [{{name: tcp, address: '127.0.0.1:{}', transport: tcp}}]\n",
+            sink_file.display(),
+            webhook.url(),
+            ca.join("ca.pem").display(),
+            syslog.port
+        ),
+    )
+    .unwrap();
+    f.server_config = Some(server_config);
     f.start_server();
     let mut outputs = Vec::new();
     for name in ["web1", "db1"] {
@@ -332,6 +357,18 @@ fn canary_appears_only_where_it_is_meant_to() {
         outputs.push(f.cli(&["runs", "show", id], ""));
     }
     outputs.push(runs);
+    // Every sink has every row before the server stops.
+    let head = {
+        let out = run_in(&f.base(), "vigocli", &["audit", "tail", "-n", "1", "--json"], "");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["seq"].as_i64().unwrap()
+    };
+    let raw_syslog = || String::from_utf8_lossy(&syslog.bytes.lock().unwrap()).into_owned();
+    let file_text = || std::fs::read_to_string(&sink_file).unwrap_or_default();
+    wait_until(30, "the file sink", || seqs_in(&file_text()).contains(&head), file_text);
+    wait_until(30, "the webhook", || webhook.seqs().contains(&head), || format!("{:?}", webhook.seqs()));
+    wait_until(30, "the syslog receiver", || raw_syslog().contains(&format!("\"seq\":{head},")), raw_syslog);
+    assert!(webhook.seen.lock().unwrap().bodies.iter().all(|(_, good)| *good), "webhook signatures");
+    assert!(file_text().contains("secret.epoch_resolved") && raw_syslog().contains("secret.epoch_resolved"));
     let server_pid = f.server.as_ref().unwrap().id();
     let proc_env = std::fs::read(format!("/proc/{server_pid}/environ")).unwrap();
     let proc_cmd = std::fs::read(format!("/proc/{server_pid}/cmdline")).unwrap();
@@ -369,6 +406,11 @@ fn canary_appears_only_where_it_is_meant_to() {
         sweep.files(&dir, &allowed);
     }
     sweep.check("server log", &std::fs::read(f.server_log()).unwrap());
+    sweep.check("file sink", &std::fs::read(&sink_file).unwrap());
+    sweep.check("syslog receiver (raw bytes)", &syslog.bytes.lock().unwrap());
+    for (i, (body, _)) in webhook.seen.lock().unwrap().bodies.iter().enumerate() {
+        sweep.check(&format!("webhook body #{i}"), body);
+    }
     sweep.check("server /proc environ", &proc_env);
     sweep.check("server /proc cmdline", &proc_cmd);
     for (i, o) in outputs.iter().enumerate() {

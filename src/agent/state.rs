@@ -45,18 +45,8 @@ impl AgentState {
     }
 }
 
-const KEY_LABEL: &str = "PRIVATE KEY";
-
 pub fn save_identity(paths: &AgentPaths, id: &Ed25519Identity) -> Result<(), Failure> {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(id.pkcs8_der());
-    let mut pem = format!("-----BEGIN {KEY_LABEL}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
-    }
-    pem.push_str(&format!("-----END {KEY_LABEL}-----\n"));
-    let pem = crypto::SecretString::new(pem);
+    let pem = x509::private_key_pem(id.pkcs8_der());
     fsutil::atomic_write(&paths.identity, pem.expose().as_bytes(), 0o600).map_err(Failure::from)
 }
 

@@ -48,8 +48,31 @@ struct State {
     events: Vec<Event>,
     /// Between the swap and the new binary's first good check-in.
     probation: Option<Probation>,
-    /// Releases refused or rolled back, by SHA-256: not tried again.
-    refused: Vec<String>,
+    /// Releases refused (never tried again) or rolled back (tried again after a while: the
+    /// server may only have been away), by SHA-256.
+    refused: Vec<Refused>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Refused {
+    sha256: String,
+    /// Unix time after which it may be tried again (None: never).
+    until: Option<i64>,
+}
+
+/// How long a rolled-back release waits before it is tried again.
+const RETRY_ROLLED_BACK_SECS: i64 = 6 * 3600;
+
+impl State {
+    fn refuses(&self, sha256: &str) -> bool {
+        let now = crate::util::time::unix_now();
+        self.refused.iter().any(|r| r.sha256 == sha256 && r.until.is_none_or(|t| now < t))
+    }
+    fn refuse(&mut self, sha256: String, until: Option<i64>) {
+        self.refused.retain(|r| r.sha256 != sha256);
+        self.refused.push(Refused { sha256, until });
+    }
 }
 
 fn state_path(paths: &AgentPaths) -> PathBuf {
@@ -139,7 +162,7 @@ pub fn check_in_failed(paths: &AgentPaths, failure: &Failure, once: bool) {
     tracing::error!(from = %p.to, to = %p.from, %reason, "rolling back to the previous agent binary");
     push_event(&mut state, "rolled_back", &p.from, &p.to, &reason);
     if let Some(sha) = sha_of(&exe) {
-        state.refused.push(sha);
+        state.refuse(sha, Some(crate::util::time::unix_now() + RETRY_ROLLED_BACK_SECS));
     }
     state.probation = None;
     if save(paths, &state).is_err() {
@@ -178,7 +201,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// executes the new binary (does not return then).
 pub async fn follow(client: &mut SignedClient, paths: &AgentPaths, offer: &pb::ReleaseOffer) {
     let mut state = load(paths);
-    if offer.version == stamp::version() || state.refused.contains(&offer.sha256) {
+    if offer.version == stamp::version() || state.refuses(&offer.sha256) {
         return;
     }
     match install(client, paths, offer).await {
@@ -186,7 +209,7 @@ pub async fn follow(client: &mut SignedClient, paths: &AgentPaths, offer: &pb::R
         Err(Refusal::Final(reason)) => {
             tracing::warn!(version = %offer.version, %reason, "release refused");
             push_event(&mut state, "refused", stamp::version(), &offer.version, &reason);
-            state.refused.push(offer.sha256.clone());
+            state.refuse(offer.sha256.clone(), None);
             let _ = save(paths, &state);
         }
         Err(Refusal::Retry(reason)) => {
@@ -322,4 +345,32 @@ fn reexec(exe: &Path) {
     let arg0 = args.next().unwrap_or_default();
     let err = std::process::Command::new(exe).arg0(arg0).args(args).exec();
     tracing::error!(error = %err, "could not start the new binary; this one keeps running");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_release_stays_refused_and_a_rolled_back_one_waits() {
+        let mut state = State::default();
+        let now = crate::util::time::unix_now();
+        state.refuse("bad".into(), None);
+        state.refuse("rolled".into(), Some(now + 60));
+        state.refuse("old".into(), Some(now - 1));
+        assert!(state.refuses("bad") && state.refuses("rolled"));
+        assert!(!state.refuses("old") && !state.refuses("other"));
+        state.refuse("rolled".into(), Some(now - 1));
+        assert!(!state.refuses("rolled"), "a newer entry replaces the older one");
+    }
+
+    #[test]
+    fn at_most_a_few_events_wait_for_the_server() {
+        let mut state = State::default();
+        for n in 0..20 {
+            push_event(&mut state, "refused", "1.0.0", &format!("1.0.{n}"), "r");
+        }
+        assert_eq!(state.events.len(), MAX_EVENTS);
+        assert_eq!(state.events.last().unwrap().to, "1.0.19");
+    }
 }

@@ -5,9 +5,11 @@
 //! Rows carry names (keys, envoys, tokens), never secret values: callers pass no values in.
 
 mod chain;
+mod export;
 mod verify;
 
 pub use chain::{row_hash, GENESIS};
+pub use export::{to_line, verify_export, ExportVerdict};
 pub use verify::{verify, verify_last, Verdict};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};

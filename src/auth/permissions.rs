@@ -41,6 +41,8 @@ pub enum Permission {
     SecretsList,
     /// The console's `/security` page: listeners, certificates, logins, dependencies.
     SecurityRead,
+    /// `GET /metrics` (Prometheus): counts and timings, never a name or value of a secret.
+    MetricsRead,
 }
 
 impl Permission {
@@ -63,6 +65,7 @@ impl Permission {
         Permission::ConfigRead,
         Permission::SecretsList,
         Permission::SecurityRead,
+        Permission::MetricsRead,
     ];
 
     /// The name used in docs, errors and audit rows.
@@ -86,6 +89,7 @@ impl Permission {
             Permission::ConfigRead => "config.read",
             Permission::SecretsList => "secrets.list",
             Permission::SecurityRead => "security.read",
+            Permission::MetricsRead => "metrics.read",
         }
     }
 }
@@ -131,8 +135,9 @@ impl Role {
         }
     }
 
-    /// Admins may do everything; viewers read everything; compliance reads fleet state but
-    /// not the raw audit log.
+    /// Admins may do everything; viewers read everything but metrics; compliance reads fleet
+    /// state but not the raw audit log. Metrics are admin-only: a scraper is a machine, and
+    /// a person reads the same facts in the console.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
         let reads = matches!(
@@ -173,6 +178,7 @@ mod tests {
             Permission::TlsManage,
             Permission::UsersManage,
             Permission::SessionsManage,
+            Permission::MetricsRead,
         ] {
             assert!(Role::Admin.allows(p));
             assert!(!Role::Viewer.allows(p), "{}", p.name());

@@ -4,7 +4,7 @@ use argh::{ArgsInfo, FromArgs};
 
 use super::output::Format;
 use super::Context;
-use crate::audit::{self, Verdict};
+use crate::audit::{self, ExportVerdict, Verdict};
 use crate::exit::{CmdResult, Failure};
 
 #[derive(FromArgs, ArgsInfo)]
@@ -26,11 +26,16 @@ enum AuditCommand {
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "verify")]
-/// Walk the whole chain; exit 0 if it holds, 1 naming the first bad row.
+/// Walk the whole chain; exit 0 if it holds, 1 naming the first bad row. With --export, check a
+/// file of exported rows instead of the database (a sink's JSON Lines file, or what a syslog
+/// receiver wrote): a missing, edited or reordered row is named.
 struct VerifyArgs {
     /// a head hash recorded earlier (hex); the chain must still contain it
     #[argh(option)]
     expect_head: Option<String>,
+    /// a file of exported audit rows to check instead of the database (- for stdin)
+    #[argh(option)]
+    export: Option<String>,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -50,6 +55,9 @@ struct TailArgs {
 }
 
 pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
+    if let AuditCommand::Verify(VerifyArgs { expect_head, export: Some(file) }) = &args.command {
+        return verify_export(file, expect_head.as_deref());
+    }
     if !ctx.paths.db.exists() {
         return Err(Failure::failed(format!(
             "no database at {}; check --base-dir (or VIGO_BASE_DIR)",
@@ -63,12 +71,8 @@ pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
             ctx.paths.db.display()
         )));
     }
-    if let AuditCommand::Verify(VerifyArgs { expect_head: Some(h) }) = &args.command {
-        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Failure::usage(format!(
-                "--expect-head wants the 64 hex characters of a head hash printed by `audit verify`, got {h:?}"
-            )));
-        }
+    if let AuditCommand::Verify(VerifyArgs { expect_head: Some(h), .. }) = &args.command {
+        check_head_arg(h)?;
     }
     let conn = crate::store::open(&ctx.paths.db)?;
     match args.command {
@@ -99,5 +103,49 @@ pub fn run(ctx: &Context, args: AuditArgs) -> CmdResult {
             }
             Ok(())
         }
+    }
+}
+
+fn check_head_arg(h: &str) -> CmdResult {
+    if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Failure::usage(format!(
+            "--expect-head wants the 64 hex characters of a head hash printed by `audit verify`, got {h:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// `audit verify --export FILE`: the chain as a receiver got it, without the database.
+fn verify_export(file: &str, expect_head: Option<&str>) -> CmdResult {
+    if let Some(h) = expect_head {
+        check_head_arg(h)?;
+    }
+    let verdict = if file == "-" {
+        audit::verify_export(std::io::stdin().lock(), expect_head)
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| Failure::failed(format!("{file}: {e}")))?;
+        audit::verify_export(std::io::BufReader::new(f), expect_head)
+    }
+    .map_err(|e| Failure::failed(format!("{file}: {e}")))?;
+    match verdict {
+        ExportVerdict::Intact { first, last, repeated, head } => {
+            let count = last - first + 1;
+            let mut line = format!("export intact: rows {first} to {last} ({count} rows), head {head}");
+            if repeated > 0 {
+                line.push_str(&format!("; {repeated} rows delivered more than once, identical"));
+            }
+            if first > 1 {
+                line.push_str(&format!(
+                    "; starts at row {first}: its link to row {} is not in this file",
+                    first - 1
+                ));
+            }
+            println!("{line}");
+            Ok(())
+        }
+        ExportVerdict::Broken { line, seq, reason } => Err(Failure::failed(match seq {
+            Some(seq) => format!("export broken at line {line} (row {seq}): {reason}"),
+            None => format!("export broken at line {line}: {reason}"),
+        })),
     }
 }

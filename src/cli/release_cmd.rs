@@ -153,7 +153,11 @@ fn keygen(dir: &Path) -> CmdResult {
     }
     fsutil::ensure_dir(dir, 0o700).map_err(|e| Failure::failed(format!("{}: {e}", dir.display())))?;
     let id = Ed25519Identity::generate().map_err(|e| Failure::failed(e.to_string()))?;
-    fsutil::atomic_write(&private, keys::private_key_pem(&id).expose().as_bytes(), 0o600)?;
+    fsutil::atomic_write(
+        &private,
+        crate::crypto::x509::private_key_pem(id.pkcs8_der()).expose().as_bytes(),
+        0o600,
+    )?;
     fsutil::atomic_write(&public, keys::public_key_line(&id.public_key()).as_bytes(), 0o644)?;
     println!("release key {} written:", keys::key_id(&id.public_key()));
     println!("  {} (private, 0600: keep it offline)", private.display());

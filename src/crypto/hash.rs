@@ -1,6 +1,6 @@
-//! SHA-256, SHA-512, HKDF-SHA256 and constant-time comparison.
+//! SHA-256, SHA-512, HMAC-SHA-256, HKDF-SHA256 and constant-time comparison.
 
-use ring::{digest, hkdf};
+use ring::{digest, hkdf, hmac};
 
 use super::CryptoError;
 
@@ -32,6 +32,14 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// RFC 2104 HMAC with SHA-256 (webhook signatures).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
 struct OutLen(usize);
 
 impl hkdf::KeyType for OutLen {
@@ -55,6 +63,19 @@ pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], len: usize) -> Result<V
 mod tests {
     use super::*;
     use crate::crypto::{hex_decode, hex_encode};
+
+    /// RFC 4231 test cases 1 and 2.
+    #[test]
+    fn hmac_sha256_known_answers() {
+        assert_eq!(
+            hex_encode(&hmac_sha256(&[0x0b; 20], b"Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex_encode(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 
     #[test]
     fn sha256_known_answer() {

@@ -16,7 +16,7 @@ pub mod x509;
 
 pub use aead::{open, seal, MasterKey, KEY_LEN};
 pub use encoding::{b64_decode, b64_encode, hex_decode, hex_encode};
-pub use hash::{ct_eq, hkdf_sha256, sha256, sha256_hex, sha512};
+pub use hash::{ct_eq, hkdf_sha256, hmac_sha256, sha256, sha256_hex, sha512};
 pub use password::{argon2id_hash, argon2id_verify, sha512_crypt, sha512_crypt_salt};
 pub use random::{random_bytes, random_token, uuid_v4};
 pub use seal::{seal_to, EphemeralRecipient};

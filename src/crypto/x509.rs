@@ -224,17 +224,28 @@ pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, CryptoE
     Ok(certs)
 }
 
-#[cfg(test)]
-pub fn cert_to_pem(der: &[u8]) -> String {
+/// One PEM block: `label` around the base64 of `der` in 64-character lines.
+pub fn pem(label: &str, der: &[u8]) -> String {
     use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    let mut b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
         out.push_str(std::str::from_utf8(line).unwrap_or_default());
         out.push('\n');
     }
-    out.push_str("-----END CERTIFICATE-----\n");
+    out.push_str(&format!("-----END {label}-----\n"));
+    // For a private key the base64 text is as secret as the key.
+    zeroize::Zeroize::zeroize(&mut b64);
     out
+}
+
+/// A private key as a PKCS#8 PEM block, kept secret.
+pub fn private_key_pem(pkcs8_der: &[u8]) -> SecretString {
+    SecretString::new(pem("PRIVATE KEY", pkcs8_der))
+}
+
+pub fn cert_to_pem(der: &[u8]) -> String {
+    pem("CERTIFICATE", der)
 }
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.

@@ -41,19 +41,7 @@ fn read_key(path: &std::path::Path, hint: &str) -> Result<SecretString, String> 
 /// The first certificate of a PEM file, as a PEM block again (a bundle is built from these).
 fn first_cert_pem(pem: &str, path: &std::path::Path) -> Result<(String, [u8; 32]), String> {
     let der = x509::certs_from_pem(pem).map_err(|e| format!("{}: {e}", path.display()))?.remove(0);
-    Ok((pem_block(&der), crypto::sha256(&der)))
-}
-
-fn pem_block(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    Ok((x509::cert_to_pem(&der), crypto::sha256(&der)))
 }
 
 impl Pki {

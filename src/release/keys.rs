@@ -51,18 +51,6 @@ pub fn parse_public_key(text: &str) -> Result<[u8; 32], String> {
     bytes.try_into().map_err(|_| "a release public key is 32 bytes".to_string())
 }
 
-/// The private key file's PEM text (PKCS#8, as for every Ed25519 key Vigo writes).
-pub fn private_key_pem(id: &Ed25519Identity) -> SecretString {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(id.pkcs8_der());
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    SecretString::new(pem)
-}
-
 /// Reads a private release key; it must be owner-only.
 pub fn read_private_key(path: &Path) -> Result<Ed25519Identity, String> {
     fsutil::check_private(path).map_err(|e| format!("refusing the release key: {e}"))?;

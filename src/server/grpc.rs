@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 use zeroize::Zeroizing;
 
 use super::capture;
+use super::metrics::Rpc;
 
 type ReleaseStream =
     std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ReleaseChunk, Status>> + Send + 'static>>;
@@ -210,6 +211,7 @@ impl AgentService {
         if let Err(status) = written {
             return status;
         }
+        s.metrics.entitlement_denials.inc();
         let mut named: Vec<String> =
             denied.iter().take(DENIED_KEYS_SHOWN).map(|k| format!("secret:{}", audit::clip(k))).collect();
         if denied.len() > DENIED_KEYS_SHOWN {
@@ -245,16 +247,19 @@ fn choose_name(binding: &Binding, asked: &str, hostname: &str) -> Result<String,
     }
 }
 
-#[tonic::async_trait]
-impl VigoAgent for AgentService {
-    async fn enroll(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
+/// The RPCs themselves; the trait implementation below times each one for `/metrics`.
+impl AgentService {
+    async fn enroll_rpc(
+        &self,
+        req: Request<pb::EnrollRequest>,
+    ) -> Result<Response<pb::EnrollResponse>, Status> {
         capture::record("Enroll", "request", req.get_ref());
         let answer = self.enroll_blocking(&req)?;
         capture::record("Enroll", "response", &answer);
         Ok(Response::new(answer))
     }
 
-    async fn check_in(
+    async fn check_in_rpc(
         &self,
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::CheckInResponse>, Status> {
@@ -293,7 +298,7 @@ impl VigoAgent for AgentService {
         Ok(Response::new(answer))
     }
 
-    async fn resolve_secrets(
+    async fn resolve_secrets_rpc(
         &self,
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
@@ -342,12 +347,13 @@ impl VigoAgent for AgentService {
             audit::append_in(c, &[Event::new(&actor, "secret.epoch_resolved", &id).detail(detail)]).map(drop)
         })
         .await?;
+        s.metrics.keys_resolved.add(body.keys.len() as u64);
         let answer = pb::ResolveSecretsResponse { sealed_values: sealed, secrets_epoch: epoch };
         capture::record(wire::METHOD_RESOLVE, "response", &answer);
         Ok(Response::new(answer))
     }
 
-    async fn report_run(
+    async fn report_run_rpc(
         &self,
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::ReportRunResponse>, Status> {
@@ -379,6 +385,7 @@ impl VigoAgent for AgentService {
         let run_id = crypto::uuid_v4().map_err(internal)?;
         let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
         let answer_id = run_id.clone();
+        let outcome = report.status.clone();
         s.write_fresh(&auth, move |c, _| {
             let run = store::runs::NewRun {
                 id: &run_id,
@@ -396,6 +403,7 @@ impl VigoAgent for AgentService {
             Ok(())
         })
         .await?;
+        s.metrics.run_reported(&outcome);
         let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
         Ok(Response::new(answer))
@@ -403,12 +411,10 @@ impl VigoAgent for AgentService {
 
     /// A new certificate for the envoy's own key (the key cannot change: it is the identity),
     /// recorded and audited before it is handed out.
-    type FetchReleaseStream = ReleaseStream;
-
-    async fn fetch_release(
+    async fn fetch_release_rpc(
         &self,
         req: Request<pb::SignedRequest>,
-    ) -> Result<Response<Self::FetchReleaseStream>, Status> {
+    ) -> Result<Response<ReleaseStream>, Status> {
         let s = self.server.clone();
         let auth = s.verify(&req, wire::METHOD_FETCH_RELEASE)?;
         s.write_fresh(&auth, |_, _| Ok(())).await?;
@@ -436,7 +442,7 @@ impl VigoAgent for AgentService {
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
-    async fn renew_certificate(
+    async fn renew_certificate_rpc(
         &self,
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::RenewCertificateResponse>, Status> {
@@ -466,5 +472,68 @@ impl VigoAgent for AgentService {
         };
         capture::record(wire::METHOD_RENEW, "response", &answer);
         Ok(Response::new(answer))
+    }
+}
+
+#[tonic::async_trait]
+impl VigoAgent for AgentService {
+    async fn enroll(&self, req: Request<pb::EnrollRequest>) -> Result<Response<pb::EnrollResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.enroll_rpc(req).await;
+        self.server.metrics.rpc(Rpc::Enroll, started, &result);
+        result
+    }
+
+    async fn check_in(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::CheckInResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.check_in_rpc(req).await;
+        self.server.metrics.rpc(Rpc::CheckIn, started, &result);
+        result
+    }
+
+    async fn resolve_secrets(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.resolve_secrets_rpc(req).await;
+        self.server.metrics.rpc(Rpc::ResolveSecrets, started, &result);
+        result
+    }
+
+    async fn report_run(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::ReportRunResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.report_run_rpc(req).await;
+        self.server.metrics.rpc(Rpc::ReportRun, started, &result);
+        result
+    }
+
+    async fn renew_certificate(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<pb::RenewCertificateResponse>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.renew_certificate_rpc(req).await;
+        self.server.metrics.rpc(Rpc::RenewCertificate, started, &result);
+        result
+    }
+
+    type FetchReleaseStream = ReleaseStream;
+
+    /// Timed until the stream starts (the transfer itself is the agent's pace).
+    async fn fetch_release(
+        &self,
+        req: Request<pb::SignedRequest>,
+    ) -> Result<Response<Self::FetchReleaseStream>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.fetch_release_rpc(req).await;
+        self.server.metrics.rpc(Rpc::FetchRelease, started, &result);
+        result
     }
 }

@@ -13,6 +13,7 @@ mod idle;
 pub(crate) mod last_good;
 mod listeners;
 mod logins;
+mod metrics;
 mod pending;
 mod rate;
 mod raw_refusals;
@@ -99,6 +100,8 @@ struct Ready {
     created: first_start::Created,
     /// Keys the isopass watcher saw change.
     rotations: Option<crate::secrets::isopass::Rotations>,
+    /// The audit sinks, built (their CA files read) but not started.
+    sinks: Vec<crate::integrations::dispatcher::Sink>,
 }
 
 /// Everything that must hold before a listener opens: a bad key or a missing secret refuses
@@ -158,6 +161,8 @@ fn startup(loaded: Loaded, paths: ServerPaths) -> Result<Ready, Failure> {
         tracing::warn!(error = %e, "could not fetch the web users' passwords; password logins fail until it can");
     }
     let oidc_settings = oidc_settings(&settings)?;
+    let (sinks, board) =
+        crate::integrations::dispatcher::build(&settings.integrations).map_err(Failure::failed)?;
     let server = state::Server::new(state::ServerParts {
         paths: paths.clone(),
         db,
@@ -176,7 +181,18 @@ fn startup(loaded: Loaded, paths: ServerPaths) -> Result<Ready, Failure> {
         oidc_settings,
     })
     .map_err(Failure::failed)?;
-    Ok(Ready { server: Arc::new(server), settings, admin_token, fallback, one_server, created, rotations })
+    server.set_sink_board(board);
+    server.metrics.local_vault.store(!settings.secrets.is_isopass(), std::sync::atomic::Ordering::Relaxed);
+    Ok(Ready {
+        server: Arc::new(server),
+        settings,
+        admin_token,
+        fallback,
+        one_server,
+        created,
+        rotations,
+        sinks,
+    })
 }
 
 /// A base directory that does not exist yet is made owner-only; an existing one is left as is.
@@ -358,7 +374,7 @@ async fn run(args: ServerArgs) -> CmdResult {
     let ready = tokio::task::spawn_blocking(move || startup(loaded, paths))
         .await
         .map_err(|e| Failure::failed(format!("startup stopped: {e}")))??;
-    let Ready { server, settings, admin_token, fallback, one_server: _one_server, created, rotations } =
+    let Ready { server, settings, admin_token, fallback, one_server: _one_server, created, rotations, sinks } =
         ready;
     let bind = |addr: &str| {
         let a = crate::util::hosts::resolve(addr).map_err(Failure::usage)?;
@@ -371,6 +387,7 @@ async fn run(args: ServerArgs) -> CmdResult {
     };
     let agent_listener = bind(args.listen.as_deref().unwrap_or(&settings.listen))?;
     let api_listener = bind(args.api_listen.as_deref().unwrap_or(&settings.api_listen))?;
+    let metrics_listener = settings.integrations.metrics.listen.as_deref().map(bind).transpose()?;
     let agent_addr = agent_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
     server.status.set_listeners(agent_addr, api_addr);
@@ -405,6 +422,11 @@ async fn run(args: ServerArgs) -> CmdResult {
         stop_rx.clone(),
     ));
     let upkeep = tokio::spawn(upkeep(server.clone(), stop_rx.clone()));
+    let sink_tasks = start_sinks(&server, sinks, &settings, stop_rx.clone());
+    if let Some(l) = metrics_listener {
+        tracing::info!(addr = %l.local_addr()?, "metrics on plain HTTP, loopback only");
+        tokio::spawn(metrics::serve_plain(l, server.clone(), stop_rx.clone()));
+    }
     if let Some(changes) = rotations {
         tokio::spawn(rotation::follow_watcher(server.clone(), changes, stop_rx));
     }
@@ -416,6 +438,9 @@ async fn run(args: ServerArgs) -> CmdResult {
         let _ = grpc.await;
         let _ = api.await;
         let _ = upkeep.await;
+        for t in sink_tasks {
+            let _ = t.await;
+        }
     })
     .await;
     server.record_refusal_summaries(true).await;
@@ -425,6 +450,32 @@ async fn run(args: ServerArgs) -> CmdResult {
     let _ = std::fs::remove_file(&server.paths.admin_token);
     server.close_database();
     Ok(())
+}
+
+/// Starts one delivery task per audit sink. Cursors are written through the server's
+/// group-committing writer, like every other write of the running server.
+fn start_sinks(
+    server: &Arc<state::Server>,
+    sinks: Vec<crate::integrations::dispatcher::Sink>,
+    settings: &Settings,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    if sinks.is_empty() {
+        return Vec::new();
+    }
+    let writer = server.clone();
+    let advance: crate::integrations::dispatcher::Advance = Arc::new(move |name, seq, now| {
+        let writer = writer.clone();
+        Box::pin(async move {
+            writer
+                .writes
+                .write(move |c| crate::store::sink_cursors::advance(c, &name, seq, now).map(drop))
+                .await
+        })
+    });
+    // Checked at load, so the default only stands in for a value that cannot be there.
+    let retry_max = std::time::Duration::from_secs(settings.integrations.retry_max_secs().unwrap_or(300));
+    crate::integrations::dispatcher::start(sinks, server.paths.db.clone(), advance, retry_max, stop)
 }
 
 /// Set by `vigo quickstart` for the server it starts: stop when that parent is gone, even if it

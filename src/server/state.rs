@@ -83,6 +83,10 @@ pub struct Server {
     pub report_rate: super::rate::RateBuckets,
     /// What the console shows about the server itself (check-ins per hour, last audit check…).
     pub status: super::status::Status,
+    /// Counters and latencies for `/metrics`.
+    pub metrics: super::metrics::ServerMetrics,
+    /// The audit sinks' delivery state, once they are started.
+    sinks: std::sync::OnceLock<Arc<crate::integrations::Board>>,
 }
 
 #[derive(Clone)]
@@ -195,6 +199,8 @@ impl Server {
             oidc_client: tokio::sync::Mutex::new(None),
             refusals: super::refusals::Refusals::new(REFUSAL_WINDOW),
             status,
+            metrics: Default::default(),
+            sinks: std::sync::OnceLock::new(),
         })
     }
 
@@ -205,6 +211,15 @@ impl Server {
         if let Ok(memory) = Connection::open_in_memory() {
             drop(std::mem::replace(&mut *self.db(), memory));
         }
+    }
+
+    /// Hands the audit sinks' board to health and metrics (once, at start).
+    pub fn set_sink_board(&self, board: Arc<crate::integrations::Board>) {
+        let _ = self.sinks.set(board);
+    }
+
+    pub fn sink_board(&self) -> Option<&Arc<crate::integrations::Board>> {
+        self.sinks.get()
     }
 
     pub fn db(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -7,6 +7,7 @@
 
 mod auth;
 mod bounds;
+mod integrations;
 mod limits;
 pub mod secret_refs;
 mod secrets;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use auth::AuthSettings;
+pub use integrations::{IntegrationSettings, SyslogSink, WebhookSink};
 pub use limits::{LimitSettings, RunSettings};
 pub use secret_refs::SecretRef;
 pub use secrets::{IsopassSettings, SecretsSettings};
@@ -50,6 +52,8 @@ pub struct Settings {
     pub runs: RunSettings,
     /// Logins, sessions and their throttling.
     pub auth: AuthSettings,
+    /// Audit sinks and the metrics listener (server only).
+    pub integrations: IntegrationSettings,
     pub cli: CliSettings,
     pub agent: AgentSettings,
     /// Signed releases: where the release public key is (when none is compiled in).
@@ -105,6 +109,7 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             runs: RunSettings::default(),
             auth: AuthSettings::default(),
+            integrations: IntegrationSettings::default(),
             cli: CliSettings::default(),
             agent: AgentSettings::default(),
             release: ReleaseSettings::default(),
@@ -178,7 +183,7 @@ impl Settings {
         let settings: Settings = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
         // A ref stands where a value will be: checking it now would judge the ref's text.
         // Credentials are exempt: no check reads their value.
-        let unresolved = refs.iter().any(|r| !secret_refs::CREDENTIALS.contains(&r.setting.as_str()));
+        let unresolved = refs.iter().any(|r| !secret_refs::is_credential(&r.setting));
         if !unresolved {
             settings.check().map_err(fail)?;
         }
@@ -200,6 +205,7 @@ impl Settings {
             return Err("client_cert_renew_days must be from 1 to client_cert_days - 1".into());
         }
         self.runs.check()?;
+        self.integrations.check()?;
         self.auth.check()
     }
 

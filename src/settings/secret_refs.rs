@@ -16,8 +16,36 @@ use zeroize::Zeroize;
 use super::Settings;
 use crate::secrets::Provider;
 
-/// Settings that hold a credential. A literal is refused at load.
-pub const CREDENTIALS: &[&str] = &["auth.oidc.client_secret"];
+/// Settings that hold a credential, list items written `[]` (every item). A literal is refused
+/// at load.
+pub const CREDENTIALS: &[&str] = &["auth.oidc.client_secret", "integrations.webhook[].key"];
+
+/// Whether `setting` (a dotted path with list items as `[i]`, as `collect` names them) is one
+/// of `CREDENTIALS`.
+pub fn is_credential(setting: &str) -> bool {
+    CREDENTIALS.contains(&pattern_of(setting).as_str())
+}
+
+/// `integrations.webhook[3].key` -> `integrations.webhook[].key`.
+fn pattern_of(setting: &str) -> String {
+    let mut out = String::with_capacity(setting.len());
+    let mut in_index = false;
+    for c in setting.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Top-level settings that may not hold refs (read before the vault opens, or by the CLI).
 const NO_REFS: &[&str] = &[
@@ -63,19 +91,19 @@ pub fn check(value: &Value, refs: &[SecretRef]) -> Result<(), String> {
         }
         crate::placeholder::validate_key(&r.key).map_err(|e| format!("{}: {e}", r.setting))?;
     }
-    for setting in CREDENTIALS {
-        // Whatever its type: a number or a list there is a credential written out too, and a
-        // later type error would quote it.
-        let literal = match lookup(value, setting) {
-            None | Some(Value::Null) => false,
-            Some(Value::String(s)) => !s.starts_with("secret:"),
-            Some(_) => true,
-        };
-        if literal {
-            return Err(format!(
-                "{setting} must be a secret:<key> ref, not a literal (the file would hold the credential in plain text); store it with `vigocli secrets set raw KEY`"
-            ));
+    // Every node at a credential's place, whatever its type: a number or a mapping there is
+    // as much a literal as a string is.
+    let mut literal = None;
+    visit(value, String::new(), &mut |setting, v| {
+        let is_ref = matches!(v, Value::String(s) if s.starts_with("secret:"));
+        if literal.is_none() && !is_ref && !v.is_null() && is_credential(setting) {
+            literal = Some(setting.to_string());
         }
+    });
+    if let Some(setting) = literal {
+        return Err(format!(
+            "{setting} must be a secret:<key> ref, not a literal (the file would hold the credential in plain text); store it with `vigocli secrets set raw KEY`"
+        ));
     }
     Ok(())
 }
@@ -124,8 +152,23 @@ fn redact(mut message: String, values: &[zeroize::Zeroizing<String>]) -> String 
     message
 }
 
-fn lookup<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
-    dotted.split('.').try_fold(value, |v, part| v.get(part))
+/// Calls `f` on every node, containers included, with its dotted path.
+fn visit(v: &Value, path: String, f: &mut dyn FnMut(&str, &Value)) {
+    f(&path, v);
+    match v {
+        Value::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                visit(item, format!("{path}[{i}]"), f)
+            }
+        }
+        Value::Mapping(m) => {
+            for (k, item) in m {
+                visit(item, join(&path, k), f)
+            }
+        }
+        Value::Tagged(t) => visit(&t.value, path, f),
+        _ => {}
+    }
 }
 
 fn walk(v: &Value, path: String, f: &mut dyn FnMut(&str, &str)) {
@@ -215,6 +258,24 @@ mod tests {
         assert!(!e.contains("hunter2"));
         let v = yaml("listen: 'secret:../up'\n");
         assert!(check(&v, &collect(&v)).is_err());
+    }
+
+    /// List items are credentials wherever they sit in the list, as strings or not.
+    #[test]
+    fn every_webhook_key_must_be_a_ref() {
+        let hook = |key: &str| format!("{{name: h, url: 'https://h.example/x', key: {key}}}");
+        let ok = hook("'secret:vigo/hook'");
+        let v = yaml(&format!("integrations:\n  webhook: [{ok}, {ok}]\n"));
+        let refs = collect(&v);
+        assert_eq!(refs[1].setting, "integrations.webhook[1].key");
+        assert!(is_credential(&refs[1].setting) && !is_credential("integrations.webhook[1].url"));
+        check(&v, &refs).unwrap();
+        for literal in ["hunter2", "123456", "{a: b}", "[x]"] {
+            let v = yaml(&format!("integrations:\n  webhook: [{ok}, {}]\n", hook(literal)));
+            let e = check(&v, &collect(&v)).unwrap_err();
+            assert!(e.starts_with("integrations.webhook[1].key must be a secret:<key> ref"), "{e}");
+            assert!(!e.contains("hunter2") && !e.contains("123456"), "{e}");
+        }
     }
 
     #[test]

@@ -52,6 +52,16 @@ pub fn newer_page_start(
     .query_row(params![after, filter.action, filter.actor, limit], |r| r.get(0))
 }
 
+/// Up to `limit` rows after `seq`, oldest first: the next batch of an audit sink.
+pub fn after(conn: &Connection, seq: i64, limit: u32) -> rusqlite::Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, ts, actor, action, target, detail, prev_hash, hash FROM audit
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![seq, limit], crate::audit::read_row)?;
+    rows.collect()
+}
+
 /// The recorded head: (seq, hash) of the last row.
 pub fn head(conn: &Connection) -> rusqlite::Result<Option<(i64, Vec<u8>)>> {
     conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -125,6 +135,9 @@ mod tests {
         assert_eq!(newer_page_start(&conn, &f, 7, 2).unwrap(), Some(20));
         assert_eq!(actions(&conn).unwrap(), ["envoy.enrolled", "secret.set"]);
         assert_eq!(head(&conn).unwrap().unwrap().0, 30);
+        let next = after(&conn, 27, 2).unwrap();
+        assert_eq!(next.iter().map(|r| r.seq).collect::<Vec<_>>(), [28, 29]);
+        assert!(after(&conn, 30, 10).unwrap().is_empty());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

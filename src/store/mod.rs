@@ -18,6 +18,7 @@ pub mod rotations;
 pub mod runs;
 mod schema;
 pub mod sessions;
+pub mod sink_cursors;
 pub mod users;
 
 #[derive(Debug, thiserror::Error)]

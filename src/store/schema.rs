@@ -142,4 +142,11 @@ pub const MIGRATIONS: &[&str] = &[
     // so no existing database breaks this.
     "CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens(COALESCE(owner, ''), name)
         WHERE revoked_at IS NULL;",
+    // 9: one delivery cursor per audit sink (integrations): the last sequence number the sink
+    // has taken, and when it last took something. The audit table itself is the queue.
+    "CREATE TABLE sink_cursors (
+        name         TEXT PRIMARY KEY,
+        last_seq     INTEGER NOT NULL,
+        last_success INTEGER
+    );",
 ];

@@ -82,7 +82,7 @@ impl HttpsClient {
     }
 
     pub async fn get(&self, url: &Url) -> Result<Response, HttpError> {
-        self.exchange(url, "GET", None, None, Vec::new()).await
+        self.exchange(url, "GET", None, None, &[], Vec::new()).await
     }
 
     /// POSTs `form` as `application/x-www-form-urlencoded`, with HTTP Basic credentials.
@@ -105,6 +105,7 @@ impl HttpsClient {
             "POST",
             Some(&header),
             Some("application/x-www-form-urlencoded"),
+            &[],
             body.into_bytes(),
         )
         .await
@@ -118,8 +119,26 @@ impl HttpsClient {
         body: &serde_json::Value,
     ) -> Result<Response, HttpError> {
         let header = SecretString::new(format!("Bearer {}", bearer.expose()));
-        self.exchange(url, "POST", Some(&header), Some("application/json"), body.to_string().into_bytes())
-            .await
+        self.exchange(
+            url,
+            "POST",
+            Some(&header),
+            Some("application/json"),
+            &[],
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    /// POSTs `body` as it is, with extra headers (a webhook and its signature).
+    pub async fn post_bytes(
+        &self,
+        url: &Url,
+        content_type: &str,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Result<Response, HttpError> {
+        self.exchange(url, "POST", None, Some(content_type), headers, body).await
     }
 
     async fn exchange(
@@ -128,15 +147,18 @@ impl HttpsClient {
         method: &str,
         authorization: Option<&SecretString>,
         content_type: Option<&str>,
+        headers: &[(&'static str, String)],
         body: Vec<u8>,
     ) -> Result<Response, HttpError> {
         let shown = url[..Position::AfterPath].to_string();
         let secs = self.timeout.as_secs();
-        tokio::time::timeout(self.timeout, self.send(url, &shown, method, authorization, content_type, body))
+        let sending = self.send(url, &shown, method, authorization, content_type, headers, body);
+        tokio::time::timeout(self.timeout, sending)
             .await
             .map_err(|_| HttpError::Timeout(shown.clone(), secs))?
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         url: &Url,
@@ -144,6 +166,7 @@ impl HttpsClient {
         method: &str,
         authorization: Option<&SecretString>,
         content_type: Option<&str>,
+        headers: &[(&'static str, String)],
         body: Vec<u8>,
     ) -> Result<Response, HttpError> {
         let target = Target::of(url)?;
@@ -172,6 +195,9 @@ impl HttpsClient {
             .header("user-agent", concat!("vigo/", env!("CARGO_PKG_VERSION")));
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, value.as_str());
         }
         if let Some(auth) = authorization {
             let mut value = hyper::header::HeaderValue::from_str(auth.expose()).map_err(|_| {

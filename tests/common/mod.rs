@@ -11,6 +11,7 @@ pub mod attack;
 pub mod fleet;
 pub mod isopass;
 pub mod oidc;
+pub mod sinks;
 
 pub fn vigo_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vigo"))

@@ -46,6 +46,7 @@ pub fn server(ctx: &Context, out: &mut Vec<Check>) {
             ));
         }
     }
+    audit_sinks(&health, out);
     let interval = ctx.checkin_interval_secs;
     let Ok(envoys) = client.get("/v1/envoys") else { return };
     let active: Vec<&serde_json::Value> =
@@ -82,5 +83,33 @@ pub fn server(ctx: &Context, out: &mut Vec<Check>) {
             t,
             "agents renew on their own at check-in; check those that stopped checking in",
         ));
+    }
+}
+
+/// One line per audit sink from the server's health: delivering, behind, or failing.
+fn audit_sinks(health: &serde_json::Value, out: &mut Vec<Check>) {
+    for sink in health["audit_sinks"].as_array().into_iter().flatten() {
+        let name = format!("audit sink {}", sink["name"].as_str().unwrap_or("?"));
+        let target =
+            format!("{} {}", sink["kind"].as_str().unwrap_or(""), sink["target"].as_str().unwrap_or(""));
+        let backlog = sink["backlog"].as_i64().unwrap_or(0);
+        let error = sink["last_error"].as_str().unwrap_or("");
+        if sink["warning"].as_bool() == Some(true) {
+            out.push(Check::warn(
+                &name,
+                format!("{target}: failing ({error}); {backlog} rows waiting"),
+                "check that the receiver is up and reachable; rows are kept and sent once it answers",
+            ));
+        } else if !sink["failing_since"].is_null() {
+            out.push(Check::ok(
+                &name,
+                format!("{target}: retrying after a failure ({error}); {backlog} rows waiting"),
+            ));
+        } else {
+            out.push(Check::ok(
+                &name,
+                format!("{target}: delivered up to row {}; {backlog} rows waiting", sink["last_seq"]),
+            ));
+        }
     }
 }

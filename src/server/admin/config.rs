@@ -32,6 +32,7 @@ pub async fn health(State(s): S) -> ApiResult {
             "serving the last good config: the config directory does not load ({reason}); fix it and publish"
         ));
     }
+    let sinks = audit_sinks(&s, &mut problems);
     Ok(Json(json!({
         "status": if problems.is_empty() { "ok" } else { "degraded" },
         "problems": problems,
@@ -40,7 +41,27 @@ pub async fn health(State(s): S) -> ApiResult {
         "config_from_last_good": p.fallback.is_some(),
         "secrets_epoch": s.secrets_epoch(),
         "version": crate::release::version(),
+        "audit_sinks": sinks,
     })))
+}
+
+/// Each audit sink's delivery state with its backlog; a sink failing past the threshold adds
+/// a problem.
+fn audit_sinks(s: &Server, problems: &mut Vec<String>) -> Vec<Value> {
+    let Some(board) = s.sink_board().filter(|b| !b.is_empty()) else { return Vec::new() };
+    let head = crate::store::audit_log::head(&s.db()).ok().flatten().map_or(0, |(seq, _)| seq);
+    let now = unix_now();
+    problems.extend(board.problems(now, head));
+    board
+        .reports(now)
+        .into_iter()
+        .map(|r| {
+            let backlog = (head - r.last_seq).max(0);
+            let mut v = json!(r);
+            v["backlog"] = json!(backlog);
+            v
+        })
+        .collect()
 }
 
 pub async fn publish(State(s): S, Extension(caller): Extension<Caller>) -> ApiResult {

@@ -183,6 +183,7 @@ pub fn failed(
     record_failure(s, provider, kind, username, source);
     let k = keys(username, source);
     for locked in s.logins.throttle.failed(&as_strs(&k)) {
+        s.metrics.lockouts.inc();
         let what = if locked.starts_with("user:") { "username" } else { "source" };
         let target = crate::server::conn_limits::source_key(source).to_string();
         if s.refusals.note(
@@ -199,6 +200,7 @@ pub fn failed(
 }
 
 fn record_failure(s: &Server, provider: &'static str, kind: &'static str, username: &str, source: IpAddr) {
+    s.metrics.login_failures.inc();
     let target = crate::server::conn_limits::source_key(source).to_string();
     if s.refusals.note("auth.login_failed", &target, kind) {
         let detail =

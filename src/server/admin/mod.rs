@@ -92,6 +92,7 @@ fn api_routes() -> Vec<(Route, MethodRouter<S>)> {
         (r(Method::GET, "/v1/sessions/all", P::SessionsManage), get(sessions::all)),
         (r(Method::POST, "/v1/sessions/{id}/revoke", P::SelfManage), post(sessions::revoke)),
         (r(Method::POST, "/auth/logout", P::SelfManage), post(login::logout)),
+        (r(Method::GET, "/metrics", P::MetricsRead), get(crate::server::metrics::scrape)),
     ]
 }
 

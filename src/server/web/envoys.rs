@@ -146,6 +146,8 @@ struct DetailPage {
     runs_href: String,
     cert_expires: String,
     cert_ca_pin: String,
+    /// What the agent said of its binary and tamper signals at its last check-in.
+    agent: Option<crate::server::hardening::AgentSelf>,
     bundle_hash: String,
     bundle_error: Option<String>,
     resources: Vec<ResourceView>,
@@ -197,6 +199,7 @@ pub async fn show(State(s): State<Arc<Server>>, ctx: Ctx, P(name): P) -> PageRes
             .cert_not_after
             .map_or("—".into(), |t| format!("{} ({} days)", page::when(Some(t)), page::days_left(t, now))),
         cert_ca_pin: envoy.cert_ca_pin.clone().unwrap_or_default(),
+        agent: s.hardening.agent(&envoy.id),
         bundle_hash,
         bundle_error,
         resources,

@@ -80,10 +80,10 @@ pub fn public_routes() -> Router<S> {
         .route(PUBLIC_PATHS[2], get(icon))
 }
 
-/// Whether a path belongs to the console (HTML answers) rather than the JSON API and the
-/// login endpoints.
+/// Whether a path belongs to the console (HTML answers) rather than the JSON API, the login
+/// endpoints and the Prometheus scrape (which a machine reads: 401, not a login page).
 pub fn is_page(path: &str) -> bool {
-    !path.starts_with("/v1/") && !path.starts_with("/auth/")
+    !path.starts_with("/v1/") && !path.starts_with("/auth/") && path != "/metrics"
 }
 
 const STYLESHEET: &str = include_str!("static/console.css");
