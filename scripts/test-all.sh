@@ -20,7 +20,13 @@ cd "$(dirname "$0")/.."
 # .rpm (packaging/build.sh: dpkg-deb, rpmbuild), checks them with lintian and rpm -qlp, the units
 # with systemd-analyze verify/security, and installs the .deb in a Debian root mmdebstrap makes
 # (unshare and setpriv from util-linux run it in private namespaces); binutils: build.sh strips.
-packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core strace rsyslog rsyslog-gnutls prometheus rpm lintian rpmlint systemd mmdebstrap util-linux binutils)
+# cron: Debian's crontab is the judge of the cron schedules the config compiler accepts
+# (src/agent/engine/tests/systypes.rs); unshare (util-linux) gives the sysctl test its own
+# network namespace. jq: the custom executor example in docs/EXECUTORS.md, which
+# src/agent/engine/tests/custom.rs runs as written. apt-utils (apt-ftparchive), gnupg,
+# dpkg-dev: tests/packages.rs builds and signs the local apt repository the repository and
+# package resources install from.
+packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core strace rsyslog rsyslog-gnutls prometheus rpm lintian rpmlint systemd mmdebstrap util-linux binutils cron jq apt-utils gnupg dpkg-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

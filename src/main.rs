@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod crypto;
 mod doctor;
+mod edits;
 mod exit;
 mod integrations;
 mod logging;

@@ -365,3 +365,140 @@ fn a_root_inside_the_agent_state_directory_is_refused() {
     assert!(text(&out).contains("protected-path:"), "{}", text(&out));
     assert_eq!(std::fs::read_to_string(root.join("etc/group")).unwrap(), "root:x:0:\n");
 }
+
+/// `backup: true` through the real binary, and `vigo-agent restore` putting an earlier content
+/// back (keeping the replaced one, so the restore itself can be undone) with an audit row.
+#[test]
+fn restore_puts_back_an_earlier_content_kept_by_backup() {
+    let t = TempDir::new("restore");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/app.conf"), "hand-written\n").unwrap();
+    let module = |content: &str| {
+        format!(
+            "resources:\n  - name: conf\n    type: file\n    target_path: /etc/app.conf\n    content: \"{content}\\n\"\n    backup: true\n    mode: \"0640\"\n"
+        )
+    };
+    write_tree(&config, &module("managed"));
+    let out = apply(&base, &config, &root, &[]);
+    assert_code(&out, 0);
+    assert!(text(&out).contains("earlier content kept"), "{}", text(&out));
+    let file = root.join("etc/app.conf");
+    let path = file.to_str().unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "managed\n");
+
+    let list = run_in(&base, "vigo-agent", &["restore", path, "--list"], "");
+    assert_code(&list, 0);
+    assert!(text(&list).contains("  1  ") && text(&list).contains("13 bytes"), "{}", text(&list));
+    let out = run_in(&base, "vigo-agent", &["restore", path, "--version", "9"], "");
+    assert_code(&out, 2);
+    assert!(text(&out).contains("versions 1 (newest) to 1"), "{}", text(&out));
+
+    let out = run_in(&base, "vigo-agent", &["restore", path], "");
+    assert_code(&out, 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "hand-written\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o7777, 0o640, "mode kept");
+    // The managed content it replaced is now the newest kept version: undo the restore.
+    let out = run_in(&base, "vigo-agent", &["restore", path, "--version", "1"], "");
+    assert_code(&out, 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "managed\n");
+    let nothing = run_in(&base, "vigo-agent", &["restore", root.join("etc/other").to_str().unwrap()], "");
+    assert_code(&nothing, 1);
+    assert!(text(&nothing).contains("backup: true"), "{}", text(&nothing));
+
+    let audit = rusqlite::Connection::open(base.join("agent.db")).unwrap();
+    let restored: i64 = audit
+        .query_row("SELECT count(*) FROM audit WHERE action = 'file.restored'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(restored, 2);
+}
+
+/// A sysctl in a network namespace the test makes (`unshare --net`), so the host's own value
+/// is never touched: the file lands in the root, the live value in the namespace's kernel
+/// state, a second run changes nothing, and the host outside keeps its value.
+#[test]
+fn sysctl_sets_the_file_and_the_live_value_in_a_private_network_namespace() {
+    let t = TempDir::new("sysctl");
+    let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
+    std::fs::create_dir_all(root.join("etc/sysctl.d")).unwrap();
+    write_tree(
+        &config,
+        "resources:\n  - name: ttl\n    type: sysctl\n    key: net.ipv4.ip_default_ttl\n    value: 77\n",
+    );
+    let host_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap();
+    let agent = role("vigo-agent");
+    let script = format!(
+        "cat /proc/sys/net/ipv4/ip_default_ttl; for i in 1 2; do {agent} apply {config} --envoy h --root {root} || exit 9; done; cat /proc/sys/net/ipv4/ip_default_ttl",
+        agent = agent.display(),
+        config = config.display(),
+        root = root.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .env("VIGO_BASE_DIR", &base)
+        .output()
+        .expect("unshare (util-linux) is needed by this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"64"), "a fresh namespace starts at the default: {stdout}");
+    assert_eq!(lines.last(), Some(&"77"), "{stdout}");
+    assert!(stdout.contains("live net.ipv4.ip_default_ttl: 64 -> 77"), "{stdout}");
+    assert!(stdout.contains("converged"), "the second run changed nothing: {stdout}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/sysctl.d/60-vigo-net.ipv4.ip_default_ttl.conf")).unwrap(),
+        "# Managed by Vigo (resource ttl).\nnet.ipv4.ip_default_ttl = 77\n"
+    );
+    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap(), host_before);
+}
+
+/// A unit file applied on `/` inside a mount namespace whose /etc/systemd/system is a fresh
+/// tmpfs (so the host's units are never touched), with a stand-in systemctl first on PATH: the
+/// unit is written, systemd is reloaded once when it changed and not when it did not, and a
+/// service depending on it is started after the reload.
+#[test]
+fn a_changed_unit_file_is_followed_by_a_daemon_reload_before_its_service_starts() {
+    let t = TempDir::new("unit-reload");
+    let (config, base, bin) = (t.join("config"), t.join("base"), t.join("bin"));
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = t.join("systemctl.log");
+    std::fs::write(
+        bin.join("systemctl"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {log}\ncase \"$1\" in is-active|is-enabled) exit 3;; esac\n[ \"$1\" = start ] && {{ test -e /etc/systemd/system/$2 || exit 5; }}\nexit 0\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("systemctl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_tree(
+        &config,
+        "resources:\n  - name: unit\n    type: systemd_unit\n    unit: vigo-demo.service\n    content: \"[Service]\\nExecStart=/bin/true\\n\"\n  - name: svc\n    type: service\n    service: vigo-demo.service\n    ensure: running\n    depends_on: [unit]\n",
+    );
+    let agent = role("vigo-agent");
+    let script = format!(
+        "mount -t tmpfs tmpfs /etc/systemd/system || exit 8; for i in 1 2; do {agent} apply {config} --envoy h || exit 9; done; cat /etc/systemd/system/vigo-demo.service",
+        agent = agent.display(),
+        config = config.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .env("VIGO_BASE_DIR", &base)
+        .env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()))
+        .output()
+        .expect("unshare (util-linux) is needed by this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.ends_with("[Service]\nExecStart=/bin/true\n"), "{stdout}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let acts: Vec<&str> = calls.lines().filter(|l| !l.starts_with("is-")).collect();
+    // One reload, then the start; the second run only asks (the stand-in says inactive, so it
+    // starts again, but never reloads again).
+    assert_eq!(acts, ["daemon-reload", "start vigo-demo.service", "start vigo-demo.service"], "{calls}");
+    assert!(
+        !std::path::Path::new("/etc/systemd/system/vigo-demo.service").exists(),
+        "the host's units are untouched"
+    );
+}

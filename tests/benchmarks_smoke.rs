@@ -93,3 +93,13 @@ fn console_bench_runs_at_a_tiny_size() {
     assert!(v["pages"]["dashboard"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["pages"]["audit oldest"]["max_ms"].as_f64().unwrap() > 0.0, "{v}");
 }
+
+#[test]
+fn apply_bench_runs_mixed_resource_types_at_a_tiny_size() {
+    let v = summary("apply_bench", &["--files", "50", "--runs", "1", "--peers", "none", "--mix", "mixed"]);
+    assert_eq!(v["mix"], "mixed", "{v}");
+    assert_eq!(v["resources"], 50, "{v}");
+    assert!(v["sysctls"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["noop"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["noop"]["target_ms"], 50.0, "{v}");
+}

@@ -433,3 +433,122 @@ fn bash_completion_walks_the_command_tree() {
     let agent = complete("vigo-agent");
     assert!(agent.split_whitespace().any(|w| w == "enroll"), "{agent}");
 }
+
+/// `vigo-demo` at `version`: one file saying which version it is.
+fn demo_deb(work: &Path, version: &str) -> PathBuf {
+    let build = work.join(format!("demo-{version}"));
+    std::fs::create_dir_all(build.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(build.join("usr/share/vigo-demo")).unwrap();
+    std::fs::write(
+        build.join("DEBIAN/control"),
+        format!("Package: vigo-demo\nVersion: {version}\nArchitecture: all\nMaintainer: Vigo <dev@vigo.invalid>\nDescription: repository test package\n"),
+    )
+    .unwrap();
+    std::fs::write(build.join("usr/share/vigo-demo/version"), format!("{version}\n")).unwrap();
+    let deb = work.join(format!("vigo-demo_{version}_all.deb"));
+    run(Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&build).arg(&deb));
+    deb
+}
+
+/// A flat repository holding `debs`, its Release signed inline by a key made for the test;
+/// returns the armored public key.
+fn signed_repo(repo: &Path, work: &Path, debs: &[PathBuf]) -> String {
+    std::fs::create_dir_all(repo).unwrap();
+    for deb in debs {
+        std::fs::copy(deb, repo.join(deb.file_name().unwrap())).unwrap();
+    }
+    let packages = run(Command::new("apt-ftparchive").arg("packages").arg(".").current_dir(repo));
+    std::fs::write(repo.join("Packages"), &packages.stdout).unwrap();
+    let release = run(Command::new("apt-ftparchive").arg("release").arg(".").current_dir(repo));
+    std::fs::write(repo.join("Release"), &release.stdout).unwrap();
+    let gnupg = work.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        run(Command::new("gpg")
+            .env("GNUPGHOME", &gnupg)
+            .args(["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args))
+    };
+    gpg(&["--quick-generate-key", "Vigo repository test <repo@vigo.invalid>", "ed25519", "sign", "never"]);
+    gpg(&[
+        "--clearsign",
+        "--output",
+        repo.join("InRelease").to_str().unwrap(),
+        repo.join("Release").to_str().unwrap(),
+    ]);
+    stdout(&gpg(&["--armor", "--export", "repo@vigo.invalid"]))
+}
+
+/// A `repository` and `package` resources run by the real agent inside a Debian root: the
+/// signed local repository is written as a deb822 source with its own key, apt fetches its
+/// index, `ensure: latest` installs the newest version and holds it; a pinned older version is
+/// installed in its place; a repository whose key does not match is refused by apt and the
+/// resource fails. A second run changes nothing.
+#[test]
+fn repository_and_packages_with_apt_from_a_signed_local_repository_in_a_debian_root() {
+    let tar = debian_root_tarball();
+    let t = TempDir::new("apt-repo");
+    let root = t.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    run(Command::new("tar").args(["-C"]).arg(&root).args(["-xf"]).arg(&tar));
+    let debs = [demo_deb(&t.join("work"), "1.0"), demo_deb(&t.join("work"), "2.0")];
+    let key = signed_repo(&root.join("srv/repo"), &t.join("work"), &debs);
+    std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+    std::fs::copy(common::vigo_exe(), root.join("usr/local/bin/vigo")).unwrap();
+    let indented: String = key.lines().map(|l| format!("      {l}\n")).collect();
+    let config = |package: &str| {
+        let tree = root.join("srv/config");
+        let _ = std::fs::remove_dir_all(&tree);
+        std::fs::create_dir_all(tree.join("modules")).unwrap();
+        std::fs::write(tree.join("nodes.vgo"), "envoys:\n  - match: \"*\"\n    roles: [apt]\n").unwrap();
+        let module = format!(
+            "resources:\n  - name: local\n    type: repository\n    repo: local\n    url: file:/srv/repo\n    suites: ./\n    key: |\n{indented}  - name: demo\n    type: package\n    depends_on: [local]\n{package}"
+        );
+        std::fs::write(tree.join("modules/apt.vgo"), module).unwrap();
+    };
+    let apply = "VIGO_BASE_DIR=/var/lib/vigo /usr/local/bin/vigo agent apply /srv/config --envoy h";
+
+    config("    package: vigo-demo\n    ensure: latest\n    hold: true\n");
+    let first = stdout(&in_root(&root, apply));
+    assert!(first.contains("refreshed its index (apt-get)"), "{first}");
+    assert!(first.contains("install vigo-demo 2.0") && first.contains("hold vigo-demo"), "{first}");
+    let source = std::fs::read_to_string(root.join("etc/apt/sources.list.d/vigo-local.sources")).unwrap();
+    assert!(source.contains("Signed-By: /etc/apt/keyrings/vigo-local.asc\n"), "{source}");
+    assert_eq!(std::fs::read_to_string(root.join("usr/share/vigo-demo/version")).unwrap(), "2.0\n");
+    let held = stdout(&in_root(&root, "apt-mark showhold"));
+    assert_eq!(held, "vigo-demo\n");
+    let second = stdout(&in_root(&root, apply));
+    assert!(second.contains("converged"), "a second run changes nothing: {second}");
+
+    config("    package: vigo-demo\n    version: \"1.0\"\n    hold: false\n");
+    let pinned = stdout(&in_root(&root, apply));
+    assert!(
+        pinned.contains("change vigo-demo 2.0 -> 1.0") && pinned.contains("unhold vigo-demo"),
+        "{pinned}"
+    );
+    assert_eq!(std::fs::read_to_string(root.join("usr/share/vigo-demo/version")).unwrap(), "1.0\n");
+    assert_eq!(stdout(&in_root(&root, "apt-mark showhold")), "");
+
+    // Another key: apt refuses the repository's index, and the resource fails saying so.
+    let other = signed_repo(&t.join("other-repo"), &t.join("other-work"), &debs[..1]);
+    let swapped = std::fs::read_to_string(root.join("srv/config/modules/apt.vgo"))
+        .unwrap()
+        .replace(&indented, &other.lines().map(|l| format!("      {l}\n")).collect::<String>());
+    std::fs::write(root.join("srv/config/modules/apt.vgo"), swapped).unwrap();
+    let mut refused = Command::new("unshare");
+    refused
+        .args(["--net", "--mount", "--pid", "--fork"])
+        .arg(format!("--mount-proc={}", root.join("proc").display()))
+        .args([
+            "sh",
+            "-c",
+            &format!("ip link set lo up && exec chroot \"$0\" /bin/sh -c '{apply}'"),
+            &root.to_string_lossy(),
+        ])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    let out = refused.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("refreshing the index of vigo-local failed"), "{text}");
+}

@@ -2,9 +2,12 @@
 //! generated config of N file resources (content and mode, under one directory): the first run
 //! into an empty root (create) and a second run with nothing to do (noop), each the median of
 //! several runs, with the child's peak RSS. Installed peers (CFEngine, Puppet) run the same
-//! files side by side (`peers.rs`). The last line on stdout is a JSON summary.
+//! files side by side (`peers.rs`). `--mix mixed` replaces the files with resources of mixed
+//! types (`mixed.rs`: files, file lines, ini keys, cron jobs, sysctls), vigo alone. The last
+//! line on stdout is a JSON summary.
 //! Commands and results: docs/BENCHMARKS.md.
 
+mod mixed;
 mod peers;
 
 use std::ffi::OsString;
@@ -17,20 +20,23 @@ use serde_json::{json, Value};
 
 #[derive(FromArgs)]
 /// Whole-process timing of `vigo-agent apply` (see docs/BENCHMARKS.md).
-struct Args {
+pub struct Args {
     /// file resources (default 1000)
     #[argh(option, default = "1000")]
-    files: usize,
+    pub files: usize,
     /// runs of each kind; the median is reported (default 5)
     #[argh(option, default = "5")]
-    runs: usize,
+    pub runs: usize,
     /// the vigo binary (default: the one built next to this example)
     #[argh(option)]
-    vigo: Option<PathBuf>,
+    pub vigo: Option<PathBuf>,
     /// peers to run beside vigo: "auto" (those installed), "none", or a comma list of
     /// cf-agent and puppet, each of which must then be installed (default auto)
     #[argh(option, default = "String::from(\"auto\")")]
-    peers: String,
+    pub peers: String,
+    /// what the resources are: "files" (default, comparable with the peers) or "mixed"
+    #[argh(option, default = "String::from(\"files\")")]
+    pub mix: String,
     /// internal: run the rest of the arguments as one measured child
     #[argh(switch)]
     measure_child: bool,
@@ -41,7 +47,12 @@ struct Args {
 
 fn main() {
     let args: Args = argh::from_env();
-    let result = if args.measure_child { measure_child(&args.command) } else { bench(&args) };
+    let result = match (args.measure_child, args.mix.as_str()) {
+        (true, _) => measure_child(&args.command),
+        (false, "files") => bench(&args),
+        (false, "mixed") => mixed::bench(&args),
+        (false, other) => Err(format!("--mix {other:?}: choose files or mixed")),
+    };
     if let Err(e) = result {
         eprintln!("apply_bench: {e}");
         std::process::exit(1);
@@ -103,10 +114,10 @@ fn write_config(dir: &Path, files: &[FileSpec]) -> Result<(), String> {
 }
 
 /// Wall seconds and peak RSS in MB of one run.
-type Run = (f64, f64);
+pub type Run = (f64, f64);
 
 /// (wall seconds, peak RSS in MB) of one run of `cmd`, measured in a fresh helper process.
-fn timed(cmd: &[OsString], envs: &[(&str, &Path)]) -> Result<Run, String> {
+pub fn timed(cmd: &[OsString], envs: &[(&str, &Path)]) -> Result<Run, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut c = Command::new(exe);
     c.arg("--measure-child").arg("--").args(cmd);
@@ -169,7 +180,7 @@ fn create_and_noop(
     Ok((create, noop))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -182,7 +193,7 @@ fn timing(runs: &[Run]) -> Value {
 }
 
 /// `timing` with the target and the ratio to it.
-fn summary(runs: &[Run], target_ms: f64) -> Value {
+pub fn summary(runs: &[Run], target_ms: f64) -> Value {
     let mut v = timing(runs);
     let ratio = v["median_ms"].as_f64().unwrap_or(f64::NAN) / target_ms;
     v["target_ms"] = json!(target_ms);
@@ -210,11 +221,16 @@ fn chosen_peers(choice: &str) -> Result<Vec<&'static peers::Peer>, String> {
     }
 }
 
-fn bench(a: &Args) -> Result<(), String> {
-    let vigo = a.vigo.clone().unwrap_or_else(|| {
+/// The vigo binary to time: `--vigo`, or the one built beside this example.
+pub fn vigo_binary(a: &Args) -> PathBuf {
+    a.vigo.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().expect("current exe");
         exe.parent().and_then(Path::parent).map(|d| d.join("vigo")).expect("target dir")
-    });
+    })
+}
+
+fn bench(a: &Args) -> Result<(), String> {
+    let vigo = vigo_binary(a);
     let chosen = chosen_peers(&a.peers)?;
     let tmp = std::env::temp_dir().join(format!("vigo-apply-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);

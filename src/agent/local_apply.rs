@@ -43,6 +43,8 @@ pub fn apply(
         triggered: how.triggered,
         guardrails,
         secret_files: secret_files.clone(),
+        backup_dir: Some(backups_path(paths)),
+        executors_dir: Some(paths.base.join("executors")),
     };
     let report = engine::apply(bundle, secrets, &opts);
     if !how.noop && (report.secret_files != secret_files || secret_files.unknown) {
@@ -55,6 +57,11 @@ pub fn apply(
     audit_blocks(paths, &report)
         .map_err(|f| Failure { message: format!("the resources ran, but {}", f.message), ..f })?;
     Ok(report)
+}
+
+/// Where `backup: true` keeps earlier contents of files (`engine::backup`).
+pub fn backups_path(paths: &AgentPaths) -> PathBuf {
+    paths.base.join("backups")
 }
 
 /// The record of which managed files hold secrets (`engine::SecretFiles`), in the state dir.

@@ -7,6 +7,7 @@ pub mod engine;
 mod enroll;
 mod local_apply;
 mod renew;
+mod restore;
 mod run;
 mod selfcheck;
 mod set_server;
@@ -57,6 +58,24 @@ enum AgentCommand {
     Apply(ApplyArgs),
     SetServer(SetServerArgs),
     Doctor(DoctorArgs),
+    Restore(RestoreArgs),
+}
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "restore")]
+/// Put back an earlier content of a file managed with backup: true (the content it replaces
+/// is kept in turn). Exit 0 restored, 1 nothing kept, 2 no such version.
+struct RestoreArgs {
+    /// the file's path on this host
+    #[argh(positional)]
+    path: String,
+    /// which earlier content: 1 is the newest (default 1)
+    #[argh(option, default = "1")]
+    version: usize,
+    /// list the earlier contents kept, change nothing
+    #[argh(switch)]
+    list: bool,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -210,6 +229,10 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
         AgentCommand::Doctor(a) => {
             runtime()?.block_on(doctor::run(paths, a.output == crate::cli::output::Format::Json))
         }
+        AgentCommand::Restore(a) => restore::restore(
+            paths,
+            restore::RestoreRequest { path: a.path, version: a.version, list: a.list },
+        ),
         AgentCommand::Apply(a) => {
             crate::util::interrupt::watch()?;
             apply_cmd::apply(

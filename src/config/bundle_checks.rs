@@ -29,23 +29,48 @@ impl Compiler<'_, '_> {
     ) {
         let mut owners: HashMap<String, &str> = HashMap::new();
         for r in resources {
-            let Some(thing) = managed_thing(r) else { continue };
-            match owners.get(&thing) {
-                Some(first) => {
-                    let msg = format!(
-                        "resource `{}` manages {}, which resource `{}` already manages; keep one of them",
-                        excerpt(&r.name),
-                        excerpt(&thing),
-                        excerpt(first)
-                    );
-                    if let Some((loc, _)) = defined.get(&r.name) {
-                        let loc = (*loc).clone();
-                        self.issue(&loc, msg);
+            for thing in managed_things(r) {
+                match owners.get(&thing) {
+                    Some(first) => {
+                        let msg = format!(
+                            "resource `{}` manages {}, which resource `{}` already manages; keep one of them",
+                            excerpt(&r.name),
+                            excerpt(&thing),
+                            excerpt(first)
+                        );
+                        if let Some((loc, _)) = defined.get(&r.name) {
+                            let loc = (*loc).clone();
+                            self.issue(&loc, msg);
+                        }
+                    }
+                    None => {
+                        owners.insert(thing, &r.name);
                     }
                 }
-                None => {
-                    owners.insert(thing, &r.name);
-                }
+            }
+        }
+        // A whole-file `content` and an edit of part of that file undo each other every run.
+        let writes_content = |r: &CompiledResource| {
+            r.rtype == "file" && (r.attributes.contains_key("content") || r.attributes.contains_key("source"))
+        };
+        let whole: HashMap<String, &str> = resources
+            .iter()
+            .filter(|r| writes_content(r))
+            .filter_map(|r| Some((normal_path(r.attributes.get("target_path")?.as_str()?), r.name.as_str())))
+            .collect();
+        for r in resources.iter().filter(|r| crate::edits::TYPES.contains(&r.rtype.as_str())) {
+            let Some(path) = r.attributes.get("target_path").and_then(Json::as_str).map(normal_path) else {
+                continue;
+            };
+            if let (Some(owner), Some((loc, _))) = (whole.get(&path), defined.get(&r.name)) {
+                let msg = format!(
+                    "resource `{}` edits {}, whose whole content resource `{}` writes; they would undo each other on every run: put the change in that file's content, or drop its content",
+                    excerpt(&r.name),
+                    excerpt(&path),
+                    excerpt(owner)
+                );
+                let loc = (*loc).clone();
+                self.issue(&loc, msg);
             }
         }
     }
@@ -125,21 +150,36 @@ impl Compiler<'_, '_> {
     }
 }
 
-/// What a resource takes charge of on the host, spelled for an error message; `None` for an
-/// exec (running a command twice is a choice, not a conflict).
+/// What a resource takes charge of on the host, spelled for error messages: one thing, a
+/// package per name of `packages`, or nothing for an exec (running a command twice is a
+/// choice, not a conflict).
+fn managed_things(r: &CompiledResource) -> Vec<String> {
+    if let (Some(Json::Array(names)), "package") = (r.attributes.get("packages"), r.rtype.as_str()) {
+        return names.iter().filter_map(Json::as_str).map(|n| format!("package `{n}`")).collect();
+    }
+    managed_thing(r).into_iter().collect()
+}
+
 fn managed_thing(r: &CompiledResource) -> Option<String> {
     let attr = |name: &str| r.attributes.get(name).and_then(Json::as_str);
     Some(match r.rtype.as_str() {
-        "file" | "directory" | "symlink" => {
-            // `//etc/app/` and `/etc/app` are one path.
-            let parts: Vec<&str> =
-                attr("target_path")?.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-            format!("the path /{}", parts.join("/"))
-        }
+        "file" | "directory" | "symlink" => format!("the path {}", normal_path(attr("target_path")?)),
         "package" => format!("package `{}`", attr("package")?),
         "service" => format!("service `{}`", attr("service")?.trim_end_matches(".service")),
         "user" => format!("user `{}`", attr("username")?),
         "group" => format!("group `{}`", attr("groupname")?),
+        // A cron job is its file, so a file resource on the same path is caught too.
+        "cron" => format!("the path /etc/cron.d/{}", attr("job")?),
+        "systemd_unit" => format!("the path /etc/systemd/system/{}", attr("unit")?),
+        "repository" => format!("the repository `{}`", attr("repo")?),
+        "sysctl" => format!("the kernel parameter `{}`", attr("key")?.replace('/', ".")),
+        "host" => format!("the /etc/hosts entry of `{}`", attr("hostname")?),
         _ => return None,
     })
+}
+
+/// `//etc/app/` and `/etc/app` are one path.
+fn normal_path(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    format!("/{}", parts.join("/"))
 }

@@ -166,7 +166,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
                             self.issue(&s.loc, msg);
                         }
                     }
-                    if r.rtype == "exec" && COMMAND_LINES.contains(&name.as_str()) {
+                    if COMMAND_LINES.contains(&name.as_str()) {
                         ok &= self.check_command_line(r, name, s, &text);
                     } else {
                         ok &= self.check_secret_allowed(r, name, s, &text);
@@ -183,8 +183,25 @@ impl<'a, 'p> Compiler<'a, 'p> {
                     ok &= rendered.len() == items.len();
                     Json::Array(rendered)
                 }
+                Value::Map(entries) => {
+                    let mut rendered = Map::new();
+                    for (key, s) in entries {
+                        let Some(text) = self.render(s, vars, envoy) else {
+                            ok = false;
+                            continue;
+                        };
+                        ok &= self.check_secret_allowed(r, name, s, &text);
+                        rendered.insert(key.clone(), Json::String(text));
+                    }
+                    Json::Object(rendered)
+                }
             };
             attributes.insert(name.clone(), json);
+        }
+        if ok {
+            if let Err(msg) = schema::check_resource(&r.rtype, &r.name.value, &attributes) {
+                self.issue(&r.name.loc, msg);
+            }
         }
         let when = r.when.as_ref().and_then(|w| self.when(w, vars, envoy));
         let compiled = CompiledResource {
@@ -248,7 +265,10 @@ impl<'a, 'p> Compiler<'a, 'p> {
             };
             self.issue(
                 &s.loc,
-                format!("exec `{name}` contains {what}; a command line shows in `ps`: use stdin or secret_file to pass secrets"),
+                format!(
+                    "{} `{name}` contains {what}; a command line shows in `ps`: use stdin or secret_file to pass secrets",
+                    r.rtype
+                ),
             );
             return false;
         }
@@ -264,7 +284,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
             } else {
                 msg
             };
-            self.issue(&s.loc, format!("exec `{name}`: {msg}"));
+            self.issue(&s.loc, format!("{} `{name}`: {msg}", r.rtype));
             return false;
         }
         true

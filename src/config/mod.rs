@@ -352,6 +352,7 @@ impl ConfigTree {
                     match v {
                         Value::Str(s) => strs.push(s),
                         Value::List(items) => strs.extend(items),
+                        Value::Map(entries) => strs.extend(entries.iter().map(|(_, v)| v)),
                         Value::Bool(_) => {}
                     }
                 }
@@ -383,12 +384,13 @@ impl ConfigTree {
                 issues.push(Issue { loc: loc.clone(), message: msg });
             }
         }
-        for r in self.modules.values().flat_map(|m| m.resources.iter()).filter(|r| r.rtype == "exec") {
+        for r in self.modules.values().flat_map(|m| m.resources.iter()) {
             for (name, v) in &r.attrs {
                 if let (true, Value::Str(s)) = (schema::COMMAND_LINES.contains(&name.as_str()), v) {
                     if secrets::as_ref(&s.value).is_some() {
                         let msg = format!(
-                            "exec `{name}` is a secret; a command line shows in `ps`: use stdin or secret_file to pass secrets"
+                            "{} `{name}` is a secret; a command line shows in `ps`: use stdin or secret_file to pass secrets",
+                            r.rtype
                         );
                         issues.push(Issue { loc: s.loc.clone(), message: msg });
                     }

@@ -30,6 +30,8 @@ pub enum Value {
     Str(Str),
     Bool(bool),
     List(Vec<Str>),
+    /// Named values (a custom executor's params), keys in file order.
+    Map(Vec<(String, Str)>),
 }
 
 #[derive(Debug, Clone)]

@@ -95,6 +95,26 @@ impl Reader<'_> {
         }
     }
 
+    /// A mapping of names to strings (`{port: "443", host: a}`); names are letters, digits and _.
+    fn string_map(&mut self, node: &Node, path: &Path, what: &str) -> Vec<(String, Str)> {
+        let Node::Map(entries) = node else {
+            self.issue(path, format!("{what} must be a mapping like {{name: value}}, not {}", node.kind()));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            let p = path.key(k);
+            if k.is_empty() || k.len() > 64 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                self.issue(&p, format!("{what} name `{}` must be 1-64 of letters, digits and _", excerpt(k)));
+                continue;
+            }
+            if let Some(s) = self.string(v, &p, what, true) {
+                out.push((k.clone(), s));
+            }
+        }
+        out
+    }
+
     /// A list of names (resources, secret keys): strings with nothing hidden in them.
     fn names(&mut self, node: &Node, path: &Path, what: &str) -> Vec<Str> {
         let items = self.string_list(node, path, what);
@@ -358,11 +378,13 @@ impl Reader<'_> {
             }
             (Kind::Flag, Node::Bool(b)) => return Some(Value::Bool(*b)),
             (Kind::List, _) => Value::List(self.string_list(node, path, attr.name)),
+            (Kind::Map, _) => Value::Map(self.string_map(node, path, attr.name)),
             (kind, _) => Value::Str(self.string(node, path, attr.name, kind == Kind::Num)?),
         };
         let strings: Vec<&Str> = match &value {
             Value::Str(s) => vec![s],
             Value::List(items) => items.iter().collect(),
+            Value::Map(entries) => entries.iter().map(|(_, v)| v).collect(),
             Value::Bool(_) => vec![],
         };
         for s in strings {

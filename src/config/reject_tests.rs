@@ -36,7 +36,7 @@ fn malformed_yaml() {
 fn unknown_key() {
     assert_eq!(
         one("resources:\n  - name: a\n    type: package\n    package: x\n    pakage_version: 1\n"),
-        "modules/m.vgo:5:5: unknown key `pakage_version` in a package resource; allowed keys: name, type, depends_on, notify, watch_secret, when, package, version, ensure"
+        "modules/m.vgo:5:5: unknown key `pakage_version` in a package resource; allowed keys: name, type, depends_on, notify, watch_secret, when, package, packages, version, ensure, hold"
     );
     let t = Tree::new("envoys: []\nenvoy: []\n", &[]);
     assert_eq!(
@@ -124,8 +124,8 @@ fn alias_bomb_and_deep_nesting_files() {
 #[test]
 fn unknown_type_and_missing_required() {
     assert_eq!(
-        one("resources:\n  - name: a\n    type: cron\n"),
-        "modules/m.vgo:3:11: unknown resource type `cron`; use one of file, directory, symlink, exec, user, group, package, service"
+        one("resources:\n  - name: a\n    type: crontab\n"),
+        "modules/m.vgo:3:11: unknown resource type `crontab`; use one of file, directory, symlink, exec, user, group, package, service, file_line, blockinfile, ini, json_file, replace, cron, sysctl, host, authorized_key, systemd_unit, repository, custom"
     );
     assert_eq!(
         one("resources:\n  - name: a\n    type: symlink\n    target_path: /x\n"),
@@ -259,7 +259,7 @@ fn values_the_agent_would_refuse_are_rejected_at_load() {
 /// anyone on the host (`ls`, `/etc/passwd`) and stay there after a rotation.
 #[test]
 fn secrets_only_reach_attributes_that_keep_them_private() {
-    let allowed = "Secrets may go only in file `content`, exec `stdin`, exec `secret_file`, user `password`";
+    let allowed = "Secrets may go only in file `content`, exec `stdin`, exec `secret_file`, user `password`, custom `private_params`";
     assert_eq!(
         one("vars: {pw: \"secret:app/pw\"}\nresources:\n  - {name: a, type: file, target_path: \"/etc/{{ .Vars.pw }}\"}\n"),
         format!("modules/m.vgo:3:40: file `target_path` contains secret:app/pw; it would be visible on the host and outlive a rotation there. {allowed}")
@@ -331,7 +331,7 @@ fn secret_key_grammar_and_unknown_vars() {
 fn every_error_is_reported_not_just_the_first() {
     let t = Tree::new(
         "envoys:\n  - match: \"[x\"\n  - {match: y, colour: blue}\n",
-        &[("m", "resources:\n  - {name: a, type: cron}\n"), ("n", "vars: {a: [1]}\n  bad\n")],
+        &[("m", "resources:\n  - {name: a, type: crontab}\n"), ("n", "vars: {a: [1]}\n  bad\n")],
     );
     let e = t.load_errors();
     assert_eq!(e.len(), 4, "{e:#?}");
@@ -399,4 +399,116 @@ fn nodes_vgo_that_is_not_a_plain_file_is_named_as_such() {
         t.load_errors(),
         ["nodes.vgo: is a symbolic link; Vigo reads only plain files inside the config tree, never what a link points to: replace nodes.vgo with a copy of the file"]
     );
+}
+
+/// A resource written one field per line: `type` first, then `fields` split at ", ".
+fn block_resource(rtype: &str, fields: &str) -> String {
+    let mut out = format!("resources:\n  - name: a\n    type: {rtype}\n");
+    for f in fields.split(", ") {
+        out.push_str(&format!("    {f}\n"));
+    }
+    out
+}
+
+/// Edits to part of a file, and a file's `source`/`validate`, that the agent would refuse on
+/// every envoy are refused here, at the line that holds the mistake (the resource's name line
+/// for a rule between its fields).
+#[test]
+fn broken_file_edits_are_rejected_at_load() {
+    let cases = [
+        (
+            "file_line",
+            "target_path: /f, line: x, match: \"(open\"",
+            6,
+            "`match` \"(open\" is not a valid regular expression",
+        ),
+        ("replace", "target_path: /f, regexp: \"[\"", 5, "`regexp` \"[\" is not a valid regular expression"),
+        ("replace", "target_path: /f, regexp: foo, replace: foobar", 2, "this replace never converges"),
+        ("json_file", "target_path: /f, path: \"a..b\", value: \"1\"", 2, "is not a path of keys"),
+        ("json_file", "target_path: /f, path: a", 2, "json_file needs `value`"),
+        ("ini", "target_path: /f, key: \"a=b\", value: \"1\"", 2, "is not an ini key"),
+        ("blockinfile", "target_path: /f, marker: \"# managed\"", 2, "must contain {mark}"),
+        ("file_line", "target_path: /f", 2, "file_line needs `line`"),
+        ("file_line", "target_path: /f, ensure: gone, line: x", 5, "ensure must be one of present, absent"),
+        ("file", "target_path: /f, content: x, source: /g", 2, "`content` or `source`, not both"),
+        ("file", "target_path: /f, source: g", 5, "`source` \"g\" must be an absolute path"),
+        ("file", "target_path: /f, content: x, validate: \"nginx -t\"", 6, "must contain %"),
+        ("file", "target_path: /f, validate: \"sh -n %\"", 2, "give the file `content` or `source`"),
+        (
+            "file",
+            "target_path: /f, content: \"secret:app/pw\", backup: true",
+            2,
+            "a kept copy would be plaintext",
+        ),
+        ("cron", "job: nightly, schedule: \"61 * * * *\", command: /bin/true", 2, "outside 0-59"),
+        (
+            "cron",
+            "job: night.ly, schedule: \"@daily\", command: /bin/true",
+            2,
+            "cron skips any other file name",
+        ),
+        ("cron", "job: nightly, schedule: \"@daily\", command: \"date +%s\"", 2, "bare %"),
+        ("cron", "job: nightly, command: /bin/true", 2, "needs `schedule`"),
+        ("sysctl", "key: \"net/../../etc\", value: 1", 2, "not a kernel parameter name"),
+        ("host", "hostname: db, ip: \"10.0.0.256\"", 2, "not an IPv4 or IPv6 address"),
+        ("authorized_key", "user: dan, key: \"ssh-ed25519 AAAAnotakey\"", 2, "not an OpenSSH public key"),
+        ("user", "username: dan, authorized_keys: [\"ssh-rsa nope\"]", 2, "not an OpenSSH public key"),
+        ("exec", "command: x, environment: [\"1BAD=x\"]", 5, "must be NAME=value"),
+        ("exec", "command: x, environment: [NOVALUE]", 5, "must be NAME=value"),
+        ("exec", "command: x, returns: [\"256\"]", 5, "not an exit code"),
+        ("exec", "command: x, user: \"bad user\"", 5, "not a valid account name"),
+        ("systemd_unit", "unit: app", 2, "not a unit file name"),
+        ("systemd_unit", "unit: app.service", 2, "needs `content`"),
+        ("service", "service: app, ensure: reload", 5, "must be one of running, stopped, reloaded"),
+        ("custom", "executor: ../x", 4, "must be 1-64 of letters"),
+        ("custom", "executor: x, params: {\"bad key\": 1}", 5, "params name `bad key`"),
+        ("custom", "executor: x, params: [a]", 5, "params must be a mapping"),
+    ];
+    for (rtype, fields, line, want) in cases {
+        let e = one(&block_resource(rtype, fields));
+        assert!(e.starts_with(&format!("modules/m.vgo:{line}:")), "{rtype} {fields}: {e}");
+        assert!(e.contains(want), "{rtype} {fields}: {e}");
+    }
+    // Secrets stay out of what is written in plain sight or run.
+    let in_plain_sight = "contains secret:app/pw; it would be visible on the host";
+    let on_a_command_line = "a command line shows in `ps`";
+    for (rtype, fields, want) in [
+        ("file_line", "target_path: /f, line: \"secret:app/pw\"", in_plain_sight),
+        ("ini", "target_path: /f, key: k, value: \"secret:app/pw\"", in_plain_sight),
+        ("blockinfile", "target_path: /f, block: \"secret:app/pw\"", in_plain_sight),
+        ("json_file", "target_path: /f, path: a, value: \"secret:app/pw\"", in_plain_sight),
+        ("file", "target_path: /f, content: x, validate: \"secret:app/pw\"", on_a_command_line),
+        ("cron", "job: j, schedule: \"@daily\", command: \"secret:app/pw\"", on_a_command_line),
+        ("sysctl", "key: a.b, value: \"secret:app/pw\"", in_plain_sight),
+        ("exec", "command: x, environment: [\"PW=secret:app/pw\"]", "contains `secret:app/pw` inside its text"),
+        ("systemd_unit", "unit: a.service, content: \"secret:app/pw\"", in_plain_sight),
+        ("custom", "executor: x, params: {token: \"secret:app/pw\"}", in_plain_sight),
+    ] {
+        let e = one(&block_resource(rtype, fields));
+        assert!(e.contains(want), "{rtype} {fields}: {e}");
+    }
+    let e = one(
+        "resources:\n  - {name: whole, type: file, target_path: /etc/f, content: x}\n  - {name: part, type: file_line, target_path: //etc/f, line: y}\n",
+    );
+    assert!(e.starts_with("modules/m.vgo:3:") && e.contains("would undo each other"), "{e}");
+    assert!(errs("resources:\n  - {name: perms, type: file, target_path: /etc/f, mode: \"0640\"}\n  - {name: part, type: file_line, target_path: /etc/f, line: y}\n").is_empty());
+    let fine = [
+        ("file_line", "target_path: /f, line: \"PermitRootLogin no\", match: \"^#?PermitRootLogin\""),
+        ("replace", "target_path: /f, regexp: \"^Port .*$\", replace: \"Port 2222\""),
+        ("ini", "target_path: /f, section: s, key: port, value: 8080"),
+        ("json_file", "target_path: /f, path: /a/b, value: \"[1]\""),
+        ("blockinfile", "target_path: /f, block: \"a\\nb\""),
+        ("file", "target_path: /f, source: /etc/hosts, validate: \"sh -n %\""),
+        ("cron", "job: nightly, schedule: \"15,45 8-18/2 * jan-mar mon-fri\", command: \"date +\\\\%s\""),
+        ("sysctl", "key: net.ipv4.ip_forward, value: 1"),
+        ("host", "hostname: db.internal, ip: \"fd00::5\", aliases: [db]"),
+        ("custom", "executor: greeting, params: {path: /etc/x}, private_params: {token: \"secret:app/pw\"}, timeout: 30"),
+    ];
+    for (rtype, fields) in fine {
+        assert!(
+            errs(&block_resource(rtype, fields)).is_empty(),
+            "{rtype} {fields}: {:?}",
+            errs(&block_resource(rtype, fields))
+        );
+    }
 }

@@ -15,6 +15,8 @@ pub enum Kind {
     List,
     /// A boolean, or a string that renders to one.
     Flag,
+    /// Named strings (a custom executor's params).
+    Map,
 }
 
 pub struct Attr {
@@ -48,6 +50,9 @@ pub const TYPES: &[(&str, &[Attr])] = &[
             a("owner", Kind::Str),
             a("group", Kind::Str),
             ensure(),
+            a("source", Kind::Str),
+            a("validate", Kind::Str),
+            a("backup", Kind::Flag),
         ],
     ),
     (
@@ -66,6 +71,9 @@ pub const TYPES: &[(&str, &[Attr])] = &[
             a("onlyif", Kind::Str),
             a("timeout", Kind::Num),
             a("cwd", Kind::Str),
+            a("user", Kind::Str),
+            a("environment", Kind::List),
+            a("returns", Kind::List),
         ],
     ),
     (
@@ -80,29 +88,119 @@ pub const TYPES: &[(&str, &[Attr])] = &[
             a("shell", Kind::Str),
             a("comment", Kind::Str),
             ensure(),
+            a("authorized_keys", Kind::List),
         ],
     ),
     ("group", &[req("groupname"), a("gid", Kind::Num), a("members", Kind::List), ensure()]),
-    ("package", &[req("package"), a("version", Kind::Str), ensure()]),
+    (
+        "package",
+        &[
+            a("package", Kind::Str),
+            a("packages", Kind::List),
+            a("version", Kind::Str),
+            Attr {
+                name: "ensure",
+                kind: Kind::Str,
+                required: false,
+                choices: &["present", "latest", "absent"],
+            },
+            a("hold", Kind::Flag),
+        ],
+    ),
     (
         "service",
         &[
             req("service"),
-            Attr { name: "ensure", kind: Kind::Str, required: false, choices: &["running", "stopped"] },
+            Attr {
+                name: "ensure",
+                kind: Kind::Str,
+                required: false,
+                choices: &["running", "stopped", "reloaded"],
+            },
+            a("enabled", Kind::Flag),
             a("enable", Kind::Flag),
         ],
     ),
+    // Edits to part of a file (src/edits): each reads the file, and writes it only when the
+    // edit changes it.
+    (
+        "file_line",
+        &[req("target_path"), a("line", Kind::Str), a("match", Kind::Str), ensure(), a("create", Kind::Flag)],
+    ),
+    (
+        "blockinfile",
+        &[
+            req("target_path"),
+            a("block", Kind::Str),
+            a("marker", Kind::Str),
+            ensure(),
+            a("create", Kind::Flag),
+        ],
+    ),
+    (
+        "ini",
+        &[
+            req("target_path"),
+            a("section", Kind::Str),
+            req("key"),
+            a("value", Kind::Num),
+            ensure(),
+            a("create", Kind::Flag),
+        ],
+    ),
+    (
+        "json_file",
+        &[req("target_path"), req("path"), a("value", Kind::Num), ensure(), a("create", Kind::Flag)],
+    ),
+    ("replace", &[req("target_path"), req("regexp"), a("replace", Kind::Str)]),
+    // System types written as files or edits (src/agent/engine/systypes.rs).
+    (
+        "cron",
+        &[req("job"), a("schedule", Kind::Str), a("command", Kind::Str), a("user", Kind::Str), ensure()],
+    ),
+    (
+        "sysctl",
+        &[
+            req("key"),
+            Attr { name: "value", kind: Kind::Num, required: true, choices: &[] },
+            a("persist", Kind::Flag),
+        ],
+    ),
+    ("host", &[req("hostname"), a("ip", Kind::Str), a("aliases", Kind::List), ensure()]),
+    ("authorized_key", &[req("user"), req("key"), a("options", Kind::Str), ensure()]),
+    ("systemd_unit", &[req("unit"), a("content", Kind::Str), ensure()]),
+    (
+        "repository",
+        &[
+            req("repo"),
+            a("url", Kind::Str),
+            a("suites", Kind::Str),
+            a("components", Kind::List),
+            a("key", Kind::Str),
+            ensure(),
+        ],
+    ),
+    // A type the agent does not know, run by an agent-local executable (docs/EXECUTORS.md).
+    (
+        "custom",
+        &[req("executor"), a("params", Kind::Map), a("private_params", Kind::Map), a("timeout", Kind::Num)],
+    ),
 ];
 
-/// Exec attributes that are run as command lines, so a secret in them would show in `ps`.
-pub const COMMAND_LINES: &[&str] = &["command", "unless", "onlyif"];
+/// Attributes that are run as command lines, so a secret in them would show in `ps`.
+pub const COMMAND_LINES: &[&str] = &["command", "unless", "onlyif", "validate"];
 
 /// The only attributes a secret may reach: each hands its value to the host privately (a
 /// 0600-or-as-asked file's content, a pipe, a private temp file, a password hash). Every other
 /// attribute names something anyone on the host can see (paths, link targets, account fields in
 /// /etc/passwd, package and service names) and would outlive a rotation there.
-pub const SECRET_ATTRS: &[(&str, &str)] =
-    &[("file", "content"), ("exec", "stdin"), ("exec", "secret_file"), ("user", "password")];
+pub const SECRET_ATTRS: &[(&str, &str)] = &[
+    ("file", "content"),
+    ("exec", "stdin"),
+    ("exec", "secret_file"),
+    ("user", "password"),
+    ("custom", "private_params"),
+];
 
 pub fn may_hold_secret(rtype: &str, attr: &str) -> bool {
     SECRET_ATTRS.contains(&(rtype, attr))
@@ -118,12 +216,14 @@ pub fn type_names() -> String {
 
 /// Attributes handed over whole as private text (a file's content, a pipe, a 0600 file, a
 /// password to hash): any character may be in them, and so may the text `secret:`.
-const PRIVATE_TEXT: &[&str] = &["content", "stdin", "secret_file", "password"];
+const PRIVATE_TEXT: &[&str] = &["content", "stdin", "secret_file", "password", "private_params"];
 
 /// Attributes that name a path on the managed host (symlink `points_to` may be relative).
-const HOST_PATHS: &[&str] = &["target_path", "creates", "cwd", "home"];
+const HOST_PATHS: &[&str] = &["target_path", "creates", "cwd", "home", "source"];
+/// Attributes written into a file as several lines (a block, a replacement).
+const TEXT_LINES: &[&str] = &["block", "replace", "key"];
 /// Attributes that hold account names (one each, or one per list item).
-const ACCOUNT_NAMES: &[&str] = &["username", "groupname", "groups", "members"];
+const ACCOUNT_NAMES: &[&str] = &["username", "groupname", "groups", "members", "user"];
 
 /// Checks one rendered value (or one list item) the way the agent will, so `config validate`
 /// catches what would otherwise fail on every envoy.
@@ -132,8 +232,9 @@ pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
     if PRIVATE_TEXT.contains(&name) {
         return Ok(());
     }
-    if COMMAND_LINES.contains(&name) {
-        check_visible_lines(&format!("exec `{name}`"), value)?;
+    if COMMAND_LINES.contains(&name) || TEXT_LINES.contains(&name) {
+        let what = if matches!(name, "command" | "unless" | "onlyif") { "exec " } else { "" };
+        check_visible_lines(&format!("{what}`{name}`"), value)?;
     } else {
         check_visible(&format!("`{name}`"), value)?;
     }
@@ -160,6 +261,21 @@ pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
     if name == "timeout" {
         parse_timeout(value)?;
     }
+    if matches!(name, "match" | "regexp") {
+        crate::edits::compile_regex(name, value)?;
+    }
+    if name == "executor" {
+        check_executor_name(value)?;
+    }
+    if name == "environment" {
+        env_item(value)?;
+    }
+    if name == "returns" && value.trim().parse::<u8>().is_err() {
+        return Err(format!("`returns` holds {shown}, not an exit code from 0 to 255"));
+    }
+    if name == "validate" && !value.contains('%') {
+        return Err(format!("validate {shown} must contain % (the path of the new content to check)"));
+    }
     if matches!(name, "uid" | "gid") && value.trim().parse::<u32>().is_err() {
         return Err(format!("{name} {shown} must be a whole number from 0 to 4294967295"));
     }
@@ -173,6 +289,127 @@ pub fn check_value(attr: &Attr, value: &str) -> Result<(), String> {
         return Err(format!("{} must be one of {}, not {shown}", attr.name, attr.choices.join(", ")));
     }
     Ok(())
+}
+
+/// A custom executor's name: the file name of an executable in the agent's executors directory.
+pub fn check_executor_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['-', '.'])
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if !ok {
+        return Err(format!(
+            "`executor` \"{}\" must be 1-64 of letters, digits, _ - . (a file name)",
+            excerpt(name)
+        ));
+    }
+    Ok(())
+}
+
+/// One `environment` item of an exec: `NAME=value`, with a shell variable name.
+pub fn env_item(item: &str) -> Result<(&str, &str), String> {
+    let (name, value) = item.split_once('=').unwrap_or((item, ""));
+    let name_ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !item.contains('=') || !name_ok {
+        return Err(format!(
+            "`environment` item \"{}\" must be NAME=value, NAME being letters, digits and _ (not starting with a digit)",
+            excerpt(item)
+        ));
+    }
+    Ok((name, value))
+}
+
+/// Rules between the attributes of one compiled resource (each attribute alone has passed
+/// `check_value`): what the agent would refuse on every envoy.
+pub fn check_resource(
+    rtype: &str,
+    name: &str,
+    attrs: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    let get = |k: &str| {
+        attrs.get(k).filter(|v| !v.is_null()).map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => {
+                items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(" ")
+            }
+            other => other.to_string(),
+        })
+    };
+    let present = get("ensure").as_deref() != Some("absent");
+    match rtype {
+        "cron" => {
+            crate::edits::cron::check_job_name(&get("job").unwrap_or_default())?;
+            if present {
+                let schedule = get("schedule").ok_or("a cron job needs `schedule`")?;
+                crate::edits::cron::check_schedule(&schedule)?;
+                crate::edits::cron::check_command(&get("command").ok_or("a cron job needs `command`")?)?;
+            }
+        }
+        "user" => {
+            if let Some(serde_json::Value::Array(keys)) = attrs.get("authorized_keys") {
+                for key in keys.iter().filter_map(|k| k.as_str()) {
+                    crate::edits::authorized_keys::parse_key(key)?;
+                }
+            }
+        }
+        "package" => {
+            let (one, many) = (get("package").is_some(), get("packages").is_some_and(|p| !p.is_empty()));
+            if one == many {
+                return Err(
+                    "a package resource takes `package` (one) or `packages` (a list), exactly one of them"
+                        .into(),
+                );
+            }
+            if get("version").is_some() && (many || get("ensure").is_some_and(|e| e != "present")) {
+                return Err("`version` pins one package with ensure: present".into());
+            }
+            if get("hold").as_deref() == Some("true") && !present {
+                return Err("a removed package cannot be held".into());
+            }
+        }
+        "repository" => {
+            let repo = crate::edits::repos::Repo {
+                name: get("repo").unwrap_or_default(),
+                url: get("url").unwrap_or_default(),
+                suites: get("suites").unwrap_or_else(|| "./".into()),
+                components: get("components")
+                    .map(|c| c.split_whitespace().map(String::from).collect())
+                    .unwrap_or_default(),
+                key: get("key"),
+            };
+            if present {
+                repo.check()?;
+            } else {
+                crate::edits::repos::check_name(&repo.name)?;
+            }
+        }
+        "systemd_unit" => {
+            crate::edits::units::check_unit_file_name(&get("unit").unwrap_or_default())?;
+            if present && get("content").is_none() {
+                return Err("a systemd_unit needs `content` (the unit file) unless ensure is absent".into());
+            }
+        }
+        "sysctl" => {
+            crate::edits::sysctl::check_key(&get("key").unwrap_or_default())?;
+            crate::edits::sysctl::check_value(&get("value").unwrap_or_default())?;
+        }
+        _ => {}
+    }
+    if rtype == "file" {
+        if get("content").is_some() && get("source").is_some() {
+            return Err("a file takes `content` or `source`, not both".into());
+        }
+        if get("validate").is_some() && get("content").is_none() && get("source").is_none() {
+            return Err("`validate` checks new content: give the file `content` or `source`".into());
+        }
+        let holds_secret = get("content").is_some_and(|c| crate::placeholder::contains_marker(&c));
+        if holds_secret && get("backup").as_deref() == Some("true") {
+            return Err("backup: true on a file whose content holds a secret: a kept copy would be plaintext that outlives a rotation; remove backup".into());
+        }
+    }
+    crate::edits::Edit::parse(rtype, name, &get).map(|_| ())
 }
 
 /// Text such as `tool --password secret:app/db/pw` is not a reference (only a whole value is):
@@ -253,6 +490,6 @@ mod tests {
         let svc = attrs_of("service").unwrap();
         assert!(check_value(&svc[1], "running").is_ok());
         assert!(check_value(&svc[1], "present").is_err());
-        assert!(attrs_of("cron").is_none());
+        assert!(attrs_of("frobnicate").is_none());
     }
 }

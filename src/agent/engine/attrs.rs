@@ -35,6 +35,11 @@ impl<'a> Attrs<'a> {
         Ok(Attrs { res, secrets })
     }
 
+    /// An attribute as the bundle holds it (markers in place), any JSON type.
+    pub fn raw_value(&self, name: &str) -> Option<&'a Value> {
+        self.raw(name)
+    }
+
     fn raw(&self, name: &str) -> Option<&'a Value> {
         self.res.attributes.get(name).filter(|v| !v.is_null())
     }
@@ -113,6 +118,21 @@ impl<'a> Attrs<'a> {
                 other => Err(format!("attribute {name:?} must be true or false, not {other:?}")),
             },
             Some(_) => Err(format!("attribute {name:?} must be true or false")),
+        }
+    }
+
+    /// Named strings (a JSON object), markers substituted; values held as `SecretString`.
+    pub fn map(&self, name: &str) -> Result<Vec<(String, SecretString)>, String> {
+        match self.raw(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Object(o)) => o
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), SecretString::new(self.subst(name, s)?))),
+                    _ => Err(format!("attribute {name:?} must map names to strings")),
+                })
+                .collect(),
+            Some(_) => Err(format!("attribute {name:?} must be a mapping of names to strings")),
         }
     }
 

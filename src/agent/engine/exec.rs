@@ -1,61 +1,100 @@
 //! The exec executor: `command` (no shell unless needed, see `cmdline`), `stdin` and
 //! `secret_file` fed from resolved secrets, guards `creates`/`unless`/`onlyif`, `timeout`,
-//! `cwd`. Secrets never go on a command line: markers in command, unless or onlyif are refused.
+//! `cwd`, `user`, `environment` and `returns` (the exit codes that count as success). Secrets
+//! never go on a command line or into the environment: markers in command, unless, onlyif or
+//! environment are refused. The guards run as the command does: same user, environment, cwd.
 //!
 //! Commands run on the host, not chrooted: with `--root`, `creates` and `cwd` resolve inside
 //! the root but the command itself sees the host's filesystem.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::attrs::Attrs;
+use super::private_temp::PrivateTemp;
+use serde_json::Value;
+
 use super::process::{self, Spec};
 use super::{cmdline, rootfs, Ctx, Done, Fail, Outcome};
-use crate::crypto::SecretBytes;
 
 const SECRET_FILE: &str = "{{secret_file}}";
-
-/// A 0600 temp file holding a secret value, removed when dropped (success, failure, timeout
-/// or panic alike).
-struct SecretTemp(PathBuf);
-
-impl SecretTemp {
-    fn create(value: &SecretBytes) -> Result<SecretTemp, String> {
-        let rand = crate::crypto::random_bytes(12).map_err(|e| e.to_string())?;
-        let path = std::env::temp_dir().join(format!("vigo-secret-{}", crate::crypto::hex_encode(&rand)));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("creating the secret_file temp file {}: {e}", path.display()))?;
-        let guard = SecretTemp(path);
-        f.write_all(value.expose())
-            .and_then(|_| f.sync_all())
-            .map_err(|e| format!("writing the secret_file temp file: {e}"))?;
-        Ok(guard)
-    }
-}
-
-impl Drop for SecretTemp {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
 
 fn timeout(a: &Attrs) -> Result<Duration, String> {
     let text = a.string("timeout")?.unwrap_or_else(|| "300".into());
     crate::config::schema::parse_timeout(&text).map(Duration::from_secs)
 }
 
+/// How every process of one exec runs (the command and its guards alike).
+struct Runner {
+    cwd: Option<PathBuf>,
+    limit: Duration,
+    env: Vec<(String, String)>,
+    run_as: Option<(u32, u32)>,
+}
+
+impl Runner {
+    fn spec(&self, line: &str) -> Result<Spec, String> {
+        let mut spec = Spec::new(cmdline::argv(line)?, self.limit);
+        spec.cwd = self.cwd.clone();
+        spec.env = self.env.clone();
+        spec.run_as = self.run_as;
+        Ok(spec)
+    }
+}
+
+/// An account to run as: its ids, and the variables that name it.
+struct RunAs {
+    ids: (u32, u32),
+    env: Vec<(String, String)>,
+}
+
+/// `user`: the account's ids, and HOME/USER/LOGNAME for it, from the host's own /etc/passwd
+/// (the command runs on the host, also under `--root`).
+fn run_as(a: &Attrs) -> Result<Option<RunAs>, String> {
+    let Some(user) = a.string("user")? else { return Ok(None) };
+    let (uid, gid, home) = super::systypes::account(std::path::Path::new("/"), &user)?;
+    let env = vec![("HOME".into(), home), ("USER".into(), user.clone()), ("LOGNAME".into(), user)];
+    Ok(Some(RunAs { ids: (uid, gid), env }))
+}
+
+/// `environment`: `NAME=value` items, never a secret (an environment is readable in /proc by
+/// the same user, and inherited by every child).
+fn environment(a: &Attrs) -> Result<Vec<(String, String)>, String> {
+    if let Some(Value::Array(items)) = a.raw_value("environment") {
+        if items.iter().any(|i| i.as_str().is_some_and(crate::placeholder::contains_marker)) {
+            return Err("`environment` refers to a secret; pass secrets with stdin or secret_file".into());
+        }
+    }
+    let mut out = Vec::new();
+    for item in a.list("environment")?.unwrap_or_default() {
+        let (name, value) = crate::config::schema::env_item(&item)?;
+        out.push((name.to_string(), value.to_string()));
+    }
+    Ok(out)
+}
+
+/// `returns`: the exit codes that count as success (default 0).
+fn returns(a: &Attrs) -> Result<Vec<i32>, String> {
+    match a.list("returns")? {
+        None => Ok(vec![0]),
+        Some(codes) => codes
+            .iter()
+            .map(|c| {
+                c.trim()
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (0..=255).contains(n))
+                    .ok_or_else(|| format!("`returns` holds {c:?}, not an exit code from 0 to 255"))
+            })
+            .collect(),
+    }
+}
+
 /// Runs a guard command (`unless`/`onlyif`); true when it exits 0.
-fn guard(command: &str, cwd: &Option<PathBuf>, limit: Duration) -> Result<bool, String> {
-    let mut spec = Spec::new(cmdline::argv(command)?, limit);
-    spec.cwd = cwd.clone();
-    let ran = process::run(spec)?;
+fn guard(command: &str, runner: &Runner) -> Result<bool, String> {
+    let limit = runner.limit;
+    let ran = process::run(runner.spec(command)?)?;
     if ran.timed_out {
         return Err(format!("the guard {command:?} timed out after {}s", limit.as_secs()));
     }
@@ -73,18 +112,27 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     }
     let limit = timeout(a)?;
     let cwd = cwd_attr.map(|c| rootfs::confine_all(ctx.root, &c)).transpose()?;
+    let mut env = environment(a)?;
+    let user = run_as(a)?;
+    if let Some(account) = &user {
+        // The resource's own variables win over the account's defaults.
+        let own: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
+        env.extend(account.env.iter().filter(|(k, _)| !own.contains(k)).cloned());
+    }
+    let accepted = returns(a)?;
+    let runner = Runner { cwd, limit, env, run_as: user.map(|account| account.ids) };
     if let Some(creates) = a.string("creates")? {
         if fs::symlink_metadata(rootfs::confine(ctx.root, &creates)?).is_ok() {
             return Ok(Done::unchanged());
         }
     }
     if let Some(u) = &unless {
-        if guard(u, &cwd, limit)? {
+        if guard(u, &runner)? {
             return Ok(Done::unchanged());
         }
     }
     if let Some(o) = &onlyif {
-        if !guard(o, &cwd, limit)? {
+        if !guard(o, &runner)? {
             return Ok(Done::unchanged());
         }
     }
@@ -97,14 +145,16 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     if command.contains(SECRET_FILE) && secret_value.is_none() {
         return Err(format!("the command uses {SECRET_FILE} but the resource has no secret_file").into());
     }
-    let temp = secret_value.as_ref().map(SecretTemp::create).transpose()?;
+    let temp = secret_value
+        .as_ref()
+        .map(|v| PrivateTemp::create("vigo-secret", v.expose(), "the secret_file temp file"))
+        .transpose()?;
     let mut line = command.clone();
     if let Some(t) = &temp {
-        line = line.replace(SECRET_FILE, &t.0.to_string_lossy());
+        line = line.replace(SECRET_FILE, &t.path().to_string_lossy());
     }
-    let mut spec = Spec::new(cmdline::argv(&line)?, limit);
+    let mut spec = runner.spec(&line)?;
     spec.stdin = a.bytes("stdin")?;
-    spec.cwd = cwd;
     let ran = process::run(spec);
     drop(temp);
     let ran = ran?;
@@ -112,7 +162,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         let error = format!("{command}: timed out after {}s; the command was killed", limit.as_secs());
         return Err(Fail { error, output: ran.output, guardrail: None });
     }
-    if !ran.success() {
+    if !ran.code.is_some_and(|c| accepted.contains(&c)) {
         let how =
             ran.code.map_or("was killed by a signal".to_string(), |c| format!("exited with status {c}"));
         return Err(Fail { error: format!("{command}: {how}"), output: ran.output, guardrail: None });

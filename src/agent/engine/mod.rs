@@ -9,22 +9,27 @@
 //! secret-bearing files it replaced (see `secret_files`).
 
 mod attrs;
+pub mod backup;
 mod batch;
 pub(crate) mod cmdline;
+mod custom;
 mod danger;
 mod diff;
 mod dirlink;
+mod edit;
 mod exec;
 mod file;
 mod graph;
 pub mod guardrails;
 mod package;
+mod private_temp;
 mod process;
 mod redact;
 mod report;
 mod rootfs;
 mod secret_files;
 mod service;
+mod systypes;
 mod user;
 mod userdb;
 
@@ -41,6 +46,7 @@ use crate::placeholder::Scrubber;
 
 pub use guardrails::Guardrails;
 pub use report::{ResourceResult, ResourceStatus, RunReport, RunStatus};
+pub(crate) use rootfs::{read_nofollow as rootfs_read_nofollow, write_atomic as rootfs_write_atomic};
 pub use secret_files::SecretFiles;
 
 pub struct ApplyOptions {
@@ -53,6 +59,10 @@ pub struct ApplyOptions {
     pub guardrails: Guardrails,
     /// The files that held secrets after the previous run (the report carries the new record).
     pub secret_files: SecretFiles,
+    /// Where `backup: true` keeps earlier contents (see `backup`); none: such a file fails.
+    pub backup_dir: Option<PathBuf>,
+    /// Where custom executors live (see `custom`); none: custom resources fail.
+    pub executors_dir: Option<PathBuf>,
 }
 
 /// What one executor sees of the run.
@@ -68,6 +78,8 @@ pub(crate) struct Ctx<'a> {
     pub index: usize,
     /// Which files hold secrets, and the old values found in them.
     pub secret_files: &'a secret_files::Tracker,
+    pub backup_dir: Option<&'a Path>,
+    pub executors_dir: Option<&'a Path>,
 }
 
 impl Ctx<'_> {
@@ -192,6 +204,8 @@ pub fn apply(
                 batch: &batch,
                 index: i,
                 secret_files: &tracker,
+                backup_dir: opts.backup_dir.as_deref(),
+                executors_dir: opts.executors_dir.as_deref(),
             };
             let outcome = run_one(res, secrets, &ctx);
             let status = match &outcome {
@@ -328,10 +342,13 @@ fn run_one(res: &CompiledResource, secrets: &BTreeMap<String, SecretBytes>, ctx:
         "directory" => dirlink::directory(&a, ctx),
         "symlink" => dirlink::symlink(&a, ctx),
         "exec" => exec::apply(&a, ctx),
-        "user" => user::user(&a, ctx),
+        "user" => systypes::user_keys(res, &a, secrets, ctx, user::user(&a, ctx)?),
         "group" => user::group(&a, ctx),
         "package" => package::apply(&a, ctx),
         "service" => service::apply(&a, ctx),
+        t if crate::edits::TYPES.contains(&t) => edit::apply(&a, ctx, t, &res.name),
+        t if systypes::TYPES.contains(&t) => systypes::apply(res, secrets, ctx),
+        "custom" => custom::apply(&a, ctx, &res.name),
         other => Err(format!("unknown resource type {other:?}").into()),
     }
 }

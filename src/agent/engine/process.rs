@@ -26,13 +26,19 @@ pub(crate) struct Spec {
     pub stdin: Option<SecretBytes>,
     pub cwd: Option<PathBuf>,
     pub timeout: Duration,
-    /// Variables on top of the clean PATH/HOME/LANG (tools such as apt need a few).
-    pub env: Vec<(&'static str, &'static str)>,
+    /// Variables on top of the clean PATH/HOME/LANG (tools such as apt need a few; an exec
+    /// may name its own).
+    pub env: Vec<(String, String)>,
+    /// Run as this uid and gid instead of the agent's. Supplementary groups are dropped (std
+    /// clears them when a root parent sets a uid), so the command has the primary group only.
+    pub run_as: Option<(u32, u32)>,
+    /// Keep stdout apart from `output` (a custom executor answers on stdout).
+    pub stdout_apart: bool,
 }
 
 impl Spec {
     pub fn new(argv: Vec<String>, timeout: Duration) -> Spec {
-        Spec { argv, stdin: None, cwd: None, timeout, env: Vec::new() }
+        Spec { argv, stdin: None, cwd: None, timeout, env: Vec::new(), run_as: None, stdout_apart: false }
     }
 }
 
@@ -40,8 +46,11 @@ pub(crate) struct Ran {
     /// Exit code; `None` when killed by a signal (or by our timeout).
     pub code: Option<i32>,
     pub timed_out: bool,
-    /// stdout and stderr interleaved as they arrived, at most `MAX_OUTPUT` (then `CUT_NOTICE`).
+    /// stdout and stderr interleaved as they arrived, at most `MAX_OUTPUT` (then `CUT_NOTICE`);
+    /// stderr alone with `stdout_apart`.
     pub output: String,
+    /// stdout, with `stdout_apart` (at most `MAX_OUTPUT`; `None` if it went beyond).
+    pub stdout: Option<String>,
 }
 
 impl Ran {
@@ -56,7 +65,9 @@ pub(crate) fn run_tool(name: &str, args: &[&str], timeout: Duration) -> Result<R
     let mut argv = vec![path.to_string_lossy().into_owned()];
     argv.extend(args.iter().map(|a| a.to_string()));
     let mut spec = Spec::new(argv, timeout);
-    spec.env = vec![("DEBIAN_FRONTEND", "noninteractive"), ("SYSTEMD_PAGER", ""), ("SYSTEMD_COLORS", "0")];
+    spec.env = [("DEBIAN_FRONTEND", "noninteractive"), ("SYSTEMD_PAGER", ""), ("SYSTEMD_COLORS", "0")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
     run(spec)
 }
 
@@ -96,11 +107,14 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
         .env("PATH", SAFE_PATH)
         .env("HOME", "/root")
         .env("LANG", "C")
-        .envs(spec.env.iter().copied())
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some((uid, gid)) = spec.run_as {
+        cmd.uid(uid).gid(gid);
+    }
     if let Some(dir) = &spec.cwd {
         // Checked here: spawn would blame the program ("cannot start /bin/sh") for a bad cwd.
         if !dir.is_dir() {
@@ -113,13 +127,15 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
     let pgid = Pid::from_raw(child.id() as i32);
 
     let buf = Arc::new(Mutex::new((Vec::new(), false)));
+    let apart = Arc::new(Mutex::new((Vec::new(), false)));
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    let readers: Vec<Box<dyn Read + Send>> = vec![
-        Box::new(child.stdout.take().expect("piped stdout")),
-        Box::new(child.stderr.take().expect("piped stderr")),
+    let stdout_buf = if spec.stdout_apart { Arc::clone(&apart) } else { Arc::clone(&buf) };
+    let readers: Vec<(Box<dyn Read + Send>, _)> = vec![
+        (Box::new(child.stdout.take().expect("piped stdout")), stdout_buf),
+        (Box::new(child.stderr.take().expect("piped stderr")), Arc::clone(&buf)),
     ];
-    for mut r in readers {
-        let (buf, tx) = (Arc::clone(&buf), done_tx.clone());
+    for (mut r, buf) in readers {
+        let tx = done_tx.clone();
         std::thread::spawn(move || {
             let mut chunk = [0u8; 8192];
             while let Ok(n) = r.read(&mut chunk) {
@@ -202,5 +218,9 @@ pub(crate) fn run(spec: Spec) -> Result<Ran, String> {
     if truncated {
         output.push_str(CUT_NOTICE);
     }
-    Ok(Ran { code: status.and_then(|s| s.code()), timed_out, output })
+    let stdout = spec.stdout_apart.then(|| {
+        let b = apart.lock().unwrap_or_else(|p| p.into_inner());
+        (!b.1).then(|| String::from_utf8_lossy(&b.0).into_owned())
+    });
+    Ok(Ran { code: status.and_then(|s| s.code()), timed_out, output, stdout: stdout.flatten() })
 }

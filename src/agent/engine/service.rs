@@ -1,5 +1,6 @@
-//! The service executor (systemd): `ensure: running|stopped`, `enable: true|false`, and a
-//! restart when notified or triggered. The engine runs each resource once per run, so however
+//! The service executor (systemd): `ensure: running|stopped|reloaded`, `enabled: true|false`
+//! (`enable` is the older spelling), and a restart when notified or triggered — a reload for
+//! `ensure: reloaded`, which is running and reloaded instead of restarted. The engine runs each resource once per run, so however
 //! many resources notify a service it restarts once; a service this run just started is not
 //! restarted again. `systemctl` is found through the agent's PATH.
 //!
@@ -24,7 +25,7 @@ fn systemctl(root: Option<&str>, verb: &str, unit: &str) -> Result<super::proces
 }
 
 /// A unit name as systemd spells them: no path separators, no option-like leading `-`.
-fn check_unit_name(unit: &str) -> Result<(), String> {
+pub(crate) fn check_unit_name(unit: &str) -> Result<(), String> {
     let ok = !unit.starts_with('-')
         && unit.len() <= 255
         && unit.bytes().all(|b| b.is_ascii_alphanumeric() || b":_.@\\-".contains(&b));
@@ -41,11 +42,19 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
     let ensure = a.string("ensure")?;
     let want_running = match ensure.as_deref() {
         None => None,
-        Some("running") => Some(true),
+        Some("running" | "reloaded") => Some(true),
         Some("stopped") => Some(false),
-        Some(other) => return Err(format!("ensure must be running or stopped, not {other:?}").into()),
+        Some(other) => {
+            return Err(format!("ensure must be running, reloaded or stopped, not {other:?}").into())
+        }
     };
-    let enable = a.bool("enable")?;
+    let refresh_verb = if ensure.as_deref() == Some("reloaded") { "reload" } else { "restart" };
+    let enable = match (a.bool("enabled")?, a.bool("enable")?) {
+        (Some(x), Some(y)) if x != y => {
+            return Err("`enabled` and `enable` disagree; keep `enabled`".to_string().into())
+        }
+        (x, y) => x.or(y),
+    };
     if ctx.root != Path::new("/") {
         rootfs::confine_all(ctx.root, "/etc/systemd/system")?;
     }
@@ -81,8 +90,8 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
                 if let Some(why) = &ctx.refresh {
                     // A stopped service stays stopped; a running one restarts once.
                     if active && want_running != Some(false) {
-                        ctx.guardrails.check_service(&unit, "restart")?;
-                        actions.push(("restart", format!("restart {unit} ({why})")));
+                        ctx.guardrails.check_service(&unit, refresh_verb)?;
+                        actions.push((refresh_verb, format!("{refresh_verb} {unit} ({why})")));
                     }
                 }
             }

@@ -279,3 +279,50 @@ fn a_secret_split_by_an_output_limit_leaves_no_beginning_in_the_report() {
     }
     assert_no_canary(&r, &CANARY[..7]);
 }
+
+#[test]
+fn exec_user_environment_and_returns_apply_to_the_command_and_its_guards() {
+    let dir = TempRoot::new("exec-user");
+    let out = dir.join("who");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let record = format!("sh -c 'echo \"$(id -u):$(id -G):$GREETING:$HOME\" > {}'", out.display());
+    let b = bundle(vec![res(
+        "as-nobody",
+        "exec",
+        json!({"command": record, "user": "nobody", "environment": ["GREETING=hi there"]}),
+    )]);
+    let r = run(&b, &secrets(&[]), &opts(Path::new("/")));
+    assert_all(&r, ResourceStatus::Changed);
+    let seen = std::fs::read_to_string(&out).unwrap();
+    let nogroup = tool("id", &["-g", "nobody"], None, "coreutils").trim().to_string();
+    assert_eq!(seen.trim(), format!("65534:{nogroup}:hi there:/nonexistent"), "no supplementary root group");
+
+    // The guard runs as the same user with the same environment: it sees itself as nobody.
+    let guarded = bundle(vec![res(
+        "guarded",
+        "exec",
+        json!({"command": "false", "user": "nobody", "environment": ["MARK=1"], "unless": "sh -c 'test \"$(id -u)$MARK\" = 655341'"}),
+    )]);
+    assert_all(&run(&guarded, &secrets(&[]), &opts(Path::new("/"))), ResourceStatus::Unchanged);
+
+    let codes = |code: u8| {
+        bundle(vec![res(
+            "codes",
+            "exec",
+            json!({"command": format!("sh -c 'exit {code}'"), "returns": ["0", "3"]}),
+        )])
+    };
+    assert_all(&run(&codes(3), &secrets(&[]), &opts(Path::new("/"))), ResourceStatus::Changed);
+    let r = run(&codes(4), &secrets(&[]), &opts(Path::new("/")));
+    assert!(r.results[0].error.contains("exited with status 4"), "{:?}", r.results[0]);
+
+    let ghost = bundle(vec![res("ghost", "exec", json!({"command": "true", "user": "no-such-user-here"}))]);
+    assert!(run(&ghost, &secrets(&[]), &opts(Path::new("/"))).results[0].error.contains("does not exist"));
+    let secret_env = bundle(vec![res(
+        "leak",
+        "exec",
+        json!({"command": "true", "environment": [format!("PW={}", marker("app/pw"))]}),
+    )]);
+    let r = run(&secret_env, &secrets(&[("app/pw", "ENV-CANARY")]), &opts(Path::new("/")));
+    assert!(r.results[0].error.contains("refers to a secret"), "{:?}", r.results[0]);
+}

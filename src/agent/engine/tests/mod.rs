@@ -3,6 +3,8 @@
 
 mod binary;
 mod confinement;
+mod custom;
+mod edits;
 mod exec;
 mod files;
 mod graph;
@@ -10,6 +12,7 @@ mod guardrails;
 mod package;
 mod secret_files;
 mod service;
+mod systypes;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,6 +80,8 @@ pub(super) fn opts(root: &Path) -> ApplyOptions {
         triggered: BTreeSet::new(),
         guardrails: Guardrails::defaults(Path::new("/var/lib/vigo")),
         secret_files: SecretFiles::default(),
+        backup_dir: None,
+        executors_dir: None,
     }
 }
 

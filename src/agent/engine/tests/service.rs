@@ -30,12 +30,14 @@ fn standin() -> &'static PathBuf {
 S={state}
 root=""
 case "$1" in --root=*) root="$1 "; shift;; esac
-verb="$1"; u="$2"
+verb="$1"; u="${{2:-daemon}}"
 echo "$root$verb $u" >> "$S/$u.log"
 case "$verb" in
   is-active) [ -e "$S/$u.active" ] && {{ echo active; exit 0; }}; echo inactive; exit 3;;
   is-enabled) [ -e "$S/$u.enabled" ] && {{ echo enabled; exit 0; }}; echo disabled; exit 1;;
   start|restart) touch "$S/$u.active";;
+  reload) [ -e "$S/$u.active" ] || {{ echo "not active" >&2; exit 1; }};;
+  daemon-reload) ;;
   stop) rm -f "$S/$u.active";;
   enable) touch "$S/$u.enabled";;
   disable) rm -f "$S/$u.enabled";;
@@ -128,4 +130,28 @@ fn service_stop_of_sshd_is_blocked_with_standin_systemctl() {
     let r = run(&b, &secrets(&[]), &opts(Path::new("/")));
     assert_eq!(r.results[0].guardrail.as_deref(), Some("protected-service:sshd"));
     assert!(!calls("sshd").iter().any(|c| c.starts_with("stop")));
+}
+
+#[test]
+fn a_reloaded_service_is_reloaded_not_restarted_and_enabled_is_the_boot_state() {
+    let state = standin();
+    let unit = "vigo-test-reload";
+    fs::write(state.join(format!("{unit}.active")), "").unwrap();
+    let dir = TempRoot::new("svc-reload");
+    let mut conf =
+        res("conf", "file", json!({"target_path": dir.join("app.conf").to_string_lossy(), "content": "1"}));
+    conf.notify = vec!["svc".into()];
+    let b = bundle(vec![
+        res("svc", "service", json!({"service": unit, "ensure": "reloaded", "enabled": true})),
+        conf,
+    ]);
+    let r = run(&b, &secrets(&[]), &opts(Path::new("/")));
+    let svc = r.result("svc").unwrap();
+    assert_eq!(svc.diff, format!("enable {unit}\nreload {unit} (notified by conf)"), "{}", svc.error);
+    assert!(calls(unit).contains(&format!("reload {unit}")));
+    assert!(!calls(unit).iter().any(|c| c.starts_with("restart")));
+    assert_all(&run(&b, &secrets(&[]), &opts(Path::new("/"))), ResourceStatus::Unchanged);
+    let both =
+        bundle(vec![res("svc", "service", json!({"service": unit, "enabled": true, "enable": false}))]);
+    assert!(run(&both, &secrets(&[]), &opts(Path::new("/"))).results[0].error.contains("disagree"));
 }

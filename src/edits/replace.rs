@@ -1,0 +1,56 @@
+//! `replace`: every match of a regex (multi-line: `^` and `$` match at each line) replaced,
+//! with `$1` / `${name}` for groups. An edit whose output the same pattern would change again
+//! never converges: refused at compile time where the replacement is literal, and on every run.
+
+use regex::{Regex, RegexBuilder};
+
+use crate::util::text::excerpt;
+
+/// Bounds the compiled program, so a pathological pattern is an error, not an agent out of
+/// memory. The regex crate guarantees linear-time matching on top.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+pub fn compile_regex(attr: &str, pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .multi_line(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("`{attr}` \"{}\" is not a valid regular expression: {e}", excerpt(pattern)))
+}
+
+#[derive(Debug)]
+pub struct ReplaceEdit {
+    regex: Regex,
+    with: String,
+}
+
+impl ReplaceEdit {
+    pub(super) fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<ReplaceEdit, String> {
+        let regex = compile_regex("regexp", &get("regexp").unwrap_or_default())?;
+        let with = get("replace").unwrap_or_default();
+        let edit = ReplaceEdit { regex, with };
+        if !edit.with.contains('$') {
+            // A literal replacement the pattern matches (and changes) again would grow the
+            // file on every run.
+            edit.converges_on(&edit.with)?;
+        }
+        Ok(edit)
+    }
+
+    fn converges_on(&self, text: &str) -> Result<String, String> {
+        let once = self.regex.replace_all(text, self.with.as_str());
+        let twice = self.regex.replace_all(&once, self.with.as_str());
+        if twice != once {
+            return Err(format!(
+                "this replace never converges: the pattern \"{}\" matches its own result again, so every \
+                 run would change the file; anchor the pattern or make it exclude the replacement",
+                excerpt(self.regex.as_str())
+            ));
+        }
+        Ok(once.into_owned())
+    }
+
+    pub(super) fn apply(&self, text: &str) -> Result<String, String> {
+        self.converges_on(text)
+    }
+}
