@@ -60,7 +60,7 @@ fn write_config(dir: &Path, n: usize) -> Result<usize, String> {
     let files = n - 3 * fifth - kernel.len();
     let mut m = String::from("resources:\n");
     for d in ["data", "lines", "ini", "etc", "etc/cron.d", "etc/sysctl.d"] {
-        m += &format!("  - {{name: dir-{d}, type: directory, target_path: /{d}}}\n");
+        m += &format!("  - {{name: dir-{}, type: directory, target_path: /{d}}}\n", d.replace('/', "-"));
     }
     for i in 0..files {
         m += &format!("  - {{name: f{i}, type: file, target_path: /data/f{i}.conf, content: \"value = {i}\\n\", depends_on: [dir-data]}}\n");

@@ -69,7 +69,6 @@ impl IniEdit {
         let mut lines = Lines::split(text);
         // The section's span runs from its header (the top of the file for the unnamed
         // section) to the next header; a new key goes after its last line that is not blank.
-        let mut current = String::new();
         let mut in_section = self.section.is_empty();
         let mut found = self.section.is_empty();
         let mut last_line: Option<usize> = None;
@@ -77,8 +76,7 @@ impl IniEdit {
         for (i, l) in lines.lines.iter().enumerate() {
             match classify(l) {
                 Kind::Section(name) => {
-                    current = name.to_string();
-                    in_section = current == self.section && !found;
+                    in_section = name == self.section && !found;
                     if in_section {
                         found = true;
                         last_line = Some(i);
