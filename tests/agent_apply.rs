@@ -502,3 +502,56 @@ fn a_changed_unit_file_is_followed_by_a_daemon_reload_before_its_service_starts(
         "the host's units are untouched"
     );
 }
+
+/// A tmpfs mount applied on `/` inside a mount namespace whose /etc is a private copy (so the
+/// host's fstab and mounts are never touched): the fstab line and the mount appear, a second
+/// run changes nothing, `unmounted` unmounts and keeps the line, `absent` removes it.
+#[test]
+fn a_mount_is_an_fstab_line_and_a_mounted_tmpfs_in_a_private_mount_namespace() {
+    let t = TempDir::new("mount");
+    let (base, etc, point) = (t.join("base"), t.join("etc-copy"), t.join("mnt"));
+    std::fs::create_dir_all(&point).unwrap();
+    let host_fstab = std::fs::read("/etc/fstab").unwrap_or_default();
+    let module = |ensure: &str| {
+        format!(
+            "resources:\n  - name: scratch\n    type: mount\n    path: {}\n    device: tmpfs\n    fstype: tmpfs\n    options: size=1m,mode=0755\n    ensure: {ensure}\n",
+            point.display()
+        )
+    };
+    let agent = role("vigo-agent");
+    let mut script = format!(
+        "mkdir -p {etc} && cp -a /etc/. {etc}/ && mount --bind {etc} /etc || exit 8\n",
+        etc = etc.display()
+    );
+    for (i, ensure) in ["mounted", "mounted", "unmounted", "absent"].iter().enumerate() {
+        let dir = t.join(&format!("config{i}"));
+        write_tree(&dir, &module(ensure));
+        script += &format!(
+            "echo '== {ensure}'; {agent} apply {dir} --envoy h || exit 9; grep -c ' {point} ' /proc/self/mountinfo || true; grep -c '{point}' /etc/fstab || true\n",
+            agent = agent.display(),
+            dir = dir.display(),
+            point = point.display()
+        );
+    }
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .env("VIGO_BASE_DIR", &base)
+        .output()
+        .expect("unshare (util-linux) is needed by this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let steps: Vec<&str> = stdout.split("== ").skip(1).collect();
+    fn counts(step: &str) -> Vec<&str> {
+        step.lines().rev().take(2).collect()
+    }
+    assert!(steps[0].contains(&format!("mounted {}", point.display())), "{}", steps[0]);
+    assert_eq!(counts(steps[0]), ["1", "1"], "mounted, and one fstab line: {}", steps[0]);
+    assert!(steps[1].contains("converged"), "{}", steps[1]);
+    assert_eq!(counts(steps[1]), ["1", "1"]);
+    assert!(steps[2].contains(&format!("unmounted {}", point.display())), "{}", steps[2]);
+    assert_eq!(counts(steps[2]), ["1", "0"], "unmounted, the line kept: {}", steps[2]);
+    assert_eq!(counts(steps[3]), ["0", "0"], "the line removed: {}", steps[3]);
+    let fstab = std::fs::read_to_string(etc.join("fstab")).unwrap();
+    assert!(!fstab.contains(&point.display().to_string()), "{fstab}");
+    assert_eq!(std::fs::read("/etc/fstab").unwrap_or_default(), host_fstab, "the host's fstab is untouched");
+}

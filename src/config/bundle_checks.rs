@@ -172,6 +172,7 @@ fn managed_thing(r: &CompiledResource) -> Option<String> {
         "cron" => format!("the path /etc/cron.d/{}", attr("job")?),
         "systemd_unit" => format!("the path /etc/systemd/system/{}", attr("unit")?),
         "repository" => format!("the repository `{}`", attr("repo")?),
+        "mount" => format!("the mount point {}", normal_path(attr("path")?)),
         "sysctl" => format!("the kernel parameter `{}`", attr("key")?.replace('/', ".")),
         "host" => format!("the /etc/hosts entry of `{}`", attr("hostname")?),
         _ => return None,

@@ -125,7 +125,7 @@ fn alias_bomb_and_deep_nesting_files() {
 fn unknown_type_and_missing_required() {
     assert_eq!(
         one("resources:\n  - name: a\n    type: crontab\n"),
-        "modules/m.vgo:3:11: unknown resource type `crontab`; use one of file, directory, symlink, exec, user, group, package, service, file_line, blockinfile, ini, json_file, replace, cron, sysctl, host, authorized_key, systemd_unit, repository, custom"
+        "modules/m.vgo:3:11: unknown resource type `crontab`; use one of file, directory, symlink, exec, user, group, package, service, file_line, blockinfile, ini, json_file, replace, cron, sysctl, host, authorized_key, systemd_unit, mount, repository, custom"
     );
     assert_eq!(
         one("resources:\n  - name: a\n    type: symlink\n    target_path: /x\n"),
@@ -461,6 +461,19 @@ fn broken_file_edits_are_rejected_at_load() {
         ("systemd_unit", "unit: app.service", 2, "needs `content`"),
         ("service", "service: app, ensure: reload", 5, "must be one of running, stopped, reloaded"),
         ("custom", "executor: ../x", 4, "must be 1-64 of letters"),
+        ("mount", "path: relative, device: tmpfs, fstype: tmpfs", 2, "must be an absolute path"),
+        ("mount", "path: /mnt, fstype: tmpfs", 2, "a mount needs `device`"),
+        ("mount", "path: /mnt, device: tmpfs, fstype: \"tmp fs\"", 2, "not a filesystem type"),
+        (
+            "mount",
+            "path: /mnt, device: tmpfs, fstype: tmpfs, ensure: up",
+            7,
+            "must be one of mounted, unmounted, present, absent",
+        ),
+        ("repository", "repo: local, url: \"ftp://x\"", 2, "must be an http(s) or file: URL"),
+        ("repository", "repo: local, url: \"https://x\", key: nokey", 2, "ASCII-armored public key"),
+        ("package", "package: a, packages: [b]", 2, "exactly one of them"),
+        ("package", "packages: [a, b], version: \"1.0\"", 2, "`version` pins one package"),
         ("custom", "executor: x, params: {\"bad key\": 1}", 5, "params name `bad key`"),
         ("custom", "executor: x, params: [a]", 5, "params must be a mapping"),
     ];
@@ -480,7 +493,11 @@ fn broken_file_edits_are_rejected_at_load() {
         ("file", "target_path: /f, content: x, validate: \"secret:app/pw\"", on_a_command_line),
         ("cron", "job: j, schedule: \"@daily\", command: \"secret:app/pw\"", on_a_command_line),
         ("sysctl", "key: a.b, value: \"secret:app/pw\"", in_plain_sight),
-        ("exec", "command: x, environment: [\"PW=secret:app/pw\"]", "contains `secret:app/pw` inside its text"),
+        (
+            "exec",
+            "command: x, environment: [\"PW=secret:app/pw\"]",
+            "contains `secret:app/pw` inside its text",
+        ),
         ("systemd_unit", "unit: a.service, content: \"secret:app/pw\"", in_plain_sight),
         ("custom", "executor: x, params: {token: \"secret:app/pw\"}", in_plain_sight),
     ] {
@@ -503,6 +520,9 @@ fn broken_file_edits_are_rejected_at_load() {
         ("sysctl", "key: net.ipv4.ip_forward, value: 1"),
         ("host", "hostname: db.internal, ip: \"fd00::5\", aliases: [db]"),
         ("custom", "executor: greeting, params: {path: /etc/x}, private_params: {token: \"secret:app/pw\"}, timeout: 30"),
+        ("mount", "path: /srv/data, device: UUID=abc, fstype: ext4, options: noatime, pass: 2, ensure: present"),
+        ("package", "packages: [nginx, curl], ensure: latest, hold: true"),
+        ("repository", "repo: internal, url: \"https://apt.example.com/debian\", suites: bookworm, components: [main]"),
     ];
     for (rtype, fields) in fine {
         assert!(

@@ -170,6 +170,23 @@ pub const TYPES: &[(&str, &[Attr])] = &[
     ("authorized_key", &[req("user"), req("key"), a("options", Kind::Str), ensure()]),
     ("systemd_unit", &[req("unit"), a("content", Kind::Str), ensure()]),
     (
+        "mount",
+        &[
+            req("path"),
+            a("device", Kind::Str),
+            a("fstype", Kind::Str),
+            a("options", Kind::Str),
+            a("dump", Kind::Num),
+            a("pass", Kind::Num),
+            Attr {
+                name: "ensure",
+                kind: Kind::Str,
+                required: false,
+                choices: &["mounted", "unmounted", "present", "absent"],
+            },
+        ],
+    ),
+    (
         "repository",
         &[
             req("repo"),

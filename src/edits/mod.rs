@@ -10,6 +10,7 @@
 pub mod authorized_keys;
 mod block;
 pub mod cron;
+mod fstab;
 pub mod hosts;
 mod ini;
 mod json;
@@ -44,6 +45,7 @@ pub enum Edit {
     Replace(replace::ReplaceEdit),
     Host(hosts::HostEdit),
     Key(authorized_keys::KeyEdit),
+    Fstab(fstab::FstabEdit),
 }
 
 impl Edit {
@@ -56,10 +58,12 @@ impl Edit {
         name: &str,
         get: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Edit>, String> {
-        if !TYPES.contains(&rtype) && !matches!(rtype, "host" | "authorized_key") {
+        if !TYPES.contains(&rtype) && !matches!(rtype, "host" | "authorized_key" | "mount") {
             return Ok(None);
         }
         let present = match get("ensure").as_deref() {
+            // A mount's fstab line is there in every state but absent.
+            Some("mounted" | "unmounted") if rtype == "mount" => true,
             None | Some("present") => true,
             Some("absent") => false,
             Some(other) => {
@@ -74,6 +78,7 @@ impl Edit {
             "replace" => Edit::Replace(replace::ReplaceEdit::parse(get)?),
             "host" => Edit::Host(hosts::HostEdit::parse(get, present)?),
             "authorized_key" => Edit::Key(authorized_keys::KeyEdit::parse(get, present)?),
+            "mount" => Edit::Fstab(fstab::FstabEdit::parse(get, present)?),
             _ => return Ok(None),
         }))
     }
@@ -88,6 +93,7 @@ impl Edit {
             Edit::Replace(e) => e.apply(text),
             Edit::Host(e) => Ok(e.apply(text)),
             Edit::Key(e) => Ok(e.apply(text)),
+            Edit::Fstab(e) => Ok(e.apply(text)),
         }
     }
 
@@ -101,6 +107,7 @@ impl Edit {
             Edit::Replace(_) => true,
             Edit::Host(e) => !e.present,
             Edit::Key(e) => !e.present,
+            Edit::Fstab(e) => !e.present,
         }
     }
 }

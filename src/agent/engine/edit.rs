@@ -61,10 +61,12 @@ pub(crate) fn apply_as(a: &Attrs, ctx: &Ctx, rtype: &str, name: &str, new_file: 
                 .map_err(|_| format!("{target} is not UTF-8 text; {rtype} edits text files only"))?
         }
         None if create || edit.only_removes() => String::new(),
-        None => return Err(format!(
+        None => {
+            return Err(format!(
             "{target} does not exist; manage it with a file resource and depend on it, or set create: true"
         )
-        .into()),
+            .into())
+        }
     };
     let new = edit.apply(&old).map_err(|e| format!("{target}: {e}"))?;
     if new == old {

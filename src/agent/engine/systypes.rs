@@ -4,7 +4,8 @@
 //! `authorized_key` (an edit of a user's ~/.ssh/authorized_keys, also reached through the user
 //! resource's `authorized_keys`) and `systemd_unit` (a unit file, and a daemon-reload when it
 //! changed; enabling and starting it is the service type's job) and `repository` (a package
-//! source file and its key, and a refresh of that source's index when either changed).
+//! source file and its key, and a refresh of that source's index when either changed) and
+//! `mount` (an /etc/fstab line and, on the running system, the mounted state).
 //!
 //! The live sysctl value is the running kernel's, like a service or a package: `--root` moves
 //! the file into the root, not the kernel parameter.
@@ -24,7 +25,8 @@ use crate::bundle::CompiledResource;
 use crate::crypto::SecretBytes;
 use crate::edits::{cron, sysctl};
 
-pub(crate) const TYPES: &[&str] = &["cron", "sysctl", "host", "authorized_key", "systemd_unit", "repository"];
+pub(crate) const TYPES: &[&str] =
+    &["cron", "sysctl", "host", "authorized_key", "systemd_unit", "repository", "mount"];
 
 pub(crate) fn apply(res: &CompiledResource, secrets: &BTreeMap<String, SecretBytes>, ctx: &Ctx) -> Outcome {
     let a = Attrs::new(res, secrets)?;
@@ -43,6 +45,7 @@ pub(crate) fn apply(res: &CompiledResource, secrets: &BTreeMap<String, SecretByt
         }
         "systemd_unit" => systemd_unit(res, &a, secrets, ctx),
         "repository" => repository(res, &a, secrets, ctx),
+        "mount" => mount(res, &a, secrets, ctx),
         "authorized_key" => authorized_key(res, &a.required("user")?, res.attributes.clone(), secrets, ctx),
         other => Err(format!("{other} is not a generated-file type").into()),
     }
@@ -360,4 +363,97 @@ fn repository(
     done.diff.push_str(&format!("\nrefreshed its index ({tool})"));
     done.output = ran.output;
     Ok(done)
+}
+
+/// Mount points whose live state a bundle may not change (the fstab line is fine): unmounting
+/// or covering one of them takes the running system down.
+const SYSTEM_MOUNTS: &[&str] = &[
+    "/", "/usr", "/etc", "/var", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib", "/lib64",
+    "/tmp", "/home", "/root",
+];
+
+/// Whether something is mounted at `path` now (/proc/self/mountinfo, octal escapes undone).
+fn is_mounted(path: &str) -> Result<bool, String> {
+    let info = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| format!("reading /proc/self/mountinfo: {e}"))?;
+    let unescape = |s: &str| {
+        s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    };
+    Ok(info.lines().filter_map(|l| l.split(' ').nth(4)).any(|p| unescape(p) == path))
+}
+
+/// A mount: `ensure` mounted (default), unmounted, present (in fstab, mounted or not) or absent.
+fn mount(res: &CompiledResource, a: &Attrs, secrets: &BTreeMap<String, SecretBytes>, ctx: &Ctx) -> Outcome {
+    let ensure = a.string("ensure")?.unwrap_or_else(|| "mounted".into());
+    let want_mounted = match ensure.as_str() {
+        "mounted" => Some(true),
+        "unmounted" | "absent" => Some(false),
+        "present" => None,
+        other => {
+            return Err(format!("ensure must be mounted, unmounted, present or absent, not {other:?}").into())
+        }
+    };
+    let path = a.required("path")?;
+    let mut attributes = res.attributes.clone();
+    attributes.insert("target_path".into(), json!("/etc/fstab"));
+    attributes.insert("create".into(), json!(true));
+    attributes.insert("ensure".into(), json!(if ensure == "absent" { "absent" } else { "present" }));
+    let lowered = CompiledResource { attributes, ..lower(res, "mount", json!({})) };
+    let mut done = edit::apply(&Attrs::new(&lowered, secrets)?, ctx, "mount", &res.name)?;
+    let Some(want) = want_mounted else { return Ok(done) };
+    if ctx.root != Path::new("/") {
+        done.output = "the mounted state is not managed under --root".into();
+        return Ok(done);
+    }
+    if is_mounted(&path)? == want {
+        return Ok(done);
+    }
+    let normal = format!("/{}", path.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("/"));
+    if SYSTEM_MOUNTS.contains(&normal.as_str()) {
+        return Err(Fail {
+            error: format!(
+                "a bundle may not {} {normal} on a running system",
+                if want { "mount over" } else { "unmount" }
+            ),
+            output: String::new(),
+            guardrail: Some(format!("protected-mount:{normal}")),
+        });
+    }
+    let verb = if want { "mount" } else { "unmount" };
+    let line = format!("{verb}ed {path}");
+    if ctx.noop {
+        done.diff = [done.diff, format!("would {verb} {path}")]
+            .into_iter()
+            .filter(|d| !d.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Ok(Done { changed: true, ..done });
+    }
+    let ran = if want {
+        if !Path::new(&path).is_dir() {
+            return Err(format!(
+                "mount point {path} is not a directory (add a directory resource and depend on it)"
+            )
+            .into());
+        }
+        let (device, fstype) = (a.required("device")?, a.required("fstype")?);
+        let options = a.string("options")?.unwrap_or_else(|| "defaults".into());
+        super::process::run_tool(
+            "mount",
+            &["-t", &fstype, "-o", &options, &device, &path],
+            std::time::Duration::from_secs(120),
+        )?
+    } else {
+        super::process::run_tool("umount", &[&path], std::time::Duration::from_secs(120))?
+    };
+    if !ran.success() || is_mounted(&path)? != want {
+        let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
+        return Err(Fail {
+            error: format!("{verb} {path} failed ({how})"),
+            output: ran.output,
+            guardrail: None,
+        });
+    }
+    done.diff = [done.diff, line].into_iter().filter(|d| !d.is_empty()).collect::<Vec<_>>().join("\n");
+    Ok(Done { changed: true, output: ran.output, ..done })
 }

@@ -242,3 +242,37 @@ fn a_unit_file_converges_and_systemd_analyze_accepts_it() {
     let bad = bundle(vec![res("unit", "systemd_unit", json!({"unit": "../evil.service", "content": "x"}))]);
     assert!(run(&bad, &secrets(&[]), &opts(root.path())).results[0].error.contains("not a unit file name"));
 }
+
+#[test]
+fn a_mount_under_a_root_manages_the_fstab_line_only_and_system_mounts_are_protected() {
+    let root = TempRoot::new("mount-root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(
+        root.join("etc/fstab"),
+        "# static\nUUID=1 / ext4 defaults 0 1\n/dev/old /srv ext4 defaults 0 2\n",
+    )
+    .unwrap();
+    let b = bundle(vec![res(
+        "srv",
+        "mount",
+        json!({"path": "/srv", "device": "/dev/vdb1", "fstype": "ext4", "options": "noatime", "pass": "2"}),
+    )]);
+    let r = run(&b, &secrets(&[]), &opts(root.path()));
+    assert_eq!(r.results[0].status, ResourceStatus::Changed, "{:?}", r.results[0]);
+    assert_eq!(r.results[0].output, "the mounted state is not managed under --root");
+    assert_eq!(
+        fs::read_to_string(root.join("etc/fstab")).unwrap(),
+        "# static\nUUID=1 / ext4 defaults 0 1\n/dev/vdb1\t/srv\text4\tnoatime\t0\t2\n"
+    );
+    assert_all(&run(&b, &secrets(&[]), &opts(root.path())), ResourceStatus::Unchanged);
+    // On the running system, / may not be unmounted by a bundle, whatever its fstab says.
+    let slash = bundle(vec![res(
+        "slash",
+        "mount",
+        json!({"path": "/", "device": "UUID=1", "fstype": "ext4", "ensure": "unmounted"}),
+    )]);
+    let mut o = opts(Path::new("/"));
+    o.noop = true;
+    let r = run(&slash, &secrets(&[]), &o);
+    assert_eq!(r.results[0].guardrail.as_deref(), Some("protected-mount:/"), "{:?}", r.results[0]);
+}
