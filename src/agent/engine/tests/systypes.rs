@@ -276,3 +276,109 @@ fn a_mount_under_a_root_manages_the_fstab_line_only_and_system_mounts_are_protec
     let r = run(&slash, &secrets(&[]), &o);
     assert_eq!(r.results[0].guardrail.as_deref(), Some("protected-mount:/"), "{:?}", r.results[0]);
 }
+
+/// One resource of each system type whose state is a file (under a root, so only files).
+fn file_backed(keys: &TempRoot) -> (CompiledBundle, String) {
+    let key = ssh_public_key(keys, "drift");
+    let b = bundle(vec![
+        res("job", "cron", json!({"job": "nightly", "schedule": "@daily", "command": "/bin/true"})),
+        res("fwd", "sysctl", json!({"key": "net.ipv4.ip_forward", "value": "1"})),
+        res("db", "host", json!({"hostname": "db", "ip": "10.0.0.5"})),
+        res(
+            "unit",
+            "systemd_unit",
+            json!({"unit": "app.service", "content": "[Service]\nExecStart=/bin/true\n"}),
+        ),
+        res("key", "authorized_key", json!({"user": "dan", "key": key})),
+        res(
+            "srv",
+            "mount",
+            json!({"path": "/srv", "device": "/dev/vdb1", "fstype": "ext4", "ensure": "present"}),
+        ),
+        res("repo", "repository", json!({"repo": "local", "url": "file:/srv/repo"})),
+    ]);
+    (b, key)
+}
+
+fn file_backed_root(tag: &str) -> TempRoot {
+    let root = TempRoot::new(tag);
+    for d in [
+        "etc/cron.d",
+        "etc/sysctl.d",
+        "etc/systemd/system",
+        "etc/apt/sources.list.d",
+        "etc/apt/keyrings",
+        "home/dan",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::write(root.join("etc/passwd"), "dan:x:4242:4242::/home/dan:/bin/sh\n").unwrap();
+    root
+}
+
+/// The files the file-backed types write, relative to the root.
+const WRITTEN: &[&str] = &[
+    "etc/cron.d/nightly",
+    "etc/sysctl.d/60-vigo-net.ipv4.ip_forward.conf",
+    "etc/hosts",
+    "etc/systemd/system/app.service",
+    "home/dan/.ssh/authorized_keys",
+    "etc/fstab",
+    "etc/apt/sources.list.d/vigo-local.sources",
+];
+
+/// sysctl's live value belongs to the kernel: under a root its file is checked alone here
+/// (the live value is tested in a network namespace by tests/agent_apply.rs), so the bundle
+/// runs with the live value read as it is.
+#[test]
+fn file_backed_system_types_converge_and_drift_is_predicted_then_corrected() {
+    let keys = TempRoot::new("drift-keys");
+    let root = file_backed_root("systypes-drift");
+    let (mut b, _) = file_backed(&keys);
+    // Ask for the value the kernel has, so the run never writes /proc/sys.
+    let live = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    b.resources[1].attributes.insert("value".into(), json!(live.trim()));
+    assert_all(&run(&b, &secrets(&[]), &opts(root.path())), ResourceStatus::Changed);
+    assert_all(&run(&b, &secrets(&[]), &opts(root.path())), ResourceStatus::Unchanged);
+    let good: Vec<String> = WRITTEN.iter().map(|f| fs::read_to_string(root.join(f)).unwrap()).collect();
+    for f in WRITTEN {
+        fs::write(root.join(f), "edited by hand\n").unwrap();
+    }
+    let mut noop = opts(root.path());
+    noop.noop = true;
+    assert_all(&run(&b, &secrets(&[]), &noop), ResourceStatus::WouldChange);
+    assert!(WRITTEN.iter().all(|f| fs::read_to_string(root.join(f)).unwrap() == "edited by hand\n"));
+    assert_all(&run(&b, &secrets(&[]), &opts(root.path())), ResourceStatus::Changed);
+    let fixed: Vec<String> = WRITTEN.iter().map(|f| fs::read_to_string(root.join(f)).unwrap()).collect();
+    // Whole files come back as they were; edited ones keep the hand-written line beside ours.
+    for ((f, good), fixed) in WRITTEN.iter().zip(&good).zip(&fixed) {
+        match *f {
+            "etc/hosts" | "home/dan/.ssh/authorized_keys" | "etc/fstab" => {
+                assert_eq!(*fixed, format!("edited by hand\n{good}"), "{f}")
+            }
+            _ => assert_eq!(fixed, good, "{f}"),
+        }
+    }
+}
+
+#[test]
+fn file_backed_system_types_refuse_a_symlinked_etc_and_write_nothing_outside() {
+    let keys = TempRoot::new("link-keys");
+    let root = TempRoot::new("systypes-link");
+    let outside = TempRoot::new("systypes-link-outside");
+    for d in ["cron.d", "sysctl.d", "systemd/system", "apt/sources.list.d", "apt/keyrings"] {
+        fs::create_dir_all(outside.join(&format!("etc/{d}"))).unwrap();
+    }
+    fs::write(outside.join("etc/passwd"), "dan:x:4242:4242::/home/dan:/bin/sh\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("etc"), root.join("etc")).unwrap();
+    fs::create_dir_all(root.join("home/dan")).unwrap();
+    let (b, _) = file_backed(&keys);
+    let r = run(&b, &secrets(&[]), &opts(root.path()));
+    for x in &r.results {
+        assert_eq!(x.status, ResourceStatus::Failed, "{x:?}");
+        assert!(x.error.contains("symlink"), "{}: {}", x.name, x.error);
+    }
+    let written: Vec<_> =
+        WRITTEN.iter().filter(|f| outside.join(f).exists() || root.join(f).exists()).collect();
+    assert!(written.is_empty(), "{written:?}");
+}
