@@ -37,6 +37,9 @@ pub struct Args {
     /// what the resources are: "files" (default, comparable with the peers) or "mixed"
     #[argh(option, default = "String::from(\"files\")")]
     pub mix: String,
+    /// keep the generated config, root and state under this directory (for profiling)
+    #[argh(option)]
+    pub keep: Option<PathBuf>,
     /// internal: run the rest of the arguments as one measured child
     #[argh(switch)]
     measure_child: bool,

@@ -94,7 +94,10 @@ pub fn bench(a: &Args) -> Result<(), String> {
     if a.peers != "none" && a.peers != "auto" {
         return Err("--mix mixed runs vigo alone; use --peers none".into());
     }
-    let tmp = std::env::temp_dir().join(format!("vigo-apply-bench-mixed-{}", std::process::id()));
+    let tmp = match &a.keep {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("vigo-apply-bench-mixed-{}", std::process::id())),
+    };
     let _ = std::fs::remove_dir_all(&tmp);
     let (config, base, root) = (tmp.join("config"), tmp.join("agent"), tmp.join("root"));
     let sysctl_count = write_config(&config, a.files)?;
@@ -124,7 +127,9 @@ pub fn bench(a: &Args) -> Result<(), String> {
     if jobs != a.files / 5 {
         return Err(format!("expected {} cron jobs in the root, found {jobs}", a.files / 5));
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+    if a.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
     let out = json!({
         "bench": "apply", "mix": "mixed", "resources": a.files, "sysctls": sysctl_count,
         "runs": a.runs.max(1), "errors": 0,

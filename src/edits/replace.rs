@@ -2,6 +2,9 @@
 //! with `$1` / `${name}` for groups. An edit whose output the same pattern would change again
 //! never converges: refused at compile time where the replacement is literal, and on every run.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use regex::{Regex, RegexBuilder};
 
 use crate::util::text::excerpt;
@@ -10,12 +13,26 @@ use crate::util::text::excerpt;
 /// memory. The regex crate guarantees linear-time matching on top.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// Compiled patterns by their text: a bundle often repeats one, and the compiler checks each
+/// before the agent uses it. A `Regex` is immutable and cheap to clone; the cache is emptied
+/// when it holds `REGEX_CACHE_MAX` of them.
+static REGEX_CACHE: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(Default::default);
+const REGEX_CACHE_MAX: usize = 4096;
+
 pub fn compile_regex(attr: &str, pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(pattern)
-        .multi_line(true)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| format!("`{attr}` \"{}\" is not a valid regular expression: {e}", excerpt(pattern)))
+    let mut cache = REGEX_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(re) = cache.get(pattern) {
+        return Ok(re.clone());
+    }
+    let re =
+        RegexBuilder::new(pattern).multi_line(true).size_limit(REGEX_SIZE_LIMIT).build().map_err(|e| {
+            format!("`{attr}` \"{}\" is not a valid regular expression: {e}", excerpt(pattern))
+        })?;
+    if cache.len() >= REGEX_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), re.clone());
+    Ok(re)
 }
 
 #[derive(Debug)]
