@@ -84,6 +84,7 @@ fn every_list_and_show_verb_prints_its_documented_json_fields() {
         "name",
         "id",
         "state",
+        "status",
         "enrolled_at",
         "last_seen",
         "revoked_at",
@@ -97,6 +98,11 @@ fn every_list_and_show_verb_prints_its_documented_json_fields() {
         (Some("web1"), Some("active"), &Value::Null)
     );
     assert!(is_rfc3339(&e["last_seen"]), "{e}");
+    assert_eq!(e["status"], "changed", "{e}");
+
+    let fleet = json(&f, &["fleet", "status", "-o", "json"]);
+    assert_fields(&fleet, &["counts", "envoys", "attention", "attention_total", "rules"]);
+    assert_eq!(fleet["counts"]["changed"], 1, "{fleet}");
 
     let shown = json(&f, &["envoys", "show", "web1", "-o", "json"]);
     let mut show_fields = envoy_fields.to_vec();

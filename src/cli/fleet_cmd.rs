@@ -75,11 +75,15 @@ enum EnvoysCommand {
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "list")]
-/// List envoys.
+/// List envoys with their status (converged, changed, drifting, failed, pending, stale,
+/// never, revoked; docs/OPERATIONS.md, Fleet status).
 struct EnvoyList {
     /// output format: table (default) or json
     #[argh(option, short = 'o', default = "Format::Table")]
     output: Format,
+    /// only envoys with this status
+    #[argh(option)]
+    status: Option<String>,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -175,7 +179,7 @@ pub(super) fn rows(array: &Value, map: impl Fn(&Value) -> Value) -> Vec<Value> {
 /// An envoy as `envoys list` and `envoys show` print it.
 fn envoy_fields(e: &Value) -> Value {
     json!({
-        "name": e["name"], "id": e["id"], "state": active_or_revoked(&e["revoked_at"]),
+        "name": e["name"], "id": e["id"], "state": active_or_revoked(&e["revoked_at"]), "status": e["status"],
         "enrolled_at": time_json(&e["enrolled_at"]), "last_seen": time_json(&e["last_seen"]),
         "revoked_at": time_json(&e["revoked_at"]), "last_bundle_hash": e["last_bundle_hash"],
         "triggered": json!(e["triggered"].as_array().cloned().unwrap_or_default()),
@@ -261,20 +265,33 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
     let client = || AdminClient::from_ctx(ctx);
     match a.command {
         EnvoysCommand::List(l) => {
-            let v = client()?.get("/v1/envoys")?;
+            let path = match &l.status {
+                Some(status) if !crate::store::fleet::STATES.contains(&status.as_str()) => {
+                    return Err(Failure::usage(format!(
+                        "--status {status:?} is not one of {}",
+                        crate::store::fleet::STATES.join(", ")
+                    )))
+                }
+                Some(status) => format!("/v1/envoys?status={status}"),
+                None => "/v1/envoys".into(),
+            };
+            let v = client()?.get(&path)?;
             let items = rows(&v["envoys"], envoy_fields);
             let columns = [
                 col("NAME", "name"),
                 col("ID", "id"),
                 col("STATE", "state"),
+                col("STATUS", "status"),
                 time_col("LAST SEEN (UTC)", "last_seen"),
             ];
-            output::list(l.output, items, &columns, "no envoys enrolled")?;
+            let empty = if l.status.is_some() { "no envoys with that status" } else { "no envoys enrolled" };
+            output::list(l.output, items, &columns, empty)?;
         }
         EnvoysCommand::Show(s) => {
             check_name_or_id(&s.name)?;
             let v = client()?.get(&format!("/v1/envoys/{}", s.name))?;
             let mut item = envoy_fields(&v["envoy"]);
+            item["status"] = v["status"].clone();
             item["bundle_hash"] = v["bundle_hash"].clone();
             item["resources"] = v["resources"].clone();
             item["entitled_keys"] = json!(v["entitled_keys"].as_array().cloned().unwrap_or_default());
@@ -286,6 +303,7 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
                 col("name", "name"),
                 col("id", "id"),
                 col("state", "state"),
+                col("status", "status"),
                 time_col("enrolled", "enrolled_at"),
                 time_col("last seen", "last_seen"),
                 time_col("revoked", "revoked_at"),

@@ -16,6 +16,7 @@ mod release_cmd;
 mod runs_cmd;
 mod secrets_cmd;
 mod secrets_set;
+mod status_cmd;
 mod tls_cmd;
 mod users_cmd;
 
@@ -77,6 +78,7 @@ enum Command {
     Secrets(secrets_cmd::SecretsArgs),
     Tokens(fleet_cmd::TokensArgs),
     Envoys(fleet_cmd::EnvoysArgs),
+    Fleet(status_cmd::FleetArgs),
     Runs(runs_cmd::RunsArgs),
     ApiTokens(fleet_cmd::ApiTokensArgs),
     Config(config_cmd::ConfigArgs),
@@ -162,6 +164,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Secrets(a) => secrets_cmd::run(ctx, a),
         Command::Tokens(a) => fleet_cmd::tokens(ctx, a),
         Command::Envoys(a) => fleet_cmd::envoys(ctx, a),
+        Command::Fleet(a) => status_cmd::run(ctx, a),
         Command::Runs(a) => runs_cmd::runs(ctx, a),
         Command::ApiTokens(a) => fleet_cmd::api_tokens(ctx, a),
         Command::Config(c) => config_cmd::run(ctx, c),

@@ -395,6 +395,7 @@ impl AgentService {
                 status: &report.status,
                 bundle_hash: &report.bundle_hash,
                 report_json: &json,
+                noop: report.noop,
             };
             store::runs::insert(c, &run)?;
             if !report.noop {

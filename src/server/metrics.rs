@@ -96,7 +96,7 @@ fn read_stored(s: &Server) -> Result<Stored, String> {
     }
     let conn = slot.as_ref().ok_or("no connection")?;
     // Stale as the console counts it: no check-in for three intervals.
-    let stale_before = unix_now() - 3 * i64::from(s.checkin_interval_secs);
+    let stale_before = crate::store::fleet::stale_before(unix_now(), s.checkin_interval_secs);
     let states = crate::store::fleet::counts(conn, stale_before).map_err(|e| e.to_string())?;
     let head = crate::store::audit_log::head(conn).map_err(|e| e.to_string())?.map_or(0, |(seq, _)| seq);
     Ok(Stored { states, head })

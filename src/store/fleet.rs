@@ -5,7 +5,21 @@
 use rusqlite::{params, Connection};
 
 /// What an envoy's state is, in the order the console lists them.
-pub const STATES: &[&str] = &["converged", "changed", "failed", "pending", "stale", "never", "revoked"];
+pub const STATES: &[&str] =
+    &["converged", "changed", "drifting", "failed", "pending", "stale", "never", "revoked"];
+
+/// Envoys silent for this many check-in intervals (times two: 2.5) are stale: one late
+/// check-in is noise, two missed in a row are not.
+const STALE_HALF_INTERVALS: i64 = 5;
+
+/// Check-ins before this time are stale, at `now` for agents checking in every `interval`.
+pub fn stale_before(now: i64, interval_secs: u32) -> i64 {
+    now - STALE_HALF_INTERVALS * i64::from(interval_secs) / 2
+}
+
+/// Consecutive applied runs, all changing something with the same bundle, that make an envoy
+/// drifting: the host keeps being changed back behind Vigo's back.
+pub const DRIFT_RUNS: u32 = 3;
 
 /// One envoy with its state.
 #[derive(Clone, Debug)]
@@ -19,9 +33,13 @@ pub struct EnvoyState {
     pub state: String,
 }
 
-/// The state of every envoy, computed in SQL: revoked, never checked in, stale (no check-in
-/// since `?1`), else the status of its latest run (`pending` before the first one). The
-/// latest run is one seek in `runs_latest` per envoy, and only for the envoys that need it.
+/// The state of every envoy, computed in SQL (docs/OPERATIONS.md, "Fleet status", says the
+/// same in words): revoked; never checked in; stale (no check-in since `?1`); failed (its
+/// latest run of any kind failed: an aborted run is a failed noop run); else from its latest
+/// applied run: drifting (the last `DRIFT_RUNS` applied runs all changed something, with one
+/// bundle), changed, converged; pending before the first applied run. Runs received in the
+/// same second are ordered by arrival (rowid). Each lookup is a seek
+/// in `runs_latest` or `runs_applied`, and only for the envoys that need it.
 const WITH_STATE: &str = "
     WITH fleet AS (
       SELECT e.id, e.name, e.enrolled_at, e.last_seen, e.revoked_at, e.cert_not_after,
@@ -29,8 +47,19 @@ const WITH_STATE: &str = "
           WHEN e.revoked_at IS NOT NULL THEN 'revoked'
           WHEN e.last_seen IS NULL THEN 'never'
           WHEN e.last_seen < ?1 THEN 'stale'
-          ELSE COALESCE((SELECT r.status FROM runs r WHERE r.envoy_id = e.id
-                         ORDER BY r.received_at DESC LIMIT 1), 'pending')
+          ELSE COALESCE(
+            (SELECT 'failed' FROM (SELECT f.status FROM runs f WHERE f.envoy_id = e.id
+                                   ORDER BY f.received_at DESC, f.rowid DESC LIMIT 1) WHERE status = 'failed'),
+            (SELECT CASE
+                 WHEN r.status = 'changed' AND (
+                   SELECT COUNT(*) FROM (SELECT q.status, q.bundle_hash FROM runs q
+                                         WHERE q.envoy_id = e.id AND q.noop = 0
+                                         ORDER BY q.received_at DESC, q.rowid DESC LIMIT 3)
+                   WHERE status = 'changed' AND bundle_hash = r.bundle_hash) = 3 THEN 'drifting'
+                 ELSE r.status END
+             FROM runs r WHERE r.envoy_id = e.id AND r.noop = 0
+             ORDER BY r.received_at DESC, r.rowid DESC LIMIT 1),
+            'pending')
         END AS state
       FROM envoys e)";
 
@@ -82,6 +111,45 @@ pub fn page(
     Ok((rows.collect::<rusqlite::Result<_>>()?, total))
 }
 
+/// Every envoy's state by id (`envoys list` with its status column).
+pub fn states(
+    conn: &Connection,
+    stale_before: i64,
+) -> rusqlite::Result<std::collections::HashMap<String, String>> {
+    let mut stmt = conn.prepare_cached(&format!("{WITH_STATE} SELECT id, state FROM fleet"))?;
+    let rows = stmt.query_map([stale_before], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// The envoys needing attention (failed, drifting, stale, never checked in), in that order
+/// then by name, at most `limit`; and how many there are in all.
+pub fn attention(
+    conn: &Connection,
+    stale_before: i64,
+    limit: u32,
+) -> rusqlite::Result<(Vec<EnvoyState>, u64)> {
+    let order = "CASE state WHEN 'failed' THEN 0 WHEN 'drifting' THEN 1 WHEN 'stale' THEN 2 ELSE 3 END";
+    let matching = "FROM fleet WHERE state IN ('failed', 'drifting', 'stale', 'never')";
+    let total: u64 = conn
+        .prepare_cached(&format!("{WITH_STATE} SELECT COUNT(*) {matching}"))?
+        .query_row([stale_before], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{WITH_STATE} SELECT id, name, enrolled_at, last_seen, cert_not_after, state {matching}
+         ORDER BY {order}, name LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![stale_before, limit], |r| {
+        Ok(EnvoyState {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            enrolled_at: r.get(2)?,
+            last_seen: r.get(3)?,
+            cert_not_after: r.get(4)?,
+            state: r.get(5)?,
+        })
+    })?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+}
+
 /// The state of one envoy (by id).
 pub fn state_of(conn: &Connection, stale_before: i64, id: &str) -> rusqlite::Result<String> {
     conn.prepare_cached(&format!("{WITH_STATE} SELECT state FROM fleet WHERE id = ?2"))?
@@ -122,12 +190,48 @@ mod tests {
     }
 
     fn run(conn: &Connection, id: &str, envoy: &str, at: i64, status: &str) {
+        run_with(conn, id, envoy, at, status, "h", false);
+    }
+
+    fn run_with(conn: &Connection, id: &str, envoy: &str, at: i64, status: &str, bundle: &str, noop: bool) {
         conn.execute(
-            "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
-             VALUES (?1, ?2, ?2, ?3, ?4, 'h', '{}')",
-            params![id, envoy, at, status],
+            "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report, noop)
+             VALUES (?1, ?2, ?2, ?3, ?4, ?5, '{}', ?6)",
+            params![id, envoy, at, status, bundle, noop],
         )
         .unwrap();
+    }
+
+    /// Drifting needs three applied runs in a row that changed something with one bundle; a
+    /// noop run neither makes nor breaks it; an aborted (failed noop) run is a failure.
+    #[test]
+    fn drifting_failed_and_the_noop_runs_between() {
+        let dir = std::env::temp_dir().join(format!("vigo-fleet-drift-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let conn = crate::store::open(&dir.join("f.db")).unwrap();
+        let state = |id: &str| state_of(&conn, 0, id).unwrap();
+        envoy(&conn, "a", "web1", Some(1000), false);
+        run_with(&conn, "a1", "a", 1, "changed", "h1", false);
+        run_with(&conn, "a2", "a", 2, "changed", "h1", false);
+        assert_eq!(state("a"), "changed");
+        run_with(&conn, "a3", "a", 3, "changed", "h1", true);
+        assert_eq!(state("a"), "changed", "a noop run is not a third change");
+        run_with(&conn, "a4", "a", 4, "changed", "h1", false);
+        assert_eq!(state("a"), "drifting");
+        run_with(&conn, "a5", "a", 5, "failed", "h1", true);
+        assert_eq!(state("a"), "failed", "an aborted run is a failure");
+        run_with(&conn, "a6", "a", 6, "converged", "h1", false);
+        assert_eq!(state("a"), "converged");
+        envoy(&conn, "b", "web2", Some(1000), false);
+        run_with(&conn, "b1", "b", 1, "changed", "h1", false);
+        run_with(&conn, "b2", "b", 2, "changed", "h2", false);
+        run_with(&conn, "b3", "b", 3, "changed", "h3", false);
+        assert_eq!(state("b"), "changed", "three publishes, three changes: not drift");
+        envoy(&conn, "c", "web3", Some(1000), false);
+        run_with(&conn, "c1", "c", 1, "converged", "h1", true);
+        assert_eq!(state("c"), "pending", "only a noop run so far");
+        assert_eq!(stale_before(1000, 100), 750);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// Each state comes from the right evidence: the latest run wins over older ones, an old

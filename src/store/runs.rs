@@ -10,12 +10,14 @@ pub struct NewRun<'a> {
     pub status: &'a str,
     pub bundle_hash: &'a str,
     pub report_json: &'a str,
+    /// The run changed nothing on purpose (noop, or aborted before any resource ran).
+    pub noop: bool,
 }
 
 pub fn insert(conn: &Connection, r: &NewRun<'_>) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report, noop)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         r.id,
@@ -24,7 +26,8 @@ pub fn insert(conn: &Connection, r: &NewRun<'_>) -> rusqlite::Result<()> {
         r.received_at,
         r.status,
         r.bundle_hash,
-        r.report_json
+        r.report_json,
+        r.noop
     ])?;
     Ok(())
 }
@@ -131,6 +134,7 @@ mod tests {
                 status: "converged",
                 bundle_hash: "h",
                 report_json: "{}",
+                noop: false,
             };
             insert(&conn, &run).unwrap();
         }

@@ -149,4 +149,9 @@ pub const MIGRATIONS: &[&str] = &[
         last_seq     INTEGER NOT NULL,
         last_success INTEGER
     );",
+    // 10: whether a run only looked (noop, or aborted before anything ran): an envoy's state
+    // comes from its applied runs (store/fleet.rs). Older rows say so in their report.
+    "ALTER TABLE runs ADD COLUMN noop INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET noop = 1 WHERE json_extract(report, '$.noop') = 1;
+    CREATE INDEX runs_applied ON runs(envoy_id, noop, received_at, status, bundle_hash);",
 ];

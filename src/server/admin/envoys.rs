@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use rusqlite::TransactionBehavior;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::errors::{quoted, ApiError, ApiResult, PathParam};
+use super::errors::{quoted, ApiError, ApiResult, PathParam, Query};
 use super::Caller;
 use crate::audit::{self, Event};
 use crate::server::state::Server;
@@ -25,9 +26,80 @@ fn envoy_json(e: &EnvoyRow) -> Value {
     })
 }
 
-pub async fn list(State(s): S) -> ApiResult {
-    let rows: Vec<Value> = store::envoys::list(&s.db())?.iter().map(envoy_json).collect();
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only envoys in this state (`store::fleet::STATES`).
+    status: Option<String>,
+}
+
+fn stale_before(s: &Server) -> i64 {
+    store::fleet::stale_before(unix_now(), s.checkin_interval_secs)
+}
+
+fn check_status(status: &str) -> Result<(), ApiError> {
+    if store::fleet::STATES.contains(&status) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "status {} is not one of {}",
+        quoted(status),
+        store::fleet::STATES.join(", ")
+    )))
+}
+
+/// Every envoy with its status; `?status=` keeps one status.
+pub async fn list(State(s): S, Query(q): Query<ListQuery>) -> ApiResult {
+    if let Some(status) = &q.status {
+        check_status(status)?;
+    }
+    let conn = s.db();
+    let states = store::fleet::states(&conn, stale_before(&s))?;
+    let rows: Vec<Value> = store::envoys::list(&conn)?
+        .iter()
+        .filter_map(|e| {
+            let status = states.get(&e.id).map(String::as_str).unwrap_or("pending");
+            if q.status.as_deref().is_some_and(|want| want != status) {
+                return None;
+            }
+            let mut v = envoy_json(e);
+            v["status"] = json!(status);
+            Some(v)
+        })
+        .collect();
     Ok(Json(json!({ "envoys": rows })))
+}
+
+/// Envoys needing attention shown by name at most.
+const ATTENTION_SHOWN: u32 = 100;
+
+/// Counts by status (every status, zero included), the envoys that need attention, and the
+/// rules the statuses were computed with.
+pub async fn fleet_status(State(s): S) -> ApiResult {
+    let conn = s.db();
+    let before = stale_before(&s);
+    let found = store::fleet::counts(&conn, before)?;
+    let mut counts = serde_json::Map::new();
+    for state in store::fleet::STATES {
+        let n = found.iter().find(|(k, _)| k == state).map_or(0, |(_, n)| *n);
+        counts.insert(state.to_string(), json!(n));
+    }
+    let (attention, total) = store::fleet::attention(&conn, before, ATTENTION_SHOWN)?;
+    let attention: Vec<Value> = attention
+        .iter()
+        .map(|e| json!({ "name": e.name, "id": e.id, "status": e.state, "last_seen": e.last_seen }))
+        .collect();
+    Ok(Json(json!({
+        "counts": counts,
+        "envoys": found.iter().map(|(_, n)| n).sum::<u64>(),
+        "attention": attention,
+        "attention_total": total,
+        "rules": {
+            "stale_after_secs": unix_now() - before,
+            "checkin_interval_secs": s.checkin_interval_secs,
+            "drift_runs": store::fleet::DRIFT_RUNS,
+        },
+    })))
 }
 
 fn find(s: &Server, name_or_id: &str) -> Result<EnvoyRow, ApiError> {
@@ -38,8 +110,10 @@ fn find(s: &Server, name_or_id: &str) -> Result<EnvoyRow, ApiError> {
 pub async fn show(State(s): S, PathParam(name): PathParam) -> ApiResult {
     let envoy = find(&s, &name)?;
     let bundle = s.bundle_for(&envoy.name).ok();
+    let status = store::fleet::state_of(&s.db(), stale_before(&s), &envoy.id)?;
     Ok(Json(json!({
         "envoy": envoy_json(&envoy),
+        "status": status,
         "bundle_hash": bundle.as_ref().map(|b| b.bundle_hash.clone()),
         "resources": bundle.as_ref().map(|b| b.resource_count),
         "entitled_keys": bundle.as_ref().map(|b| b.entitled.iter().cloned().collect::<Vec<_>>()),

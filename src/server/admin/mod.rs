@@ -68,6 +68,7 @@ fn api_routes() -> Vec<(Route, MethodRouter<S>)> {
         (r(Method::GET, "/v1/api-tokens", P::ApiTokensManage), get(tokens::list_api_tokens)),
         (r(Method::POST, "/v1/api-tokens/{name}/revoke", P::ApiTokensManage), post(tokens::revoke_api_token)),
         (r(Method::GET, "/v1/envoys", P::EnvoysRead), get(envoys::list)),
+        (r(Method::GET, "/v1/fleet/status", P::EnvoysRead), get(envoys::fleet_status)),
         (r(Method::GET, "/v1/envoys/{name}", P::EnvoysRead), get(envoys::show)),
         (r(Method::POST, "/v1/envoys/{name}/revoke", P::EnvoysRevoke), post(envoys::revoke)),
         (r(Method::POST, "/v1/config/publish", P::ConfigPublish), post(config::publish)),

@@ -12,11 +12,8 @@ use crate::audit::Verdict;
 use crate::server::state::Server;
 use crate::util::time::unix_now;
 
-/// Envoys silent for this many check-in intervals are stale.
-pub const STALE_INTERVALS: i64 = 3;
-
 pub fn stale_before(s: &Server, now: i64) -> i64 {
-    now - STALE_INTERVALS * i64::from(s.checkin_interval_secs)
+    crate::store::fleet::stale_before(now, s.checkin_interval_secs)
 }
 
 /// How each envoy state is named on the page.
@@ -24,6 +21,7 @@ pub fn state_label(state: &str) -> &'static str {
     match state {
         "converged" => "converged",
         "changed" => "changed",
+        "drifting" => "drifting (changed back every run)",
         "failed" => "failed",
         "pending" => "checked in, no run yet",
         "stale" => "stale",
