@@ -6,8 +6,10 @@ mod audit_cmd;
 mod audited;
 mod auth_cmd;
 mod backend;
+mod backup_cmd;
 mod certs_cmd;
 mod config_cmd;
+mod db_cmd;
 mod doctor;
 mod fleet_cmd;
 pub(crate) mod output;
@@ -89,6 +91,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     Advisories(advisories_cmd::AdvisoriesArgs),
     Release(release_cmd::ReleaseArgs),
+    Db(db_cmd::DbArgs),
+    Backup(backup_cmd::BackupArgs),
 }
 
 /// What every verb needs to know about where it runs.
@@ -175,6 +179,8 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Doctor(a) => doctor::run(ctx, a),
         Command::Advisories(a) => advisories_cmd::run(ctx, a),
         Command::Release(a) => release_cmd::run(ctx, a),
+        Command::Db(a) => db_cmd::run(ctx, a),
+        Command::Backup(a) => backup_cmd::run(ctx, a),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod counters;
 pub mod enroll_tokens;
 pub mod envoys;
 pub mod fleet;
+pub mod maint;
 pub mod releases;
 pub mod rotations;
 pub mod runs;
