@@ -1,12 +1,13 @@
 //! `vigocli config validate [DIR] [--envoy NAME]`: load and check a .vgo tree offline, against
 //! the secrets backend (the local vault when there is one, or isopass). Prints markers, never secret values.
-//! `vigocli config publish`: the running server reloads its config directory.
+//! `vigocli config publish`: the running server reloads its config directory. History, diff,
+//! rollback, freeze and trace are in `history_cmd`.
 
 use std::path::PathBuf;
 
 use argh::{ArgsInfo, FromArgs};
 
-use super::Context;
+use super::{history_cmd, Context};
 use crate::config::{self, ConfigError};
 use crate::exit::{CmdResult, Failure};
 
@@ -24,14 +25,28 @@ pub struct ConfigArgs {
 enum ConfigCommand {
     Validate(ValidateArgs),
     Publish(PublishArgs),
+    History(history_cmd::HistoryArgs),
+    Diff(history_cmd::DiffArgs),
+    Rollback(history_cmd::RollbackArgs),
+    Freeze(history_cmd::FreezeArgs),
+    Unfreeze(history_cmd::UnfreezeArgs),
+    Trace(history_cmd::TraceArgs),
 }
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
 #[argh(subcommand, name = "publish")]
-/// Ask the running server to reload its config directory: validate, compile, bump the epoch.
-/// A rejected config leaves the previous one serving.
-struct PublishArgs {}
+/// Ask the running server to reload its config directory: validate, compile, bump the epoch,
+/// and keep the tree as a new revision (`config history`). A rejected config leaves the
+/// previous one serving.
+pub struct PublishArgs {
+    /// why (kept with the revision, shown by `config history`)
+    #[argh(option, short = 'm')]
+    pub message: Option<String>,
+    /// publish through a freeze (`config freeze`); audited as forced
+    #[argh(switch)]
+    pub force: bool,
+}
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
@@ -50,7 +65,13 @@ struct ValidateArgs {
 pub fn run(ctx: &Context, args: ConfigArgs) -> CmdResult {
     match args.command {
         ConfigCommand::Validate(v) => validate(ctx, v),
-        ConfigCommand::Publish(_) => super::fleet_cmd::publish(ctx),
+        ConfigCommand::Publish(p) => super::fleet_cmd::publish(ctx, p),
+        ConfigCommand::History(a) => history_cmd::history(ctx, a),
+        ConfigCommand::Diff(a) => history_cmd::diff(ctx, a),
+        ConfigCommand::Rollback(a) => history_cmd::rollback(ctx, a),
+        ConfigCommand::Freeze(a) => history_cmd::freeze(ctx, a),
+        ConfigCommand::Unfreeze(_) => history_cmd::unfreeze(ctx),
+        ConfigCommand::Trace(a) => history_cmd::trace(ctx, a),
     }
 }
 

@@ -377,10 +377,12 @@ pub fn api_tokens(ctx: &Context, a: ApiTokensArgs) -> CmdResult {
 }
 
 /// `vigocli config publish`: the server reloads its config directory.
-pub fn publish(ctx: &Context) -> CmdResult {
-    let v = AdminClient::from_ctx(ctx)?.post("/v1/config/publish", json!({}))?;
+pub fn publish(ctx: &Context, p: super::config_cmd::PublishArgs) -> CmdResult {
+    let body = json!({ "message": p.message.unwrap_or_default(), "force": p.force });
+    let v = AdminClient::from_ctx(ctx)?.post("/v1/config/publish", body)?;
     println!(
-        "Config published: epoch {}, content hash {}",
+        "Config published: revision {}, epoch {}, content hash {}",
+        v["revision"],
         v["config_epoch"],
         v["content_hash"].as_str().unwrap_or_default()
     );

@@ -12,6 +12,7 @@ mod config_cmd;
 mod db_cmd;
 mod doctor;
 mod fleet_cmd;
+mod history_cmd;
 pub(crate) mod output;
 mod passphrase_cmd;
 mod release_cmd;

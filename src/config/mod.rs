@@ -26,6 +26,7 @@ pub(crate) mod schema;
 mod secrets;
 mod source;
 mod template;
+pub mod trace;
 mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};

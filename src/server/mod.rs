@@ -233,6 +233,35 @@ fn note_first_start(server: &state::Server, created: &first_start::Created) -> C
         .map_err(|e| Failure::failed(e.to_string()))
 }
 
+/// A tree read from the config directory at start that is not the newest revision (edited
+/// while the server was down, or the first start) is served as if published: it becomes a
+/// revision of the history, with its audit row, so every tree that served can be rolled back to.
+fn record_start_revision(server: &state::Server, tree: &crate::config::ConfigTree) -> CmdResult {
+    use crate::store::config_history;
+    let failed = |e: rusqlite::Error| Failure::failed(format!("recording the config revision: {e}"));
+    let hash = tree.content_hash();
+    let mut conn = server.db();
+    let newest = config_history::list(&conn, 1).map_err(failed)?;
+    if newest.first().is_some_and(|r| r.content_hash == hash) {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(failed)?;
+    let files: Vec<(String, String)> = tree.sources().map(|(p, t)| (p.to_string(), t.to_string())).collect();
+    let revision = config_history::NewRevision {
+        content_hash: &hash,
+        published_at: crate::util::time::unix_now(),
+        published_by: "server",
+        message: "read from the config directory at start",
+        rollback_of: None,
+        forced: false,
+    };
+    let rev = config_history::record(&tx, &revision, &files).map_err(failed)?;
+    let detail = serde_json::json!({ "content_hash": hash, "revision": rev });
+    crate::audit::append_in(&tx, &[Event::new("server", "config.loaded", &hash).detail(detail)])
+        .map_err(failed)?;
+    tx.commit().map_err(failed)
+}
+
 /// A tree that loaded becomes the last good one; a fallback is shouted in the log and the audit
 /// log, and shows in `/v1/health`, until a publish of a fixed tree replaces it.
 fn note_config_source(server: &state::Server, fallback: Option<String>) -> CmdResult {
@@ -243,7 +272,7 @@ fn note_config_source(server: &state::Server, fallback: Option<String>) -> CmdRe
             if let Err(e) = last_good::save(&server.paths.base, tree) {
                 tracing::warn!(error = %e, "could not record this config as the last good one");
             }
-            Ok(())
+            record_start_revision(server, tree)
         }
         Some(reason) => {
             tracing::error!(

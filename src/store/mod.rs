@@ -9,6 +9,7 @@ use rusqlite::Connection;
 pub mod advisories;
 pub mod api_tokens;
 pub mod audit_log;
+pub mod config_history;
 pub mod counters;
 pub mod enroll_tokens;
 pub mod envoys;

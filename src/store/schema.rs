@@ -154,4 +154,27 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN noop INTEGER NOT NULL DEFAULT 0;
     UPDATE runs SET noop = 1 WHERE json_extract(report, '$.noop') = 1;
     CREATE INDEX runs_applied ON runs(envoy_id, noop, received_at, status, bundle_hash);",
+    // 11: every published config tree, content-addressed (store/config_history.rs): one row
+    // per publish or rollback, its files by name, each text stored once by its SHA-256.
+    "CREATE TABLE config_blobs (
+        hash TEXT PRIMARY KEY,
+        text TEXT NOT NULL
+    );
+    CREATE TABLE config_revisions (
+        rev          INTEGER PRIMARY KEY AUTOINCREMENT,
+        content_hash TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        published_by TEXT NOT NULL,
+        message      TEXT NOT NULL DEFAULT '',
+        rollback_of  INTEGER,
+        forced       INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE config_revision_files (
+        rev  INTEGER NOT NULL REFERENCES config_revisions(rev),
+        path TEXT NOT NULL,
+        blob TEXT NOT NULL REFERENCES config_blobs(hash),
+        PRIMARY KEY (rev, path)
+    );
+    CREATE TRIGGER config_revisions_kept BEFORE DELETE ON config_revisions
+        BEGIN SELECT RAISE(ABORT, 'config history is kept: DELETE refused'); END;",
 ];

@@ -37,6 +37,18 @@ pub fn rfc3339_millis(ms: i64) -> String {
     )
 }
 
+/// Unix seconds of an RFC 3339 time (`2026-12-24T18:00:00Z`, with an offset or `Z`).
+pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
+    time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| {
+            format!(
+                "\"{}\" is not an RFC 3339 time such as 2026-12-24T18:00:00Z",
+                crate::util::text::excerpt(text)
+            )
+        })
+}
+
 pub fn now_rfc3339() -> String {
     rfc3339_millis(unix_now_millis())
 }

@@ -64,21 +64,64 @@ fn audit_sinks(s: &Server, problems: &mut Vec<String>) -> Vec<Value> {
         .collect()
 }
 
-pub async fn publish(State(s): S, Extension(caller): Extension<Caller>) -> ApiResult {
-    publish_config(&s, &caller).await.map(Json)
+/// What a publish may say besides "publish": why, whether to go through a freeze, and the
+/// revision whose tree the config directory holds again (`vigocli config rollback`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PublishOptions {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub force: bool,
+    pub rollback_of: Option<i64>,
+}
+
+/// The longest publish message kept.
+const MAX_MESSAGE: usize = 1000;
+
+pub async fn publish(
+    State(s): S,
+    Extension(caller): Extension<Caller>,
+    Body(options): Body<PublishOptions>,
+) -> ApiResult {
+    publish_config(&s, &caller, &options).await.map(Json)
 }
 
 /// Loads and validates the config directory off the async workers (a slow or hostile tree
 /// must not stall check-ins), then swaps it in once its audit row has committed. A refused
 /// tree is audited too, and the previous config keeps serving. The API and the console both
 /// publish through this; the outcome is kept for the console's config page.
-pub async fn publish_config(s: &Arc<Server>, caller: &Caller) -> Result<Value, ApiError> {
+pub async fn publish_config(
+    s: &Arc<Server>,
+    caller: &Caller,
+    options: &PublishOptions,
+) -> Result<Value, ApiError> {
     let Ok(_one_at_a_time) = s.publishing.try_lock() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "another publish is in progress; try again when it ends",
         ));
     };
+    if options.message.chars().count() > MAX_MESSAGE
+        || crate::util::text::check_visible_lines("message", &options.message).is_err()
+    {
+        return Err(ApiError::bad_request(format!(
+            "a publish message is at most {MAX_MESSAGE} characters of visible text"
+        )));
+    }
+    if let Some(f) = crate::store::config_history::freeze(&s.db(), unix_now())? {
+        if !options.force {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "publishes are frozen until {} by {} ({}); `vigocli config unfreeze` ends it, or publish with --force",
+                    crate::util::time::rfc3339_millis(f.until * 1000),
+                    f.by,
+                    super::errors::quoted(&f.reason)
+                ),
+            ));
+        }
+    }
     let loader = s.clone();
     let load = tokio::task::spawn_blocking(move || {
         let tree = crate::config::load_tree(&loader.config_dir)?;
@@ -97,16 +140,42 @@ pub async fn publish_config(s: &Arc<Server>, caller: &Caller) -> Result<Value, A
         Err(errs) => return Err(reject(s, caller, errs.iter().map(|e| e.to_string()).collect())),
     };
     let hash = tree.content_hash();
-    let (config_epoch, secrets_epoch) = {
+    if let Some(rev) = options.rollback_of {
+        let want = crate::store::config_history::get(&s.db(), rev)?
+            .ok_or_else(|| ApiError::not_found(format!("there is no config revision {rev}")))?;
+        if want.content_hash != hash {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("the config directory does not hold revision {rev}'s tree; nothing was published"),
+            ));
+        }
+    }
+    let frozen = crate::store::config_history::freeze(&s.db(), unix_now())?.is_some();
+    let (config_epoch, secrets_epoch, rev) = {
         let mut conn = s.db();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let detail = json!({ "content_hash": hash, "dir": s.config_dir.display().to_string() });
-        audit::append_in(&tx, &[Event::new(&caller.actor, "config.published", &hash).detail(detail)])?;
+        let files: Vec<(String, String)> =
+            tree.sources().map(|(p, t)| (p.to_string(), t.to_string())).collect();
+        let revision = crate::store::config_history::NewRevision {
+            content_hash: &hash,
+            published_at: unix_now(),
+            published_by: &caller.actor,
+            message: &options.message,
+            rollback_of: options.rollback_of,
+            forced: frozen,
+        };
+        let rev = crate::store::config_history::record(&tx, &revision, &files)?;
+        let detail = json!({
+            "content_hash": hash, "dir": s.config_dir.display().to_string(), "revision": rev,
+            "message": audit::clip(&options.message), "rollback_of": options.rollback_of, "forced_through_freeze": frozen,
+        });
+        let action = if options.rollback_of.is_some() { "config.rolled_back" } else { "config.published" };
+        audit::append_in(&tx, &[Event::new(&caller.actor, action, &hash).detail(detail)])?;
         let config_epoch = s.next_config_epoch(&tx)?;
         let secrets_epoch = s.next_secrets_epoch(&tx)?;
         // The new config serves only once its audit row is committed; a failed commit keeps the old.
         tx.commit()?;
-        (config_epoch, secrets_epoch)
+        (config_epoch, secrets_epoch, rev)
     };
     if let Err(e) = crate::server::last_good::save(&s.paths.base, &tree) {
         tracing::warn!(error = %e, "could not record the published config as the last good one");
@@ -118,9 +187,10 @@ pub async fn publish_config(s: &Arc<Server>, caller: &Caller) -> Result<Value, A
     let patterns: Vec<Value> =
         patterns.into_iter().map(|(p, n)| json!({ "pattern": p, "resources": n })).collect();
     s.status.set_publish(PublishOutcome { at: unix_now(), actor: caller.actor.clone(), errors: vec![] });
-    Ok(
-        json!({ "config_epoch": config_epoch, "secrets_epoch": secrets_epoch, "content_hash": hash, "envoys": patterns }),
-    )
+    Ok(json!({
+        "config_epoch": config_epoch, "secrets_epoch": secrets_epoch, "content_hash": hash,
+        "revision": rev, "envoys": patterns,
+    }))
 }
 
 /// Audits a refused publish (how many errors, the first one clipped) and answers 422.

@@ -10,6 +10,7 @@ pub(crate) mod auth;
 pub(crate) mod config;
 pub(crate) mod envoys;
 mod errors;
+mod history;
 mod isowebauth;
 pub(crate) mod login;
 mod oidc_login;
@@ -72,6 +73,11 @@ fn api_routes() -> Vec<(Route, MethodRouter<S>)> {
         (r(Method::GET, "/v1/envoys/{name}", P::EnvoysRead), get(envoys::show)),
         (r(Method::POST, "/v1/envoys/{name}/revoke", P::EnvoysRevoke), post(envoys::revoke)),
         (r(Method::POST, "/v1/config/publish", P::ConfigPublish), post(config::publish)),
+        (r(Method::GET, "/v1/config/history", P::ConfigRead), get(history::history)),
+        (r(Method::GET, "/v1/config/revisions/{rev}", P::ConfigRead), get(history::revision)),
+        (r(Method::GET, "/v1/config/trace/{envoy}", P::ConfigRead), get(history::trace)),
+        (r(Method::POST, "/v1/config/freeze", P::ConfigPublish), post(history::freeze)),
+        (r(Method::POST, "/v1/config/unfreeze", P::ConfigPublish), post(history::unfreeze)),
         (r(Method::POST, "/v1/secrets/rotated", P::SecretsRotate), post(config::secret_rotated)),
         (r(Method::GET, "/v1/runs", P::RunsRead), get(runs::list)),
         (r(Method::GET, "/v1/runs/{id}", P::RunsRead), get(runs::show)),

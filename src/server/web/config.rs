@@ -94,7 +94,7 @@ pub async fn show(State(s): State<Arc<Server>>, ctx: Ctx) -> PageResult {
 /// Publishes the config directory as `vigocli config publish` does; a rejected tree is shown
 /// with every error, and the previous config keeps serving.
 pub async fn publish(State(s): State<Arc<Server>>, ctx: Ctx) -> PageResult {
-    match crate::server::admin::config::publish_config(&s, &ctx.caller).await {
+    match crate::server::admin::config::publish_config(&s, &ctx.caller, &Default::default()).await {
         Ok(_) => done("/config", "published"),
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => Err(PageError::new(
             e.status(),
