@@ -113,6 +113,8 @@ fn every_list_and_show_verb_prints_its_documented_json_fields() {
         "agent_version",
         "agent_binary",
         "tamper_signals",
+        "traits",
+        "traits_updated_at",
     ]);
     assert_fields(&shown, &show_fields);
     assert_eq!(shown["entitled_keys"], serde_json::json!(["web/key"]));

@@ -186,7 +186,10 @@ impl SignedClient {
         if std::env::var("VIGO_TEST_CHECKIN_FAILS_FOR").ok().as_deref() == Some(crate::release::version()) {
             return Err(Failure::failed("test hook: this version cannot check in"));
         }
+        let traits = super::traits::sent::outgoing(&self.paths, self.state.checkin_interval_secs);
         let body = pb::CheckInRequest {
+            traits_json: traits.json.clone(),
+            traits_digest: traits.digest.clone(),
             agent_version: crate::release::version().into(),
             last_bundle_hash: String::new(),
             ca_bundle_sha256: self.ca_bundle_sha256.clone(),
@@ -205,7 +208,10 @@ impl SignedClient {
                 (r.into_inner(), date)
             })
             .map_err(|s| status_failure("check-in refused", s))
-            .inspect(|_| super::update::check_in_succeeded(&self.paths))
+            .inspect(|(answer, _)| {
+                super::traits::sent::answered(&self.paths, &traits, answer.send_traits);
+                super::update::check_in_succeeded(&self.paths)
+            })
     }
 
     /// The binary of an offered release, from `offset` on, as a stream of chunks.

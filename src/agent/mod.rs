@@ -12,6 +12,7 @@ mod run;
 mod selfcheck;
 mod set_server;
 mod state;
+pub mod traits;
 mod update;
 
 use std::path::PathBuf;
@@ -59,7 +60,15 @@ enum AgentCommand {
     SetServer(SetServerArgs),
     Doctor(DoctorArgs),
     Restore(RestoreArgs),
+    Traits(TraitsArgs),
 }
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "traits")]
+/// Print this host's traits as JSON, every collector run now (what the server receives: OS,
+/// kernel, network, CPU, memory, mounts, users and more; docs/OPERATIONS.md, Traits).
+struct TraitsArgs {}
 
 #[derive(FromArgs, ArgsInfo)]
 #[argh(help_triggers("-h", "--help", "help"))]
@@ -228,6 +237,13 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
         AgentCommand::SetServer(a) => runtime()?.block_on(set_server::set_server(paths, &a.server)),
         AgentCommand::Doctor(a) => {
             runtime()?.block_on(doctor::run(paths, a.output == crate::cli::output::Format::Json))
+        }
+        AgentCommand::Traits(_) => {
+            let collected = traits::collect(true, None);
+            let text =
+                serde_json::to_string_pretty(&collected).map_err(|e| Failure::failed(e.to_string()))?;
+            println!("{text}");
+            Ok(())
         }
         AgentCommand::Restore(a) => restore::restore(
             paths,

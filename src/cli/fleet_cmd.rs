@@ -84,6 +84,10 @@ struct EnvoyList {
     /// only envoys with this status
     #[argh(option)]
     status: Option<String>,
+    /// only envoys whose traits match PATH=GLOB (e.g. os.family=debian, kernel.release=6.*);
+    /// several must all hold
+    #[argh(option, long = "where")]
+    wheres: Vec<String>,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -265,16 +269,23 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
     let client = || AdminClient::from_ctx(ctx);
     match a.command {
         EnvoysCommand::List(l) => {
-            let path = match &l.status {
-                Some(status) if !crate::store::fleet::STATES.contains(&status.as_str()) => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if let Some(status) = &l.status {
+                if !crate::store::fleet::STATES.contains(&status.as_str()) {
                     return Err(Failure::usage(format!(
                         "--status {status:?} is not one of {}",
                         crate::store::fleet::STATES.join(", ")
-                    )))
+                    )));
                 }
-                Some(status) => format!("/v1/envoys?status={status}"),
-                None => "/v1/envoys".into(),
-            };
+                query.append_pair("status", status);
+            }
+            for w in &l.wheres {
+                crate::store::traits::parse_where(w).map_err(|e| Failure::usage(format!("--{e}")))?;
+                query.append_pair("where", w);
+            }
+            let query = query.finish();
+            let path =
+                if query.is_empty() { "/v1/envoys".to_string() } else { format!("/v1/envoys?{query}") };
             let v = client()?.get(&path)?;
             let items = rows(&v["envoys"], envoy_fields);
             let columns = [
@@ -284,7 +295,8 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
                 col("STATUS", "status"),
                 time_col("LAST SEEN (UTC)", "last_seen"),
             ];
-            let empty = if l.status.is_some() { "no envoys with that status" } else { "no envoys enrolled" };
+            let filtered = l.status.is_some() || !l.wheres.is_empty();
+            let empty = if filtered { "no envoys match" } else { "no envoys enrolled" };
             output::list(l.output, items, &columns, empty)?;
         }
         EnvoysCommand::Show(s) => {
@@ -292,6 +304,18 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
             let v = client()?.get(&format!("/v1/envoys/{}", s.name))?;
             let mut item = envoy_fields(&v["envoy"]);
             item["status"] = v["status"].clone();
+            item["traits"] = v["traits"].clone();
+            item["traits_updated_at"] = time_json(&v["traits_updated_at"]);
+            let t = &v["traits"];
+            item["os"] = t["os"]["name"].clone();
+            item["kernel"] = t["kernel"]["release"].clone();
+            item["addresses"] = json!(t["network"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["name"] != "lo")
+                .flat_map(|i| i["addresses"].as_array().cloned().unwrap_or_default())
+                .collect::<Vec<_>>());
             item["bundle_hash"] = v["bundle_hash"].clone();
             item["resources"] = v["resources"].clone();
             item["entitled_keys"] = json!(v["entitled_keys"].as_array().cloned().unwrap_or_default());
@@ -314,7 +338,17 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
                 col("agent version", "agent_version"),
                 col("agent binary", "agent_binary"),
                 col("tamper signals", "tamper_signals"),
+                col("os", "os"),
+                col("kernel", "kernel"),
+                col("addresses", "addresses"),
+                time_col("traits updated", "traits_updated_at"),
             ];
+            if s.output == Format::Json {
+                // The derived lines are a summary of `traits`, which JSON carries whole.
+                for k in ["os", "kernel", "addresses"] {
+                    item.as_object_mut().map(|o| o.remove(k));
+                }
+            }
             output::show(s.output, &item, &fields)?;
         }
         EnvoysCommand::Revoke(r) => {

@@ -266,8 +266,23 @@ impl AgentService {
         let s = &self.server;
         capture::record(wire::METHOD_CHECK_IN, "request", req.get_ref());
         let v = s.verify(&req, wire::METHOD_CHECK_IN)?;
-        let fresh = s.write_fresh(&v, |_, fresh| Ok(fresh)).await?;
-        let body: pb::CheckInRequest = decode(&v.payload)?;
+        let mut body: pb::CheckInRequest = decode(&v.payload)?;
+        check_traits(&body)?;
+        // Traits are taken with the sequence number: a replayed check-in changes nothing.
+        let (envoy_id, traits_json, digest) =
+            (v.envoy.id.clone(), std::mem::take(&mut body.traits_json), body.traits_digest.clone());
+        let (fresh, send_traits) = s
+            .write_fresh(&v, move |c, fresh| {
+                let send = if !traits_json.is_empty() {
+                    store::traits::put(c, &envoy_id, &traits_json, &digest, unix_now())?;
+                    false
+                } else {
+                    !digest.is_empty()
+                        && store::traits::digest(c, &envoy_id)?.as_deref() != Some(digest.as_str())
+                };
+                Ok((fresh, send))
+            })
+            .await?;
         s.status.note_checkin(crate::util::time::unix_now());
         let bundle = s.bundle_for(&v.envoy.name).map_err(Status::failed_precondition)?;
         let mut proto = bundle.message().map_err(Status::internal)?;
@@ -293,6 +308,7 @@ impl AgentService {
                 pki.bundle_pem.clone()
             },
             release,
+            send_traits,
         };
         capture::record(wire::METHOD_CHECK_IN, "response", &answer);
         Ok(Response::new(answer))
@@ -537,4 +553,28 @@ impl VigoAgent for AgentService {
         self.server.metrics.rpc(Rpc::FetchRelease, started, &result);
         result
     }
+}
+
+/// Traits arrive as a JSON object of bounded size whose digest is the one sent with it.
+fn check_traits(body: &pb::CheckInRequest) -> Result<(), Status> {
+    if body.traits_json.is_empty() {
+        return Ok(());
+    }
+    if body.traits_json.len() > crate::agent::traits::MAX_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "traits of {} bytes; at most {}",
+            body.traits_json.len(),
+            crate::agent::traits::MAX_BYTES
+        )));
+    }
+    if !matches!(
+        serde_json::from_str::<serde_json::Value>(&body.traits_json),
+        Ok(serde_json::Value::Object(_))
+    ) {
+        return Err(Status::invalid_argument("traits must be a JSON object"));
+    }
+    if crypto::sha256_hex(body.traits_json.as_bytes()) != body.traits_digest {
+        return Err(Status::invalid_argument("the traits do not match their digest"));
+    }
+    Ok(())
 }

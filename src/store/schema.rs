@@ -177,4 +177,11 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE TRIGGER config_revisions_kept BEFORE DELETE ON config_revisions
         BEGIN SELECT RAISE(ABORT, 'config history is kept: DELETE refused'); END;",
+    // 12: each envoy's traits as it last sent them (store/traits.rs).
+    "CREATE TABLE envoy_traits (
+        envoy_id   TEXT PRIMARY KEY REFERENCES envoys(id),
+        traits     TEXT NOT NULL,
+        digest     TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );",
 ];

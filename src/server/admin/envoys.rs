@@ -6,10 +6,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use rusqlite::TransactionBehavior;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::errors::{quoted, ApiError, ApiResult, PathParam, Query};
+use axum::extract::RawQuery;
+
+use super::errors::{quoted, ApiError, ApiResult, PathParam};
 use super::Caller;
 use crate::audit::{self, Event};
 use crate::server::state::Server;
@@ -26,11 +27,30 @@ fn envoy_json(e: &EnvoyRow) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Only envoys in this state (`store::fleet::STATES`).
+/// The most `where` conditions one list takes.
+const MAX_WHERES: usize = 16;
+
+/// What `envoys list` keeps: one status, and trait conditions that must all hold.
+#[derive(Default)]
+struct ListQuery {
     status: Option<String>,
+    wheres: Vec<(String, String)>,
+}
+
+/// `status=S` (one) and `where=PATH=GLOB` (several) from the query string.
+fn list_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
+    let (mut status, mut wheres) = (None, Vec::new());
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "status" => status = Some(v.into_owned()),
+            "where" if wheres.len() < MAX_WHERES => {
+                wheres.push(crate::store::traits::parse_where(&v).map_err(ApiError::bad_request)?)
+            }
+            "where" => return Err(ApiError::bad_request(format!("at most {MAX_WHERES} `where` conditions"))),
+            other => return Err(ApiError::bad_request(format!("unknown query parameter {}", quoted(other)))),
+        }
+    }
+    Ok(ListQuery { status, wheres })
 }
 
 fn stale_before(s: &Server) -> i64 {
@@ -48,18 +68,28 @@ fn check_status(status: &str) -> Result<(), ApiError> {
     )))
 }
 
-/// Every envoy with its status; `?status=` keeps one status.
-pub async fn list(State(s): S, Query(q): Query<ListQuery>) -> ApiResult {
-    if let Some(status) = &q.status {
+/// Every envoy with its status; `?status=` keeps one status, each `?where=PATH=GLOB` keeps
+/// the envoys whose traits match.
+pub async fn list(State(s): S, RawQuery(raw): RawQuery) -> ApiResult {
+    let ListQuery { status: want_status, wheres } = list_query(raw.as_deref())?;
+    if let Some(status) = &want_status {
         check_status(status)?;
     }
     let conn = s.db();
     let states = store::fleet::states(&conn, stale_before(&s))?;
+    let matching: Option<std::collections::HashSet<String>> = if wheres.is_empty() {
+        None
+    } else {
+        Some(store::traits::matching(&conn, &wheres)?.into_iter().collect())
+    };
     let rows: Vec<Value> = store::envoys::list(&conn)?
         .iter()
         .filter_map(|e| {
             let status = states.get(&e.id).map(String::as_str).unwrap_or("pending");
-            if q.status.as_deref().is_some_and(|want| want != status) {
+            if want_status.as_deref().is_some_and(|want| want != status) {
+                return None;
+            }
+            if matching.as_ref().is_some_and(|m| !m.contains(&e.id)) {
                 return None;
             }
             let mut v = envoy_json(e);
@@ -111,9 +141,16 @@ pub async fn show(State(s): S, PathParam(name): PathParam) -> ApiResult {
     let envoy = find(&s, &name)?;
     let bundle = s.bundle_for(&envoy.name).ok();
     let status = store::fleet::state_of(&s.db(), stale_before(&s), &envoy.id)?;
+    let traits = store::traits::get(&s.db(), &envoy.id)?;
+    let (traits, traits_at) = match traits {
+        Some((text, at)) => (serde_json::from_str::<Value>(&text).unwrap_or(Value::Null), Some(at)),
+        None => (Value::Null, None),
+    };
     Ok(Json(json!({
         "envoy": envoy_json(&envoy),
         "status": status,
+        "traits": traits,
+        "traits_updated_at": traits_at,
         "bundle_hash": bundle.as_ref().map(|b| b.bundle_hash.clone()),
         "resources": bundle.as_ref().map(|b| b.resource_count),
         "entitled_keys": bundle.as_ref().map(|b| b.entitled.iter().cloned().collect::<Vec<_>>()),

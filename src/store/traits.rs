@@ -1,0 +1,69 @@
+//! Each envoy's traits (the JSON object its agent sent) and their digest.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Stores what an envoy sent, replacing what it sent before.
+pub fn put(
+    conn: &Connection,
+    envoy_id: &str,
+    traits_json: &str,
+    digest: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO envoy_traits (envoy_id, traits, digest, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(envoy_id) DO UPDATE SET traits = excluded.traits, digest = excluded.digest,
+           updated_at = excluded.updated_at",
+    )?
+    .execute(params![envoy_id, traits_json, digest, now])?;
+    Ok(())
+}
+
+pub fn digest(conn: &Connection, envoy_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT digest FROM envoy_traits WHERE envoy_id = ?1")?
+        .query_row([envoy_id], |r| r.get(0))
+        .optional()
+}
+
+/// The traits (JSON text) and when they were last sent.
+pub fn get(conn: &Connection, envoy_id: &str) -> rusqlite::Result<Option<(String, i64)>> {
+    conn.query_row("SELECT traits, updated_at FROM envoy_traits WHERE envoy_id = ?1", [envoy_id], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .optional()
+}
+
+/// Ids of the envoys whose traits hold every (path, glob) in `wheres`: a dotted path into the
+/// traits object (`os.family`), and a glob (`*`, `?`, `[…]`) over its value as text.
+pub fn matching(conn: &Connection, wheres: &[(String, String)]) -> rusqlite::Result<Vec<String>> {
+    let mut sql = String::from("SELECT envoy_id FROM envoy_traits WHERE 1");
+    let mut args: Vec<String> = Vec::new();
+    for (path, glob) in wheres {
+        args.push(format!("$.{path}"));
+        args.push(glob.clone());
+        let (p, g) = (args.len() - 1, args.len());
+        sql.push_str(&format!(" AND CAST(json_extract(traits, ?{p}) AS TEXT) GLOB ?{g}"));
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+    rows.collect()
+}
+
+/// `PATH=GLOB`: a dotted path of trait names (`os.family`) and a glob over the value's text.
+pub fn parse_where(text: &str) -> Result<(String, String), String> {
+    let (path, glob) = text.split_once('=').ok_or_else(|| {
+        format!("where {:?} must be PATH=GLOB, e.g. os.family=debian", crate::util::text::excerpt(text))
+    })?;
+    let path = path.trim();
+    let path_ok = !path.is_empty()
+        && path
+            .split('.')
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    if !path_ok || glob.is_empty() {
+        return Err(format!(
+            "where {:?}: the path is trait names joined by dots (os.family, cpu.count) and the glob is not empty",
+            crate::util::text::excerpt(text)
+        ));
+    }
+    Ok((path.to_string(), glob.to_string()))
+}

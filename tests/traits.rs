@@ -1,0 +1,120 @@
+//! Traits: what `vigo-agent traits` collects agrees with the tools everyone trusts (`uname`,
+//! /etc/os-release, `ip -j addr`, `nproc`), reaches the server inside the signed check-in,
+//! is sent again only when it changed (or when the server lost it), and filters
+//! `envoys list --where`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use common::fleet::Fleet;
+use common::*;
+
+fn tool(cmd: &str, args: &[&str]) -> String {
+    let out =
+        Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd} is needed by this test: {e}"));
+    assert!(out.status.success(), "{cmd} {args:?} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn os_release(key: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap();
+    text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(|v| v.trim_matches('"').to_string())
+}
+
+#[test]
+fn collected_traits_agree_with_uname_os_release_ip_and_nproc() {
+    let dir = TempDir::new("traits-local");
+    let out = run_in(&dir.join("agent"), "vigo-agent", &["traits"], "");
+    assert_code(&out, 0);
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["errors"], serde_json::json!({}), "{t}");
+    assert_eq!(t["kernel"]["release"], tool("uname", &["-r"]));
+    assert_eq!(t["kernel"]["name"], tool("uname", &["-s"]));
+    assert_eq!(t["arch"], tool("uname", &["-m"]));
+    assert_eq!(t["hostname"], tool("uname", &["-n"]));
+    assert_eq!(t["os"]["distribution"].as_str(), os_release("ID").as_deref());
+    assert_eq!(t["os"]["version"].as_str(), os_release("VERSION_ID").as_deref());
+    assert_eq!(t["cpu"]["count"].as_u64().unwrap().to_string(), tool("nproc", &["--all"]));
+    assert_eq!(t["cpu"]["online"].as_u64().unwrap().to_string(), tool("nproc", &[]));
+    // Every address `ip` knows, on the interface it names, and no other.
+    let ip: serde_json::Value = serde_json::from_str(&tool("ip", &["-j", "addr"])).unwrap();
+    let theirs: BTreeSet<String> = ip
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| {
+            let name = i["ifname"].as_str().unwrap().to_string();
+            i["addr_info"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |a| format!("{name} {}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+        })
+        .collect();
+    let ours: BTreeSet<String> = t["network"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| {
+            let name = i["name"].as_str().unwrap().to_string();
+            i["addresses"].as_array().unwrap().iter().map(move |a| format!("{name} {}", a.as_str().unwrap()))
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+    if !machine_id.trim().is_empty() {
+        assert_eq!(t["machine_id"], machine_id.trim());
+    }
+    assert!(t["mounts"].as_array().unwrap().iter().any(|m| m["path"] == "/"), "{t}");
+}
+
+#[test]
+fn traits_reach_the_server_once_and_filter_the_envoy_list() {
+    let mut f = Fleet::new("traits");
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"*\"\n    roles: [web]\n"),
+        ("modules/web.vgo", "resources: []\n"),
+    ]);
+    f.start_server();
+    f.enroll("web1");
+    f.enroll("web2");
+    assert_code(&f.run_once("web1"), 0);
+    let show = |name: &str| -> serde_json::Value {
+        let out = f.cli(&["envoys", "show", name, "-o", "json"], "");
+        assert_code(&out, 0);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let shown = show("web1");
+    assert_eq!(shown["traits"]["kernel"]["release"], tool("uname", &["-r"]), "{shown}");
+    let first_at = shown["traits_updated_at"].clone();
+    assert!(show("web2")["traits"].is_null(), "web2 never checked in");
+
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["envoys", "list", "-o", "json"];
+        all.extend_from_slice(args);
+        let out = f.cli(&all, "");
+        assert_code(&out, 0);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect()
+    };
+    let id = os_release("ID").unwrap();
+    assert_eq!(names(&["--where", &format!("os.distribution={id}")]), ["web1"]);
+    assert_eq!(names(&["--where", "kernel.release=*", "--where", "cpu.count=[0-9]*"]), ["web1"]);
+    assert!(names(&["--where", "os.distribution=nosuchos"]).is_empty());
+    let bad = f.cli(&["envoys", "list", "--where", "os..family=x"], "");
+    assert_code(&bad, 2);
+
+    // Unchanged traits are not sent again: only their digest.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_code(&f.run_once("web1"), 0);
+    assert_eq!(show("web1")["traits_updated_at"], first_at, "the same traits were not stored again");
+    // A server that lost them asks, and the next check-in brings them back whole.
+    let db = rusqlite::Connection::open(f.base().join("vigo.db")).unwrap();
+    db.execute("DELETE FROM envoy_traits", []).unwrap();
+    assert_code(&f.run_once("web1"), 0);
+    assert!(show("web1")["traits"].is_null(), "asked for, not yet sent");
+    assert_code(&f.run_once("web1"), 0);
+    assert_eq!(show("web1")["traits"]["arch"], tool("uname", &["-m"]));
+}
