@@ -164,6 +164,28 @@ fn fill_fleet(db: &Path, envoys: usize, runs: usize) -> Res<String> {
                 ])
                 .map_err(err)?;
         }
+        // Traits as an agent sends them (about 1.5 KB each), two OS families.
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO envoy_traits (envoy_id, traits, digest, updated_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(err)?;
+        for i in 0..envoys {
+            let (family, distribution) = if i % 3 == 0 { ("rhel", "rocky") } else { ("debian", "debian") };
+            let traits = json!({
+                "os": { "family": family, "distribution": distribution, "version": "12", "name": "Bench Linux" },
+                "kernel": { "name": "Linux", "release": format!("6.1.0-{}", i % 40), "version": "#1 SMP" },
+                "arch": "x86_64", "hostname": format!("e{i:05}"), "fqdn": format!("e{i:05}.bench"),
+                "cpu": { "count": 2 + i % 8, "online": 2 + i % 8, "model": "Bench CPU" },
+                "memory": { "total_bytes": 8u64 << 30, "available_mib": 4096, "swap_total_bytes": 0 },
+                "network": [{ "name": "eth0", "addresses": [format!("10.{}.{}.{}/16", i >> 16, (i >> 8) & 255, i & 255)], "mac": "52:54:00:00:00:01" }],
+                "mounts": [{ "path": "/", "device": "/dev/vda1", "fstype": "ext4", "size_bytes": 64u64 << 30, "free_gib": 30 }],
+                "users": [{ "name": "ops", "uid": 1000, "home": "/home/ops", "shell": "/bin/bash" }],
+                "agent": { "version": "0.1.0", "rss_mib": 12, "open_fds": 8 }, "errors": {},
+            })
+            .to_string();
+            insert.execute(params![envoy_id(i), traits, format!("{i}"), t]).map_err(err)?;
+        }
         let mut insert = tx
             .prepare(
                 "INSERT INTO runs (id, envoy_id, envoy_name, received_at, status, bundle_hash, report)
@@ -416,6 +438,15 @@ async fn measure(a: &Args, vigo: &Path, base: &Path) -> Res<Value> {
         ("audit actor, oldest".into(), "/audit?actor=user%3Aalice&before=200".into(), "user:alice"),
         ("runs".into(), "/runs".into(), "run-"),
         ("security".into(), "/security".into(), "Attack surface"),
+        // The admin API the CLI reads (`fleet status`, `envoys list --status`/`--where`).
+        ("api fleet status".into(), "/v1/fleet/status".into(), "attention_total"),
+        ("api envoys failed".into(), "/v1/envoys?status=failed".into(), "\"status\":\"failed\""),
+        ("api envoys where os.family".into(), "/v1/envoys?where=os.family%3Drhel".into(), "e00000.bench"),
+        (
+            "api envoys where two traits".into(),
+            "/v1/envoys?where=os.family%3Ddebian&where=kernel.release%3D6.1.0-1*".into(),
+            "e00001.bench",
+        ),
     ];
     let mut results = serde_json::Map::new();
     let mut errors = 0;

@@ -92,6 +92,8 @@ fn console_bench_runs_at_a_tiny_size() {
     );
     assert!(v["pages"]["dashboard"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["pages"]["audit oldest"]["max_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["pages"]["api envoys where two traits"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["errors"], 0, "every page and API call answered as expected: {v}");
 }
 
 #[test]
