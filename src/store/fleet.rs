@@ -111,33 +111,37 @@ pub fn page(
     Ok((rows.collect::<rusqlite::Result<_>>()?, total))
 }
 
-/// Every envoy's state by id (`envoys list` with its status column).
+/// Every envoy's state by id (`envoys list` with its status column); with `wheres`, only the
+/// envoys whose traits match them all (`traits::condition`), whose states alone are computed.
 pub fn states(
     conn: &Connection,
     stale_before: i64,
+    wheres: &[(String, String)],
 ) -> rusqlite::Result<std::collections::HashMap<String, String>> {
-    let mut stmt = conn.prepare_cached(&format!("{WITH_STATE} SELECT id, state FROM fleet"))?;
-    let rows = stmt.query_map([stale_before], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if wheres.is_empty() {
+        let mut stmt = conn.prepare_cached(&format!("{WITH_STATE} SELECT id, state FROM fleet"))?;
+        let rows = stmt.query_map([stale_before], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        return rows.collect();
+    }
+    let (condition, args) = super::traits::condition(wheres, 2);
+    let mut stmt = conn.prepare(&format!(
+        "{WITH_STATE} SELECT id, state FROM fleet WHERE id IN (SELECT envoy_id FROM envoy_traits WHERE {condition})"
+    ))?;
+    let mut all: Vec<&dyn rusqlite::ToSql> = vec![&stale_before];
+    all.extend(args.iter().map(|a| a as &dyn rusqlite::ToSql));
+    let rows = stmt.query_map(all.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 
-/// The envoys needing attention (failed, drifting, stale, never checked in), in that order
-/// then by name, at most `limit`; and how many there are in all.
-pub fn attention(
-    conn: &Connection,
-    stale_before: i64,
-    limit: u32,
-) -> rusqlite::Result<(Vec<EnvoyState>, u64)> {
-    let order = "CASE state WHEN 'failed' THEN 0 WHEN 'drifting' THEN 1 WHEN 'stale' THEN 2 ELSE 3 END";
-    let matching = "FROM fleet WHERE state IN ('failed', 'drifting', 'stale', 'never')";
-    let total: u64 = conn
-        .prepare_cached(&format!("{WITH_STATE} SELECT COUNT(*) {matching}"))?
-        .query_row([stale_before], |r| r.get(0))?;
+/// The statuses that need someone's attention, in the order `fleet status` lists them.
+pub const ATTENTION: &[&str] = &["failed", "drifting", "stale", "never"];
+
+/// Every envoy with its state, in one pass (`fleet status` counts and picks from it).
+pub fn all(conn: &Connection, stale_before: i64) -> rusqlite::Result<Vec<EnvoyState>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{WITH_STATE} SELECT id, name, enrolled_at, last_seen, cert_not_after, state {matching}
-         ORDER BY {order}, name LIMIT ?2"
+        "{WITH_STATE} SELECT id, name, enrolled_at, last_seen, cert_not_after, state FROM fleet ORDER BY name"
     ))?;
-    let rows = stmt.query_map(params![stale_before, limit], |r| {
+    let rows = stmt.query_map([stale_before], |r| {
         Ok(EnvoyState {
             id: r.get(0)?,
             name: r.get(1)?,
@@ -147,7 +151,7 @@ pub fn attention(
             state: r.get(5)?,
         })
     })?;
-    Ok((rows.collect::<rusqlite::Result<_>>()?, total))
+    rows.collect()
 }
 
 /// The state of one envoy (by id).

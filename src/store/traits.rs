@@ -33,20 +33,19 @@ pub fn get(conn: &Connection, envoy_id: &str) -> rusqlite::Result<Option<(String
     .optional()
 }
 
-/// Ids of the envoys whose traits hold every (path, glob) in `wheres`: a dotted path into the
-/// traits object (`os.family`), and a glob (`*`, `?`, `[…]`) over its value as text.
-pub fn matching(conn: &Connection, wheres: &[(String, String)]) -> rusqlite::Result<Vec<String>> {
-    let mut sql = String::from("SELECT envoy_id FROM envoy_traits WHERE 1");
+/// The SQL condition on `envoy_traits` that every (path, glob) in `wheres` holds — a dotted
+/// path into the traits object (`os.family`) and a glob (`*`, `?`, `[…]`) over its value as
+/// text — with its parameters, numbered from `first`.
+pub fn condition(wheres: &[(String, String)], first: usize) -> (String, Vec<String>) {
+    let mut sql = String::from("1");
     let mut args: Vec<String> = Vec::new();
     for (path, glob) in wheres {
         args.push(format!("$.{path}"));
         args.push(glob.clone());
-        let (p, g) = (args.len() - 1, args.len());
+        let (p, g) = (first + args.len() - 2, first + args.len() - 1);
         sql.push_str(&format!(" AND CAST(json_extract(traits, ?{p}) AS TEXT) GLOB ?{g}"));
     }
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
-    rows.collect()
+    (sql, args)
 }
 
 /// `PATH=GLOB`: a dotted path of trait names (`os.family`) and a glob over the value's text.

@@ -76,20 +76,17 @@ pub async fn list(State(s): S, RawQuery(raw): RawQuery) -> ApiResult {
         check_status(status)?;
     }
     let conn = s.db();
-    let states = store::fleet::states(&conn, stale_before(&s))?;
-    let matching: Option<std::collections::HashSet<String>> = if wheres.is_empty() {
-        None
-    } else {
-        Some(store::traits::matching(&conn, &wheres)?.into_iter().collect())
-    };
+    // With trait conditions, only the matching envoys are in `states`.
+    let states = store::fleet::states(&conn, stale_before(&s), &wheres)?;
     let rows: Vec<Value> = store::envoys::list(&conn)?
         .iter()
         .filter_map(|e| {
-            let status = states.get(&e.id).map(String::as_str).unwrap_or("pending");
+            let status = match states.get(&e.id) {
+                Some(status) => status.as_str(),
+                None if !wheres.is_empty() => return None,
+                None => "pending",
+            };
             if want_status.as_deref().is_some_and(|want| want != status) {
-                return None;
-            }
-            if matching.as_ref().is_some_and(|m| !m.contains(&e.id)) {
                 return None;
             }
             let mut v = envoy_json(e);
@@ -101,27 +98,30 @@ pub async fn list(State(s): S, RawQuery(raw): RawQuery) -> ApiResult {
 }
 
 /// Envoys needing attention shown by name at most.
-const ATTENTION_SHOWN: u32 = 100;
+const ATTENTION_SHOWN: usize = 100;
 
 /// Counts by status (every status, zero included), the envoys that need attention, and the
 /// rules the statuses were computed with.
 pub async fn fleet_status(State(s): S) -> ApiResult {
-    let conn = s.db();
     let before = stale_before(&s);
-    let found = store::fleet::counts(&conn, before)?;
+    // One pass over the fleet: the counts and the envoys needing attention come from it.
+    let all = store::fleet::all(&s.db(), before)?;
     let mut counts = serde_json::Map::new();
     for state in store::fleet::STATES {
-        let n = found.iter().find(|(k, _)| k == state).map_or(0, |(_, n)| *n);
-        counts.insert(state.to_string(), json!(n));
+        counts.insert(state.to_string(), json!(all.iter().filter(|e| e.state == *state).count()));
     }
-    let (attention, total) = store::fleet::attention(&conn, before, ATTENTION_SHOWN)?;
-    let attention: Vec<Value> = attention
+    let rank = |e: &store::fleet::EnvoyState| store::fleet::ATTENTION.iter().position(|a| *a == e.state);
+    let mut needing: Vec<&store::fleet::EnvoyState> = all.iter().filter(|e| rank(e).is_some()).collect();
+    needing.sort_by(|a, b| (rank(a), &a.name).cmp(&(rank(b), &b.name)));
+    let total = needing.len();
+    let attention: Vec<Value> = needing
         .iter()
+        .take(ATTENTION_SHOWN)
         .map(|e| json!({ "name": e.name, "id": e.id, "status": e.state, "last_seen": e.last_seen }))
         .collect();
     Ok(Json(json!({
         "counts": counts,
-        "envoys": found.iter().map(|(_, n)| n).sum::<u64>(),
+        "envoys": all.len(),
         "attention": attention,
         "attention_total": total,
         "rules": {
