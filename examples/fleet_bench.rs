@@ -70,6 +70,10 @@ struct Args {
     /// YAML appended to the server's config file (e.g. an `integrations:` section)
     #[argh(option)]
     extra_config: Option<PathBuf>,
+    /// envoys send traits as the agent does: whole (about 1.5 KB) until the server has them,
+    /// then their digest
+    #[argh(switch)]
+    traits: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -328,6 +332,33 @@ struct Envoy {
     seq: u64,
     addr: SocketAddr,
     tls: Arc<rustls::ClientConfig>,
+    /// (JSON, hex SHA-256) with `--traits`, and whether the server has them.
+    traits: Option<(String, String)>,
+    traits_taken: bool,
+}
+
+/// Traits shaped like an agent's (about 1.5 KB), different per envoy.
+fn envoy_traits(i: usize) -> (String, String) {
+    let text = json!({
+        "os": { "family": "debian", "distribution": "debian", "version": "12", "codename": "bookworm", "name": "Debian GNU/Linux 12 (bookworm)" },
+        "kernel": { "name": "Linux", "release": "6.1.0-18-amd64", "version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1" },
+        "arch": "x86_64", "hostname": format!("e{i:05}"), "fqdn": format!("e{i:05}.bench"), "machine_id": format!("{i:032x}"),
+        "cpu": { "count": 2, "online": 2, "model": "Intel(R) Xeon(R) Processor" },
+        "memory": { "total_bytes": 8u64 << 30, "available_mib": 4096, "swap_total_bytes": 0 },
+        "network": [{ "name": "eth0", "addresses": [format!("10.0.{}.{}/16", i >> 8, i & 255), "fe80::1/64"], "mac": "52:54:00:12:34:56" },
+                    { "name": "lo", "addresses": ["127.0.0.1/8", "::1/128"], "mac": "00:00:00:00:00:00" }],
+        "mounts": [{ "path": "/", "device": "/dev/vda1", "fstype": "ext4", "size_bytes": 64u64 << 30, "free_gib": 30 }],
+        "uptime_hours": 100, "virtualization": "kvm", "init": "systemd", "package_manager": "dpkg",
+        "users": [{ "name": "ops", "uid": 1000, "home": "/home/ops", "shell": "/bin/bash" }],
+        "agent": { "version": "fleet-bench", "rss_mib": 12, "open_fds": 8 }, "errors": {},
+    })
+    .to_string();
+    let digest: String = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (text, digest)
 }
 
 /// A fresh Ed25519 identity, Enroll over a self-signed certificate, then a channel that shows
@@ -370,7 +401,15 @@ async fn enroll(
     let issued = CertificateDer::pem_slice_iter(answer.client_cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("issued cert: {e:?}"))?;
-    Ok(Envoy { id: answer.envoy_id, key, seq: 0, addr, tls: Arc::new(client_cfg(issued)?) })
+    Ok(Envoy {
+        id: answer.envoy_id,
+        key,
+        seq: 0,
+        addr,
+        tls: Arc::new(client_cfg(issued)?),
+        traits: None,
+        traits_taken: false,
+    })
 }
 
 /// Mirrors src/wire.rs `signing_message`.
@@ -446,12 +485,19 @@ impl Envoy {
     /// One agent run against the server; returns the latency of each RPC in microseconds.
     async fn cycle_calls(&mut self, expect_keys: usize) -> Res<[u32; 3]> {
         let us = |t: Instant| t.elapsed().as_micros().min(u32::MAX as u128) as u32;
-        let body = pb::CheckInRequest { agent_version: "fleet-bench".into(), ..Default::default() };
+        let mut body = pb::CheckInRequest { agent_version: "fleet-bench".into(), ..Default::default() };
+        if let Some((text, digest)) = &self.traits {
+            body.traits_digest = digest.clone();
+            if !self.traits_taken {
+                body.traits_json = text.clone();
+            }
+        }
         let mut grpc = connect(self.addr, self.tls.clone()).await?;
         let req = self.envelope("CheckIn", body.encode_to_vec());
         let t = Instant::now();
         let answer = grpc.check_in(req).await.map_err(|s| format!("CheckIn: {}", s.message()))?.into_inner();
         let lat_check_in = us(t);
+        self.traits_taken = self.traits.is_some() && !answer.send_traits;
         let bundle = answer.bundle.ok_or("CheckIn: no bundle")?;
         let mut keys = std::collections::BTreeSet::new();
         for r in &bundle.resources {
@@ -625,8 +671,12 @@ async fn measure(
         }));
     }
     let mut envoys = Vec::with_capacity(n);
-    for task in tasks {
-        envoys.push(task.await.map_err(err)??);
+    for (i, task) in tasks.into_iter().enumerate() {
+        let mut e: Envoy = task.await.map_err(err)??;
+        if a.traits {
+            e.traits = Some(envoy_traits(i));
+        }
+        envoys.push(e);
     }
     let enroll_s = t.elapsed().as_secs_f64();
     let (_, cpu1) = proc_usage(pid);
@@ -713,8 +763,11 @@ async fn measure(
     }
     let [lc, lr, lp] = std::mem::take(&mut tally.lat);
     let (client_rss_mb, client_cpu) = proc_usage(std::process::id());
+    let traits_stored: i64 = rusqlite::Connection::open(base.join("vigo.db"))
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM envoy_traits", [], |r| r.get(0)))
+        .map_err(err)?;
     Ok(json!({
-        "bench": "fleet",
+        "bench": "fleet", "traits": a.traits, "traits_stored": traits_stored,
         "envoys": n, "resources": a.resources, "secrets": s, "concurrency": c, "duration_s": elapsed,
         "server_startup_s": startup_s,
         "publish_s": publish_s,

@@ -36,6 +36,11 @@ fn fleet_bench_runs_at_a_tiny_size() {
     let v = summary("fleet_bench", &[&args[..], &["--duration", "1", "--audit-rows", "2000"]].concat());
     assert!(v["cycles"].as_u64().unwrap() > 0, "{v}");
     assert!(v["audit"]["chain_rows"].as_u64().unwrap() > 2000, "{v}");
+    assert_eq!(v["traits_stored"], 0, "{v}");
+    let v =
+        summary("fleet_bench", &[&args[..], &["--duration", "1", "--audit-rows", "0", "--traits"]].concat());
+    assert!(v["cycles"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["traits_stored"], 8, "every envoy's traits reached the server: {v}");
 }
 
 #[test]
