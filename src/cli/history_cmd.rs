@@ -183,9 +183,10 @@ fn directory_files(dir: &Path) -> Result<BTreeMap<String, String>, Failure> {
     if let Ok(entries) = std::fs::read_dir(dir.join("modules")) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".vgo") && !name.starts_with('.') {
+            let rel = format!("modules/{name}");
+            if crate::config::is_tree_file(&rel) {
                 if let Some(text) = read(&e.path())? {
-                    out.insert(format!("modules/{name}"), text);
+                    out.insert(rel, text);
                 }
             }
         }
@@ -288,11 +289,7 @@ pub fn rollback(ctx: &Context, a: RollbackArgs) -> CmdResult {
 /// `current` that `want` lacks. Only names the loader reads are touched.
 fn write_tree(dir: &Path, want: &BTreeMap<String, String>, current: &BTreeMap<String, String>) -> CmdResult {
     for (name, text) in want {
-        let plain = name == "nodes.vgo"
-            || name
-                .strip_prefix("modules/")
-                .is_some_and(|n| n.ends_with(".vgo") && !n.contains('/') && !n.starts_with('.'));
-        if !plain {
+        if !crate::config::is_tree_file(name) {
             return Err(Failure::failed(format!("revision file {name:?} is not a config file name")));
         }
         let path = dir.join(name);

@@ -177,6 +177,16 @@ pub fn load_tree_with(dir: &Path, limits: &Limits) -> Result<ConfigTree, Vec<Con
     }
 }
 
+/// Whether `rel` is a name a tree's file can have: `nodes.vgo`, or `modules/ROLE.vgo` (one
+/// level, not hidden). What is written back from a snapshot or a revision is held to it, so a
+/// doctored one cannot write elsewhere.
+pub fn is_tree_file(rel: &str) -> bool {
+    rel == "nodes.vgo"
+        || rel.strip_prefix("modules/").is_some_and(|n| {
+            n.ends_with(".vgo") && !n.contains('/') && !n.starts_with('.') && n.len() > ".vgo".len()
+        })
+}
+
 impl ConfigTree {
     /// SHA-256 (hex) over every file: sorted names and their bytes, each length-prefixed.
     pub fn content_hash(&self) -> String {

@@ -84,11 +84,7 @@ fn lay_out(base: &Path, snapshot: &Snapshot) -> Result<PathBuf, String> {
     fsutil::ensure_dir(&dir, 0o700).map_err(io)?;
     fsutil::ensure_dir(&dir.join("modules"), 0o700).map_err(io)?;
     for (rel, text) in &snapshot.files {
-        // Only the two shapes a tree has; a doctored snapshot cannot write elsewhere.
-        let is_module = rel.strip_prefix("modules/").is_some_and(|n| {
-            n.ends_with(".vgo") && !n.contains('/') && !n.starts_with('.') && n.len() > ".vgo".len()
-        });
-        if rel != "nodes.vgo" && !is_module {
+        if !config::is_tree_file(rel) {
             return Err(format!("the config snapshot names an unexpected file {rel:?}"));
         }
         fsutil::atomic_write(&dir.join(rel), text.as_bytes(), 0o600).map_err(io)?;

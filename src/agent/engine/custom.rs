@@ -92,7 +92,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx, resource: &str) -> Outcome {
     let answer: Map<String, Value> = match ran.stdout.as_deref().map(serde_json::from_str::<Value>) {
         Some(Ok(Value::Object(o))) => o,
         _ => {
-            let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
+            let how = ran.how();
             return Err(fail(format!(
                 "the executor {name} {how} without a JSON object on stdout ({{\"changed\": …, \"message\": …}})"
             )));
@@ -103,7 +103,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx, resource: &str) -> Outcome {
         return Err(fail(format!("{name}: {error}")));
     }
     if !ran.success() {
-        let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
+        let how = ran.how();
         return Err(fail(format!("the executor {name} {how}: {message}")));
     }
     let changed = match answer.get("changed") {

@@ -163,8 +163,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         return Err(Fail { error, output: ran.output, guardrail: None });
     }
     if !ran.code.is_some_and(|c| accepted.contains(&c)) {
-        let how =
-            ran.code.map_or("was killed by a signal".to_string(), |c| format!("exited with status {c}"));
+        let how = ran.how();
         return Err(Fail { error: format!("{command}: {how}"), output: ran.output, guardrail: None });
     }
     Ok(Done { changed: true, diff: format!("ran: {command}{why}"), output: ran.output })

@@ -214,7 +214,7 @@ fn validate(command: &str, target: &str, bytes: &[u8], ctx: &Ctx) -> Result<(), 
     } else if ran.success() {
         return Ok(());
     } else {
-        ran.code.map_or("was killed by a signal".to_string(), |c| format!("exited with status {c}"))
+        ran.how()
     };
     Err(Fail {
         error: format!(

@@ -57,6 +57,11 @@ impl Ran {
     pub fn success(&self) -> bool {
         self.code == Some(0)
     }
+
+    /// How it ended, for an error message: "exited with status N" or "was killed by a signal".
+    pub fn how(&self) -> String {
+        self.code.map_or("was killed by a signal".to_string(), |c| format!("exited with status {c}"))
+    }
 }
 
 /// Runs a system tool found through the agent's PATH; `Err` names the missing tool.

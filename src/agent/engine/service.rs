@@ -109,7 +109,7 @@ pub(crate) fn apply(a: &Attrs, ctx: &Ctx) -> Outcome {
         let ran = systemctl(root, verb, &unit)?;
         output.push_str(&ran.output);
         if !ran.success() {
-            let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
+            let how = ran.how();
             return Err(Fail { error: format!("systemctl {verb} {unit} {how}"), output, guardrail: None });
         }
     }

@@ -40,7 +40,7 @@ pub(crate) fn apply(res: &CompiledResource, secrets: &BTreeMap<String, SecretByt
             let mut attributes = res.attributes.clone();
             attributes.insert("target_path".into(), json!("/etc/hosts"));
             attributes.insert("create".into(), json!(true));
-            let lowered = CompiledResource { attributes, ..lower(res, "host", json!({})) };
+            let lowered = lower_map(res, "host", attributes);
             edit::apply(&Attrs::new(&lowered, secrets)?, ctx, "host", &res.name)
         }
         "systemd_unit" => systemd_unit(res, &a, secrets, ctx),
@@ -53,10 +53,19 @@ pub(crate) fn apply(res: &CompiledResource, secrets: &BTreeMap<String, SecretByt
 
 /// The resource as another type with `attributes` (its name kept for reports and markers).
 fn lower(res: &CompiledResource, rtype: &str, attributes: Value) -> CompiledResource {
+    lower_map(res, rtype, attributes.as_object().cloned().unwrap_or_default())
+}
+
+/// `lower` with the attributes already a map (the resource's own, with a field added).
+fn lower_map(
+    res: &CompiledResource,
+    rtype: &str,
+    attributes: serde_json::Map<String, Value>,
+) -> CompiledResource {
     CompiledResource {
         name: res.name.clone(),
         rtype: rtype.into(),
-        attributes: attributes.as_object().cloned().unwrap_or_default(),
+        attributes,
         depends_on: vec![],
         notify: vec![],
         watch_secret: vec![],
@@ -185,7 +194,7 @@ pub(crate) fn authorized_key(
     }
     attributes.insert("target_path".into(), json!(format!("{ssh_dir}/authorized_keys")));
     attributes.insert("create".into(), json!(true));
-    let lowered = CompiledResource { attributes, ..lower(res, "authorized_key", json!({})) };
+    let lowered = lower_map(res, "authorized_key", attributes);
     let new_file = NewFile { mode: 0o600, ids: Some((uid, gid)) };
     let done = edit::apply_as(&Attrs::new(&lowered, secrets)?, ctx, "authorized_key", &res.name, new_file)?;
     Ok(match made_dir {
@@ -260,7 +269,7 @@ fn systemd_unit(
     }
     let ran = super::process::run_tool("systemctl", &["daemon-reload"], std::time::Duration::from_secs(300))?;
     if !ran.success() {
-        let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
+        let how = ran.how();
         return Err(Fail {
             error: format!("systemctl daemon-reload {how}"),
             output: ran.output,
@@ -398,7 +407,7 @@ fn mount(res: &CompiledResource, a: &Attrs, secrets: &BTreeMap<String, SecretByt
     attributes.insert("target_path".into(), json!("/etc/fstab"));
     attributes.insert("create".into(), json!(true));
     attributes.insert("ensure".into(), json!(if ensure == "absent" { "absent" } else { "present" }));
-    let lowered = CompiledResource { attributes, ..lower(res, "mount", json!({})) };
+    let lowered = lower_map(res, "mount", attributes);
     let mut done = edit::apply(&Attrs::new(&lowered, secrets)?, ctx, "mount", &res.name)?;
     let Some(want) = want_mounted else { return Ok(done) };
     if ctx.root != Path::new("/") {
@@ -447,7 +456,7 @@ fn mount(res: &CompiledResource, a: &Attrs, secrets: &BTreeMap<String, SecretByt
         super::process::run_tool("umount", &[&path], std::time::Duration::from_secs(120))?
     };
     if !ran.success() || is_mounted(&path)? != want {
-        let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
+        let how = ran.how();
         return Err(Fail {
             error: format!("{verb} {path} failed ({how})"),
             output: ran.output,

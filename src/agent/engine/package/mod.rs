@@ -197,7 +197,7 @@ fn change(
     let ran = tools::tool(program, args, tools::CHANGE_TIMEOUT)?;
     output.push_str(&ran.output);
     if !ran.success() {
-        let how = ran.code.map_or("was killed".to_string(), |c| format!("exited with status {c}"));
+        let how = ran.how();
         let what = if install { "installing" } else { "removing" };
         return Err(Fail {
             error: format!("{program} {how} {what} {}", targets.join(" ")),
