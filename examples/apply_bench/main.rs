@@ -140,12 +140,11 @@ pub fn timed(cmd: &[OsString], envs: &[(&str, &Path)]) -> Result<Run, String> {
     }
 }
 
-/// Create runs into an empty `root`, each followed by a noop run; then checks the files landed.
-fn create_and_noop(
+/// `runs` create runs into an empty `root`, each followed by a noop run: (create, noop).
+pub fn timed_runs(
     cmd: &[OsString],
     envs: &[(&str, &Path)],
     root: &Path,
-    files: &[FileSpec],
     runs: usize,
 ) -> Result<(Vec<Run>, Vec<Run>), String> {
     let (mut create, mut noop) = (Vec::new(), Vec::new());
@@ -166,6 +165,18 @@ fn create_and_noop(
     }
     used.iter().for_each(|d| drop(std::fs::remove_dir_all(d)));
     nix::unistd::sync(); // the removal's commit (and trims) here, untimed, not in the next tool's run
+    Ok((create, noop))
+}
+
+/// Create runs into an empty `root`, each followed by a noop run; then checks the files landed.
+fn create_and_noop(
+    cmd: &[OsString],
+    envs: &[(&str, &Path)],
+    root: &Path,
+    files: &[FileSpec],
+    runs: usize,
+) -> Result<(Vec<Run>, Vec<Run>), String> {
+    let (create, noop) = timed_runs(cmd, envs, root, runs)?;
     let found = std::fs::read_dir(root.join("data")).map_err(|e| e.to_string())?.count();
     if found != files.len() {
         return Err(format!("expected {} files under {}, found {found}", files.len(), root.display()));

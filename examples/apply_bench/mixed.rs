@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{median, summary, timed, vigo_binary, Args, Run};
+use super::{median, summary, timed_runs, vigo_binary, Args, Run};
 
 /// Up to `n` kernel parameters that can be read now, with their current values.
 fn sysctls(n: usize) -> Vec<(String, String)> {
@@ -112,17 +112,7 @@ pub fn bench(a: &Args) -> Result<(), String> {
         root.clone().into(),
     ];
     let envs = [("VIGO_BASE_DIR", base.as_path())];
-    let (mut create, mut noop): (Vec<Run>, Vec<Run>) = (Vec::new(), Vec::new());
-    for i in 0..a.runs.max(1) {
-        if root.exists() {
-            let aside = root.with_extension(format!("run{i}"));
-            std::fs::rename(&root, &aside).map_err(|e| e.to_string())?;
-        }
-        std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
-        nix::unistd::sync();
-        create.push(timed(&cmd, &envs)?);
-        noop.push(timed(&cmd, &envs)?);
-    }
+    let (create, noop): (Vec<Run>, Vec<Run>) = timed_runs(&cmd, &envs, &root, a.runs.max(1))?;
     let jobs = std::fs::read_dir(root.join("etc/cron.d")).map_err(|e| e.to_string())?.count();
     if jobs != a.files / 5 {
         return Err(format!("expected {} cron jobs in the root, found {jobs}", a.files / 5));
