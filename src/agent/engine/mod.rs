@@ -65,6 +65,13 @@ pub struct ApplyOptions {
     pub executors_dir: Option<PathBuf>,
 }
 
+/// Types that, when they find nothing to change, neither write, rename nor mount anything and
+/// run no command: after one of them the guardrails' resolved directories still hold.
+const FILE_ONLY_TYPES: &[&str] = &[
+    "file", "directory", "file_line", "blockinfile", "ini", "json_file", "replace", "host", "cron", "sysctl",
+    "authorized_key",
+];
+
 /// What one executor sees of the run.
 pub(crate) struct Ctx<'a> {
     pub root: &'a Path,
@@ -154,6 +161,7 @@ pub fn apply(
     let commit = |results: &mut Vec<Option<ResourceResult>>,
                   failed_cause: &mut Vec<Option<String>>,
                   notified_by: &mut Vec<Vec<String>>| {
+        opts.guardrails.forget_resolved_dirs();
         for (owner, error) in batch.commit() {
             let name = &resources[owner].name;
             failed_cause[owner] = Some(name.clone());
@@ -216,6 +224,9 @@ pub fn apply(
             };
             (status, outcome)
         };
+        if status != ResourceStatus::Unchanged || !FILE_ONLY_TYPES.contains(&res.rtype.as_str()) {
+            opts.guardrails.forget_resolved_dirs();
+        }
         if status == ResourceStatus::Failed {
             failed_cause[i] = Some(res.name.clone());
         }

@@ -2,9 +2,11 @@
 //! by how a path spells them: a symlinked parent, a hard link, `..`, `//` or a bind mount all
 //! lead to the same identity.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 #[derive(Debug, Clone)]
 pub(crate) struct ProtectedId {
@@ -28,8 +30,30 @@ impl ProtectedId {
     }
 }
 
+/// What `find` learnt about directories during one run: for a directory as the bundle's path
+/// spells it, the protected subtree it resolves into (an index into the ids), if any. Resolving
+/// costs a readlink and a stat per ancestor; a run over a thousand paths in a few directories
+/// would repeat the same walk a thousand times. The engine empties it whenever a resource may
+/// have changed the filesystem (see `Guardrails::forget_resolved_dirs`), so an answer is only
+/// reused while nothing the run did could have moved a directory, a symlink or a mount.
+#[derive(Debug, Default)]
+pub(crate) struct ResolvedDirs(Mutex<HashMap<PathBuf, Option<usize>>>);
+
+impl Clone for ResolvedDirs {
+    /// A copy starts empty: what it would hold is only valid for the run that learnt it.
+    fn clone(&self) -> Self {
+        ResolvedDirs::default()
+    }
+}
+
+impl ResolvedDirs {
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 /// The protected entry that `host` is, or lies under, however it is reached.
-pub(crate) fn find<'a>(ids: &'a [ProtectedId], host: &Path) -> Option<&'a ProtectedId> {
+pub(crate) fn find<'a>(ids: &'a [ProtectedId], host: &Path, known: &ResolvedDirs) -> Option<&'a ProtectedId> {
     // The entry itself: its own inode (a hard link), and what a symlink there points to.
     for m in [fs::symlink_metadata(host), fs::metadata(host)].into_iter().flatten() {
         if let Some(id) = ids.iter().find(|id| id.is(&m)) {
@@ -37,7 +61,12 @@ pub(crate) fn find<'a>(ids: &'a [ProtectedId], host: &Path) -> Option<&'a Protec
         }
     }
     // Its directories as the kernel resolves them: from the deepest one that exists, with
-    // every symlink on the way followed.
+    // every symlink on the way followed. A directory already resolved in this run existed then,
+    // and nothing has changed since (or the engine would have emptied `known`).
+    let mut known = known.0.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(verdict) = host.parent().and_then(|d| known.get(d)) {
+        return verdict.map(|i| &ids[i]);
+    }
     let mut dir = host.parent();
     while let Some(d) = dir {
         if fs::metadata(d).is_ok() {
@@ -45,11 +74,17 @@ pub(crate) fn find<'a>(ids: &'a [ProtectedId], host: &Path) -> Option<&'a Protec
         }
         dir = d.parent();
     }
-    let resolved: PathBuf = fs::canonicalize(dir?).ok()?;
-    resolved
+    let dir = dir?;
+    if let Some(verdict) = known.get(dir) {
+        return verdict.map(|i| &ids[i]);
+    }
+    let resolved: PathBuf = fs::canonicalize(dir).ok()?;
+    let verdict = resolved
         .ancestors()
         .filter_map(|a| fs::metadata(a).ok())
-        .find_map(|m| ids.iter().find(|id| id.subtree && id.is(&m)))
+        .find_map(|m| ids.iter().position(|id| id.subtree && id.is(&m)));
+    known.insert(dir.to_path_buf(), verdict);
+    verdict.map(|i| &ids[i])
 }
 
 #[cfg(test)]
@@ -81,13 +116,13 @@ mod tests {
             "other/bin-link",
             "other/bin-hardlink",
         ] {
-            assert!(find(&ids, &d.join(alias)).is_some(), "{alias}");
+            assert!(find(&ids, &d.join(alias), &ResolvedDirs::default()).is_some(), "{alias}");
         }
         for free in ["other/x", "binary-not", "statefile", "other/new/x"] {
-            assert!(find(&ids, &d.join(free)).is_none(), "{free}");
+            assert!(find(&ids, &d.join(free), &ResolvedDirs::default()).is_none(), "{free}");
         }
-        assert!(find(&ids, &d.join("binary")).is_some(), "the binary itself");
-        assert!(find(&ids, &d.join("binary/x")).is_none(), "only a directory protects a subtree");
+        assert!(find(&ids, &d.join("binary"), &ResolvedDirs::default()).is_some(), "the binary itself");
+        assert!(find(&ids, &d.join("binary/x"), &ResolvedDirs::default()).is_none(), "only a directory protects a subtree");
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 
 use super::danger;
-use identity::ProtectedId;
+use identity::{ProtectedId, ResolvedDirs};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +47,8 @@ pub struct Guardrails {
     exec_paths: Vec<PathBuf>,
     /// Every protected path that exists, by identity.
     ids: Vec<ProtectedId>,
+    /// Directories already resolved during this run (see `ResolvedDirs`).
+    resolved: ResolvedDirs,
     services: BTreeSet<String>,
     packages: BTreeSet<String>,
     allow: BTreeSet<String>,
@@ -95,6 +97,7 @@ impl Guardrails {
             paths: SYSTEM_PATHS.iter().map(PathBuf::from).collect(),
             exec_paths: vec![base.clone()],
             ids: Vec::new(),
+            resolved: ResolvedDirs::default(),
             services: DEFAULT_SERVICES.iter().map(|s| s.to_string()).collect(),
             packages: DEFAULT_PACKAGES.iter().map(|s| s.to_string()).collect(),
             allow: BTreeSet::new(),
@@ -169,7 +172,7 @@ impl Guardrails {
     /// The same for the path a resource resolved to on the host, by identity: reached through
     /// any alias, a protected file or directory is still refused.
     pub fn check_host_path(&self, host: &Path) -> Result<(), Blocked> {
-        match identity::find(&self.ids, host) {
+        match identity::find(&self.ids, host, &self.resolved) {
             Some(id) => self.block(
                 format!("protected-path:{}", id.path.display()),
                 format!(
@@ -180,6 +183,13 @@ impl Guardrails {
             ),
             None => Ok(()),
         }
+    }
+
+    /// Forgets how directories resolved: called whenever a resource may have changed the
+    /// filesystem (written, renamed, mounted, run a command), after which an earlier answer
+    /// could be wrong.
+    pub(crate) fn forget_resolved_dirs(&self) {
+        self.resolved.clear();
     }
 
     fn service_rule_for(&self, name: &str, action: &str) -> Option<String> {
@@ -243,7 +253,7 @@ impl danger::Protected for Guardrails {
         if let Some(prot) = self.exec_paths.iter().find(|prot| p.starts_with(prot)) {
             return Some(format!("protected-path:{}", prot.display()));
         }
-        let id = identity::find(&self.ids, &p)?;
+        let id = identity::find(&self.ids, &p, &self.resolved)?;
         let system = SYSTEM_PATHS.iter().any(|s| id.path == Path::new(s));
         (!system).then(|| format!("protected-path:{}", id.path.display()))
     }

@@ -49,3 +49,40 @@ fn no_alias_of_the_agent_state_can_be_written_by_a_bundle() {
     let next = Guardrails::load(&rails, &base).unwrap();
     assert_eq!(next.check_command("rm -rf /", None).unwrap_err().rule, "dangerous-command:rm-rf-root");
 }
+
+/// The guardrails remember how directories resolved while a run finds nothing to change (a
+/// noop over a thousand paths would otherwise walk the same ancestors a thousand times). A
+/// command — here one that only ran as an `unless` guard, so its resource changed nothing —
+/// can swap a checked directory for a symlink to the agent's state: a new file planted there
+/// must be checked afresh, not by the remembered answer.
+#[test]
+fn a_directory_swapped_by_a_command_mid_run_is_resolved_again() {
+    let host = TempRoot::new("guard-swap");
+    let base = host.join("var/lib/vigo");
+    fs::create_dir_all(&base).unwrap();
+    let rails = base.join("guardrails.yaml");
+    fs::write(&rails, "protected_services: [postgresql]\n").unwrap();
+    fs::create_dir_all(host.join("work")).unwrap();
+    fs::write(host.join("work/a"), "kept\n").unwrap();
+    fs::create_dir_all(host.join("stage")).unwrap();
+    std::os::unix::fs::symlink(&base, host.join("stage/work")).unwrap();
+    let mut o = opts(Path::new("/"));
+    o.guardrails = Guardrails::load(&rails, &base).unwrap();
+    let at = |rel: &str| format!("{}/{rel}", host.path().display());
+    let swap = format!("mv {0}/work {0}/work.old && cp -a {0}/stage/. {0}/", host.path().display());
+    let mut b = bundle(vec![
+        res("first", "file", json!({"target_path": at("work/a"), "content": "kept\n"})),
+        res("swap", "exec", json!({"command": "true", "unless": swap})),
+        res("then", "file", json!({"target_path": at("work/planted"), "content": LOOSEN})),
+    ]);
+    b.resources[2].depends_on = vec!["swap".into()];
+    b.resources[1].depends_on = vec!["first".into()];
+    let r = run(&b, &secrets(&[]), &o);
+    assert_eq!(r.result("first").unwrap().status, ResourceStatus::Unchanged);
+    assert_eq!(r.result("swap").unwrap().status, ResourceStatus::Unchanged, "{:?}", r.result("swap"));
+    assert!(fs::symlink_metadata(host.join("work")).unwrap().file_type().is_symlink(), "the swap ran");
+    let then = r.result("then").unwrap();
+    assert_eq!(then.status, ResourceStatus::Failed, "{then:?}");
+    assert!(then.guardrail.as_deref().unwrap_or_default().starts_with("protected-path:"), "{then:?}");
+    assert!(!base.join("planted").exists());
+}
