@@ -118,3 +118,59 @@ fn traits_reach_the_server_once_and_filter_the_envoy_list() {
     assert_code(&f.run_once("web1"), 0);
     assert_eq!(show("web1")["traits"]["arch"], tool("uname", &["-m"]));
 }
+
+/// Traits in configs: an entry that requires a trait, a template branching on one and ranging
+/// over a list var, a `when:` on one. The server compiles with the traits the same check-in
+/// brought; a trait the config reads but the envoy lacks fails that envoy's run, visibly.
+#[test]
+fn a_config_branching_on_traits_converges_and_a_missing_trait_fails_visibly() {
+    let id = os_release("ID").unwrap();
+    let arch = tool("uname", &["-m"]);
+    let mut f = Fleet::new("traits-cfg");
+    let nodes = format!(
+        "envoys:\n  - match: \"*\"\n    roles: [base]\n  - match: \"web*\"\n    traits: {{os.distribution: \"{id}\"}}\n    roles: [native]\n  - match: \"web*\"\n    traits: {{os.distribution: nosuchos}}\n    roles: [never]\n  - match: db1\n    roles: [needs]\n"
+    );
+    let base = format!(
+        "vars:\n  users: [ann, bob]\n  limits: {{nofile: \"4096\"}}\nresources:\n  - name: motd\n    type: file\n    target_path: /etc/motd\n    content: \"{{{{ if eq .Traits.os.distribution \\\"{id}\\\" }}}}native{{{{ else }}}}foreign{{{{ end }}}} {{{{ .Traits.arch }}}}\\n{{{{ range .Vars.users }}}}user {{{{ . }}}}\\n{{{{ end }}}}nofile={{{{ .Vars.limits.nofile }}}}\\n\"\n  - name: only-here\n    type: file\n    target_path: /etc/only-here\n    content: \"x\\n\"\n    when: \"{{{{ .Traits.os.distribution }}}} == {id}\"\n"
+    );
+    f.write_config(&[
+        ("nodes.vgo", &nodes),
+        ("modules/base.vgo", &base),
+        ("modules/native.vgo", "resources:\n  - {name: native, type: file, target_path: /etc/native, content: \"n\\n\"}\n"),
+        ("modules/never.vgo", "resources:\n  - {name: never, type: file, target_path: /etc/never, content: \"n\\n\"}\n"),
+        ("modules/needs.vgo", "resources:\n  - {name: needs, type: file, target_path: /etc/needs, content: \"{{ .Traits.nosuch.thing }}\"}\n"),
+    ]);
+    // Validation cannot know any envoy's traits: it checks their syntax and passes.
+    let validate = f.cli(&["config", "validate", f.base().join("config").to_str().unwrap()], "");
+    assert_code(&validate, 0);
+    f.start_server();
+    f.enroll("web1");
+    f.enroll("db1");
+
+    assert_code(&f.run_once("web1"), 0);
+    let root = f.root("web1");
+    let motd = std::fs::read_to_string(root.join("etc/motd")).unwrap();
+    assert_eq!(motd, format!("native {arch}\nuser ann\nuser bob\nnofile=4096\n"));
+    assert!(root.join("etc/only-here").exists() && root.join("etc/native").exists());
+    assert!(!root.join("etc/never").exists(), "an entry whose trait does not match applies nothing");
+    // Converged: the second run changes nothing.
+    let again = f.run_once("web1");
+    assert_code(&again, 0);
+    let runs = f.cli(&["runs", "list", "--envoy", "web1", "-o", "json"], "");
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "converged", "{runs}");
+
+    // db1's config reads a trait no host has: its run fails and says why.
+    let failed = f.run_once("db1");
+    assert_ne!(failed.status.code(), Some(0));
+    let listed = f.cli(&["envoys", "list", "--status", "failed", "-o", "json"], "");
+    assert_code(&listed, 0);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let names: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+    assert_eq!(names, ["db1"], "{listed}");
+    let runs = f.cli(&["runs", "list", "--envoy", "db1", "-o", "json"], "");
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let shown = f.cli(&["runs", "show", runs[0]["id"].as_str().unwrap(), "-o", "json"], "");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("no trait `nosuch`"), "{text}");
+}

@@ -56,10 +56,13 @@ pub fn apply(paths: &AgentPaths, req: ApplyRequest) -> CmdResult {
             "this config uses secret: refs but {why}; masterless apply resolves secrets only from a local vault"
         ))
     };
-    let bundle = tree.compile(&req.envoy, provider).map_err(|errs| match &vault {
-        Err(why) if errs.iter().any(|e| e.message.contains("secret")) => no_vault(why),
-        _ => config_failure(errs),
-    })?;
+    // This host's own traits, as its agent would report them (collected only when read).
+    let traits = tree.uses_traits().then(|| super::traits::collect(true, None));
+    let bundle =
+        tree.compile_with_traits(&req.envoy, traits.as_ref(), provider).map_err(|errs| match &vault {
+            Err(why) if errs.iter().any(|e| e.message.contains("secret")) => no_vault(why),
+            _ => config_failure(errs),
+        })?;
     for line in masterless_warnings(&bundle) {
         eprintln!("warning: {line}");
     }

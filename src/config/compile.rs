@@ -23,6 +23,9 @@ pub struct Compiler<'a, 'p> {
     pub text_left: usize,
     text_limit: usize,
     too_large_reported: bool,
+    /// Validating a tree, not compiling for an envoy: no traits exist to render with, so a
+    /// value that reads `.Traits` is left unrendered (its syntax was checked when read).
+    pub traits_unknown: bool,
 }
 
 /// Roles for a set of matching entries: defaults first, then each entry's, first-seen order.
@@ -47,6 +50,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
             text_left: text_limit,
             text_limit,
             too_large_reported: false,
+            traits_unknown: false,
         }
     }
 
@@ -59,7 +63,8 @@ impl<'a, 'p> Compiler<'a, 'p> {
         self.issues.push(Issue { loc: loc.clone(), message: message.into() });
     }
 
-    pub fn compile(&mut self, envoy: &str, entries: &[&Entry]) -> CompiledBundle {
+    /// `traits`: what the envoy reported (None: nothing yet, and a template reading them fails).
+    pub fn compile(&mut self, envoy: &str, entries: &[&Entry], traits: Option<&Json>) -> CompiledBundle {
         let mut bundle = CompiledBundle { envoy_name: envoy.to_string(), resources: Vec::new() };
         if entries.is_empty() {
             return bundle;
@@ -70,14 +75,17 @@ impl<'a, 'p> Compiler<'a, 'p> {
         let mut defs = self.nodes.default_vars.iter().collect::<Vec<_>>();
         defs.extend(modules.iter().flat_map(|m| m.vars.iter()));
         defs.extend(entries.iter().flat_map(|e| e.vars.iter()));
-        let mut vars: HashMap<&str, String> = HashMap::new();
+        let mut vars: BTreeMap<String, Json> = BTreeMap::new();
         for d in defs {
-            let value = match secrets::as_ref(&d.value.value) {
-                Some(key) => self.marker(key, &d.value.loc),
-                None => d.value.value.clone(),
-            };
-            vars.insert(&d.name, value);
+            let value = d.value.to_json(&mut |s| {
+                Json::String(match secrets::as_ref(&s.value) {
+                    Some(key) => self.marker(key, &s.loc),
+                    None => s.value.clone(),
+                })
+            });
+            vars.insert(d.name.clone(), value);
         }
+        let data = template::Data::new(&vars, envoy, traits);
         let mut defined: HashMap<String, (&Loc, &str)> = HashMap::new();
         for m in &modules {
             for r in &m.resources {
@@ -92,7 +100,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
                     continue;
                 }
                 defined.insert(r.name.value.clone(), (&r.name.loc, &m.role));
-                if let Some(c) = self.resource(r, &vars, envoy) {
+                if let Some(c) = self.resource(r, &data) {
                     bundle.resources.push(c);
                 }
             }
@@ -113,12 +121,14 @@ impl<'a, 'p> Compiler<'a, 'p> {
     }
 
     /// Renders one string: a whole-value `secret:` ref becomes a marker, anything else a template.
-    fn render(&mut self, s: &Str, vars: &HashMap<&str, String>, envoy: &str) -> Option<String> {
+    fn render(&mut self, s: &Str, data: &template::Data, in_command: bool) -> Option<String> {
         if let Some(key) = secrets::as_ref(&s.value) {
             return Some(self.marker(key, &s.loc));
         }
-        let pieces = template::parse(&s.value).map_err(|msg| self.issue(&s.loc, msg)).ok()?;
-        match template::render(&pieces, |n| vars.get(n).map(String::as_str), envoy, self.text_left) {
+        if self.traits_unknown && s.value.contains(".Traits") {
+            return None;
+        }
+        match template::render(&s.value, data, in_command, self.text_left) {
             Ok(text) => {
                 self.text_left -= text.len();
                 Some(text)
@@ -143,12 +153,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
         }
     }
 
-    fn resource(
-        &mut self,
-        r: &Resource,
-        vars: &HashMap<&str, String>,
-        envoy: &str,
-    ) -> Option<CompiledResource> {
+    fn resource(&mut self, r: &Resource, data: &template::Data) -> Option<CompiledResource> {
         let spec = schema::attrs_of(&r.rtype)?;
         let mut attributes = Map::new();
         let mut ok = true;
@@ -157,7 +162,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
             let json = match value {
                 Value::Bool(b) => Json::Bool(*b),
                 Value::Str(s) => {
-                    let Some(text) = self.render(s, vars, envoy) else {
+                    let Some(text) = self.render(s, data, name == "command") else {
                         ok = false;
                         continue;
                     };
@@ -176,7 +181,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
                 Value::List(items) => {
                     let mut rendered = Vec::with_capacity(items.len());
                     for s in items {
-                        let Some(text) = self.render(s, vars, envoy) else { continue };
+                        let Some(text) = self.render(s, data, false) else { continue };
                         ok &= self.check_secret_allowed(r, name, s, &text);
                         rendered.push(Json::String(text));
                     }
@@ -186,7 +191,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
                 Value::Map(entries) => {
                     let mut rendered = Map::new();
                     for (key, s) in entries {
-                        let Some(text) = self.render(s, vars, envoy) else {
+                        let Some(text) = self.render(s, data, false) else {
                             ok = false;
                             continue;
                         };
@@ -203,7 +208,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
                 self.issue(&r.name.loc, msg);
             }
         }
-        let when = r.when.as_ref().and_then(|w| self.when(w, vars, envoy));
+        let when = r.when.as_ref().and_then(|w| self.when(w, data));
         let compiled = CompiledResource {
             name: r.name.value.clone(),
             rtype: r.rtype.clone(),
@@ -290,7 +295,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
         true
     }
 
-    fn when(&mut self, w: &Str, vars: &HashMap<&str, String>, envoy: &str) -> Option<String> {
+    fn when(&mut self, w: &Str, data: &template::Data) -> Option<String> {
         let form = match secrets::parse_when(&w.value) {
             Ok(f) => f,
             Err(msg) => {
@@ -311,7 +316,7 @@ impl<'a, 'p> Compiler<'a, 'p> {
             When::Compare { lhs, op, rhs } => {
                 let mut side = |text: &str| {
                     let out =
-                        self.render(&Str { value: text.to_string(), loc: w.loc.clone() }, vars, envoy)?;
+                        self.render(&Str { value: text.to_string(), loc: w.loc.clone() }, data, false)?;
                     if out.contains("==") || out.contains("!=") {
                         self.issue(
                             &w.loc,

@@ -88,6 +88,8 @@ pub struct ConfigTree {
     nodes: Nodes,
     modules: BTreeMap<String, Module>,
     limits: Limits,
+    /// Whether any bundle depends on the envoy's traits (see `uses_traits`).
+    uses_traits: bool,
 }
 
 /// Reads `dir/nodes.vgo` and `dir/modules/*.vgo` within the default `Limits`. Returns every
@@ -162,7 +164,10 @@ pub fn load_tree_with(dir: &Path, limits: &Limits) -> Result<ConfigTree, Vec<Con
     for role in broken {
         modules.insert(role.clone(), Module { role, vars: Vec::new(), resources: Vec::new() });
     }
-    let tree = ConfigTree { files, nodes, modules, limits: limits.clone() };
+    // Conservative: a comment naming .Traits only costs a lookup of the envoy's traits.
+    let uses_traits = files.iter().any(|f| f.text.contains(".Traits"))
+        || nodes.entries.iter().any(|e| !e.traits.is_empty());
+    let tree = ConfigTree { files, nodes, modules, limits: limits.clone(), uses_traits };
     tree.check_roles_and_refs(&mut issues, modules_listed);
     let mut budget = report::Budget::new(limits, &clock);
     errors.extend(tree.resolve_within(issues, &mut budget));
@@ -225,20 +230,38 @@ impl ConfigTree {
         envoy_name: &str,
         provider: &dyn Provider,
     ) -> Result<CompiledBundle, Vec<ConfigError>> {
+        self.compile_with_traits(envoy_name, None, provider)
+    }
+
+    /// `compile` for an envoy that reported `traits`: they select entries that require traits
+    /// and are what templates read as `.Traits`.
+    pub fn compile_with_traits(
+        &self,
+        envoy_name: &str,
+        traits: Option<&serde_json::Value>,
+        provider: &dyn Provider,
+    ) -> Result<CompiledBundle, Vec<ConfigError>> {
         if let Err(msg) = compile::check_envoy_name(envoy_name) {
             return Err(vec![self.tree_error(msg)]);
         }
-        let entries: Vec<_> = self.nodes.entries.iter().filter(|e| e.glob.matches(envoy_name)).collect();
+        let entries: Vec<_> =
+            self.nodes.entries.iter().filter(|e| e.applies_to(envoy_name, traits)).collect();
         let mut resolver = Resolver::new(provider);
         let mut c =
             compile::Compiler::new(&self.nodes, &self.modules, &mut resolver, self.limits.max_bundle_text);
-        let bundle = c.compile(envoy_name, &entries);
+        let bundle = c.compile(envoy_name, &entries, traits);
         let issues = c.issues;
         if issues.is_empty() {
             Ok(bundle)
         } else {
             Err(self.resolve(issues))
         }
+    }
+
+    /// Whether an envoy's bundle can depend on its traits: a template reads `.Traits` or an
+    /// entry requires traits. The server looks traits up only for such a tree.
+    pub fn uses_traits(&self) -> bool {
+        self.uses_traits
     }
 
     /// The agent version `envoy_name` should run: the last matching entry that names one (later
@@ -280,7 +303,8 @@ impl ConfigTree {
             let tree_bound = text_left < self.limits.max_bundle_text;
             let limit = text_left.min(self.limits.max_bundle_text);
             let mut c = compile::Compiler::new(&self.nodes, &self.modules, &mut resolver, limit);
-            let bundle = c.compile(&entry.pattern.value, &[entry]);
+            c.traits_unknown = true;
+            let bundle = c.compile(&entry.pattern.value, &[entry], None);
             if tree_bound && c.went_over() {
                 return Err(vec![self.tree_error(format!(
                     "validating renders more than {} bytes of text across the envoys entries; \
@@ -355,9 +379,9 @@ impl ConfigTree {
         let mut strs: Vec<&model::Str> = Vec::new();
         let n = &self.nodes;
         let entry_vars = n.entries.iter().flat_map(|e| e.vars.iter());
-        strs.extend(n.default_vars.iter().chain(entry_vars).map(|v| &v.value));
+        strs.extend(n.default_vars.iter().chain(entry_vars).flat_map(|v| v.value.strs()));
         for m in self.modules.values() {
-            strs.extend(m.vars.iter().map(|v| &v.value));
+            strs.extend(m.vars.iter().flat_map(|v| v.value.strs()));
             for r in &m.resources {
                 for (_, v) in &r.attrs {
                     match v {

@@ -3,7 +3,10 @@
 //! reports all of them.
 
 use super::glob::Glob;
-use super::model::{Entry, Issue, Loc, Module, Nodes, Resource, Str, Value, VarDef};
+use super::model::{
+    Entry, Issue, Loc, Module, Nodes, Resource, Str, TraitRequirement, Value, VarDef, VarValue,
+};
+
 pub use super::schema::is_role_name;
 use super::schema::{self, check_name, Kind};
 use super::secrets::check_literal;
@@ -21,6 +24,9 @@ pub struct Reader<'a> {
 }
 
 /// Words YAML 1.1 reads as booleans; serde_yaml (YAML 1.2) reads them as strings.
+/// How deep list and mapping vars may nest.
+const MAX_VAR_DEPTH: usize = 8;
+
 const YAML11_BOOLS: &[&str] = &["yes", "no", "on", "off"];
 
 impl Reader<'_> {
@@ -132,6 +138,46 @@ impl Reader<'_> {
         }
     }
 
+    /// One var's value: a string, number or true/false (kept as text), or a list or mapping of
+    /// them (nested no deeper than `MAX_VAR_DEPTH`).
+    fn var_value(&mut self, node: &Node, p: &Path, name: &str, depth: usize) -> Option<VarValue> {
+        let loc = Loc { file: self.file, path: p.clone() };
+        match node {
+            Node::Bool(b) => Some(VarValue::Str(Str { value: b.to_string(), loc })),
+            Node::Str(_) | Node::Int(_) => {
+                self.string(node, p, &format!("var `{}`", excerpt(name)), true).map(VarValue::Str)
+            }
+            Node::Seq(_) | Node::Map(_) if depth >= MAX_VAR_DEPTH => {
+                self.issue(p, format!("var `{}` nests deeper than {MAX_VAR_DEPTH} levels", excerpt(name)));
+                None
+            }
+            Node::Seq(items) => {
+                let values: Vec<VarValue> = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| self.var_value(item, &p.index(i), name, depth + 1))
+                    .collect();
+                (values.len() == items.len()).then_some(VarValue::List(loc, values))
+            }
+            Node::Map(entries) => {
+                let values: Vec<(String, VarValue)> = entries
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.var_value(v, &p.key(k), name, depth + 1)?)))
+                    .collect();
+                (values.len() == entries.len()).then_some(VarValue::Map(loc, values))
+            }
+            other => {
+                let msg = format!(
+                    "var `{}` must be a string, number, true/false, list or mapping, not {}",
+                    excerpt(name),
+                    other.kind()
+                );
+                self.issue(p, msg);
+                None
+            }
+        }
+    }
+
     pub fn vars(&mut self, node: &Node, path: &Path) -> Vec<VarDef> {
         let Node::Map(entries) = node else {
             self.issue(path, format!("vars must be a mapping of name: value, not {}", node.kind()));
@@ -145,23 +191,7 @@ impl Reader<'_> {
                 self.issue(&p.clone().at_key(), msg);
                 continue;
             }
-            let text = match value {
-                Node::Bool(b) => {
-                    Some(Str { value: b.to_string(), loc: Loc { file: self.file, path: p.clone() } })
-                }
-                Node::Str(_) | Node::Int(_) => {
-                    self.string(value, &p, &format!("var `{}`", excerpt(name)), true)
-                }
-                other => {
-                    let msg = format!(
-                        "var `{name}` must be a single value (string, number, true/false), not {}",
-                        other.kind()
-                    );
-                    self.issue(&p, msg);
-                    None
-                }
-            };
-            if let Some(value) = text {
+            if let Some(value) = self.var_value(value, &p, name, 0) {
                 out.push(VarDef { name: name.clone(), value });
             }
         }
@@ -220,10 +250,13 @@ impl Reader<'_> {
 
     fn entry(&mut self, node: &Node, path: &Path) -> Option<Entry> {
         let (mut pattern, mut roles, mut vars, mut agent_version) = (None, Vec::new(), Vec::new(), None);
-        for (k, v) in self.map(node, path, "an envoys entry", &["match", "roles", "vars", "agent_version"]) {
+        let mut traits = Vec::new();
+        let keys = ["match", "roles", "vars", "agent_version", "traits"];
+        for (k, v) in self.map(node, path, "an envoys entry", &keys) {
             let p = path.key(k);
             match k.as_str() {
                 "match" => pattern = self.string(v, &p, "match", false),
+                "traits" => traits = self.trait_requirements(v, &p),
                 "roles" => roles = self.roles(v, &p),
                 "vars" => vars = self.vars(v, &p),
                 "agent_version" => agent_version = self.agent_version(v, &p),
@@ -243,12 +276,47 @@ impl Reader<'_> {
             return None;
         }
         match Glob::new(&pattern.value) {
-            Ok(glob) => Some(Entry { pattern, glob, roles, vars, agent_version }),
+            Ok(_) if !traits.is_empty() && agent_version.is_some() => {
+                let msg =
+                    "an entry with `traits:` cannot set agent_version: releases are chosen by envoy name; \
+                           set it in an entry without traits";
+                self.issue(&path.key("agent_version"), msg);
+                None
+            }
+            Ok(glob) => Some(Entry { pattern, glob, roles, vars, agent_version, traits }),
             Err(msg) => {
                 self.issue(&pattern.loc.path, msg);
                 None
             }
         }
+    }
+
+    /// `traits:` of an entry: a mapping of dotted trait paths to globs over their values.
+    fn trait_requirements(&mut self, node: &Node, path: &Path) -> Vec<TraitRequirement> {
+        let Node::Map(entries) = node else {
+            self.issue(path, format!("traits must be a mapping of trait path: glob, not {}", node.kind()));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, value) in entries {
+            let p = path.key(name);
+            if crate::store::traits::parse_where(&format!("{name}=x")).is_err() {
+                let msg = format!(
+                    "trait path `{}` must be trait names joined by dots, like os.family",
+                    excerpt(name)
+                );
+                self.issue(&p.clone().at_key(), msg);
+                continue;
+            }
+            let Some(glob_text) = self.string(value, &p, "a trait glob", true) else { continue };
+            match Glob::new(&glob_text.value) {
+                Ok(glob) => {
+                    out.push(TraitRequirement { path: Str { value: name.clone(), loc: glob_text.loc }, glob })
+                }
+                Err(msg) => self.issue(&p, msg),
+            }
+        }
+        out
     }
 
     /// A semver version (`1.4.0`), the release agents should move to.
@@ -388,19 +456,15 @@ impl Reader<'_> {
             Value::Bool(_) => vec![],
         };
         for s in strings {
-            match template::parse(&s.value) {
+            match template::check(&s.value) {
                 Err(msg) => self.issue(&s.loc.path, msg),
-                Ok(pieces) => {
-                    if pieces.contains(&template::Piece::SecretFile) && attr.name != "command" {
-                        self.issue(&s.loc.path, "{{secret_file}} only works in an exec `command`");
-                    }
-                    // Literal values can be checked now; templated ones after rendering.
-                    if !s.value.contains("{{") && !s.value.starts_with("secret:") {
-                        if let Err(msg) = schema::check_value(attr, &s.value) {
-                            self.issue(&s.loc.path, msg);
-                        }
+                // Literal values can be checked now; templated ones after rendering.
+                Ok(()) if !s.value.contains("{{") && !s.value.starts_with("secret:") => {
+                    if let Err(msg) = schema::check_value(attr, &s.value) {
+                        self.issue(&s.loc.path, msg);
                     }
                 }
+                Ok(()) => {}
             }
         }
         Some(value)

@@ -85,7 +85,11 @@ fn wrong_types() {
     );
     assert!(one("resources:\n  - {name: a, type: file, target_path: [x]}\n")
         .contains("target_path must be a string, not a list"));
-    assert!(one("vars:\n  v: [1]\n").contains("var `v` must be a single value"));
+    // Vars may be lists and mappings now; a null or a float still is not a var.
+    assert!(errs("vars:\n  v: [1, {a: b}]\n").is_empty());
+    assert!(
+        one("vars:\n  v: [1, ~]\n").contains("var `v` must be a string, number, true/false, list or mapping")
+    );
 }
 
 #[test]

@@ -53,8 +53,8 @@ impl ConfigTree {
         }
     }
 
-    pub fn trace(&self, envoy: &str) -> Trace {
-        let entries: Vec<_> = self.nodes.entries.iter().filter(|e| e.glob.matches(envoy)).collect();
+    pub fn trace(&self, envoy: &str, traits: Option<&serde_json::Value>) -> Trace {
+        let entries: Vec<_> = self.nodes.entries.iter().filter(|e| e.applies_to(envoy, traits)).collect();
         let mut trace = Trace {
             envoy: envoy.to_string(),
             entries: entries
@@ -84,16 +84,16 @@ impl ConfigTree {
         defs.extend(roles.iter().filter_map(|r| self.modules.get(&r.value)).flat_map(|m| m.vars.iter()));
         defs.extend(entries.iter().flat_map(|e| e.vars.iter()));
         for d in defs {
-            let at = self.at(&d.value.loc);
+            let at = self.at(d.value.loc());
             match trace.vars.iter_mut().find(|v| v.name == d.name) {
                 Some(v) => {
                     let earlier = std::mem::replace(&mut v.at, at);
                     v.overrides.push(earlier);
-                    v.value = d.value.value.clone();
+                    v.value = d.value.display();
                 }
                 None => trace.vars.push(Var {
                     name: d.name.clone(),
-                    value: d.value.value.clone(),
+                    value: d.value.display(),
                     at,
                     overrides: Vec::new(),
                 }),
@@ -120,7 +120,7 @@ mod tests {
             ],
         );
         let tree = t.load().unwrap();
-        let trace = tree.trace("web1");
+        let trace = tree.trace("web1", None);
         assert_eq!(trace.entries.len(), 1);
         assert_eq!(trace.entries[0].text, "web*");
         assert!(trace.entries[0].at.starts_with("nodes.vgo:7:"), "{}", trace.entries[0].at);
@@ -135,6 +135,6 @@ mod tests {
         let db = trace.vars.iter().find(|v| v.name == "db").unwrap();
         assert_eq!(db.value, "secret:app/db", "a ref stays a ref");
         assert!(trace.vars.iter().any(|v| v.name == "motd" && v.at.starts_with("modules/base.vgo:2:")));
-        assert!(tree.trace("mail1").entries.is_empty());
+        assert!(tree.trace("mail1", None).entries.is_empty());
     }
 }

@@ -284,7 +284,7 @@ impl AgentService {
             })
             .await?;
         s.status.note_checkin(crate::util::time::unix_now());
-        let bundle = s.bundle_for(&v.envoy.name).map_err(Status::failed_precondition)?;
+        let bundle = s.bundle_for(&v.envoy.id, &v.envoy.name).map_err(Status::failed_precondition)?;
         let mut proto = bundle.message().map_err(Status::internal)?;
         proto.triggered = serde_json::from_str(&fresh.triggered).unwrap_or_default();
         proto.force_apply = fresh.force_apply;
@@ -331,7 +331,7 @@ impl AgentService {
                 body.keys.len()
             )));
         }
-        let bundle = s.bundle_for(&auth.envoy.name).map_err(Status::failed_precondition)?;
+        let bundle = s.bundle_for(&auth.envoy.id, &auth.envoy.name).map_err(Status::failed_precondition)?;
         let denied: Vec<String> =
             body.keys.iter().filter(|k| !bundle.entitled.contains(*k)).cloned().collect();
         if !denied.is_empty() {

@@ -31,7 +31,7 @@ pub fn rotate_from(s: &Server, actor: &str, key: &str, source: &str) -> Result<R
     // A key the published config never names affects no envoy: skip compiling every bundle.
     let referenced = s.current().tree.as_ref().is_some_and(|t| t.secret_keys().contains(key));
     for envoy in s.active_envoys().into_iter().filter(|_| referenced) {
-        let Ok(bundle) = s.bundle_for(&envoy.name) else { continue };
+        let Ok(bundle) = s.bundle_for(&envoy.id, &envoy.name) else { continue };
         if !bundle.entitled.contains(key) {
             continue;
         }

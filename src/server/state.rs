@@ -36,6 +36,7 @@ pub struct Published {
     pub fallback: Option<String>,
     pub content_hash: String,
     pub config_epoch: u64,
+    /// Compiled bundles by envoy name and traits digest.
     cache: Mutex<HashMap<String, Arc<EnvoyBundle>>>,
 }
 
@@ -383,24 +384,41 @@ impl Server {
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = next;
     }
 
-    /// The envoy's bundle for the current config generation, compiled at most once.
-    pub fn bundle_for(&self, envoy_name: &str) -> Result<Arc<EnvoyBundle>, String> {
+    /// The envoy's bundle for the current config generation, compiled at most once per set of
+    /// traits. Only a tree that reads traits (`.Traits`, an entry's `traits:`) looks them up:
+    /// the ones stored from the envoy's last check-in, so a check-in and the ResolveSecrets
+    /// after it see the same bundle and the same entitlement.
+    pub fn bundle_for(&self, envoy_id: &str, envoy_name: &str) -> Result<Arc<EnvoyBundle>, String> {
         let published = self.current();
-        if let Some(b) = published.cache.lock().unwrap_or_else(|p| p.into_inner()).get(envoy_name) {
+        let uses_traits = published.tree.as_ref().is_some_and(|t| t.uses_traits());
+        let digest = match uses_traits {
+            true => crate::store::traits::digest(&self.db(), envoy_id).map_err(|e| e.to_string())?,
+            false => None,
+        };
+        let key = format!("{envoy_name}\0{}", digest.as_deref().unwrap_or_default());
+        if let Some(b) = published.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(b.clone());
         }
+        let traits: Option<serde_json::Value> = match digest {
+            Some(_) => crate::store::traits::get(&self.db(), envoy_id)
+                .map_err(|e| e.to_string())?
+                .and_then(|(text, _)| serde_json::from_str(&text).ok()),
+            None => None,
+        };
         let compiled = match &published.tree {
             Some(tree) => tree
-                .compile(envoy_name, self.provider.as_ref())
+                .compile_with_traits(envoy_name, traits.as_ref(), self.provider.as_ref())
                 .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))?,
             None => CompiledBundle { envoy_name: envoy_name.to_string(), resources: vec![] },
         };
         let built = Arc::new(to_envoy_bundle(&compiled, published.config_epoch)?);
-        published
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(envoy_name.to_string(), built.clone());
+        let mut cache = published.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // An envoy's bundle under traits it no longer has is never asked for again.
+        if uses_traits {
+            let prefix = format!("{envoy_name}\0");
+            cache.retain(|k, _| !k.starts_with(&prefix));
+        }
+        cache.insert(key, built.clone());
         Ok(built)
     }
 }

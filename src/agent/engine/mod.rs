@@ -68,7 +68,16 @@ pub struct ApplyOptions {
 /// Types that, when they find nothing to change, neither write, rename nor mount anything and
 /// run no command: after one of them the guardrails' resolved directories still hold.
 const FILE_ONLY_TYPES: &[&str] = &[
-    "file", "directory", "file_line", "blockinfile", "ini", "json_file", "replace", "host", "cron", "sysctl",
+    "file",
+    "directory",
+    "file_line",
+    "blockinfile",
+    "ini",
+    "json_file",
+    "replace",
+    "host",
+    "cron",
+    "sysctl",
     "authorized_key",
 ];
 

@@ -139,7 +139,7 @@ fn find(s: &Server, name_or_id: &str) -> Result<EnvoyRow, ApiError> {
 
 pub async fn show(State(s): S, PathParam(name): PathParam) -> ApiResult {
     let envoy = find(&s, &name)?;
-    let bundle = s.bundle_for(&envoy.name).ok();
+    let bundle = s.bundle_for(&envoy.id, &envoy.name).ok();
     let status = store::fleet::state_of(&s.db(), stale_before(&s), &envoy.id)?;
     let traits = store::traits::get(&s.db(), &envoy.id)?;
     let (traits, traits_at) = match traits {

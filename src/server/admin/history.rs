@@ -102,7 +102,14 @@ pub async fn trace(State(s): S, PathParam(envoy): PathParam) -> ApiResult {
     crate::wire::validate_envoy_name(&envoy).map_err(ApiError::bad_request)?;
     let published = s.current();
     let tree = published.tree.as_ref().ok_or_else(|| ApiError::not_found("no config is being served"))?;
-    let mut v = serde_json::to_value(tree.trace(&envoy)).map_err(ApiError::internal)?;
+    let traits = match crate::store::envoys::find(&s.db(), &envoy)? {
+        Some(row) => {
+            crate::store::traits::get(&s.db(), &row.id)?.and_then(|(t, _)| serde_json::from_str(&t).ok())
+        }
+        None => None,
+    };
+    let trace = tree.trace(&envoy, traits.as_ref());
+    let mut v = serde_json::to_value(trace).map_err(ApiError::internal)?;
     v["content_hash"] = json!(published.content_hash);
     Ok(Json(v))
 }

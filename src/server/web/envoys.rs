@@ -169,7 +169,7 @@ pub async fn show(State(s): State<Arc<Server>>, ctx: Ctx, P(name): P) -> PageRes
     let (mut bundle_hash, mut bundle_error, mut resources, mut entitled) =
         (String::new(), None, Vec::new(), Vec::new());
     if envoy.revoked_at.is_none() {
-        match s.bundle_for(&envoy.name).and_then(|b| Ok((b.message()?, b.entitled.clone()))) {
+        match s.bundle_for(&envoy.id, &envoy.name).and_then(|b| Ok((b.message()?, b.entitled.clone()))) {
             Ok((message, keys)) => {
                 bundle_hash = message.bundle_hash.clone();
                 entitled = keys.into_iter().collect();

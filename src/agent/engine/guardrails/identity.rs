@@ -122,7 +122,10 @@ mod tests {
             assert!(find(&ids, &d.join(free), &ResolvedDirs::default()).is_none(), "{free}");
         }
         assert!(find(&ids, &d.join("binary"), &ResolvedDirs::default()).is_some(), "the binary itself");
-        assert!(find(&ids, &d.join("binary/x"), &ResolvedDirs::default()).is_none(), "only a directory protects a subtree");
+        assert!(
+            find(&ids, &d.join("binary/x"), &ResolvedDirs::default()).is_none(),
+            "only a directory protects a subtree"
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 }
