@@ -167,7 +167,8 @@ fn fill_fleet(db: &Path, envoys: usize, runs: usize) -> Res<String> {
         // Traits as an agent sends them (about 1.5 KB each), two OS families.
         let mut insert = tx
             .prepare(
-                "INSERT INTO envoy_traits (envoy_id, traits, digest, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO envoy_traits (envoy_id, traits, traits_jsonb, digest, updated_at)
+                 VALUES (?1, ?2, jsonb(?2), ?3, ?4)",
             )
             .map_err(err)?;
         for i in 0..envoys {

@@ -115,3 +115,11 @@ fn nested_loops_are_bounded() {
     assert!(matches!(e, RenderError::Invalid(_)), "{e:?}");
     assert!(render("{{ range .Vars.n }}{{ end }}", &d, false, 100).is_ok());
 }
+
+#[test]
+fn an_optional_trait_is_read_through_index() {
+    let d = data(Some(json!({"virtualization": {"kind": "kvm"}})));
+    let src = "{{ with index .Traits \"virtualization\" }}{{ .kind }}{{ end }}";
+    assert_eq!(render(src, &d, false, 100).unwrap(), "kvm");
+    assert_eq!(render(src, &data(Some(json!({}))), false, 100).unwrap(), "");
+}

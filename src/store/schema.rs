@@ -184,4 +184,8 @@ pub const MIGRATIONS: &[&str] = &[
         digest     TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     );",
+    // 13: the traits again as SQLite's binary JSON, which `envoys list --where` reads without
+    // parsing 10,000 texts per query (store/traits.rs `condition`).
+    "ALTER TABLE envoy_traits ADD COLUMN traits_jsonb BLOB;
+    UPDATE envoy_traits SET traits_jsonb = jsonb(traits);",
 ];

@@ -11,9 +11,10 @@ pub fn put(
     now: i64,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO envoy_traits (envoy_id, traits, digest, updated_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(envoy_id) DO UPDATE SET traits = excluded.traits, digest = excluded.digest,
-           updated_at = excluded.updated_at",
+        "INSERT INTO envoy_traits (envoy_id, traits, traits_jsonb, digest, updated_at)
+           VALUES (?1, ?2, jsonb(?2), ?3, ?4)
+         ON CONFLICT(envoy_id) DO UPDATE SET traits = excluded.traits,
+           traits_jsonb = excluded.traits_jsonb, digest = excluded.digest, updated_at = excluded.updated_at",
     )?
     .execute(params![envoy_id, traits_json, digest, now])?;
     Ok(())
@@ -43,7 +44,7 @@ pub fn condition(wheres: &[(String, String)], first: usize) -> (String, Vec<Stri
         args.push(format!("$.{path}"));
         args.push(glob.clone());
         let (p, g) = (first + args.len() - 2, first + args.len() - 1);
-        sql.push_str(&format!(" AND CAST(json_extract(traits, ?{p}) AS TEXT) GLOB ?{g}"));
+        sql.push_str(&format!(" AND CAST(json_extract(traits_jsonb, ?{p}) AS TEXT) GLOB ?{g}"));
     }
     (sql, args)
 }

@@ -102,11 +102,15 @@ pub async fn trace(State(s): S, PathParam(envoy): PathParam) -> ApiResult {
     crate::wire::validate_envoy_name(&envoy).map_err(ApiError::bad_request)?;
     let published = s.current();
     let tree = published.tree.as_ref().ok_or_else(|| ApiError::not_found("no config is being served"))?;
-    let traits = match crate::store::envoys::find(&s.db(), &envoy)? {
-        Some(row) => {
-            crate::store::traits::get(&s.db(), &row.id)?.and_then(|(t, _)| serde_json::from_str(&t).ok())
+    let traits: Option<serde_json::Value> = {
+        // One lock: a second `s.db()` inside the match would wait on the first for ever.
+        let conn = s.db();
+        match crate::store::envoys::find(&conn, &envoy)? {
+            Some(row) => {
+                crate::store::traits::get(&conn, &row.id)?.and_then(|(t, _)| serde_json::from_str(&t).ok())
+            }
+            None => None,
         }
-        None => None,
     };
     let trace = tree.trace(&envoy, traits.as_ref());
     let mut v = serde_json::to_value(trace).map_err(ApiError::internal)?;
