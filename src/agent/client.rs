@@ -42,9 +42,7 @@ pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Cha
             }
         }))
         .await
-        .map_err(|e| {
-            Failure::failed(format!("cannot connect to the server at {server}: {}", error_chain(&e)))
-        })
+        .map_err(|e| Failure::failed(format!("{UNREACHABLE} at {server}: {}", error_chain(&e))))
 }
 
 /// An error with its causes, outermost first ("transport error" alone says nothing).
@@ -62,11 +60,24 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// How every failure starts that means no answer came at all (no connection, or a call that
+/// timed out or lost it), as opposed to an answer that refused: only the former lets the
+/// agent run from its offline cache (`is_unreachable`).
+const UNREACHABLE: &str = "cannot reach the server";
+
+/// Whether the server could not be reached, rather than answered.
+pub fn is_unreachable(f: &Failure) -> bool {
+    f.message.starts_with(UNREACHABLE)
+}
+
 /// Maps a gRPC status to the agent's exit codes: denials are "refused" (3), and so is an
 /// enrollment under a name an active envoy holds.
 pub fn status_failure(what: &str, s: tonic::Status) -> Failure {
     let msg = format!("{what}: {}", s.message());
     match s.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
+            Failure::failed(format!("{UNREACHABLE} ({what}): {}", s.message()))
+        }
         // A throttled caller is refused too: trying again at once will not help.
         tonic::Code::PermissionDenied
         | tonic::Code::Unauthenticated
@@ -74,6 +85,11 @@ pub fn status_failure(what: &str, s: tonic::Status) -> Failure {
         | tonic::Code::ResourceExhausted => Failure::refused(msg),
         _ => Failure::failed(msg),
     }
+}
+
+/// Whether the server does not know this envoy (or its certificate belongs to another).
+pub fn is_unknown_envoy(f: &Failure) -> bool {
+    f.code == crate::exit::EXIT_REFUSED && f.message.contains("unknown envoy")
 }
 
 /// Whether the server said this envoy is revoked: the one refusal that never passes.
@@ -134,6 +150,10 @@ impl SignedClient {
         self.ca_bundle_sha256 = super::state::ca_bundle_sha256(&self.paths)?;
         self.channel = None;
         Ok(())
+    }
+
+    pub fn identity(&self) -> &Ed25519Identity {
+        &self.identity
     }
 
     pub fn public_key(&self) -> [u8; 32] {

@@ -6,6 +6,7 @@ mod doctor;
 pub mod engine;
 mod enroll;
 mod local_apply;
+mod offline;
 mod renew;
 mod restore;
 mod run;
@@ -61,6 +62,18 @@ enum AgentCommand {
     Doctor(DoctorArgs),
     Restore(RestoreArgs),
     Traits(TraitsArgs),
+    Status(StatusArgs),
+}
+
+#[derive(FromArgs, ArgsInfo)]
+#[argh(help_triggers("-h", "--help", "help"))]
+#[argh(subcommand, name = "status")]
+/// What this agent keeps for runs while the server cannot be reached: the cached bundle and
+/// its age, the run reports waiting to be sent, and when the server last answered.
+struct StatusArgs {
+    /// output format: table (default) or json
+    #[argh(option, short = 'o', default = "crate::cli::output::Format::Table")]
+    output: crate::cli::output::Format,
 }
 
 #[derive(FromArgs, ArgsInfo)]
@@ -238,6 +251,7 @@ fn run(paths: &AgentPaths, command: AgentCommand) -> CmdResult {
         AgentCommand::Doctor(a) => {
             runtime()?.block_on(doctor::run(paths, a.output == crate::cli::output::Format::Json))
         }
+        AgentCommand::Status(a) => offline::print_status(paths, a.output == crate::cli::output::Format::Json),
         AgentCommand::Traits(_) => {
             let collected = traits::collect(true, None);
             let text =

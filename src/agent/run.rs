@@ -179,6 +179,7 @@ async fn cycle(
     req: &RunRequest,
     paths: &AgentPaths,
     offer: &mut Option<pb::ReleaseOffer>,
+    offline: &mut bool,
 ) -> Result<RunReport, Failure> {
     let started_ms = crate::util::time::unix_now_millis();
     let checked_in = client.check_in().await;
@@ -188,6 +189,18 @@ async fn cycle(
     }
     let answer = match checked_in {
         Ok(a) => a,
+        // No answer at all: converge from the offline cache, and keep the report for later.
+        Err(failure) if super::client::is_unreachable(&failure) => {
+            *offline = true;
+            return offline_cycle(client, req, paths, failure);
+        }
+        // Refused for good: nothing kept for this envoy may be applied again.
+        Err(failure)
+            if super::client::is_revocation(&failure) || super::client::is_unknown_envoy(&failure) =>
+        {
+            super::offline::wipe(paths);
+            return Err(failure);
+        }
         // The server answered, but with an error (its config cannot be served, say): the run
         // is reported so that it shows. A refusal (a revoked envoy) or no answer is not.
         Err(failure) if failure.code != crate::exit::EXIT_REFUSED && client.is_connected() => {
@@ -199,6 +212,8 @@ async fn cycle(
         }
         Err(failure) => return Err(failure),
     };
+    super::offline::note_contact(paths);
+    send_queued(client, paths).await;
     // A failed renewal is retried at the next check-in; the current certificate still works.
     if let Err(f) = super::renew::follow(client, &answer, paths).await {
         tracing::warn!(error = %f.message, "certificate upkeep failed; will retry at the next check-in");
@@ -208,6 +223,16 @@ async fn cycle(
     *offer = answer.release;
     match apply_bundle(client, cache, req, paths, &bundle).await {
         Ok(report) => {
+            // The bundle and its values, for runs while the server cannot be reached.
+            if let Err(e) = super::offline::store(
+                paths,
+                client.identity(),
+                &client.state.envoy_id,
+                &bundle,
+                &cache.values,
+            ) {
+                tracing::warn!(error = %e.message, "could not keep the bundle for offline runs");
+            }
             client.report(to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch)).await?;
             Ok(report)
         }
@@ -219,6 +244,56 @@ async fn cycle(
             }
             Err(failure)
         }
+    }
+}
+
+/// A run while the server cannot be reached: the cached bundle applied with its cached values
+/// (no rotation triggers: those come from the server), the report queued. Without a usable
+/// cache, the run fails as the check-in did.
+fn offline_cycle(
+    client: &SignedClient,
+    req: &RunRequest,
+    paths: &AgentPaths,
+    unreachable: Failure,
+) -> Result<RunReport, Failure> {
+    let cached = match super::offline::load(paths, client.identity(), &client.state.envoy_id) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(unreachable),
+        Err(e) => {
+            tracing::warn!(error = %e.message, "the offline cache cannot be used");
+            return Err(unreachable);
+        }
+    };
+    let age = crate::util::time::unix_now() - cached.header.stored_at;
+    tracing::warn!(error = %unreachable.message, cached_secs_ago = age, "applying the bundle kept from the last check-in");
+    let compiled = from_proto(&cached.bundle)?;
+    let how = LocalApply { root: req.root.clone(), noop: req.noop, triggered: BTreeSet::new() };
+    let report = tokio::task::block_in_place(|| local_apply::apply(paths, &compiled, &cached.values, how))?;
+    let proto = to_proto(&report, &cached.header.bundle_hash, cached.header.secrets_epoch);
+    super::offline::queue::push(paths, &proto)?;
+    Ok(report)
+}
+
+/// Sends the reports of runs made while the server could not be reached, oldest first; what
+/// is not accepted now stays queued for the next check-in.
+async fn send_queued(client: &mut SignedClient, paths: &AgentPaths) {
+    let dropped = super::offline::queue::dropped(paths);
+    let pending = super::offline::queue::pending(paths);
+    for (path, report) in &pending {
+        match client.report(report.clone()).await {
+            Ok(_) => super::offline::queue::sent(paths, path),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "a queued run report was not accepted; it stays queued");
+                return;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        tracing::info!(
+            sent = pending.len(),
+            dropped,
+            "sent the run reports made while the server was unreachable"
+        );
     }
 }
 
@@ -282,9 +357,11 @@ fn aborted_report(
 pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
     let mut client = SignedClient::open(paths).await?;
     let mut cache = SecretCache::default();
+    // Cycles in a row that could not reach the server: they retry sooner, backing off.
+    let mut unreachable_in_a_row: u32 = 0;
     loop {
-        let mut offer = None;
-        let outcome = cycle(&mut client, &mut cache, &req, paths, &mut offer).await;
+        let (mut offer, mut offline) = (None, false);
+        let outcome = cycle(&mut client, &mut cache, &req, paths, &mut offer, &mut offline).await;
         if let (Ok(report), Some(offer)) = (&outcome, &offer) {
             // This run is done and reported; a new binary runs the next one.
             print_report(report);
@@ -306,6 +383,8 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
                 _ => Ok(()),
             };
         }
+        let reached = !offline && !matches!(&outcome, Err(f) if super::client::is_unreachable(f));
+        unreachable_in_a_row = if reached { 0 } else { unreachable_in_a_row.saturating_add(1) };
         match outcome {
             Ok(report) if offer.is_none() => print_report(&report),
             Ok(_) => {}
@@ -314,7 +393,7 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
             Err(f) if super::client::is_revocation(&f) => return Err(f),
             Err(f) => tracing::warn!(error = %f.message, "run failed; retrying at the next interval"),
         }
-        let base = u64::from(client.state.checkin_interval_secs.max(1));
+        let base = retry_after(u64::from(client.state.checkin_interval_secs.max(1)), unreachable_in_a_row);
         // ±10% jitter so a fleet restarted together does not check in together.
         let spread = (base / 10).max(1);
         let jitter =
@@ -331,6 +410,16 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
             }
         }
     }
+}
+
+/// Seconds to the next cycle: the check-in interval, or, after `failures` cycles in a row
+/// that could not reach the server, 15 s doubled per failure up to the interval (a server back
+/// from an outage is found soon, and not by the whole fleet at once: the caller adds jitter).
+fn retry_after(interval: u64, failures: u32) -> u64 {
+    if failures == 0 {
+        return interval;
+    }
+    15u64.saturating_mul(1 << failures.min(20).saturating_sub(1)).min(interval)
 }
 
 /// `vigo-agent resolve KEY`: asks for one key (diagnostic; proves entitlement is enforced).

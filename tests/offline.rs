@@ -1,0 +1,94 @@
+//! Offline convergence: with the server down, an agent applies the bundle it kept from its last
+//! check-in (drift is corrected, secrets included), queues the report and sends it once the
+//! server is back; the kept file holds no secret in any encoding and is useless on another
+//! host; a revocation wipes it.
+
+mod common;
+
+use common::fleet::Fleet;
+use common::*;
+
+const CANARY: &str = "offline-canary-7Hq2xV";
+
+fn status(f: &Fleet, name: &str) -> serde_json::Value {
+    let out = f.agent(name, &["status", "-o", "json"]);
+    assert_code(&out, 0);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn run_count(f: &Fleet, name: &str) -> usize {
+    let out = f.cli(&["runs", "list", "--envoy", name, "-o", "json"], "");
+    assert_code(&out, 0);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap().as_array().unwrap().len()
+}
+
+fn holds(bytes: &[u8], text: &str) -> bool {
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+#[test]
+fn a_server_outage_converges_from_the_encrypted_cache_and_reports_later() {
+    let mut f = Fleet::new("offline");
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [app]\n"),
+        (
+            "modules/app.vgo",
+            "resources:\n  - {name: plain, type: file, target_path: /etc/plain, content: \"kept\\n\"}\n  - {name: cred, type: file, target_path: /etc/cred, content: \"secret:app/pw\", mode: \"0600\"}\n",
+        ),
+    ]);
+    f.set_secret("app/pw", CANARY);
+    f.start_server();
+    f.enroll("web1");
+    f.enroll("web2");
+    assert_code(&f.run_once("web1"), 0);
+    let cache = f.agent_base("web1").join("offline/bundle.cache");
+    let raw = std::fs::read(&cache).expect("a check-in that applied keeps the bundle");
+    for form in [CANARY.to_string(), hex(CANARY.as_bytes()), b64(CANARY.as_bytes())] {
+        assert!(!holds(&raw, &form), "the cache holds {form}");
+    }
+    let before = status(&f, "web1");
+    assert!(before["cached_bundle"]["bundle_hash"].is_string(), "{before}");
+    assert_eq!(before["queued_reports"], 0);
+
+    f.stop_server();
+    // Drift behind Vigo's back while the server is away.
+    let root = f.root("web1");
+    std::fs::write(root.join("etc/plain"), "changed\n").unwrap();
+    std::fs::remove_file(root.join("etc/cred")).unwrap();
+    let offline = f.run_once("web1");
+    assert_code(&offline, 0);
+    assert_eq!(std::fs::read_to_string(root.join("etc/plain")).unwrap(), "kept\n");
+    assert_eq!(std::fs::read_to_string(root.join("etc/cred")).unwrap(), CANARY);
+    let during = status(&f, "web1");
+    assert_eq!(during["queued_reports"], 1, "{during}");
+
+    // The cache copied to another host (another identity key) is of no use there.
+    std::fs::create_dir_all(f.agent_base("web2").join("offline")).unwrap();
+    std::fs::copy(&cache, f.agent_base("web2").join("offline/bundle.cache")).unwrap();
+    let stolen = f.run_once("web2");
+    assert_ne!(stolen.status.code(), Some(0), "{}", String::from_utf8_lossy(&stolen.stderr));
+    assert!(!f.root("web2").join("etc/cred").exists(), "nothing applied from a copied cache");
+
+    f.restart_server_after_stop();
+    let runs_before = run_count(&f, "web1");
+    assert_code(&f.run_once("web1"), 0);
+    assert_eq!(run_count(&f, "web1"), runs_before + 2, "the queued report and the new run");
+    let after = status(&f, "web1");
+    assert_eq!(after["queued_reports"], 0, "{after}");
+    assert!(after["last_contact_secs_ago"].as_i64().unwrap() < 60, "{after}");
+
+    // Revoked: the next contact wipes what was kept, so nothing of it is applied again.
+    assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
+    let refused = f.run_once("web1");
+    assert_eq!(refused.status.code(), Some(3), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(!cache.exists(), "a revoked envoy's cache is wiped");
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
