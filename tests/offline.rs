@@ -43,6 +43,9 @@ fn a_server_outage_converges_from_the_encrypted_cache_and_reports_later() {
     assert_code(&f.run_once("web1"), 0);
     let cache = f.agent_base("web1").join("offline/bundle.cache");
     let raw = std::fs::read(&cache).expect("a check-in that applied keeps the bundle");
+    let mode =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(p).unwrap()) & 0o777;
+    assert_eq!((mode(cache.parent().unwrap()), mode(&cache)), (0o700, 0o600));
     for form in [CANARY.to_string(), hex(CANARY.as_bytes()), b64(CANARY.as_bytes())] {
         assert!(!holds(&raw, &form), "the cache holds {form}");
     }

@@ -36,6 +36,12 @@ pub fn dir(paths: &AgentPaths) -> PathBuf {
     paths.base.join("offline")
 }
 
+/// Creates `<base>/offline` (0700) when missing.
+fn ensure_dir(paths: &AgentPaths) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir(paths))
+}
+
 fn cache_path(paths: &AgentPaths) -> PathBuf {
     dir(paths).join("bundle.cache")
 }
@@ -111,7 +117,7 @@ pub fn store(
     file.extend_from_slice(&header.aad());
     file.push(b'\n');
     file.extend_from_slice(&sealed);
-    std::fs::create_dir_all(dir(paths)).map_err(Failure::from)?;
+    ensure_dir(paths).map_err(Failure::from)?;
     fsutil::atomic_write(&cache_path(paths), &file, 0o600).map_err(Failure::from)
 }
 
@@ -178,7 +184,7 @@ pub fn wipe(paths: &AgentPaths) {
 
 /// Records that the server answered now.
 pub fn note_contact(paths: &AgentPaths) {
-    let _ = std::fs::create_dir_all(dir(paths));
+    let _ = ensure_dir(paths);
     let _ = fsutil::atomic_write(
         &contact_path(paths),
         crate::util::time::unix_now().to_string().as_bytes(),

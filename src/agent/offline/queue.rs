@@ -38,6 +38,7 @@ fn files(paths: &AgentPaths) -> Vec<PathBuf> {
 
 /// Queues a report, dropping the oldest beyond `MAX_QUEUED`.
 pub fn push(paths: &AgentPaths, report: &pb::RunReport) -> Result<(), Failure> {
+    super::ensure_dir(paths).map_err(Failure::from)?;
     std::fs::create_dir_all(dir(paths)).map_err(Failure::from)?;
     // Above the newest queued one and above the clock in microseconds: names sort oldest first
     // even for reports made within one millisecond, or after the queue was emptied.
