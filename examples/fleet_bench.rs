@@ -74,6 +74,16 @@ struct Args {
     /// then their digest
     #[argh(switch)]
     traits: bool,
+    /// what each cycle does: full (check-in with the whole bundle, ResolveSecrets, a report
+    /// listing every resource), steady (what a converged agent does: the check-in names the
+    /// bundle it holds and gets no resources, nothing resolved, a compact report) or mixed
+    /// (every twentieth cycle full, the rest steady); default full
+    #[argh(option, default = "String::from(\"full\")")]
+    mode: String,
+    /// pin the server to these CPUs (`taskset -c` syntax, e.g. 1) and the load generator to
+    /// the others, so the server's cost is measured alone
+    #[argh(option)]
+    server_cpus: Option<String>,
 }
 
 type Res<T> = Result<T, String>;
@@ -167,14 +177,23 @@ runs:
   reports_per_hour: 100000000
 ";
 
-fn start_server(vigo: &Path, base: &Path, extra: Option<&Path>) -> Res<Server> {
+fn start_server(vigo: &Path, base: &Path, extra: Option<&Path>, cpus: Option<&str>) -> Res<Server> {
     let config = base.join("server.yaml");
     let extra = match extra {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => String::new(),
     };
     std::fs::write(&config, format!("{BENCH_SERVER_CONFIG}{extra}")).map_err(err)?;
-    let mut child = Command::new(vigo)
+    // `taskset` execs the server: the child's pid is the server's.
+    let mut command = match cpus {
+        Some(list) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", list]).arg(vigo);
+            c
+        }
+        None => Command::new(vigo),
+    };
+    let mut child = command
         .args(["server", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .env("VIGO_BASE_DIR", base)
@@ -209,6 +228,36 @@ fn start_server(vigo: &Path, base: &Path, extra: Option<&Path>) -> Res<Server> {
             .ok_or(line.clone())
     };
     Ok(Server { agent: field("agent=")?, api: field("api=")?, child })
+}
+
+/// CPU numbers of a `taskset -c` list (`1`, `0,2`, `1-3`).
+fn cpu_list(text: &str) -> Res<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (a.trim().parse().map_err(err)?, b.trim().parse().map_err(err)?);
+        out.extend(a..=b);
+    }
+    Ok(out)
+}
+
+/// Pins every thread of this process (the load generator) to the CPUs not in `server`.
+fn pin_self_away_from(server: &str) -> Res<()> {
+    let taken = cpu_list(server)?;
+    let all = std::thread::available_parallelism().map_err(err)?.get();
+    let rest: Vec<String> = (0..all).filter(|c| !taken.contains(c)).map(|c| c.to_string()).collect();
+    if rest.is_empty() {
+        return Err(format!("--server-cpus {server} leaves no CPU for the load generator"));
+    }
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &rest.join(","), &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("taskset: {e}"))?;
+    if !status.success() {
+        return Err("taskset could not pin the load generator".into());
+    }
+    Ok(())
 }
 
 /// (peak RSS in MB, CPU seconds) of a process, from /proc.
@@ -335,6 +384,9 @@ struct Envoy {
     /// (JSON, hex SHA-256) with `--traits`, and whether the server has them.
     traits: Option<(String, String)>,
     traits_taken: bool,
+    /// The bundle this envoy holds after a cycle: (hash, secrets epoch, resource count, keys).
+    held: Option<(String, u64, u32, std::collections::BTreeSet<String>)>,
+    cycles_done: u64,
 }
 
 /// Traits shaped like an agent's (about 1.5 KB), different per envoy.
@@ -409,6 +461,8 @@ async fn enroll(
         tls: Arc::new(client_cfg(issued)?),
         traits: None,
         traits_taken: false,
+        held: None,
+        cycles_done: 0,
     })
 }
 
@@ -476,14 +530,21 @@ impl Envoy {
     }
 
     /// One check-in cycle, given up after 60 s (an answer that never comes is an error).
-    async fn cycle(&mut self, expect_keys: usize) -> Res<[u32; 3]> {
-        tokio::time::timeout(Duration::from_secs(60), self.cycle_calls(expect_keys))
+    async fn cycle(&mut self, expect_keys: usize, mode: Mode) -> Res<Latencies> {
+        let steady = match mode {
+            Mode::Full => false,
+            Mode::Steady => true,
+            Mode::Mixed => self.cycles_done % 20 != 0,
+        } && self.held.is_some();
+        self.cycles_done += 1;
+        tokio::time::timeout(Duration::from_secs(60), self.cycle_calls(expect_keys, steady))
             .await
             .map_err(|_| "cycle: no answer within 60 s".to_string())?
     }
 
-    /// One agent run against the server; returns the latency of each RPC in microseconds.
-    async fn cycle_calls(&mut self, expect_keys: usize) -> Res<[u32; 3]> {
+    /// One agent run against the server; returns the latency of each RPC in microseconds
+    /// (ResolveSecrets: None when the steady cycle had nothing to resolve).
+    async fn cycle_calls(&mut self, expect_keys: usize, steady: bool) -> Res<Latencies> {
         let us = |t: Instant| t.elapsed().as_micros().min(u32::MAX as u128) as u32;
         let mut body = pb::CheckInRequest { agent_version: "fleet-bench".into(), ..Default::default() };
         if let Some((text, digest)) = &self.traits {
@@ -492,6 +553,9 @@ impl Envoy {
                 body.traits_json = text.clone();
             }
         }
+        if steady {
+            body.last_bundle_hash = self.held.as_ref().map(|h| h.0.clone()).unwrap_or_default();
+        }
         let mut grpc = connect(self.addr, self.tls.clone()).await?;
         let req = self.envelope("CheckIn", body.encode_to_vec());
         let t = Instant::now();
@@ -499,19 +563,93 @@ impl Envoy {
         let lat_check_in = us(t);
         self.traits_taken = self.traits.is_some() && !answer.send_traits;
         let bundle = answer.bundle.ok_or("CheckIn: no bundle")?;
-        let mut keys = std::collections::BTreeSet::new();
-        for r in &bundle.resources {
-            let mut rest = std::str::from_utf8(&r.attributes_json).map_err(|_| "attributes are not UTF-8")?;
-            while let Some(at) = rest.find("__VIGO_SECRET__") {
-                let tail = &rest[at + 15..];
-                let end = tail.find("__END_VIGO_SECRET__").ok_or("unterminated marker")?;
-                keys.insert(tail[..end].to_string());
-                rest = &tail[end..];
+        let (keys, count) = if bundle.resources_omitted {
+            let held = self
+                .held
+                .as_ref()
+                .filter(|h| h.0 == bundle.bundle_hash)
+                .ok_or("resources left out of a bundle not held")?;
+            if !steady {
+                return Err("the server left out resources on a full cycle".into());
             }
-        }
+            (held.3.clone(), held.2)
+        } else {
+            if steady {
+                return Err("the server resent an unchanged bundle".into());
+            }
+            let mut keys = std::collections::BTreeSet::new();
+            for r in &bundle.resources {
+                let mut rest =
+                    std::str::from_utf8(&r.attributes_json).map_err(|_| "attributes are not UTF-8")?;
+                while let Some(at) = rest.find("__VIGO_SECRET__") {
+                    let tail = &rest[at + 15..];
+                    let end = tail.find("__END_VIGO_SECRET__").ok_or("unterminated marker")?;
+                    keys.insert(tail[..end].to_string());
+                    rest = &tail[end..];
+                }
+            }
+            (keys, bundle.resources.len() as u32)
+        };
         if keys.len() != expect_keys {
             return Err(format!("bundle names {} secrets, expected {expect_keys}", keys.len()));
         }
+        // A steady agent holds the values of this epoch already (its offline cache).
+        let held_epoch = self.held.as_ref().map(|h| h.1);
+        let lat_resolve = if steady && held_epoch == Some(bundle.secrets_epoch) {
+            None
+        } else {
+            Some(self.resolve(&mut grpc, &keys, bundle.secrets_epoch).await?)
+        };
+        let report = if steady {
+            pb::RunReport {
+                bundle_hash: bundle.bundle_hash.clone(),
+                started_ms: now_ms(),
+                duration_ms: 3,
+                status: "converged".into(),
+                secrets_epoch: bundle.secrets_epoch,
+                unchanged_omitted: count,
+                ..Default::default()
+            }
+        } else {
+            let results = bundle
+                .resources
+                .iter()
+                .map(|r| pb::ResourceResult {
+                    name: r.name.clone(),
+                    r#type: r.r#type.clone(),
+                    status: "unchanged".into(),
+                    ..Default::default()
+                })
+                .collect();
+            pb::RunReport {
+                bundle_hash: bundle.bundle_hash.clone(),
+                started_ms: now_ms(),
+                duration_ms: 3,
+                noop: false,
+                status: "converged".into(),
+                results,
+                secrets_epoch: bundle.secrets_epoch,
+                unchanged_omitted: 0,
+            }
+        };
+        let req = self.envelope(
+            "ReportRun",
+            pb::ReportRunRequest { report: Some(report), ..Default::default() }.encode_to_vec(),
+        );
+        let t = Instant::now();
+        grpc.report_run(req).await.map_err(|s| format!("ReportRun: {}", s.message()))?;
+        let lat_report = us(t);
+        self.held = Some((bundle.bundle_hash, bundle.secrets_epoch, count, keys));
+        Ok((lat_check_in, lat_resolve, lat_report))
+    }
+
+    /// ResolveSecrets for `keys`, the answer opened and counted; its latency in microseconds.
+    async fn resolve(
+        &mut self,
+        grpc: &mut VigoAgentClient<H2>,
+        keys: &std::collections::BTreeSet<String>,
+        epoch: u64,
+    ) -> Res<u32> {
         let private = ring::agreement::EphemeralPrivateKey::generate(
             &ring::agreement::X25519,
             &ring::rand::SystemRandom::new(),
@@ -519,9 +657,9 @@ impl Envoy {
         .map_err(err)?;
         let public = private.compute_public_key().map_err(err)?.as_ref().to_vec();
         let body = pb::ResolveSecretsRequest {
-            keys: keys.into_iter().collect(),
+            keys: keys.iter().cloned().collect(),
             reply_public_key: public.clone(),
-            secrets_epoch: bundle.secrets_epoch,
+            secrets_epoch: epoch,
         };
         let req = self.envelope("ResolveSecrets", body.encode_to_vec());
         let aad = resolve_aad(&self.id, req.sequence);
@@ -531,39 +669,35 @@ impl Envoy {
             .await
             .map_err(|s| format!("ResolveSecrets: {}", s.message()))?
             .into_inner();
-        let lat_resolve = us(t);
+        let lat = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
         let plain = open_sealed(private, &public, &aad, &sealed.sealed_values)
             .ok_or("sealed answer does not open")?;
         let values = pb::SecretValues::decode(plain.as_slice()).map_err(err)?;
-        if values.values.len() != expect_keys {
-            return Err(format!("{} values for {expect_keys} keys", values.values.len()));
+        if values.values.len() != keys.len() {
+            return Err(format!("{} values for {} keys", values.values.len(), keys.len()));
         }
-        let results = bundle
-            .resources
-            .iter()
-            .map(|r| pb::ResourceResult {
-                name: r.name.clone(),
-                r#type: r.r#type.clone(),
-                status: "unchanged".into(),
-                ..Default::default()
-            })
-            .collect();
-        let report = pb::RunReport {
-            bundle_hash: bundle.bundle_hash,
-            started_ms: now_ms(),
-            duration_ms: 3,
-            noop: false,
-            status: "converged".into(),
-            results,
-            secrets_epoch: bundle.secrets_epoch,
-        };
-        let req = self.envelope(
-            "ReportRun",
-            pb::ReportRunRequest { report: Some(report), ..Default::default() }.encode_to_vec(),
-        );
-        let t = Instant::now();
-        grpc.report_run(req).await.map_err(|s| format!("ReportRun: {}", s.message()))?;
-        Ok([lat_check_in, lat_resolve, us(t)])
+        Ok(lat)
+    }
+}
+
+/// Check-in, ResolveSecrets (None: skipped) and ReportRun latencies of one cycle, in µs.
+type Latencies = (u32, Option<u32>, u32);
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    Full,
+    Steady,
+    Mixed,
+}
+
+impl Mode {
+    fn parse(text: &str) -> Res<Mode> {
+        match text {
+            "full" => Ok(Mode::Full),
+            "steady" => Ok(Mode::Steady),
+            "mixed" => Ok(Mode::Mixed),
+            other => Err(format!("--mode {other:?}: use full, steady or mixed")),
+        }
     }
 }
 
@@ -609,7 +743,10 @@ async fn run(a: Args) -> Res<()> {
     write_config(&base.join("config"), n, r, s)?;
 
     let t = Instant::now();
-    let mut server = start_server(&vigo, &base, a.extra_config.as_deref())?;
+    if let Some(list) = &a.server_cpus {
+        pin_self_away_from(list)?;
+    }
+    let mut server = start_server(&vigo, &base, a.extra_config.as_deref(), a.server_cpus.as_deref())?;
     let startup_s = t.elapsed().as_secs_f64();
     let pid = server.child.id();
     let outcome = measure(&a, &base, &mut server, n, s, startup_s).await;
@@ -682,6 +819,7 @@ async fn measure(
     let (_, cpu1) = proc_usage(pid);
     eprintln!("fleet_bench: enrolled {n} envoys in {enroll_s:.1}s");
 
+    let mode = Mode::parse(&a.mode)?;
     // Cycles: worker w owns envoys w, w+C, ... so no envoy ever has two requests in flight.
     let c = a.concurrency.clamp(1, n);
     let mut groups: Vec<Vec<Envoy>> = (0..c).map(|_| Vec::new()).collect();
@@ -703,7 +841,7 @@ async fn measure(
             let (base, duration) = (base_owned.clone(), a.duration);
             tokio::spawn(async move {
                 for e in group.iter_mut() {
-                    if let Err(msg) = e.cycle(s).await {
+                    if let Err(msg) = e.cycle(s, Mode::Full).await {
                         if warm_errors.fetch_add(1, Ordering::SeqCst) < 3 {
                             eprintln!("fleet_bench: warm-up error: {msg}");
                         }
@@ -725,10 +863,12 @@ async fn measure(
                         if Instant::now() >= deadline {
                             break 'outer;
                         }
-                        match e.cycle(s).await {
-                            Ok(l) => {
+                        match e.cycle(s, mode).await {
+                            Ok((ci, resolve, report)) => {
                                 mine.cycles += 1;
-                                (0..3).for_each(|k| mine.lat[k].push(l[k]));
+                                mine.lat[0].push(ci);
+                                mine.lat[1].extend(resolve);
+                                mine.lat[2].push(report);
                             }
                             Err(msg) => {
                                 mine.errors += 1;
@@ -767,7 +907,7 @@ async fn measure(
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM envoy_traits", [], |r| r.get(0)))
         .map_err(err)?;
     Ok(json!({
-        "bench": "fleet", "traits": a.traits, "traits_stored": traits_stored,
+        "bench": "fleet", "mode": a.mode, "server_cpus": a.server_cpus, "traits": a.traits, "traits_stored": traits_stored,
         "envoys": n, "resources": a.resources, "secrets": s, "concurrency": c, "duration_s": elapsed,
         "server_startup_s": startup_s,
         "publish_s": publish_s,

@@ -95,3 +95,57 @@ fn b64(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+fn captured(f: &Fleet, method_and_direction: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(f.capture_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(&format!("-{method_and_direction}.bin")))
+        .collect();
+    files.sort();
+    files
+}
+
+/// What a converged fleet does every interval: the check-in names the bundle the agent holds,
+/// the server leaves the resources out, nothing is resolved (the values of this epoch are
+/// kept), and the converged run is reported as a count. Drift is still corrected from the
+/// kept resources.
+#[test]
+fn a_converged_agent_is_not_sent_its_bundle_again_and_resolves_nothing() {
+    let mut f = Fleet::new("steady");
+    f.write_config(&[
+        ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [app]\n"),
+        (
+            "modules/app.vgo",
+            "resources:\n  - {name: plain, type: file, target_path: /etc/plain, content: \"kept\\n\"}\n  - {name: cred, type: file, target_path: /etc/cred, content: \"secret:app/pw\", mode: \"0600\"}\n",
+        ),
+    ]);
+    f.set_secret("app/pw", CANARY);
+    f.start_server();
+    f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
+    let first_answer = std::fs::metadata(captured(&f, "CheckIn-response").last().unwrap()).unwrap().len();
+    assert_eq!(captured(&f, "ResolveSecrets-request").len(), 1);
+
+    assert_code(&f.run_once("web1"), 0);
+    let steady_answer = std::fs::metadata(captured(&f, "CheckIn-response").last().unwrap()).unwrap().len();
+    assert!(steady_answer < first_answer / 2, "resources left out: {steady_answer} vs {first_answer} bytes");
+    assert_eq!(captured(&f, "ResolveSecrets-request").len(), 1, "the kept values of this epoch were used");
+    let runs = f.cli(&["runs", "list", "--envoy", "web1", "-o", "json"], "");
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let shown = f.cli(&["runs", "show", runs[0]["id"].as_str().unwrap(), "-o", "json"], "");
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        (shown["status"].as_str(), shown["unchanged_omitted"].as_u64()),
+        (Some("converged"), Some(2)),
+        "{shown}"
+    );
+
+    // Drift behind Vigo's back is corrected from the kept resources, secret included.
+    let root = f.root("web1");
+    std::fs::remove_file(root.join("etc/cred")).unwrap();
+    assert_code(&f.run_once("web1"), 0);
+    assert_eq!(std::fs::read_to_string(root.join("etc/cred")).unwrap(), CANARY);
+    assert_eq!(captured(&f, "ResolveSecrets-request").len(), 1);
+}

@@ -113,6 +113,9 @@ pub struct SignedClient {
     identity: Ed25519Identity,
     pub state: AgentState,
     paths: AgentPaths,
+    /// The hash of the bundle this agent holds, sent at check-in so that the server leaves the
+    /// resources out when they are the same ("" asks for them whole).
+    pub held_bundle_hash: String,
 }
 
 impl SignedClient {
@@ -141,6 +144,7 @@ impl SignedClient {
             identity,
             state,
             paths: paths.clone(),
+            held_bundle_hash: String::new(),
         })
     }
 
@@ -211,7 +215,7 @@ impl SignedClient {
             traits_json: traits.json.clone(),
             traits_digest: traits.digest.clone(),
             agent_version: crate::release::version().into(),
-            last_bundle_hash: String::new(),
+            last_bundle_hash: self.held_bundle_hash.clone(),
             ca_bundle_sha256: self.ca_bundle_sha256.clone(),
             binary_status: super::selfcheck::binary_status(&self.paths),
             hardening: super::selfcheck::hardening(),

@@ -28,6 +28,18 @@ pub struct SecretCache {
 }
 
 impl SecretCache {
+    /// Takes values kept from an earlier run of this same epoch (the offline cache): a steady
+    /// run then resolves nothing.
+    pub fn adopt(&mut self, values: BTreeMap<String, SecretBytes>, epoch: u64) {
+        if epoch != self.epoch {
+            self.values.clear();
+            self.epoch = epoch;
+        }
+        for (k, v) in values {
+            self.values.entry(k).or_insert(v);
+        }
+    }
+
     pub async fn fill(
         &mut self,
         client: &mut SignedClient,
@@ -73,8 +85,25 @@ pub fn from_proto(b: &pb::PolicyBundle) -> Result<CompiledBundle, Failure> {
     Ok(CompiledBundle { envoy_name: b.envoy_name.clone(), resources })
 }
 
+/// The report as sent. A converged run whose every resource was unchanged is sent compact:
+/// the count instead of the list (what a steady fleet sends every interval).
 pub fn to_proto(r: &RunReport, bundle_hash: &str, epoch: u64) -> pb::RunReport {
+    let all_unchanged = r.status == engine::RunStatus::Converged
+        && r.results.iter().all(|x| x.status == engine::ResourceStatus::Unchanged);
+    if all_unchanged && !r.results.is_empty() {
+        return pb::RunReport {
+            bundle_hash: bundle_hash.to_string(),
+            started_ms: r.started_ms,
+            duration_ms: r.duration_ms,
+            noop: r.noop,
+            status: r.status.as_str().to_string(),
+            secrets_epoch: epoch,
+            results: Vec::new(),
+            unchanged_omitted: u32::try_from(r.results.len()).unwrap_or(u32::MAX),
+        };
+    }
     pb::RunReport {
+        unchanged_omitted: 0,
         bundle_hash: bundle_hash.to_string(),
         started_ms: r.started_ms,
         duration_ms: r.duration_ms,
@@ -182,6 +211,9 @@ async fn cycle(
     offline: &mut bool,
 ) -> Result<RunReport, Failure> {
     let started_ms = crate::util::time::unix_now_millis();
+    // Name the bundle kept from the last run: an unchanged one is not sent again.
+    client.held_bundle_hash =
+        super::offline::held_bundle_hash(paths, &client.state.envoy_id).unwrap_or_default();
     let checked_in = client.check_in().await;
     if let Err(failure) = &checked_in {
         // A new binary that cannot check in goes back to the previous one (and runs it).
@@ -218,7 +250,7 @@ async fn cycle(
     if let Err(f) = super::renew::follow(client, &answer, paths).await {
         tracing::warn!(error = %f.message, "certificate upkeep failed; will retry at the next check-in");
     }
-    let bundle = answer.bundle.unwrap_or_default();
+    let bundle = with_resources(client, cache, paths, answer.bundle.unwrap_or_default()).await?;
     client.state.checkin_interval_secs = answer.checkin_interval_secs;
     *offer = answer.release;
     match apply_bundle(client, cache, req, paths, &bundle).await {
@@ -243,6 +275,40 @@ async fn cycle(
                 tracing::warn!(error = %e.message, "could not report the aborted run to the server");
             }
             Err(failure)
+        }
+    }
+}
+
+/// The bundle with its resources: as sent, or, when the server left them out because this
+/// agent holds the bundle, from the kept copy (whose values then fill the secret cache, if
+/// the epoch is the same). A kept copy that cannot be used is asked for again, whole.
+async fn with_resources(
+    client: &mut SignedClient,
+    cache: &mut SecretCache,
+    paths: &AgentPaths,
+    sent: pb::PolicyBundle,
+) -> Result<pb::PolicyBundle, Failure> {
+    if !sent.resources_omitted {
+        return Ok(sent);
+    }
+    match super::offline::load(paths, client.identity(), &client.state.envoy_id) {
+        Ok(Some(kept)) if kept.bundle.bundle_hash == sent.bundle_hash => {
+            if kept.header.secrets_epoch == sent.secrets_epoch {
+                cache.adopt(kept.values, sent.secrets_epoch);
+            }
+            Ok(pb::PolicyBundle { resources: kept.bundle.resources, resources_omitted: false, ..sent })
+        }
+        _ => {
+            tracing::warn!("the kept bundle cannot be used; asking the server for it whole");
+            client.held_bundle_hash.clear();
+            let answer = client.check_in().await?;
+            let bundle = answer.bundle.unwrap_or_default();
+            if bundle.resources_omitted {
+                return Err(Failure::failed(
+                    "the server left out the resources of a bundle this agent does not hold",
+                ));
+            }
+            Ok(bundle)
         }
     }
 }
@@ -336,6 +402,7 @@ fn aborted_report(
     }
     let now = crate::util::time::unix_now_millis();
     pb::RunReport {
+        unchanged_omitted: 0,
         bundle_hash: bundle.bundle_hash.clone(),
         started_ms,
         duration_ms: u64::try_from(now - started_ms).unwrap_or_default(),

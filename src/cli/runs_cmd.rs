@@ -113,6 +113,7 @@ fn show_run(format: Format, v: &Value) -> CmdResult {
         "status": report["status"], "noop": report["noop"],
         "started_at": time_json(&report["started_ms"].as_i64().map(|ms| ms / 1000).into()),
         "duration_ms": report["duration_ms"], "resources": resources,
+        "unchanged_omitted": report["unchanged_omitted"].as_u64().unwrap_or(0),
     });
     if format == Format::Json {
         return output::show(format, &item, &[]);
@@ -129,7 +130,12 @@ fn show_run(format: Format, v: &Value) -> CmdResult {
     println!();
     let columns =
         [col("RESOURCE", "name"), col("TYPE", "type"), col("STATUS", "status"), col("MS", "duration_ms")];
-    output::list(format, resources.clone(), &columns, "no resources in this run")?;
+    let omitted = item["unchanged_omitted"].as_u64().unwrap_or(0);
+    if omitted > 0 && resources.is_empty() {
+        println!("{omitted} resources, all unchanged (a converged run reports them as a count)");
+    } else {
+        output::list(format, resources.clone(), &columns, "no resources in this run")?;
+    }
     for r in &resources {
         for (what, field) in
             [("error", "error"), ("guardrail", "guardrail"), ("diff", "diff"), ("output", "output")]

@@ -285,7 +285,12 @@ impl AgentService {
             .await?;
         s.status.note_checkin(crate::util::time::unix_now());
         let bundle = s.bundle_for(&v.envoy.id, &v.envoy.name).map_err(Status::failed_precondition)?;
-        let mut proto = bundle.message().map_err(Status::internal)?;
+        // An envoy that holds this bundle already is not sent its resources again.
+        let mut proto = if !body.last_bundle_hash.is_empty() && body.last_bundle_hash == bundle.bundle_hash {
+            bundle.message_without_resources(&v.envoy.name)
+        } else {
+            bundle.message().map_err(Status::internal)?
+        };
         proto.triggered = serde_json::from_str(&fresh.triggered).unwrap_or_default();
         proto.force_apply = fresh.force_apply;
         proto.secrets_epoch = s.secrets_epoch();

@@ -15,6 +15,13 @@ struct Report<'a> {
     secrets_epoch: u64,
     started_ms: i64,
     status: &'a str,
+    /// A converged run's unchanged results, counted instead of listed (absent when none were).
+    #[serde(skip_serializing_if = "is_zero")]
+    unchanged_omitted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -50,6 +57,7 @@ pub fn report_to_json(r: &pb::RunReport) -> String {
         secrets_epoch: r.secrets_epoch,
         started_ms: r.started_ms,
         status: &r.status,
+        unchanged_omitted: r.unchanged_omitted,
     };
     serde_json::to_string(&report).unwrap_or_default()
 }

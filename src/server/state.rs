@@ -22,6 +22,7 @@ pub struct EnvoyBundle {
     /// decode from it shares the attribute blobs instead of copying them.
     encoded: Bytes,
     pub bundle_hash: String,
+    pub config_epoch: u64,
     pub resource_count: usize,
     pub entitled: BTreeSet<String>,
     /// (resource name, watched keys) for rotation.
@@ -429,6 +430,18 @@ impl EnvoyBundle {
         <pb::PolicyBundle as prost::Message>::decode(self.encoded.clone())
             .map_err(|e| format!("cached bundle: {e}"))
     }
+
+    /// The message for an envoy that holds this bundle already (its check-in named the hash):
+    /// everything but the resources, which it applies from its own copy.
+    pub fn message_without_resources(&self, envoy_name: &str) -> pb::PolicyBundle {
+        pb::PolicyBundle {
+            envoy_name: envoy_name.to_string(),
+            bundle_hash: self.bundle_hash.clone(),
+            config_epoch: self.config_epoch,
+            resources_omitted: true,
+            ..Default::default()
+        }
+    }
 }
 
 fn to_envoy_bundle(compiled: &CompiledBundle, config_epoch: u64) -> Result<EnvoyBundle, String> {
@@ -461,10 +474,12 @@ fn to_envoy_bundle(compiled: &CompiledBundle, config_epoch: u64) -> Result<Envoy
         resources,
         triggered: vec![],
         force_apply: false,
+        resources_omitted: false,
     };
     Ok(EnvoyBundle {
         encoded: Bytes::from(prost::Message::encode_to_vec(&proto)),
         bundle_hash,
+        config_epoch,
         resource_count: compiled.resources.len(),
         entitled,
         watches,

@@ -121,10 +121,20 @@ pub fn store(
     fsutil::atomic_write(&cache_path(paths), &file, 0o600).map_err(Failure::from)
 }
 
-/// The header alone (for `vigo-agent status`); None without a cache.
+/// The header alone, read without the rest (`vigo-agent status`, every check-in); None
+/// without a cache.
 pub fn header(paths: &AgentPaths) -> Option<Header> {
-    let bytes = read_capped(&cache_path(paths)).ok()??;
-    split(&bytes).ok().map(|(h, _)| h)
+    use std::io::Read;
+    let file = std::fs::File::open(cache_path(paths)).ok()?;
+    let mut first = Vec::new();
+    file.take(8192).read_to_end(&mut first).ok()?;
+    split(&first).ok().map(|(h, _)| h)
+}
+
+/// The hash of the bundle kept for `envoy_id`, if any: what a check-in names so that an
+/// unchanged bundle is not sent again.
+pub fn held_bundle_hash(paths: &AgentPaths, envoy_id: &str) -> Option<String> {
+    header(paths).filter(|h| h.envoy_id == envoy_id).map(|h| h.bundle_hash)
 }
 
 fn read_capped(path: &Path) -> Result<Option<Vec<u8>>, Failure> {
