@@ -96,7 +96,7 @@ const MISTAKES: &[Case] = &[
         "Run `vigocli --help` for what each one does.\n")),
     case("vigo-agent", &["update"], 2, "", concat!(
         "error: unknown command \"update\" for `vigo-agent`\n",
-        "commands: enroll, run, resolve, apply, set-server, doctor, restore, traits\n",
+        "commands: enroll, run, resolve, apply, set-server, doctor, restore, traits, status\n",
         "Run `vigo-agent --help` for what each one does.\n")),
     case("vigo", &["cli", "frobnicate"], 2, "", concat!(
         "error: unknown command \"frobnicate\" for `vigo cli`\n",
