@@ -630,6 +630,7 @@ impl Envoy {
                 results,
                 secrets_epoch: bundle.secrets_epoch,
                 unchanged_omitted: 0,
+                task_results: Vec::new(),
             }
         };
         let req = self.envelope(

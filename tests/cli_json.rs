@@ -128,7 +128,17 @@ fn every_list_and_show_verb_prints_its_documented_json_fields() {
     let run = json(&f, &["runs", "show", r["id"].as_str().unwrap(), "-o", "json"]);
     assert_fields(
         &run,
-        &["id", "envoy", "received_at", "status", "noop", "started_at", "duration_ms", "resources"],
+        &[
+            "id",
+            "envoy",
+            "received_at",
+            "status",
+            "noop",
+            "started_at",
+            "duration_ms",
+            "resources",
+            "unchanged_omitted",
+        ],
     );
     let first = &run["resources"][0];
     assert_fields(first, &["name", "type", "status", "duration_ms", "diff", "error", "output"]);

@@ -80,7 +80,7 @@ fn config_validate_load_errors_are_all_printed() {
         err,
         "bad-load/modules/app.vgo:7:11: mode 644 is an integer; modes are strings like \"0644\" (quote it)\n\
          bad-load/modules/app.vgo:14:13: `yes` is a boolean in YAML 1.1 but a string here; quote it (\"yes\") if you mean the word, or write true/false\n\
-         bad-load/nodes.vgo:4:5: unknown key `colour` in an envoys entry; allowed keys: match, roles, vars, agent_version\n\
+         bad-load/nodes.vgo:4:5: unknown key `colour` in an envoys entry; allowed keys: match, roles, vars, agent_version, traits\n\
          error: 3 errors in bad-load\n"
     );
 }

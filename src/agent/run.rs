@@ -100,10 +100,12 @@ pub fn to_proto(r: &RunReport, bundle_hash: &str, epoch: u64) -> pb::RunReport {
             secrets_epoch: epoch,
             results: Vec::new(),
             unchanged_omitted: u32::try_from(r.results.len()).unwrap_or(u32::MAX),
+            task_results: Vec::new(),
         };
     }
     pb::RunReport {
         unchanged_omitted: 0,
+        task_results: Vec::new(),
         bundle_hash: bundle_hash.to_string(),
         started_ms: r.started_ms,
         duration_ms: r.duration_ms,
@@ -250,7 +252,18 @@ async fn cycle(
     if let Err(f) = super::renew::follow(client, &answer, paths).await {
         tracing::warn!(error = %f.message, "certificate upkeep failed; will retry at the next check-in");
     }
-    let bundle = with_resources(client, cache, paths, answer.bundle.unwrap_or_default()).await?;
+    // Ad-hoc tasks first: they are what someone is waiting for now. Their results go with
+    // this run's report, whatever becomes of the run.
+    let tasks = run_tasks(&answer.tasks, req, paths);
+    let bundle = match with_resources(client, cache, paths, answer.bundle.unwrap_or_default()).await {
+        Ok(b) => b,
+        Err(failure) => {
+            let mut aborted = aborted_report(&failure, &pb::PolicyBundle::default(), cache, started_ms);
+            aborted.task_results = scrubbed(tasks, cache);
+            let _ = client.report(aborted).await;
+            return Err(failure);
+        }
+    };
     client.state.checkin_interval_secs = answer.checkin_interval_secs;
     *offer = answer.release;
     match apply_bundle(client, cache, req, paths, &bundle).await {
@@ -265,18 +278,75 @@ async fn cycle(
             ) {
                 tracing::warn!(error = %e.message, "could not keep the bundle for offline runs");
             }
-            client.report(to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch)).await?;
+            let mut sent = to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch);
+            sent.task_results = scrubbed(tasks, cache);
+            client.report(sent).await?;
             Ok(report)
         }
         Err(failure) => {
             // The server must see this run too, or `runs list` hides the failure.
-            let aborted = aborted_report(&failure, &bundle, cache, started_ms);
+            let mut aborted = aborted_report(&failure, &bundle, cache, started_ms);
+            aborted.task_results = scrubbed(tasks, cache);
             if let Err(e) = client.report(aborted).await {
                 tracing::warn!(error = %e.message, "could not report the aborted run to the server");
             }
             Err(failure)
         }
     }
+}
+
+/// Runs the tasks the check-in handed out, in order, under this host's guardrails. A noop run
+/// changes nothing, so it runs none: each is reported as not run.
+fn run_tasks(
+    tasks: &[pb::Task],
+    req: &RunRequest,
+    paths: &AgentPaths,
+) -> Vec<(String, engine::task::TaskOutcome)> {
+    if tasks.is_empty() {
+        return Vec::new();
+    }
+    let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base);
+    tasks
+        .iter()
+        .map(|t| {
+            let outcome = match (&guardrails, req.noop) {
+                (_, true) => not_run("this run was a noop run"),
+                (Err(e), _) => not_run(&format!("the agent's guardrails could not be read: {e}")),
+                (Ok(g), false) => {
+                    tracing::info!(task = %t.id, "running an ad-hoc task");
+                    tokio::task::block_in_place(|| engine::task::run(&t.command, t.timeout_secs, g))
+                }
+            };
+            (t.id.clone(), outcome)
+        })
+        .collect()
+}
+
+fn not_run(why: &str) -> engine::task::TaskOutcome {
+    engine::task::TaskOutcome {
+        exit_code: None,
+        output: String::new(),
+        error: format!("not run: {why}"),
+        duration_ms: 0,
+    }
+}
+
+/// Task results as reported: output and error scrubbed of every value the agent holds.
+fn scrubbed(tasks: Vec<(String, engine::task::TaskOutcome)>, cache: &SecretCache) -> Vec<pb::TaskResult> {
+    let mut scrubber = crate::placeholder::Scrubber::new();
+    for (key, value) in &cache.values {
+        scrubber.add(key, value.expose());
+    }
+    tasks
+        .into_iter()
+        .map(|(task_id, o)| pb::TaskResult {
+            task_id,
+            exit_code: o.exit_code,
+            output: scrubber.scrub(&o.output),
+            error: scrubber.scrub(&o.error),
+            duration_ms: o.duration_ms,
+        })
+        .collect()
 }
 
 /// The bundle with its resources: as sent, or, when the server left them out because this
@@ -403,6 +473,7 @@ fn aborted_report(
     let now = crate::util::time::unix_now_millis();
     pb::RunReport {
         unchanged_omitted: 0,
+        task_results: Vec::new(),
         bundle_hash: bundle.bundle_hash.clone(),
         started_ms,
         duration_ms: u64::try_from(now - started_ms).unwrap_or_default(),
@@ -447,6 +518,11 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
                 engine::RunStatus::Failed => {
                     Err(Failure::failed("some resources failed; see the report above"))
                 }
+                // Converged, but without the server: a one-off run says so in its exit code.
+                _ if offline => Err(Failure::failed(
+                    "the server could not be reached: this run applied the bundle kept from the last \
+                     check-in, and its report waits to be sent (`vigo-agent status`)",
+                )),
                 _ => Ok(()),
             };
         }

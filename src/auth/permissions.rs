@@ -43,6 +43,8 @@ pub enum Permission {
     SecurityRead,
     /// `GET /metrics` (Prometheus): counts and timings, never a name or value of a secret.
     MetricsRead,
+    /// Ad-hoc tasks: run a command on envoys (`vigocli task run`).
+    TasksRun,
 }
 
 impl Permission {
@@ -66,6 +68,7 @@ impl Permission {
         Permission::SecretsList,
         Permission::SecurityRead,
         Permission::MetricsRead,
+        Permission::TasksRun,
     ];
 
     /// The name used in docs, errors and audit rows.
@@ -90,6 +93,7 @@ impl Permission {
             Permission::SecretsList => "secrets.list",
             Permission::SecurityRead => "security.read",
             Permission::MetricsRead => "metrics.read",
+            Permission::TasksRun => "tasks.run",
         }
     }
 }
@@ -179,6 +183,7 @@ mod tests {
             Permission::UsersManage,
             Permission::SessionsManage,
             Permission::MetricsRead,
+            Permission::TasksRun,
         ] {
             assert!(Role::Admin.allows(p));
             assert!(!Role::Viewer.allows(p), "{}", p.name());

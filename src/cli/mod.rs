@@ -20,6 +20,7 @@ mod runs_cmd;
 mod secrets_cmd;
 mod secrets_set;
 mod status_cmd;
+mod task_cmd;
 mod tls_cmd;
 mod users_cmd;
 
@@ -83,6 +84,7 @@ enum Command {
     Envoys(fleet_cmd::EnvoysArgs),
     Fleet(status_cmd::FleetArgs),
     Runs(runs_cmd::RunsArgs),
+    Task(task_cmd::TaskArgs),
     ApiTokens(fleet_cmd::ApiTokensArgs),
     Config(config_cmd::ConfigArgs),
     Tls(tls_cmd::TlsArgs),
@@ -171,6 +173,7 @@ fn run(ctx: &Context, command: Command) -> CmdResult {
         Command::Envoys(a) => fleet_cmd::envoys(ctx, a),
         Command::Fleet(a) => status_cmd::run(ctx, a),
         Command::Runs(a) => runs_cmd::runs(ctx, a),
+        Command::Task(a) => task_cmd::task(ctx, a),
         Command::ApiTokens(a) => fleet_cmd::api_tokens(ctx, a),
         Command::Config(c) => config_cmd::run(ctx, c),
         Command::Tls(a) => tls_cmd::run(ctx, a),

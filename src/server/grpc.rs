@@ -24,6 +24,20 @@ use crate::wire::{self, EnrollToken};
 
 /// Distinct keys one ResolveSecrets may ask for: far above any real bundle, and a bound on what
 /// a signed but hostile request can make the server look up and record.
+/// Task results one report may carry, and the output (and a quarter of it for the error) kept
+/// of each: the agent already keeps only the tail.
+const MAX_TASK_RESULTS: usize = 64;
+const MAX_TASK_OUTPUT: usize = 4096;
+
+/// The last `max` bytes of `text`, cut at a character boundary.
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
 const MAX_KEYS_PER_RESOLVE: usize = 4096;
 
 pub struct AgentService {
@@ -271,7 +285,7 @@ impl AgentService {
         // Traits are taken with the sequence number: a replayed check-in changes nothing.
         let (envoy_id, traits_json, digest) =
             (v.envoy.id.clone(), std::mem::take(&mut body.traits_json), body.traits_digest.clone());
-        let (fresh, send_traits) = s
+        let (fresh, send_traits, tasks_waiting) = s
             .write_fresh(&v, move |c, fresh| {
                 let send = if !traits_json.is_empty() {
                     store::traits::put(c, &envoy_id, &traits_json, &digest, unix_now())?;
@@ -280,11 +294,23 @@ impl AgentService {
                     !digest.is_empty()
                         && store::traits::digest(c, &envoy_id)?.as_deref() != Some(digest.as_str())
                 };
-                Ok((fresh, send))
+                let tasks_waiting = store::tasks::any_waiting(c, &envoy_id)?;
+                Ok((fresh, send, tasks_waiting))
             })
             .await?;
         s.status.note_checkin(crate::util::time::unix_now());
         let bundle = s.bundle_for(&v.envoy.id, &v.envoy.name).map_err(Status::failed_precondition)?;
+        // Ad-hoc tasks this envoy may start now, marked sent only once the answer is certain.
+        let tasks = match tasks_waiting {
+            true => {
+                let envoy_id = v.envoy.id.clone();
+                s.writes
+                    .write(move |c| store::tasks::hand_out(c, &envoy_id, unix_now()))
+                    .await
+                    .map_err(Status::internal)?
+            }
+            false => Vec::new(),
+        };
         // An envoy that holds this bundle already is not sent its resources again.
         let mut proto = if !body.last_bundle_hash.is_empty() && body.last_bundle_hash == bundle.bundle_hash {
             bundle.message_without_resources(&v.envoy.name)
@@ -314,6 +340,10 @@ impl AgentService {
             },
             release,
             send_traits,
+            tasks: tasks
+                .into_iter()
+                .map(|(id, command, timeout_secs)| pb::Task { id, command, timeout_secs })
+                .collect(),
         };
         capture::record(wire::METHOD_CHECK_IN, "response", &answer);
         Ok(Response::new(answer))
@@ -403,6 +433,11 @@ impl AgentService {
                 s.run_settings.reports_per_hour
             )));
         }
+        if report.task_results.len() > MAX_TASK_RESULTS {
+            return Err(Status::invalid_argument(format!(
+                "at most {MAX_TASK_RESULTS} task results in one report"
+            )));
+        }
         let run_id = crypto::uuid_v4().map_err(internal)?;
         let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
         let answer_id = run_id.clone();
@@ -421,6 +456,15 @@ impl AgentService {
             store::runs::insert(c, &run)?;
             if !report.noop {
                 store::envoys::mark_applied(c, &envoy_id, &report.bundle_hash)?;
+            }
+            for t in &report.task_results {
+                let outcome = store::tasks::Outcome {
+                    exit_code: t.exit_code.map(i64::from),
+                    output: tail(&t.output, MAX_TASK_OUTPUT),
+                    error: tail(&t.error, MAX_TASK_OUTPUT / 4),
+                    duration_ms: i64::try_from(t.duration_ms).unwrap_or(i64::MAX),
+                };
+                store::tasks::record(c, &t.task_id, &envoy_id, &outcome, unix_now())?;
             }
             Ok(())
         })

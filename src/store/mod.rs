@@ -21,6 +21,7 @@ pub mod runs;
 mod schema;
 pub mod sessions;
 pub mod sink_cursors;
+pub mod tasks;
 pub mod traits;
 pub mod users;
 

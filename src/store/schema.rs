@@ -188,4 +188,32 @@ pub const MIGRATIONS: &[&str] = &[
     // parsing 10,000 texts per query (store/traits.rs `condition`).
     "ALTER TABLE envoy_traits ADD COLUMN traits_jsonb BLOB;
     UPDATE envoy_traits SET traits_jsonb = jsonb(traits);",
+    // 14: ad-hoc tasks and each target envoy's run of one (store/tasks.rs).
+    "CREATE TABLE tasks (
+        id           TEXT PRIMARY KEY,
+        command      TEXT NOT NULL,
+        target       TEXT NOT NULL,
+        batch_size   INTEGER NOT NULL,
+        max_failures INTEGER NOT NULL,
+        timeout_secs INTEGER NOT NULL,
+        forced       INTEGER NOT NULL,
+        created_by   TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        stopped      TEXT
+    );
+    CREATE TABLE task_runs (
+        task_id     TEXT NOT NULL REFERENCES tasks(id),
+        envoy_id    TEXT NOT NULL,
+        envoy_name  TEXT NOT NULL,
+        batch       INTEGER NOT NULL,
+        state       TEXT NOT NULL,
+        exit_code   INTEGER,
+        output      TEXT NOT NULL DEFAULT '',
+        error       TEXT NOT NULL DEFAULT '',
+        duration_ms INTEGER,
+        sent_at     INTEGER,
+        done_at     INTEGER,
+        PRIMARY KEY (task_id, envoy_id)
+    );
+    CREATE INDEX task_runs_waiting ON task_runs(envoy_id, state);",
 ];

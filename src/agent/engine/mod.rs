@@ -30,6 +30,7 @@ mod rootfs;
 mod secret_files;
 mod service;
 mod systypes;
+pub mod task;
 mod user;
 mod userdb;
 

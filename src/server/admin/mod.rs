@@ -17,6 +17,7 @@ mod oidc_login;
 pub(crate) mod owned_tokens;
 mod runs;
 pub(crate) mod sessions;
+mod tasks;
 mod tls;
 pub(crate) mod tokens;
 pub(crate) mod users;
@@ -79,6 +80,9 @@ fn api_routes() -> Vec<(Route, MethodRouter<S>)> {
         (r(Method::POST, "/v1/config/freeze", P::ConfigPublish), post(history::freeze)),
         (r(Method::POST, "/v1/config/unfreeze", P::ConfigPublish), post(history::unfreeze)),
         (r(Method::POST, "/v1/secrets/rotated", P::SecretsRotate), post(config::secret_rotated)),
+        (r(Method::POST, "/v1/tasks", P::TasksRun), post(tasks::create)),
+        (r(Method::GET, "/v1/tasks", P::RunsRead), get(tasks::list)),
+        (r(Method::GET, "/v1/tasks/{id}", P::RunsRead), get(tasks::show)),
         (r(Method::GET, "/v1/runs", P::RunsRead), get(runs::list)),
         (r(Method::GET, "/v1/runs/{id}", P::RunsRead), get(runs::show)),
         (r(Method::GET, "/v1/audit", P::AuditRead), get(runs::audit_tail)),

@@ -1,0 +1,205 @@
+//! Ad-hoc tasks (`vigocli task run`): a command, the envoys it targets split into batches, and
+//! each envoy's result. An envoy is handed its run at check-in once every earlier batch of the
+//! task has finished and the task has not been stopped (too many failures).
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A task as created.
+#[derive(Debug, Clone)]
+pub struct NewTask<'a> {
+    pub id: &'a str,
+    pub command: &'a str,
+    pub target: &'a str,
+    pub batch_size: u32,
+    pub max_failures: u32,
+    pub timeout_secs: u32,
+    pub forced: bool,
+    pub created_by: &'a str,
+    pub created_at: i64,
+}
+
+/// One envoy's part in a task.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskRun {
+    pub envoy: String,
+    pub batch: u32,
+    /// waiting | sent | ok | failed
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub output: String,
+    pub error: String,
+    pub duration_ms: Option<i64>,
+}
+
+/// A task with its counts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskSummary {
+    pub id: String,
+    pub command: String,
+    pub target: String,
+    pub batch_size: u32,
+    pub max_failures: u32,
+    pub timeout_secs: u32,
+    pub forced: bool,
+    pub created_by: String,
+    pub created_at: i64,
+    pub stopped: Option<String>,
+    pub waiting: u64,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+}
+
+/// What an agent is handed: (task id, command, timeout).
+pub type Handout = (String, String, u32);
+
+/// Stores a task and its targets, `(envoy id, envoy name)` in batch order.
+pub fn create(conn: &Connection, t: &NewTask<'_>, targets: &[(String, String)]) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO tasks (id, command, target, batch_size, max_failures, timeout_secs, forced, created_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            t.id,
+            t.command,
+            t.target,
+            t.batch_size,
+            t.max_failures,
+            t.timeout_secs,
+            t.forced,
+            t.created_by,
+            t.created_at
+        ],
+    )?;
+    let mut insert = conn.prepare(
+        "INSERT INTO task_runs (task_id, envoy_id, envoy_name, batch, state) VALUES (?1, ?2, ?3, ?4, 'waiting')",
+    )?;
+    for (i, (id, name)) in targets.iter().enumerate() {
+        insert.execute(params![t.id, id, name, (i as u32) / t.batch_size.max(1)])?;
+    }
+    Ok(())
+}
+
+/// The runs `envoy_id` may start now, marked sent: its waiting runs of tasks not stopped whose
+/// earlier batches have all finished.
+pub fn hand_out(conn: &Connection, envoy_id: &str, now: i64) -> rusqlite::Result<Vec<Handout>> {
+    let due: Vec<Handout> = conn
+        .prepare_cached(
+            "SELECT t.id, t.command, t.timeout_secs FROM task_runs r JOIN tasks t ON t.id = r.task_id
+             WHERE r.envoy_id = ?1 AND r.state = 'waiting' AND t.stopped IS NULL
+               AND NOT EXISTS (SELECT 1 FROM task_runs p WHERE p.task_id = r.task_id AND p.batch < r.batch
+                               AND p.state IN ('waiting', 'sent'))
+             ORDER BY t.created_at, t.id",
+        )?
+        .query_map([envoy_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, _, _) in &due {
+        conn.execute(
+            "UPDATE task_runs SET state = 'sent', sent_at = ?3 WHERE task_id = ?1 AND envoy_id = ?2",
+            params![id, envoy_id, now],
+        )?;
+    }
+    Ok(due)
+}
+
+/// Whether an envoy has any task waiting (cheap: answered on every check-in).
+pub fn any_waiting(conn: &Connection, envoy_id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM task_runs WHERE envoy_id = ?1 AND state = 'waiting' LIMIT 1")?
+        .query_row([envoy_id], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+}
+
+/// What an envoy reported of one task.
+pub struct Outcome<'a> {
+    pub exit_code: Option<i64>,
+    pub output: &'a str,
+    pub error: &'a str,
+    pub duration_ms: i64,
+}
+
+/// Records one envoy's result for a run it was sent; stops the task once its failures pass
+/// `max_failures`. Results for runs not sent to this envoy are ignored (false).
+pub fn record(
+    conn: &Connection,
+    task_id: &str,
+    envoy_id: &str,
+    o: &Outcome<'_>,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let ok = o.exit_code == Some(0) && o.error.is_empty();
+    let changed = conn.execute(
+        "UPDATE task_runs SET state = ?3, exit_code = ?4, output = ?5, error = ?6, duration_ms = ?7, done_at = ?8
+         WHERE task_id = ?1 AND envoy_id = ?2 AND state = 'sent'",
+        params![task_id, envoy_id, if ok { "ok" } else { "failed" }, o.exit_code, o.output, o.error, o.duration_ms, now],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    conn.execute(
+        "UPDATE tasks SET stopped = 'more than ' || max_failures || ' envoys failed'
+         WHERE id = ?1 AND stopped IS NULL
+           AND (SELECT COUNT(*) FROM task_runs WHERE task_id = ?1 AND state = 'failed') > max_failures",
+        [task_id],
+    )?;
+    Ok(true)
+}
+
+const SUMMARY: &str =
+    "SELECT t.id, t.command, t.target, t.batch_size, t.max_failures, t.timeout_secs, t.forced,
+       t.created_by, t.created_at, t.stopped,
+       (SELECT COUNT(*) FROM task_runs r WHERE r.task_id = t.id AND r.state = 'waiting'),
+       (SELECT COUNT(*) FROM task_runs r WHERE r.task_id = t.id AND r.state = 'sent'),
+       (SELECT COUNT(*) FROM task_runs r WHERE r.task_id = t.id AND r.state = 'ok'),
+       (SELECT COUNT(*) FROM task_runs r WHERE r.task_id = t.id AND r.state = 'failed')
+     FROM tasks t";
+
+fn summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskSummary> {
+    Ok(TaskSummary {
+        id: r.get(0)?,
+        command: r.get(1)?,
+        target: r.get(2)?,
+        batch_size: r.get(3)?,
+        max_failures: r.get(4)?,
+        timeout_secs: r.get(5)?,
+        forced: r.get(6)?,
+        created_by: r.get(7)?,
+        created_at: r.get(8)?,
+        stopped: r.get(9)?,
+        waiting: r.get(10)?,
+        sent: r.get(11)?,
+        ok: r.get(12)?,
+        failed: r.get(13)?,
+    })
+}
+
+/// The latest tasks, newest first.
+pub fn list(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<TaskSummary>> {
+    conn.prepare(&format!("{SUMMARY} ORDER BY t.created_at DESC, t.rowid DESC LIMIT ?1"))?
+        .query_map([limit], summary)?
+        .collect()
+}
+
+/// One task and every envoy's run of it, by batch and name.
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<(TaskSummary, Vec<TaskRun>)>> {
+    let Some(task) = conn.query_row(&format!("{SUMMARY} WHERE t.id = ?1"), [id], summary).optional()? else {
+        return Ok(None);
+    };
+    let runs = conn
+        .prepare(
+            "SELECT envoy_name, batch, state, exit_code, output, error, duration_ms FROM task_runs
+             WHERE task_id = ?1 ORDER BY batch, envoy_name",
+        )?
+        .query_map([id], |r| {
+            Ok(TaskRun {
+                envoy: r.get(0)?,
+                batch: r.get(1)?,
+                state: r.get(2)?,
+                exit_code: r.get(3)?,
+                output: r.get(4)?,
+                error: r.get(5)?,
+                duration_ms: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some((task, runs)))
+}
