@@ -381,9 +381,16 @@ async fn malformed_requests_get_json_errors_too() {
     ];
     for (want, request) in &cases {
         let shown: String = request.chars().take(60).collect();
-        let answer = common::attack::admin_raw(&f.api_addr, request.as_bytes())
-            .await
-            .unwrap_or_else(|| panic!("no answer to {shown:?}"));
+        // The server answers an oversized head before it has read all of it and closes; when
+        // its reset overtakes our write, the answer is lost on the way: ask again (at most 3 times).
+        let mut answer = None;
+        for _ in 0..3 {
+            answer = common::attack::admin_raw(&f.api_addr, request.as_bytes()).await;
+            if answer.is_some() {
+                break;
+            }
+        }
+        let answer = answer.unwrap_or_else(|| panic!("no answer to {shown:?}"));
         assert_eq!(answer.status, *want, "{shown:?}: {answer:?}");
         assert!(answer.head.contains("content-type: application/json"), "{shown:?}: {answer:?}");
         assert!(answer.head.contains("x-content-type-options: nosniff"), "{shown:?}: {answer:?}");

@@ -22,13 +22,8 @@ fn run_count(f: &Fleet, name: &str) -> usize {
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap().as_array().unwrap().len()
 }
 
-fn holds(bytes: &[u8], text: &str) -> bool {
-    bytes.windows(text.len()).any(|w| w == text.as_bytes())
-}
-
-#[test]
-fn a_server_outage_converges_from_the_encrypted_cache_and_reports_later() {
-    let mut f = Fleet::new("offline");
+/// A plain file and a file holding a secret, for envoys named web*.
+fn write_app(f: &Fleet) {
     f.write_config(&[
         ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [app]\n"),
         (
@@ -37,6 +32,16 @@ fn a_server_outage_converges_from_the_encrypted_cache_and_reports_later() {
         ),
     ]);
     f.set_secret("app/pw", CANARY);
+}
+
+fn holds(bytes: &[u8], text: &str) -> bool {
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+#[test]
+fn a_server_outage_converges_from_the_encrypted_cache_and_reports_later() {
+    let mut f = Fleet::new("offline");
+    write_app(&f);
     f.start_server();
     f.enroll("web1");
     f.enroll("web2");
@@ -116,14 +121,7 @@ fn captured(f: &Fleet, method_and_direction: &str) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_converged_agent_is_not_sent_its_bundle_again_and_resolves_nothing() {
     let mut f = Fleet::new("steady");
-    f.write_config(&[
-        ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [app]\n"),
-        (
-            "modules/app.vgo",
-            "resources:\n  - {name: plain, type: file, target_path: /etc/plain, content: \"kept\\n\"}\n  - {name: cred, type: file, target_path: /etc/cred, content: \"secret:app/pw\", mode: \"0600\"}\n",
-        ),
-    ]);
-    f.set_secret("app/pw", CANARY);
+    write_app(&f);
     f.start_server();
     f.enroll("web1");
     assert_code(&f.run_once("web1"), 0);

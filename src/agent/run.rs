@@ -88,31 +88,12 @@ pub fn from_proto(b: &pb::PolicyBundle) -> Result<CompiledBundle, Failure> {
 /// The report as sent. A converged run whose every resource was unchanged is sent compact:
 /// the count instead of the list (what a steady fleet sends every interval).
 pub fn to_proto(r: &RunReport, bundle_hash: &str, epoch: u64) -> pb::RunReport {
-    let all_unchanged = r.status == engine::RunStatus::Converged
+    let compact = r.status == engine::RunStatus::Converged
+        && !r.results.is_empty()
         && r.results.iter().all(|x| x.status == engine::ResourceStatus::Unchanged);
-    if all_unchanged && !r.results.is_empty() {
-        return pb::RunReport {
-            bundle_hash: bundle_hash.to_string(),
-            started_ms: r.started_ms,
-            duration_ms: r.duration_ms,
-            noop: r.noop,
-            status: r.status.as_str().to_string(),
-            secrets_epoch: epoch,
-            results: Vec::new(),
-            unchanged_omitted: u32::try_from(r.results.len()).unwrap_or(u32::MAX),
-            task_results: Vec::new(),
-        };
-    }
-    pb::RunReport {
-        unchanged_omitted: 0,
-        task_results: Vec::new(),
-        bundle_hash: bundle_hash.to_string(),
-        started_ms: r.started_ms,
-        duration_ms: r.duration_ms,
-        noop: r.noop,
-        status: r.status.as_str().to_string(),
-        secrets_epoch: epoch,
-        results: r
+    let results = match compact {
+        true => Vec::new(),
+        false => r
             .results
             .iter()
             .map(|x| pb::ResourceResult {
@@ -125,6 +106,17 @@ pub fn to_proto(r: &RunReport, bundle_hash: &str, epoch: u64) -> pb::RunReport {
                 output: x.output.clone(),
             })
             .collect(),
+    };
+    pb::RunReport {
+        bundle_hash: bundle_hash.to_string(),
+        started_ms: r.started_ms,
+        duration_ms: r.duration_ms,
+        noop: r.noop,
+        status: r.status.as_str().to_string(),
+        secrets_epoch: epoch,
+        results,
+        unchanged_omitted: if compact { u32::try_from(r.results.len()).unwrap_or(u32::MAX) } else { 0 },
+        task_results: Vec::new(),
     }
 }
 
