@@ -80,7 +80,7 @@ Run `vigocli secrets set raw --help` for details.
 const MISTAKES: &[Case] = &[
     case("vigocli", &["frobnicate"], 2, "", concat!(
         "error: unknown command \"frobnicate\" for `vigocli`\n",
-        "commands: audit, secrets, tokens, envoys, fleet, runs, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
+        "commands: audit, secrets, tokens, envoys, fleet, runs, task, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
         "Run `vigocli --help` for what each one does.\n")),
     case("vigocli", &["secrets", "lsit"], 2, "", concat!(
         "error: unknown command \"lsit\" for `vigocli secrets`; did you mean `list`?\n",
@@ -92,7 +92,7 @@ const MISTAKES: &[Case] = &[
         "Run `vigocli secrets --help` for what each one does.\n")),
     case("vigocli", &["envoy", "list"], 2, "", concat!(
         "error: unknown command \"envoy\" for `vigocli`; did you mean `envoys`?\n",
-        "commands: audit, secrets, tokens, envoys, fleet, runs, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
+        "commands: audit, secrets, tokens, envoys, fleet, runs, task, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
         "Run `vigocli --help` for what each one does.\n")),
     case("vigo-agent", &["update"], 2, "", concat!(
         "error: unknown command \"update\" for `vigo-agent`\n",
@@ -100,12 +100,12 @@ const MISTAKES: &[Case] = &[
         "Run `vigo-agent --help` for what each one does.\n")),
     case("vigo", &["cli", "frobnicate"], 2, "", concat!(
         "error: unknown command \"frobnicate\" for `vigo cli`\n",
-        "commands: audit, secrets, tokens, envoys, fleet, runs, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
+        "commands: audit, secrets, tokens, envoys, fleet, runs, task, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
         "Run `vigo cli --help` for what each one does.\n")),
     // A word that does not look like a command name may be a value: it is not repeated.
     case("vigocli", &["Hunter2-golden!"], 2, "", concat!(
         "error: unknown command for `vigocli` (not repeated here: it does not look like a command name)\n",
-        "commands: audit, secrets, tokens, envoys, fleet, runs, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
+        "commands: audit, secrets, tokens, envoys, fleet, runs, task, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
         "Run `vigocli --help` for what each one does.\n")),
     case("vigocli", &["secrets", "set", "raw", "app/key", "Hunter2-golden"], 2, "", concat!(
         "error: one value too many for `vigocli secrets set raw` (not repeated here, in case it is a secret; ",
@@ -120,7 +120,7 @@ const MISTAKES: &[Case] = &[
     case("vigocli", &["secrets", "set", "--from-file", "value.txt", "app/key"], 2, "", SET_ADVICE),
     case("vigocli", &[], 2, "", concat!(
         "error: `vigocli` needs a command\n",
-        "commands: audit, secrets, tokens, envoys, fleet, runs, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
+        "commands: audit, secrets, tokens, envoys, fleet, runs, task, api-tokens, config, tls, webusers, sessions, auth, doctor, advisories, release, db, backup\n",
         "Run `vigocli --help` for what each one does.\n")),
     case("vigocli", &["secrets"], 2, "", concat!(
         "error: `vigocli secrets` needs a command\n",

@@ -414,7 +414,13 @@ fn concurrent_cli_writes_and_agent_check_ins_all_succeed_and_are_all_audited() {
     assert_eq!(sets, SETTERS * SETS);
     assert_eq!(rotated, SETTERS * SETS);
     assert_eq!(accessed, REVEALERS * REVEALS);
-    assert_eq!(resolved, 2 * RUNS, "one secret resolution per agent run");
+    // At most one per run: a run whose epoch did not move since the agent's last one uses the
+    // values it keeps (steady check-ins), and rotations keep moving it here.
+    assert!(
+        resolved > 0 && resolved <= 2 * RUNS,
+        "{resolved} secret resolutions for {} agent runs",
+        2 * RUNS
+    );
     let after = f.audit_verify_rows();
     assert_eq!(after - before, sets + rotated + accessed + resolved, "unexpected extra audit rows");
     for t in 0..SETTERS {

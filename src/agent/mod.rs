@@ -13,6 +13,7 @@ mod run;
 mod selfcheck;
 mod set_server;
 mod state;
+mod tasks;
 pub mod traits;
 mod update;
 

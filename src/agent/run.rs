@@ -246,12 +246,12 @@ async fn cycle(
     }
     // Ad-hoc tasks first: they are what someone is waiting for now. Their results go with
     // this run's report, whatever becomes of the run.
-    let tasks = run_tasks(&answer.tasks, req, paths);
+    let tasks = super::tasks::run(&answer.tasks, req.noop, paths);
     let bundle = match with_resources(client, cache, paths, answer.bundle.unwrap_or_default()).await {
         Ok(b) => b,
         Err(failure) => {
             let mut aborted = aborted_report(&failure, &pb::PolicyBundle::default(), cache, started_ms);
-            aborted.task_results = scrubbed(tasks, cache);
+            aborted.task_results = super::tasks::results(tasks, &cache.values);
             let _ = client.report(aborted).await;
             return Err(failure);
         }
@@ -271,74 +271,20 @@ async fn cycle(
                 tracing::warn!(error = %e.message, "could not keep the bundle for offline runs");
             }
             let mut sent = to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch);
-            sent.task_results = scrubbed(tasks, cache);
+            sent.task_results = super::tasks::results(tasks, &cache.values);
             client.report(sent).await?;
             Ok(report)
         }
         Err(failure) => {
             // The server must see this run too, or `runs list` hides the failure.
             let mut aborted = aborted_report(&failure, &bundle, cache, started_ms);
-            aborted.task_results = scrubbed(tasks, cache);
+            aborted.task_results = super::tasks::results(tasks, &cache.values);
             if let Err(e) = client.report(aborted).await {
                 tracing::warn!(error = %e.message, "could not report the aborted run to the server");
             }
             Err(failure)
         }
     }
-}
-
-/// Runs the tasks the check-in handed out, in order, under this host's guardrails. A noop run
-/// changes nothing, so it runs none: each is reported as not run.
-fn run_tasks(
-    tasks: &[pb::Task],
-    req: &RunRequest,
-    paths: &AgentPaths,
-) -> Vec<(String, engine::task::TaskOutcome)> {
-    if tasks.is_empty() {
-        return Vec::new();
-    }
-    let guardrails = engine::Guardrails::load(&paths.guardrails, &paths.base);
-    tasks
-        .iter()
-        .map(|t| {
-            let outcome = match (&guardrails, req.noop) {
-                (_, true) => not_run("this run was a noop run"),
-                (Err(e), _) => not_run(&format!("the agent's guardrails could not be read: {e}")),
-                (Ok(g), false) => {
-                    tracing::info!(task = %t.id, "running an ad-hoc task");
-                    tokio::task::block_in_place(|| engine::task::run(&t.command, t.timeout_secs, g))
-                }
-            };
-            (t.id.clone(), outcome)
-        })
-        .collect()
-}
-
-fn not_run(why: &str) -> engine::task::TaskOutcome {
-    engine::task::TaskOutcome {
-        exit_code: None,
-        output: String::new(),
-        error: format!("not run: {why}"),
-        duration_ms: 0,
-    }
-}
-
-/// Task results as reported: output and error scrubbed of every value the agent holds.
-fn scrubbed(tasks: Vec<(String, engine::task::TaskOutcome)>, cache: &SecretCache) -> Vec<pb::TaskResult> {
-    let mut scrubber = crate::placeholder::Scrubber::new();
-    for (key, value) in &cache.values {
-        scrubber.add(key, value.expose());
-    }
-    tasks
-        .into_iter()
-        .map(|(task_id, o)| pb::TaskResult {
-            task_id,
-            exit_code: o.exit_code,
-            output: scrubber.scrub(&o.output),
-            error: scrubber.scrub(&o.error),
-            duration_ms: o.duration_ms,
-        })
-        .collect()
 }
 
 /// The bundle with its resources: as sent, or, when the server left them out because this

@@ -459,7 +459,7 @@ impl AgentService {
             }
             for t in &report.task_results {
                 let outcome = store::tasks::Outcome {
-                    exit_code: t.exit_code.map(i64::from),
+                    exit_code: t.exited.then_some(i64::from(t.exit_code)),
                     output: tail(&t.output, MAX_TASK_OUTPUT),
                     error: tail(&t.error, MAX_TASK_OUTPUT / 4),
                     duration_ms: i64::try_from(t.duration_ms).unwrap_or(i64::MAX),

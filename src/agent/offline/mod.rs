@@ -87,7 +87,8 @@ fn key(identity: &Ed25519Identity) -> Result<MasterKey, Failure> {
     MasterKey::from_bytes(&bytes).map_err(|e| Failure::failed(e.to_string()))
 }
 
-/// Replaces the cache with `bundle` and the values of exactly the keys it is entitled to.
+/// Replaces the cache with `bundle` and the values of exactly the keys it is entitled to,
+/// unless it holds that bundle under that epoch already.
 pub fn store(
     paths: &AgentPaths,
     identity: &Ed25519Identity,
@@ -95,6 +96,16 @@ pub fn store(
     bundle: &pb::PolicyBundle,
     values: &BTreeMap<String, SecretBytes>,
 ) -> Result<(), Failure> {
+    // The same bundle under the same epoch is entitled to the same values: nothing to write
+    // (a steady agent would otherwise rewrite and fsync the cache every interval).
+    let same = |h: &Header| {
+        h.envoy_id == envoy_id
+            && h.bundle_hash == bundle.bundle_hash
+            && h.secrets_epoch == bundle.secrets_epoch
+    };
+    if header(paths).is_some_and(|h| same(&h)) {
+        return Ok(());
+    }
     let entitled = super::run::from_proto(bundle)?.entitled_keys()?;
     let header = Header {
         envoy_id: envoy_id.to_string(),
