@@ -304,8 +304,12 @@ impl AgentService {
         let tasks = match tasks_waiting {
             true => {
                 let envoy_id = v.envoy.id.clone();
+                let grace = store::tasks::grace_secs(s.checkin_interval_secs);
                 s.writes
-                    .write(move |c| store::tasks::hand_out(c, &envoy_id, unix_now()))
+                    .write(move |c| {
+                        store::tasks::expire(c, unix_now(), grace)?;
+                        store::tasks::hand_out(c, &envoy_id, unix_now())
+                    })
                     .await
                     .map_err(Status::internal)?
             }

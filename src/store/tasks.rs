@@ -79,6 +79,38 @@ pub fn create(conn: &Connection, t: &NewTask<'_>, targets: &[(String, String)]) 
     Ok(())
 }
 
+/// How long past its time limit a handed-out task may stay without a result before it counts
+/// as failed: two check-in intervals (the run that took it may be long) and ten minutes.
+pub fn grace_secs(checkin_interval_secs: u32) -> i64 {
+    2 * i64::from(checkin_interval_secs) + 600
+}
+
+/// Fails the runs sent longer ago than their time limit plus `grace_secs` without a result
+/// (the agent was killed, or its host went away): a batch must not wait for ever.
+pub fn expire(conn: &Connection, now: i64, grace_secs: i64) -> rusqlite::Result<usize> {
+    let expired = conn.execute(
+        "UPDATE task_runs SET state = 'failed', error = 'no result came back from the envoy', done_at = ?1
+         WHERE state = 'sent'
+           AND sent_at < ?1 - ?2 - (SELECT timeout_secs FROM tasks WHERE tasks.id = task_runs.task_id)",
+        params![now, grace_secs],
+    )?;
+    if expired > 0 {
+        stop_where_too_many_failed(conn, None)?;
+    }
+    Ok(expired)
+}
+
+/// Stops the task (or every task) whose failures passed its `max_failures`.
+fn stop_where_too_many_failed(conn: &Connection, task_id: Option<&str>) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE tasks SET stopped = 'more than ' || max_failures || ' envoys failed'
+         WHERE (?1 IS NULL OR id = ?1) AND stopped IS NULL
+           AND (SELECT COUNT(*) FROM task_runs WHERE task_id = tasks.id AND state = 'failed') > max_failures",
+        [task_id],
+    )?;
+    Ok(())
+}
+
 /// The runs `envoy_id` may start now, marked sent: its waiting runs of tasks not stopped whose
 /// earlier batches have all finished.
 pub fn hand_out(conn: &Connection, envoy_id: &str, now: i64) -> rusqlite::Result<Vec<Handout>> {
@@ -135,12 +167,7 @@ pub fn record(
     if changed == 0 {
         return Ok(false);
     }
-    conn.execute(
-        "UPDATE tasks SET stopped = 'more than ' || max_failures || ' envoys failed'
-         WHERE id = ?1 AND stopped IS NULL
-           AND (SELECT COUNT(*) FROM task_runs WHERE task_id = ?1 AND state = 'failed') > max_failures",
-        [task_id],
-    )?;
+    stop_where_too_many_failed(conn, Some(task_id))?;
     Ok(true)
 }
 
@@ -202,4 +229,61 @@ pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<(TaskSummary,
         })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(Some((task, runs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task<'a>(id: &'a str, batch_size: u32, max_failures: u32) -> NewTask<'a> {
+        NewTask {
+            id,
+            command: "true",
+            target: "web*",
+            batch_size,
+            max_failures,
+            timeout_secs: 60,
+            forced: false,
+            created_by: "test",
+            created_at: 1,
+        }
+    }
+
+    fn ran(code: i64) -> Outcome<'static> {
+        Outcome { exit_code: Some(code), output: "", error: "", duration_ms: 1 }
+    }
+
+    /// Batches open one after the other, a failure past the limit stops the rest, and a run
+    /// whose envoy never answers fails after its time limit and the grace, so that the next
+    /// batch is not held for ever.
+    #[test]
+    fn batches_open_in_order_failures_stop_them_and_silence_expires() {
+        let dir = std::env::temp_dir().join(format!("vigo-tasks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let conn = crate::store::open(&dir.join("t.db")).unwrap();
+        let targets: Vec<(String, String)> = (1..=3).map(|i| (format!("id{i}"), format!("web{i}"))).collect();
+        create(&conn, &task("t1", 1, 1), &targets).unwrap();
+        assert!(hand_out(&conn, "id2", 100).unwrap().is_empty(), "batch 2 waits for batch 1");
+        assert_eq!(hand_out(&conn, "id1", 100).unwrap().len(), 1);
+        assert!(hand_out(&conn, "id1", 101).unwrap().is_empty(), "handed out once");
+        assert!(record(&conn, "t1", "id1", &ran(0), 110).unwrap());
+        assert!(!record(&conn, "t1", "id1", &ran(0), 111).unwrap(), "one result per run");
+        assert_eq!(hand_out(&conn, "id2", 120).unwrap().len(), 1);
+        // web2's agent is killed: nothing comes back. Within limit and grace, batch 3 waits.
+        assert_eq!(expire(&conn, 120 + 60 + 600, 600).unwrap(), 0);
+        assert!(hand_out(&conn, "id3", 200).unwrap().is_empty());
+        assert_eq!(expire(&conn, 120 + 60 + 601, 600).unwrap(), 1);
+        // Failed, it counts as a failure (one is allowed here) and the gate opens.
+        let (summary, runs) = get(&conn, "t1").unwrap().unwrap();
+        assert_eq!((summary.ok, summary.failed), (1, 1));
+        assert!(runs[1].error.contains("no result"));
+        assert_eq!(hand_out(&conn, "id3", 900).unwrap().len(), 1);
+
+        create(&conn, &task("t2", 1, 0), &targets).unwrap();
+        assert_eq!(hand_out(&conn, "id1", 1000).unwrap().len(), 1);
+        assert!(record(&conn, "t2", "id1", &ran(7), 1001).unwrap());
+        assert!(get(&conn, "t2").unwrap().unwrap().0.stopped.is_some());
+        assert!(hand_out(&conn, "id2", 1002).unwrap().is_empty(), "a stopped task hands out nothing");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -171,12 +171,22 @@ pub async fn create(
     Ok(Json(answer))
 }
 
+/// Runs whose envoy never answered count as failed before anything is shown.
+fn expire(s: &Server, conn: &rusqlite::Connection) -> Result<(), ApiError> {
+    store::tasks::expire(conn, unix_now(), store::tasks::grace_secs(s.checkin_interval_secs))?;
+    Ok(())
+}
+
 pub async fn list(State(s): S) -> ApiResult {
-    Ok(Json(json!({ "tasks": store::tasks::list(&s.db(), 100)? })))
+    let conn = s.db();
+    expire(&s, &conn)?;
+    Ok(Json(json!({ "tasks": store::tasks::list(&conn, 100)? })))
 }
 
 pub async fn show(State(s): S, PathParam(id): PathParam) -> ApiResult {
-    let (task, runs) = store::tasks::get(&s.db(), &id)?
-        .ok_or_else(|| ApiError::not_found("there is no task with that id"))?;
+    let conn = s.db();
+    expire(&s, &conn)?;
+    let (task, runs) =
+        store::tasks::get(&conn, &id)?.ok_or_else(|| ApiError::not_found("there is no task with that id"))?;
     Ok(Json(json!({ "task": task, "runs": runs })))
 }
