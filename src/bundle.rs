@@ -50,6 +50,30 @@ impl CompiledResource {
 }
 
 impl CompiledBundle {
+    /// The bundle as the server sent it, back into this form (the agent's side of the wire).
+    pub fn from_wire(b: &crate::proto::v1::PolicyBundle) -> Result<CompiledBundle, String> {
+        let resources = b
+            .resources
+            .iter()
+            .map(|r| {
+                let attributes = match serde_json::from_slice(&r.attributes_json) {
+                    Ok(serde_json::Value::Object(m)) => m,
+                    _ => return Err(format!("resource {:?} has malformed attributes", r.name)),
+                };
+                Ok(CompiledResource {
+                    name: r.name.clone(),
+                    rtype: r.r#type.clone(),
+                    attributes,
+                    depends_on: r.depends_on.clone(),
+                    notify: r.notify.clone(),
+                    watch_secret: r.watch_secret.clone(),
+                    when: (!r.when.is_empty()).then(|| r.when.clone()),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CompiledBundle { envoy_name: b.envoy_name.clone(), resources })
+    }
+
     /// The keys this envoy may resolve: exactly those whose markers appear in its bundle.
     pub fn entitled_keys(&self) -> Result<BTreeSet<String>, PlaceholderError> {
         let mut keys = BTreeSet::new();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::client::SignedClient;
 use super::engine::{self, RunReport};
 use super::local_apply::{self, LocalApply};
-use crate::bundle::{CompiledBundle, CompiledResource};
+use crate::bundle::CompiledBundle;
 use crate::crypto::SecretBytes;
 use crate::exit::{CmdResult, Failure};
 use crate::paths::AgentPaths;
@@ -59,30 +59,6 @@ impl SecretCache {
         self.epoch = served_epoch.max(epoch);
         Ok(())
     }
-}
-
-/// The wire bundle back into the engine's input type.
-pub fn from_proto(b: &pb::PolicyBundle) -> Result<CompiledBundle, Failure> {
-    let resources = b
-        .resources
-        .iter()
-        .map(|r| {
-            let attributes = match serde_json::from_slice(&r.attributes_json) {
-                Ok(serde_json::Value::Object(m)) => m,
-                _ => return Err(Failure::failed(format!("resource {:?} has malformed attributes", r.name))),
-            };
-            Ok(CompiledResource {
-                name: r.name.clone(),
-                rtype: r.r#type.clone(),
-                attributes,
-                depends_on: r.depends_on.clone(),
-                notify: r.notify.clone(),
-                watch_secret: r.watch_secret.clone(),
-                when: (!r.when.is_empty()).then(|| r.when.clone()),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(CompiledBundle { envoy_name: b.envoy_name.clone(), resources })
 }
 
 /// The report as sent. A converged run whose every resource was unchanged is sent compact:
@@ -340,7 +316,7 @@ fn offline_cycle(
     };
     let age = crate::util::time::unix_now() - cached.header.stored_at;
     tracing::warn!(error = %unreachable.message, cached_secs_ago = age, "applying the bundle kept from the last check-in");
-    let compiled = from_proto(&cached.bundle)?;
+    let compiled = CompiledBundle::from_wire(&cached.bundle).map_err(Failure::failed)?;
     let how = LocalApply { root: req.root.clone(), noop: req.noop, triggered: BTreeSet::new() };
     let report = tokio::task::block_in_place(|| local_apply::apply(paths, &compiled, &cached.values, how))?;
     let proto = to_proto(&report, &cached.header.bundle_hash, cached.header.secrets_epoch);
@@ -384,7 +360,7 @@ async fn apply_bundle(
     if bundle.bundle_hash.is_empty() && bundle.resources.is_empty() && bundle.envoy_name.is_empty() {
         return Err(Failure::failed("the server sent no bundle"));
     }
-    let compiled = from_proto(bundle)?;
+    let compiled = CompiledBundle::from_wire(bundle).map_err(Failure::failed)?;
     let keys = compiled.entitled_keys()?;
     cache.fill(client, &keys, bundle.secrets_epoch).await?;
     let how = LocalApply {

@@ -106,7 +106,8 @@ pub fn store(
     if header(paths).is_some_and(|h| same(&h)) {
         return Ok(());
     }
-    let entitled = super::run::from_proto(bundle)?.entitled_keys()?;
+    let entitled =
+        crate::bundle::CompiledBundle::from_wire(bundle).map_err(Failure::failed)?.entitled_keys()?;
     let header = Header {
         envoy_id: envoy_id.to_string(),
         bundle_hash: bundle.bundle_hash.clone(),
