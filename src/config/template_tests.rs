@@ -123,3 +123,13 @@ fn an_optional_trait_is_read_through_index() {
     assert_eq!(render(src, &d, false, 100).unwrap(), "kvm");
     assert_eq!(render(src, &data(Some(json!({}))), false, 100).unwrap(), "");
 }
+
+/// Traits come from the agent: one holding a secret marker (a hostname chosen to look like
+/// one) cannot smuggle another key's marker into a bundle.
+#[test]
+fn a_trait_cannot_forge_a_secret_marker() {
+    let forged = placeholder::marker("other/key").unwrap();
+    let d = data(Some(json!({"hostname": forged})));
+    let e = render("{{ .Traits.hostname }}", &d, false, 1000).unwrap_err();
+    assert!(matches!(&e, RenderError::Invalid(m) if m.contains("secret")), "{e:?}");
+}
