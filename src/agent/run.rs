@@ -28,6 +28,15 @@ pub struct SecretCache {
 }
 
 impl SecretCache {
+    /// A scrubber of every value held, for text that leaves the agent.
+    pub fn scrubber(&self) -> crate::placeholder::Scrubber {
+        let mut scrubber = crate::placeholder::Scrubber::new();
+        for (key, value) in &self.values {
+            scrubber.add(key, value.expose());
+        }
+        scrubber
+    }
+
     /// Takes values kept from an earlier run of this same epoch (the offline cache): a steady
     /// run then resolves nothing.
     pub fn adopt(&mut self, values: BTreeMap<String, SecretBytes>, epoch: u64) {
@@ -227,7 +236,7 @@ async fn cycle(
         Ok(b) => b,
         Err(failure) => {
             let mut aborted = aborted_report(&failure, &pb::PolicyBundle::default(), cache, started_ms);
-            aborted.task_results = super::tasks::results(tasks, &cache.values);
+            aborted.task_results = super::tasks::results(tasks, &cache.scrubber());
             let _ = client.report(aborted).await;
             return Err(failure);
         }
@@ -247,14 +256,14 @@ async fn cycle(
                 tracing::warn!(error = %e.message, "could not keep the bundle for offline runs");
             }
             let mut sent = to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch);
-            sent.task_results = super::tasks::results(tasks, &cache.values);
+            sent.task_results = super::tasks::results(tasks, &cache.scrubber());
             client.report(sent).await?;
             Ok(report)
         }
         Err(failure) => {
             // The server must see this run too, or `runs list` hides the failure.
             let mut aborted = aborted_report(&failure, &bundle, cache, started_ms);
-            aborted.task_results = super::tasks::results(tasks, &cache.values);
+            aborted.task_results = super::tasks::results(tasks, &cache.scrubber());
             if let Err(e) = client.report(aborted).await {
                 tracing::warn!(error = %e.message, "could not report the aborted run to the server");
             }
@@ -380,10 +389,7 @@ fn aborted_report(
     cache: &SecretCache,
     started_ms: i64,
 ) -> pb::RunReport {
-    let mut scrubber = crate::placeholder::Scrubber::new();
-    for (key, value) in &cache.values {
-        scrubber.add(key, value.expose());
-    }
+    let scrubber = cache.scrubber();
     let now = crate::util::time::unix_now_millis();
     pb::RunReport {
         unchanged_omitted: 0,

@@ -2,11 +2,9 @@
 //! is applied (`engine::task` runs each under this host's guardrails), and their results go with
 //! that run's report, scrubbed of every value the agent holds.
 
-use std::collections::BTreeMap;
-
 use super::engine::{self, task::TaskOutcome};
-use crate::crypto::SecretBytes;
 use crate::paths::AgentPaths;
+use crate::placeholder::Scrubber;
 use crate::proto::v1 as pb;
 
 /// Runs the tasks in order. A noop run changes nothing, so it runs none: each is reported as
@@ -36,15 +34,8 @@ fn not_run(why: &str) -> TaskOutcome {
     TaskOutcome { exit_code: None, output: String::new(), error: format!("not run: {why}"), duration_ms: 0 }
 }
 
-/// The results as reported: output and error scrubbed of every value in `values`.
-pub fn results(
-    tasks: Vec<(String, TaskOutcome)>,
-    values: &BTreeMap<String, SecretBytes>,
-) -> Vec<pb::TaskResult> {
-    let mut scrubber = crate::placeholder::Scrubber::new();
-    for (key, value) in values {
-        scrubber.add(key, value.expose());
-    }
+/// The results as reported: output and error scrubbed by `scrubber` (every value the agent holds).
+pub fn results(tasks: Vec<(String, TaskOutcome)>, scrubber: &Scrubber) -> Vec<pb::TaskResult> {
     tasks
         .into_iter()
         .map(|(task_id, o)| pb::TaskResult {

@@ -22,22 +22,13 @@ use crate::store::{self, enroll_tokens::Binding};
 use crate::util::time::unix_now;
 use crate::wire::{self, EnrollToken};
 
-/// Distinct keys one ResolveSecrets may ask for: far above any real bundle, and a bound on what
-/// a signed but hostile request can make the server look up and record.
 /// Task results one report may carry, and the output (and a quarter of it for the error) kept
 /// of each: the agent already keeps only the tail.
 const MAX_TASK_RESULTS: usize = 64;
 const MAX_TASK_OUTPUT: usize = 4096;
 
-/// The last `max` bytes of `text`, cut at a character boundary.
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
-}
-
+/// Distinct keys one ResolveSecrets may ask for: far above any real bundle, and a bound on what
+/// a signed but hostile request can make the server look up and record.
 const MAX_KEYS_PER_RESOLVE: usize = 4096;
 
 pub struct AgentService {
@@ -464,8 +455,8 @@ impl AgentService {
             for t in &report.task_results {
                 let outcome = store::tasks::Outcome {
                     exit_code: t.exited.then_some(i64::from(t.exit_code)),
-                    output: tail(&t.output, MAX_TASK_OUTPUT),
-                    error: tail(&t.error, MAX_TASK_OUTPUT / 4),
+                    output: crate::util::text::tail(&t.output, MAX_TASK_OUTPUT),
+                    error: crate::util::text::tail(&t.error, MAX_TASK_OUTPUT / 4),
                     duration_ms: i64::try_from(t.duration_ms).unwrap_or(i64::MAX),
                 };
                 store::tasks::record(c, &t.task_id, &envoy_id, &outcome, unix_now())?;

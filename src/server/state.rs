@@ -401,9 +401,10 @@ impl Server {
             return Ok(b.clone());
         }
         let traits: Option<serde_json::Value> = match digest {
-            Some(_) => crate::store::traits::get(&self.db(), envoy_id)
+            Some(_) => crate::store::traits::get_json(&self.db(), envoy_id)
                 .map_err(|e| e.to_string())?
-                .and_then(|(text, _)| serde_json::from_str(&text).ok()),
+                .map(|(traits, _)| traits)
+                .filter(|t| !t.is_null()),
             None => None,
         };
         let compiled = match &published.tree {

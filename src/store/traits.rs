@@ -34,6 +34,11 @@ pub fn get(conn: &Connection, envoy_id: &str) -> rusqlite::Result<Option<(String
     .optional()
 }
 
+/// The traits as JSON (null if the stored text does not parse) and when they were last sent.
+pub fn get_json(conn: &Connection, envoy_id: &str) -> rusqlite::Result<Option<(serde_json::Value, i64)>> {
+    Ok(get(conn, envoy_id)?.map(|(text, at)| (serde_json::from_str(&text).unwrap_or_default(), at)))
+}
+
 /// The SQL condition on `envoy_traits` that every (path, glob) in `wheres` holds — a dotted
 /// path into the traits object (`os.family`) and a glob (`*`, `?`, `[…]`) over its value as
 /// text — with its parameters, numbered from `first`.

@@ -116,6 +116,16 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// The last `max` bytes of `text` at most, cut at a character boundary (where a command's
+/// outcome usually is).
+pub fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
 /// Outside text as an error message may quote it: escaped like `escape_control` and cut to
 /// `EXCERPT_CHARS` characters (escapes included), with `…` when something was cut. An error must
 /// never replay a whole file, or a file's content that was not meant to be read at all.

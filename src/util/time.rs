@@ -72,6 +72,18 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     n.checked_mul(mult).ok_or_else(|| format!("duration {} is too large", shown()))
 }
 
+/// How long ago `t` was, in the largest unit that fits (`3 min ago`, `2 h ago`, `5 d ago`).
+pub fn ago(t: Option<i64>, now: i64) -> String {
+    let Some(t) = t else { return "never".into() };
+    let d = (now - t).max(0);
+    match d {
+        0..=59 => format!("{d} s ago"),
+        60..=3599 => format!("{} min ago", d / 60),
+        3600..=172_799 => format!("{} h ago", d / 3600),
+        _ => format!("{} d ago", d / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

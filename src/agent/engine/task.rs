@@ -23,7 +23,7 @@ pub fn run(command: &str, timeout_secs: u32, guardrails: &Guardrails) -> TaskOut
     let t = Instant::now();
     let outcome = |exit_code, output: String, error: String| TaskOutcome {
         exit_code,
-        output: tail(&output),
+        output: crate::util::text::tail(&output, OUTPUT_TAIL).to_string(),
         error,
         duration_ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
@@ -45,15 +45,6 @@ pub fn run(command: &str, timeout_secs: u32, guardrails: &Guardrails) -> TaskOut
         Ok(ran) => outcome(ran.code, ran.output, String::new()),
         Err(e) => outcome(None, String::new(), e),
     }
-}
-
-/// The last `OUTPUT_TAIL` bytes, cut at a character boundary.
-fn tail(text: &str) -> String {
-    let mut start = text.len().saturating_sub(OUTPUT_TAIL);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    text[start..].to_string()
 }
 
 #[cfg(test)]

@@ -237,18 +237,13 @@ pub fn print_status(paths: &AgentPaths, json: bool) -> crate::exit::CmdResult {
         println!("{}", serde_json::to_string_pretty(&status).map_err(|e| Failure::failed(e.to_string()))?);
         return Ok(());
     }
-    let ago = |secs: i64| match secs.max(0) {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
-    };
+    let ago = |t: i64| crate::util::time::ago(Some(t), now);
     match &cached {
         Some(h) => println!(
-            "cached bundle:   {} (secrets epoch {}), kept {} ago",
+            "cached bundle:   {} (secrets epoch {}), kept {}",
             &h.bundle_hash[..h.bundle_hash.len().min(16)],
             h.secrets_epoch,
-            ago(now - h.stored_at)
+            ago(h.stored_at)
         ),
         None => println!("cached bundle:   none (no run has applied a bundle from the server yet)"),
     }
@@ -260,7 +255,7 @@ pub fn print_status(paths: &AgentPaths, json: bool) -> crate::exit::CmdResult {
     };
     println!("queued reports:  {}{dropped}", queue::len(paths));
     match last_contact(paths) {
-        Some(t) => println!("last contact:    {} ago", ago(now - t)),
+        Some(t) => println!("last contact:    {}", ago(t)),
         None => println!("last contact:    never recorded"),
     }
     Ok(())

@@ -141,9 +141,8 @@ pub async fn show(State(s): S, PathParam(name): PathParam) -> ApiResult {
     let envoy = find(&s, &name)?;
     let bundle = s.bundle_for(&envoy.id, &envoy.name).ok();
     let status = store::fleet::state_of(&s.db(), stale_before(&s), &envoy.id)?;
-    let traits = store::traits::get(&s.db(), &envoy.id)?;
-    let (traits, traits_at) = match traits {
-        Some((text, at)) => (serde_json::from_str::<Value>(&text).unwrap_or(Value::Null), Some(at)),
+    let (traits, traits_at) = match store::traits::get_json(&s.db(), &envoy.id)? {
+        Some((traits, at)) => (traits, Some(at)),
         None => (Value::Null, None),
     };
     Ok(Json(json!({

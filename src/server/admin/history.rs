@@ -107,7 +107,7 @@ pub async fn trace(State(s): S, PathParam(envoy): PathParam) -> ApiResult {
         let conn = s.db();
         match crate::store::envoys::find(&conn, &envoy)? {
             Some(row) => {
-                crate::store::traits::get(&conn, &row.id)?.and_then(|(t, _)| serde_json::from_str(&t).ok())
+                crate::store::traits::get_json(&conn, &row.id)?.map(|(t, _)| t).filter(|t| !t.is_null())
             }
             None => None,
         }
