@@ -100,6 +100,8 @@ pub struct AgentPaths {
     pub server_override: Option<String>,
     /// The release public key file (the config file's `release.public_key_file`).
     pub release_key_file: PathBuf,
+    /// Whether `vigo-agent run` holds a push stream (the config file's `agent.push`).
+    pub push: bool,
 }
 
 impl AgentPaths {
@@ -114,6 +116,7 @@ impl AgentPaths {
             guardrails: base.join("guardrails.yaml"),
             lock: base.join("run.lock"),
             server_override: None,
+            push: true,
             release_key_file: PathBuf::from(crate::release::keys::DEFAULT_PUBLIC_KEY_FILE),
         }
     }

@@ -10,6 +10,7 @@ pub const METHOD_RESOLVE: &str = "ResolveSecrets";
 pub const METHOD_REPORT: &str = "ReportRun";
 pub const METHOD_RENEW: &str = "RenewCertificate";
 pub const METHOD_FETCH_RELEASE: &str = "FetchRelease";
+pub const METHOD_WATCH: &str = "Watch";
 
 /// How far a request's timestamp may be from the server's clock.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -34,6 +35,30 @@ pub fn signing_message(
     m.extend_from_slice(&timestamp_ms.to_be_bytes());
     m.extend_from_slice(&sequence.to_be_bytes());
     m.extend_from_slice(&crypto::sha256(payload));
+    m
+}
+
+const NUDGE_DOMAIN: &[u8] = b"vigo-nudge-v1";
+
+/// The exact bytes the server signs in a nudge (see `Nudge` in agent.proto): bound to one
+/// envoy, so a nudge cannot be replayed to another.
+pub fn nudge_message(
+    envoy_id: &str,
+    reason: &str,
+    timestamp_ms: i64,
+    sequence: u64,
+    spread_ms: u32,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(NUDGE_DOMAIN.len() + envoy_id.len() + reason.len() + 3 + 20);
+    m.extend_from_slice(NUDGE_DOMAIN);
+    m.push(0);
+    m.extend_from_slice(envoy_id.as_bytes());
+    m.push(0);
+    m.extend_from_slice(reason.as_bytes());
+    m.push(0);
+    m.extend_from_slice(&timestamp_ms.to_be_bytes());
+    m.extend_from_slice(&sequence.to_be_bytes());
+    m.extend_from_slice(&spread_ms.to_be_bytes());
     m
 }
 

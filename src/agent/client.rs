@@ -17,6 +17,19 @@ use crate::wire;
 /// Opens a channel to `server` (HOST:PORT) over our own rustls configuration. Reusing one
 /// `Arc<ClientConfig>` lets later connections resume their TLS session.
 pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Channel, Failure> {
+    connect_with(server, tls, |e| e.timeout(Duration::from_secs(60))).await
+}
+
+/// HTTP/2 PINGs on the Watch connection: they show the server the connection is alive (its
+/// idle cut-off counts them as traffic) and show the agent a server that went away.
+const WATCH_PING_EVERY: Duration = Duration::from_secs(30);
+const WATCH_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn connect_with(
+    server: &str,
+    tls: Arc<rustls::ClientConfig>,
+    tune: impl FnOnce(Endpoint) -> Endpoint,
+) -> Result<Channel, Failure> {
     let addr = crate::util::hosts::resolve(server).map_err(Failure::usage)?;
     let host = server
         .rsplit_once(':')
@@ -28,9 +41,8 @@ pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Cha
     let connector = tokio_rustls::TlsConnector::from(tls);
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| Failure::usage(e.to_string()))?
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60));
-    endpoint
+        .connect_timeout(Duration::from_secs(10));
+    tune(endpoint)
         .connect_with_connector(tower::service_fn(move |_uri| {
             let connector = connector.clone();
             let name = name.clone();
@@ -256,6 +268,27 @@ impl SignedClient {
             .await
             .map(|r| r.into_inner())
             .map_err(|s| status_failure("release fetch refused", s))
+    }
+
+    /// Opens the Watch stream on a connection of its own, kept alive by PINGs (the check-in
+    /// connection closes after each cycle). The client is returned with the stream: the
+    /// connection lives as long as both.
+    pub async fn open_watch(
+        &mut self,
+    ) -> Result<(VigoAgentClient<Channel>, tonic::Streaming<pb::Nudge>), Failure> {
+        let env = self.envelope(wire::METHOD_WATCH, pb::WatchRequest {}.encode_to_vec())?;
+        let channel = connect_with(&self.server, self.tls.clone(), |e| {
+            e.http2_keep_alive_interval(WATCH_PING_EVERY)
+                .keep_alive_timeout(WATCH_PING_TIMEOUT)
+                .keep_alive_while_idle(true)
+        })
+        .await?;
+        let mut client = VigoAgentClient::new(channel);
+        let answer = tokio::time::timeout(Duration::from_secs(30), client.watch(env))
+            .await
+            .map_err(|_| Failure::failed(format!("{UNREACHABLE}: no answer to Watch in 30 s")))?
+            .map_err(|s| status_failure("watch refused", s))?;
+        Ok((client, answer.into_inner()))
     }
 
     /// One ResolveSecrets call for all `keys`; the answer is opened with a one-shot X25519 key.

@@ -16,6 +16,7 @@ mod state;
 mod tasks;
 pub mod traits;
 mod update;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -212,6 +213,7 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
     let base = settings.base_dir(parsed.base_dir.as_deref(), paths::AGENT_DEFAULT_BASE);
     let mut paths = AgentPaths::new(&base);
     paths.server_override = settings.agent.server.clone();
+    paths.push = settings.agent.push;
     paths.release_key_file = settings.release.public_key_file();
     if let Err(e) = crate::release::tamper::forbid_core_dumps() {
         tracing::warn!(error = %e, "core dumps stay possible: a dump would hold secret values");

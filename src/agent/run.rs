@@ -417,6 +417,7 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
     let mut cache = SecretCache::default();
     // Cycles in a row that could not reach the server: they retry sooner, backing off.
     let mut unreachable_in_a_row: u32 = 0;
+    let mut watcher = (!req.once && paths.push).then(super::watch::Watcher::default);
     loop {
         let (mut offer, mut offline) = (None, false);
         let outcome = cycle(&mut client, &mut cache, &req, paths, &mut offer, &mut offline).await;
@@ -456,6 +457,9 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
             Err(f) if super::client::is_revocation(&f) => return Err(f),
             Err(f) => tracing::warn!(error = %f.message, "run failed; retrying at the next interval"),
         }
+        if let (Some(w), true) = (watcher.as_mut(), reached) {
+            w.ensure(&mut client, paths).await;
+        }
         let base = retry_after(u64::from(client.state.checkin_interval_secs.max(1)), unreachable_in_a_row);
         // ±10% jitter so a fleet restarted together does not check in together.
         let spread = (base / 10).max(1);
@@ -465,6 +469,7 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
         let wait = Duration::from_secs(base - spread.min(base) + jitter);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = nudged(&watcher) => {}
             // A stop request (systemd sends SIGTERM) that came during a run ends the loop here,
             // once that run has reported; `util::interrupt` cut the run itself short.
             _ = crate::util::interrupt::requested() => {
@@ -472,6 +477,14 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Resolves when the push stream (if any) says "check in now".
+async fn nudged(watcher: &Option<super::watch::Watcher>) {
+    match watcher {
+        Some(w) => w.nudged().await,
+        None => std::future::pending().await,
     }
 }
 

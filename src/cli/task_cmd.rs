@@ -104,9 +104,11 @@ pub fn task(ctx: &Context, a: TaskArgs) -> CmdResult {
             let forced = if v["forced"] == json!(true) { " (forced past the danger scanner)" } else { "" };
             match v["id"].as_str() {
                 Some(id) => println!(
-                    "task {id}: {} envoys in {} batches{forced}; `vigocli task status {id}` follows it",
+                    "task {id}: {} envoys in {} batches{forced}; {} of the first batch told to check in now, \
+                     the rest take it at their next check-in; `vigocli task status {id}` follows it",
                     v["targets"],
-                    batches.len()
+                    batches.len(),
+                    v["nudged"].as_u64().unwrap_or(0)
                 ),
                 None => println!(
                     "dry run: {} envoys in {} batches{forced}; nothing was created",

@@ -206,6 +206,42 @@ fn ring_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
     std::sync::Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The CA's key as a signer of short server statements (nudges), apart from certificates:
+/// agents already pin the CA, so they can check these with nothing new on disk. Every such
+/// statement starts with its own domain string, so none can pass for another.
+pub struct CaSigner(ring::signature::EcdsaKeyPair);
+
+impl CaSigner {
+    pub fn from_pem(key_pem: &str) -> Result<CaSigner, CryptoError> {
+        let der = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|_| CryptoError::BadKey("the CA key is not a PKCS#8 PEM key"))?;
+        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            der.secret_pkcs8_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|_| CryptoError::BadKey("the CA key is not an ECDSA P-256 key"))?;
+        Ok(CaSigner(pair))
+    }
+
+    /// ECDSA P-256 over SHA-256, as fixed-width `r || s`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let sig = self.0.sign(&ring::rand::SystemRandom::new(), message).map_err(|_| CryptoError::Random)?;
+        Ok(sig.as_ref().to_vec())
+    }
+}
+
+/// The ECDSA P-256 public key (SEC1 point) a certificate certifies, if it certifies one.
+pub fn p256_key_in_cert(cert_der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let spki = cert.public_key();
+    // id-ecPublicKey with the prime256v1 curve.
+    let is_p256 = spki.algorithm.algorithm.to_id_string() == "1.2.840.10045.2.1"
+        && spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string())
+            == Some("1.2.840.10045.3.1.7".into());
+    is_p256.then(|| spki.subject_public_key.data.to_vec())
+}
+
 /// When a certificate stops being valid, in Unix seconds.
 pub fn not_after(cert_der: &[u8]) -> Result<i64, CryptoError> {
     let (_, cert) =
@@ -312,5 +348,28 @@ mod tests {
         // Both CAs have the same name: only the signature tells them apart.
         let e = issued_by(&der(&srv.cert_pem), &der(&other.cert_pem)).unwrap_err();
         assert!(e.to_string().contains("BadSignature"), "{e}");
+    }
+
+    #[test]
+    fn a_ca_signature_checks_with_its_certificate_and_no_other() {
+        use crate::crypto::{verify_signature, PublicKeyParts, SignatureScheme};
+        let (ca, other) = (generate_ca(30).unwrap(), generate_ca(30).unwrap());
+        let key_of = |pem: &str| p256_key_in_cert(&certs_from_pem(pem).unwrap()[0]).unwrap();
+        let sig = CaSigner::from_pem(ca.key_pem.expose()).unwrap().sign(b"hello").unwrap();
+        let scheme = SignatureScheme::EcdsaP256Sha256;
+        verify_signature(&PublicKeyParts::EcdsaP256(key_of(&ca.cert_pem)), scheme, b"hello", &sig).unwrap();
+        assert!(verify_signature(
+            &PublicKeyParts::EcdsaP256(key_of(&other.cert_pem)),
+            scheme,
+            b"hello",
+            &sig
+        )
+        .is_err());
+        assert!(verify_signature(&PublicKeyParts::EcdsaP256(key_of(&ca.cert_pem)), scheme, b"hellO", &sig)
+            .is_err());
+        // An Ed25519 client certificate certifies no P-256 key.
+        let id = Ed25519Identity::generate().unwrap();
+        assert!(p256_key_in_cert(&self_signed_client_cert(&id, "x").unwrap()).is_none());
+        assert!(CaSigner::from_pem("not a key").is_err());
     }
 }

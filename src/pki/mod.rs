@@ -26,6 +26,8 @@ pub struct Pki {
     /// Hex pins of CAs that no envoy certificate should come from any longer.
     pub retiring_pins: Vec<String>,
     pub server: CertAndKey,
+    /// The active CA's key, ready to sign nudges (`server::nudges`).
+    pub ca_signer: x509::CaSigner,
 }
 
 fn read(path: &std::path::Path, hint: &str) -> Result<String, String> {
@@ -65,7 +67,10 @@ impl Pki {
             cert_pem: read(&paths.server_cert(), hint)?,
             key_pem: read_key(&paths.server_key(), hint)?,
         };
+        let ca_signer = x509::CaSigner::from_pem(ca_key.expose())
+            .map_err(|e| format!("{}: {e}; {hint}", paths.ca_key().display()))?;
         Ok(Pki {
+            ca_signer,
             ca: CertAndKey { cert_pem: active, key_pem: ca_key },
             ca_pin,
             bundle_sha256: crypto::sha256_hex(bundle.as_bytes()),

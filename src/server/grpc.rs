@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::capture;
 use super::metrics::Rpc;
+use super::nudges::NudgeStream;
 
 type ReleaseStream =
     std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ReleaseChunk, Status>> + Send + 'static>>;
@@ -437,6 +438,7 @@ impl AgentService {
         let (envoy_id, envoy_name) = (auth.envoy.id.clone(), auth.envoy.name.clone());
         let answer_id = run_id.clone();
         let outcome = report.status.clone();
+        let task_ids: Vec<String> = report.task_results.iter().map(|t| t.task_id.clone()).collect();
         s.write_fresh(&auth, move |c, _| {
             let run = store::runs::NewRun {
                 id: &run_id,
@@ -464,10 +466,21 @@ impl AgentService {
             Ok(())
         })
         .await?;
+        nudge_next_batches(s, task_ids.iter().map(String::as_str));
         s.metrics.run_reported(&outcome);
         let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
         Ok(Response::new(answer))
+    }
+
+    /// Opens the envoy's nudge stream once its envelope is good and fresh (the sequence is
+    /// advanced like any call's, so a captured Watch cannot be replayed).
+    async fn watch_rpc(&self, req: Request<pb::SignedRequest>) -> Result<Response<NudgeStream>, Status> {
+        let s = &self.server;
+        let v = s.verify(&req, wire::METHOD_WATCH)?;
+        let _: pb::WatchRequest = decode(&v.payload)?;
+        s.write_fresh(&v, |_, _| Ok(())).await?;
+        Ok(Response::new(s.nudges.stream(s.clone(), &v.envoy.id)))
     }
 
     /// A new certificate for the envoy's own key (the key cannot change: it is the identity),
@@ -586,6 +599,15 @@ impl VigoAgent for AgentService {
     }
 
     type FetchReleaseStream = ReleaseStream;
+    type WatchStream = NudgeStream;
+
+    /// Timed until the stream starts (it stays open for as long as the agent runs).
+    async fn watch(&self, req: Request<pb::SignedRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let started = std::time::Instant::now();
+        let result = self.watch_rpc(req).await;
+        self.server.metrics.rpc(Rpc::Watch, started, &result);
+        result
+    }
 
     /// Timed until the stream starts (the transfer itself is the agent's pace).
     async fn fetch_release(
@@ -596,6 +618,23 @@ impl VigoAgent for AgentService {
         let result = self.fetch_release_rpc(req).await;
         self.server.metrics.rpc(Rpc::FetchRelease, started, &result);
         result
+    }
+}
+
+/// Results that finished a task's batch let its next batch start: nudge those envoys now.
+fn nudge_next_batches<'a>(s: &Server, task_ids: impl Iterator<Item = &'a str>) {
+    let ids: std::collections::BTreeSet<&str> = task_ids.collect();
+    if ids.is_empty() || s.nudges.watching() == 0 {
+        return;
+    }
+    let conn = s.db();
+    for id in ids {
+        match store::tasks::startable_envoys(&conn, id) {
+            Ok(envoys) => {
+                s.nudges.nudge(envoys.iter().map(String::as_str), super::nudges::Reason::Task);
+            }
+            Err(e) => tracing::warn!(task = id, error = %e, "cannot find the envoys a task may start on"),
+        }
     }
 }
 

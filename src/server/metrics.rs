@@ -28,10 +28,11 @@ pub enum Rpc {
     ReportRun,
     RenewCertificate,
     FetchRelease,
+    Watch,
 }
 
-const RPCS: [&str; 6] =
-    ["Enroll", "CheckIn", "ResolveSecrets", "ReportRun", "RenewCertificate", "FetchRelease"];
+const RPCS: [&str; 7] =
+    ["Enroll", "CheckIn", "ResolveSecrets", "ReportRun", "RenewCertificate", "FetchRelease", "Watch"];
 /// How a request ended: answered, refused (the caller's fault: auth, replay, entitlement,
 /// limits, bad input), or failed (the server's).
 const RESULTS: [&str; 3] = ["ok", "refused", "error"];
@@ -40,7 +41,7 @@ const OUTCOMES: [&str; 3] = ["converged", "changed", "failed"];
 /// What the hot paths count.
 #[derive(Default)]
 pub struct ServerMetrics {
-    rpc: [Histogram; 6],
+    rpc: [Histogram; 7],
     checkins: [Counter; 3],
     enrollments: [Counter; 3],
     pub entitlement_denials: Counter,
@@ -152,6 +153,12 @@ pub fn render(s: &Server) -> Result<String, String> {
         "gauge",
         "Active envoys that have not checked in for three intervals.",
         stale as f64,
+    );
+    e.single(
+        "vigo_watch_streams",
+        "gauge",
+        "Envoys holding a Watch stream (told to check in at once when something changes).",
+        s.nudges.watching() as f64,
     );
     e.single(
         "vigo_audit_head_sequence",

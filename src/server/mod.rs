@@ -14,6 +14,7 @@ pub(crate) mod last_good;
 mod listeners;
 mod logins;
 mod metrics;
+pub(crate) mod nudges;
 mod pending;
 mod rate;
 mod raw_refusals;

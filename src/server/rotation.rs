@@ -57,6 +57,8 @@ pub fn rotate_from(s: &Server, actor: &str, key: &str, source: &str) -> Result<R
     let sessions_ended = end_sessions_on_new_password(&tx, actor, key).map_err(|e| e.to_string())?;
     tx.commit().map_err(|e| e.to_string())?;
     s.secrets_epoch_committed(epoch);
+    let rotated_for = updates.iter().map(|(id, _)| id.as_str());
+    s.nudges.nudge(rotated_for, crate::server::nudges::Reason::Rotation);
     tracing::info!(key, envoys = flagged.len(), epoch, "secret rotation announced");
     Ok(Rotated { envoys: flagged, sessions_ended })
 }

@@ -87,6 +87,8 @@ pub struct Server {
     pub status: super::status::Status,
     /// Counters and latencies for `/metrics`.
     pub metrics: super::metrics::ServerMetrics,
+    /// Agents holding a Watch stream, to be told "check in now".
+    pub nudges: super::nudges::Nudges,
     /// The audit sinks' delivery state, once they are started.
     sinks: std::sync::OnceLock<Arc<crate::integrations::Board>>,
 }
@@ -202,6 +204,7 @@ impl Server {
             refusals: super::refusals::Refusals::new(REFUSAL_WINDOW),
             status,
             metrics: Default::default(),
+            nudges: Default::default(),
             sinks: std::sync::OnceLock::new(),
         })
     }

@@ -87,11 +87,19 @@ impl ReleaseSettings {
 }
 
 /// What `vigo-agent` alone reads.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSettings {
     /// The server's agent address `HOST:PORT`, instead of the one recorded at enrollment.
     pub server: Option<String>,
+    /// Hold a Watch stream between runs so the server can ask for a check-in at once.
+    pub push: bool,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings { server: None, push: true }
+    }
 }
 
 impl Default for Settings {

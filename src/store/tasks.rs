@@ -111,17 +111,19 @@ fn stop_where_too_many_failed(conn: &Connection, task_id: Option<&str>) -> rusql
     Ok(())
 }
 
-/// The runs `envoy_id` may start now, marked sent: its waiting runs of tasks not stopped whose
-/// earlier batches have all finished.
+/// A run `r` of task `t` that may start now: waiting, its task not stopped, and every earlier
+/// batch of its task finished.
+const STARTABLE: &str = "r.state = 'waiting' AND t.stopped IS NULL
+    AND NOT EXISTS (SELECT 1 FROM task_runs p WHERE p.task_id = r.task_id AND p.batch < r.batch
+                    AND p.state IN ('waiting', 'sent'))";
+
+/// The runs `envoy_id` may start now, marked sent.
 pub fn hand_out(conn: &Connection, envoy_id: &str, now: i64) -> rusqlite::Result<Vec<Handout>> {
     let due: Vec<Handout> = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT t.id, t.command, t.timeout_secs FROM task_runs r JOIN tasks t ON t.id = r.task_id
-             WHERE r.envoy_id = ?1 AND r.state = 'waiting' AND t.stopped IS NULL
-               AND NOT EXISTS (SELECT 1 FROM task_runs p WHERE p.task_id = r.task_id AND p.batch < r.batch
-                               AND p.state IN ('waiting', 'sent'))
-             ORDER BY t.created_at, t.id",
-        )?
+             WHERE r.envoy_id = ?1 AND {STARTABLE} ORDER BY t.created_at, t.id"
+        ))?
         .query_map([envoy_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (id, _, _) in &due {
@@ -131,6 +133,16 @@ pub fn hand_out(conn: &Connection, envoy_id: &str, now: i64) -> rusqlite::Result
         )?;
     }
     Ok(due)
+}
+
+/// The envoys that may start a run of `task_id` now (to be nudged: the task was created, or
+/// a batch just finished).
+pub fn startable_envoys(conn: &Connection, task_id: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(&format!(
+        "SELECT r.envoy_id FROM task_runs r JOIN tasks t ON t.id = r.task_id WHERE r.task_id = ?1 AND {STARTABLE}"
+    ))?
+    .query_map([task_id], |r| r.get(0))?
+    .collect()
 }
 
 /// Whether an envoy has any task waiting (cheap: answered on every check-in).
@@ -263,11 +275,14 @@ mod tests {
         let conn = crate::store::open(&dir.join("t.db")).unwrap();
         let targets: Vec<(String, String)> = (1..=3).map(|i| (format!("id{i}"), format!("web{i}"))).collect();
         create(&conn, &task("t1", 1, 1), &targets).unwrap();
+        assert_eq!(startable_envoys(&conn, "t1").unwrap(), ["id1"]);
         assert!(hand_out(&conn, "id2", 100).unwrap().is_empty(), "batch 2 waits for batch 1");
         assert_eq!(hand_out(&conn, "id1", 100).unwrap().len(), 1);
+        assert!(startable_envoys(&conn, "t1").unwrap().is_empty(), "batch 1 runs, batch 2 waits");
         assert!(hand_out(&conn, "id1", 101).unwrap().is_empty(), "handed out once");
         assert!(record(&conn, "t1", "id1", &ran(0), 110).unwrap());
         assert!(!record(&conn, "t1", "id1", &ran(0), 111).unwrap(), "one result per run");
+        assert_eq!(startable_envoys(&conn, "t1").unwrap(), ["id2"], "batch 1 done: batch 2 may start");
         assert_eq!(hand_out(&conn, "id2", 120).unwrap().len(), 1);
         // web2's agent is killed: nothing comes back. Within limit and grace, batch 3 waits.
         assert_eq!(expire(&conn, 120 + 60 + 600, 600).unwrap(), 0);

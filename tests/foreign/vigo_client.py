@@ -17,7 +17,7 @@ import time
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils, x25519
 
 
 def load_stubs(proto_dir):
@@ -169,6 +169,35 @@ def main():
         env = agent.envelope(pb, "ResolveSecrets", payload)
         result["first"] = call(stub.ResolveSecrets, env)
         result["replay"] = call(stub.ResolveSecrets, env)
+    elif cmd == "watch":
+        # Holds a Watch stream, says "open" once the server answered, replays the same
+        # envelope on a second stream, then checks the first nudge's signature with the CA
+        # certificate (ECDSA P-256 over the documented message) and prints it.
+        agent = Agent(rest[0])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        env = agent.envelope(pb, "Watch", pb.WatchRequest().SerializeToString())
+        stream = stub.Watch(env, timeout=60)
+        stream.initial_metadata()
+        print("open", flush=True)
+        try:
+            next(stub.Watch(env, timeout=10))
+            result["replay"] = "OK"
+        except grpc.RpcError as e:
+            result["replay"] = e.code().name
+        n = next(stream)
+        envoy_id = agent.state["envoy_id"]
+        message = (b"vigo-nudge-v1\0" + envoy_id.encode() + b"\0" + n.reason.encode() + b"\0"
+                   + n.timestamp_ms.to_bytes(8, "big", signed=True) + n.sequence.to_bytes(8, "big")
+                   + n.spread_ms.to_bytes(4, "big"))
+        der = utils.encode_dss_signature(int.from_bytes(n.signature[:32], "big"),
+                                         int.from_bytes(n.signature[32:], "big"))
+        try:
+            x509.load_pem_x509_certificate(ca).public_key().verify(der, message, ec.ECDSA(hashes.SHA256()))
+            result["verified"] = True
+        except Exception as e:  # noqa: BLE001 - any failure is "does not verify"
+            result["verified"] = repr(e)
+        result["reason"] = n.reason
+        result["spread_ms"] = n.spread_ms
     elif cmd == "reports":
         # Run reports: `count` of them, each with one result whose output is `size` bytes.
         agent = Agent(rest[0])

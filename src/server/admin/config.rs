@@ -187,6 +187,7 @@ pub async fn publish_config(
     let patterns: Vec<Value> =
         patterns.into_iter().map(|(p, n)| json!({ "pattern": p, "resources": n })).collect();
     s.status.set_publish(PublishOutcome { at: unix_now(), actor: caller.actor.clone(), errors: vec![] });
+    s.nudges.nudge_all(crate::server::nudges::Reason::Publish);
     Ok(json!({
         "config_epoch": config_epoch, "secrets_epoch": secrets_epoch, "content_hash": hash,
         "revision": rev, "envoys": patterns,

@@ -16,6 +16,7 @@ use super::errors::{ApiError, ApiResult, Body, PathParam};
 use super::Caller;
 use crate::audit::{self, Event};
 use crate::config::glob::Glob;
+use crate::server::nudges::Reason;
 use crate::server::state::Server;
 use crate::store;
 use crate::util::text::excerpt;
@@ -166,8 +167,13 @@ pub async fn create(
     let action = if danger.is_some() { "task.created_forced" } else { "task.created" };
     audit::append_in(&tx, &[Event::new(&caller.actor, action, &id).detail(detail)])?;
     tx.commit()?;
+    drop(conn);
+    // The first batch hears of it now if it holds a Watch stream, else at its next check-in.
+    let first_batch = targets.iter().take(batch_size).map(|(envoy_id, _)| envoy_id.as_str());
+    let nudged = s.nudges.nudge(first_batch, Reason::Task);
     let mut answer = plan;
     answer["id"] = json!(id);
+    answer["nudged"] = json!(nudged);
     Ok(Json(answer))
 }
 

@@ -33,6 +33,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod pb {
     tonic::include_proto!("vigo.v1");
 }
+mod watchers;
 use pb::vigo_agent_client::VigoAgentClient;
 
 const PASSPHRASE: &str = "Fleet-bench-passphrase-1";
@@ -84,6 +85,10 @@ struct Args {
     /// the others, so the server's cost is measured alone
     #[argh(option)]
     server_cpus: Option<String>,
+    /// envoys that hold a Watch stream (push) from enrollment to the end: the server's memory
+    /// per idle stream is measured, then a publish nudges them all (default 0)
+    #[argh(option, default = "0")]
+    watchers: usize,
 }
 
 type Res<T> = Result<T, String>;
@@ -819,8 +824,10 @@ async fn measure(
         envoys.push(e);
     }
     let enroll_s = t.elapsed().as_secs_f64();
-    let (_, cpu1) = proc_usage(pid);
     eprintln!("fleet_bench: enrolled {n} envoys in {enroll_s:.1}s");
+    // Held until the end: the cycles below run with these streams open.
+    let (_held, watch) = hold_watch_streams(a, &mut admin, &mut envoys, pid).await?;
+    let (_, cpu1) = proc_usage(pid);
 
     let mode = Mode::parse(&a.mode)?;
     // Cycles: worker w owns envoys w, w+C, ... so no envoy ever has two requests in flight.
@@ -923,7 +930,35 @@ async fn measure(
         "server_peak_rss_mb": rss_mb, "server_cpu_s": cpu2, "cycle_server_cpu_s": cpu2 - cpu_start,
         "server_audit_rows_per_s": (audit_after.0 - audit_before) as f64 / elapsed,
         "client_peak_rss_mb": client_rss_mb, "cycle_client_cpu_s": client_cpu - client_cpu_start,
+        "watch": watch,
     }))
+}
+
+/// `--watchers`: opens the streams and measures them (see watchers.rs); nothing without it.
+async fn hold_watch_streams(
+    a: &Args,
+    admin: &mut Admin,
+    envoys: &mut [Envoy],
+    pid: u32,
+) -> Res<(Vec<watchers::Held>, Value)> {
+    let k = a.watchers.min(envoys.len());
+    if k == 0 {
+        return Ok((Vec::new(), Value::Null));
+    }
+    let before = watchers::rss_kb(pid);
+    let t = Instant::now();
+    let held = watchers::open(&mut envoys[..k], 64).await?;
+    eprintln!("fleet_bench: {k} watch streams open in {:.1}s", t.elapsed().as_secs_f64());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = watchers::rss_kb(pid);
+    let since = Instant::now();
+    admin.post("/v1/config/publish", json!({})).await?;
+    let (held, delivered, last) = watchers::first_nudges(held, since, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let nudged = watchers::rss_kb(pid);
+    let summary = watchers::summary(k, before, idle, nudged, delivered, last);
+    eprintln!("fleet_bench: watch {summary}");
+    Ok((held, summary))
 }
 
 /// (last seq, its hash, its time) of the audit chain in `<base>/vigo.db`.

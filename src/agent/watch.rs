@@ -1,0 +1,169 @@
+//! The agent's end of server push: between runs it holds a Watch stream, and a nudge that
+//! verifies (signed by a CA it trusts, for its own envoy id, fresh, newer than the last)
+//! wakes the run loop early. A nudge only moves the next check-in forward; what the agent
+//! applies still comes through the signed CheckIn. Without a stream (an older server, a
+//! network that cuts long connections, `agent.push = false`) the interval alone drives runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::client::SignedClient;
+use crate::crypto::{self, x509, PublicKeyParts, SignatureScheme};
+use crate::paths::AgentPaths;
+use crate::proto::v1 as pb;
+use crate::util::time::unix_now_millis;
+
+/// How far a nudge's time may be from ours (the clock skew signed requests are allowed).
+const MAX_NUDGE_AGE_MS: i64 = crate::wire::MAX_CLOCK_SKEW_MS;
+
+#[derive(Default)]
+pub struct Watcher {
+    wake: Arc<Notify>,
+    follower: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Opens the stream unless one is open; a failure is logged and tried again after the
+    /// next run.
+    pub async fn ensure(&mut self, client: &mut SignedClient, paths: &AgentPaths) {
+        if self.follower.as_ref().is_some_and(|f| !f.is_finished()) {
+            return;
+        }
+        let keys = match trusted_ca_keys(paths) {
+            Ok(k) => k,
+            Err(e) => return tracing::warn!(error = %e, "no push stream: cannot read the trusted CAs"),
+        };
+        match client.open_watch().await {
+            Ok((grpc, stream)) => {
+                tracing::info!("holding a push stream: the server can ask for a check-in between intervals");
+                let check = NudgeCheck { envoy_id: client.state.envoy_id.clone(), keys, last_sequence: 0 };
+                self.follower = Some(tokio::spawn(follow(grpc, stream, check, self.wake.clone())));
+            }
+            Err(f) => tracing::info!(error = %f.message, "no push stream; checking in by interval only"),
+        }
+    }
+
+    /// Resolves once a verified nudge came (also one that came while nobody waited).
+    pub async fn nudged(&self) {
+        self.wake.notified().await;
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(f) = &self.follower {
+            f.abort();
+        }
+    }
+}
+
+/// Reads nudges until the stream ends; a nudge that does not verify ends it too (the CAs may
+/// have changed: the next `ensure` reads them again).
+async fn follow(
+    _grpc: crate::proto::v1::vigo_agent_client::VigoAgentClient<tonic::transport::Channel>,
+    mut stream: tonic::Streaming<pb::Nudge>,
+    mut check: NudgeCheck,
+    wake: Arc<Notify>,
+) {
+    loop {
+        let nudge = match stream.message().await {
+            Ok(Some(n)) => n,
+            Ok(None) => return tracing::info!("the server ended the push stream"),
+            Err(s) => return tracing::info!(error = %s.message(), "the push stream broke"),
+        };
+        if let Err(why) = check.accept(&nudge, unix_now_millis()) {
+            return tracing::warn!(reason = %crate::util::text::excerpt(&nudge.reason), why, "ignored a nudge that does not verify; reopening the stream after the next run");
+        }
+        tracing::info!(reason = %nudge.reason, "nudged by the server: checking in");
+        let wait = random_below(nudge.spread_ms);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        wake.notify_one();
+    }
+}
+
+fn random_below(spread_ms: u32) -> u64 {
+    if spread_ms == 0 {
+        return 0;
+    }
+    let r = crypto::random_bytes(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+    u64::from(r % spread_ms)
+}
+
+/// The public keys of the CAs this agent trusts (a nudge is signed by the active one).
+fn trusted_ca_keys(paths: &AgentPaths) -> Result<Vec<Vec<u8>>, String> {
+    let pem =
+        std::fs::read_to_string(&paths.ca_cert).map_err(|e| format!("{}: {e}", paths.ca_cert.display()))?;
+    let certs = x509::certs_from_pem(&pem).map_err(|e| e.to_string())?;
+    Ok(certs.iter().filter_map(|c| x509::p256_key_in_cert(c)).collect())
+}
+
+/// What a nudge must be to count.
+struct NudgeCheck {
+    envoy_id: String,
+    keys: Vec<Vec<u8>>,
+    last_sequence: u64,
+}
+
+impl NudgeCheck {
+    fn accept(&mut self, n: &pb::Nudge, now_ms: i64) -> Result<(), &'static str> {
+        let message =
+            crate::wire::nudge_message(&self.envoy_id, &n.reason, n.timestamp_ms, n.sequence, n.spread_ms);
+        let signed = self.keys.iter().any(|k| {
+            crypto::verify_signature(
+                &PublicKeyParts::EcdsaP256(k.clone()),
+                SignatureScheme::EcdsaP256Sha256,
+                &message,
+                &n.signature,
+            )
+            .is_ok()
+        });
+        if !signed {
+            return Err("not signed by a trusted CA for this envoy");
+        }
+        if (n.timestamp_ms - now_ms).abs() > MAX_NUDGE_AGE_MS {
+            return Err("too old or from the future");
+        }
+        if n.sequence <= self.last_sequence {
+            return Err("replayed");
+        }
+        self.last_sequence = n.sequence;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(ca: &x509::CertAndKey, envoy: &str, ts: i64, seq: u64) -> pb::Nudge {
+        let m = crate::wire::nudge_message(envoy, "publish", ts, seq, 0);
+        let signature = x509::CaSigner::from_pem(ca.key_pem.expose()).unwrap().sign(&m).unwrap();
+        pb::Nudge { reason: "publish".into(), timestamp_ms: ts, sequence: seq, spread_ms: 0, signature }
+    }
+
+    fn key(ca: &x509::CertAndKey) -> Vec<u8> {
+        x509::p256_key_in_cert(&x509::certs_from_pem(&ca.cert_pem).unwrap()[0]).unwrap()
+    }
+
+    /// Only a fresh, newer nudge for this envoy signed by a trusted CA wakes the agent.
+    #[test]
+    fn a_nudge_counts_only_signed_for_this_envoy_fresh_and_new() {
+        let (ca, other) = (x509::generate_ca(1).unwrap(), x509::generate_ca(1).unwrap());
+        let now = 1_000_000_000_000;
+        let mut check = NudgeCheck { envoy_id: "e1".into(), keys: vec![key(&ca)], last_sequence: 0 };
+        check.accept(&signed(&ca, "e1", now, 5), now).unwrap();
+        assert_eq!(check.accept(&signed(&ca, "e1", now, 5), now), Err("replayed"));
+        assert_eq!(check.accept(&signed(&ca, "e1", now, 4), now), Err("replayed"));
+        assert!(check.accept(&signed(&other, "e1", now, 9), now).is_err(), "an untrusted CA");
+        assert!(check.accept(&signed(&ca, "e2", now, 9), now).is_err(), "another envoy's nudge");
+        let stale = now - MAX_NUDGE_AGE_MS - 1;
+        assert_eq!(check.accept(&signed(&ca, "e1", stale, 9), now), Err("too old or from the future"));
+        let mut tampered = signed(&ca, "e1", now, 9);
+        tampered.spread_ms = 60_000;
+        assert!(check.accept(&tampered, now).is_err(), "the spread is signed");
+        check.accept(&signed(&ca, "e1", now, 9), now).unwrap();
+    }
+}
