@@ -33,14 +33,20 @@ fn summary(name: &str, args: &[&str]) -> serde_json::Value {
 #[test]
 fn fleet_bench_runs_at_a_tiny_size() {
     let args = ["--envoys", "8", "--resources", "6", "--secrets", "2", "--concurrency", "4"];
-    let v = summary("fleet_bench", &[&args[..], &["--duration", "1", "--audit-rows", "2000"]].concat());
+    let v = summary(
+        "fleet_bench",
+        &[&args[..], &["--duration", "1", "--audit-rows", "2000", "--watchers", "4"]].concat(),
+    );
     assert!(v["cycles"].as_u64().unwrap() > 0, "{v}");
     assert!(v["audit"]["chain_rows"].as_u64().unwrap() > 2000, "{v}");
     assert_eq!(v["traits_stored"], 0, "{v}");
-    let v =
-        summary("fleet_bench", &[&args[..], &["--duration", "1", "--audit-rows", "0", "--traits"]].concat());
+    assert_eq!(v["watch"]["nudges_delivered"], 4, "the publish nudged every held stream: {v}");
+    assert!(v["watch"]["server_rss_kb_per_idle_stream"].is_number(), "{v}");
+    let more = ["--duration", "1", "--audit-rows", "0", "--traits", "--distinct-bundles"];
+    let v = summary("fleet_bench", &[&args[..], &more[..]].concat());
     assert!(v["cycles"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["traits_stored"], 8, "every envoy's traits reached the server: {v}");
+    assert_eq!(v["distinct_bundles"], true, "{v}");
 }
 
 #[test]

@@ -89,6 +89,14 @@ struct Args {
     /// per idle stream is measured, then a publish nudges them all (default 0)
     #[argh(option, default = "0")]
     watchers: usize,
+    /// give every envoy a bundle of its own (its name in each file); by default all envoys
+    /// share one, as fleets of like hosts do
+    #[argh(switch)]
+    distinct_bundles: bool,
+    /// with --watchers: hold the connections only, no stream on them (the connection's own
+    /// share of a stream's memory)
+    #[argh(switch)]
+    watch_connections_only: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -138,16 +146,22 @@ fn envoy_name(i: usize) -> String {
     format!("e{i:05}.bench")
 }
 
-/// One `envoys:` entry per envoy (each with its own var), all using one module of R resources,
-/// S of whose files hold a secret. Publish validates every entry, so the work is N x R.
-fn write_config(dir: &Path, n: usize, r: usize, s: usize) -> Res<()> {
+/// One module of R resources, S of whose files hold a secret. By default every envoy gets the
+/// same bundle (one `envoys:` entry for all, as fleets of like hosts are written); with
+/// `distinct` each envoy has its own entry and var and each file names it, so no two bundles
+/// are alike. Publish validates every entry, so its work is N x R only then.
+fn write_config(dir: &Path, n: usize, r: usize, s: usize, distinct: bool) -> Res<()> {
     std::fs::create_dir_all(dir.join("modules")).map_err(err)?;
     let mut nodes = String::from("envoys:\n");
-    for i in 0..n {
-        nodes += &format!(
-            "  - match: \"{}\"\n    roles: [bench]\n    vars:\n      slot: \"{i}\"\n",
-            envoy_name(i)
-        );
+    if distinct {
+        for i in 0..n {
+            nodes += &format!(
+                "  - match: \"{}\"\n    roles: [bench]\n    vars:\n      slot: \"{i}\"\n",
+                envoy_name(i)
+            );
+        }
+    } else {
+        nodes += "  - match: \"*.bench\"\n    roles: [bench]\n";
     }
     let mut module = String::from("vars:\n");
     for k in 0..s {
@@ -155,10 +169,11 @@ fn write_config(dir: &Path, n: usize, r: usize, s: usize) -> Res<()> {
     }
     module +=
         "resources:\n  - name: dir\n    type: directory\n    target_path: /srv/bench\n    mode: \"0755\"\n";
+    let who = if distinct { "{{ .Envoy.Name }} slot {{ .Vars.slot }}" } else { "every envoy" };
     for f in 1..r {
         let secret = if f <= s { format!("      key = {{{{ .Vars.s{} }}}}\n", f - 1) } else { String::new() };
         module += &format!(
-            "  - name: f{f}\n    type: file\n    target_path: /srv/bench/f{f}.conf\n    mode: \"0644\"\n    depends_on: [dir]\n    content: |\n      # {{{{ .Envoy.Name }}}} slot {{{{ .Vars.slot }}}} file {f}\n{secret}"
+            "  - name: f{f}\n    type: file\n    target_path: /srv/bench/f{f}.conf\n    mode: \"0644\"\n    depends_on: [dir]\n    content: |\n      # {who} file {f}\n{secret}"
         );
     }
     std::fs::write(dir.join("nodes.vgo"), nodes).map_err(err)?;
@@ -746,7 +761,7 @@ async fn run(a: Args) -> Res<()> {
             &format!("value-{k}-of-the-fleet-bench"),
         )?;
     }
-    write_config(&base.join("config"), n, r, s)?;
+    write_config(&base.join("config"), n, r, s, a.distinct_bundles)?;
 
     let t = Instant::now();
     if let Some(list) = &a.server_cpus {
@@ -801,6 +816,8 @@ async fn measure(
     let tokens_s = t.elapsed().as_secs_f64();
 
     let (_, cpu0) = proc_usage(pid);
+    // What the server holds per envoy is measured from here to the end of the cycles.
+    let rss_before_envoys = watchers::rss_kb(pid);
     let t = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(a.enroll_concurrency.max(1)));
     let mut tasks = Vec::with_capacity(n);
@@ -826,7 +843,7 @@ async fn measure(
     let enroll_s = t.elapsed().as_secs_f64();
     eprintln!("fleet_bench: enrolled {n} envoys in {enroll_s:.1}s");
     // Held until the end: the cycles below run with these streams open.
-    let (_held, watch) = hold_watch_streams(a, &mut admin, &mut envoys, pid).await?;
+    let (_held, watch) = hold_watch_streams(a, base, server.api, roots.clone(), &mut envoys, pid).await?;
     let (_, cpu1) = proc_usage(pid);
 
     let mode = Mode::parse(&a.mode)?;
@@ -906,6 +923,7 @@ async fn measure(
     let t = start;
     let elapsed = t.elapsed().as_secs_f64();
     let (rss_mb, cpu2) = proc_usage(pid);
+    let rss_kb_per_envoy = (watchers::rss_kb(pid) - rss_before_envoys) / n as f64;
     let audit_after = audit_head(base)?;
     let mut tally = std::mem::take(&mut *tally.lock().expect("tally"));
     for e in tally.first_errors.iter().take(5) {
@@ -917,7 +935,7 @@ async fn measure(
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM envoy_traits", [], |r| r.get(0)))
         .map_err(err)?;
     Ok(json!({
-        "bench": "fleet", "mode": a.mode, "server_cpus": a.server_cpus, "traits": a.traits, "traits_stored": traits_stored,
+        "bench": "fleet", "mode": a.mode, "server_cpus": a.server_cpus, "distinct_bundles": a.distinct_bundles, "traits": a.traits, "traits_stored": traits_stored,
         "envoys": n, "resources": a.resources, "secrets": s, "concurrency": c, "duration_s": elapsed,
         "server_startup_s": startup_s,
         "publish_s": publish_s,
@@ -927,7 +945,7 @@ async fn measure(
         "cycles": tally.cycles, "cycles_per_s": tally.cycles as f64 / elapsed,
         "errors": tally.errors + warm_errors.load(Ordering::SeqCst),
         "check_in": percentiles(lc), "resolve_secrets": percentiles(lr), "report_run": percentiles(lp),
-        "server_peak_rss_mb": rss_mb, "server_cpu_s": cpu2, "cycle_server_cpu_s": cpu2 - cpu_start,
+        "server_peak_rss_mb": rss_mb, "server_rss_kb_per_envoy": rss_kb_per_envoy, "server_cpu_s": cpu2, "cycle_server_cpu_s": cpu2 - cpu_start,
         "server_audit_rows_per_s": (audit_after.0 - audit_before) as f64 / elapsed,
         "client_peak_rss_mb": client_rss_mb, "cycle_client_cpu_s": client_cpu - client_cpu_start,
         "watch": watch,
@@ -937,7 +955,9 @@ async fn measure(
 /// `--watchers`: opens the streams and measures them (see watchers.rs); nothing without it.
 async fn hold_watch_streams(
     a: &Args,
-    admin: &mut Admin,
+    base: &Path,
+    api: SocketAddr,
+    roots: Arc<rustls::RootCertStore>,
     envoys: &mut [Envoy],
     pid: u32,
 ) -> Res<(Vec<watchers::Held>, Value)> {
@@ -947,10 +967,12 @@ async fn hold_watch_streams(
     }
     let before = watchers::rss_kb(pid);
     let t = Instant::now();
-    let held = watchers::open(&mut envoys[..k], 64).await?;
+    let held = watchers::open(&mut envoys[..k], 64, a.watch_connections_only).await?;
     eprintln!("fleet_bench: {k} watch streams open in {:.1}s", t.elapsed().as_secs_f64());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = watchers::rss_kb(pid);
+    // A new admin connection: the server closes one that waits 10 s for a request head.
+    let mut admin = Admin::connect(base, api, roots).await?;
     let since = Instant::now();
     admin.post("/v1/config/publish", json!({})).await?;
     let (held, delivered, last) = watchers::first_nudges(held, since, Duration::from_secs(60)).await;

@@ -13,10 +13,10 @@ use tokio::task::JoinSet;
 use super::{connect, err, pb, Envoy, Res, H2};
 use pb::vigo_agent_client::VigoAgentClient;
 
-/// A held stream and the client whose connection carries it.
+/// A held connection, and the stream on it unless only connections were asked for.
 pub struct Held {
     _client: VigoAgentClient<H2>,
-    stream: tonic::Streaming<pb::Nudge>,
+    stream: Option<tonic::Streaming<pb::Nudge>>,
 }
 
 /// Resident memory of a process now, in KB (not the peak: streams are measured by difference).
@@ -29,8 +29,9 @@ pub fn rss_kb(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Opens one stream per envoy, `concurrency` at a time.
-pub async fn open(envoys: &mut [Envoy], concurrency: usize) -> Res<Vec<Held>> {
+/// Opens one connection per envoy and, unless `connections_only` (which splits the cost of
+/// the connection from the stream's), a Watch stream on it; `concurrency` at a time.
+pub async fn open(envoys: &mut [Envoy], concurrency: usize, connections_only: bool) -> Res<Vec<Held>> {
     let mut held = Vec::with_capacity(envoys.len());
     for chunk in envoys.chunks_mut(concurrency.max(1)) {
         let mut opening = JoinSet::new();
@@ -39,8 +40,13 @@ pub async fn open(envoys: &mut [Envoy], concurrency: usize) -> Res<Vec<Held>> {
             let (addr, tls) = (e.addr, e.tls.clone());
             opening.spawn(async move {
                 let mut client = connect(addr, tls).await?;
+                if connections_only {
+                    // A call makes the TLS and HTTP/2 handshakes complete, as a stream's would.
+                    let _ = client.watch(pb::SignedRequest::default()).await;
+                    return Ok(Held { _client: client, stream: None });
+                }
                 let stream = client.watch(request).await.map_err(|s| format!("Watch: {}", s.message()))?;
-                Ok::<_, String>(Held { _client: client, stream: stream.into_inner() })
+                Ok::<_, String>(Held { _client: client, stream: Some(stream.into_inner()) })
             });
         }
         while let Some(done) = opening.join_next().await {
@@ -56,7 +62,8 @@ pub async fn first_nudges(held: Vec<Held>, since: Instant, limit: Duration) -> (
     let mut waiting = JoinSet::new();
     for mut h in held {
         waiting.spawn(async move {
-            let got = tokio::time::timeout(limit, h.stream.message()).await;
+            let Some(stream) = h.stream.as_mut() else { return (h, None) };
+            let got = tokio::time::timeout(limit, stream.message()).await;
             let at = matches!(got, Ok(Ok(Some(_)))).then(|| since.elapsed().as_secs_f64());
             (h, at)
         });

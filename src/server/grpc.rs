@@ -309,7 +309,7 @@ impl AgentService {
         };
         // An envoy that holds this bundle already is not sent its resources again.
         let mut proto = if !body.last_bundle_hash.is_empty() && body.last_bundle_hash == bundle.bundle_hash {
-            bundle.message_without_resources(&v.envoy.name)
+            bundle.message_without_resources()
         } else {
             bundle.message().map_err(Status::internal)?
         };

@@ -16,17 +16,34 @@ use crate::proto::v1 as pb;
 use crate::secrets::Provider;
 use crate::tlsconf::EnvoyCertVerifier;
 
-/// A compiled bundle ready to send, with what the server needs to know about it.
-pub struct EnvoyBundle {
-    /// The bundle as encoded protobuf: about half the memory of the decoded message, and a
-    /// decode from it shares the attribute blobs instead of copying them.
+/// What envoys whose compiled resources are identical share (real fleets are mostly made of
+/// such groups): one copy per distinct bundle, not one per envoy.
+pub struct SharedBundle {
+    /// The resources as an encoded PolicyBundle without name or hash: about half the memory
+    /// of the decoded message, and a decode from it shares the attribute blobs instead of
+    /// copying them.
     encoded: Bytes,
-    pub bundle_hash: String,
-    pub config_epoch: u64,
     pub resource_count: usize,
     pub entitled: BTreeSet<String>,
     /// (resource name, watched keys) for rotation.
     pub watches: Vec<(String, Vec<String>)>,
+}
+
+/// One envoy's compiled bundle, ready to send.
+pub struct EnvoyBundle {
+    shared: Arc<SharedBundle>,
+    pub envoy_name: String,
+    /// The hash the agent checks; it covers the envoy's name, so it is the envoy's own.
+    pub bundle_hash: String,
+    pub config_epoch: u64,
+}
+
+impl std::ops::Deref for EnvoyBundle {
+    type Target = SharedBundle;
+
+    fn deref(&self) -> &SharedBundle {
+        &self.shared
+    }
 }
 
 /// One published config generation.
@@ -39,6 +56,8 @@ pub struct Published {
     pub config_epoch: u64,
     /// Compiled bundles by envoy name and traits digest.
     cache: Mutex<HashMap<String, Arc<EnvoyBundle>>>,
+    /// The distinct resource sets among them, by SHA-256 of their encoding.
+    shared: Mutex<HashMap<[u8; 32], Arc<SharedBundle>>>,
 }
 
 pub use crate::store::envoys::Identity as EnvoyInfo;
@@ -184,6 +203,7 @@ impl Server {
                 content_hash,
                 config_epoch,
                 cache: Mutex::new(HashMap::new()),
+                shared: Mutex::new(HashMap::new()),
             })),
             envoys: RwLock::new(envoys),
             writes,
@@ -384,6 +404,7 @@ impl Server {
             fallback: None,
             config_epoch,
             cache: Mutex::new(HashMap::new()),
+            shared: Mutex::new(HashMap::new()),
         });
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = next;
     }
@@ -416,7 +437,7 @@ impl Server {
                 .map_err(|errs| errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))?,
             None => CompiledBundle { envoy_name: envoy_name.to_string(), resources: vec![] },
         };
-        let built = Arc::new(to_envoy_bundle(&compiled, published.config_epoch)?);
+        let built = Arc::new(published.envoy_bundle(&compiled)?);
         let mut cache = published.cache.lock().unwrap_or_else(|p| p.into_inner());
         // An envoy's bundle under traits it no longer has is never asked for again.
         if uses_traits {
@@ -431,15 +452,19 @@ impl Server {
 impl EnvoyBundle {
     /// A fresh message to fill in and send (the per-request fields are left at their defaults).
     pub fn message(&self) -> Result<pb::PolicyBundle, String> {
-        <pb::PolicyBundle as prost::Message>::decode(self.encoded.clone())
-            .map_err(|e| format!("cached bundle: {e}"))
+        let mut m = <pb::PolicyBundle as prost::Message>::decode(self.shared.encoded.clone())
+            .map_err(|e| format!("cached bundle: {e}"))?;
+        m.envoy_name = self.envoy_name.clone();
+        m.bundle_hash = self.bundle_hash.clone();
+        m.config_epoch = self.config_epoch;
+        Ok(m)
     }
 
     /// The message for an envoy that holds this bundle already (its check-in named the hash):
     /// everything but the resources, which it applies from its own copy.
-    pub fn message_without_resources(&self, envoy_name: &str) -> pb::PolicyBundle {
+    pub fn message_without_resources(&self) -> pb::PolicyBundle {
         pb::PolicyBundle {
-            envoy_name: envoy_name.to_string(),
+            envoy_name: self.envoy_name.clone(),
             bundle_hash: self.bundle_hash.clone(),
             config_epoch: self.config_epoch,
             resources_omitted: true,
@@ -448,46 +473,50 @@ impl EnvoyBundle {
     }
 }
 
-fn to_envoy_bundle(compiled: &CompiledBundle, config_epoch: u64) -> Result<EnvoyBundle, String> {
-    let entitled = compiled.entitled_keys().map_err(|e| e.to_string())?;
-    let resources = compiled
-        .resources
-        .iter()
-        .map(|r| pb::Resource {
-            name: r.name.clone(),
-            r#type: r.rtype.clone(),
-            attributes_json: Bytes::from(serde_json::Value::Object(r.attributes.clone()).to_string()),
-            depends_on: r.depends_on.clone(),
-            notify: r.notify.clone(),
-            watch_secret: r.watch_secret.clone(),
-            when: r.when.clone().unwrap_or_default(),
+impl Published {
+    /// The envoy's bundle, its resources shared with every envoy compiled to the same ones.
+    fn envoy_bundle(&self, compiled: &CompiledBundle) -> Result<EnvoyBundle, String> {
+        let resources: Vec<pb::Resource> = compiled
+            .resources
+            .iter()
+            .map(|r| pb::Resource {
+                name: r.name.clone(),
+                r#type: r.rtype.clone(),
+                attributes_json: Bytes::from(serde_json::Value::Object(r.attributes.clone()).to_string()),
+                depends_on: r.depends_on.clone(),
+                notify: r.notify.clone(),
+                watch_secret: r.watch_secret.clone(),
+                when: r.when.clone().unwrap_or_default(),
+            })
+            .collect();
+        let encoded = prost::Message::encode_to_vec(&pb::PolicyBundle { resources, ..Default::default() });
+        let key = crate::crypto::sha256(&encoded);
+        let known = self.shared.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let shared = match known {
+            Some(s) => s,
+            None => {
+                let built = Arc::new(SharedBundle {
+                    encoded: Bytes::from(encoded),
+                    resource_count: compiled.resources.len(),
+                    entitled: compiled.entitled_keys().map_err(|e| e.to_string())?,
+                    watches: compiled
+                        .resources
+                        .iter()
+                        .filter(|r| !r.watch_secret.is_empty())
+                        .map(|r| (r.name.clone(), r.watch_secret.clone()))
+                        .collect(),
+                });
+                let mut table = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+                table.entry(key).or_insert(built).clone()
+            }
+        };
+        Ok(EnvoyBundle {
+            shared,
+            envoy_name: compiled.envoy_name.clone(),
+            bundle_hash: compiled.hash(),
+            config_epoch: self.config_epoch,
         })
-        .collect();
-    let watches = compiled
-        .resources
-        .iter()
-        .filter(|r| !r.watch_secret.is_empty())
-        .map(|r| (r.name.clone(), r.watch_secret.clone()))
-        .collect();
-    let bundle_hash = compiled.hash();
-    let proto = pb::PolicyBundle {
-        envoy_name: compiled.envoy_name.clone(),
-        bundle_hash: bundle_hash.clone(),
-        secrets_epoch: 0,
-        config_epoch,
-        resources,
-        triggered: vec![],
-        force_apply: false,
-        resources_omitted: false,
-    };
-    Ok(EnvoyBundle {
-        encoded: Bytes::from(prost::Message::encode_to_vec(&proto)),
-        bundle_hash,
-        config_epoch,
-        resource_count: compiled.resources.len(),
-        entitled,
-        watches,
-    })
+    }
 }
 
 /// A server over a temporary directory, for unit tests of the handlers.
@@ -551,6 +580,37 @@ mod tests {
         assert_eq!(s.trusted_bundle("e1").as_deref(), Some(good.as_str()));
         s.note_trusted_bundle("e1", &"x".repeat(4 << 20));
         assert_eq!(s.trusted_bundle("e1").as_deref(), Some(""), "not kept, and the old one dropped");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Envoys compiled to the same resources share one copy of them; each keeps its own name
+    /// and hash, and a different bundle gets its own copy.
+    #[test]
+    fn identical_bundles_are_kept_once_and_sent_under_each_envoys_name() {
+        let (dir, s) = super::test_server("shared-bundles");
+        let config = dir.join("config");
+        std::fs::create_dir_all(config.join("modules")).unwrap();
+        let nodes = "envoys:\n  - match: \"web*\"\n    roles: [web]\n  - match: db1\n    roles: [db]\n";
+        std::fs::write(config.join("nodes.vgo"), nodes).unwrap();
+        let file = |c: &str| {
+            format!("resources:\n  - {{name: f, type: file, target_path: /etc/f, content: \"{c}\"}}\n")
+        };
+        std::fs::write(config.join("modules/web.vgo"), file("same")).unwrap();
+        std::fs::write(config.join("modules/db.vgo"), file("other")).unwrap();
+        s.install(crate::config::load_tree(&config).unwrap(), 2);
+        let (a, b, c) = (
+            s.bundle_for("i1", "web1").unwrap(),
+            s.bundle_for("i2", "web2").unwrap(),
+            s.bundle_for("i3", "db1").unwrap(),
+        );
+        assert!(std::sync::Arc::ptr_eq(&a.shared, &b.shared), "web1 and web2 share their resources");
+        assert!(!std::sync::Arc::ptr_eq(&a.shared, &c.shared), "db1's differ");
+        assert_ne!(a.bundle_hash, b.bundle_hash, "each envoy's hash covers its name");
+        let (ma, mb) = (a.message().unwrap(), b.message().unwrap());
+        assert_eq!((ma.envoy_name.as_str(), mb.envoy_name.as_str()), ("web1", "web2"));
+        assert_eq!(ma.bundle_hash, a.bundle_hash);
+        assert_eq!((ma.resources.len(), ma.config_epoch), (1, 2));
+        assert_eq!(ma.resources, mb.resources);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
