@@ -146,30 +146,19 @@ fn envoy_name(i: usize) -> String {
     format!("e{i:05}.bench")
 }
 
-/// One module of R resources, S of whose files hold a secret. By default every envoy gets the
-/// same bundle (one `envoys:` entry for all, as fleets of like hosts are written); with
-/// `distinct` each envoy has its own entry and var and each file names it, so no two bundles
-/// are alike. Publish validates every entry, so its work is N x R only then.
-fn write_config(dir: &Path, n: usize, r: usize, s: usize, distinct: bool) -> Res<()> {
+/// One module of R resources, S of whose files hold a secret, for every envoy (one `envoys:`
+/// entry, as a fleet of like hosts is written). By default every envoy gets the same bundle;
+/// with `distinct` each file names its envoy, so no two bundles are alike.
+fn write_config(dir: &Path, r: usize, s: usize, distinct: bool) -> Res<()> {
     std::fs::create_dir_all(dir.join("modules")).map_err(err)?;
-    let mut nodes = String::from("envoys:\n");
-    if distinct {
-        for i in 0..n {
-            nodes += &format!(
-                "  - match: \"{}\"\n    roles: [bench]\n    vars:\n      slot: \"{i}\"\n",
-                envoy_name(i)
-            );
-        }
-    } else {
-        nodes += "  - match: \"*.bench\"\n    roles: [bench]\n";
-    }
+    let nodes = "envoys:\n  - match: \"*.bench\"\n    roles: [bench]\n";
     let mut module = String::from("vars:\n");
     for k in 0..s {
         module += &format!("  s{k}: \"secret:bench/s{k}\"\n");
     }
     module +=
         "resources:\n  - name: dir\n    type: directory\n    target_path: /srv/bench\n    mode: \"0755\"\n";
-    let who = if distinct { "{{ .Envoy.Name }} slot {{ .Vars.slot }}" } else { "every envoy" };
+    let who = if distinct { "{{ .Envoy.Name }}" } else { "every envoy" };
     for f in 1..r {
         let secret = if f <= s { format!("      key = {{{{ .Vars.s{} }}}}\n", f - 1) } else { String::new() };
         module += &format!(
@@ -761,7 +750,7 @@ async fn run(a: Args) -> Res<()> {
             &format!("value-{k}-of-the-fleet-bench"),
         )?;
     }
-    write_config(&base.join("config"), n, r, s, a.distinct_bundles)?;
+    write_config(&base.join("config"), r, s, a.distinct_bundles)?;
 
     let t = Instant::now();
     if let Some(list) = &a.server_cpus {
