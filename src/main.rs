@@ -23,6 +23,7 @@ mod paths;
 mod pki;
 mod placeholder;
 mod proto;
+mod push_wire;
 mod quickstart;
 mod release;
 mod secrets;

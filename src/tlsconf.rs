@@ -210,7 +210,7 @@ pub fn agent_listener_config(
         .with_client_cert_verifier(verifier)
         .with_single_cert(server_chain(cert_pem, ca_pem)?, private_key_from_pem(key_pem)?)
         .map_err(tls_err)?;
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    cfg.alpn_protocols = vec![b"h2".to_vec(), crate::push_wire::ALPN.to_vec()];
     // Agents reconnect at every check-in; TLS 1.3 tickets (AEAD-sealed, rotating keys) let that
     // resume without a full handshake. The client certificate travels inside the ticket, and
     // every request is still checked against the envoy's key and revocation state.

@@ -40,8 +40,8 @@ fn fleet_bench_runs_at_a_tiny_size() {
     assert!(v["cycles"].as_u64().unwrap() > 0, "{v}");
     assert!(v["audit"]["chain_rows"].as_u64().unwrap() > 2000, "{v}");
     assert_eq!(v["traits_stored"], 0, "{v}");
-    assert_eq!(v["watch"]["nudges_delivered"], 4, "the publish nudged every held stream: {v}");
-    assert!(v["watch"]["server_rss_kb_per_idle_stream"].is_number(), "{v}");
+    assert_eq!(v["watch"]["nudges_delivered"], 4, "the publish nudged every held channel: {v}");
+    assert!(v["watch"]["server_rss_kb_per_idle_channel"].is_number(), "{v}");
     let more = ["--duration", "1", "--audit-rows", "0", "--traits", "--distinct-bundles"];
     let v = summary("fleet_bench", &[&args[..], &more[..]].concat());
     assert!(v["cycles"].as_u64().unwrap() > 0, "{v}");

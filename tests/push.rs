@@ -1,7 +1,8 @@
-//! Server push: agents that hold a Watch stream check in as soon as the server nudges them (a
-//! task for them, the next batch of a task, a publish), long before their interval (five
-//! minutes here); a foreign client checks a nudge's signature with the CA certificate alone,
-//! and a captured Watch envelope cannot be replayed.
+//! Server push: agents that hold the push channel check in as soon as the server nudges them
+//! (a task for them, the next batch of a task, a publish), long before their interval (five
+//! minutes here); a foreign client (Python's ssl) speaks the channel from its documentation,
+//! checks a nudge's signature with the CA certificate alone, and cannot replay a Watch
+//! envelope; a connection that is not an envoy's gets nothing.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::attack;
 use common::fleet::Fleet;
 use common::*;
 
@@ -83,7 +85,7 @@ fn nudged_agents_take_tasks_next_batches_and_publishes_at_once() {
     }
     let daemons: Vec<Daemon> = ["web1", "web2"].iter().map(|n| Daemon::start(&f, n)).collect();
     for d in &daemons {
-        wait_for("the push streams", Duration::from_secs(30), || d.logged("holding a push stream"));
+        wait_for("the push channels", Duration::from_secs(30), || d.logged("holding a push channel"));
     }
 
     // Two batches: the first is nudged when the task is made, the second when the first's
@@ -129,7 +131,9 @@ fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("/usr/bin/python3 with grpcio is required (scripts/test-all.sh installs it)");
+        .expect(
+            "/usr/bin/python3 with grpcio and cryptography is required (scripts/test-all.sh installs them)",
+        );
     let mut out = BufReader::new(python.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -147,7 +151,66 @@ fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
     std::io::Read::read_to_string(&mut python.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "foreign client failed: {line}\n{err}");
     let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(answer["refused"], "", "{answer}");
+    assert_eq!(answer["ping_answered"], true, "{answer}");
     assert_eq!(answer["verified"], true, "{answer}");
     assert_eq!(answer["reason"], "publish");
-    assert_eq!(answer["replay"], "UNAUTHENTICATED", "a Watch envelope works once");
+    let replay = answer["replay_refused"].as_str().unwrap();
+    assert!(replay.contains("replayed"), "a Watch envelope works once: {answer}");
+}
+
+/// One frame (4-byte length, body) read whole, or None when the server closed first.
+async fn read_frame<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let len = s.read_u32().await.ok()? as usize;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.ok()?;
+    Some(body)
+}
+
+/// Opens a push connection showing `identity`, sends `first` raw, returns what came back.
+async fn push_attempt(
+    addr: &str,
+    identity: (rustls::pki_types::CertificateDer<'static>, rustls::pki_types::PrivateKeyDer<'static>),
+    first: &[u8],
+) -> Option<Vec<u8>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = attack::tls_connect(tcp, attack::tls_client(Some(identity), b"vigo-push/1")).await.ok()?;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"vigo-push/1"[..]), "the server offers push");
+    attack::send(&mut tls, first).await;
+    tokio::time::timeout(Duration::from_secs(20), read_frame(&mut tls))
+        .await
+        .expect("the server answers or closes")
+}
+
+/// A stranger's certificate gets a closed connection; an envoy's connection that sends
+/// garbage, an oversized length or nothing at all is refused or closed, and the server keeps
+/// serving agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_push_channel_gives_strangers_garbage_and_silence_nothing() {
+    let mut f = Fleet::new("push-attack");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    let agent = f.enroll("web1");
+    let envoy = || attack::agent_identity(&agent);
+    let frame = |body: &[u8]| [&(body.len() as u32).to_be_bytes()[..], body].concat();
+
+    let (cert, key, _) = attack::self_signed_identity();
+    let stranger = push_attempt(&f.agent_addr, (cert, key), &frame(b"anything")).await;
+    assert!(stranger.is_none(), "a self-signed certificate gets nothing: {stranger:?}");
+
+    let garbage = push_attempt(&f.agent_addr, envoy(), &frame(b"\xff\xff not a message")).await.unwrap();
+    assert!(String::from_utf8_lossy(&garbage).contains("no Watch envelope"), "{garbage:?}");
+    let huge = push_attempt(&f.agent_addr, envoy(), &u32::MAX.to_be_bytes()).await.unwrap();
+    assert!(String::from_utf8_lossy(&huge).contains("at most 4096"), "{huge:?}");
+    let started = Instant::now();
+    let silent = push_attempt(&f.agent_addr, envoy(), &[]).await;
+    assert!(silent.is_none() && started.elapsed() >= Duration::from_secs(9), "closed after 10 s of silence");
+
+    let run = tokio::task::spawn_blocking(move || {
+        let out = f.run_once("web1");
+        drop(f);
+        out
+    });
+    assert_code(&run.await.unwrap(), 0);
 }

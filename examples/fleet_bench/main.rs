@@ -85,18 +85,14 @@ struct Args {
     /// the others, so the server's cost is measured alone
     #[argh(option)]
     server_cpus: Option<String>,
-    /// envoys that hold a Watch stream (push) from enrollment to the end: the server's memory
-    /// per idle stream is measured, then a publish nudges them all (default 0)
+    /// envoys that hold the push channel from enrollment to the end: the server's memory per
+    /// idle channel is measured, then a publish nudges them all (default 0)
     #[argh(option, default = "0")]
     watchers: usize,
     /// give every envoy a bundle of its own (its name in each file); by default all envoys
     /// share one, as fleets of like hosts do
     #[argh(switch)]
     distinct_bundles: bool,
-    /// with --watchers: hold the connections only, no stream on them (the connection's own
-    /// share of a stream's memory)
-    #[argh(switch)]
-    watch_connections_only: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -956,8 +952,8 @@ async fn hold_watch_streams(
     }
     let before = watchers::rss_kb(pid);
     let t = Instant::now();
-    let held = watchers::open(&mut envoys[..k], 64, a.watch_connections_only).await?;
-    eprintln!("fleet_bench: {k} watch streams open in {:.1}s", t.elapsed().as_secs_f64());
+    let held = watchers::open(&mut envoys[..k], 64).await?;
+    eprintln!("fleet_bench: {k} push channels open in {:.1}s", t.elapsed().as_secs_f64());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = watchers::rss_kb(pid);
     // A new admin connection: the server closes one that waits 10 s for a request head.

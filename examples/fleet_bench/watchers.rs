@@ -1,25 +1,30 @@
-//! `--watchers N`: the first N envoys each hold a Watch stream on a connection of its own, as
-//! `vigo-agent run` does between runs. The server's resident memory is read before the streams
-//! open, once they are all open and idle, and after every stream has carried one nudge, so
-//! the cost of an idle push connection is measured alone. The nudge comes from a publish:
-//! the time until the last stream has it is the fleet-wide delivery time.
+//! `--watchers N`: the first N envoys each hold the push channel on a connection of its own,
+//! as `vigo-agent run` does between runs: TLS with ALPN vigo-push/1, the signed Watch envelope,
+//! then frames (a 4-byte big-endian length and a message; a copy of src/push_wire.rs). The
+//! server's resident memory is read before the channels open, once they are all open and
+//! idle, and after every channel has carried one nudge, so the cost of an idle push
+//! connection is measured alone. The nudge comes from a publish: the time until the last
+//! channel has it is the fleet-wide delivery time.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
+use rustls::pki_types::ServerName;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 
-use super::{connect, err, pb, Envoy, Res, H2};
-use pb::vigo_agent_client::VigoAgentClient;
+use super::{err, pb, Envoy, Res};
 
-/// A held connection, and the stream on it unless only connections were asked for.
-pub struct Held {
-    _client: VigoAgentClient<H2>,
-    stream: Option<tonic::Streaming<pb::Nudge>>,
-}
+const ALPN: &[u8] = b"vigo-push/1";
 
-/// Resident memory of a process now, in KB (not the peak: streams are measured by difference).
+type Conn = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// A held push connection.
+pub struct Held(Conn);
+
+/// Resident memory of a process now, in KB (not the peak: channels are measured by difference).
 pub fn rss_kb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -29,25 +34,48 @@ pub fn rss_kb(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Opens one connection per envoy and, unless `connections_only` (which splits the cost of
-/// the connection from the stream's), a Watch stream on it; `concurrency` at a time.
-pub async fn open(envoys: &mut [Envoy], concurrency: usize, connections_only: bool) -> Res<Vec<Held>> {
+async fn read_frame(c: &mut Conn) -> std::io::Result<Vec<u8>> {
+    let len = c.read_u32().await? as usize;
+    if len > 4096 {
+        return Err(std::io::Error::other("oversized frame"));
+    }
+    let mut body = vec![0u8; len];
+    c.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+async fn open_one(
+    request: pb::SignedRequest,
+    addr: std::net::SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> Res<Held> {
+    let mut config = (*tls).clone();
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(err)?;
+    tcp.set_nodelay(true).map_err(err)?;
+    let name = ServerName::try_from("127.0.0.1").map_err(err)?;
+    let mut conn =
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(err)?;
+    let body = request.encode_to_vec();
+    conn.write_all(&(body.len() as u32).to_be_bytes()).await.map_err(err)?;
+    conn.write_all(&body).await.map_err(err)?;
+    conn.flush().await.map_err(err)?;
+    let answer =
+        pb::WatchAnswer::decode(read_frame(&mut conn).await.map_err(err)?.as_slice()).map_err(err)?;
+    if !answer.refused.is_empty() {
+        return Err(format!("Watch refused: {}", answer.refused));
+    }
+    Ok(Held(conn))
+}
+
+/// Opens one push channel per envoy, `concurrency` at a time.
+pub async fn open(envoys: &mut [Envoy], concurrency: usize) -> Res<Vec<Held>> {
     let mut held = Vec::with_capacity(envoys.len());
     for chunk in envoys.chunks_mut(concurrency.max(1)) {
         let mut opening = JoinSet::new();
         for e in chunk.iter_mut() {
             let request = e.envelope("Watch", pb::WatchRequest {}.encode_to_vec());
-            let (addr, tls) = (e.addr, e.tls.clone());
-            opening.spawn(async move {
-                let mut client = connect(addr, tls).await?;
-                if connections_only {
-                    // A call makes the TLS and HTTP/2 handshakes complete, as a stream's would.
-                    let _ = client.watch(pb::SignedRequest::default()).await;
-                    return Ok(Held { _client: client, stream: None });
-                }
-                let stream = client.watch(request).await.map_err(|s| format!("Watch: {}", s.message()))?;
-                Ok::<_, String>(Held { _client: client, stream: Some(stream.into_inner()) })
-            });
+            opening.spawn(open_one(request, e.addr, e.tls.clone()));
         }
         while let Some(done) = opening.join_next().await {
             held.push(done.map_err(err)??);
@@ -56,16 +84,15 @@ pub async fn open(envoys: &mut [Envoy], concurrency: usize, connections_only: bo
     Ok(held)
 }
 
-/// Waits up to `limit` for one nudge on every stream; returns the streams, how many got one,
-/// and when the last one came (seconds after `since`).
+/// Waits up to `limit` for one nudge on every channel; returns the channels, how many got
+/// one, and when the last one came (seconds after `since`).
 pub async fn first_nudges(held: Vec<Held>, since: Instant, limit: Duration) -> (Vec<Held>, usize, f64) {
     let mut waiting = JoinSet::new();
     for mut h in held {
         waiting.spawn(async move {
-            let Some(stream) = h.stream.as_mut() else { return (h, None) };
-            let got = tokio::time::timeout(limit, stream.message()).await;
-            let at = matches!(got, Ok(Ok(Some(_)))).then(|| since.elapsed().as_secs_f64());
-            (h, at)
+            let got = tokio::time::timeout(limit, read_frame(&mut h.0)).await;
+            let nudged = matches!(&got, Ok(Ok(body)) if pb::Nudge::decode(body.as_slice()).is_ok_and(|n| !n.reason.is_empty()));
+            (h, nudged.then(|| since.elapsed().as_secs_f64()))
         });
     }
     let (mut back, mut delivered, mut last) = (Vec::new(), 0, 0.0f64);
@@ -90,10 +117,10 @@ pub fn summary(
 ) -> Value {
     let per = |kb: f64| if n == 0 { 0.0 } else { (kb - before_kb) / n as f64 };
     json!({
-        "streams": n,
+        "channels": n,
         "server_rss_before_mb": before_kb / 1024.0,
-        "server_rss_kb_per_idle_stream": per(idle_kb),
-        "server_rss_kb_per_stream_after_a_nudge": per(nudged_kb),
+        "server_rss_kb_per_idle_channel": per(idle_kb),
+        "server_rss_kb_per_channel_after_a_nudge": per(nudged_kb),
         "nudges_delivered": delivered,
         "last_nudge_after_publish_s": last_s,
     })

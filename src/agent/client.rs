@@ -14,22 +14,8 @@ use crate::proto::v1 as pb;
 use crate::proto::v1::vigo_agent_client::VigoAgentClient;
 use crate::wire;
 
-/// Opens a channel to `server` (HOST:PORT) over our own rustls configuration. Reusing one
-/// `Arc<ClientConfig>` lets later connections resume their TLS session.
-pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Channel, Failure> {
-    connect_with(server, tls, |e| e.timeout(Duration::from_secs(60))).await
-}
-
-/// HTTP/2 PINGs on the Watch connection: they show the server the connection is alive (its
-/// idle cut-off counts them as traffic) and show the agent a server that went away.
-const WATCH_PING_EVERY: Duration = Duration::from_secs(30);
-const WATCH_PING_TIMEOUT: Duration = Duration::from_secs(10);
-
-async fn connect_with(
-    server: &str,
-    tls: Arc<rustls::ClientConfig>,
-    tune: impl FnOnce(Endpoint) -> Endpoint,
-) -> Result<Channel, Failure> {
+/// Where `server` (HOST:PORT) is, and the name its certificate must carry.
+fn target(server: &str) -> Result<(std::net::SocketAddr, rustls::pki_types::ServerName<'static>), Failure> {
     let addr = crate::util::hosts::resolve(server).map_err(Failure::usage)?;
     let host = server
         .rsplit_once(':')
@@ -38,11 +24,19 @@ async fn connect_with(
         .to_string();
     let name = rustls::pki_types::ServerName::try_from(host.clone())
         .map_err(|_| Failure::usage(format!("bad server host {host:?}")))?;
+    Ok((addr, name))
+}
+
+/// Opens a channel to `server` (HOST:PORT) over our own rustls configuration. Reusing one
+/// `Arc<ClientConfig>` lets later connections resume their TLS session.
+pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Channel, Failure> {
+    let (addr, name) = target(server)?;
     let connector = tokio_rustls::TlsConnector::from(tls);
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| Failure::usage(e.to_string()))?
-        .connect_timeout(Duration::from_secs(10));
-    tune(endpoint)
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60));
+    endpoint
         .connect_with_connector(tower::service_fn(move |_uri| {
             let connector = connector.clone();
             let name = name.clone();
@@ -56,6 +50,9 @@ async fn connect_with(
         .await
         .map_err(|e| Failure::failed(format!("{UNREACHABLE} at {server}: {}", error_chain(&e))))
 }
+
+/// The agent's end of an open push channel.
+pub type PushConnection = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 /// An error with its causes, outermost first ("transport error" alone says nothing).
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -270,25 +267,35 @@ impl SignedClient {
             .map_err(|s| status_failure("release fetch refused", s))
     }
 
-    /// Opens the Watch stream on a connection of its own, kept alive by PINGs (the check-in
-    /// connection closes after each cycle). The client is returned with the stream: the
-    /// connection lives as long as both.
-    pub async fn open_watch(
-        &mut self,
-    ) -> Result<(VigoAgentClient<Channel>, tonic::Streaming<pb::Nudge>), Failure> {
+    /// Opens the push channel (framing in `push_wire`) on a connection of its own: TLS with
+    /// ALPN vigo-push/1, the signed Watch envelope, and the server's answer.
+    pub async fn open_push(&mut self) -> Result<PushConnection, Failure> {
+        use crate::push_wire;
         let env = self.envelope(wire::METHOD_WATCH, pb::WatchRequest {}.encode_to_vec())?;
-        let channel = connect_with(&self.server, self.tls.clone(), |e| {
-            e.http2_keep_alive_interval(WATCH_PING_EVERY)
-                .keep_alive_timeout(WATCH_PING_TIMEOUT)
-                .keep_alive_while_idle(true)
-        })
-        .await?;
-        let mut client = VigoAgentClient::new(channel);
-        let answer = tokio::time::timeout(Duration::from_secs(30), client.watch(env))
+        let (addr, name) = target(&self.server)?;
+        let mut config = (*self.tls).clone();
+        config.alpn_protocols = vec![push_wire::ALPN.to_vec()];
+        let unreachable =
+            |e: &dyn std::fmt::Display| Failure::failed(format!("{UNREACHABLE} at {}: {e}", self.server));
+        let opening = async {
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let mut conn = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?;
+            if conn.get_ref().1.alpn_protocol() != Some(push_wire::ALPN) {
+                return Err(std::io::Error::other("the server does not offer push"));
+            }
+            push_wire::write_message(&mut conn, &env).await?;
+            let answer: pb::WatchAnswer = push_wire::read_message(&mut conn).await?;
+            Ok((conn, answer))
+        };
+        let (conn, answer) = tokio::time::timeout(Duration::from_secs(30), opening)
             .await
-            .map_err(|_| Failure::failed(format!("{UNREACHABLE}: no answer to Watch in 30 s")))?
-            .map_err(|s| status_failure("watch refused", s))?;
-        Ok((client, answer.into_inner()))
+            .map_err(|_| unreachable(&"no answer to Watch in 30 s"))?
+            .map_err(|e| unreachable(&e))?;
+        match answer.refused.is_empty() {
+            true => Ok(conn),
+            false => Err(Failure::refused(format!("push refused: {}", answer.refused))),
+        }
     }
 
     /// One ResolveSecrets call for all `keys`; the answer is opened with a one-shot X25519 key.

@@ -1,23 +1,31 @@
-//! The agent's end of server push: between runs it holds a Watch stream, and a nudge that
-//! verifies (signed by a CA it trusts, for its own envoy id, fresh, newer than the last)
-//! wakes the run loop early. A nudge only moves the next check-in forward; what the agent
-//! applies still comes through the signed CheckIn. Without a stream (an older server, a
-//! network that cuts long connections, `agent.push = false`) the interval alone drives runs.
+//! The agent's end of server push: between runs it holds the push channel (framing in
+//! `push_wire`), and a nudge that verifies (signed by a CA it trusts, for its own envoy id,
+//! fresh, newer than the last) wakes the run loop early. A nudge only moves the next check-in
+//! forward; what the agent applies still comes through the signed CheckIn. Without a channel
+//! (an older server, a network that cuts long connections, `agent.push = false`) the interval
+//! alone drives runs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use prost::Message;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::client::SignedClient;
+use super::client::{PushConnection, SignedClient};
 use crate::crypto::{self, x509, PublicKeyParts, SignatureScheme};
 use crate::paths::AgentPaths;
 use crate::proto::v1 as pb;
+use crate::push_wire;
 use crate::util::time::unix_now_millis;
 
 /// How far a nudge's time may be from ours (the clock skew signed requests are allowed).
 const MAX_NUDGE_AGE_MS: i64 = crate::wire::MAX_CLOCK_SKEW_MS;
+
+/// A ping every 30 s keeps the connection inside the server's 60-second idle cut-off; a
+/// server that answers nothing (not even a ping) for 70 s is gone.
+const PING_EVERY: Duration = Duration::from_secs(30);
+const SILENCE_LIMIT: Duration = Duration::from_secs(70);
 
 #[derive(Default)]
 pub struct Watcher {
@@ -26,7 +34,7 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Opens the stream unless one is open; a failure is logged and tried again after the
+    /// Opens the channel unless one is open; a failure is logged and tried again after the
     /// next run.
     pub async fn ensure(&mut self, client: &mut SignedClient, paths: &AgentPaths) {
         if self.follower.as_ref().is_some_and(|f| !f.is_finished()) {
@@ -34,15 +42,15 @@ impl Watcher {
         }
         let keys = match trusted_ca_keys(paths) {
             Ok(k) => k,
-            Err(e) => return tracing::warn!(error = %e, "no push stream: cannot read the trusted CAs"),
+            Err(e) => return tracing::warn!(error = %e, "no push channel: cannot read the trusted CAs"),
         };
-        match client.open_watch().await {
-            Ok((grpc, stream)) => {
-                tracing::info!("holding a push stream: the server can ask for a check-in between intervals");
+        match client.open_push().await {
+            Ok(conn) => {
+                tracing::info!("holding a push channel: the server can ask for a check-in between intervals");
                 let check = NudgeCheck { envoy_id: client.state.envoy_id.clone(), keys, last_sequence: 0 };
-                self.follower = Some(tokio::spawn(follow(grpc, stream, check, self.wake.clone())));
+                self.follower = Some(tokio::spawn(follow(conn, check, self.wake.clone())));
             }
-            Err(f) => tracing::info!(error = %f.message, "no push stream; checking in by interval only"),
+            Err(f) => tracing::info!(error = %f.message, "no push channel; checking in by interval only"),
         }
     }
 
@@ -60,27 +68,46 @@ impl Drop for Watcher {
     }
 }
 
-/// Reads nudges until the stream ends; a nudge that does not verify ends it too (the CAs may
-/// have changed: the next `ensure` reads them again).
-async fn follow(
-    _grpc: crate::proto::v1::vigo_agent_client::VigoAgentClient<tonic::transport::Channel>,
-    mut stream: tonic::Streaming<pb::Nudge>,
-    mut check: NudgeCheck,
-    wake: Arc<Notify>,
-) {
+/// Reads nudges until the channel ends or goes silent, pinging meanwhile; a nudge that does
+/// not verify ends it too (the CAs may have changed: the next `ensure` reads them again).
+async fn follow(conn: PushConnection, mut check: NudgeCheck, wake: Arc<Notify>) {
+    let (mut reader, mut writer) = tokio::io::split(conn);
+    let pinger = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PING_EVERY).await;
+            if push_wire::write_frame(&mut writer, &[]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let _stop_pinging = AbortOnDrop(pinger);
     loop {
-        let nudge = match stream.message().await {
-            Ok(Some(n)) => n,
-            Ok(None) => return tracing::info!("the server ended the push stream"),
-            Err(s) => return tracing::info!(error = %s.message(), "the push stream broke"),
+        let frame = match tokio::time::timeout(SILENCE_LIMIT, push_wire::read_frame(&mut reader)).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => return tracing::info!(error = %e, "the push channel closed"),
+            Err(_) => return tracing::info!("the push channel went silent; reopening it after the next run"),
+        };
+        if frame.is_empty() {
+            continue; // the answer to a ping
+        }
+        let Ok(nudge) = pb::Nudge::decode(frame.as_slice()) else {
+            return tracing::warn!("the push channel sent something that is not a nudge; closing it");
         };
         if let Err(why) = check.accept(&nudge, unix_now_millis()) {
-            return tracing::warn!(reason = %crate::util::text::excerpt(&nudge.reason), why, "ignored a nudge that does not verify; reopening the stream after the next run");
+            return tracing::warn!(reason = %crate::util::text::excerpt(&nudge.reason), why, "ignored a nudge that does not verify; reopening the channel after the next run");
         }
         tracing::info!(reason = %nudge.reason, "nudged by the server: checking in");
         let wait = random_below(nudge.spread_ms);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         wake.notify_one();
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

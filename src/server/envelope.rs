@@ -108,12 +108,22 @@ impl Server {
             req.peer_certs().ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         let leaf =
             certs.first().ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        self.verify_from(leaf, req.get_ref(), method)
+    }
+
+    /// As `verify`, for an envelope that came over a connection whose client certificate is
+    /// `leaf` (the push channel, which is not gRPC).
+    pub fn verify_from(
+        &self,
+        leaf: &rustls::pki_types::CertificateDer<'_>,
+        env: &SignedRequest,
+        method: &str,
+    ) -> Result<Verified, Status> {
         if !self.verifier.is_ca_issued(leaf) {
             return Err(Status::permission_denied(
                 "this call needs the certificate issued at enrollment; a self-signed certificate may only call Enroll",
             ));
         }
-        let env = req.get_ref();
         // The certificate must be this envoy's before anything about the envoy is said.
         let envoy = self
             .envoy(&env.envoy_id)

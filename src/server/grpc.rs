@@ -9,7 +9,6 @@ use zeroize::Zeroizing;
 
 use super::capture;
 use super::metrics::Rpc;
-use super::nudges::NudgeStream;
 
 type ReleaseStream =
     std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::ReleaseChunk, Status>> + Send + 'static>>;
@@ -473,16 +472,6 @@ impl AgentService {
         Ok(Response::new(answer))
     }
 
-    /// Opens the envoy's nudge stream once its envelope is good and fresh (the sequence is
-    /// advanced like any call's, so a captured Watch cannot be replayed).
-    async fn watch_rpc(&self, req: Request<pb::SignedRequest>) -> Result<Response<NudgeStream>, Status> {
-        let s = &self.server;
-        let v = s.verify(&req, wire::METHOD_WATCH)?;
-        let _: pb::WatchRequest = decode(&v.payload)?;
-        s.write_fresh(&v, |_, _| Ok(())).await?;
-        Ok(Response::new(s.nudges.stream(s.clone(), &v.envoy.id)))
-    }
-
     /// A new certificate for the envoy's own key (the key cannot change: it is the identity),
     /// recorded and audited before it is handed out.
     async fn fetch_release_rpc(
@@ -599,15 +588,6 @@ impl VigoAgent for AgentService {
     }
 
     type FetchReleaseStream = ReleaseStream;
-    type WatchStream = NudgeStream;
-
-    /// Timed until the stream starts (it stays open for as long as the agent runs).
-    async fn watch(&self, req: Request<pb::SignedRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        let started = std::time::Instant::now();
-        let result = self.watch_rpc(req).await;
-        self.server.metrics.rpc(Rpc::Watch, started, &result);
-        result
-    }
 
     /// Timed until the stream starts (the transfer itself is the agent's pace).
     async fn fetch_release(

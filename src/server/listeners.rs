@@ -188,9 +188,19 @@ pub async fn serve_agent(
                 let stream = tls.get_mut().0;
                 stream.release_slots();
                 stream.hold(slot);
+                let is_envoy = envoy.is_some();
+                let current = server.clone();
                 match envoy {
-                    Some(id) => stream.revalidate_with(Box::new(move || server.is_current_envoy(&id))),
+                    Some(id) => stream.revalidate_with(Box::new(move || current.is_current_envoy(&id))),
                     None => stream.close_after(limits.enrolling_lifetime),
+                }
+                // The push channel is served here, not by gRPC; only an envoy may hold one.
+                if tls.get_ref().1.alpn_protocol() == Some(crate::push_wire::ALPN) {
+                    let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
+                    if let (true, Some(leaf)) = (is_envoy, leaf) {
+                        super::push::serve(tls, leaf.into_owned(), server).await;
+                    }
+                    return;
                 }
                 let _ = tx.send(Ok::<_, std::io::Error>(tls)).await;
             });

@@ -28,11 +28,10 @@ pub enum Rpc {
     ReportRun,
     RenewCertificate,
     FetchRelease,
-    Watch,
 }
 
-const RPCS: [&str; 7] =
-    ["Enroll", "CheckIn", "ResolveSecrets", "ReportRun", "RenewCertificate", "FetchRelease", "Watch"];
+const RPCS: [&str; 6] =
+    ["Enroll", "CheckIn", "ResolveSecrets", "ReportRun", "RenewCertificate", "FetchRelease"];
 /// How a request ended: answered, refused (the caller's fault: auth, replay, entitlement,
 /// limits, bad input), or failed (the server's).
 const RESULTS: [&str; 3] = ["ok", "refused", "error"];
@@ -41,7 +40,7 @@ const OUTCOMES: [&str; 3] = ["converged", "changed", "failed"];
 /// What the hot paths count.
 #[derive(Default)]
 pub struct ServerMetrics {
-    rpc: [Histogram; 7],
+    rpc: [Histogram; 6],
     checkins: [Counter; 3],
     enrollments: [Counter; 3],
     pub entitlement_denials: Counter,
@@ -157,7 +156,7 @@ pub fn render(s: &Server) -> Result<String, String> {
     e.single(
         "vigo_watch_streams",
         "gauge",
-        "Envoys holding a Watch stream (told to check in at once when something changes).",
+        "Envoys holding a push channel (told to check in at once when something changes).",
         s.nudges.watching() as f64,
     );
     e.single(

@@ -16,6 +16,7 @@ mod logins;
 mod metrics;
 pub(crate) mod nudges;
 mod pending;
+mod push;
 mod rate;
 mod raw_refusals;
 mod refusals;

@@ -1,0 +1,68 @@
+//! The push channel's framing, shared by both ends (see the comment above `WatchRequest` in
+//! agent.proto): after a TLS handshake that chose `ALPN`, each frame is a 4-byte big-endian
+//! length and one protobuf message; an empty frame is a ping (agent) or its answer (server).
+
+use prost::Message;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+pub const ALPN: &[u8] = b"vigo-push/1";
+
+/// The largest frame either end reads: far above a Watch envelope or a nudge (a few hundred
+/// bytes), and a bound on what a peer can make the other allocate.
+pub const MAX_FRAME: usize = 4096;
+
+/// Writes one message as a frame and flushes it.
+pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, m: &impl Message) -> std::io::Result<()> {
+    let body = m.encode_to_vec();
+    write_frame(w, &body).await
+}
+
+/// Writes one frame (an empty `body` is a ping or its answer) and flushes it.
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(body.len()).map_err(|_| std::io::Error::other("frame too large"))?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(body);
+    w.write_all(&frame).await?;
+    w.flush().await
+}
+
+/// Reads one frame's body (empty for a ping). Not cancel-safe: read frames in one place.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    let len = r.read_u32().await? as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a push frame of {len} bytes; at most {MAX_FRAME}"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    Ok(body)
+}
+
+/// Reads one frame and decodes it as `M` (an empty frame is not a message here).
+pub async fn read_message<M: Message + Default, R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<M> {
+    let body = read_frame(r).await?;
+    M::decode(body.as_slice()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "a push frame that does not decode")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_an_oversized_length_is_refused_unread() {
+        let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+        let nudge = crate::proto::v1::Nudge { reason: "publish".into(), sequence: 7, ..Default::default() };
+        write_message(&mut a, &nudge).await.unwrap();
+        write_frame(&mut a, &[]).await.unwrap();
+        assert_eq!(read_message::<crate::proto::v1::Nudge, _>(&mut b).await.unwrap(), nudge);
+        assert!(read_frame(&mut b).await.unwrap().is_empty(), "a ping");
+        a.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
+        let e = read_frame(&mut b).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    }
+}
