@@ -100,7 +100,7 @@ pub struct AgentPaths {
     pub server_override: Option<String>,
     /// The release public key file (the config file's `release.public_key_file`).
     pub release_key_file: PathBuf,
-    /// Whether `vigo-agent run` holds a push stream (the config file's `agent.push`).
+    /// Whether `vigo-agent run` holds the push channel (the config file's `agent.push`).
     pub push: bool,
 }
 

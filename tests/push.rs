@@ -23,6 +23,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(f: &Fleet, name: &str) -> Daemon {
+        Self::start_with(f, name, &[])
+    }
+
+    fn start_with(f: &Fleet, name: &str, env: &[(&str, &str)]) -> Daemon {
         let root = f.root(name);
         std::fs::create_dir_all(root.join("etc")).unwrap();
         let mut child = spawn_role(
@@ -30,7 +34,7 @@ impl Daemon {
             &f.agent_base(name),
             &["run", "--root", root.to_str().unwrap()],
             "",
-            &[("RUST_LOG", "info")],
+            &[&[("RUST_LOG", "info")], env].concat(),
         );
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
@@ -112,6 +116,56 @@ fn nudged_agents_take_tasks_next_batches_and_publishes_at_once() {
     for d in &daemons {
         assert!(d.logged("nudged by the server"), "{}", d.text());
     }
+}
+
+/// Pings carry the channel through the server's 60-second idle cut-off: 75 s after it
+/// opened, a publish still reaches the agent at once. (A channel cut at 60 s would be
+/// reopened only after the next run, five minutes later.)
+#[test]
+fn the_push_channel_outlives_the_idle_cut_off() {
+    let mut f = Fleet::new("push-idle");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
+    let d = Daemon::start(&f, "web1");
+    wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
+    std::thread::sleep(Duration::from_secs(75));
+    assert!(!d.logged("push channel closed") && !d.logged("went silent"), "{}", d.text());
+    f.write_config(&[(
+        "modules/app.vgo",
+        "resources:\n  - {name: late, type: file, target_path: /etc/late, content: \"x\\n\"}\n",
+    )]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    wait_for("the file published after the idle limit", Duration::from_secs(20), || {
+        f.root("web1").join("etc/late").exists()
+    });
+}
+
+/// `agent.push: false` keeps the agent on its interval: it opens no channel, and a publish
+/// does not reach it early.
+#[test]
+fn an_agent_with_push_off_holds_no_channel() {
+    let mut f = Fleet::new("push-off");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    f.enroll("web1");
+    let config = f.dir.join("agent.yaml");
+    std::fs::write(&config, "agent:\n  push: false\n").unwrap();
+    let config = config.display().to_string();
+    let d = Daemon::start_with(&f, "web1", &[("VIGO_CONFIG", &config)]);
+    wait_for("the first run", Duration::from_secs(30), || {
+        let out = f.cli(&["runs", "list", "-o", "json"], "");
+        out.status.success() && json(&out).as_array().is_some_and(|runs| !runs.is_empty())
+    });
+    f.write_config(&[(
+        "modules/app.vgo",
+        "resources:\n  - {name: early, type: file, target_path: /etc/early, content: \"x\\n\"}\n",
+    )]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!f.root("web1").join("etc/early").exists(), "no nudge without push");
+    assert!(!d.logged("push channel"), "{}", d.text());
 }
 
 #[test]

@@ -93,6 +93,10 @@ struct Args {
     /// share one, as fleets of like hosts do
     #[argh(switch)]
     distinct_bundles: bool,
+    /// each envoy keeps its connection from one cycle to the next instead of reconnecting as
+    /// vigo-agent does (an experiment: what a cycle costs the server without TCP and TLS setup)
+    #[argh(switch)]
+    keep_connections: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -392,6 +396,9 @@ struct Envoy {
     /// The bundle this envoy holds after a cycle: (hash, secrets epoch, resource count, keys).
     held: Option<(String, u64, u32, std::collections::BTreeSet<String>)>,
     cycles_done: u64,
+    /// With --keep-connections: the connection of the last cycle, used again by the next.
+    keep_connection: bool,
+    kept: Option<VigoAgentClient<H2>>,
 }
 
 /// Traits shaped like an agent's (about 1.5 KB), different per envoy.
@@ -468,6 +475,8 @@ async fn enroll(
         traits_taken: false,
         held: None,
         cycles_done: 0,
+        keep_connection: false,
+        kept: None,
     })
 }
 
@@ -561,7 +570,10 @@ impl Envoy {
         if steady {
             body.last_bundle_hash = self.held.as_ref().map(|h| h.0.clone()).unwrap_or_default();
         }
-        let mut grpc = connect(self.addr, self.tls.clone()).await?;
+        let mut grpc = match self.kept.take() {
+            Some(g) => g,
+            None => connect(self.addr, self.tls.clone()).await?,
+        };
         let req = self.envelope("CheckIn", body.encode_to_vec());
         let t = Instant::now();
         let answer = grpc.check_in(req).await.map_err(|s| format!("CheckIn: {}", s.message()))?.into_inner();
@@ -645,6 +657,9 @@ impl Envoy {
         let t = Instant::now();
         grpc.report_run(req).await.map_err(|s| format!("ReportRun: {}", s.message()))?;
         let lat_report = us(t);
+        if self.keep_connection {
+            self.kept = Some(grpc);
+        }
         self.held = Some((bundle.bundle_hash, bundle.secrets_epoch, count, keys));
         Ok((lat_check_in, lat_resolve, lat_report))
     }
@@ -823,6 +838,7 @@ async fn measure(
         if a.traits {
             e.traits = Some(envoy_traits(i));
         }
+        e.keep_connection = a.keep_connections;
         envoys.push(e);
     }
     let enroll_s = t.elapsed().as_secs_f64();
@@ -920,7 +936,7 @@ async fn measure(
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM envoy_traits", [], |r| r.get(0)))
         .map_err(err)?;
     Ok(json!({
-        "bench": "fleet", "mode": a.mode, "server_cpus": a.server_cpus, "distinct_bundles": a.distinct_bundles, "traits": a.traits, "traits_stored": traits_stored,
+        "bench": "fleet", "mode": a.mode, "server_cpus": a.server_cpus, "distinct_bundles": a.distinct_bundles, "keep_connections": a.keep_connections, "traits": a.traits, "traits_stored": traits_stored,
         "envoys": n, "resources": a.resources, "secrets": s, "concurrency": c, "duration_s": elapsed,
         "server_startup_s": startup_s,
         "publish_s": publish_s,

@@ -480,7 +480,7 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
     }
 }
 
-/// Resolves when the push stream (if any) says "check in now".
+/// Resolves when the push channel (if any) says "check in now".
 async fn nudged(watcher: &Option<super::watch::Watcher>) {
     match watcher {
         Some(w) => w.nudged().await,

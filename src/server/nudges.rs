@@ -1,7 +1,7 @@
-//! Server push: an agent may hold one Watch stream, over which it is told "check in now" when
-//! something it should act on changed (a publish, a secret rotation that concerns it, a task for it). A nudge
-//! names only the reason; the agent still fetches through its signed CheckIn, so a nudge can
-//! make an agent check in early and nothing more.
+//! Server push: an agent may hold one push channel (`server::push`), over which it is told
+//! "check in now" when something it should act on changed (a publish, a secret rotation that
+//! concerns it, a task for it). A nudge names only the reason; the agent still fetches
+//! through its signed CheckIn, so a nudge can make an agent check in early and nothing more.
 //!
 //! Each watcher costs a map entry and a one-value channel: nudges to one envoy that come
 //! before it has read the last one merge into one. The nudge is signed when the stream hands

@@ -106,7 +106,7 @@ pub struct Server {
     pub status: super::status::Status,
     /// Counters and latencies for `/metrics`.
     pub metrics: super::metrics::ServerMetrics,
-    /// Agents holding a Watch stream, to be told "check in now".
+    /// Agents holding a push channel, to be told "check in now".
     pub nudges: super::nudges::Nudges,
     /// The audit sinks' delivery state, once they are started.
     sinks: std::sync::OnceLock<Arc<crate::integrations::Board>>,

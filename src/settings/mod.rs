@@ -92,7 +92,7 @@ impl ReleaseSettings {
 pub struct AgentSettings {
     /// The server's agent address `HOST:PORT`, instead of the one recorded at enrollment.
     pub server: Option<String>,
-    /// Hold a Watch stream between runs so the server can ask for a check-in at once.
+    /// Hold the push channel between runs so the server can ask for a check-in at once.
     pub push: bool,
 }
 

@@ -168,7 +168,7 @@ pub async fn create(
     audit::append_in(&tx, &[Event::new(&caller.actor, action, &id).detail(detail)])?;
     tx.commit()?;
     drop(conn);
-    // The first batch hears of it now if it holds a Watch stream, else at its next check-in.
+    // The first batch hears of it now if it holds a push channel, else at its next check-in.
     let first_batch = targets.iter().take(batch_size).map(|(envoy_id, _)| envoy_id.as_str());
     let nudged = s.nudges.nudge(first_batch, Reason::Task);
     let mut answer = plan;
