@@ -142,6 +142,31 @@ fn the_push_channel_outlives_the_idle_cut_off() {
     });
 }
 
+/// A server restart closes every channel; agents open a new one within 30 s (spread over
+/// 5–30 s, not at once) without waiting for their next run, and nudges reach them again.
+#[test]
+fn agents_reopen_the_channel_after_a_server_restart() {
+    let mut f = Fleet::new("push-restart");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
+    let d = Daemon::start(&f, "web1");
+    let opened = || d.log.lock().unwrap().iter().filter(|l| l.contains("holding a push channel")).count();
+    wait_for("the push channel", Duration::from_secs(30), || opened() == 1);
+    f.restart_server();
+    wait_for("the channel closed", Duration::from_secs(10), || d.logged("push channel closed"));
+    wait_for("a new channel", Duration::from_secs(40), || opened() == 2);
+    f.write_config(&[(
+        "modules/app.vgo",
+        "resources:\n  - {name: after, type: file, target_path: /etc/after, content: \"x\\n\"}\n",
+    )]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    wait_for("the file published after the restart", Duration::from_secs(20), || {
+        f.root("web1").join("etc/after").exists()
+    });
+}
+
 /// `agent.push: false` keeps the agent on its interval: it opens no channel, and a publish
 /// does not reach it early.
 #[test]

@@ -467,14 +467,40 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
             crate::crypto::random_bytes(2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))).unwrap_or(0)
                 % (2 * spread + 1);
         let wait = Duration::from_secs(base - spread.min(base) + jitter);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = nudged(&watcher) => {}
-            // A stop request (systemd sends SIGTERM) that came during a run ends the loop here,
-            // once that run has reported; `util::interrupt` cut the run itself short.
-            _ = crate::util::interrupt::requested() => {
-                tracing::info!("stopping");
-                return Ok(());
+        if !idle_until_next_run(wait, &mut watcher, &mut client, paths).await {
+            tracing::info!("stopping");
+            return Ok(());
+        }
+    }
+}
+
+/// Waits out `wait`, ending early when the push channel says "check in now". A channel that
+/// closes meanwhile (a server restart) is reopened after a random 5–30 s, so that a fleet does
+/// not come back all at once. False when a stop was requested: a stop request (systemd sends
+/// SIGTERM) that came during a run ends the loop here, once that run has reported;
+/// `util::interrupt` cut the run itself short.
+async fn idle_until_next_run(
+    wait: Duration,
+    watcher: &mut Option<super::watch::Watcher>,
+    client: &mut SignedClient,
+    paths: &AgentPaths,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let lost = tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return true,
+            _ = nudged(watcher) => return true,
+            _ = crate::util::interrupt::requested() => return false,
+            _ = channel_lost(watcher) => true,
+        };
+        if lost {
+            let back = Duration::from_millis(5_000 + super::watch::random_below(25_000));
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + back)) => {}
+                _ = crate::util::interrupt::requested() => return false,
+            }
+            if let (Some(w), true) = (watcher.as_mut(), tokio::time::Instant::now() < deadline) {
+                w.ensure(client, paths).await;
             }
         }
     }
@@ -484,6 +510,14 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
 async fn nudged(watcher: &Option<super::watch::Watcher>) {
     match watcher {
         Some(w) => w.nudged().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the push channel (if any) has closed.
+async fn channel_lost(watcher: &Option<super::watch::Watcher>) {
+    match watcher {
+        Some(w) => w.lost().await,
         None => std::future::pending().await,
     }
 }

@@ -30,6 +30,8 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(70);
 #[derive(Default)]
 pub struct Watcher {
     wake: Arc<Notify>,
+    /// Notified when an open channel closes.
+    closed: Arc<Notify>,
     follower: Option<JoinHandle<()>>,
 }
 
@@ -48,7 +50,11 @@ impl Watcher {
             Ok(conn) => {
                 tracing::info!("holding a push channel: the server can ask for a check-in between intervals");
                 let check = NudgeCheck { envoy_id: client.state.envoy_id.clone(), keys, last_sequence: 0 };
-                self.follower = Some(tokio::spawn(follow(conn, check, self.wake.clone())));
+                let (wake, closed) = (self.wake.clone(), self.closed.clone());
+                self.follower = Some(tokio::spawn(async move {
+                    follow(conn, check, wake).await;
+                    closed.notify_one();
+                }));
             }
             Err(f) => tracing::info!(error = %f.message, "no push channel; checking in by interval only"),
         }
@@ -57,6 +63,11 @@ impl Watcher {
     /// Resolves once a verified nudge came (also one that came while nobody waited).
     pub async fn nudged(&self) {
         self.wake.notified().await;
+    }
+
+    /// Resolves once the open channel closed (also while nobody waited).
+    pub async fn lost(&self) {
+        self.closed.notified().await;
     }
 }
 
@@ -70,6 +81,7 @@ impl Drop for Watcher {
 
 /// Reads nudges until the channel ends or goes silent, pinging meanwhile; a nudge that does
 /// not verify ends it too (the CAs may have changed: the next `ensure` reads them again).
+/// The run loop opens a new channel after the old one ends (`run::idle_until_next_run`).
 async fn follow(conn: PushConnection, mut check: NudgeCheck, wake: Arc<Notify>) {
     let (mut reader, mut writer) = tokio::io::split(conn);
     let pinger = tokio::spawn(async move {
@@ -85,7 +97,7 @@ async fn follow(conn: PushConnection, mut check: NudgeCheck, wake: Arc<Notify>) 
         let frame = match tokio::time::timeout(SILENCE_LIMIT, push_wire::read_frame(&mut reader)).await {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => return tracing::info!(error = %e, "the push channel closed"),
-            Err(_) => return tracing::info!("the push channel went silent; reopening it after the next run"),
+            Err(_) => return tracing::info!("the push channel went silent; closing it"),
         };
         if frame.is_empty() {
             continue; // the answer to a ping
@@ -94,7 +106,7 @@ async fn follow(conn: PushConnection, mut check: NudgeCheck, wake: Arc<Notify>) 
             return tracing::warn!("the push channel sent something that is not a nudge; closing it");
         };
         if let Err(why) = check.accept(&nudge, unix_now_millis()) {
-            return tracing::warn!(reason = %crate::util::text::excerpt(&nudge.reason), why, "ignored a nudge that does not verify; reopening the channel after the next run");
+            return tracing::warn!(reason = %crate::util::text::excerpt(&nudge.reason), why, "ignored a nudge that does not verify; closing the channel");
         }
         tracing::info!(reason = %nudge.reason, "nudged by the server: checking in");
         let wait = random_below(nudge.spread_ms);
@@ -111,7 +123,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn random_below(spread_ms: u32) -> u64 {
+/// A random number of milliseconds below `spread_ms` (0 for 0).
+pub fn random_below(spread_ms: u32) -> u64 {
     if spread_ms == 0 {
         return 0;
     }
