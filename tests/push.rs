@@ -193,49 +193,101 @@ fn an_agent_with_push_off_holds_no_channel() {
     assert!(!d.logged("push channel"), "{}", d.text());
 }
 
+/// The foreign client (tests/foreign/vigo_client.py) running `mode` for `agent`, once it
+/// said "open" (its channel was accepted).
+struct ForeignWatch {
+    python: Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl ForeignWatch {
+    fn open(f: &Fleet, mode: &str, agent: &std::path::Path) -> ForeignWatch {
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut python = std::process::Command::new("/usr/bin/python3")
+            .arg(here.join("tests/foreign/vigo_client.py"))
+            .arg(mode)
+            .arg(here.join("proto"))
+            .arg(&f.agent_addr)
+            .arg(f.base().join("tls/ca"))
+            .arg(agent)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect(
+                "/usr/bin/python3 with grpcio and cryptography is required (scripts/test-all.sh installs them)",
+            );
+        let mut out = BufReader::new(python.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let mut watch = ForeignWatch { python, out };
+        if line.trim() != "open" {
+            let _ = watch.python.kill();
+            panic!("the foreign client did not get its channel: {line}\n{}", watch.stderr());
+        }
+        watch
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut self.python.stderr.take().unwrap(), &mut err).unwrap();
+        err
+    }
+
+    /// Its JSON result, once it ended.
+    fn result(mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        let status = self.python.wait().unwrap();
+        let err = self.stderr();
+        assert!(status.success(), "foreign client failed: {line}\n{err}");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("foreign client output: {line}\n{err}"))
+    }
+}
+
 #[test]
 fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
     let mut f = Fleet::new("push-foreign");
     f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
     f.start_server();
     let agent = f.enroll("web1");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/foreign/vigo_client.py");
-    let mut python = std::process::Command::new("/usr/bin/python3")
-        .arg(script)
-        .arg("watch")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto"))
-        .arg(&f.agent_addr)
-        .arg(f.base().join("tls/ca"))
-        .arg(&agent)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect(
-            "/usr/bin/python3 with grpcio and cryptography is required (scripts/test-all.sh installs them)",
-        );
-    let mut out = BufReader::new(python.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    if line.trim() != "open" {
-        let _ = python.kill();
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut python.stderr.take().unwrap(), &mut err).unwrap();
-        panic!("the foreign client did not get its stream: {line}\n{err}");
-    }
+    let watch = ForeignWatch::open(&f, "watch", &agent);
     assert_code(&f.cli(&["config", "publish"], ""), 0);
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    let status = python.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut python.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "foreign client failed: {line}\n{err}");
-    let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let answer = watch.result();
     assert_eq!(answer["refused"], "", "{answer}");
     assert_eq!(answer["ping_answered"], true, "{answer}");
     assert_eq!(answer["verified"], true, "{answer}");
     assert_eq!(answer["reason"], "publish");
     let replay = answer["replay_refused"].as_str().unwrap();
     assert!(replay.contains("replayed"), "a Watch envelope works once: {answer}");
+}
+
+/// Revoking an envoy closes its push channel at once, not at the next turn of the idle timer
+/// (the client sends nothing, so without the revocation it would be cut only after 60 s).
+#[test]
+fn revoking_an_envoy_closes_its_push_channel_at_once() {
+    let mut f = Fleet::new("push-revoke");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    let agent = f.enroll("web1");
+    let watch = ForeignWatch::open(&f, "watch-hold", &agent);
+    assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
+    let answer = watch.result();
+    assert_eq!(answer["closed"], true, "{answer}");
+    assert!(answer["seconds"].as_f64().unwrap() < 10.0, "closed at revocation: {answer}");
+}
+
+/// Fifty pings in one go (each answer would cost the server a TLS record and a flush) close
+/// the channel after at most one answer.
+#[test]
+fn a_ping_flood_closes_the_push_channel() {
+    let mut f = Fleet::new("push-flood");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    let agent = f.enroll("web1");
+    let answer = ForeignWatch::open(&f, "watch-flood", &agent).result();
+    assert_eq!(answer["closed"], true, "{answer}");
+    assert!(answer["frames"].as_u64().unwrap() <= 1, "at most one ping answered: {answer}");
+    assert!(answer["seconds"].as_f64().unwrap() < 10.0, "closed at once: {answer}");
 }
 
 /// One frame (4-byte length, body) read whole, or None when the server closed first.

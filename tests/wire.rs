@@ -453,6 +453,21 @@ fn a_sequence_far_ahead_of_the_clock_is_refused_and_cannot_lock_the_agent_out() 
     assert_code(&f.run_once("web1"), 0);
 }
 
+/// Request times at the ends of the i64 range (one of them chosen so that a naive
+/// subtraction from now wraps to i64::MIN) are refused as off the clock, not accepted and
+/// not a crash.
+#[test]
+fn request_times_at_the_ends_of_the_range_are_refused() {
+    let f = fleet("wire-far-time");
+    let agent = f.enroll("web1");
+    let answer = f.foreign(&["far-time", agent.to_str().unwrap()]);
+    for case in ["min", "max", "wraps"] {
+        assert_eq!(answer[case][0], "UNAUTHENTICATED", "{case}: {answer}");
+        assert!(answer[case][1].as_str().unwrap().contains("off the server clock"), "{case}: {answer}");
+    }
+    assert_code(&f.run_once("web1"), 0);
+}
+
 /// A ResolveSecrets for a key outside the bundle, replayed: the replay is refused as a replay
 /// and leaves no second denial row.
 #[test]

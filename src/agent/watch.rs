@@ -5,6 +5,7 @@
 //! (an older server, a network that cuts long connections, `agent.push = false`) the interval
 //! alone drives runs.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +31,13 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(70);
 #[derive(Default)]
 pub struct Watcher {
     wake: Arc<Notify>,
-    /// Notified when an open channel closes.
+    /// Notified when the open channel closes; a new one for each channel, so that a channel
+    /// that closed during a run does not make its successor look closed.
     closed: Arc<Notify>,
     follower: Option<JoinHandle<()>>,
+    /// The last nudge sequence taken, over all channels: a nudge captured on an earlier
+    /// channel cannot be replayed on a later one.
+    last_sequence: Arc<AtomicU64>,
 }
 
 impl Watcher {
@@ -49,7 +54,12 @@ impl Watcher {
         match client.open_push().await {
             Ok(conn) => {
                 tracing::info!("holding a push channel: the server can ask for a check-in between intervals");
-                let check = NudgeCheck { envoy_id: client.state.envoy_id.clone(), keys, last_sequence: 0 };
+                let check = NudgeCheck {
+                    envoy_id: client.state.envoy_id.clone(),
+                    keys,
+                    last_sequence: self.last_sequence.clone(),
+                };
+                self.closed = Arc::new(Notify::new());
                 let (wake, closed) = (self.wake.clone(), self.closed.clone());
                 self.follower = Some(tokio::spawn(async move {
                     follow(conn, check, wake).await;
@@ -144,7 +154,7 @@ fn trusted_ca_keys(paths: &AgentPaths) -> Result<Vec<Vec<u8>>, String> {
 struct NudgeCheck {
     envoy_id: String,
     keys: Vec<Vec<u8>>,
-    last_sequence: u64,
+    last_sequence: Arc<AtomicU64>,
 }
 
 impl NudgeCheck {
@@ -163,13 +173,14 @@ impl NudgeCheck {
         if !signed {
             return Err("not signed by a trusted CA for this envoy");
         }
-        if (n.timestamp_ms - now_ms).abs() > MAX_NUDGE_AGE_MS {
+        if n.timestamp_ms.abs_diff(now_ms) > MAX_NUDGE_AGE_MS.unsigned_abs() {
             return Err("too old or from the future");
         }
-        if n.sequence <= self.last_sequence {
+        // Only this channel's follower takes nudges, so load-then-store does not race.
+        if n.sequence <= self.last_sequence.load(Ordering::Relaxed) {
             return Err("replayed");
         }
-        self.last_sequence = n.sequence;
+        self.last_sequence.store(n.sequence, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -193,7 +204,8 @@ mod tests {
     fn a_nudge_counts_only_signed_for_this_envoy_fresh_and_new() {
         let (ca, other) = (x509::generate_ca(1).unwrap(), x509::generate_ca(1).unwrap());
         let now = 1_000_000_000_000;
-        let mut check = NudgeCheck { envoy_id: "e1".into(), keys: vec![key(&ca)], last_sequence: 0 };
+        let mut check =
+            NudgeCheck { envoy_id: "e1".into(), keys: vec![key(&ca)], last_sequence: Arc::default() };
         check.accept(&signed(&ca, "e1", now, 5), now).unwrap();
         assert_eq!(check.accept(&signed(&ca, "e1", now, 5), now), Err("replayed"));
         assert_eq!(check.accept(&signed(&ca, "e1", now, 4), now), Err("replayed"));
@@ -205,5 +217,22 @@ mod tests {
         tampered.spread_ms = 60_000;
         assert!(check.accept(&tampered, now).is_err(), "the spread is signed");
         check.accept(&signed(&ca, "e1", now, 9), now).unwrap();
+        assert_eq!(check.accept(&signed(&ca, "e1", i64::MIN, 10), now), Err("too old or from the future"));
+        assert_eq!(check.accept(&signed(&ca, "e1", i64::MAX, 10), now), Err("too old or from the future"));
+    }
+
+    /// A nudge taken on one channel cannot be replayed on the next: the sequence is the
+    /// watcher's, not the channel's.
+    #[test]
+    fn a_later_channel_refuses_a_nudge_an_earlier_one_took() {
+        let ca = x509::generate_ca(1).unwrap();
+        let now = 1_000_000_000_000;
+        let taken = Arc::new(AtomicU64::new(0));
+        let channel =
+            || NudgeCheck { envoy_id: "e1".into(), keys: vec![key(&ca)], last_sequence: taken.clone() };
+        let nudge = signed(&ca, "e1", now, 7);
+        channel().accept(&nudge, now).unwrap();
+        assert_eq!(channel().accept(&nudge, now), Err("replayed"));
+        channel().accept(&signed(&ca, "e1", now, 8), now).unwrap();
     }
 }

@@ -141,7 +141,7 @@ impl Server {
                 envoy.name, envoy.id
             )));
         }
-        if (env.timestamp_ms - unix_now_millis()).abs() > wire::MAX_CLOCK_SKEW_MS {
+        if env.timestamp_ms.abs_diff(unix_now_millis()) > wire::MAX_CLOCK_SKEW_MS.unsigned_abs() {
             return Err(self.reject(
                 &envoy.id,
                 "stale timestamp",

@@ -87,10 +87,6 @@ impl IdleTimeout {
         false
     }
 
-    fn past_hard_deadline(&mut self, cx: &mut Context<'_>) -> bool {
-        self.hard_deadline.as_mut().is_some_and(|d| d.as_mut().poll(cx).is_ready())
-    }
-
     fn wrote(&mut self, r: &Poll<io::Result<usize>>) {
         if matches!(r, Poll::Ready(Ok(n)) if *n > 0) {
             self.touch();
@@ -108,26 +104,23 @@ impl AsyncRead for IdleTimeout {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.past_hard_deadline(cx) {
+        if self.expired(cx) {
             return Poll::Ready(Err(idle()));
         }
         let before = buf.filled().len();
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                if buf.filled().len() > before {
-                    self.touch();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(idle())),
-            Poll::Pending => Poll::Pending,
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
         }
+        r
     }
 }
 
+/// Every write, too, checks the timers first: a peer that stops reading leaves the server's
+/// writes pending, and must not hold the connection (or, revoked, keep it) that way.
 impl AsyncWrite for IdleTimeout {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        if self.past_hard_deadline(cx) {
+        if self.expired(cx) {
             return Poll::Ready(Err(idle()));
         }
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
@@ -143,7 +136,7 @@ impl AsyncWrite for IdleTimeout {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.past_hard_deadline(cx) {
+        if self.expired(cx) {
             return Poll::Ready(Err(idle()));
         }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
@@ -156,6 +149,9 @@ impl AsyncWrite for IdleTimeout {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.expired(cx) {
+            return Poll::Ready(Err(idle()));
+        }
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
@@ -247,6 +243,25 @@ mod tests {
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= Duration::from_millis(600), "kept while valid: {:?}", started.elapsed());
+    }
+
+    /// A write that cannot proceed (the peer stopped reading) fails once the connection has
+    /// moved nothing for the limit, instead of holding the connection forever.
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_does_not_hold_a_pending_write() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let mut wrapped = IdleTimeout::new(server, Duration::from_millis(300));
+        let chunk = vec![0u8; 64 * 1024];
+        let err = loop {
+            match tokio::time::timeout(Duration::from_secs(20), wrapped.write(&chunk)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => break e,
+                Err(_) => panic!("a pending write outlived the idle limit"),
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 
     #[tokio::test]

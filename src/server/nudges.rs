@@ -4,7 +4,7 @@
 //! through its signed CheckIn, so a nudge can make an agent check in early and nothing more.
 //!
 //! Each watcher costs a map entry and a one-value channel: nudges to one envoy that come
-//! before it has read the last one merge into one. The nudge is signed when the stream hands
+//! before its connection took the last one merge into one. The nudge is signed when the stream hands
 //! it out, on the connection's own task, so a publish that nudges the whole fleet does not
 //! sign ten thousand messages in the caller.
 
@@ -119,6 +119,12 @@ impl Nudges {
             let _ = w.tx.send(Some(Pending { reason, spread_ms }));
         }
         targets.len()
+    }
+
+    /// Ends the envoy's stream, if it holds one (it was revoked): dropping the sender ends
+    /// the stream and with it the connection.
+    pub fn forget_envoy(&self, envoy_id: &str) {
+        self.watchers().remove(envoy_id);
     }
 
     fn forget(&self, envoy_id: &str, generation: u64) {

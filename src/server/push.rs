@@ -19,6 +19,13 @@ use crate::push_wire::{read_message, write_frame, write_message};
 /// The Watch envelope must arrive this soon after the handshake.
 const OPEN_WITHIN: Duration = Duration::from_secs(10);
 
+/// A frame the peer does not take within this long (it stopped reading) closes the channel.
+const WRITE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Agents ping every 30 s; a peer that pings more often than this is flooding (each answer
+/// costs a TLS record and a flush) and is closed. The first ping may come at once.
+const MIN_PING_GAP: Duration = Duration::from_secs(5);
+
 /// Serves one push connection to its end. `leaf` is the client certificate it showed.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut conn: S,
@@ -32,19 +39,20 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let envoy_id = match opened {
         Ok(id) => id,
         Err(refused) => {
-            let _ = write_message(&mut conn, &pb::WatchAnswer { refused }).await;
+            let _ = within(write_message(&mut conn, &pb::WatchAnswer { refused })).await;
             return;
         }
     };
     // Registered before the answer, so a nudge sent once the agent knows it is watching
     // cannot be missed.
     let mut nudges = server.nudges.stream(server.clone(), &envoy_id);
-    if write_message(&mut conn, &pb::WatchAnswer::default()).await.is_err() {
+    if !within(write_message(&mut conn, &pb::WatchAnswer::default())).await {
         return;
     }
     // Pings are empty frames: four zero bytes, read as they come so that a nudge is never
     // held up by a half-read ping.
     let (mut ping, mut filled) = ([0u8; 4], 0);
+    let mut last_ping: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             read = conn.read(&mut ping[filled..]) => {
@@ -54,15 +62,17 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 if filled == ping.len() {
                     // Anything but a ping after the envelope breaks the protocol: close.
-                    if ping != [0; 4] || write_frame(&mut conn, &[]).await.is_err() {
+                    let now = tokio::time::Instant::now();
+                    let flooding = last_ping.is_some_and(|t| now - t < MIN_PING_GAP);
+                    if ping != [0; 4] || flooding || !within(write_frame(&mut conn, &[])).await {
                         return;
                     }
-                    filled = 0;
+                    (last_ping, filled) = (Some(now), 0);
                 }
             }
             next = nudges.next() => match next {
                 Some(Ok(n)) => {
-                    if write_message(&mut conn, &n).await.is_err() {
+                    if !within(write_message(&mut conn, &n)).await {
                         return;
                     }
                 }
@@ -72,6 +82,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             },
         }
     }
+}
+
+/// Whether a write finished, and in time.
+async fn within(write: impl std::future::Future<Output = std::io::Result<()>>) -> bool {
+    matches!(tokio::time::timeout(WRITE_WITHIN, write).await, Ok(Ok(())))
 }
 
 /// Reads and checks the Watch envelope (certificate, signature, time, sequence, as any call);

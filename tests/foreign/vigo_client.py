@@ -73,8 +73,8 @@ class Agent:
         self.cert_pem = read(os.path.join(base, "client.crt"))
         self.key = serialization.load_pem_private_key(self.key_pem, None)
 
-    def envelope(self, pb, method, payload, key=None, seq=None):
-        ts = int(time.time() * 1000)
+    def envelope(self, pb, method, payload, key=None, seq=None, ts=None):
+        ts = ts if ts is not None else int(time.time() * 1000)
         seq = seq if seq is not None else int(time.time() * 1_000_000)
         sig = (key or self.key).sign(signing_message(method, self.state["envoy_id"], ts, seq, payload))
         return pb.SignedRequest(envoy_id=self.state["envoy_id"], timestamp_ms=ts, sequence=seq,
@@ -192,6 +192,15 @@ def main():
         hour_ahead = int(time.time() * 1_000_000) + 3600 * 1_000_000
         for label, seq in [("max", 2**64 - 1), ("i64-max", 2**63 - 1), ("wraps-negative", 2**63 + 5), ("hour-ahead", hour_ahead)]:
             result[label] = call(stub.CheckIn, agent.envelope(pb, "CheckIn", body, seq=seq))
+    elif cmd == "far-time":
+        # Signed request times at the ends of the i64 range, and the one whose distance from
+        # now wraps to i64::MIN when subtracted naively (which then passes as "close").
+        agent = Agent(rest[0])
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        body = pb.CheckInRequest().SerializeToString()
+        wraps = -(2**63) + int(time.time() * 1000)
+        for label, ts in [("min", -(2**63)), ("max", 2**63 - 1), ("wraps", wraps)]:
+            result[label] = call(stub.CheckIn, agent.envelope(pb, "CheckIn", body, ts=ts))
     elif cmd == "replay-denied":
         # One ResolveSecrets for a key the envoy may not have, sent twice.
         agent = Agent(rest[0])
@@ -237,6 +246,29 @@ def main():
             result["verified"] = repr(e)
         result["reason"] = n.reason
         result["spread_ms"] = n.spread_ms
+    elif cmd in ("watch-hold", "watch-flood"):
+        # Opens a push channel, says "open", then reads until the server closes it (or 60 s
+        # pass). watch-flood first sends fifty pings in one go.
+        agent = Agent(rest[0])
+        sock = push_connect(addr, ca_path, rest[0])
+        push_send(sock, agent.envelope(pb, "Watch", pb.WatchRequest().SerializeToString()).SerializeToString())
+        answer = pb.WatchAnswer()
+        answer.ParseFromString(push_recv(sock))
+        result["refused"] = answer.refused
+        if cmd == "watch-flood":
+            sock.sendall(struct.pack(">I", 0) * 50)
+        print("open", flush=True)
+        started, frames = time.monotonic(), 0
+        try:
+            while True:
+                push_recv(sock)
+                frames += 1
+        except (socket.timeout, TimeoutError):
+            result["closed"] = False
+        except (EOFError, OSError):  # a close, a reset, or a TLS-level end
+            result["closed"] = True
+        result["frames"] = frames
+        result["seconds"] = time.monotonic() - started
     elif cmd == "reports":
         # Run reports: `count` of them, each with one result whose output is `size` bytes.
         agent = Agent(rest[0])

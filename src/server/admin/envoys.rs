@@ -195,5 +195,7 @@ pub fn revoke_envoy(s: &Server, caller: &Caller, name: &str) -> Result<EnvoyRow,
         info.revoked = true;
         s.remember_envoy(info);
     }
+    // Its push channel closes now, not at the next turn of the connection's idle timer.
+    s.nudges.forget_envoy(&envoy.id);
     Ok(envoy)
 }
