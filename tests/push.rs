@@ -123,10 +123,7 @@ fn nudged_agents_take_tasks_next_batches_and_publishes_at_once() {
 /// reopened only after the next run, five minutes later.)
 #[test]
 fn the_push_channel_outlives_the_idle_cut_off() {
-    let mut f = Fleet::new("push-idle");
-    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
-    f.start_server();
-    f.enroll("web1");
+    let (f, _) = serving_web1("push-idle");
     assert_code(&f.run_once("web1"), 0);
     let d = Daemon::start(&f, "web1");
     wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
@@ -146,10 +143,7 @@ fn the_push_channel_outlives_the_idle_cut_off() {
 /// 5–30 s, not at once) without waiting for their next run, and nudges reach them again.
 #[test]
 fn agents_reopen_the_channel_after_a_server_restart() {
-    let mut f = Fleet::new("push-restart");
-    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
-    f.start_server();
-    f.enroll("web1");
+    let (mut f, _) = serving_web1("push-restart");
     assert_code(&f.run_once("web1"), 0);
     let d = Daemon::start(&f, "web1");
     let opened = || d.log.lock().unwrap().iter().filter(|l| l.contains("holding a push channel")).count();
@@ -171,10 +165,7 @@ fn agents_reopen_the_channel_after_a_server_restart() {
 /// does not reach it early.
 #[test]
 fn an_agent_with_push_off_holds_no_channel() {
-    let mut f = Fleet::new("push-off");
-    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
-    f.start_server();
-    f.enroll("web1");
+    let (f, _) = serving_web1("push-off");
     let config = f.dir.join("agent.yaml");
     std::fs::write(&config, "agent:\n  push: false\n").unwrap();
     let config = config.display().to_string();
@@ -191,6 +182,15 @@ fn an_agent_with_push_off_holds_no_channel() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(!f.root("web1").join("etc/early").exists(), "no nudge without push");
     assert!(!d.logged("push channel"), "{}", d.text());
+}
+
+/// A server with an empty module for web1, and web1 enrolled (its agent directory).
+fn serving_web1(name: &str) -> (Fleet, std::path::PathBuf) {
+    let mut f = Fleet::new(name);
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    let agent = f.enroll("web1");
+    (f, agent)
 }
 
 /// The foreign client (tests/foreign/vigo_client.py) running `mode` for `agent`, once it
@@ -246,10 +246,7 @@ impl ForeignWatch {
 
 #[test]
 fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
-    let mut f = Fleet::new("push-foreign");
-    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
-    f.start_server();
-    let agent = f.enroll("web1");
+    let (f, agent) = serving_web1("push-foreign");
     let watch = ForeignWatch::open(&f, "watch", &agent);
     assert_code(&f.cli(&["config", "publish"], ""), 0);
     let answer = watch.result();
@@ -265,10 +262,7 @@ fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
 /// (the client sends nothing, so without the revocation it would be cut only after 60 s).
 #[test]
 fn revoking_an_envoy_closes_its_push_channel_at_once() {
-    let mut f = Fleet::new("push-revoke");
-    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
-    f.start_server();
-    let agent = f.enroll("web1");
+    let (f, agent) = serving_web1("push-revoke");
     let watch = ForeignWatch::open(&f, "watch-hold", &agent);
     assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
     let answer = watch.result();
@@ -280,10 +274,7 @@ fn revoking_an_envoy_closes_its_push_channel_at_once() {
 /// the channel after at most one answer.
 #[test]
 fn a_ping_flood_closes_the_push_channel() {
-    let mut f = Fleet::new("push-flood");
-    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
-    f.start_server();
-    let agent = f.enroll("web1");
+    let (f, agent) = serving_web1("push-flood");
     let answer = ForeignWatch::open(&f, "watch-flood", &agent).result();
     assert_eq!(answer["closed"], true, "{answer}");
     assert!(answer["frames"].as_u64().unwrap() <= 1, "at most one ping answered: {answer}");
@@ -319,10 +310,7 @@ async fn push_attempt(
 /// serving agents.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_push_channel_gives_strangers_garbage_and_silence_nothing() {
-    let mut f = Fleet::new("push-attack");
-    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
-    f.start_server();
-    let agent = f.enroll("web1");
+    let (f, agent) = serving_web1("push-attack");
     let envoy = || attack::agent_identity(&agent);
     let frame = |body: &[u8]| [&(body.len() as u32).to_be_bytes()[..], body].concat();
 
