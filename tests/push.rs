@@ -234,7 +234,7 @@ impl ForeignWatch {
     }
 
     /// Its JSON result, once it ended.
-    fn result(mut self) -> serde_json::Value {
+    fn result(&mut self) -> serde_json::Value {
         let mut line = String::new();
         self.out.read_line(&mut line).unwrap();
         let status = self.python.wait().unwrap();
@@ -244,10 +244,17 @@ impl ForeignWatch {
     }
 }
 
+impl Drop for ForeignWatch {
+    fn drop(&mut self) {
+        let _ = self.python.kill();
+        let _ = self.python.wait();
+    }
+}
+
 #[test]
 fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
     let (f, agent) = serving_web1("push-foreign");
-    let watch = ForeignWatch::open(&f, "watch", &agent);
+    let mut watch = ForeignWatch::open(&f, "watch", &agent);
     assert_code(&f.cli(&["config", "publish"], ""), 0);
     let answer = watch.result();
     assert_eq!(answer["refused"], "", "{answer}");
@@ -263,11 +270,26 @@ fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
 #[test]
 fn revoking_an_envoy_closes_its_push_channel_at_once() {
     let (f, agent) = serving_web1("push-revoke");
-    let watch = ForeignWatch::open(&f, "watch-hold", &agent);
+    let mut watch = ForeignWatch::open(&f, "watch-hold", &agent);
     assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
     let answer = watch.result();
     assert_eq!(answer["closed"], true, "{answer}");
     assert!(answer["seconds"].as_f64().unwrap() < 10.0, "closed at revocation: {answer}");
+}
+
+/// Push channels have their own cap: with room for one envoy connection, an agent holding its
+/// channel still checks in (a channel counted among the calls would take the only slot).
+#[test]
+fn a_held_push_channel_takes_no_slot_from_check_ins() {
+    let mut f = Fleet::new("push-slots");
+    let config = f.dir.join("server.yaml");
+    std::fs::write(&config, "limits:\n  agent_connections: 1\n").unwrap();
+    f.server_config = Some(config);
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    let agent = f.enroll("web1");
+    let _held = ForeignWatch::open(&f, "watch-hold", &agent);
+    assert_code(&f.run_once("web1"), 0);
 }
 
 /// Fifty pings in one go (each answer would cost the server a TLS record and a flush) close

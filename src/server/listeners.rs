@@ -37,6 +37,8 @@ const ADMIN_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Limits {
     pub handshaking: Arc<ConnLimits>,
     pub envoys: Arc<ConnLimits>,
+    /// Push channels, apart from `envoys`: they are held for as long as an agent runs.
+    pub push: Arc<ConnLimits>,
     pub enrolling: Arc<ConnLimits>,
     pub admin: Arc<ConnLimits>,
     /// The hard lifetime of agent connections that are not an envoy's (an enrollment makes
@@ -55,11 +57,16 @@ impl Limits {
         let admin = s.admin_connections.min(budget / 8);
         let handshakes = s.handshakes.min(budget / 4);
         let enrolling = s.enrolling_connections.min(budget / 8);
-        let envoys = s.agent_connections.min(budget - admin - handshakes - enrolling);
-        if envoys < s.agent_connections {
+        // What is left is shared by envoys' calls and push channels; calls come first: a
+        // channel only saves a wait, a check-in is the job.
+        let rest = budget - admin - handshakes - enrolling;
+        let push = s.push_channels.min(rest / 2);
+        let envoys = s.agent_connections.min(rest - push);
+        if envoys < s.agent_connections || push < s.push_channels {
             tracing::warn!(
                 descriptors,
                 agent_connections = envoys,
+                push_channels = push,
                 "the descriptor limit allows fewer agent connections than configured; raise LimitNOFILE"
             );
         }
@@ -73,6 +80,7 @@ impl Limits {
                 quarter(handshakes, s.handshakes_per_source),
             ),
             envoys: ConnLimits::new("agent connections", envoys, s.agent_connections_per_source),
+            push: ConnLimits::new("push channels", push, s.push_channels_per_source),
             enrolling: ConnLimits::new(
                 "enrolling connections",
                 enrolling,
@@ -180,7 +188,12 @@ pub async fn serve_agent(
                     .and_then(|c| c.first())
                     .filter(|leaf| verifier.is_ca_issued(leaf))
                     .and_then(|leaf| server.current_envoy_of(leaf));
-                let stage = if envoy.is_some() { &limits.envoys } else { &limits.enrolling };
+                let push = tls.get_ref().1.alpn_protocol() == Some(crate::push_wire::ALPN);
+                let stage = match (&envoy, push) {
+                    (Some(_), true) => &limits.push,
+                    (Some(_), false) => &limits.envoys,
+                    (None, _) => &limits.enrolling,
+                };
                 let slot = match stage.try_acquire(peer) {
                     Ok(s) => s,
                     Err(why) => return refused(stage, peer, why),
@@ -195,7 +208,7 @@ pub async fn serve_agent(
                     None => stream.close_after(limits.enrolling_lifetime),
                 }
                 // The push channel is served here, not by gRPC; only an envoy may hold one.
-                if tls.get_ref().1.alpn_protocol() == Some(crate::push_wire::ALPN) {
+                if push {
                     let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
                     if let (true, Some(leaf)) = (is_envoy, leaf) {
                         super::push::serve(tls, leaf.into_owned(), server).await;
@@ -268,5 +281,26 @@ pub async fn serve_admin(
                 tracing::debug!(error = %e, "admin connection ended with an error");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Push channels have their own cap beside the envoys' calls, and a descriptor limit
+    /// that cannot hold both configured caps gives calls at least half of what is left.
+    #[test]
+    fn push_channels_are_capped_apart_from_calls_and_never_crowd_them_out() {
+        let s = crate::settings::LimitSettings::default();
+        let roomy = Limits::new(&s, 1 << 20);
+        assert_eq!((roomy.envoys.max_total, roomy.push.max_total), (20_000, 20_000));
+        let tight = Limits::new(&s, 1024);
+        let rest =
+            1024 - 128 - tight.admin.max_total - tight.handshaking.max_total - tight.enrolling.max_total;
+        assert_eq!(tight.envoys.max_total + tight.push.max_total, rest, "all of what is left is used");
+        assert!(tight.envoys.max_total >= tight.push.max_total, "{} calls", tight.envoys.max_total);
+        let no_push = crate::settings::LimitSettings { push_channels: 0, ..s };
+        assert_eq!(Limits::new(&no_push, 1024).envoys.max_total, rest, "no push, all for calls");
     }
 }

@@ -12,9 +12,13 @@ use super::bounds::{self, DAY, HOUR, MINUTE};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitSettings {
-    /// Agent connections of enrolled envoys.
+    /// Agent connections of enrolled envoys (check-ins and other calls).
     pub agent_connections: usize,
     pub agent_connections_per_source: usize,
+    /// Push channels held between runs (one per watching agent): counted apart, so that a
+    /// fleet holding its channels never takes the slots its check-ins need.
+    pub push_channels: usize,
+    pub push_channels_per_source: usize,
     /// Agent connections still in their TLS handshake.
     pub handshakes: usize,
     pub handshakes_per_source: usize,
@@ -41,6 +45,8 @@ impl Default for LimitSettings {
         LimitSettings {
             agent_connections: 20_000,
             agent_connections_per_source: 20_000,
+            push_channels: 20_000,
+            push_channels_per_source: 20_000,
             handshakes: 1024,
             handshakes_per_source: 256,
             enrolling_connections: 256,
