@@ -101,7 +101,7 @@ fn every_list_and_show_verb_prints_its_documented_json_fields() {
     assert_eq!(e["status"], "changed", "{e}");
 
     let fleet = json(&f, &["fleet", "status", "-o", "json"]);
-    assert_fields(&fleet, &["counts", "envoys", "attention", "attention_total", "rules"]);
+    assert_fields(&fleet, &["counts", "envoys", "attention", "attention_total", "push_channels", "rules"]);
     assert_eq!(fleet["counts"]["changed"], 1, "{fleet}");
 
     let shown = json(&f, &["envoys", "show", "web1", "-o", "json"]);
@@ -113,6 +113,7 @@ fn every_list_and_show_verb_prints_its_documented_json_fields() {
         "agent_version",
         "agent_binary",
         "tamper_signals",
+        "push_channel",
         "traits",
         "traits_updated_at",
     ]);

@@ -271,10 +271,16 @@ fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
 fn revoking_an_envoy_closes_its_push_channel_at_once() {
     let (f, agent) = serving_web1("push-revoke");
     let mut watch = ForeignWatch::open(&f, "watch-hold", &agent);
+    let shown = json(&f.cli(&["envoys", "show", "web1", "-o", "json"], ""));
+    assert_eq!(shown["push_channel"], true, "{shown}");
+    assert_eq!(json(&f.cli(&["fleet", "status", "-o", "json"], ""))["push_channels"], 1);
     assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
     let answer = watch.result();
     assert_eq!(answer["closed"], true, "{answer}");
     assert!(answer["seconds"].as_f64().unwrap() < 10.0, "closed at revocation: {answer}");
+    let shown = json(&f.cli(&["envoys", "show", "web1", "-o", "json"], ""));
+    assert_eq!(shown["push_channel"], false, "{shown}");
+    assert_eq!(json(&f.cli(&["fleet", "status", "-o", "json"], ""))["push_channels"], 0);
 }
 
 /// Push channels have their own cap: with room for one envoy connection, an agent holding its

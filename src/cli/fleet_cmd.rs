@@ -319,6 +319,7 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
             item["bundle_hash"] = v["bundle_hash"].clone();
             item["resources"] = v["resources"].clone();
             item["entitled_keys"] = json!(v["entitled_keys"].as_array().cloned().unwrap_or_default());
+            item["push_channel"] = v["push_channel"].clone();
             item["agent_version"] = v["agent"]["version"].clone();
             item["agent_binary"] = v["agent"]["binary"].clone();
             item["tamper_signals"] =
@@ -335,6 +336,7 @@ pub fn envoys(ctx: &Context, a: EnvoysArgs) -> CmdResult {
                 col("resources", "resources"),
                 col("entitled keys", "entitled_keys"),
                 col("triggered", "triggered"),
+                col("push channel held", "push_channel"),
                 col("agent version", "agent_version"),
                 col("agent binary", "agent_binary"),
                 col("tamper signals", "tamper_signals"),

@@ -51,7 +51,7 @@ pub fn run(ctx: &Context, a: FleetArgs) -> CmdResult {
     if s.output == Format::Json {
         let out = json!({
             "counts": v["counts"], "envoys": v["envoys"], "attention": attention,
-            "attention_total": v["attention_total"], "rules": v["rules"],
+            "attention_total": v["attention_total"], "push_channels": v["push_channels"], "rules": v["rules"],
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         return Ok(());
@@ -63,6 +63,7 @@ pub fn run(ctx: &Context, a: FleetArgs) -> CmdResult {
         .map(|(status, n)| json!({ "status": status, "envoys": n }))
         .collect();
     output::list(Format::Table, counts, &[col("STATUS", "status"), col("ENVOYS", "envoys")], "no envoys")?;
+    println!("\npush channels held: {}", v["push_channels"].as_u64().unwrap_or(0));
     let total = v["attention_total"].as_u64().unwrap_or(0);
     if total == 0 {
         println!("\nnothing needs attention");

@@ -84,6 +84,11 @@ impl Nudges {
         self.watchers().len()
     }
 
+    /// Whether `envoy_id` holds a stream now.
+    pub fn is_watching(&self, envoy_id: &str) -> bool {
+        self.watchers().contains_key(envoy_id)
+    }
+
     /// A new stream for `envoy_id`; an older one of the same envoy ends.
     pub fn stream(&self, server: Arc<Server>, envoy_id: &str) -> NudgeStream {
         let (tx, rx) = watch::channel(None);

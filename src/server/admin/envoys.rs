@@ -124,6 +124,7 @@ pub async fn fleet_status(State(s): S) -> ApiResult {
         "envoys": all.len(),
         "attention": attention,
         "attention_total": total,
+        "push_channels": s.nudges.watching(),
         "rules": {
             "stale_after_secs": unix_now() - before,
             "checkin_interval_secs": s.checkin_interval_secs,
@@ -153,6 +154,7 @@ pub async fn show(State(s): S, PathParam(name): PathParam) -> ApiResult {
         "bundle_hash": bundle.as_ref().map(|b| b.bundle_hash.clone()),
         "resources": bundle.as_ref().map(|b| b.resource_count),
         "entitled_keys": bundle.as_ref().map(|b| b.entitled.iter().cloned().collect::<Vec<_>>()),
+        "push_channel": s.nudges.is_watching(&envoy.id),
         // As the agent reported it at its last check-in since this server started.
         "agent": s.hardening.agent(&envoy.id).map(|a| json!({
             "version": a.version, "binary": a.binary, "tamper_signals": a.signals,
