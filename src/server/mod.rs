@@ -5,6 +5,7 @@ mod admin;
 mod bootstrap;
 mod capture;
 mod conn_limits;
+mod directory;
 mod envelope;
 mod first_start;
 mod grpc;

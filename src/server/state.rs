@@ -60,7 +60,7 @@ pub struct Published {
     shared: Mutex<HashMap<[u8; 32], Arc<SharedBundle>>>,
 }
 
-pub use crate::store::envoys::Identity as EnvoyInfo;
+pub use super::directory::EnvoyInfo;
 
 pub struct Server {
     pub paths: ServerPaths,
@@ -79,7 +79,7 @@ pub struct Server {
     pub admin_token_hash: [u8; 32],
     pub secrets_epoch: AtomicU64,
     pub published: RwLock<Arc<Published>>,
-    envoys: RwLock<HashMap<String, EnvoyInfo>>,
+    envoys: RwLock<super::directory::Directory>,
     /// Group-committed writes of the agent RPCs (its own connection; see writer.rs).
     pub writes: super::writer::WriteQueue,
     /// The CA bundle (hex SHA-256) each envoy last said it trusts, since this server started.
@@ -173,11 +173,9 @@ impl Server {
         };
         let config_epoch = step("config_epoch")?;
         let secrets_epoch = step("secrets_epoch")?;
-        let envoys = crate::store::envoys::load_identities(&conn)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|e| (e.id.clone(), e))
-            .collect();
+        let envoys = super::directory::Directory::new(
+            crate::store::envoys::load_identities(&conn).map_err(|e| e.to_string())?,
+        );
         let verifier = Arc::new(EnvoyCertVerifier::new(&parts.pki.bundle_pem)?);
         let tls = TlsConfigs::build(&parts.pki, &verifier, None)?;
         let content_hash = parts.tree.as_ref().map(|t| t.content_hash()).unwrap_or_default();
@@ -267,7 +265,7 @@ impl Server {
     pub fn current_envoy_of(&self, cert: &[u8]) -> Option<String> {
         let key = crate::crypto::x509::ed25519_key_in_cert(cert)?;
         let envoys = self.envoys.read().unwrap_or_else(|p| p.into_inner());
-        envoys.values().find(|e| !e.revoked && e.public_key == key).map(|e| e.id.clone())
+        envoys.current_with_key(&key).map(str::to_string)
     }
 
     /// Whether the envoy `id` is enrolled and not revoked.
@@ -276,17 +274,11 @@ impl Server {
     }
 
     pub fn remember_envoy(&self, info: EnvoyInfo) {
-        self.envoys.write().unwrap_or_else(|p| p.into_inner()).insert(info.id.clone(), info);
+        self.envoys.write().unwrap_or_else(|p| p.into_inner()).remember(info);
     }
 
     pub fn active_envoys(&self) -> Vec<EnvoyInfo> {
-        self.envoys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .filter(|e| !e.revoked)
-            .cloned()
-            .collect()
+        self.envoys.read().unwrap_or_else(|p| p.into_inner()).all().filter(|e| !e.revoked).cloned().collect()
     }
 
     pub fn pki(&self) -> Arc<crate::pki::Pki> {
