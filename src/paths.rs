@@ -102,6 +102,8 @@ pub struct AgentPaths {
     pub release_key_file: PathBuf,
     /// Whether `vigo-agent run` holds the push channel (the config file's `agent.push`).
     pub push: bool,
+    /// The config file's `agent.offline_max_age`, in seconds.
+    pub offline_max_age_secs: i64,
 }
 
 impl AgentPaths {
@@ -117,6 +119,7 @@ impl AgentPaths {
             lock: base.join("run.lock"),
             server_override: None,
             push: true,
+            offline_max_age_secs: 7 * 86_400,
             release_key_file: PathBuf::from(crate::release::keys::DEFAULT_PUBLIC_KEY_FILE),
         }
     }

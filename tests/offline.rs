@@ -149,3 +149,44 @@ fn a_converged_agent_is_not_sent_its_bundle_again_and_resolves_nothing() {
     assert_eq!(std::fs::read_to_string(root.join("etc/cred")).unwrap(), CANARY);
     assert_eq!(captured(&f, "ResolveSecrets-request").len(), 1);
 }
+
+/// Past `agent.offline_max_age` since the server last answered, the cache is removed instead of
+/// applied (a host cut off for good, or a revoked envoy kept from hearing so, stops applying
+/// its values); the queued reports stay. Within it, the cache is applied.
+#[test]
+fn a_cache_older_than_offline_max_age_is_removed_not_applied() {
+    let mut f = Fleet::new("offline-max-age");
+    write_app(&f);
+    f.start_server();
+    f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
+    f.stop_server();
+    let config = f.dir.join("agent.yaml");
+    std::fs::write(&config, "agent:\n  offline_max_age: 1h\n").unwrap();
+    let config = config.display().to_string();
+    let root = f.root("web1");
+    let run = |f: &Fleet| {
+        f.run_role(
+            "vigo-agent",
+            &f.agent_base("web1"),
+            &["run", "--once", "--root", root.to_str().unwrap()],
+            "",
+            &[("VIGO_CONFIG", config.clone())],
+        )
+    };
+    let contact = f.agent_base("web1").join("offline/last-contact");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    std::fs::write(&contact, (now - 1800).to_string()).unwrap();
+    std::fs::write(root.join("etc/plain"), "drift 1\n").unwrap();
+    assert_code(&run(&f), 1);
+    assert_eq!(std::fs::read_to_string(root.join("etc/plain")).unwrap(), "kept\n", "applied within the age");
+
+    std::fs::write(&contact, (now - 7200).to_string()).unwrap();
+    std::fs::write(root.join("etc/plain"), "drift 2\n").unwrap();
+    let out = run(&f);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("agent.offline_max_age"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(root.join("etc/plain")).unwrap(), "drift 2\n", "nothing applied");
+    assert!(!f.agent_base("web1").join("offline/bundle.cache").exists(), "the cache is removed");
+    assert_eq!(status(&f, "web1")["queued_reports"], 1, "the earlier offline report stays queued");
+}

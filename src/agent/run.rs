@@ -323,7 +323,20 @@ fn offline_cycle(
             return Err(unreachable);
         }
     };
-    let age = crate::util::time::unix_now() - cached.header.stored_at;
+    let now = crate::util::time::unix_now();
+    let age = now.saturating_sub(cached.header.stored_at);
+    // Past `agent.offline_max_age` since the server last answered, the cache goes: a host
+    // cut off for good (or a revoked envoy kept from hearing so) stops applying it.
+    let silent = now.saturating_sub(super::offline::last_contact(paths).unwrap_or(cached.header.stored_at));
+    if silent > paths.offline_max_age_secs {
+        super::offline::forget_cache(paths);
+        return Err(Failure::failed(format!(
+            "{}; the offline cache was removed: the server has not answered for {} (agent.offline_max_age is {}s), so nothing was applied",
+            unreachable.message,
+            crate::util::time::ago(Some(now - silent), now).trim_end_matches(" ago"),
+            paths.offline_max_age_secs
+        )));
+    }
     tracing::warn!(error = %unreachable.message, cached_secs_ago = age, "applying the bundle kept from the last check-in");
     let compiled = CompiledBundle::from_wire(&cached.bundle).map_err(Failure::failed)?;
     let how = LocalApply { root: req.root.clone(), noop: req.noop, triggered: BTreeSet::new() };
@@ -333,14 +346,21 @@ fn offline_cycle(
     Ok(report)
 }
 
-/// Sends the reports of runs made while the server could not be reached, oldest first; what
-/// is not accepted now stays queued for the next check-in.
+/// Sends the reports of runs made while the server could not be reached, oldest first. What
+/// cannot go now (no answer, a refusal such as the hourly report budget) stays queued for the
+/// next check-in; a report the server answered with an error of its own (over its size limit,
+/// say) would be refused again, so it is dropped and counted rather than left to hold the
+/// rest of the queue for ever.
 async fn send_queued(client: &mut SignedClient, paths: &AgentPaths) {
     let dropped = super::offline::queue::dropped(paths);
     let pending = super::offline::queue::pending(paths);
     for (path, report) in &pending {
         match client.report(report.clone()).await {
             Ok(_) => super::offline::queue::sent(paths, path),
+            Err(e) if !super::client::is_unreachable(&e) && e.code != crate::exit::EXIT_REFUSED => {
+                tracing::warn!(error = %e.message, "a queued run report was refused for good; dropped");
+                super::offline::queue::discard(paths, path);
+            }
             Err(e) => {
                 tracing::warn!(error = %e.message, "a queued run report was not accepted; it stays queued");
                 return;

@@ -34,7 +34,11 @@ fn not_run(why: &str) -> TaskOutcome {
     TaskOutcome { exit_code: None, output: String::new(), error: format!("not run: {why}"), duration_ms: 0 }
 }
 
-/// The results as reported: output and error scrubbed by `scrubber` (every value the agent holds).
+/// Output a report carries of a task: its end, where the outcome usually is.
+const OUTPUT_TAIL: usize = 4096;
+
+/// The results as reported: output and error scrubbed by `scrubber` (every value the agent
+/// holds), the output before it is cut to its tail.
 pub fn results(tasks: Vec<(String, TaskOutcome)>, scrubber: &Scrubber) -> Vec<pb::TaskResult> {
     tasks
         .into_iter()
@@ -42,9 +46,33 @@ pub fn results(tasks: Vec<(String, TaskOutcome)>, scrubber: &Scrubber) -> Vec<pb
             task_id,
             exit_code: o.exit_code.unwrap_or(0),
             exited: o.exit_code.is_some(),
-            output: scrubber.scrub(&o.output),
-            error: scrubber.scrub(&o.error),
+            output: engine::redact::redact_tail(scrubber, &o.output, OUTPUT_TAIL),
+            error: engine::redact::redact(scrubber, &o.error),
             duration_ms: o.duration_ms,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value printed where the kept tail starts is scrubbed before the cut: no end of it is
+    /// reported (cutting first left its last characters, which scrubbing no longer recognised).
+    #[test]
+    fn task_output_is_scrubbed_before_it_is_cut_to_its_tail() {
+        let value = "db-password-0123456789abcdef";
+        let mut scrubber = Scrubber::new();
+        scrubber.add("db/password", value);
+        for shift in [1, 7, 20, value.len() - 1] {
+            let output = format!("{value}{}", "z".repeat(OUTPUT_TAIL - shift));
+            let outcome = TaskOutcome { exit_code: Some(0), output, error: String::new(), duration_ms: 1 };
+            let reported = results(vec![("t1".into(), outcome)], &scrubber).remove(0).output;
+            assert!(reported.len() <= OUTPUT_TAIL, "{shift}");
+            assert!(reported.trim_start_matches(|c| c != 'z').starts_with('z'), "{shift}");
+            for n in 4..value.len() {
+                assert!(!reported.contains(&value[value.len() - n..]), "{shift}/{n}: {reported:.60}");
+            }
+        }
+    }
 }

@@ -111,6 +111,25 @@ impl Scrubber {
         out
     }
 
+    /// The length of the longest beginning of `text` that is a proper end of some needle: what
+    /// to drop from text whose start was cut off (an output's tail).
+    pub fn partial_head_len(&self, text: &str) -> usize {
+        let bytes = text.as_bytes();
+        let mut longest = 0;
+        for e in &self.entries {
+            let needle = e.needle.as_bytes();
+            let most = (needle.len() - 1).min(bytes.len());
+            // Text starts on a char boundary, so a match never starts inside a char, and it
+            // ends where the needle ends: on a char boundary.
+            if let Some(n) =
+                (longest + 1..=most).rev().find(|&n| bytes.starts_with(&needle[needle.len() - n..]))
+            {
+                longest = n;
+            }
+        }
+        longest
+    }
+
     /// The length of the longest end of `text` that is a proper beginning of some needle.
     pub fn partial_tail_len(&self, text: &str) -> usize {
         let bytes = text.as_bytes();

@@ -24,7 +24,7 @@ use crate::wire::{self, EnrollToken};
 
 /// Task results one report may carry, and the output (and a quarter of it for the error) kept
 /// of each: the agent already keeps only the tail.
-const MAX_TASK_RESULTS: usize = 64;
+const MAX_TASK_RESULTS: usize = store::tasks::MAX_PER_CHECK_IN;
 const MAX_TASK_OUTPUT: usize = 4096;
 
 /// Distinct keys one ResolveSecrets may ask for: far above any real bundle, and a bound on what

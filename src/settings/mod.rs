@@ -94,11 +94,21 @@ pub struct AgentSettings {
     pub server: Option<String>,
     /// Hold the push channel between runs so the server can ask for a check-in at once.
     pub push: bool,
+    /// How long after the last answer from the server the offline cache may still be applied;
+    /// past it the cache is wiped (a host cut off for good, a revoked envoy kept from hearing
+    /// so, must not keep its values or apply them for ever).
+    pub offline_max_age: String,
 }
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        AgentSettings { server: None, push: true }
+        AgentSettings { server: None, push: true, offline_max_age: "7d".into() }
+    }
+}
+
+impl AgentSettings {
+    pub fn offline_max_age_secs(&self) -> Result<u64, String> {
+        bounds::duration("agent.offline_max_age", &self.offline_max_age, bounds::HOUR, 3650 * bounds::DAY)
     }
 }
 
@@ -213,6 +223,7 @@ impl Settings {
             return Err("client_cert_renew_days must be from 1 to client_cert_days - 1".into());
         }
         self.runs.check()?;
+        self.agent.offline_max_age_secs()?;
         self.integrations.check()?;
         self.auth.check()
     }

@@ -86,12 +86,27 @@ pub fn grace_secs(checkin_interval_secs: u32) -> i64 {
 }
 
 /// Fails the runs sent longer ago than their time limit plus `grace_secs` without a result
-/// (the agent was killed, or its host went away): a batch must not wait for ever.
+/// (the agent was killed, or its host went away), and the runs whose turn has come for an
+/// envoy that will not take them: revoked, or silent for `grace_secs` (and the task is older
+/// than that). A batch must not wait for ever.
 pub fn expire(conn: &Connection, now: i64, grace_secs: i64) -> rusqlite::Result<usize> {
-    let expired = conn.execute(
+    let mut expired = conn.execute(
         "UPDATE task_runs SET state = 'failed', error = 'no result came back from the envoy', done_at = ?1
          WHERE state = 'sent'
            AND sent_at < ?1 - ?2 - (SELECT timeout_secs FROM tasks WHERE tasks.id = task_runs.task_id)",
+        params![now, grace_secs],
+    )?;
+    expired += conn.execute(
+        &format!(
+            "UPDATE task_runs SET state = 'failed', done_at = ?1,
+                 error = 'not run: the envoy was revoked, or had not checked in for too long when its turn came'
+             WHERE (task_id, envoy_id) IN (
+                 SELECT r.task_id, r.envoy_id FROM task_runs r
+                 JOIN tasks t ON t.id = r.task_id JOIN envoys e ON e.id = r.envoy_id
+                 WHERE {STARTABLE}
+                   AND (e.revoked_at IS NOT NULL
+                        OR (t.created_at < ?1 - ?2 AND COALESCE(e.last_seen, 0) < ?1 - ?2)))"
+        ),
         params![now, grace_secs],
     )?;
     if expired > 0 {
@@ -117,12 +132,16 @@ const STARTABLE: &str = "r.state = 'waiting' AND t.stopped IS NULL
     AND NOT EXISTS (SELECT 1 FROM task_runs p WHERE p.task_id = r.task_id AND p.batch < r.batch
                     AND p.state IN ('waiting', 'sent'))";
 
-/// The runs `envoy_id` may start now, marked sent.
+/// Runs handed out in one check-in at most: as many results as one report may carry (the
+/// rest go at the next check-in).
+pub const MAX_PER_CHECK_IN: usize = 64;
+
+/// The runs `envoy_id` may start now (oldest task first, at most `MAX_PER_CHECK_IN`), marked sent.
 pub fn hand_out(conn: &Connection, envoy_id: &str, now: i64) -> rusqlite::Result<Vec<Handout>> {
     let due: Vec<Handout> = conn
         .prepare_cached(&format!(
             "SELECT t.id, t.command, t.timeout_secs FROM task_runs r JOIN tasks t ON t.id = r.task_id
-             WHERE r.envoy_id = ?1 AND {STARTABLE} ORDER BY t.created_at, t.id"
+             WHERE r.envoy_id = ?1 AND {STARTABLE} ORDER BY t.created_at, t.id LIMIT {MAX_PER_CHECK_IN}"
         ))?
         .query_map([envoy_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
@@ -293,6 +312,27 @@ mod tests {
         assert_eq!((summary.ok, summary.failed), (1, 1));
         assert!(runs[1].error.contains("no result"));
         assert_eq!(hand_out(&conn, "id3", 900).unwrap().len(), 1);
+        assert!(record(&conn, "t1", "id3", &ran(0), 910).unwrap());
+
+        // A run whose turn came for an envoy that is revoked, or silent past the grace, fails;
+        // one that checks in keeps its turn.
+        for (id, last_seen, revoked) in
+            [("id1", Some(2_000), None), ("id2", Some(10), None), ("id3", None, Some(5))]
+        {
+            conn.execute(
+                "INSERT INTO envoys (id, name, public_key, enrolled_at, last_seen, revoked_at) VALUES (?1, ?1, ?1, 1, ?2, ?3)",
+                params![id, last_seen, revoked],
+            )
+            .unwrap();
+        }
+        create(&conn, &NewTask { created_at: 1_000, ..task("t3", 3, 3) }, &targets).unwrap();
+        assert_eq!(expire(&conn, 1_100, 600).unwrap(), 1, "the revoked envoy's run, at once");
+        assert_eq!(expire(&conn, 1_700, 600).unwrap(), 1, "the silent one's, past the grace");
+        let (summary, runs) = get(&conn, "t3").unwrap().unwrap();
+        assert_eq!(summary.failed, 2);
+        assert!(runs.iter().filter(|r| r.envoy != "web1").all(|r| r.error.contains("not checked in")));
+        assert_eq!(hand_out(&conn, "id1", 1_700).unwrap().len(), 1, "the live envoy still runs it");
+        conn.execute("DELETE FROM envoys", []).unwrap();
 
         create(&conn, &task("t2", 1, 0), &targets).unwrap();
         assert_eq!(hand_out(&conn, "id1", 1000).unwrap().len(), 1);

@@ -75,7 +75,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 /// How long ago `t` was, in the largest unit that fits (`3 min ago`, `2 h ago`, `5 d ago`).
 pub fn ago(t: Option<i64>, now: i64) -> String {
     let Some(t) = t else { return "never".into() };
-    let d = (now - t).max(0);
+    let d = now.saturating_sub(t).max(0);
     match d {
         0..=59 => format!("{d} s ago"),
         60..=3599 => format!("{} min ago", d / 60),

@@ -24,7 +24,7 @@ pub mod guardrails;
 mod package;
 mod private_temp;
 mod process;
-mod redact;
+pub(crate) mod redact;
 mod report;
 mod rootfs;
 mod secret_files;

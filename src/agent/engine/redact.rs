@@ -10,16 +10,7 @@ use crate::placeholder::Scrubber;
 pub(crate) const REPORT_LIMIT: usize = 64 * 1024;
 
 pub(crate) fn redact(scrubber: &Scrubber, text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(REPORT_LIMIT));
-    let mut pieces = text.split(CUT_NOTICE).peekable();
-    while let Some(piece) = pieces.next() {
-        if pieces.peek().is_some() {
-            out.push_str(&scrubber.scrub_cut(piece));
-            out.push_str(CUT_NOTICE);
-        } else {
-            out.push_str(&scrubber.scrub(piece));
-        }
-    }
+    let mut out = scrub_whole(scrubber, text);
     if out.len() <= REPORT_LIMIT {
         return out;
     }
@@ -30,6 +21,34 @@ pub(crate) fn redact(scrubber: &Scrubber, text: &str) -> String {
     out.truncate(end);
     out.truncate(out.len() - scrubber.partial_tail_len(&out));
     out.push_str("\n[truncated at 64 KiB]");
+    out
+}
+
+/// As `redact`, keeping the end instead of the beginning (a task's outcome is usually at the
+/// end of its output): scrubbed whole first, then cut to at most `max` bytes, and a beginning
+/// that could be the end of a value is dropped with what was cut.
+pub(crate) fn redact_tail(scrubber: &Scrubber, text: &str, max: usize) -> String {
+    let whole = scrub_whole(scrubber, text);
+    if whole.len() <= max {
+        return whole;
+    }
+    let tail = crate::util::text::tail(&whole, max);
+    tail[scrubber.partial_head_len(tail)..].to_string()
+}
+
+/// Every known value scrubbed; a piece that ends at a capture cut loses a tail that could be
+/// the beginning of a value.
+fn scrub_whole(scrubber: &Scrubber, text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(REPORT_LIMIT));
+    let mut pieces = text.split(CUT_NOTICE).peekable();
+    while let Some(piece) = pieces.next() {
+        if pieces.peek().is_some() {
+            out.push_str(&scrubber.scrub_cut(piece));
+            out.push_str(CUT_NOTICE);
+        } else {
+            out.push_str(&scrubber.scrub(piece));
+        }
+    }
     out
 }
 
@@ -56,6 +75,27 @@ mod tests {
             let tail = kept.trim_start_matches('x');
             assert!("[REDACTED secret:k] and more".starts_with(tail), "{shift}: {tail:?}");
         }
+    }
+
+    /// A value across the start of the kept tail leaves neither its end nor its beginning.
+    #[test]
+    fn a_value_across_the_start_of_a_kept_tail_leaves_no_end() {
+        let value = "TopSecretValue-0123456789";
+        for shift in 0..=value.len() {
+            let text = format!("start {value}{} end", "y".repeat(100 - shift));
+            let out = redact_tail(&scrubber(), &text, 100);
+            assert!(out.len() <= 100, "{shift}");
+            assert!(out.ends_with(" end"), "{shift}: {out:?}");
+            let head = out.trim_end_matches(" end").trim_end_matches('y');
+            assert!("start [REDACTED secret:k]".ends_with(head), "{shift}: {head:?}");
+            for n in 4..value.len() {
+                assert!(!out.contains(&value[value.len() - n..]), "{shift}/{n}: {out:?}");
+            }
+        }
+        assert_eq!(
+            redact_tail(&scrubber(), "short TopSecretValue-0123456789", 100),
+            "short [REDACTED secret:k]"
+        );
     }
 
     #[test]

@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::{cmdline, process, Guardrails};
 
-/// Output kept of a task: its end, where the outcome usually is.
-const OUTPUT_TAIL: usize = 4096;
-
-/// How one task went. `exit_code` is None when it did not run to an exit.
+/// How one task went. `exit_code` is None when it did not run to an exit. `output` is all
+/// that was captured (at most the process limit): it is scrubbed before it is cut to the tail
+/// a report carries (`agent::tasks::results`), so that the cut cannot split a value.
 pub struct TaskOutcome {
     pub exit_code: Option<i32>,
     pub output: String,
@@ -23,7 +22,7 @@ pub fn run(command: &str, timeout_secs: u32, guardrails: &Guardrails) -> TaskOut
     let t = Instant::now();
     let outcome = |exit_code, output: String, error: String| TaskOutcome {
         exit_code,
-        output: crate::util::text::tail(&output, OUTPUT_TAIL).to_string(),
+        output,
         error,
         duration_ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
@@ -59,7 +58,7 @@ mod tests {
         let failed = run("sh -c 'echo nope >&2; exit 3'", 10, &rails);
         assert_eq!((failed.exit_code, failed.output.trim()), (Some(3), "nope"));
         let long = run("yes x | head -c 100000", 10, &rails);
-        assert_eq!(long.output.len(), OUTPUT_TAIL);
+        assert_eq!(long.output.len(), 100_000, "kept whole until it is scrubbed");
         let slow = run("sleep 30", 1, &rails);
         assert!(slow.exit_code.is_none() && slow.error.contains("time limit"), "{}", slow.error);
         assert!(slow.duration_ms < 10_000);

@@ -97,13 +97,16 @@ pub fn store(
     values: &BTreeMap<String, SecretBytes>,
 ) -> Result<(), Failure> {
     // The same bundle under the same epoch is entitled to the same values: nothing to write
-    // (a steady agent would otherwise rewrite and fsync the cache every interval).
+    // (a steady agent would otherwise rewrite and fsync the cache every interval). The header
+    // alone is not trusted for that: a cache whose body is damaged is written again.
     let same = |h: &Header| {
         h.envoy_id == envoy_id
             && h.bundle_hash == bundle.bundle_hash
             && h.secrets_epoch == bundle.secrets_epoch
     };
-    if header(paths).is_some_and(|h| same(&h)) {
+    if header(paths).is_some_and(|h| same(&h))
+        && load(paths, identity, envoy_id).is_ok_and(|kept| kept.is_some_and(|k| same(&k.header)))
+    {
         return Ok(());
     }
     let entitled =
@@ -200,8 +203,14 @@ pub fn load(
 /// Forgets everything kept for offline runs: the cache and the queued reports. After the server
 /// refused this envoy for good, nothing of it may be applied again.
 pub fn wipe(paths: &AgentPaths) {
-    let _ = std::fs::remove_file(cache_path(paths));
+    forget_cache(paths);
     queue::clear(paths);
+}
+
+/// Removes the cache alone (it outlived `agent.offline_max_age`); the queued reports, which
+/// hold no secret, still go to the server once it answers.
+pub fn forget_cache(paths: &AgentPaths) {
+    let _ = std::fs::remove_file(cache_path(paths));
 }
 
 /// Records that the server answered now.
@@ -226,12 +235,12 @@ pub fn print_status(paths: &AgentPaths, json: bool) -> crate::exit::CmdResult {
     let status = serde_json::json!({
         "cached_bundle": cached.as_ref().map(|h| serde_json::json!({
             "bundle_hash": h.bundle_hash, "secrets_epoch": h.secrets_epoch,
-            "stored_at": h.stored_at, "age_secs": now - h.stored_at,
+            "stored_at": h.stored_at, "age_secs": now.saturating_sub(h.stored_at),
         })),
         "queued_reports": queue::len(paths),
         "dropped_reports": queue::dropped(paths),
         "last_contact": last_contact(paths),
-        "last_contact_secs_ago": last_contact(paths).map(|t| now - t),
+        "last_contact_secs_ago": last_contact(paths).map(|t| now.saturating_sub(t)),
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&status).map_err(|e| Failure::failed(e.to_string()))?);
@@ -241,7 +250,7 @@ pub fn print_status(paths: &AgentPaths, json: bool) -> crate::exit::CmdResult {
     match &cached {
         Some(h) => println!(
             "cached bundle:   {} (secrets epoch {}), kept {}",
-            &h.bundle_hash[..h.bundle_hash.len().min(16)],
+            h.bundle_hash.chars().take(16).collect::<String>(),
             h.secrets_epoch,
             ago(h.stored_at)
         ),

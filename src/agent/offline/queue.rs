@@ -91,6 +91,14 @@ pub fn sent(paths: &AgentPaths, path: &PathBuf) {
     }
 }
 
+/// Removes a report the server will never accept (over its size limit, say), counting it
+/// among the dropped, so that it does not hold the ones behind it.
+pub fn discard(paths: &AgentPaths, path: &PathBuf) {
+    let total = dropped(paths) + 1;
+    let _ = std::fs::remove_file(path);
+    let _ = fsutil::atomic_write(&dropped_path(paths), total.to_string().as_bytes(), 0o600);
+}
+
 /// Empties the queue.
 pub fn clear(paths: &AgentPaths) {
     let _ = std::fs::remove_dir_all(dir(paths));

@@ -75,6 +75,9 @@ fn the_cache_holds_only_entitled_values_encrypted_and_opens_only_here() {
     flipped[last] ^= 1;
     std::fs::write(&file, &flipped).unwrap();
     assert!(load(&p, &me, "envoy-1").is_err());
+    // Its header still names the bundle being stored, but the body is damaged: written again.
+    store(&p, &me, "envoy-1", &bundle(), &values()).unwrap();
+    assert_eq!(load(&p, &me, "envoy-1").unwrap().unwrap().bundle, bundle(), "rewritten");
     wipe(&p);
     assert!(load(&p, &me, "envoy-1").unwrap().is_none());
 }
@@ -90,7 +93,10 @@ fn the_queue_is_bounded_oldest_dropped_and_counted() {
     assert_eq!(queue::dropped(&p), 3);
     let pending = queue::pending(&p);
     assert_eq!(pending[0].1.started_ms, 3, "the three oldest were dropped");
-    for (path, _) in &pending {
+    // One the server will never take is discarded and counted; the rest go on.
+    queue::discard(&p, &pending[0].0);
+    assert_eq!((queue::len(&p), queue::dropped(&p)), (queue::MAX_QUEUED - 1, 4));
+    for (path, _) in &pending[1..] {
         queue::sent(&p, path);
     }
     assert_eq!((queue::len(&p), queue::dropped(&p)), (0, 0));
