@@ -54,6 +54,11 @@ fn tasks_run_batch_by_batch_report_scrubbed_results_and_stop_on_failures() {
     let id = made["id"].as_str().unwrap().to_string();
     assert_code(&f.run_once("web2"), 0);
     assert_eq!(run_of(&status(&f, &id), "web2")["state"], "waiting", "batch 2 waits for batch 1");
+    // A noop run takes no task: it would only report it as not run, a failure.
+    let root1 = f.root("web1");
+    let noop = f.agent("web1", &["run", "--once", "--noop", "--root", root1.to_str().unwrap()]);
+    assert!(noop.status.success(), "{}", text(&noop));
+    assert_eq!(run_of(&status(&f, &id), "web1")["state"], "waiting", "a noop run leaves its part waiting");
     assert_code(&f.run_once("web1"), 0);
     let s = status(&f, &id);
     let web1 = run_of(&s, "web1");

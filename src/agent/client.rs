@@ -207,12 +207,17 @@ impl SignedClient {
         })
     }
 
-    pub async fn check_in(&mut self) -> Result<pb::CheckInResponse, Failure> {
-        self.check_in_dated().await.map(|(answer, _)| answer)
+    /// A check-in; `takes_tasks` says whether this run will run the ad-hoc tasks handed out
+    /// (a noop run, a repeated check-in or a probe takes none).
+    pub async fn check_in(&mut self, takes_tasks: bool) -> Result<pb::CheckInResponse, Failure> {
+        self.check_in_dated(takes_tasks).await.map(|(answer, _)| answer)
     }
 
     /// A check-in, and the server's clock as its answer's `date` header gives it (Unix seconds).
-    pub async fn check_in_dated(&mut self) -> Result<(pb::CheckInResponse, Option<i64>), Failure> {
+    pub async fn check_in_dated(
+        &mut self,
+        takes_tasks: bool,
+    ) -> Result<(pb::CheckInResponse, Option<i64>), Failure> {
         // Test-only hook (compiled out of release builds, docs/SECURITY.md): a version that
         // cannot check in, to prove an update to it is rolled back.
         #[cfg(debug_assertions)]
@@ -230,6 +235,7 @@ impl SignedClient {
             hardening: super::selfcheck::hardening(),
             target: crate::release::stamp::TARGET.into(),
             update_events: super::update::pending_events(&self.paths),
+            no_tasks: !takes_tasks,
         };
         let env = self.envelope(wire::METHOD_CHECK_IN, body.encode_to_vec())?;
         self.grpc()

@@ -131,7 +131,7 @@ async fn server(paths: &AgentPaths, state: AgentState, out: &mut Vec<Check>) {
     let address = paths.server_override.clone().unwrap_or_else(|| state.server.clone());
     let started = Instant::now();
     let answer = match SignedClient::open_at(paths, state, address.clone()).await {
-        Ok(mut client) => client.check_in_dated().await,
+        Ok(mut client) => client.check_in_dated(false).await,
         Err(e) => Err(e),
     };
     match answer {

@@ -193,7 +193,7 @@ async fn cycle(
     // Name the bundle kept from the last run: an unchanged one is not sent again.
     client.held_bundle_hash =
         super::offline::held_bundle_hash(paths, &client.state.envoy_id).unwrap_or_default();
-    let checked_in = client.check_in().await;
+    let checked_in = client.check_in(!req.noop).await;
     if let Err(failure) = &checked_in {
         // A new binary that cannot check in goes back to the previous one (and runs it).
         super::update::check_in_failed(paths, failure, req.once);
@@ -294,7 +294,7 @@ async fn with_resources(
         _ => {
             tracing::warn!("the kept bundle cannot be used; asking the server for it whole");
             client.held_bundle_hash.clear();
-            let answer = client.check_in().await?;
+            let answer = client.check_in(false).await?;
             let bundle = answer.bundle.unwrap_or_default();
             if bundle.resources_omitted {
                 return Err(Failure::failed(

@@ -12,7 +12,7 @@ pub async fn set_server(paths: &AgentPaths, server: &str) -> CmdResult {
     let state = AgentState::load(paths)?;
     let before = state.server.clone();
     let mut client = SignedClient::open_at(paths, state, server.to_string()).await?;
-    client.check_in().await.map_err(|f| Failure {
+    client.check_in(false).await.map_err(|f| Failure {
         code: f.code,
         message: format!("{}; the recorded address stays {before}", f.message),
     })?;

@@ -276,6 +276,8 @@ impl AgentService {
         // Traits are taken with the sequence number: a replayed check-in changes nothing.
         let (envoy_id, traits_json, digest) =
             (v.envoy.id.clone(), std::mem::take(&mut body.traits_json), body.traits_digest.clone());
+        // A check-in that will run no task (a noop run, a repeated check-in) is handed none.
+        let no_tasks = body.no_tasks;
         let (fresh, send_traits, tasks_waiting) = s
             .write_fresh(&v, move |c, fresh| {
                 let send = if !traits_json.is_empty() {
@@ -285,7 +287,7 @@ impl AgentService {
                     !digest.is_empty()
                         && store::traits::digest(c, &envoy_id)?.as_deref() != Some(digest.as_str())
                 };
-                let tasks_waiting = store::tasks::any_waiting(c, &envoy_id)?;
+                let tasks_waiting = !no_tasks && store::tasks::any_waiting(c, &envoy_id)?;
                 Ok((fresh, send, tasks_waiting))
             })
             .await?;
