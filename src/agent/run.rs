@@ -37,6 +37,17 @@ impl SecretCache {
         scrubber
     }
 
+    /// Whether every value `bundle` is entitled to is held, under its epoch: only then does
+    /// `scrubber` know every value a task on this host could print.
+    fn covers(&self, bundle: &pb::PolicyBundle) -> bool {
+        let Ok(keys) =
+            CompiledBundle::from_wire(bundle).and_then(|b| b.entitled_keys().map_err(|e| e.to_string()))
+        else {
+            return false;
+        };
+        self.epoch == bundle.secrets_epoch && keys.iter().all(|k| self.values.contains_key(k))
+    }
+
     /// Takes values kept from an earlier run of this same epoch (the offline cache): a steady
     /// run then resolves nothing.
     pub fn adopt(&mut self, values: BTreeMap<String, SecretBytes>, epoch: u64) {
@@ -236,7 +247,7 @@ async fn cycle(
         Ok(b) => b,
         Err(failure) => {
             let mut aborted = aborted_report(&failure, &pb::PolicyBundle::default(), cache, started_ms);
-            aborted.task_results = super::tasks::results(tasks, &cache.scrubber());
+            aborted.task_results = super::tasks::results(tasks, None);
             let _ = client.report(aborted).await;
             return Err(failure);
         }
@@ -256,14 +267,24 @@ async fn cycle(
                 tracing::warn!(error = %e.message, "could not keep the bundle for offline runs");
             }
             let mut sent = to_proto(&report, &bundle.bundle_hash, bundle.secrets_epoch);
-            sent.task_results = super::tasks::results(tasks, &cache.scrubber());
-            client.report(sent).await?;
+            sent.task_results = super::tasks::results(tasks, Some(&cache.scrubber()));
+            if let Err(failure) = client.report(sent.clone()).await {
+                // Lost in transit (the server went away mid-run): sent after the next
+                // check-in, task results and all, like a report of an offline run.
+                if super::client::is_unreachable(&failure) {
+                    super::offline::queue::push(paths, &sent)?;
+                }
+                return Err(failure);
+            }
             Ok(report)
         }
         Err(failure) => {
             // The server must see this run too, or `runs list` hides the failure.
             let mut aborted = aborted_report(&failure, &bundle, cache, started_ms);
-            aborted.task_results = super::tasks::results(tasks, &cache.scrubber());
+            // Unless every value was resolved (a rotation, the provider away), the scrubber
+            // does not know every value a task could have printed.
+            let scrubber = cache.covers(&bundle).then(|| cache.scrubber());
+            aborted.task_results = super::tasks::results(tasks, scrubber.as_ref());
             if let Err(e) = client.report(aborted).await {
                 tracing::warn!(error = %e.message, "could not report the aborted run to the server");
             }

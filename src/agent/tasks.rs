@@ -38,17 +38,30 @@ fn not_run(why: &str) -> TaskOutcome {
 const OUTPUT_TAIL: usize = 4096;
 
 /// The results as reported: output and error scrubbed by `scrubber` (every value the agent
-/// holds), the output before it is cut to its tail.
-pub fn results(tasks: Vec<(String, TaskOutcome)>, scrubber: &Scrubber) -> Vec<pb::TaskResult> {
+/// holds), the output before it is cut to its tail. Without a scrubber (the run could not
+/// resolve the values it would need) the output is withheld: exit code, duration and error
+/// only.
+pub fn results(tasks: Vec<(String, TaskOutcome)>, scrubber: Option<&Scrubber>) -> Vec<pb::TaskResult> {
+    const WITHHELD: &str = "output withheld: this run could not resolve the secret values to scrub it of";
     tasks
         .into_iter()
-        .map(|(task_id, o)| pb::TaskResult {
-            task_id,
-            exit_code: o.exit_code.unwrap_or(0),
-            exited: o.exit_code.is_some(),
-            output: engine::redact::redact_tail(scrubber, &o.output, OUTPUT_TAIL),
-            error: engine::redact::redact(scrubber, &o.error),
-            duration_ms: o.duration_ms,
+        .map(|(task_id, o)| {
+            let (output, error) = match scrubber {
+                Some(s) => (
+                    engine::redact::redact_tail(s, &o.output, OUTPUT_TAIL),
+                    engine::redact::redact(s, &o.error),
+                ),
+                None if o.error.is_empty() => (String::new(), WITHHELD.to_string()),
+                None => (String::new(), format!("{}; {WITHHELD}", o.error)),
+            };
+            pb::TaskResult {
+                task_id,
+                exit_code: o.exit_code.unwrap_or(0),
+                exited: o.exit_code.is_some(),
+                output,
+                error,
+                duration_ms: o.duration_ms,
+            }
         })
         .collect()
 }
@@ -56,6 +69,20 @@ pub fn results(tasks: Vec<(String, TaskOutcome)>, scrubber: &Scrubber) -> Vec<pb
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without a scrubber that knows every value, the output is withheld, the rest reported.
+    #[test]
+    fn without_a_complete_scrubber_the_output_is_withheld() {
+        let outcome = TaskOutcome {
+            exit_code: Some(3),
+            output: "anything".into(),
+            error: String::new(),
+            duration_ms: 5,
+        };
+        let r = results(vec![("t1".into(), outcome)], None).remove(0);
+        assert_eq!((r.output.as_str(), r.exit_code, r.exited, r.duration_ms), ("", 3, true, 5));
+        assert!(r.error.contains("withheld"), "{}", r.error);
+    }
 
     /// A value printed where the kept tail starts is scrubbed before the cut: no end of it is
     /// reported (cutting first left its last characters, which scrubbing no longer recognised).
@@ -67,7 +94,7 @@ mod tests {
         for shift in [1, 7, 20, value.len() - 1] {
             let output = format!("{value}{}", "z".repeat(OUTPUT_TAIL - shift));
             let outcome = TaskOutcome { exit_code: Some(0), output, error: String::new(), duration_ms: 1 };
-            let reported = results(vec![("t1".into(), outcome)], &scrubber).remove(0).output;
+            let reported = results(vec![("t1".into(), outcome)], Some(&scrubber)).remove(0).output;
             assert!(reported.len() <= OUTPUT_TAIL, "{shift}");
             assert!(reported.trim_start_matches(|c| c != 'z').starts_with('z'), "{shift}");
             for n in 4..value.len() {

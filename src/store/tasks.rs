@@ -145,11 +145,15 @@ pub fn hand_out(conn: &Connection, envoy_id: &str, now: i64) -> rusqlite::Result
         ))?
         .query_map([envoy_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (id, _, _) in &due {
+    // The agent runs them one after the other, so each is due from when the ones before it
+    // may have ended: its time limit (and `expire`) counts from there, not from now.
+    let mut due_from = now;
+    for (id, _, timeout_secs) in &due {
         conn.execute(
             "UPDATE task_runs SET state = 'sent', sent_at = ?3 WHERE task_id = ?1 AND envoy_id = ?2",
-            params![id, envoy_id, now],
+            params![id, envoy_id, due_from],
         )?;
+        due_from += i64::from(*timeout_secs);
     }
     Ok(due)
 }
@@ -332,6 +336,7 @@ mod tests {
         assert_eq!(summary.failed, 2);
         assert!(runs.iter().filter(|r| r.envoy != "web1").all(|r| r.error.contains("not checked in")));
         assert_eq!(hand_out(&conn, "id1", 1_700).unwrap().len(), 1, "the live envoy still runs it");
+        assert!(record(&conn, "t3", "id1", &ran(0), 1_710).unwrap());
         conn.execute("DELETE FROM envoys", []).unwrap();
 
         create(&conn, &task("t2", 1, 0), &targets).unwrap();
@@ -339,6 +344,15 @@ mod tests {
         assert!(record(&conn, "t2", "id1", &ran(7), 1001).unwrap());
         assert!(get(&conn, "t2").unwrap().unwrap().0.stopped.is_some());
         assert!(hand_out(&conn, "id2", 1002).unwrap().is_empty(), "a stopped task hands out nothing");
+
+        // Two parts handed out together run one after the other: the second's time limit
+        // counts from when the first may have ended.
+        let targets1 = &targets[..1];
+        create(&conn, &NewTask { created_at: 4_000, ..task("t4", 1, 5) }, targets1).unwrap();
+        create(&conn, &NewTask { created_at: 4_001, ..task("t5", 1, 5) }, targets1).unwrap();
+        assert_eq!(hand_out(&conn, "id1", 5_000).unwrap().len(), 2);
+        assert_eq!(expire(&conn, 5_000 + 60 + 600 + 1, 600).unwrap(), 1, "the first only");
+        assert_eq!(expire(&conn, 5_000 + 120 + 600 + 1, 600).unwrap(), 1, "then the second");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

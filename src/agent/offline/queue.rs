@@ -12,8 +12,10 @@ use crate::paths::AgentPaths;
 use crate::proto::v1 as pb;
 use crate::util::fsutil;
 
-/// The most reports kept: a day of runs at a 30-minute interval, and then some.
-pub const MAX_QUEUED: usize = 64;
+/// The most reports kept: sixteen hours of runs at a 30-minute interval. Kept below the
+/// server's default burst of reports (60, `runs.reports_per_hour` / 6), so that sending a
+/// full queue leaves room for the report of the run that sent it.
+pub const MAX_QUEUED: usize = 32;
 
 fn dir(paths: &AgentPaths) -> PathBuf {
     super::dir(paths).join("reports")
