@@ -136,10 +136,13 @@ fn prune(ctx: &Context, p: PruneArgs) -> CmdResult {
     open(ctx)?;
     let detail = json!({ "older_than": p.older_than, "keep_per_envoy": p.keep_per_envoy });
     let actor = operator_actor();
-    let event = Event::new(&actor, "db.pruned", "runs,sessions").detail(detail);
-    let (runs, sessions) = audited_with(ctx, event, |tx| {
+    let event = Event::new(&actor, "db.pruned", "runs,sessions,tasks").detail(detail);
+    let pruned = audited_with(ctx, event, |tx| {
         crate::store::maint::prune(tx, cutoff, p.keep_per_envoy).map_err(|e| Failure::failed(e.to_string()))
     })?;
-    println!("pruned {runs} run report(s) and {sessions} expired session(s) older than {}", p.older_than);
+    println!(
+        "pruned {} run report(s), {} expired session(s) and {} finished task(s) older than {}",
+        pruned.runs, pruned.sessions, pruned.tasks, p.older_than
+    );
     Ok(())
 }

@@ -216,4 +216,6 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (task_id, envoy_id)
     );
     CREATE INDEX task_runs_waiting ON task_runs(envoy_id, state);",
+    // 15: `tasks::expire` looks runs up by state on every check-in with a part waiting.
+    "CREATE INDEX task_runs_state ON task_runs(state, sent_at);",
 ];
