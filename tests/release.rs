@@ -73,8 +73,16 @@ fn rand_suffix() -> String {
 }
 
 /// Runs `cmd` until `until` shows in its stderr (then kills it) or it exits (bounded: 60 s).
+/// It runs in its own process group, killed whole: killing only a wrapper (`strace`) left the
+/// server it traced running after the test.
 fn run_until(mut cmd: Command, until: &str) -> (Option<i32>, String) {
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    use std::os::unix::process::CommandExt;
+    let mut child = cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let group = format!("-{}", child.id());
+    let kill_group = |child: &mut std::process::Child| {
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = child.wait();
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -90,8 +98,7 @@ fn run_until(mut cmd: Command, until: &str) -> (Option<i32>, String) {
             log.push('\n');
         }
         if log.contains(until) {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
             return (None, log);
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -104,8 +111,7 @@ fn run_until(mut cmd: Command, until: &str) -> (Option<i32>, String) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    kill_group(&mut child);
     panic!("neither {until:?} nor an exit within 60 s:\n{log}");
 }
 
