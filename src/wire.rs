@@ -5,6 +5,10 @@ use crate::crypto;
 use crate::util::text::{check_visible, excerpt};
 
 /// gRPC method names as they appear in signed messages.
+/// Named in the server's refusal of a report over its size limit: the agent tells that refusal,
+/// which a retry meets again, from the hourly budget's, which passes (both RESOURCE_EXHAUSTED).
+pub const REPORT_SIZE_SETTING: &str = "runs.max_report_bytes";
+
 pub const METHOD_CHECK_IN: &str = "CheckIn";
 pub const METHOD_RESOLVE: &str = "ResolveSecrets";
 pub const METHOD_REPORT: &str = "ReportRun";

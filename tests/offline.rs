@@ -190,3 +190,43 @@ fn a_cache_older_than_offline_max_age_is_removed_not_applied() {
     assert!(!f.agent_base("web1").join("offline/bundle.cache").exists(), "the cache is removed");
     assert_eq!(status(&f, "web1")["queued_reports"], 1, "the earlier offline report stays queued");
 }
+
+/// A RunReport as protobuf bytes with `status` and a `bundle_hash` of `hash_len` characters.
+fn raw_report(status: &str, hash_len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut field = |tag: u8, bytes: &[u8]| {
+        out.push(tag);
+        let mut n = bytes.len();
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(bytes);
+    };
+    field(0x0a, "h".repeat(hash_len).as_bytes()); // 1: bundle_hash
+    field(0x2a, status.as_bytes()); // 5: status
+    out
+}
+
+/// A queued report the server refuses for what it is (over `runs.max_report_bytes`) is dropped
+/// instead of holding the reports queued behind it for ever; the ones behind it are sent.
+#[test]
+fn a_queued_report_refused_for_good_does_not_hold_the_queue() {
+    let mut f = Fleet::new("offline-refused");
+    let config = f.dir.join("server.yaml");
+    std::fs::write(&config, "runs:\n  max_report_bytes: 4096\n").unwrap();
+    f.server_config = Some(config);
+    write_app(&f);
+    f.start_server();
+    f.enroll("web1");
+    assert_code(&f.run_once("web1"), 0);
+    let queue = f.agent_base("web1").join("offline/reports");
+    std::fs::create_dir_all(&queue).unwrap();
+    std::fs::write(queue.join("00000000000000000001.pb"), raw_report("converged", 20_000)).unwrap();
+    std::fs::write(queue.join("00000000000000000002.pb"), raw_report("converged", 64)).unwrap();
+    let before = run_count(&f, "web1");
+    assert_code(&f.run_once("web1"), 0);
+    assert_eq!(status(&f, "web1")["queued_reports"], 0, "the oversized report no longer blocks");
+    assert_eq!(run_count(&f, "web1"), before + 2, "the small queued report and this run");
+}

@@ -347,14 +347,22 @@ impl SignedClient {
     }
 
     pub async fn report(&mut self, report: pb::RunReport) -> Result<String, Failure> {
+        self.report_or_refusal(report).await.map_err(|(failure, _)| failure)
+    }
+
+    /// `report`, also saying whether a refusal is for good: the server refused the report for
+    /// what it is (malformed, or over its size limit), so sending it again is refused again.
+    /// The hourly report budget, a server error or no answer pass with time.
+    pub async fn report_or_refusal(&mut self, report: pb::RunReport) -> Result<String, (Failure, bool)> {
         let body =
             pb::ReportRunRequest { report: Some(report), ca_bundle_sha256: self.ca_bundle_sha256.clone() };
-        let env = self.envelope(wire::METHOD_REPORT, body.encode_to_vec())?;
-        self.grpc()
-            .await?
-            .report_run(env)
-            .await
-            .map(|r| r.into_inner().run_id)
-            .map_err(|s| status_failure("report refused", s))
+        let env = self.envelope(wire::METHOD_REPORT, body.encode_to_vec()).map_err(|f| (f, false))?;
+        let grpc = self.grpc().await.map_err(|f| (f, false))?;
+        grpc.report_run(env).await.map(|r| r.into_inner().run_id).map_err(|s| {
+            let for_good = s.code() == tonic::Code::InvalidArgument
+                || (s.code() == tonic::Code::ResourceExhausted
+                    && s.message().contains(wire::REPORT_SIZE_SETTING));
+            (status_failure("report refused", s), for_good)
+        })
     }
 }

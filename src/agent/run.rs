@@ -376,13 +376,13 @@ async fn send_queued(client: &mut SignedClient, paths: &AgentPaths) {
     let dropped = super::offline::queue::dropped(paths);
     let pending = super::offline::queue::pending(paths);
     for (path, report) in &pending {
-        match client.report(report.clone()).await {
+        match client.report_or_refusal(report.clone()).await {
             Ok(_) => super::offline::queue::sent(paths, path),
-            Err(e) if !super::client::is_unreachable(&e) && e.code != crate::exit::EXIT_REFUSED => {
+            Err((e, true)) => {
                 tracing::warn!(error = %e.message, "a queued run report was refused for good; dropped");
                 super::offline::queue::discard(paths, path);
             }
-            Err(e) => {
+            Err((e, false)) => {
                 tracing::warn!(error = %e.message, "a queued run report was not accepted; it stays queued");
                 return;
             }

@@ -420,8 +420,9 @@ impl AgentService {
         let max = s.run_settings.max_report_bytes;
         if json.len() > max {
             return Err(Status::resource_exhausted(format!(
-                "run report of {} bytes is over this server's limit of {max} (runs.max_report_bytes)",
-                json.len()
+                "run report of {} bytes is over this server's limit of {max} ({})",
+                json.len(),
+                wire::REPORT_SIZE_SETTING
             )));
         }
         if let Err(wait) = s.report_rate.take(&auth.envoy.id) {

@@ -46,6 +46,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     // Registered before the answer, so a nudge sent once the agent knows it is watching
     // cannot be missed.
     let mut nudges = server.nudges.stream(server.clone(), &envoy_id);
+    // A revocation between the check of the envelope and the registration above would have
+    // missed this stream: ask again now that it is registered.
+    if !server.is_current_envoy(&envoy_id) {
+        return;
+    }
     if !within(write_message(&mut conn, &pb::WatchAnswer::default())).await {
         return;
     }

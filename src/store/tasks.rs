@@ -88,12 +88,17 @@ pub fn grace_secs(checkin_interval_secs: u32) -> i64 {
 /// Fails the runs sent longer ago than their time limit plus `grace_secs` without a result
 /// (the agent was killed, or its host went away), and the runs whose turn has come for an
 /// envoy that will not take them: revoked, or silent for `grace_secs` (and the task is older
-/// than that). A batch must not wait for ever.
+/// than that) while running no part. A batch must not wait for ever.
+///
+/// The parts handed out at one check-in run one after the other and are reported together,
+/// once the run ends: each is due when the whole hand-out may have ended (the sum of their
+/// time limits after it was sent).
 pub fn expire(conn: &Connection, now: i64, grace_secs: i64) -> rusqlite::Result<usize> {
     let mut expired = conn.execute(
         "UPDATE task_runs SET state = 'failed', error = 'no result came back from the envoy', done_at = ?1
          WHERE state = 'sent'
-           AND sent_at < ?1 - ?2 - (SELECT timeout_secs FROM tasks WHERE tasks.id = task_runs.task_id)",
+           AND sent_at < ?1 - ?2 - (SELECT SUM(t.timeout_secs) FROM task_runs s JOIN tasks t ON t.id = s.task_id
+                                    WHERE s.envoy_id = task_runs.envoy_id AND s.sent_at = task_runs.sent_at)",
         params![now, grace_secs],
     )?;
     expired += conn.execute(
@@ -105,7 +110,9 @@ pub fn expire(conn: &Connection, now: i64, grace_secs: i64) -> rusqlite::Result<
                  JOIN tasks t ON t.id = r.task_id JOIN envoys e ON e.id = r.envoy_id
                  WHERE {STARTABLE}
                    AND (e.revoked_at IS NOT NULL
-                        OR (t.created_at < ?1 - ?2 AND COALESCE(e.last_seen, 0) < ?1 - ?2)))"
+                        OR (t.created_at < ?1 - ?2 AND COALESCE(e.last_seen, 0) < ?1 - ?2
+                            -- an agent running parts sends nothing until its run ends: busy, not silent
+                            AND NOT EXISTS (SELECT 1 FROM task_runs s WHERE s.envoy_id = r.envoy_id AND s.state = 'sent'))))"
         ),
         params![now, grace_secs],
     )?;
@@ -145,15 +152,11 @@ pub fn hand_out(conn: &Connection, envoy_id: &str, now: i64) -> rusqlite::Result
         ))?
         .query_map([envoy_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    // The agent runs them one after the other, so each is due from when the ones before it
-    // may have ended: its time limit (and `expire`) counts from there, not from now.
-    let mut due_from = now;
-    for (id, _, timeout_secs) in &due {
+    for (id, _, _) in &due {
         conn.execute(
             "UPDATE task_runs SET state = 'sent', sent_at = ?3 WHERE task_id = ?1 AND envoy_id = ?2",
-            params![id, envoy_id, due_from],
+            params![id, envoy_id, now],
         )?;
-        due_from += i64::from(*timeout_secs);
     }
     Ok(due)
 }
@@ -345,14 +348,25 @@ mod tests {
         assert!(get(&conn, "t2").unwrap().unwrap().0.stopped.is_some());
         assert!(hand_out(&conn, "id2", 1002).unwrap().is_empty(), "a stopped task hands out nothing");
 
-        // Two parts handed out together run one after the other: the second's time limit
-        // counts from when the first may have ended.
+        // Two parts handed out together run one after the other and are reported together:
+        // both are due when both may have ended.
         let targets1 = &targets[..1];
         create(&conn, &NewTask { created_at: 4_000, ..task("t4", 1, 5) }, targets1).unwrap();
         create(&conn, &NewTask { created_at: 4_001, ..task("t5", 1, 5) }, targets1).unwrap();
         assert_eq!(hand_out(&conn, "id1", 5_000).unwrap().len(), 2);
-        assert_eq!(expire(&conn, 5_000 + 60 + 600 + 1, 600).unwrap(), 1, "the first only");
-        assert_eq!(expire(&conn, 5_000 + 120 + 600 + 1, 600).unwrap(), 1, "then the second");
+        assert_eq!(expire(&conn, 5_000 + 60 + 600 + 1, 600).unwrap(), 0, "the first is not due alone");
+        assert_eq!(expire(&conn, 5_000 + 120 + 600 + 1, 600).unwrap(), 2, "both, once both may have ended");
+
+        // Busy, not silent: an agent running a part sends nothing until its run ends, so its
+        // next part is not failed for the silence.
+        conn.execute("INSERT INTO envoys (id, name, public_key, enrolled_at, last_seen) VALUES ('id2', 'web2', 'k2', 1, 10)", [])
+            .unwrap();
+        let targets2 = &targets[1..2];
+        create(&conn, &NewTask { created_at: 7_000, ..task("t6", 1, 5) }, targets2).unwrap();
+        assert_eq!(hand_out(&conn, "id2", 8_000).unwrap().len(), 1);
+        create(&conn, &NewTask { created_at: 7_000, ..task("t7", 1, 5) }, targets2).unwrap();
+        assert_eq!(expire(&conn, 8_100, 600).unwrap(), 0, "its running part keeps the next one waiting");
+        assert_eq!(expire(&conn, 8_000 + 60 + 600 + 1, 600).unwrap(), 2, "then both: the silence is real");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
