@@ -118,6 +118,52 @@ fn nudged_agents_take_tasks_next_batches_and_publishes_at_once() {
     }
 }
 
+/// A part whose envoy was revoked fails at the server's next upkeep (every 5 s), and the next
+/// batch is nudged then: the task moves on although no envoy with a waiting part checks in
+/// and nobody looks at the task (the interval is five minutes).
+#[test]
+fn a_revoked_envoys_part_fails_and_the_next_batch_is_nudged_without_a_check_in() {
+    let mut f = Fleet::new("push-expire");
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    for name in ["web1", "web2"] {
+        f.enroll(name);
+        assert_code(&f.run_once(name), 0);
+    }
+    let web2 = Daemon::start(&f, "web2");
+    wait_for("web2's push channel", Duration::from_secs(30), || web2.logged("holding a push channel"));
+    let made = json(&f.cli(
+        &[
+            "task",
+            "run",
+            "echo later",
+            "--target",
+            "web*",
+            "--batch-size",
+            "1",
+            "--max-failures",
+            "1",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    let id = made["id"].as_str().unwrap().to_string();
+    assert_eq!(made["nudged"], 0, "web1, the first batch, holds no channel: {made}");
+    assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
+    // Nothing looks at the task meanwhile (a look expires overdue parts too): the server's
+    // upkeep must find web1's part and nudge web2.
+    wait_for("web2 nudged to its part", Duration::from_secs(30), || web2.logged("running an ad-hoc task"));
+    wait_for("web2's result", Duration::from_secs(30), || {
+        let s = json(&f.cli(&["task", "status", &id, "-o", "json"], ""));
+        s["runs"].as_array().unwrap().iter().any(|r| r["envoy"] == "web2" && r["state"] == "ok")
+    });
+    let s = json(&f.cli(&["task", "status", &id, "-o", "json"], ""));
+    let web1 = s["runs"].as_array().unwrap().iter().find(|r| r["envoy"] == "web1").unwrap().clone();
+    assert_eq!(web1["state"], "failed", "{s}");
+    assert!(web1["error"].as_str().unwrap().contains("revoked"), "{s}");
+}
+
 /// Pings carry the channel through the server's 60-second idle cut-off: 75 s after it
 /// opened, a publish still reaches the agent at once. (A channel cut at 60 s would be
 /// reopened only after the next run, five minutes later.)

@@ -468,7 +468,7 @@ impl AgentService {
             Ok(())
         })
         .await?;
-        nudge_next_batches(s, task_ids.iter().map(String::as_str));
+        nudge_next_batches(s, &s.db(), task_ids.iter().map(String::as_str));
         s.metrics.run_reported(&outcome);
         let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
@@ -605,14 +605,17 @@ impl VigoAgent for AgentService {
 }
 
 /// Results that finished a task's batch let its next batch start: nudge those envoys now.
-fn nudge_next_batches<'a>(s: &Server, task_ids: impl Iterator<Item = &'a str>) {
+pub(super) fn nudge_next_batches<'a>(
+    s: &Server,
+    conn: &rusqlite::Connection,
+    task_ids: impl Iterator<Item = &'a str>,
+) {
     let ids: std::collections::BTreeSet<&str> = task_ids.collect();
     if ids.is_empty() || s.nudges.watching() == 0 {
         return;
     }
-    let conn = s.db();
     for id in ids {
-        match store::tasks::startable_envoys(&conn, id) {
+        match store::tasks::startable_envoys(conn, id) {
             Ok(envoys) => {
                 s.nudges.nudge(envoys.iter().map(String::as_str), super::nudges::Reason::Task);
             }

@@ -326,6 +326,7 @@ async fn upkeep(server: Arc<state::Server>, mut stop: tokio::sync::watch::Receiv
             _ = stop.changed() => return,
         }
         server.record_refusal_summaries(false).await;
+        expire_task_parts(&server).await;
         ticks += 1;
         if ticks % PRUNE_EVERY == 1 {
             prune_runs(&server).await;
@@ -334,6 +335,14 @@ async fn upkeep(server: Arc<state::Server>, mut stop: tokio::sync::watch::Receiv
         if ticks % VERIFY_EVERY == 1 {
             verify_audit(&server).await;
         }
+    }
+}
+
+async fn expire_task_parts(server: &Arc<state::Server>) {
+    let s = server.clone();
+    let done = tokio::task::spawn_blocking(move || admin::tasks::expire_overdue_parts(&s, &s.db())).await;
+    if let Ok(Err(e)) = done {
+        tracing::warn!(error = %e, "could not expire overdue task parts");
     }
 }
 

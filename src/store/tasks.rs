@@ -122,6 +122,14 @@ pub fn expire(conn: &Connection, now: i64, grace_secs: i64) -> rusqlite::Result<
     Ok(expired)
 }
 
+/// The tasks with a part waiting or running: the server's upkeep expires their overdue parts
+/// (`expire`), also when no envoy with a waiting part checks in.
+pub fn open_task_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached("SELECT DISTINCT task_id FROM task_runs WHERE state IN ('waiting', 'sent')")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
 /// Stops the task (or every task) whose failures passed its `max_failures`.
 fn stop_where_too_many_failed(conn: &Connection, task_id: Option<&str>) -> rusqlite::Result<()> {
     conn.execute(

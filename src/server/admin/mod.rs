@@ -17,7 +17,7 @@ mod oidc_login;
 pub(crate) mod owned_tokens;
 mod runs;
 pub(crate) mod sessions;
-mod tasks;
+pub(crate) mod tasks;
 mod tls;
 pub(crate) mod tokens;
 pub(crate) mod users;

@@ -179,7 +179,22 @@ pub async fn create(
 
 /// Runs whose envoy never answered count as failed before anything is shown.
 fn expire(s: &Server, conn: &rusqlite::Connection) -> Result<(), ApiError> {
-    store::tasks::expire(conn, unix_now(), store::tasks::grace_secs(s.checkin_interval_secs))?;
+    expire_overdue_parts(s, conn)?;
+    Ok(())
+}
+
+/// Fails overdue task parts (`store::tasks::expire`) and nudges the batches that may start
+/// now, so a task moves on although no envoy with a waiting part checks in. The server's
+/// upkeep calls it every few seconds, and so does every look at tasks; it costs one indexed
+/// lookup when no task is open.
+pub fn expire_overdue_parts(s: &Server, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let open = store::tasks::open_task_ids(conn)?;
+    if open.is_empty() {
+        return Ok(());
+    }
+    if store::tasks::expire(conn, unix_now(), store::tasks::grace_secs(s.checkin_interval_secs))? > 0 {
+        crate::server::grpc::nudge_next_batches(s, conn, open.iter().map(String::as_str));
+    }
     Ok(())
 }
 
