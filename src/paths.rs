@@ -119,7 +119,7 @@ impl AgentPaths {
             lock: base.join("run.lock"),
             server_override: None,
             push: true,
-            offline_max_age_secs: 7 * 86_400,
+            offline_max_age_secs: crate::settings::DEFAULT_OFFLINE_MAX_AGE_SECS,
             release_key_file: PathBuf::from(crate::release::keys::DEFAULT_PUBLIC_KEY_FILE),
         }
     }

@@ -214,8 +214,7 @@ pub fn main(command: &str, args: &[&str]) -> ExitCode {
     let mut paths = AgentPaths::new(&base);
     paths.server_override = settings.agent.server.clone();
     paths.push = settings.agent.push;
-    // Checked when the file was read; the default otherwise.
-    paths.offline_max_age_secs = settings.agent.offline_max_age_secs().unwrap_or(7 * 86_400) as i64;
+    paths.offline_max_age_secs = settings.agent.offline_max_age();
     paths.release_key_file = settings.release.public_key_file();
     if let Err(e) = crate::release::tamper::forbid_core_dumps() {
         tracing::warn!(error = %e, "core dumps stay possible: a dump would hold secret values");

@@ -348,13 +348,13 @@ fn offline_cycle(
     let age = now.saturating_sub(cached.header.stored_at);
     // Past `agent.offline_max_age` since the server last answered, the cache goes: a host
     // cut off for good (or a revoked envoy kept from hearing so) stops applying it.
-    let silent = now.saturating_sub(super::offline::last_contact(paths).unwrap_or(cached.header.stored_at));
-    if silent > paths.offline_max_age_secs {
+    let last_answer = super::offline::last_contact(paths).unwrap_or(cached.header.stored_at);
+    if now.saturating_sub(last_answer) > paths.offline_max_age_secs {
         super::offline::forget_cache(paths);
         return Err(Failure::failed(format!(
-            "{}; the offline cache was removed: the server has not answered for {} (agent.offline_max_age is {}s), so nothing was applied",
+            "{}; the offline cache was removed: the server last answered {}, and agent.offline_max_age is {}s, so nothing was applied",
             unreachable.message,
-            crate::util::time::ago(Some(now - silent), now).trim_end_matches(" ago"),
+            crate::util::time::ago(Some(last_answer), now),
             paths.offline_max_age_secs
         )));
     }

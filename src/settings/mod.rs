@@ -100,6 +100,9 @@ pub struct AgentSettings {
     pub offline_max_age: String,
 }
 
+/// `agent.offline_max_age` when the file does not set it: seven days.
+pub const DEFAULT_OFFLINE_MAX_AGE_SECS: i64 = 7 * bounds::DAY as i64;
+
 impl Default for AgentSettings {
     fn default() -> Self {
         AgentSettings { server: None, push: true, offline_max_age: "7d".into() }
@@ -109,6 +112,11 @@ impl Default for AgentSettings {
 impl AgentSettings {
     pub fn offline_max_age_secs(&self) -> Result<u64, String> {
         bounds::duration("agent.offline_max_age", &self.offline_max_age, bounds::HOUR, 3650 * bounds::DAY)
+    }
+
+    /// The checked value (`check` ran when the file was read; the default otherwise).
+    pub fn offline_max_age(&self) -> i64 {
+        self.offline_max_age_secs().map_or(DEFAULT_OFFLINE_MAX_AGE_SECS, |s| s as i64)
     }
 }
 

@@ -122,12 +122,16 @@ pub fn expire(conn: &Connection, now: i64, grace_secs: i64) -> rusqlite::Result<
     Ok(expired)
 }
 
-/// The tasks with a part waiting or running: the server's upkeep expires their overdue parts
+/// The tasks that can still move: a part running, or a part waiting in a task not stopped (a
+/// stopped task's waiting parts never start). The server's upkeep expires their overdue parts
 /// (`expire`), also when no envoy with a waiting part checks in.
 pub fn open_task_ids(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached("SELECT DISTINCT task_id FROM task_runs WHERE state IN ('waiting', 'sent')")?
-        .query_map([], |r| r.get(0))?
-        .collect()
+    conn.prepare_cached(
+        "SELECT DISTINCT r.task_id FROM task_runs r JOIN tasks t ON t.id = r.task_id
+         WHERE r.state = 'sent' OR (r.state = 'waiting' AND t.stopped IS NULL)",
+    )?
+    .query_map([], |r| r.get(0))?
+    .collect()
 }
 
 /// Stops the task (or every task) whose failures passed its `max_failures`.
@@ -355,6 +359,10 @@ mod tests {
         assert!(record(&conn, "t2", "id1", &ran(7), 1001).unwrap());
         assert!(get(&conn, "t2").unwrap().unwrap().0.stopped.is_some());
         assert!(hand_out(&conn, "id2", 1002).unwrap().is_empty(), "a stopped task hands out nothing");
+        assert!(
+            !open_task_ids(&conn).unwrap().contains(&"t2".to_string()),
+            "nor is it open: its parts never start"
+        );
 
         // Two parts handed out together run one after the other and are reported together:
         // both are due when both may have ended.
