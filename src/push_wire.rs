@@ -1,15 +1,26 @@
 //! The push channel's framing, shared by both ends (see the comment above `WatchRequest` in
 //! agent.proto): after a TLS handshake that chose `ALPN`, each frame is a 4-byte big-endian
 //! length and one protobuf message; an empty frame is a ping (agent) or its answer (server).
+//! Each end bounds what it reads: the server the agent's calls (`MAX_CALL`), the agent the
+//! server's answers (`MAX_ANSWER`); the Watch envelope and its answer are far smaller
+//! (`MAX_OPENING`).
 
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-pub const ALPN: &[u8] = b"vigo-push/1";
+pub const ALPN: &[u8] = b"vigo-push/2";
 
-/// The largest frame either end reads: far above a Watch envelope or a nudge (a few hundred
-/// bytes), and a bound on what a peer can make the other allocate.
-pub const MAX_FRAME: usize = 4096;
+/// The largest Watch envelope and WatchAnswer (a few hundred bytes each): the server reads the
+/// envelope before it knows who is calling.
+pub const MAX_OPENING: usize = 4096;
+
+/// The largest call the agent sends on the channel: room for a check-in with its traits
+/// (64 KiB at most) and a report of a few hundred resources. A larger call goes over gRPC.
+pub const MAX_CALL: usize = 256 * 1024;
+
+/// The largest frame the agent reads from the server: a check-in answer carries the whole
+/// bundle when it changed; the same bound as a gRPC answer (tonic's default 4 MiB).
+pub const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 /// Writes one message as a frame and flushes it.
 pub async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, m: &impl Message) -> std::io::Result<()> {
@@ -27,23 +38,30 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> std::
     w.flush().await
 }
 
-/// Reads one frame's body (empty for a ping). Not cancel-safe: read frames in one place.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+/// Reads one frame's body (empty for a ping), of at most `max` bytes. Not cancel-safe: read
+/// frames in one place.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Vec<u8>> {
     let len = r.read_u32().await? as usize;
-    if len > MAX_FRAME {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("a push frame of {len} bytes; at most {MAX_FRAME}"),
-        ));
-    }
+    check_length(len, max)?;
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).await?;
     Ok(body)
 }
 
-/// Reads one frame and decodes it as `M` (an empty frame is not a message here).
+/// Refuses a frame longer than `max`, before anything is allocated for it.
+pub fn check_length(len: usize, max: usize) -> std::io::Result<()> {
+    match len <= max {
+        true => Ok(()),
+        false => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a push frame of {len} bytes; at most {max}"),
+        )),
+    }
+}
+
+/// Reads one opening frame (the Watch envelope, its answer) and decodes it as `M`.
 pub async fn read_message<M: Message + Default, R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<M> {
-    let body = read_frame(r).await?;
+    let body = read_frame(r, MAX_OPENING).await?;
     M::decode(body.as_slice()).map_err(|_| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, "a push frame that does not decode")
     })
@@ -60,9 +78,9 @@ mod tests {
         write_message(&mut a, &nudge).await.unwrap();
         write_frame(&mut a, &[]).await.unwrap();
         assert_eq!(read_message::<crate::proto::v1::Nudge, _>(&mut b).await.unwrap(), nudge);
-        assert!(read_frame(&mut b).await.unwrap().is_empty(), "a ping");
+        assert!(read_frame(&mut b, 0).await.unwrap().is_empty(), "a ping");
         a.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
-        let e = read_frame(&mut b).await.unwrap_err();
+        let e = read_frame(&mut b, MAX_ANSWER).await.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
     }
 }

@@ -185,6 +185,48 @@ fn the_push_channel_outlives_the_idle_cut_off() {
     });
 }
 
+/// Agent calls carried on push channels so far, read from the server's loopback metrics.
+fn push_calls(metrics_port: u16) -> f64 {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", &format!("http://127.0.0.1:{metrics_port}/metrics")])
+        .output()
+        .expect("curl");
+    let body = String::from_utf8_lossy(&out.stdout).to_string();
+    body.lines()
+        .find_map(|l| l.strip_prefix("vigo_push_calls_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no vigo_push_calls_total in the scrape: {body}"))
+}
+
+/// Once its channel is open, an agent's runs ride it: the nudged run's check-in and report
+/// come carried on the channel (counted by `vigo_push_calls_total`), not over a connection
+/// of their own; the run before the channel opened used gRPC.
+#[test]
+fn a_watching_agents_runs_ride_its_channel() {
+    let mut f = Fleet::new("push-carried");
+    let port = common::sinks::free_port();
+    let config = f.dir.join("server.yaml");
+    std::fs::write(&config, format!("integrations:\n  metrics:\n    listen: '127.0.0.1:{port}'\n")).unwrap();
+    f.server_config = Some(config);
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    f.enroll("web1");
+    let d = Daemon::start(&f, "web1");
+    wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
+    assert_eq!(push_calls(port), 0.0, "the first run, before the channel, went over gRPC");
+    f.write_config(&[(
+        "modules/app.vgo",
+        "resources:\n  - {name: carried, type: file, target_path: /etc/carried, content: \"x\\n\"}\n",
+    )]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    wait_for("the nudged run's check-in and report, carried", Duration::from_secs(20), || {
+        push_calls(port) >= 2.0
+    });
+    assert!(f.root("web1").join("etc/carried").exists(), "{}", d.text());
+    let runs = json(&f.cli(&["runs", "list", "-o", "json"], ""));
+    assert_eq!(runs.as_array().unwrap().len(), 2, "both runs reported: {runs}");
+}
+
 /// A server restart closes every channel; agents open a new one within 30 s (spread over
 /// 5–30 s, not at once) without waiting for their next run, and nudges reach them again.
 #[test]
@@ -309,6 +351,14 @@ fn a_foreign_client_verifies_a_nudge_with_the_ca_and_cannot_replay_its_watch() {
     assert_eq!(answer["reason"], "publish");
     let replay = answer["replay_refused"].as_str().unwrap();
     assert!(replay.contains("replayed"), "a Watch envelope works once: {answer}");
+    // Calls on the channel are answered as over gRPC, and spend the same sequence numbers.
+    assert_eq!(answer["check_in"][0], 0, "a carried check-in is answered: {answer}");
+    assert_eq!(answer["check_in"][1], 64, "with the bundle's hash: {answer}");
+    assert_eq!(answer["check_in_replayed"][0], 16, "UNAUTHENTICATED: {answer}");
+    assert!(answer["check_in_replayed"][1].as_str().unwrap().contains("replayed"), "{answer}");
+    assert_eq!(answer["wrong_method"], 16, "signed for another method: {answer}");
+    assert_eq!(answer["not_carried"], 12, "UNIMPLEMENTED: renewals go over gRPC: {answer}");
+    assert_eq!(answer["replayed_over_grpc"], "UNAUTHENTICATED", "{answer}");
 }
 
 /// Revoking an envoy closes its push channel at once, not at the next turn of the idle timer
@@ -355,6 +405,17 @@ fn a_ping_flood_closes_the_push_channel() {
     assert!(answer["seconds"].as_f64().unwrap() < 10.0, "closed at once: {answer}");
 }
 
+/// A call announced over the 256 KiB a call may be closes the channel before the server
+/// allocates anything for it.
+#[test]
+fn an_oversized_call_closes_the_push_channel() {
+    let (f, agent) = serving_web1("push-oversized");
+    let answer = ForeignWatch::open(&f, "watch-oversized", &agent).result();
+    assert_eq!(answer["closed"], true, "{answer}");
+    assert_eq!(answer["frames"], 0, "{answer}");
+    assert!(answer["seconds"].as_f64().unwrap() < 10.0, "closed at once: {answer}");
+}
+
 /// One frame (4-byte length, body) read whole, or None when the server closed first.
 async fn read_frame<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt;
@@ -371,8 +432,8 @@ async fn push_attempt(
     first: &[u8],
 ) -> Option<Vec<u8>> {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut tls = attack::tls_connect(tcp, attack::tls_client(Some(identity), b"vigo-push/1")).await.ok()?;
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"vigo-push/1"[..]), "the server offers push");
+    let mut tls = attack::tls_connect(tcp, attack::tls_client(Some(identity), b"vigo-push/2")).await.ok()?;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"vigo-push/2"[..]), "the server offers push");
     attack::send(&mut tls, first).await;
     tokio::time::timeout(Duration::from_secs(20), read_frame(&mut tls))
         .await

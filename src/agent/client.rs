@@ -1,4 +1,5 @@
-//! The agent's gRPC client: TLS 1.3 with the agent's certificate, every call a signed envelope.
+//! The agent's client: TLS 1.3 with the agent's certificate, every call a signed envelope,
+//! over gRPC or, while the agent holds its push channel, carried on it (`carrier`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,6 +7,7 @@ use std::time::Duration;
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 
+use super::carrier::{Carrier, Unanswered};
 use super::state::AgentState;
 use crate::crypto::Ed25519Identity;
 use crate::exit::Failure;
@@ -117,8 +119,12 @@ pub struct SignedClient {
     ca_bundle_sha256: String,
     /// Where the server is reached (`HOST:PORT`).
     pub server: String,
-    /// Open only during a check-in cycle: agents do not hold connections between intervals.
+    /// Open only during a check-in cycle: agents do not hold gRPC connections between
+    /// intervals (the push channel is the one they hold).
     channel: Option<VigoAgentClient<Channel>>,
+    /// The push channel's sending half, while one is open: check-ins, resolutions and reports
+    /// go over it.
+    carrier: Option<Arc<Carrier>>,
     identity: Ed25519Identity,
     pub state: AgentState,
     paths: AgentPaths,
@@ -150,6 +156,7 @@ impl SignedClient {
             ca_bundle_sha256,
             server,
             channel: None,
+            carrier: None,
             identity,
             state,
             paths: paths.clone(),
@@ -190,6 +197,42 @@ impl SignedClient {
     /// Closes the connection until the next call (the TLS session stays resumable).
     pub fn disconnect(&mut self) {
         self.channel = None;
+    }
+
+    /// Carries the next calls on this push channel (`watch::Watcher::ensure` opened it).
+    pub fn carry_over(&mut self, carrier: Arc<Carrier>) {
+        self.carrier = Some(carrier);
+    }
+
+    /// The answer to `env` (signed for `method`) carried on the push channel, as the status
+    /// gRPC would have given (an answer lost on the way is "unavailable", as a gRPC call
+    /// cut short is). None when no channel is open or the call did not leave on it: then it
+    /// goes over gRPC, which the server answers the same way.
+    async fn carried<M: Message + Default>(
+        &mut self,
+        method: &str,
+        env: &pb::SignedRequest,
+    ) -> Option<Result<M, tonic::Status>> {
+        let carrier = self.carrier.as_ref()?;
+        let answer = match carrier.call(method, env).await {
+            Ok(answer) => answer,
+            Err(Unanswered::NotSent) => {
+                if !carrier.is_open() {
+                    self.carrier = None;
+                }
+                return None;
+            }
+            Err(Unanswered::Lost(why)) => {
+                self.carrier = None;
+                return Some(Err(tonic::Status::unavailable(why)));
+            }
+        };
+        Some(match answer.code {
+            0 => M::decode(answer.payload.as_slice()).map_err(|_| {
+                tonic::Status::internal(format!("the server's answer to {method} does not decode"))
+            }),
+            _ => Err(super::carrier::status_of(&answer)),
+        })
     }
 
     /// Wraps `payload` in a signed envelope; the sequence is persisted before the request leaves.
@@ -238,19 +281,19 @@ impl SignedClient {
             no_tasks: !takes_tasks,
         };
         let env = self.envelope(wire::METHOD_CHECK_IN, body.encode_to_vec())?;
-        self.grpc()
-            .await?
-            .check_in(env)
-            .await
-            .map(|r| {
+        let answer = match self.carried(wire::METHOD_CHECK_IN, &env).await {
+            // The channel's answers carry no date: whoever needs the server's clock (doctor)
+            // checks in over gRPC.
+            Some(carried) => carried.map(|answer| (answer, None)),
+            None => self.grpc().await?.check_in(env).await.map(|r| {
                 let date = r.metadata().get("date").and_then(|d| d.to_str().ok()).and_then(server_date);
                 (r.into_inner(), date)
-            })
-            .map_err(|s| status_failure("check-in refused", s))
-            .inspect(|(answer, _)| {
-                super::traits::sent::answered(&self.paths, &traits, answer.send_traits);
-                super::update::check_in_succeeded(&self.paths)
-            })
+            }),
+        };
+        answer.map_err(|s| status_failure("check-in refused", s)).inspect(|(answer, _)| {
+            super::traits::sent::answered(&self.paths, &traits, answer.send_traits);
+            super::update::check_in_succeeded(&self.paths)
+        })
     }
 
     /// The binary of an offered release, from `offset` on, as a stream of chunks.
@@ -274,7 +317,7 @@ impl SignedClient {
     }
 
     /// Opens the push channel (framing in `push_wire`) on a connection of its own: TLS with
-    /// ALPN vigo-push/1, the signed Watch envelope, and the server's answer.
+    /// ALPN vigo-push/2, the signed Watch envelope, and the server's answer.
     pub async fn open_push(&mut self) -> Result<PushConnection, Failure> {
         use crate::push_wire;
         let env = self.envelope(wire::METHOD_WATCH, pb::WatchRequest {}.encode_to_vec())?;
@@ -318,13 +361,11 @@ impl SignedClient {
         };
         let env = self.envelope(wire::METHOD_RESOLVE, body.encode_to_vec())?;
         let aad = wire::resolve_aad(&env.envoy_id, env.sequence);
-        let answer = self
-            .grpc()
-            .await?
-            .resolve_secrets(env)
-            .await
-            .map_err(|s| status_failure("secret resolution refused", s))?
-            .into_inner();
+        let answer: pb::ResolveSecretsResponse = match self.carried(wire::METHOD_RESOLVE, &env).await {
+            Some(carried) => carried,
+            None => self.grpc().await?.resolve_secrets(env).await.map(tonic::Response::into_inner),
+        }
+        .map_err(|s| status_failure("secret resolution refused", s))?;
         let plain = recipient.open(&aad, &answer.sealed_values)?;
         let mut values = pb::SecretValues::decode(plain.expose())
             .map_err(|_| Failure::failed("sealed secret answer is malformed"))?;
@@ -357,8 +398,15 @@ impl SignedClient {
         let body =
             pb::ReportRunRequest { report: Some(report), ca_bundle_sha256: self.ca_bundle_sha256.clone() };
         let env = self.envelope(wire::METHOD_REPORT, body.encode_to_vec()).map_err(|f| (f, false))?;
-        let grpc = self.grpc().await.map_err(|f| (f, false))?;
-        grpc.report_run(env).await.map(|r| r.into_inner().run_id).map_err(|s| {
+        let answer: Result<pb::ReportRunResponse, tonic::Status> =
+            match self.carried(wire::METHOD_REPORT, &env).await {
+                Some(carried) => carried,
+                None => {
+                    let grpc = self.grpc().await.map_err(|f| (f, false))?;
+                    grpc.report_run(env).await.map(tonic::Response::into_inner)
+                }
+            };
+        answer.map(|r| r.run_id).map_err(|s| {
             let for_good = s.code() == tonic::Code::InvalidArgument
                 || (s.code() == tonic::Code::ResourceExhausted
                     && s.message().contains(wire::REPORT_SIZE_SETTING));

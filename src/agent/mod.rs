@@ -1,6 +1,7 @@
 //! `vigo-agent`: the agent on every managed host ("envoy").
 
 mod apply_cmd;
+mod carrier;
 mod client;
 mod doctor;
 pub mod engine;

@@ -3,16 +3,19 @@
 //! fresh, newer than the last) wakes the run loop early. A nudge only moves the next check-in
 //! forward; what the agent applies still comes through the signed CheckIn. Without a channel
 //! (an older server, a network that cuts long connections, `agent.push = false`) the interval
-//! alone drives runs.
+//! alone drives runs. While the channel is open it also carries the agent's calls
+//! (`carrier`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
+use tokio::io::ReadHalf;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::carrier::Carrier;
 use super::client::{PushConnection, SignedClient};
 use crate::crypto::{self, x509, PublicKeyParts, SignatureScheme};
 use crate::paths::AgentPaths;
@@ -41,8 +44,8 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Opens the channel unless one is open; a failure is logged and tried again after the
-    /// next run.
+    /// Opens the channel unless one is open, and lets `client` call over it; a failure is
+    /// logged and tried again after the next run.
     pub async fn ensure(&mut self, client: &mut SignedClient, paths: &AgentPaths) {
         if self.follower.as_ref().is_some_and(|f| !f.is_finished()) {
             return;
@@ -61,8 +64,11 @@ impl Watcher {
                 };
                 self.closed = Arc::new(Notify::new());
                 let (wake, closed) = (self.wake.clone(), self.closed.clone());
+                let (reader, writer) = tokio::io::split(conn);
+                let carrier = Carrier::new(writer);
+                client.carry_over(carrier.clone());
                 self.follower = Some(tokio::spawn(async move {
-                    follow(conn, check, wake).await;
+                    follow(reader, carrier, check, wake).await;
                     closed.notify_one();
                 }));
             }
@@ -89,39 +95,69 @@ impl Drop for Watcher {
     }
 }
 
-/// Reads nudges until the channel ends or goes silent, pinging meanwhile; a nudge that does
-/// not verify ends it too (the CAs may have changed: the next `ensure` reads them again).
-/// The run loop opens a new channel after the old one ends (`run::idle_until_next_run`).
-async fn follow(conn: PushConnection, mut check: NudgeCheck, wake: Arc<Notify>) {
-    let (mut reader, mut writer) = tokio::io::split(conn);
+/// Reads the channel until it ends or goes silent, pinging meanwhile: hands answers to the
+/// call waiting (`carrier`), and wakes the run loop on a nudge that verifies. A nudge that
+/// does not verify ends the channel (the CAs may have changed: the next `ensure` reads them
+/// again). The run loop opens a new channel after the old one ends
+/// (`run::idle_until_next_run`).
+async fn follow(
+    mut reader: ReadHalf<PushConnection>,
+    carrier: Arc<Carrier>,
+    mut check: NudgeCheck,
+    wake: Arc<Notify>,
+) {
+    let pinging = carrier.clone();
     let pinger = tokio::spawn(async move {
         loop {
             tokio::time::sleep(PING_EVERY).await;
-            if push_wire::write_frame(&mut writer, &[]).await.is_err() {
-                return;
+            if pinging.send(&[]).await.is_err() {
+                return pinging.close();
             }
         }
     });
     let _stop_pinging = AbortOnDrop(pinger);
+    read_frames(&mut reader, &carrier, &mut check, &wake).await;
+    carrier.shut().await;
+}
+
+async fn read_frames(
+    reader: &mut ReadHalf<PushConnection>,
+    carrier: &Carrier,
+    check: &mut NudgeCheck,
+    wake: &Arc<Notify>,
+) {
+    use pb::push_frame::Frame;
     loop {
-        let frame = match tokio::time::timeout(SILENCE_LIMIT, push_wire::read_frame(&mut reader)).await {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => return tracing::info!(error = %e, "the push channel closed"),
-            Err(_) => return tracing::info!("the push channel went silent; closing it"),
+        let read = tokio::time::timeout(SILENCE_LIMIT, push_wire::read_frame(reader, push_wire::MAX_ANSWER));
+        let frame = tokio::select! {
+            read = read => match read {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => return tracing::info!(error = %e, "the push channel closed"),
+                Err(_) => return tracing::info!("the push channel went silent; closing it"),
+            },
+            _ = carrier.closing() => return tracing::info!("closing the push channel: a call on it failed"),
         };
         if frame.is_empty() {
             continue; // the answer to a ping
         }
-        let Ok(nudge) = pb::Nudge::decode(frame.as_slice()) else {
-            return tracing::warn!("the push channel sent something that is not a nudge; closing it");
+        let nudge = match pb::PushFrame::decode(frame.as_slice()).ok().and_then(|f| f.frame) {
+            Some(Frame::Nudge(n)) => n,
+            Some(Frame::Answer(a)) => match carrier.answered(a) {
+                true => continue,
+                false => return tracing::warn!("the push channel answered a call not made; closing it"),
+            },
+            None => return tracing::warn!("the push channel sent a frame that does not decode; closing it"),
         };
         if let Err(why) = check.accept(&nudge, unix_now_millis()) {
             return tracing::warn!(reason = %crate::util::text::excerpt(&nudge.reason), why, "ignored a nudge that does not verify; closing the channel");
         }
         tracing::info!(reason = %nudge.reason, "nudged by the server: checking in");
-        let wait = random_below(nudge.spread_ms);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        wake.notify_one();
+        // Waited apart: answers keep being read meanwhile.
+        let (wait, wake) = (random_below(nudge.spread_ms), wake.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            wake.notify_one();
+        });
     }
 }
 

@@ -264,13 +264,16 @@ impl AgentService {
         Ok(Response::new(answer))
     }
 
-    async fn check_in_rpc(
+    /// A check-in, from a gRPC call or carried on the push channel; `leaf` is the client
+    /// certificate of the connection it came on (as for the calls below).
+    async fn check_in_call(
         &self,
-        req: Request<pb::SignedRequest>,
-    ) -> Result<Response<pb::CheckInResponse>, Status> {
+        leaf: &Leaf<'_>,
+        env: &pb::SignedRequest,
+    ) -> Result<pb::CheckInResponse, Status> {
         let s = &self.server;
-        capture::record(wire::METHOD_CHECK_IN, "request", req.get_ref());
-        let v = s.verify(&req, wire::METHOD_CHECK_IN)?;
+        capture::record(wire::METHOD_CHECK_IN, "request", env);
+        let v = s.verify_from(leaf, env, wire::METHOD_CHECK_IN)?;
         let mut body: pb::CheckInRequest = decode(&v.payload)?;
         check_traits(&body)?;
         // Traits are taken with the sequence number: a replayed check-in changes nothing.
@@ -343,16 +346,17 @@ impl AgentService {
                 .collect(),
         };
         capture::record(wire::METHOD_CHECK_IN, "response", &answer);
-        Ok(Response::new(answer))
+        Ok(answer)
     }
 
-    async fn resolve_secrets_rpc(
+    async fn resolve_secrets_call(
         &self,
-        req: Request<pb::SignedRequest>,
-    ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
+        leaf: &Leaf<'_>,
+        env: &pb::SignedRequest,
+    ) -> Result<pb::ResolveSecretsResponse, Status> {
         let s = &self.server;
-        capture::record(wire::METHOD_RESOLVE, "request", req.get_ref());
-        let auth = s.verify(&req, wire::METHOD_RESOLVE)?;
+        capture::record(wire::METHOD_RESOLVE, "request", env);
+        let auth = s.verify_from(leaf, env, wire::METHOD_RESOLVE)?;
         let mut body: pb::ResolveSecretsRequest = decode(&auth.payload)?;
         // Each key is answered (and recorded) once; the agent asks for each one once anyway.
         body.keys.sort_unstable();
@@ -398,16 +402,17 @@ impl AgentService {
         s.metrics.keys_resolved.add(body.keys.len() as u64);
         let answer = pb::ResolveSecretsResponse { sealed_values: sealed, secrets_epoch: epoch };
         capture::record(wire::METHOD_RESOLVE, "response", &answer);
-        Ok(Response::new(answer))
+        Ok(answer)
     }
 
-    async fn report_run_rpc(
+    async fn report_run_call(
         &self,
-        req: Request<pb::SignedRequest>,
-    ) -> Result<Response<pb::ReportRunResponse>, Status> {
+        leaf: &Leaf<'_>,
+        env: &pb::SignedRequest,
+    ) -> Result<pb::ReportRunResponse, Status> {
         let s = &self.server;
-        capture::record(wire::METHOD_REPORT, "request", req.get_ref());
-        let auth = s.verify(&req, wire::METHOD_REPORT)?;
+        capture::record(wire::METHOD_REPORT, "request", env);
+        let auth = s.verify_from(leaf, env, wire::METHOD_REPORT)?;
         let body: pb::ReportRunRequest = decode(&auth.payload)?;
         let report = body.report.ok_or_else(|| Status::invalid_argument("report missing"))?;
         if !body.ca_bundle_sha256.is_empty() {
@@ -472,7 +477,7 @@ impl AgentService {
         s.metrics.run_reported(&outcome);
         let answer = pb::ReportRunResponse { run_id: answer_id };
         capture::record(wire::METHOD_REPORT, "response", &answer);
-        Ok(Response::new(answer))
+        Ok(answer)
     }
 
     /// A new certificate for the envoy's own key (the key cannot change: it is the identity),
@@ -555,9 +560,12 @@ impl VigoAgent for AgentService {
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::CheckInResponse>, Status> {
         let started = std::time::Instant::now();
-        let result = self.check_in_rpc(req).await;
+        let result = match peer_leaf(&req) {
+            Ok(leaf) => self.check_in_call(&leaf, req.get_ref()).await,
+            Err(refused) => Err(refused),
+        };
         self.server.metrics.rpc(Rpc::CheckIn, started, &result);
-        result
+        result.map(Response::new)
     }
 
     async fn resolve_secrets(
@@ -565,9 +573,12 @@ impl VigoAgent for AgentService {
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::ResolveSecretsResponse>, Status> {
         let started = std::time::Instant::now();
-        let result = self.resolve_secrets_rpc(req).await;
+        let result = match peer_leaf(&req) {
+            Ok(leaf) => self.resolve_secrets_call(&leaf, req.get_ref()).await,
+            Err(refused) => Err(refused),
+        };
         self.server.metrics.rpc(Rpc::ResolveSecrets, started, &result);
-        result
+        result.map(Response::new)
     }
 
     async fn report_run(
@@ -575,9 +586,12 @@ impl VigoAgent for AgentService {
         req: Request<pb::SignedRequest>,
     ) -> Result<Response<pb::ReportRunResponse>, Status> {
         let started = std::time::Instant::now();
-        let result = self.report_run_rpc(req).await;
+        let result = match peer_leaf(&req) {
+            Ok(leaf) => self.report_run_call(&leaf, req.get_ref()).await,
+            Err(refused) => Err(refused),
+        };
         self.server.metrics.rpc(Rpc::ReportRun, started, &result);
-        result
+        result.map(Response::new)
     }
 
     async fn renew_certificate(
@@ -601,6 +615,56 @@ impl VigoAgent for AgentService {
         let result = self.fetch_release_rpc(req).await;
         self.server.metrics.rpc(Rpc::FetchRelease, started, &result);
         result
+    }
+}
+
+/// A client certificate, as the TLS handshake gave it.
+type Leaf<'a> = rustls::pki_types::CertificateDer<'a>;
+
+/// The client certificate a gRPC call came with.
+fn peer_leaf<T>(req: &Request<T>) -> Result<Leaf<'static>, Status> {
+    req.peer_certs()
+        .and_then(|certs| certs.first().cloned())
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))
+}
+
+impl AgentService {
+    /// Answers a call carried on the push channel (`server::push`) as its gRPC twin would be
+    /// answered: the same checks, the same sequence numbers, the same metrics.
+    pub async fn carried(&self, leaf: &Leaf<'_>, call: pb::PushCall) -> pb::PushAnswer {
+        let started = std::time::Instant::now();
+        let Some(env) = call.request else {
+            return push_answer(Err(Status::invalid_argument("a carried call without its signed request")));
+        };
+        let (rpc, result) = match call.method.as_str() {
+            wire::METHOD_CHECK_IN => (Rpc::CheckIn, encoded(self.check_in_call(leaf, &env).await)),
+            wire::METHOD_RESOLVE => {
+                (Rpc::ResolveSecrets, encoded(self.resolve_secrets_call(leaf, &env).await))
+            }
+            wire::METHOD_REPORT => (Rpc::ReportRun, encoded(self.report_run_call(leaf, &env).await)),
+            other => {
+                return push_answer(Err(Status::unimplemented(format!(
+                    "{:?} is not carried on the push channel; call it over gRPC",
+                    audit::clip(other)
+                ))))
+            }
+        };
+        self.server.metrics.rpc(rpc, started, &result);
+        self.server.metrics.push_calls.inc();
+        push_answer(result)
+    }
+}
+
+fn encoded<M: Message>(result: Result<M, Status>) -> Result<Vec<u8>, Status> {
+    result.map(|m| m.encode_to_vec())
+}
+
+fn push_answer(result: Result<Vec<u8>, Status>) -> pb::PushAnswer {
+    match result {
+        Ok(payload) => pb::PushAnswer { code: 0, message: String::new(), payload },
+        Err(s) => {
+            pb::PushAnswer { code: s.code() as i32, message: s.message().to_string(), payload: Vec::new() }
+        }
     }
 }
 

@@ -45,6 +45,8 @@ pub struct ServerMetrics {
     enrollments: [Counter; 3],
     pub entitlement_denials: Counter,
     pub keys_resolved: Counter,
+    /// Calls that came carried on a push channel rather than over gRPC.
+    pub push_calls: Counter,
     runs: [Counter; 3],
     pub login_failures: Counter,
     pub lockouts: Counter,
@@ -158,6 +160,12 @@ pub fn render(s: &Server) -> Result<String, String> {
         "gauge",
         "Envoys holding a push channel (told to check in at once when something changes).",
         s.nudges.watching() as f64,
+    );
+    e.single(
+        "vigo_push_calls_total",
+        "counter",
+        "Agent calls carried on push channels (the rest came over gRPC, each run on a connection of its own).",
+        m.push_calls.get() as f64,
     );
     e.single(
         "vigo_audit_head_sequence",

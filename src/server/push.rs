@@ -1,8 +1,9 @@
 //! The server's end of the push channel (framing in `push_wire`): a connection to the agent
-//! port that negotiated `vigo-push/1` sends one signed Watch envelope, is answered, and then
-//! carries nudges (`nudges`) and ping answers until either side closes it. Kept apart from
-//! gRPC because an idle HTTP/2 connection costs the server twice what an idle push
-//! connection may (docs/BENCHMARKS.md).
+//! port that negotiated `vigo-push/2` sends one signed Watch envelope, is answered, and then
+//! carries nudges (`nudges`), ping answers, and the agent's calls with their answers, until
+//! either side closes it. Kept apart from gRPC because an idle HTTP/2 connection costs the
+//! server twice what an idle push connection may, and a call carried here costs it less
+//! than one on a connection of its own (docs/BENCHMARKS.md).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,15 +13,19 @@ use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_stream::StreamExt;
 
+use super::grpc::AgentService;
 use super::state::Server;
 use crate::proto::v1 as pb;
-use crate::push_wire::{read_message, write_frame, write_message};
+use crate::push_wire::{self, read_message, write_frame, write_message};
 
 /// The Watch envelope must arrive this soon after the handshake.
 const OPEN_WITHIN: Duration = Duration::from_secs(10);
 
 /// A frame the peer does not take within this long (it stopped reading) closes the channel.
 const WRITE_WITHIN: Duration = Duration::from_secs(10);
+
+/// A carried call is given this long, as the agent gives a gRPC call.
+const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 /// Agents ping every 30 s; a peer that pings more often than this is flooding (each answer
 /// costs a TLS record and a flush) and is closed. The first ping may come at once.
@@ -54,30 +59,41 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     if !within(write_message(&mut conn, &pb::WatchAnswer::default())).await {
         return;
     }
-    // Pings are empty frames: four zero bytes, read as they come so that a nudge is never
-    // held up by a half-read ping.
-    let (mut ping, mut filled) = ([0u8; 4], 0);
+    let calls = AgentService { server: server.clone() };
+    let mut incoming = Incoming::default();
     let mut last_ping: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            read = conn.read(&mut ping[filled..]) => {
-                match read {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => filled += n,
-                }
-                if filled == ping.len() {
-                    // Anything but a ping after the envelope breaks the protocol: close.
+            read = incoming.read_from(&mut conn) => {
+                let frame = match read {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => continue,
+                    Err(_) => return,
+                };
+                if frame.is_empty() {
                     let now = tokio::time::Instant::now();
                     let flooding = last_ping.is_some_and(|t| now - t < MIN_PING_GAP);
-                    if ping != [0; 4] || flooding || !within(write_frame(&mut conn, &[])).await {
+                    if flooding || !within(write_frame(&mut conn, &[])).await {
                         return;
                     }
-                    (last_ping, filled) = (Some(now), 0);
+                    last_ping = Some(now);
+                    continue;
+                }
+                // Anything but a call after the envelope breaks the protocol: close.
+                let Ok(call) = pb::PushCall::decode(frame.as_slice()) else { return };
+                drop(frame);
+                let Ok(answer) = tokio::time::timeout(ANSWER_WITHIN, calls.carried(&leaf, call)).await else {
+                    return;
+                };
+                let frame = pb::PushFrame { frame: Some(pb::push_frame::Frame::Answer(answer)) };
+                if !within(write_message(&mut conn, &frame)).await {
+                    return;
                 }
             }
             next = nudges.next() => match next {
                 Some(Ok(n)) => {
-                    if !within(write_message(&mut conn, &n)).await {
+                    let frame = pb::PushFrame { frame: Some(pb::push_frame::Frame::Nudge(n)) };
+                    if !within(write_message(&mut conn, &frame)).await {
                         return;
                     }
                 }
@@ -85,6 +101,54 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 // Another stream of the same envoy replaced this one.
                 None => return,
             },
+        }
+    }
+}
+
+/// The frame being read: its 4-byte length, then its body. Read a piece at a time (each
+/// `read_from` is one read, and safe to drop unfinished), so that a nudge never waits behind
+/// a frame that is half in; an idle channel holds four bytes here.
+enum Incoming {
+    Length([u8; 4], usize),
+    Body(Vec<u8>, usize),
+}
+
+impl Default for Incoming {
+    fn default() -> Self {
+        Incoming::Length([0; 4], 0)
+    }
+}
+
+impl Incoming {
+    /// One read: a whole frame once its last byte came, None before. An end of the
+    /// connection or a length over `push_wire::MAX_CALL` is an error.
+    async fn read_from<S: AsyncRead + Unpin>(&mut self, conn: &mut S) -> std::io::Result<Option<Vec<u8>>> {
+        let (buf, filled) = match self {
+            Incoming::Length(len, filled) => (&mut len[..], filled),
+            Incoming::Body(body, filled) => (&mut body[..], filled),
+        };
+        if *filled < buf.len() {
+            match conn.read(&mut buf[*filled..]).await? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => *filled += n,
+            }
+            if *filled < buf.len() {
+                return Ok(None);
+            }
+        }
+        match std::mem::take(self) {
+            Incoming::Length(len, _) => {
+                let len = u32::from_be_bytes(len) as usize;
+                push_wire::check_length(len, push_wire::MAX_CALL)?;
+                match len {
+                    0 => Ok(Some(Vec::new())),
+                    _ => {
+                        *self = Incoming::Body(vec![0; len], 0);
+                        Ok(None)
+                    }
+                }
+            }
+            Incoming::Body(body, _) => Ok(Some(body)),
         }
     }
 }

@@ -100,9 +100,9 @@ def push_connect(addr, ca_path, agent_base):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(cafile=ca_path)
     ctx.load_cert_chain(os.path.join(agent_base, "client.crt"), os.path.join(agent_base, "identity.key"))
-    ctx.set_alpn_protocols(["vigo-push/1"])
+    ctx.set_alpn_protocols(["vigo-push/2"])
     sock = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=60), server_hostname=host)
-    if sock.selected_alpn_protocol() != "vigo-push/1":
+    if sock.selected_alpn_protocol() != "vigo-push/2":
         sys.exit(f"the server chose ALPN {sock.selected_alpn_protocol()!r}")
     return sock
 
@@ -213,9 +213,11 @@ def main():
         result["replay"] = call(stub.ResolveSecrets, env)
     elif cmd == "watch":
         # The push channel with Python's own ssl module: TLS with the agent's certificate and
-        # ALPN vigo-push/1, length-prefixed frames. Says "open" once the server accepted the
-        # Watch envelope, sends the same envelope on a second connection (a replay), then checks
-        # the first nudge's signature with the CA certificate alone and prints it.
+        # ALPN vigo-push/2, length-prefixed frames. Says "open" once the server accepted the
+        # Watch envelope, sends the same envelope on a second connection (a replay), checks
+        # the first nudge's signature with the CA certificate alone, then makes calls on the
+        # channel: a CheckIn, the same again (a replay), one signed for another method, one
+        # the channel does not carry, and the first CheckIn's envelope again over gRPC.
         agent = Agent(rest[0])
         env = agent.envelope(pb, "Watch", pb.WatchRequest().SerializeToString())
         first = push_connect(addr, ca_path, rest[0])
@@ -231,8 +233,9 @@ def main():
         result["replay_refused"] = again.refused
         push_send(first, b"")
         result["ping_answered"] = push_recv(first) == b""
-        n = pb.Nudge()
-        n.ParseFromString(push_recv(first))
+        frame = pb.PushFrame()
+        frame.ParseFromString(push_recv(first))
+        n = frame.nudge
         envoy_id = agent.state["envoy_id"]
         message = (b"vigo-nudge-v1\0" + envoy_id.encode() + b"\0" + n.reason.encode() + b"\0"
                    + n.timestamp_ms.to_bytes(8, "big", signed=True) + n.sequence.to_bytes(8, "big")
@@ -246,9 +249,30 @@ def main():
             result["verified"] = repr(e)
         result["reason"] = n.reason
         result["spread_ms"] = n.spread_ms
-    elif cmd in ("watch-hold", "watch-flood"):
+
+        def carried(method, env):
+            push_send(first, pb.PushCall(method=method, request=env).SerializeToString())
+            while True:
+                frame = pb.PushFrame()
+                frame.ParseFromString(push_recv(first))
+                if frame.WhichOneof("frame") == "answer":
+                    return frame.answer
+        body = pb.CheckInRequest(agent_version="foreign").SerializeToString()
+        env = agent.envelope(pb, "CheckIn", body)
+        answer = carried("CheckIn", env)
+        checked_in = pb.CheckInResponse()
+        checked_in.ParseFromString(answer.payload)
+        result["check_in"] = [answer.code, len(checked_in.bundle.bundle_hash)]
+        result["check_in_replayed"] = [carried("CheckIn", env).code, carried("CheckIn", env).message]
+        result["wrong_method"] = carried("CheckIn", agent.envelope(pb, "ReportRun", body)).code
+        renew = agent.envelope(pb, "RenewCertificate", pb.RenewCertificateRequest().SerializeToString())
+        result["not_carried"] = carried("RenewCertificate", renew).code
+        stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
+        result["replayed_over_grpc"] = call(stub.CheckIn, env)[0]
+    elif cmd in ("watch-hold", "watch-flood", "watch-oversized"):
         # Opens a push channel, says "open", then reads until the server closes it (or 60 s
-        # pass). watch-flood first sends fifty pings in one go.
+        # pass). watch-flood first sends fifty pings in one go; watch-oversized announces a
+        # call one byte over the 256 KiB a call may be.
         agent = Agent(rest[0])
         sock = push_connect(addr, ca_path, rest[0])
         push_send(sock, agent.envelope(pb, "Watch", pb.WatchRequest().SerializeToString()).SerializeToString())
@@ -257,6 +281,8 @@ def main():
         result["refused"] = answer.refused
         if cmd == "watch-flood":
             sock.sendall(struct.pack(">I", 0) * 50)
+        if cmd == "watch-oversized":
+            sock.sendall(struct.pack(">I", 256 * 1024 + 1))
         print("open", flush=True)
         started, frames = time.monotonic(), 0
         try:
