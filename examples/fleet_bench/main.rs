@@ -86,7 +86,8 @@ struct Args {
     #[argh(option)]
     server_cpus: Option<String>,
     /// envoys that hold the push channel from enrollment to the end: the server's memory per
-    /// idle channel is measured, then a publish nudges them all (default 0)
+    /// idle channel is measured, a publish nudges them all, then their cycles ride the
+    /// channels as vigo-agent's do (default 0)
     #[argh(option, default = "0")]
     watchers: usize,
     /// give every envoy a bundle of its own (its name in each file); by default all envoys
@@ -399,6 +400,47 @@ struct Envoy {
     /// With --keep-connections: the connection of the last cycle, used again by the next.
     keep_connection: bool,
     kept: Option<VigoAgentClient<H2>>,
+    /// With --watchers: this envoy's push channel, which its cycles ride.
+    push: Option<Box<watchers::Held>>,
+}
+
+/// What one cycle's calls go over: a gRPC connection, or the envoy's push channel.
+enum Link {
+    Grpc(VigoAgentClient<H2>),
+    Push(Box<watchers::Held>),
+}
+
+impl Link {
+    async fn check_in(&mut self, req: pb::SignedRequest) -> Res<pb::CheckInResponse> {
+        match self {
+            Link::Grpc(g) => {
+                g.check_in(req).await.map(|r| r.into_inner()).map_err(|s| format!("CheckIn: {}", s.message()))
+            }
+            Link::Push(p) => p.call("CheckIn", req).await,
+        }
+    }
+
+    async fn resolve_secrets(&mut self, req: pb::SignedRequest) -> Res<pb::ResolveSecretsResponse> {
+        match self {
+            Link::Grpc(g) => g
+                .resolve_secrets(req)
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|s| format!("ResolveSecrets: {}", s.message())),
+            Link::Push(p) => p.call("ResolveSecrets", req).await,
+        }
+    }
+
+    async fn report_run(&mut self, req: pb::SignedRequest) -> Res<pb::ReportRunResponse> {
+        match self {
+            Link::Grpc(g) => g
+                .report_run(req)
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|s| format!("ReportRun: {}", s.message())),
+            Link::Push(p) => p.call("ReportRun", req).await,
+        }
+    }
 }
 
 /// Traits shaped like an agent's (about 1.5 KB), different per envoy.
@@ -477,6 +519,7 @@ async fn enroll(
         cycles_done: 0,
         keep_connection: false,
         kept: None,
+        push: None,
     })
 }
 
@@ -570,13 +613,15 @@ impl Envoy {
         if steady {
             body.last_bundle_hash = self.held.as_ref().map(|h| h.0.clone()).unwrap_or_default();
         }
-        let mut grpc = match self.kept.take() {
-            Some(g) => g,
-            None => connect(self.addr, self.tls.clone()).await?,
+        // A channel that failed a call is gone; the envoy goes on over gRPC.
+        let mut link = match (self.push.take(), self.kept.take()) {
+            (Some(p), _) => Link::Push(p),
+            (None, Some(g)) => Link::Grpc(g),
+            (None, None) => Link::Grpc(connect(self.addr, self.tls.clone()).await?),
         };
         let req = self.envelope("CheckIn", body.encode_to_vec());
         let t = Instant::now();
-        let answer = grpc.check_in(req).await.map_err(|s| format!("CheckIn: {}", s.message()))?.into_inner();
+        let answer = link.check_in(req).await?;
         let lat_check_in = us(t);
         self.traits_taken = self.traits.is_some() && !answer.send_traits;
         let bundle = answer.bundle.ok_or("CheckIn: no bundle")?;
@@ -615,7 +660,7 @@ impl Envoy {
         let lat_resolve = if steady && held_epoch == Some(bundle.secrets_epoch) {
             None
         } else {
-            Some(self.resolve(&mut grpc, &keys, bundle.secrets_epoch).await?)
+            Some(self.resolve(&mut link, &keys, bundle.secrets_epoch).await?)
         };
         let report = if steady {
             pb::RunReport {
@@ -655,10 +700,12 @@ impl Envoy {
             pb::ReportRunRequest { report: Some(report), ..Default::default() }.encode_to_vec(),
         );
         let t = Instant::now();
-        grpc.report_run(req).await.map_err(|s| format!("ReportRun: {}", s.message()))?;
+        link.report_run(req).await?;
         let lat_report = us(t);
-        if self.keep_connection {
-            self.kept = Some(grpc);
+        match link {
+            Link::Push(p) => self.push = Some(p),
+            Link::Grpc(g) if self.keep_connection => self.kept = Some(g),
+            Link::Grpc(_) => {}
         }
         self.held = Some((bundle.bundle_hash, bundle.secrets_epoch, count, keys));
         Ok((lat_check_in, lat_resolve, lat_report))
@@ -667,7 +714,7 @@ impl Envoy {
     /// ResolveSecrets for `keys`, the answer opened and counted; its latency in microseconds.
     async fn resolve(
         &mut self,
-        grpc: &mut VigoAgentClient<H2>,
+        link: &mut Link,
         keys: &std::collections::BTreeSet<String>,
         epoch: u64,
     ) -> Res<u32> {
@@ -685,11 +732,7 @@ impl Envoy {
         let req = self.envelope("ResolveSecrets", body.encode_to_vec());
         let aad = resolve_aad(&self.id, req.sequence);
         let t = Instant::now();
-        let sealed = grpc
-            .resolve_secrets(req)
-            .await
-            .map_err(|s| format!("ResolveSecrets: {}", s.message()))?
-            .into_inner();
+        let sealed = link.resolve_secrets(req).await?;
         let lat = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
         let plain = open_sealed(private, &public, &aad, &sealed.sealed_values)
             .ok_or("sealed answer does not open")?;
@@ -843,8 +886,9 @@ async fn measure(
     }
     let enroll_s = t.elapsed().as_secs_f64();
     eprintln!("fleet_bench: enrolled {n} envoys in {enroll_s:.1}s");
-    // Held until the end: the cycles below run with these streams open.
-    let (_held, watch) = hold_watch_streams(a, base, server.api, roots.clone(), &mut envoys, pid).await?;
+    // Held until the end: the cycles below ride these channels.
+    let (held, watch) = hold_watch_streams(a, base, server.api, roots.clone(), &mut envoys, pid).await?;
+    watchers::attach(held, &mut envoys);
     let (_, cpu1) = proc_usage(pid);
 
     let mode = Mode::parse(&a.mode)?;

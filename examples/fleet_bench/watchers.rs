@@ -1,10 +1,11 @@
 //! `--watchers N`: the first N envoys each hold the push channel on a connection of its own,
-//! as `vigo-agent run` does between runs: TLS with ALPN vigo-push/1, the signed Watch envelope,
-//! then frames (a 4-byte big-endian length and a message; a copy of src/push_wire.rs). The
-//! server's resident memory is read before the channels open, once they are all open and
-//! idle, and after every channel has carried one nudge, so the cost of an idle push
-//! connection is measured alone. The nudge comes from a publish: the time until the last
-//! channel has it is the fleet-wide delivery time.
+//! as `vigo-agent run` does: TLS with ALPN vigo-push/2, the signed Watch envelope, then frames
+//! (a 4-byte big-endian length and a message; a copy of src/push_wire.rs). The server's
+//! resident memory is read before the channels open, once they are all open and idle, and
+//! after every channel has carried one nudge, so the cost of an idle push connection is
+//! measured alone. The nudge comes from a publish: the time until the last channel has it is
+//! the fleet-wide delivery time. Then, as `vigo-agent` does, these envoys' cycles ride their
+//! channels (`Held::call`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,12 +18,41 @@ use tokio::task::JoinSet;
 
 use super::{err, pb, Envoy, Res};
 
-const ALPN: &[u8] = b"vigo-push/1";
+const ALPN: &[u8] = b"vigo-push/2";
+
+/// The largest frame read from the server (a check-in answer with a whole bundle).
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 type Conn = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
-/// A held push connection.
-pub struct Held(Conn);
+/// A held push connection, and the index of the envoy holding it.
+pub struct Held {
+    conn: Conn,
+    envoy: usize,
+}
+
+impl Held {
+    /// One call carried on the channel (`PushCall`), its answer decoded; nudges that come
+    /// meanwhile are passed over.
+    pub async fn call<M: Message + Default>(&mut self, method: &str, request: pb::SignedRequest) -> Res<M> {
+        let call = pb::PushCall { method: method.into(), request: Some(request) }.encode_to_vec();
+        let mut frame = Vec::with_capacity(4 + call.len());
+        frame.extend_from_slice(&(call.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&call);
+        self.conn.write_all(&frame).await.map_err(err)?;
+        self.conn.flush().await.map_err(err)?;
+        loop {
+            let body = read_frame(&mut self.conn).await.map_err(err)?;
+            let frame = pb::PushFrame::decode(body.as_slice()).map_err(err)?;
+            if let Some(pb::push_frame::Frame::Answer(a)) = frame.frame {
+                if a.code != 0 {
+                    return Err(format!("{method}: code {}: {}", a.code, a.message));
+                }
+                return M::decode(a.payload.as_slice()).map_err(err);
+            }
+        }
+    }
+}
 
 /// Resident memory of a process now, in KB (not the peak: channels are measured by difference).
 pub fn rss_kb(pid: u32) -> f64 {
@@ -36,7 +66,7 @@ pub fn rss_kb(pid: u32) -> f64 {
 
 async fn read_frame(c: &mut Conn) -> std::io::Result<Vec<u8>> {
     let len = c.read_u32().await? as usize;
-    if len > 4096 {
+    if len > MAX_ANSWER {
         return Err(std::io::Error::other("oversized frame"));
     }
     let mut body = vec![0u8; len];
@@ -45,6 +75,7 @@ async fn read_frame(c: &mut Conn) -> std::io::Result<Vec<u8>> {
 }
 
 async fn open_one(
+    envoy: usize,
     request: pb::SignedRequest,
     addr: std::net::SocketAddr,
     tls: Arc<rustls::ClientConfig>,
@@ -65,17 +96,18 @@ async fn open_one(
     if !answer.refused.is_empty() {
         return Err(format!("Watch refused: {}", answer.refused));
     }
-    Ok(Held(conn))
+    Ok(Held { conn, envoy })
 }
 
 /// Opens one push channel per envoy, `concurrency` at a time.
 pub async fn open(envoys: &mut [Envoy], concurrency: usize) -> Res<Vec<Held>> {
     let mut held = Vec::with_capacity(envoys.len());
-    for chunk in envoys.chunks_mut(concurrency.max(1)) {
+    let chunk_len = concurrency.max(1);
+    for (c, chunk) in envoys.chunks_mut(chunk_len).enumerate() {
         let mut opening = JoinSet::new();
-        for e in chunk.iter_mut() {
+        for (i, e) in chunk.iter_mut().enumerate() {
             let request = e.envelope("Watch", pb::WatchRequest {}.encode_to_vec());
-            opening.spawn(open_one(request, e.addr, e.tls.clone()));
+            opening.spawn(open_one(c * chunk_len + i, request, e.addr, e.tls.clone()));
         }
         while let Some(done) = opening.join_next().await {
             held.push(done.map_err(err)??);
@@ -90,8 +122,9 @@ pub async fn first_nudges(held: Vec<Held>, since: Instant, limit: Duration) -> (
     let mut waiting = JoinSet::new();
     for mut h in held {
         waiting.spawn(async move {
-            let got = tokio::time::timeout(limit, read_frame(&mut h.0)).await;
-            let nudged = matches!(&got, Ok(Ok(body)) if pb::Nudge::decode(body.as_slice()).is_ok_and(|n| !n.reason.is_empty()));
+            let got = tokio::time::timeout(limit, read_frame(&mut h.conn)).await;
+            let nudged = matches!(&got, Ok(Ok(body)) if pb::PushFrame::decode(body.as_slice())
+                .is_ok_and(|f| matches!(f.frame, Some(pb::push_frame::Frame::Nudge(n)) if !n.reason.is_empty())));
             (h, nudged.then(|| since.elapsed().as_secs_f64()))
         });
     }
@@ -104,6 +137,14 @@ pub async fn first_nudges(held: Vec<Held>, since: Instant, limit: Duration) -> (
         back.push(h);
     }
     (back, delivered, last)
+}
+
+/// Gives each channel to the envoy that holds it: its cycles ride the channel from now on.
+pub fn attach(held: Vec<Held>, envoys: &mut [Envoy]) {
+    for h in held {
+        let i = h.envoy;
+        envoys[i].push = Some(Box::new(h));
+    }
 }
 
 /// The summary's `watch` object.

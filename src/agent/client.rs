@@ -165,10 +165,15 @@ impl SignedClient {
     }
 
     /// Reads the certificate and trusted CAs again (after a renewal); the next call reconnects.
+    /// The push channel still shows the old certificate, which a rotated-out CA may no longer
+    /// vouch for: it is closed, and opened again with the new one.
     pub fn reload_tls(&mut self) -> Result<(), Failure> {
         self.tls = Arc::new(super::state::client_tls(&self.paths, &self.identity)?);
         self.ca_bundle_sha256 = super::state::ca_bundle_sha256(&self.paths)?;
         self.channel = None;
+        if let Some(carrier) = self.carrier.take() {
+            carrier.close();
+        }
         Ok(())
     }
 

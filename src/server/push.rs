@@ -82,7 +82,10 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 // Anything but a call after the envelope breaks the protocol: close.
                 let Ok(call) = pb::PushCall::decode(frame.as_slice()) else { return };
                 drop(frame);
-                let Ok(answer) = tokio::time::timeout(ANSWER_WITHIN, calls.carried(&leaf, call)).await else {
+                // Boxed: the call's state lives only while it runs, not in every idle
+                // channel's task (that would cost each one a few KB more).
+                let answering = Box::pin(calls.carried(&leaf, call));
+                let Ok(answer) = tokio::time::timeout(ANSWER_WITHIN, answering).await else {
                     return;
                 };
                 let frame = pb::PushFrame { frame: Some(pb::push_frame::Frame::Answer(answer)) };
