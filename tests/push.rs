@@ -406,14 +406,17 @@ fn a_ping_flood_closes_the_push_channel() {
 }
 
 /// A call announced over the 256 KiB a call may be closes the channel before the server
-/// allocates anything for it.
+/// allocates anything for it; so does a frame that is not a call. The server goes on serving.
 #[test]
-fn an_oversized_call_closes_the_push_channel() {
+fn an_oversized_or_garbled_call_closes_the_push_channel() {
     let (f, agent) = serving_web1("push-oversized");
-    let answer = ForeignWatch::open(&f, "watch-oversized", &agent).result();
-    assert_eq!(answer["closed"], true, "{answer}");
-    assert_eq!(answer["frames"], 0, "{answer}");
-    assert!(answer["seconds"].as_f64().unwrap() < 10.0, "closed at once: {answer}");
+    for mode in ["watch-oversized", "watch-garbage"] {
+        let answer = ForeignWatch::open(&f, mode, &agent).result();
+        assert_eq!(answer["closed"], true, "{mode}: {answer}");
+        assert_eq!(answer["frames"], 0, "{mode}: {answer}");
+        assert!(answer["seconds"].as_f64().unwrap() < 10.0, "{mode}: closed at once: {answer}");
+    }
+    assert_code(&f.run_once("web1"), 0);
 }
 
 /// One frame (4-byte length, body) read whole, or None when the server closed first.

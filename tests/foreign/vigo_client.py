@@ -269,10 +269,11 @@ def main():
         result["not_carried"] = carried("RenewCertificate", renew).code
         stub = pbg.VigoAgentStub(channel(addr, ca, agent.cert_pem, agent.key_pem))
         result["replayed_over_grpc"] = call(stub.CheckIn, env)[0]
-    elif cmd in ("watch-hold", "watch-flood", "watch-oversized"):
+    elif cmd in ("watch-hold", "watch-flood", "watch-oversized", "watch-garbage"):
         # Opens a push channel, says "open", then reads until the server closes it (or 60 s
         # pass). watch-flood first sends fifty pings in one go; watch-oversized announces a
-        # call one byte over the 256 KiB a call may be.
+        # call one byte over the 256 KiB a call may be; watch-garbage sends a frame that is
+        # not a PushCall.
         agent = Agent(rest[0])
         sock = push_connect(addr, ca_path, rest[0])
         push_send(sock, agent.envelope(pb, "Watch", pb.WatchRequest().SerializeToString()).SerializeToString())
@@ -283,6 +284,8 @@ def main():
             sock.sendall(struct.pack(">I", 0) * 50)
         if cmd == "watch-oversized":
             sock.sendall(struct.pack(">I", 256 * 1024 + 1))
+        if cmd == "watch-garbage":
+            push_send(sock, b"\xff\xff not a call")
         print("open", flush=True)
         started, frames = time.monotonic(), 0
         try:
