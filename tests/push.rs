@@ -200,7 +200,9 @@ fn push_calls(metrics_port: u16) -> f64 {
 
 /// Once its channel is open, an agent's runs ride it: the nudged run's check-in and report
 /// come carried on the channel (counted by `vigo_push_calls_total`), not over a connection
-/// of their own; the run before the channel opened used gRPC.
+/// of their own; the run before the channel opened used gRPC. A carried check-in the server
+/// answers with an error (the bundle needs a secret that was deleted) is reported as an
+/// aborted run, as one over gRPC is.
 #[test]
 fn a_watching_agents_runs_ride_its_channel() {
     let mut f = Fleet::new("push-carried");
@@ -208,23 +210,44 @@ fn a_watching_agents_runs_ride_its_channel() {
     let config = f.dir.join("server.yaml");
     std::fs::write(&config, format!("integrations:\n  metrics:\n    listen: '127.0.0.1:{port}'\n")).unwrap();
     f.server_config = Some(config);
-    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.set_secret("app/token", "tok-Carried-1");
+    let module = |extra: &str| {
+        format!(
+            "resources:\n  - {{name: conf, type: file, target_path: /etc/app.conf, content: \"secret:app/token\"}}\n{extra}"
+        )
+    };
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", &module(""))]);
     f.start_server();
     f.enroll("web1");
     let d = Daemon::start(&f, "web1");
     wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
     assert_eq!(push_calls(port), 0.0, "the first run, before the channel, went over gRPC");
-    f.write_config(&[(
-        "modules/app.vgo",
-        "resources:\n  - {name: carried, type: file, target_path: /etc/carried, content: \"x\\n\"}\n",
-    )]);
+    assert!(f.root("web1").join("etc/app.conf").exists(), "{}", d.text());
+    let carried = "  - {name: carried, type: file, target_path: /etc/carried, content: \"x\\n\"}\n";
+    f.write_config(&[("modules/app.vgo", &module(carried))]);
     assert_code(&f.cli(&["config", "publish"], ""), 0);
     wait_for("the nudged run's check-in and report, carried", Duration::from_secs(20), || {
         push_calls(port) >= 2.0
     });
     assert!(f.root("web1").join("etc/carried").exists(), "{}", d.text());
-    let runs = json(&f.cli(&["runs", "list", "-o", "json"], ""));
-    assert_eq!(runs.as_array().unwrap().len(), 2, "both runs reported: {runs}");
+    let runs = |f: &Fleet| json(&f.cli(&["runs", "list", "-o", "json"], ""));
+    wait_for("both runs reported", Duration::from_secs(10), || runs(&f).as_array().unwrap().len() == 2);
+
+    // The server compiles a bundle at an envoy's first check-in after a publish or a start:
+    // restarted, with the secret deleted before the agent is back, it cannot serve web1's.
+    f.restart_server();
+    assert_code(&f.cli(&["secrets", "delete", "app/token", "--force"], ""), 0);
+    let opened = || d.log.lock().unwrap().iter().filter(|l| l.contains("holding a push channel")).count();
+    wait_for("the channel opened again", Duration::from_secs(40), || opened() == 2);
+    assert_code(&f.cli(&["task", "run", "true", "--target", "web1"], ""), 0);
+    wait_for("the aborted run, reported", Duration::from_secs(20), || {
+        runs(&f).as_array().unwrap().len() == 3
+    });
+    let newest = runs(&f)[0].clone();
+    assert_eq!(newest["status"], "failed", "{newest}");
+    let shown = text(&f.cli(&["runs", "show", "-o", "json", newest["id"].as_str().unwrap()], ""));
+    assert!(shown.contains("run aborted: check-in refused"), "{shown}");
+    assert!(push_calls(port) >= 2.0, "the failed check-in and its report rode the channel too");
 }
 
 /// A server restart closes every channel; agents open a new one within 30 s (spread over

@@ -5,12 +5,12 @@
 //! HTTP/2 (docs/BENCHMARKS.md).
 //!
 //! One call at a time (the client is `&mut`): the channel's reader (`watch::follow`) hands
-//! the one answer awaited to the caller. A channel that fails a call is closed, and the next
-//! call goes over gRPC until a new channel is open.
+//! the one answer awaited to the caller. A channel that fails a call is closed, and the
+//! client sends that call's envelope again over gRPC (`SignedClient::carried`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use tokio::io::WriteHalf;
@@ -26,11 +26,16 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 /// A frame the server does not take within this long means the channel is stuck.
 const WRITE_WITHIN: Duration = Duration::from_secs(10);
 
+/// The server answers the agent's ping every 30 s: a channel it has not been heard on for
+/// longer is likely dead (a server host that rebooted, a NAT that forgot the connection), and
+/// a call is not trusted to it.
+const QUIET_LIMIT: Duration = Duration::from_secs(45);
+
 /// Why a carried call has no answer.
 #[derive(Debug, PartialEq)]
 pub enum Unanswered {
-    /// The call never left (the channel had closed, or the call is too large for a frame):
-    /// send it over gRPC instead.
+    /// The call never left (the channel had closed or gone quiet, or the call is too large
+    /// for a frame).
     NotSent,
     /// The call left and no answer came: whether the server acted on it is not known.
     Lost(&'static str),
@@ -42,6 +47,8 @@ pub struct Carrier {
     writer: tokio::sync::Mutex<Option<WriteHalf<PushConnection>>>,
     /// Where the reader puts the answer to the call in flight.
     awaited: Mutex<Option<oneshot::Sender<pb::PushAnswer>>>,
+    /// When the reader last had a frame from the server.
+    last_heard: Mutex<Instant>,
     closed: AtomicBool,
     /// Tells the reader to close the channel (a call went wrong on it).
     close_now: Notify,
@@ -52,6 +59,7 @@ impl Carrier {
         Arc::new(Carrier {
             writer: tokio::sync::Mutex::new(Some(writer)),
             awaited: Mutex::new(None),
+            last_heard: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
             close_now: Notify::new(),
         })
@@ -62,6 +70,15 @@ impl Carrier {
         !self.closed.load(Ordering::Acquire)
     }
 
+    /// Notes a frame from the server (the reader calls this for every one).
+    pub fn heard(&self) {
+        *self.last_heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn gone_quiet(&self) -> bool {
+        self.last_heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed() > QUIET_LIMIT
+    }
+
     /// Sends `request` (signed for `method`) and waits for its answer.
     pub async fn call(
         &self,
@@ -69,6 +86,10 @@ impl Carrier {
         request: &pb::SignedRequest,
     ) -> Result<pb::PushAnswer, Unanswered> {
         let call = pb::PushCall { method: method.into(), request: Some(request.clone()) };
+        if self.is_open() && self.gone_quiet() {
+            tracing::info!("the push channel has been quiet too long; closing it");
+            self.close();
+        }
         if !self.is_open() || call.encoded_len() > push_wire::MAX_CALL {
             return Err(Unanswered::NotSent);
         }
@@ -78,19 +99,17 @@ impl Carrier {
         if !self.is_open() {
             return Err(Unanswered::NotSent);
         }
-        if let Err(e) = self.send(&call.encode_to_vec()).await {
-            self.close();
-            return Err(e);
-        }
-        match tokio::time::timeout(ANSWER_WITHIN, rx).await {
+        // Dropped unfinished, this call would leave an answer on its way that the next call
+        // would take for its own: the channel closes instead.
+        let in_flight = CloseUnlessDone(self, false);
+        self.send(&call.encode_to_vec()).await?;
+        let answer = match tokio::time::timeout(ANSWER_WITHIN, rx).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(Unanswered::Lost("the push channel closed before the answer came")),
-            Err(_) => {
-                // A late answer would be taken for the next call's: this channel is done.
-                self.close();
-                Err(Unanswered::Lost("no answer on the push channel in 60 s"))
-            }
-        }
+            Err(_) => Err(Unanswered::Lost("no answer on the push channel in 60 s")),
+        };
+        in_flight.done(answer.is_ok());
+        answer
     }
 
     /// Writes one frame (a call, or an empty ping).
@@ -136,6 +155,23 @@ impl Carrier {
 
     fn awaited(&self) -> std::sync::MutexGuard<'_, Option<oneshot::Sender<pb::PushAnswer>>> {
         self.awaited.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Closes the channel when dropped, unless the call it guards ended with an answer.
+struct CloseUnlessDone<'a>(&'a Carrier, bool);
+
+impl CloseUnlessDone<'_> {
+    fn done(mut self, answered: bool) {
+        self.1 = answered;
+    }
+}
+
+impl Drop for CloseUnlessDone<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.close();
+        }
     }
 }
 

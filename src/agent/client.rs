@@ -125,6 +125,8 @@ pub struct SignedClient {
     /// The push channel's sending half, while one is open: check-ins, resolutions and reports
     /// go over it.
     carrier: Option<Arc<Carrier>>,
+    /// Whether the server answered the last call carried on the channel (with an error, too).
+    carried_answered: bool,
     identity: Ed25519Identity,
     pub state: AgentState,
     paths: AgentPaths,
@@ -157,6 +159,7 @@ impl SignedClient {
             server,
             channel: None,
             carrier: None,
+            carried_answered: false,
             identity,
             state,
             paths: paths.clone(),
@@ -193,15 +196,17 @@ impl SignedClient {
         Ok(self.channel.as_mut().expect("connected above"))
     }
 
-    /// Whether a connection to the server is open: after a failed call, that the server
-    /// itself answered with the error.
+    /// Whether the server answered: after a failed call, that the error is the server's own
+    /// answer (a gRPC connection is open, or the call was answered on the push channel).
     pub fn is_connected(&self) -> bool {
-        self.channel.is_some()
+        self.channel.is_some() || self.carried_answered
     }
 
-    /// Closes the connection until the next call (the TLS session stays resumable).
+    /// Closes the connection until the next call (the TLS session stays resumable; the push
+    /// channel stays open).
     pub fn disconnect(&mut self) {
         self.channel = None;
+        self.carried_answered = false;
     }
 
     /// Carries the next calls on this push channel (`watch::Watcher::ensure` opened it).
@@ -210,28 +215,30 @@ impl SignedClient {
     }
 
     /// The answer to `env` (signed for `method`) carried on the push channel, as the status
-    /// gRPC would have given (an answer lost on the way is "unavailable", as a gRPC call
-    /// cut short is). None when no channel is open or the call did not leave on it: then it
-    /// goes over gRPC, which the server answers the same way.
+    /// gRPC would have given. None when no channel is open or the call got no answer on it:
+    /// then the same envelope goes over gRPC. Should the server have acted on the carried one
+    /// after all (its answer was lost), it refuses the copy as a replay, so nothing is done
+    /// twice; if the channel was dead, gRPC carries the call.
     async fn carried<M: Message + Default>(
         &mut self,
         method: &str,
         env: &pb::SignedRequest,
     ) -> Option<Result<M, tonic::Status>> {
+        self.carried_answered = false;
         let carrier = self.carrier.as_ref()?;
         let answer = match carrier.call(method, env).await {
             Ok(answer) => answer,
-            Err(Unanswered::NotSent) => {
+            Err(unanswered) => {
+                if let Unanswered::Lost(why) = unanswered {
+                    tracing::info!(why, "no answer on the push channel; sending the call over gRPC");
+                }
                 if !carrier.is_open() {
                     self.carrier = None;
                 }
                 return None;
             }
-            Err(Unanswered::Lost(why)) => {
-                self.carrier = None;
-                return Some(Err(tonic::Status::unavailable(why)));
-            }
         };
+        self.carried_answered = true;
         Some(match answer.code {
             0 => M::decode(answer.payload.as_slice()).map_err(|_| {
                 tonic::Status::internal(format!("the server's answer to {method} does not decode"))

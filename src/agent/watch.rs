@@ -137,6 +137,7 @@ async fn read_frames(
             },
             _ = carrier.closing() => return tracing::info!("closing the push channel: a call on it failed"),
         };
+        carrier.heard();
         if frame.is_empty() {
             continue; // the answer to a ping
         }

@@ -90,7 +90,7 @@ impl Server {
                 None => Ok(None),
             })
             .await
-            .map_err(Status::internal)?;
+            .map_err(super::writer::status)?;
         done.ok_or_else(|| {
             self.reject(
                 &v.envoy.id,

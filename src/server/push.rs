@@ -24,7 +24,8 @@ const OPEN_WITHIN: Duration = Duration::from_secs(10);
 /// A frame the peer does not take within this long (it stopped reading) closes the channel.
 const WRITE_WITHIN: Duration = Duration::from_secs(10);
 
-/// A carried call is given this long, as the agent gives a gRPC call.
+/// A carried call is given this long to be answered, and its answer (a whole bundle, on a
+/// slow link) as long again to be taken, as the agent gives a gRPC call.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
 /// Agents ping every 30 s; a peer that pings more often than this is flooding (each answer
@@ -44,7 +45,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let envoy_id = match opened {
         Ok(id) => id,
         Err(refused) => {
-            let _ = within(write_message(&mut conn, &pb::WatchAnswer { refused })).await;
+            let _ = within(WRITE_WITHIN, write_message(&mut conn, &pb::WatchAnswer { refused })).await;
             return;
         }
     };
@@ -56,7 +57,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     if !server.is_current_envoy(&envoy_id) {
         return;
     }
-    if !within(write_message(&mut conn, &pb::WatchAnswer::default())).await {
+    if !within(WRITE_WITHIN, write_message(&mut conn, &pb::WatchAnswer::default())).await {
         return;
     }
     let calls = AgentService { server: server.clone() };
@@ -73,7 +74,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 if frame.is_empty() {
                     let now = tokio::time::Instant::now();
                     let flooding = last_ping.is_some_and(|t| now - t < MIN_PING_GAP);
-                    if flooding || !within(write_frame(&mut conn, &[])).await {
+                    if flooding || !within(WRITE_WITHIN, write_frame(&mut conn, &[])).await {
                         return;
                     }
                     last_ping = Some(now);
@@ -88,15 +89,17 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let Ok(answer) = tokio::time::timeout(ANSWER_WITHIN, answering).await else {
                     return;
                 };
-                let frame = pb::PushFrame { frame: Some(pb::push_frame::Frame::Answer(answer)) };
-                if !within(write_message(&mut conn, &frame)).await {
+                if !within(ANSWER_WITHIN, write_message(&mut conn, &answer_frame(answer))).await {
                     return;
                 }
+                // A ping that waited behind a slow call is read late, and the next one, on
+                // time, would look like a flood.
+                last_ping = None;
             }
             next = nudges.next() => match next {
                 Some(Ok(n)) => {
                     let frame = pb::PushFrame { frame: Some(pb::push_frame::Frame::Nudge(n)) };
-                    if !within(write_message(&mut conn, &frame)).await {
+                    if !within(WRITE_WITHIN, write_message(&mut conn, &frame)).await {
                         return;
                     }
                 }
@@ -157,8 +160,28 @@ impl Incoming {
 }
 
 /// Whether a write finished, and in time.
-async fn within(write: impl std::future::Future<Output = std::io::Result<()>>) -> bool {
-    matches!(tokio::time::timeout(WRITE_WITHIN, write).await, Ok(Ok(())))
+async fn within(limit: Duration, write: impl std::future::Future<Output = std::io::Result<()>>) -> bool {
+    matches!(tokio::time::timeout(limit, write).await, Ok(Ok(())))
+}
+
+/// The frame that carries `answer`; an answer larger than an agent reads on the channel
+/// becomes an error saying so (the agent would otherwise drop the channel for it and see no
+/// answer at all).
+fn answer_frame(answer: pb::PushAnswer) -> pb::PushFrame {
+    let frame = pb::PushFrame { frame: Some(pb::push_frame::Frame::Answer(answer)) };
+    let len = frame.encoded_len();
+    if len <= push_wire::MAX_ANSWER {
+        return frame;
+    }
+    let too_large = pb::PushAnswer {
+        code: tonic::Code::ResourceExhausted as i32,
+        message: format!(
+            "an answer of {len} bytes, over the {} the push channel carries",
+            push_wire::MAX_ANSWER
+        ),
+        payload: Vec::new(),
+    };
+    pb::PushFrame { frame: Some(pb::push_frame::Frame::Answer(too_large)) }
 }
 
 /// Reads and checks the Watch envelope (certificate, signature, time, sequence, as any call);
@@ -174,4 +197,23 @@ async fn open<S: AsyncRead + Unpin>(
         .map_err(|_| "the payload is not a WatchRequest".to_string())?;
     server.write_fresh(&v, |_, _| Ok(())).await.map_err(|s| s.message().to_string())?;
     Ok(v.envoy.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer larger than an agent reads on the channel is sent as an error that says so,
+    /// not as a frame the agent would drop the channel for.
+    #[test]
+    fn an_answer_too_large_for_the_channel_becomes_an_error() {
+        let answer = |n: usize| pb::PushAnswer { code: 0, message: String::new(), payload: vec![7; n] };
+        let fits = answer_frame(answer(push_wire::MAX_ANSWER - 64));
+        assert!(fits.encoded_len() <= push_wire::MAX_ANSWER);
+        assert!(matches!(fits.frame, Some(pb::push_frame::Frame::Answer(a)) if a.code == 0));
+        let over = answer_frame(answer(push_wire::MAX_ANSWER));
+        let Some(pb::push_frame::Frame::Answer(a)) = over.frame else { panic!("an answer") };
+        assert_eq!(a.code, tonic::Code::ResourceExhausted as i32);
+        assert!(a.message.contains("push channel carries") && a.payload.is_empty(), "{}", a.message);
+    }
 }

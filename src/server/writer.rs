@@ -60,6 +60,18 @@ fn in_savepoint<R>(
     r
 }
 
+/// What a write is told once the writer stopped (the server is shutting down).
+const STOPPED: &str = "the database writer has stopped";
+
+/// The status a failed write gives a caller: "unavailable" while the server shuts down (the
+/// agent keeps its report and tries again), "internal" for anything else.
+pub fn status(error: String) -> tonic::Status {
+    match error == STOPPED {
+        true => tonic::Status::unavailable("the server is shutting down; try again"),
+        false => tonic::Status::internal(error),
+    }
+}
+
 pub struct WriteQueue {
     jobs: std::sync::Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -112,9 +124,9 @@ impl WriteQueue {
             None => false,
         };
         if !sent {
-            return Err("the database writer has stopped".to_string());
+            return Err(STOPPED.to_string());
         }
-        answer.await.map_err(|_| "the database writer has stopped".to_string())?
+        answer.await.map_err(|_| STOPPED.to_string())?
     }
 }
 
@@ -147,6 +159,20 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(keys, ["a", "c"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A write after the writer stopped (the server is shutting down) is "unavailable", which
+    /// an agent treats as no answer and keeps its report for later, not a server error.
+    #[tokio::test]
+    async fn a_write_after_the_writer_stopped_is_unavailable() {
+        let dir = std::env::temp_dir().join(format!("vigo-writer-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = WriteQueue::start(crate::store::open(&dir.join("w.db")).unwrap()).unwrap();
+        q.stop();
+        let e = q.write(|_| Ok(())).await.unwrap_err();
+        assert_eq!(status(e).code(), tonic::Code::Unavailable);
+        assert_eq!(status("disk I/O error".into()).code(), tonic::Code::Internal);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
