@@ -20,8 +20,9 @@ use super::client::PushConnection;
 use crate::proto::v1 as pb;
 use crate::push_wire;
 
-/// An answer is awaited this long, as a gRPC call is.
-const ANSWER_WITHIN: Duration = Duration::from_secs(60);
+/// An answer is awaited this long: the server gives a call 60 s to be answered and the answer
+/// (a whole bundle, on a slow link) 60 s more to be sent.
+const ANSWER_WITHIN: Duration = Duration::from_secs(120);
 
 /// A frame the server does not take within this long means the channel is stuck.
 const WRITE_WITHIN: Duration = Duration::from_secs(10);
@@ -106,7 +107,7 @@ impl Carrier {
         let answer = match tokio::time::timeout(ANSWER_WITHIN, rx).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(Unanswered::Lost("the push channel closed before the answer came")),
-            Err(_) => Err(Unanswered::Lost("no answer on the push channel in 60 s")),
+            Err(_) => Err(Unanswered::Lost("no answer on the push channel in two minutes")),
         };
         in_flight.done(answer.is_ok());
         answer

@@ -113,6 +113,24 @@ fn server_date(header: &str) -> Option<i64> {
     Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64)
 }
 
+/// What became of a call offered to the push channel.
+enum Carried<M> {
+    /// The server's answer, or the error it answered with (or "unavailable", for a lost
+    /// answer the caller does not resend).
+    Answered(Result<M, tonic::Status>),
+    /// No answer on the channel: send this envelope over gRPC.
+    ToGrpc(pb::SignedRequest),
+}
+
+/// What to do with a call that left on the push channel and got no answer.
+#[derive(Clone, Copy)]
+enum IfLost {
+    /// Sign it again and send it over gRPC (a second copy does no harm).
+    Resend,
+    /// Take it as no answer from the server, like a gRPC call cut short.
+    Unreachable,
+}
+
 pub struct SignedClient {
     tls: Arc<rustls::ClientConfig>,
     /// Hex SHA-256 of the CA bundle this agent trusts (sent at check-in).
@@ -214,37 +232,42 @@ impl SignedClient {
         self.carrier = Some(carrier);
     }
 
-    /// The answer to `env` (signed for `method`) carried on the push channel, as the status
-    /// gRPC would have given. None when no channel is open or the call got no answer on it:
-    /// then the same envelope goes over gRPC. Should the server have acted on the carried one
-    /// after all (its answer was lost), it refuses the copy as a replay, so nothing is done
-    /// twice; if the channel was dead, gRPC carries the call.
+    /// Offers `env` (signed for `method`) to the push channel, if one is open. A call that
+    /// never left goes over gRPC as it is. One that left and got no answer (the channel died,
+    /// or no answer came in time) may or may not have been acted on: `if_lost` says what
+    /// then (`IfLost`).
     async fn carried<M: Message + Default>(
         &mut self,
-        method: &str,
-        env: &pb::SignedRequest,
-    ) -> Option<Result<M, tonic::Status>> {
+        method: &'static str,
+        env: pb::SignedRequest,
+        if_lost: IfLost,
+    ) -> Result<Carried<M>, Failure> {
         self.carried_answered = false;
-        let carrier = self.carrier.as_ref()?;
-        let answer = match carrier.call(method, env).await {
+        let Some(carrier) = self.carrier.as_ref() else { return Ok(Carried::ToGrpc(env)) };
+        let outcome = carrier.call(method, &env).await;
+        if !carrier.is_open() {
+            self.carrier = None;
+        }
+        let answer = match outcome {
             Ok(answer) => answer,
-            Err(unanswered) => {
-                if let Unanswered::Lost(why) = unanswered {
-                    tracing::info!(why, "no answer on the push channel; sending the call over gRPC");
-                }
-                if !carrier.is_open() {
-                    self.carrier = None;
-                }
-                return None;
+            Err(Unanswered::NotSent) => return Ok(Carried::ToGrpc(env)),
+            Err(Unanswered::Lost(why)) => {
+                tracing::info!(why, method, "no answer on the push channel");
+                return match if_lost {
+                    // Signed again: the same envelope would be refused as a replay should the
+                    // server have acted on the first copy.
+                    IfLost::Resend => Ok(Carried::ToGrpc(self.envelope(method, env.payload)?)),
+                    IfLost::Unreachable => Ok(Carried::Answered(Err(tonic::Status::unavailable(why)))),
+                };
             }
         };
         self.carried_answered = true;
-        Some(match answer.code {
+        Ok(Carried::Answered(match answer.code {
             0 => M::decode(answer.payload.as_slice()).map_err(|_| {
                 tonic::Status::internal(format!("the server's answer to {method} does not decode"))
             }),
             _ => Err(super::carrier::status_of(&answer)),
-        })
+        }))
     }
 
     /// Wraps `payload` in a signed envelope; the sequence is persisted before the request leaves.
@@ -293,11 +316,12 @@ impl SignedClient {
             no_tasks: !takes_tasks,
         };
         let env = self.envelope(wire::METHOD_CHECK_IN, body.encode_to_vec())?;
-        let answer = match self.carried(wire::METHOD_CHECK_IN, &env).await {
+        // A second check-in is harmless: one whose answer was lost is made again.
+        let answer = match self.carried(wire::METHOD_CHECK_IN, env, IfLost::Resend).await? {
             // The channel's answers carry no date: whoever needs the server's clock (doctor)
             // checks in over gRPC.
-            Some(carried) => carried.map(|answer| (answer, None)),
-            None => self.grpc().await?.check_in(env).await.map(|r| {
+            Carried::Answered(carried) => carried.map(|answer| (answer, None)),
+            Carried::ToGrpc(env) => self.grpc().await?.check_in(env).await.map(|r| {
                 let date = r.metadata().get("date").and_then(|d| d.to_str().ok()).and_then(server_date);
                 (r.into_inner(), date)
             }),
@@ -372,12 +396,18 @@ impl SignedClient {
             secrets_epoch: epoch,
         };
         let env = self.envelope(wire::METHOD_RESOLVE, body.encode_to_vec())?;
-        let aad = wire::resolve_aad(&env.envoy_id, env.sequence);
-        let answer: pb::ResolveSecretsResponse = match self.carried(wire::METHOD_RESOLVE, &env).await {
-            Some(carried) => carried,
-            None => self.grpc().await?.resolve_secrets(env).await.map(tonic::Response::into_inner),
-        }
-        .map_err(|s| status_failure("secret resolution refused", s))?;
+        // The answer is sealed under the sequence of the envelope it answers. Asking again is
+        // harmless (one more audit row), and the reply key stays this call's.
+        let mut aad = wire::resolve_aad(&env.envoy_id, env.sequence);
+        let answer: pb::ResolveSecretsResponse =
+            match self.carried(wire::METHOD_RESOLVE, env, IfLost::Resend).await? {
+                Carried::Answered(carried) => carried,
+                Carried::ToGrpc(env) => {
+                    aad = wire::resolve_aad(&env.envoy_id, env.sequence);
+                    self.grpc().await?.resolve_secrets(env).await.map(tonic::Response::into_inner)
+                }
+            }
+            .map_err(|s| status_failure("secret resolution refused", s))?;
         let plain = recipient.open(&aad, &answer.sealed_values)?;
         let mut values = pb::SecretValues::decode(plain.expose())
             .map_err(|_| Failure::failed("sealed secret answer is malformed"))?;
@@ -410,14 +440,17 @@ impl SignedClient {
         let body =
             pb::ReportRunRequest { report: Some(report), ca_bundle_sha256: self.ca_bundle_sha256.clone() };
         let env = self.envelope(wire::METHOD_REPORT, body.encode_to_vec()).map_err(|f| (f, false))?;
-        let answer: Result<pb::ReportRunResponse, tonic::Status> =
-            match self.carried(wire::METHOD_REPORT, &env).await {
-                Some(carried) => carried,
-                None => {
-                    let grpc = self.grpc().await.map_err(|f| (f, false))?;
-                    grpc.report_run(env).await.map(tonic::Response::into_inner)
-                }
-            };
+        // A report whose answer was lost is kept and sent later, as after a gRPC call cut short
+        // (should the server have stored it, that makes a second run row; never none).
+        let carried =
+            self.carried(wire::METHOD_REPORT, env, IfLost::Unreachable).await.map_err(|f| (f, false))?;
+        let answer: Result<pb::ReportRunResponse, tonic::Status> = match carried {
+            Carried::Answered(carried) => carried,
+            Carried::ToGrpc(env) => {
+                let grpc = self.grpc().await.map_err(|f| (f, false))?;
+                grpc.report_run(env).await.map(tonic::Response::into_inner)
+            }
+        };
         answer.map(|r| r.run_id).map_err(|s| {
             let for_good = s.code() == tonic::Code::InvalidArgument
                 || (s.code() == tonic::Code::ResourceExhausted

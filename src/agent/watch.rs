@@ -31,6 +31,10 @@ const MAX_NUDGE_AGE_MS: i64 = crate::wire::MAX_CLOCK_SKEW_MS;
 const PING_EVERY: Duration = Duration::from_secs(30);
 const SILENCE_LIMIT: Duration = Duration::from_secs(70);
 
+/// Once a frame has begun, its body has this long to arrive (an answer with a whole bundle on
+/// a slow link; the server gives itself as long to send it).
+const BODY_WITHIN: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 pub struct Watcher {
     wake: Arc<Notify>,
@@ -128,12 +132,10 @@ async fn read_frames(
 ) {
     use pb::push_frame::Frame;
     loop {
-        let read = tokio::time::timeout(SILENCE_LIMIT, push_wire::read_frame(reader, push_wire::MAX_ANSWER));
         let frame = tokio::select! {
-            read = read => match read {
-                Ok(Ok(f)) => f,
-                Ok(Err(e)) => return tracing::info!(error = %e, "the push channel closed"),
-                Err(_) => return tracing::info!("the push channel went silent; closing it"),
+            read = read_frame(reader) => match read {
+                Ok(f) => f,
+                Err(why) => return tracing::info!(why, "the push channel closed"),
             },
             _ = carrier.closing() => return tracing::info!("closing the push channel: a call on it failed"),
         };
@@ -160,6 +162,23 @@ async fn read_frames(
             wake.notify_one();
         });
     }
+}
+
+/// One frame from the server: silence before it begins is bounded by the pings' answers,
+/// its body by how long an answer may take to send.
+async fn read_frame(reader: &mut ReadHalf<PushConnection>) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncReadExt;
+    let len = match tokio::time::timeout(SILENCE_LIMIT, reader.read_u32()).await {
+        Ok(read) => read.map_err(|e| e.to_string())? as usize,
+        Err(_) => return Err("it went silent".into()),
+    };
+    push_wire::check_length(len, push_wire::MAX_ANSWER).map_err(|e| e.to_string())?;
+    let mut body = vec![0u8; len];
+    match tokio::time::timeout(BODY_WITHIN, reader.read_exact(&mut body)).await {
+        Ok(read) => read.map_err(|e| e.to_string())?,
+        Err(_) => return Err("a frame did not arrive whole in time".into()),
+    };
+    Ok(body)
 }
 
 struct AbortOnDrop(JoinHandle<()>);

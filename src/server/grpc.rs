@@ -307,7 +307,7 @@ impl AgentService {
                         store::tasks::hand_out(c, &envoy_id, unix_now())
                     })
                     .await
-                    .map_err(Status::internal)?
+                    .map_err(super::writer::status)?
             }
             false => Vec::new(),
         };

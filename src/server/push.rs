@@ -28,9 +28,11 @@ const WRITE_WITHIN: Duration = Duration::from_secs(10);
 /// slow link) as long again to be taken, as the agent gives a gRPC call.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
-/// Agents ping every 30 s; a peer that pings more often than this is flooding (each answer
-/// costs a TLS record and a flush) and is closed. The first ping may come at once.
-const MIN_PING_GAP: Duration = Duration::from_secs(5);
+/// Agents ping every 30 s. A few pings may come together (they queue behind a call, which
+/// may take two minutes), but a peer that keeps pinging faster than one per `PING_REFILL`
+/// is flooding (each answer costs a TLS record and a flush) and is closed.
+const PING_BURST: u32 = 4;
+const PING_REFILL: Duration = Duration::from_secs(5);
 
 /// Serves one push connection to its end. `leaf` is the client certificate it showed.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
@@ -62,7 +64,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let calls = AgentService { server: server.clone() };
     let mut incoming = Incoming::default();
-    let mut last_ping: Option<tokio::time::Instant> = None;
+    let mut pings = PingBudget::default();
     loop {
         tokio::select! {
             read = incoming.read_from(&mut conn) => {
@@ -72,12 +74,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     Err(_) => return,
                 };
                 if frame.is_empty() {
-                    let now = tokio::time::Instant::now();
-                    let flooding = last_ping.is_some_and(|t| now - t < MIN_PING_GAP);
-                    if flooding || !within(WRITE_WITHIN, write_frame(&mut conn, &[])).await {
+                    if !pings.take(tokio::time::Instant::now()) || !within(WRITE_WITHIN, write_frame(&mut conn, &[])).await {
                         return;
                     }
-                    last_ping = Some(now);
                     continue;
                 }
                 // Anything but a call after the envelope breaks the protocol: close.
@@ -92,9 +91,6 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 if !within(ANSWER_WITHIN, write_message(&mut conn, &answer_frame(answer))).await {
                     return;
                 }
-                // A ping that waited behind a slow call is read late, and the next one, on
-                // time, would look like a flood.
-                last_ping = None;
             }
             next = nudges.next() => match next {
                 Some(Ok(n)) => {
@@ -108,6 +104,36 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 None => return,
             },
         }
+    }
+}
+
+/// Pings a peer may still send now: `PING_BURST` at most, one more each `PING_REFILL`.
+struct PingBudget {
+    left: u32,
+    since: tokio::time::Instant,
+}
+
+impl Default for PingBudget {
+    fn default() -> Self {
+        PingBudget { left: PING_BURST, since: tokio::time::Instant::now() }
+    }
+}
+
+impl PingBudget {
+    /// Takes one ping's worth; false when none is left (a flood).
+    fn take(&mut self, now: tokio::time::Instant) -> bool {
+        let earned = (now - self.since).as_millis() / PING_REFILL.as_millis();
+        let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+        self.left = self.left.saturating_add(earned).min(PING_BURST);
+        self.since = match self.left {
+            PING_BURST => now,
+            _ => self.since + PING_REFILL * earned,
+        };
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        true
     }
 }
 
@@ -174,7 +200,9 @@ fn answer_frame(answer: pb::PushAnswer) -> pb::PushFrame {
         return frame;
     }
     let too_large = pb::PushAnswer {
-        code: tonic::Code::ResourceExhausted as i32,
+        // Not a refusal: the agent reports the run that could not go on, as it does when a
+        // gRPC answer is over its size limit.
+        code: tonic::Code::OutOfRange as i32,
         message: format!(
             "an answer of {len} bytes, over the {} the push channel carries",
             push_wire::MAX_ANSWER
@@ -203,6 +231,22 @@ async fn open<S: AsyncRead + Unpin>(
 mod tests {
     use super::*;
 
+    /// Four pings may come at once (they queue behind a slow call); beyond that, one per 5 s.
+    #[test]
+    fn pings_may_come_a_few_at_once_but_not_as_a_flood() {
+        let start = tokio::time::Instant::now();
+        let mut budget = PingBudget { left: PING_BURST, since: start };
+        assert!((0..PING_BURST).all(|_| budget.take(start)), "a burst of four");
+        assert!(!budget.take(start), "the fifth at once is a flood");
+        let later = start + PING_REFILL;
+        assert!(budget.take(later) && !budget.take(later), "one more after 5 s");
+        let idle = later + PING_REFILL * 100;
+        assert!(
+            (0..PING_BURST).all(|_| budget.take(idle)) && !budget.take(idle),
+            "never more than four saved"
+        );
+    }
+
     /// An answer larger than an agent reads on the channel is sent as an error that says so,
     /// not as a frame the agent would drop the channel for.
     #[test]
@@ -213,7 +257,7 @@ mod tests {
         assert!(matches!(fits.frame, Some(pb::push_frame::Frame::Answer(a)) if a.code == 0));
         let over = answer_frame(answer(push_wire::MAX_ANSWER));
         let Some(pb::push_frame::Frame::Answer(a)) = over.frame else { panic!("an answer") };
-        assert_eq!(a.code, tonic::Code::ResourceExhausted as i32);
+        assert_eq!(a.code, tonic::Code::OutOfRange as i32);
         assert!(a.message.contains("push channel carries") && a.payload.is_empty(), "{}", a.message);
     }
 }
