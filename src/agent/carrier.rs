@@ -16,9 +16,11 @@ use prost::Message;
 use tokio::io::WriteHalf;
 use tokio::sync::{oneshot, Notify};
 
-use super::client::PushConnection;
 use crate::proto::v1 as pb;
 use crate::push_wire;
+
+/// The agent's end of an open push channel (`SignedClient::open_push` opens it).
+pub type PushConnection = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 /// An answer is awaited this long: the server gives a call 60 s to be answered and the answer
 /// (a whole bundle, on a slow link) 60 s more to be sent.

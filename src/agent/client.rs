@@ -7,7 +7,7 @@ use std::time::Duration;
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 
-use super::carrier::{Carrier, Unanswered};
+use super::carrier::{Carrier, PushConnection, Unanswered};
 use super::state::AgentState;
 use crate::crypto::Ed25519Identity;
 use crate::exit::Failure;
@@ -52,9 +52,6 @@ pub async fn connect(server: &str, tls: Arc<rustls::ClientConfig>) -> Result<Cha
         .await
         .map_err(|e| Failure::failed(format!("{UNREACHABLE} at {server}: {}", error_chain(&e))))
 }
-
-/// The agent's end of an open push channel.
-pub type PushConnection = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 /// An error with its causes, outermost first ("transport error" alone says nothing).
 fn error_chain(e: &dyn std::error::Error) -> String {

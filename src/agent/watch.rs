@@ -15,8 +15,8 @@ use tokio::io::ReadHalf;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::carrier::Carrier;
-use super::client::{PushConnection, SignedClient};
+use super::carrier::{Carrier, PushConnection};
+use super::client::SignedClient;
 use crate::crypto::{self, x509, PublicKeyParts, SignatureScheme};
 use crate::paths::AgentPaths;
 use crate::proto::v1 as pb;
