@@ -250,6 +250,129 @@ fn a_watching_agents_runs_ride_its_channel() {
     assert!(push_calls(port) >= 2.0, "the failed check-in and its report rode the channel too");
 }
 
+/// A TCP relay on 127.0.0.1 in front of the agent port that can silence the connections it
+/// carries, as a NAT that forgot them or a server host gone without a word would: after
+/// `freeze`, every connection open then passes no more bytes either way and is never closed;
+/// later connections pass. Its threads end when it is dropped.
+struct Relay {
+    addr: String,
+    /// Connections opened so far (each one's id is its rank), and the first not frozen.
+    opened: Arc<std::sync::atomic::AtomicU64>,
+    frozen_below: Arc<std::sync::atomic::AtomicU64>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn start(target: &str) -> Relay {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (frozen_below, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let opened = Arc::new(AtomicU64::new(0));
+        let (frozen, stopped, target) = (frozen_below.clone(), stop.clone(), target.to_string());
+        let counted = opened.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((agent, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let server = std::net::TcpStream::connect(&target).unwrap();
+                let id = counted.fetch_add(1, Ordering::SeqCst);
+                for (from, to) in [(agent.try_clone().unwrap(), server.try_clone().unwrap()), (server, agent)]
+                {
+                    let (frozen, stopped) = (frozen.clone(), stopped.clone());
+                    std::thread::spawn(move || pump(from, to, id, &frozen, &stopped));
+                }
+            }
+        });
+        fn pump(
+            mut from: std::net::TcpStream,
+            mut to: std::net::TcpStream,
+            id: u64,
+            frozen_below: &AtomicU64,
+            stop: &AtomicBool,
+        ) {
+            use std::io::{Read, Write};
+            from.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            let mut buf = [0u8; 16 * 1024];
+            while !stop.load(Ordering::SeqCst) {
+                let read = from.read(&mut buf);
+                let frozen = id < frozen_below.load(Ordering::SeqCst);
+                match read {
+                    Ok(0) | Err(_) if frozen => std::thread::sleep(Duration::from_millis(200)),
+                    Ok(0) => return drop(to.shutdown(std::net::Shutdown::Write)),
+                    Ok(_) if frozen => {}
+                    Ok(n) => {
+                        if to.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => return drop(to.shutdown(std::net::Shutdown::Write)),
+                }
+            }
+        }
+        Relay { addr, opened, frozen_below, stop }
+    }
+
+    /// Silences every connection open now.
+    fn freeze(&self) {
+        let opened = self.opened.load(std::sync::atomic::Ordering::SeqCst);
+        self.frozen_below.store(opened, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A channel that died without a word (no close, no reset: a NAT that forgot it) does not
+/// send a reachable agent offline or hold its run: nothing heard on it for 45 s, the agent's
+/// next run (at its one-minute interval) goes over gRPC at once, and converges online. The
+/// publish nudge that went into the dead channel is lost; the interval still comes.
+#[test]
+fn a_channel_that_died_silently_is_not_given_the_next_run() {
+    let mut f = Fleet::new("push-silent");
+    let config = f.dir.join("server.yaml");
+    std::fs::write(&config, "checkin_interval: 60s\n").unwrap();
+    f.server_config = Some(config);
+    f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
+    f.start_server();
+    f.enroll("web1");
+    let relay = Relay::start(&f.agent_addr);
+    let agent_config = f.dir.join("agent.yaml");
+    std::fs::write(&agent_config, format!("agent:\n  server: '{}'\n", relay.addr)).unwrap();
+    let agent_config = agent_config.display().to_string();
+    let d = Daemon::start_with(&f, "web1", &[("VIGO_CONFIG", &agent_config)]);
+    wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
+    let runs = |f: &Fleet| json(&f.cli(&["runs", "list", "-o", "json"], "")).as_array().unwrap().len();
+    assert_eq!(runs(&f), 1, "{}", d.text());
+
+    relay.freeze();
+    f.write_config(&[(
+        "modules/app.vgo",
+        "resources:\n  - {name: late, type: file, target_path: /etc/late, content: \"x\\n\"}\n",
+    )]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    // At most 66 s (the interval and its jitter); a call given to the dead channel would wait
+    // two minutes for an answer first.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !f.root("web1").join("etc/late").exists() {
+        assert!(Instant::now() < deadline, "no run online within 90 s:\n{}", d.text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(d.logged("quiet too long"), "{}", d.text());
+    wait_for("its report", Duration::from_secs(10), || runs(&f) == 2);
+}
+
 /// A server restart closes every channel; agents open a new one within 30 s (spread over
 /// 5–30 s, not at once) without waiting for their next run, and nudges reach them again.
 #[test]
