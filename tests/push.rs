@@ -252,13 +252,15 @@ fn a_watching_agents_runs_ride_its_channel() {
 
 /// A TCP relay on 127.0.0.1 in front of the agent port that can silence the connections it
 /// carries, as a NAT that forgot them or a server host gone without a word would: after
-/// `freeze`, every connection open then passes no more bytes either way and is never closed;
-/// later connections pass. Its threads end when it is dropped.
+/// `freeze`, every connection open then passes no more bytes and is never closed (after
+/// `freeze_upstream`, none from the agent, while the server's still arrive); later
+/// connections pass. Its threads end when it is dropped.
 struct Relay {
     addr: String,
-    /// Connections opened so far (each one's id is its rank), and the first not frozen.
+    /// Connections opened so far (each one's id is its rank), and the first not frozen, both
+    /// ways and from the agent.
     opened: Arc<std::sync::atomic::AtomicU64>,
-    frozen_below: Arc<std::sync::atomic::AtomicU64>,
+    frozen_below: [Arc<std::sync::atomic::AtomicU64>; 2],
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -268,8 +270,8 @@ impl Relay {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let (frozen_below, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
-        let opened = Arc::new(AtomicU64::new(0));
+        let frozen_below = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
+        let (opened, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
         let (frozen, stopped, target) = (frozen_below.clone(), stop.clone(), target.to_string());
         let counted = opened.clone();
         std::thread::spawn(move || {
@@ -280,10 +282,10 @@ impl Relay {
                 };
                 let server = std::net::TcpStream::connect(&target).unwrap();
                 let id = counted.fetch_add(1, Ordering::SeqCst);
-                for (from, to) in [(agent.try_clone().unwrap(), server.try_clone().unwrap()), (server, agent)]
-                {
+                let upstream = (agent.try_clone().unwrap(), server.try_clone().unwrap());
+                for (upstream, (from, to)) in [(true, upstream), (false, (server, agent))] {
                     let (frozen, stopped) = (frozen.clone(), stopped.clone());
-                    std::thread::spawn(move || pump(from, to, id, &frozen, &stopped));
+                    std::thread::spawn(move || pump(from, to, id, upstream, &frozen, &stopped));
                 }
             }
         });
@@ -291,7 +293,8 @@ impl Relay {
             mut from: std::net::TcpStream,
             mut to: std::net::TcpStream,
             id: u64,
-            frozen_below: &AtomicU64,
+            upstream: bool,
+            frozen_below: &[Arc<AtomicU64>; 2],
             stop: &AtomicBool,
         ) {
             use std::io::{Read, Write};
@@ -299,7 +302,8 @@ impl Relay {
             let mut buf = [0u8; 16 * 1024];
             while !stop.load(Ordering::SeqCst) {
                 let read = from.read(&mut buf);
-                let frozen = id < frozen_below.load(Ordering::SeqCst);
+                let frozen = id < frozen_below[0].load(Ordering::SeqCst)
+                    || (upstream && id < frozen_below[1].load(Ordering::SeqCst));
                 match read {
                     Ok(0) | Err(_) if frozen => std::thread::sleep(Duration::from_millis(200)),
                     Ok(0) => return drop(to.shutdown(std::net::Shutdown::Write)),
@@ -324,7 +328,13 @@ impl Relay {
     /// Silences every connection open now.
     fn freeze(&self) {
         let opened = self.opened.load(std::sync::atomic::Ordering::SeqCst);
-        self.frozen_below.store(opened, std::sync::atomic::Ordering::SeqCst);
+        self.frozen_below[0].store(opened, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Silences what the agent sends on every connection open now.
+    fn freeze_upstream(&self) {
+        let opened = self.opened.load(std::sync::atomic::Ordering::SeqCst);
+        self.frozen_below[1].store(opened, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -371,6 +381,37 @@ fn a_channel_that_died_silently_is_not_given_the_next_run() {
     }
     assert!(d.logged("quiet too long"), "{}", d.text());
     wait_for("its report", Duration::from_secs(10), || runs(&f) == 2);
+}
+
+/// A call that leaves on a channel and gets no answer (the channel stopped carrying what the
+/// agent sends, just after a nudge came through) is not taken for an unreachable server: once
+/// the channel is given up, the check-in is signed again and sent over gRPC, and the run
+/// converges online.
+#[test]
+fn a_call_lost_on_the_channel_is_made_again_over_grpc() {
+    let (f, _) = serving_web1("push-lost-call");
+    let relay = Relay::start(&f.agent_addr);
+    let agent_config = f.dir.join("agent.yaml");
+    std::fs::write(&agent_config, format!("agent:\n  server: '{}'\n", relay.addr)).unwrap();
+    let agent_config = agent_config.display().to_string();
+    let d = Daemon::start_with(&f, "web1", &[("VIGO_CONFIG", &agent_config)]);
+    wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
+
+    relay.freeze_upstream();
+    f.write_config(&[(
+        "modules/app.vgo",
+        "resources:\n  - {name: again, type: file, target_path: /etc/again, content: \"x\\n\"}\n",
+    )]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    // The nudge arrives, the check-in goes into the channel and is never answered; the
+    // channel is given up when it has been silent for 70 s.
+    let deadline = Instant::now() + Duration::from_secs(100);
+    while !f.root("web1").join("etc/again").exists() {
+        assert!(Instant::now() < deadline, "no run online within 100 s:\n{}", d.text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(d.logged("nudged by the server") && d.logged("no answer on the push channel"), "{}", d.text());
+    assert!(!d.logged("applying the bundle kept"), "not an offline run: {}", d.text());
 }
 
 /// A server restart closes every channel; agents open a new one within 30 s (spread over
