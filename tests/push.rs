@@ -47,6 +47,24 @@ impl Daemon {
         Daemon { child, log }
     }
 
+    /// An agent whose server is `relay`, once it holds its push channel (through the relay).
+    fn start_behind(f: &Fleet, name: &str, relay: &Relay) -> Daemon {
+        let config = f.dir.join(&format!("{name}-agent.yaml"));
+        std::fs::write(&config, format!("agent:\n  server: '{}'\n", relay.addr)).unwrap();
+        let d = Self::start_with(f, name, &[("VIGO_CONFIG", &config.display().to_string())]);
+        wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
+        d
+    }
+
+    /// `wait_for`, failing with this agent's log.
+    fn wait_for(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn logged(&self, needle: &str) -> bool {
         self.log.lock().unwrap().iter().any(|l| l.contains(needle))
     }
@@ -69,6 +87,16 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Publishes a module with one file, /etc/NAME: a publish every watching agent is nudged for,
+/// and a file that shows when its run came.
+fn publish_file(f: &Fleet, name: &str) {
+    let module = format!(
+        "resources:\n  - {{name: {name}, type: file, target_path: /etc/{name}, content: \"x\\n\"}}\n"
+    );
+    f.write_config(&[("modules/app.vgo", &module)]);
+    assert_code(&f.cli(&["config", "publish"], ""), 0);
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {
@@ -105,11 +133,7 @@ fn nudged_agents_take_tasks_next_batches_and_publishes_at_once() {
     });
 
     // A publish reaches every watching envoy at once.
-    f.write_config(&[(
-        "modules/app.vgo",
-        "resources:\n  - {name: pushed, type: file, target_path: /etc/pushed, content: \"now\\n\"}\n",
-    )]);
-    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    publish_file(&f, "pushed");
     wait_for("the published file on both hosts", Duration::from_secs(30), || {
         ["web1", "web2"].iter().all(|n| f.root(n).join("etc/pushed").exists())
     });
@@ -175,11 +199,7 @@ fn the_push_channel_outlives_the_idle_cut_off() {
     wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
     std::thread::sleep(Duration::from_secs(75));
     assert!(!d.logged("push channel closed") && !d.logged("went silent"), "{}", d.text());
-    f.write_config(&[(
-        "modules/app.vgo",
-        "resources:\n  - {name: late, type: file, target_path: /etc/late, content: \"x\\n\"}\n",
-    )]);
-    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    publish_file(&f, "late");
     wait_for("the file published after the idle limit", Duration::from_secs(20), || {
         f.root("web1").join("etc/late").exists()
     });
@@ -358,27 +378,15 @@ fn a_channel_that_died_silently_is_not_given_the_next_run() {
     f.start_server();
     f.enroll("web1");
     let relay = Relay::start(&f.agent_addr);
-    let agent_config = f.dir.join("agent.yaml");
-    std::fs::write(&agent_config, format!("agent:\n  server: '{}'\n", relay.addr)).unwrap();
-    let agent_config = agent_config.display().to_string();
-    let d = Daemon::start_with(&f, "web1", &[("VIGO_CONFIG", &agent_config)]);
-    wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
+    let d = Daemon::start_behind(&f, "web1", &relay);
     let runs = |f: &Fleet| json(&f.cli(&["runs", "list", "-o", "json"], "")).as_array().unwrap().len();
     assert_eq!(runs(&f), 1, "{}", d.text());
 
     relay.freeze();
-    f.write_config(&[(
-        "modules/app.vgo",
-        "resources:\n  - {name: late, type: file, target_path: /etc/late, content: \"x\\n\"}\n",
-    )]);
-    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    publish_file(&f, "late");
     // At most 66 s (the interval and its jitter); a call given to the dead channel would wait
     // two minutes for an answer first.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !f.root("web1").join("etc/late").exists() {
-        assert!(Instant::now() < deadline, "no run online within 90 s:\n{}", d.text());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    d.wait_for("the next run, online", Duration::from_secs(90), || f.root("web1").join("etc/late").exists());
     assert!(d.logged("quiet too long"), "{}", d.text());
     wait_for("its report", Duration::from_secs(10), || runs(&f) == 2);
 }
@@ -391,25 +399,13 @@ fn a_channel_that_died_silently_is_not_given_the_next_run() {
 fn a_call_lost_on_the_channel_is_made_again_over_grpc() {
     let (f, _) = serving_web1("push-lost-call");
     let relay = Relay::start(&f.agent_addr);
-    let agent_config = f.dir.join("agent.yaml");
-    std::fs::write(&agent_config, format!("agent:\n  server: '{}'\n", relay.addr)).unwrap();
-    let agent_config = agent_config.display().to_string();
-    let d = Daemon::start_with(&f, "web1", &[("VIGO_CONFIG", &agent_config)]);
-    wait_for("the push channel", Duration::from_secs(30), || d.logged("holding a push channel"));
+    let d = Daemon::start_behind(&f, "web1", &relay);
 
     relay.freeze_upstream();
-    f.write_config(&[(
-        "modules/app.vgo",
-        "resources:\n  - {name: again, type: file, target_path: /etc/again, content: \"x\\n\"}\n",
-    )]);
-    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    publish_file(&f, "again");
     // The nudge arrives, the check-in goes into the channel and is never answered; the
     // channel is given up when it has been silent for 70 s.
-    let deadline = Instant::now() + Duration::from_secs(100);
-    while !f.root("web1").join("etc/again").exists() {
-        assert!(Instant::now() < deadline, "no run online within 100 s:\n{}", d.text());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    d.wait_for("the run, online", Duration::from_secs(100), || f.root("web1").join("etc/again").exists());
     assert!(d.logged("nudged by the server") && d.logged("no answer on the push channel"), "{}", d.text());
     assert!(!d.logged("applying the bundle kept"), "not an offline run: {}", d.text());
 }
@@ -426,11 +422,7 @@ fn agents_reopen_the_channel_after_a_server_restart() {
     f.restart_server();
     wait_for("the channel closed", Duration::from_secs(10), || d.logged("push channel closed"));
     wait_for("a new channel", Duration::from_secs(40), || opened() == 2);
-    f.write_config(&[(
-        "modules/app.vgo",
-        "resources:\n  - {name: after, type: file, target_path: /etc/after, content: \"x\\n\"}\n",
-    )]);
-    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    publish_file(&f, "after");
     wait_for("the file published after the restart", Duration::from_secs(20), || {
         f.root("web1").join("etc/after").exists()
     });
@@ -449,11 +441,7 @@ fn an_agent_with_push_off_holds_no_channel() {
         let out = f.cli(&["runs", "list", "-o", "json"], "");
         out.status.success() && json(&out).as_array().is_some_and(|runs| !runs.is_empty())
     });
-    f.write_config(&[(
-        "modules/app.vgo",
-        "resources:\n  - {name: early, type: file, target_path: /etc/early, content: \"x\\n\"}\n",
-    )]);
-    assert_code(&f.cli(&["config", "publish"], ""), 0);
+    publish_file(&f, "early");
     std::thread::sleep(Duration::from_secs(3));
     assert!(!f.root("web1").join("etc/early").exists(), "no nudge without push");
     assert!(!d.logged("push channel"), "{}", d.text());
