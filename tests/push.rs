@@ -81,14 +81,6 @@ impl Drop for Daemon {
     }
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Publishes a module with one file, /etc/NAME: a publish every watching agent is nudged for,
 /// and a file that shows when its run came.
 fn publish_file(f: &Fleet, name: &str) {
@@ -386,7 +378,7 @@ fn a_channel_that_died_silently_is_not_given_the_next_run() {
     publish_file(&f, "late");
     // At most 66 s (the interval and its jitter); a call given to the dead channel would wait
     // two minutes for an answer first.
-    d.wait_for("the next run, online", Duration::from_secs(90), || f.root("web1").join("etc/late").exists());
+    d.wait_for("the next run, online", Duration::from_secs(150), || f.root("web1").join("etc/late").exists());
     assert!(d.logged("quiet too long"), "{}", d.text());
     wait_for("its report", Duration::from_secs(10), || runs(&f) == 2);
 }
@@ -405,13 +397,14 @@ fn a_call_lost_on_the_channel_is_made_again_over_grpc() {
     publish_file(&f, "again");
     // The nudge arrives, the check-in goes into the channel and is never answered; the
     // channel is given up when it has been silent for 70 s.
-    d.wait_for("the run, online", Duration::from_secs(100), || f.root("web1").join("etc/again").exists());
+    d.wait_for("the run, online", Duration::from_secs(150), || f.root("web1").join("etc/again").exists());
     assert!(d.logged("nudged by the server") && d.logged("no answer on the push channel"), "{}", d.text());
     assert!(!d.logged("applying the bundle kept"), "not an offline run: {}", d.text());
 }
 
-/// A server restart closes every channel; agents open a new one within 30 s (spread over
-/// 5–30 s, not at once) without waiting for their next run, and nudges reach them again.
+/// A server restart closes every channel; agents open a new one without waiting for their
+/// next run (after 5–30 s, so not all at once), and nudges reach them again. A server still
+/// down at the first try is tried again after 10–60 s, and so on, doubling.
 #[test]
 fn agents_reopen_the_channel_after_a_server_restart() {
     let (mut f, _) = serving_web1("push-restart");
@@ -419,9 +412,11 @@ fn agents_reopen_the_channel_after_a_server_restart() {
     let d = Daemon::start(&f, "web1");
     let opened = || d.log.lock().unwrap().iter().filter(|l| l.contains("holding a push channel")).count();
     wait_for("the push channel", Duration::from_secs(30), || opened() == 1);
-    f.restart_server();
-    wait_for("the channel closed", Duration::from_secs(10), || d.logged("push channel closed"));
-    wait_for("a new channel", Duration::from_secs(40), || opened() == 2);
+    f.stop_server();
+    d.wait_for("the channel closed", Duration::from_secs(10), || d.logged("push channel closed"));
+    d.wait_for("a first try to reopen it", Duration::from_secs(40), || d.logged("no push channel"));
+    f.restart_server_after_stop();
+    d.wait_for("a new channel", Duration::from_secs(80), || opened() == 2);
     publish_file(&f, "after");
     wait_for("the file published after the restart", Duration::from_secs(20), || {
         f.root("web1").join("etc/after").exists()
@@ -545,10 +540,15 @@ fn revoking_an_envoy_closes_its_push_channel_at_once() {
     let shown = json(&f.cli(&["envoys", "show", "web1", "-o", "json"], ""));
     assert_eq!(shown["push_channel"], true, "{shown}");
     assert_eq!(json(&f.cli(&["fleet", "status", "-o", "json"], ""))["push_channels"], 1);
+    let revoked_at = Instant::now();
     assert_code(&f.cli(&["envoys", "revoke", "web1"], ""), 0);
     let answer = watch.result();
     assert_eq!(answer["closed"], true, "{answer}");
-    assert!(answer["seconds"].as_f64().unwrap() < 10.0, "closed at revocation: {answer}");
+    let took = revoked_at.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "closed at revocation, not by the idle cut-off: {took:?} {answer}"
+    );
     let shown = json(&f.cli(&["envoys", "show", "web1", "-o", "json"], ""));
     assert_eq!(shown["push_channel"], false, "{shown}");
     assert_eq!(json(&f.cli(&["fleet", "status", "-o", "json"], ""))["push_channels"], 0);

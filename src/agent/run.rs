@@ -517,9 +517,11 @@ pub async fn run(paths: &AgentPaths, req: RunRequest) -> CmdResult {
 
 /// Waits out `wait`, ending early when the push channel says "check in now". A channel that
 /// closes meanwhile (a server restart) is reopened after a random 5–30 s, so that a fleet does
-/// not come back all at once. False when a stop was requested: a stop request (systemd sends
-/// SIGTERM) that came during a run ends the loop here, once that run has reported;
-/// `util::interrupt` cut the run itself short.
+/// not come back all at once; each failed attempt doubles the wait before the next (a server
+/// still starting, or one refusing channels, is not hammered; the next run tries anyway).
+/// False when a stop was requested: a stop request (systemd sends SIGTERM) that came during a
+/// run ends the loop here, once that run has reported; `util::interrupt` cut the run itself
+/// short.
 async fn idle_until_next_run(
     wait: Duration,
     watcher: &mut Option<super::watch::Watcher>,
@@ -527,21 +529,31 @@ async fn idle_until_next_run(
     paths: &AgentPaths,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + wait;
+    let mut failed_reopens = 0u32;
     loop {
-        let lost = tokio::select! {
+        tokio::select! {
             _ = tokio::time::sleep_until(deadline) => return true,
             _ = nudged(watcher) => return true,
             _ = crate::util::interrupt::requested() => return false,
-            _ = channel_lost(watcher) => true,
-        };
-        if lost {
-            let back = Duration::from_millis(5_000 + super::watch::random_below(25_000));
+            _ = channel_lost(watcher) => {}
+        }
+        // The channel closed: reopen it, backing off while that fails.
+        loop {
+            let back = Duration::from_millis(5_000 + super::watch::random_below(25_000))
+                * (1 << failed_reopens.min(6));
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + back)) => {}
                 _ = crate::util::interrupt::requested() => return false,
             }
-            if let (Some(w), true) = (watcher.as_mut(), tokio::time::Instant::now() < deadline) {
-                w.ensure(client, paths).await;
+            match watcher.as_mut() {
+                Some(w) if tokio::time::Instant::now() < deadline => {
+                    if w.ensure(client, paths).await {
+                        failed_reopens = 0;
+                        break;
+                    }
+                    failed_reopens += 1;
+                }
+                _ => break,
             }
         }
     }

@@ -48,15 +48,18 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Opens the channel unless one is open, and lets `client` call over it; a failure is
-    /// logged and tried again after the next run.
-    pub async fn ensure(&mut self, client: &mut SignedClient, paths: &AgentPaths) {
+    /// Opens the channel unless one is open, and lets `client` call over it. True when a
+    /// channel is held; a failure is logged (the caller decides when to try again).
+    pub async fn ensure(&mut self, client: &mut SignedClient, paths: &AgentPaths) -> bool {
         if self.follower.as_ref().is_some_and(|f| !f.is_finished()) {
-            return;
+            return true;
         }
         let keys = match trusted_ca_keys(paths) {
             Ok(k) => k,
-            Err(e) => return tracing::warn!(error = %e, "no push channel: cannot read the trusted CAs"),
+            Err(e) => {
+                tracing::warn!(error = %e, "no push channel: cannot read the trusted CAs");
+                return false;
+            }
         };
         match client.open_push().await {
             Ok(conn) => {
@@ -75,8 +78,12 @@ impl Watcher {
                     follow(reader, carrier, check, wake).await;
                     closed.notify_one();
                 }));
+                true
             }
-            Err(f) => tracing::info!(error = %f.message, "no push channel; checking in by interval only"),
+            Err(f) => {
+                tracing::info!(error = %f.message, "no push channel; checking in by interval only");
+                false
+            }
         }
     }
 
