@@ -161,11 +161,12 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
     let (config, root, base) = (t.join("config"), t.join("root"), t.join("base"));
     write_tree(
         &config,
-        "resources:\n  - name: slow\n    type: exec\n    command: \"sleep 3\"\n    creates: /done\n",
+        "resources:\n  - name: slow\n    type: exec\n    command: \"sleep 8\"\n    creates: /done\n",
     );
     std::fs::create_dir_all(&root).unwrap();
     let mut first = spawn_apply(&base, &config, &root);
-    std::thread::sleep(Duration::from_millis(800));
+    // Its command runs once it holds the lock.
+    wait_for("the first apply's command", Duration::from_secs(30), || has_child(first.id()));
     let second = apply(&base, &config, &root, &[]);
     assert_code(&second, 1);
     assert!(
@@ -174,6 +175,18 @@ fn a_second_run_is_refused_while_the_lock_is_held() {
         text(&second)
     );
     assert!(first.wait().unwrap().success());
+}
+
+/// Whether some process has `pid` as its parent (/proc/PID/stat: "pid (comm) state ppid ...").
+fn has_child(pid: u32) -> bool {
+    let pid = pid.to_string();
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .is_some_and(|p| p == pid)
+        })
+    })
 }
 
 #[test]
@@ -194,7 +207,7 @@ fn kill_9_mid_apply_leaves_no_half_written_file_and_the_next_run_converges() {
     // A kill that lands while written files wait in temps for their rename; its temps stay
     // for the next run to sweep.
     let mut interrupted = false;
-    for delay_ms in [20u64, 40, 80, 160, 320, 640, 1280, 60, 120, 240] {
+    for delay_ms in [20u64, 40, 80, 160, 320, 640, 1280, 60, 120, 240, 2500, 5000] {
         let _ = std::fs::remove_dir_all(root.join("data"));
         let mut child = spawn_apply(&base, &config, &root);
         std::thread::sleep(Duration::from_millis(delay_ms));

@@ -97,7 +97,7 @@ async fn a_connection_flood_from_one_source_leaves_the_server_answering_others()
     assert_code(&run, 0);
     assert_code(&list, 0);
     assert!(text(&list).contains("legit"), "{}", text(&list));
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
 
     // A connection that only PINGs is cut at its deadline (30 s), not kept alive by them.
     let kept: Vec<Duration> = futures_join(pingers).await.into_iter().flatten().collect();
@@ -171,7 +171,7 @@ async fn an_enrollment_flood_is_rate_limited_and_summarised_in_the_audit_log() {
     assert!((1..=20).contains(&denied), "refused after checking the token: {denied}");
     assert_eq!(denied + exhausted, 3200, "{statuses:?}");
     assert!(!runs.is_empty());
-    assert!(runs.iter().all(|d| *d < Duration::from_secs(10)), "check-ins during the flood: {runs:?}");
+    assert!(runs.iter().all(|d| *d < Duration::from_secs(20)), "check-ins during the flood: {runs:?}");
 
     // One row for the first refusal; the rest arrive as one summary when the window closes.
     let rows = audit_rows(&f, "enroll.rejected");

@@ -141,7 +141,8 @@ impl Fleet {
     pub fn stop_server(&mut self) {
         if let Some(mut c) = self.server.take() {
             let _ = nix_kill(c.id(), "TERM");
-            let deadline = Instant::now() + Duration::from_secs(10);
+            // Generous: what the server writes on the way out (audit summaries) is tested.
+            let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if c.try_wait().unwrap().is_some() {
                     return;

@@ -107,6 +107,17 @@ pub fn assert_code(out: &Output, code: i32) {
     assert_eq!(out.status.code(), Some(code), "unexpected exit status; output:\n{}", text(out));
 }
 
+/// Polls `done` every 200 ms until it holds; fails naming `what` after `limit`. Tests wait for
+/// what they expect to happen instead of sleeping a guessed time (CI machines are slow).
+#[track_caller]
+pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Every file under `dir` (recursively), symlinks not followed.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
