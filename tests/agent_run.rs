@@ -73,9 +73,7 @@ fn a_run_aborted_before_any_resource_ran_is_reported_as_failed_with_its_reason()
 #[test]
 fn the_run_loop_outlives_a_refusal_and_stops_on_revocation() {
     let mut f = Fleet::new("loop-refusal");
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, "checkin_interval: 1s\nruns:\n  reports_per_hour: 1\n").unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings("checkin_interval: 1s\nruns:\n  reports_per_hour: 1\n");
     f.write_config(&[("nodes.vgo", NODES), ("modules/web.vgo", "resources: []\n")]);
     f.start_server();
     let base = f.enroll("web1");

@@ -45,20 +45,13 @@ fn verify_export(f: &Fleet, file: &Path) -> String {
     text(&out)
 }
 
-fn write_server_config(f: &mut Fleet, yaml: &str) {
-    let p = f.dir.join("vigo.yaml");
-    std::fs::write(&p, yaml).unwrap();
-    f.server_config = Some(p);
-}
-
 #[test]
 fn rsyslog_over_tls_gets_every_row_across_its_restart_and_the_export_verifies() {
     let mut f = Fleet::new("sink-rsyslog");
     let ca = test_ca(&f.dir.join("ca"));
     let mut rsyslog = Rsyslog::new(&f.dir.join("rsyslog"), &ca);
     rsyslog.start();
-    write_server_config(
-        &mut f,
+    f.use_server_settings(
         &format!(
             "integrations:\n  retry_max: 2s\n  warn_after: 10s\n  syslog:\n    - name: siem\n      address: '{}'\n      transport: tls\n      ca_file: {}\n      facility: local4\n",
             rsyslog.address(),
@@ -162,8 +155,7 @@ fn a_webhook_receiver_checks_every_signature_and_gets_everything_after_answering
     f.set_secret("vigo/hooks/soc", key);
     let receiver = WebhookReceiver::start(&ca, key.as_bytes());
     let file = f.dir.join("audit.jsonl");
-    write_server_config(
-        &mut f,
+    f.use_server_settings(
         &format!(
             "integrations:\n  retry_max: 2s\n  warn_after: 10s\n  webhook:\n    - name: soc\n      url: '{}'\n      key: 'secret:vigo/hooks/soc'\n      ca_file: {}\n      batch: 5\n  file:\n    - name: shipper\n      path: {}\n",
             receiver.url(),
@@ -261,8 +253,7 @@ fn a_webhook_receiver_checks_every_signature_and_gets_everything_after_answering
 #[test]
 fn a_literal_webhook_key_stops_the_start_without_being_echoed() {
     let mut f = Fleet::new("sink-literal");
-    write_server_config(
-        &mut f,
+    f.use_server_settings(
         "integrations:\n  webhook:\n    - name: soc\n      url: 'https://127.0.0.1:9/x'\n      key: 'hunter2-literal'\n",
     );
     let out = std::process::Command::new(role("vigosrv"))
@@ -281,10 +272,10 @@ fn a_literal_webhook_key_stops_the_start_without_being_echoed() {
 fn a_file_sink_in_a_missing_directory_stops_the_start_naming_it() {
     let mut f = Fleet::new("sink-nodir");
     let missing = f.dir.join("no-such-dir/audit.jsonl");
-    write_server_config(
-        &mut f,
-        &format!("integrations:\n  file:\n    - name: shipper\n      path: {}\n", missing.display()),
-    );
+    f.use_server_settings(&format!(
+        "integrations:\n  file:\n    - name: shipper\n      path: {}\n",
+        missing.display()
+    ));
     let out = std::process::Command::new(role("vigosrv"))
         .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--config"])
         .arg(f.server_config.as_ref().unwrap())

@@ -281,19 +281,13 @@ fn canary_appears_only_where_it_is_meant_to() {
     let webhook = WebhookReceiver::start(&ca, hook_key.as_bytes());
     let syslog = RawReceiver::start();
     let sink_file = f.dir.join("sink-audit.jsonl");
-    let server_config = f.dir.join("vigo.yaml");
-    std::fs::write(
-        &server_config,
-        format!(
-            "integrations:\n  retry_max: 2s\n  file: [{{name: file, path: '{}'}}]\n  webhook: [{{name: hook, url: '{}', key: 'secret:sweep/hook-key', ca_file: '{}'}}]\n  syslog: [{{name: tcp, address: '127.0.0.1:{}', transport: tcp}}]\n",
-            sink_file.display(),
-            webhook.url(),
-            ca.join("ca.pem").display(),
-            syslog.port
-        ),
-    )
-    .unwrap();
-    f.server_config = Some(server_config);
+    f.use_server_settings(&format!(
+        "integrations:\n  retry_max: 2s\n  file: [{{name: file, path: '{}'}}]\n  webhook: [{{name: hook, url: '{}', key: 'secret:sweep/hook-key', ca_file: '{}'}}]\n  syslog: [{{name: tcp, address: '127.0.0.1:{}', transport: tcp}}]\n",
+        sink_file.display(),
+        webhook.url(),
+        ca.join("ca.pem").display(),
+        syslog.port
+    ));
     f.start_server();
     let mut outputs = Vec::new();
     for name in ["web1", "db1"] {

@@ -124,19 +124,13 @@ fn the_console_in_a_real_browser() {
         "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n",
     )
     .unwrap();
-    let config = f.dir.join("server.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "auth:\n  passwd_file: {}\n  providers: [basic, isowebauth, oidc]\n  public_url: {console}\n  oidc:\n    issuer: {}\n    client_id: {}\n    client_secret: \"secret:vigo/oidc/client_secret\"\n    ca_file: {}\n    claim: email\n",
-            passwd.display(),
-            provider.issuer,
-            provider.options.client_id,
-            provider.ca_path().display()
-        ),
-    )
-    .unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings(&format!(
+        "auth:\n  passwd_file: {}\n  providers: [basic, isowebauth, oidc]\n  public_url: {console}\n  oidc:\n    issuer: {}\n    client_id: {}\n    client_secret: \"secret:vigo/oidc/client_secret\"\n    ca_file: {}\n    claim: email\n",
+        passwd.display(),
+        provider.issuer,
+        provider.options.client_id,
+        provider.ca_path().display()
+    ));
     f.start_server_on("127.0.0.1:0", &format!("127.0.0.1:{port}"));
 
     // People: an admin with an SSH key (isowebauth) and the OIDC provider's email, a viewer and

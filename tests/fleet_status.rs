@@ -38,9 +38,7 @@ fn status_of(f: &Fleet, name: &str) -> String {
 #[test]
 fn an_envoy_walks_through_every_status() {
     let mut f = Fleet::new("fleet-status");
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, "checkin_interval: 4s\n").unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings("checkin_interval: 4s\n");
     f.write_config(&[("nodes.vgo", NODES), ("modules/web.vgo", MOTD)]);
     f.start_server();
     f.enroll("web1");

@@ -189,9 +189,7 @@ async fn an_enrollment_flood_is_rate_limited_and_summarised_in_the_audit_log() {
 /// connection that is no envoy's for 2 s.
 fn installation_with_short_deadlines(tag: &str) -> Fleet {
     let mut f = installation(tag);
-    let config = f.dir.join("vigo.yaml");
-    std::fs::write(&config, "limits:\n  admin_request_timeout: 2s\n  enrolling_lifetime: 2s\n").unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings("limits:\n  admin_request_timeout: 2s\n  enrolling_lifetime: 2s\n");
     f
 }
 

@@ -50,18 +50,12 @@ fn fleet_on(tag: &str, iso: &StandIn, extra: &str) -> Fleet {
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let ca = f.dir.join("isopass-ca.pem");
     std::fs::write(&ca, &iso.ca_pem).unwrap();
-    let config = f.dir.join("vigo.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "checkin_interval: 1s\nsecrets:\n  backend: isopass\n  url: {}\n  token_file: {}\n  ca_file: {}\n  watcher:\n    poll_interval: {POLL_SECS}s\n{extra}",
-            iso.url(),
-            token.display(),
-            ca.display()
-        ),
-    )
-    .unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings(&format!(
+        "checkin_interval: 1s\nsecrets:\n  backend: isopass\n  url: {}\n  token_file: {}\n  ca_file: {}\n  watcher:\n    poll_interval: {POLL_SECS}s\n{extra}",
+        iso.url(),
+        token.display(),
+        ca.display()
+    ));
     f.write_config(&[("nodes.vgo", NODES), ("modules/db.vgo", DB)]);
     f
 }

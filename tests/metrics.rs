@@ -73,16 +73,10 @@ fn a_scrape_under_load_passes_promtool_and_only_metrics_read_may_take_it() {
     f.set_secret("app/token", "tok-Metrics-1");
     f.write_config(&[("nodes.vgo", NODES), ("modules/web.vgo", WEB)]);
     let plain_port = free_port();
-    let config = f.dir.join("vigo.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "integrations:\n  file:\n    - name: shipper\n      path: {}\n  metrics:\n    listen: '127.0.0.1:{plain_port}'\n",
-            f.dir.join("audit.jsonl").display()
-        ),
-    )
-    .unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings(&format!(
+        "integrations:\n  file:\n    - name: shipper\n      path: {}\n  metrics:\n    listen: '127.0.0.1:{plain_port}'\n",
+        f.dir.join("audit.jsonl").display()
+    ));
     f.start_server();
     let ca = f.base().join("tls/ca");
     let url = format!("https://{}/metrics", f.api_addr);
@@ -183,9 +177,7 @@ fn a_scrape_under_load_passes_promtool_and_only_metrics_read_may_take_it() {
 #[test]
 fn a_metrics_listener_off_loopback_is_refused_at_load() {
     let mut f = Fleet::new("metrics-bind");
-    let config = f.dir.join("vigo.yaml");
-    std::fs::write(&config, "integrations:\n  metrics:\n    listen: '0.0.0.0:9464'\n").unwrap();
-    f.server_config = Some(config.clone());
+    let config = f.use_server_settings("integrations:\n  metrics:\n    listen: '0.0.0.0:9464'\n");
     let out = Command::new(role("vigosrv"))
         .args(["--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--config"])
         .arg(&config)

@@ -214,9 +214,7 @@ fn raw_report(status: &str, hash_len: usize) -> Vec<u8> {
 #[test]
 fn a_queued_report_refused_for_good_does_not_hold_the_queue() {
     let mut f = Fleet::new("offline-refused");
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, "runs:\n  max_report_bytes: 4096\n").unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings("runs:\n  max_report_bytes: 4096\n");
     write_app(&f);
     f.start_server();
     f.enroll("web1");

@@ -55,9 +55,7 @@ fn audit_actions(f: &Fleet) -> Vec<String> {
 #[test]
 fn agents_renew_their_client_certificate_before_it_expires() {
     let mut f = installation("pki-renew");
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, "client_cert_days: 1\n").unwrap();
-    f.server_config = Some(config.clone());
+    let config = f.use_server_settings("client_cert_days: 1\n");
     f.start_server();
     let agent = f.enroll("web1");
     let cert = agent.join("client.crt");

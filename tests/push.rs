@@ -219,9 +219,7 @@ fn push_calls(metrics_port: u16) -> f64 {
 fn a_watching_agents_runs_ride_its_channel() {
     let mut f = Fleet::new("push-carried");
     let port = common::sinks::free_port();
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, format!("integrations:\n  metrics:\n    listen: '127.0.0.1:{port}'\n")).unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings(&format!("integrations:\n  metrics:\n    listen: '127.0.0.1:{port}'\n"));
     f.set_secret("app/token", "tok-Carried-1");
     let module = |extra: &str| {
         format!(
@@ -363,9 +361,7 @@ impl Drop for Relay {
 #[test]
 fn a_channel_that_died_silently_is_not_given_the_next_run() {
     let mut f = Fleet::new("push-silent");
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, "checkin_interval: 60s\n").unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings("checkin_interval: 60s\n");
     f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
     f.start_server();
     f.enroll("web1");
@@ -559,9 +555,7 @@ fn revoking_an_envoy_closes_its_push_channel_at_once() {
 #[test]
 fn a_held_push_channel_takes_no_slot_from_check_ins() {
     let mut f = Fleet::new("push-slots");
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, "limits:\n  agent_connections: 1\n").unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings("limits:\n  agent_connections: 1\n");
     f.write_config(&[("nodes.vgo", NODES), ("modules/app.vgo", "resources: []\n")]);
     f.start_server();
     let agent = f.enroll("web1");

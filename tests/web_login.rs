@@ -21,9 +21,7 @@ fn installation(tag: &str, auth: &str) -> Fleet {
         "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\nsvc:x:999:999::/srv:/usr/sbin/nologin\n",
     )
     .unwrap();
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, format!("auth:\n  passwd_file: {}\n{auth}", passwd.display())).unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings(&format!("auth:\n  passwd_file: {}\n{auth}", passwd.display()));
     f.start_server();
     f
 }

@@ -35,18 +35,12 @@ fn setup(tag: &str, misbehave: Option<&'static str>, login_as: &str) -> Setup {
     let provider = TestProvider::start(options);
     let mut f = Fleet::new(tag);
     f.set_secret("vigo/oidc/client", &provider.options.client_secret);
-    let config = f.dir.join("server.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "auth:\n  providers: [basic, oidc]\n  public_url: https://127.0.0.1:{api_port}\n  oidc:\n    issuer: {}\n    client_id: {}\n    client_secret: \"secret:vigo/oidc/client\"\n    ca_file: {}\n    claim: email\n",
-            provider.issuer,
-            provider.options.client_id,
-            provider.ca_path().display()
-        ),
-    )
-    .unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings(&format!(
+        "auth:\n  providers: [basic, oidc]\n  public_url: https://127.0.0.1:{api_port}\n  oidc:\n    issuer: {}\n    client_id: {}\n    client_secret: \"secret:vigo/oidc/client\"\n    ca_file: {}\n    claim: email\n",
+        provider.issuer,
+        provider.options.client_id,
+        provider.ca_path().display()
+    ));
     f.start_server_on("127.0.0.1:0", &format!("127.0.0.1:{api_port}"));
     assert_code(&f.cli(&["webusers", "create", "alice", "--email", "alice@example.org"], ""), 0);
     let jar = f.dir.join("browser-cookies");

@@ -351,9 +351,7 @@ fn a_running_agent_reconnects_every_interval_and_keeps_converging() {
         ("nodes.vgo", "envoys:\n  - match: \"web*\"\n    roles: [web]\n"),
         ("modules/web.vgo", WEB),
     ]);
-    let settings = f.dir.join("server.yaml");
-    std::fs::write(&settings, "checkin_interval: 1s\n").unwrap();
-    f.server_config = Some(settings);
+    f.use_server_settings("checkin_interval: 1s\n");
     f.start_server();
     let agent = f.enroll("web1");
     let root = f.root("web1");
@@ -492,9 +490,7 @@ fn a_replayed_denied_request_adds_no_audit_row() {
 #[test]
 fn run_reports_over_the_size_cap_or_the_hourly_budget_are_refused() {
     let mut f = Fleet::new("wire-reports");
-    let config = f.dir.join("server.yaml");
-    std::fs::write(&config, "runs:\n  max_report_bytes: 65536\n  reports_per_hour: 1\n").unwrap();
-    f.server_config = Some(config);
+    f.use_server_settings("runs:\n  max_report_bytes: 65536\n  reports_per_hour: 1\n");
     f.start_server();
     let agent = f.enroll("web1");
     let answer = f.foreign(&["reports", agent.to_str().unwrap(), "1", "200000"]);

@@ -80,6 +80,15 @@ impl Fleet {
         }
     }
 
+    /// Writes the server's settings file (`--config`, in the test's directory) and has the next
+    /// `start_server` use it. Returns its path, for tests that change it later.
+    pub fn use_server_settings(&mut self, yaml: &str) -> PathBuf {
+        let path = self.dir.join("server.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        self.server_config = Some(path.clone());
+        path
+    }
+
     pub fn start_server(&mut self) {
         self.start_server_on("127.0.0.1:0", "127.0.0.1:0");
     }
