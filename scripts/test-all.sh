@@ -27,32 +27,50 @@ cd "$(dirname "$0")/.."
 # dpkg-dev: tests/packages.rs builds and signs the local apt repository the repository and
 # package resources install from.
 packages=(openssl xxd python3 python3-argon2 python3-grpcio python3-grpc-tools python3-cryptography whois sslscan dpkg iproute2 argon2 mount cfengine3 puppet dnsmasq-base openssh-client curl ca-certificates chromium fonts-dejavu-core strace rsyslog rsyslog-gnutls prometheus rpm lintian rpmlint systemd mmdebstrap util-linux binutils cron jq apt-utils gnupg dpkg-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "installing test tools: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# The outside tools and npm modules come over the network while cargo compiles (no build step
+# needs them, so this saves their minutes on a fresh machine): started first, waited for before
+# the first test runs. Their output goes to a log, printed if they fail.
+install_tools() {
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    echo "installing test tools: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
 
-# The test OpenID Provider (npm oidc-provider, tests/oidc/) runs on Node.js, which the machine
-# provides: without node and npm the OIDC tests cannot run, so stop here and say so.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "scripts/test-all.sh: node and npm (Node.js 20+) are required by tests/oidc_flow.rs and tests/console_browser.rs" >&2
-  exit 1
-fi
-# npm ci into target/oidc-node/<lockfile hash> and target/console-node/<lockfile hash> (the
-# browser driver, playwright-core, which uses Debian's chromium and downloads no browser),
-# each skipped when its cache exists.
-bash tests/oidc/install.sh "${CARGO_TARGET_DIR:-target}" >/dev/null
-bash tests/console/install.sh "${CARGO_TARGET_DIR:-target}" >/dev/null
+  # The test OpenID Provider (npm oidc-provider, tests/oidc/) runs on Node.js, which the machine
+  # provides: without node and npm the OIDC tests cannot run, so stop here and say so.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "scripts/test-all.sh: node and npm (Node.js 20+) are required by tests/oidc_flow.rs and tests/console_browser.rs" >&2
+    exit 1
+  fi
+  # npm ci into target/oidc-node/<lockfile hash> and target/console-node/<lockfile hash> (the
+  # browser driver, playwright-core, which uses Debian's chromium and downloads no browser),
+  # each skipped when its cache exists.
+  bash tests/oidc/install.sh "${CARGO_TARGET_DIR:-target}" >/dev/null
+  bash tests/console/install.sh "${CARGO_TARGET_DIR:-target}" >/dev/null
+}
+target_dir="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target_dir"
+tools_log="$target_dir/test-tools.log"
+install_tools > "$tools_log" 2>&1 &
+tools=$!
+# A compile step that fails still lets apt finish: an apt killed halfway leaves dpkg broken.
+trap 'wait "$tools" 2>/dev/null || true' EXIT
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 # The benchmark smoke tests run the example programs themselves.
 cargo build --examples
+cargo test --all-targets --no-run
+if ! wait "$tools"; then
+  cat "$tools_log" >&2
+  echo "scripts/test-all.sh: installing the test tools failed (above)" >&2
+  exit 1
+fi
 cargo test --all-targets

@@ -476,16 +476,14 @@ fn a_changed_unit_file_is_followed_by_a_daemon_reload_before_its_service_starts(
     let (config, base, bin) = (t.join("config"), t.join("base"), t.join("bin"));
     std::fs::create_dir_all(&bin).unwrap();
     let log = t.join("systemctl.log");
-    std::fs::write(
-        bin.join("systemctl"),
+    write_executable(
+        &bin.join("systemctl"),
         format!(
             "#!/bin/sh\necho \"$*\" >> {log}\ncase \"$1\" in is-active|is-enabled) exit 3;; esac\n[ \"$1\" = start ] && {{ test -e /etc/systemd/system/$2 || exit 5; }}\nexit 0\n",
             log = log.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bin.join("systemctl"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        )
+        .as_bytes(),
+    );
     write_tree(
         &config,
         "resources:\n  - name: unit\n    type: systemd_unit\n    unit: vigo-demo.service\n    content: \"[Service]\\nExecStart=/bin/true\\n\"\n  - name: svc\n    type: service\n    service: vigo-demo.service\n    ensure: running\n    depends_on: [unit]\n",

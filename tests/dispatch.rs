@@ -20,7 +20,7 @@ fn roles_by_hard_link_name() {
     let dir = TempDir::new("hardlink");
     let link = dir.join("vigocli");
     if std::fs::hard_link(vigo_exe(), &link).is_err() {
-        std::fs::copy(vigo_exe(), &link).unwrap();
+        copy_executable(&vigo_exe(), &link);
     }
     let out = Command::new(&link).arg("--help").output().unwrap();
     assert_code(&out, 0);

@@ -495,7 +495,7 @@ fn repository_and_packages_with_apt_from_a_signed_local_repository_in_a_debian_r
     let debs = [demo_deb(&t.join("work"), "1.0"), demo_deb(&t.join("work"), "2.0")];
     let key = signed_repo(&root.join("srv/repo"), &t.join("work"), &debs);
     std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
-    std::fs::copy(common::vigo_exe(), root.join("usr/local/bin/vigo")).unwrap();
+    common::copy_executable(&common::vigo_exe(), &root.join("usr/local/bin/vigo"));
     let indented: String = key.lines().map(|l| format!("      {l}\n")).collect();
     let config = |package: &str| {
         let tree = root.join("srv/config");

@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ struct Install {
 impl Install {
     fn new(tag: &str) -> Install {
         let dir = TempDir::new(tag);
-        std::fs::copy(vigo_exe(), dir.join("vigo")).unwrap();
+        copy_executable(&vigo_exe(), &dir.join("vigo"));
         for role in ["vigosrv", "vigocli", "vigo-agent"] {
             std::os::unix::fs::symlink("vigo", dir.join(role)).unwrap();
         }
@@ -197,7 +197,7 @@ fn the_startup_gate_refuses_every_binary_it_cannot_verify() {
     let mut bytes = std::fs::read(i.bin()).unwrap();
     let at = find(&bytes, b"UNSIGNED DEVELOPMENT BUILD").expect("the notice is in the binary");
     bytes[at] = b'u';
-    write_binary(&i.bin(), &bytes);
+    write_executable(&i.bin(), &bytes);
     let (code, log) = i.start(STARTED, &[], None);
     assert_eq!(code, Some(3), "{log}");
     assert!(log.contains("SHA-256 differs"), "{log}");
@@ -211,13 +211,6 @@ fn the_startup_gate_refuses_every_binary_it_cannot_verify() {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn write_binary(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_extension("new");
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 #[test]

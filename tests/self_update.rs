@@ -17,7 +17,7 @@ use common::*;
 /// three role links, and its `.sig` once signed.
 fn install(dir: &Path, from: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(from, dir.join("vigo")).unwrap();
+    copy_executable(from, &dir.join("vigo"));
     for role in ["vigosrv", "vigocli", "vigo-agent"] {
         std::os::unix::fs::symlink("vigo", dir.join(role)).unwrap();
     }

@@ -17,6 +17,26 @@ pub fn vigo_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vigo"))
 }
 
+/// Copies an executable to `to` with `cp`, so the file is written by another process. Written
+/// here, its open descriptor would be inherited by any child another test thread forks at that
+/// moment, and running the copy then fails with "Text file busy" (ETXTBSY; seen in CI).
+pub fn copy_executable(from: &Path, to: &Path) {
+    let out = Command::new("cp").arg(from).arg(to).output().unwrap();
+    assert!(out.status.success(), "cp {} {}: {}", from.display(), to.display(), text(&out));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Writes an executable (a script, a changed binary) at `path`, by way of `copy_executable`.
+pub fn write_executable(path: &Path, bytes: &[u8]) {
+    let staged = PathBuf::from(format!("{}.staged", path.display()));
+    std::fs::write(&staged, bytes).unwrap();
+    let tmp = PathBuf::from(format!("{}.new", path.display()));
+    copy_executable(&staged, &tmp);
+    std::fs::remove_file(&staged).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 /// A directory holding `vigosrv`, `vigocli` and `vigo-agent` symlinks to the built binary. It
 /// lives in cargo's per-target temp dir and is shared by every test process: each link is made
 /// under a private name and renamed into place, so concurrent processes never see a gap.
