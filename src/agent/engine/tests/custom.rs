@@ -17,9 +17,7 @@ fn executors(tag: &str, name: &str, script: &str) -> TempRoot {
 }
 
 fn install(dir: &TempRoot, name: &str, script: &str) {
-    let path = dir.join(name);
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&dir.join(name), script);
 }
 
 /// The shell example between the markers of docs/EXECUTORS.md.

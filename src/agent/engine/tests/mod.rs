@@ -49,6 +49,21 @@ impl Drop for TempRoot {
     }
 }
 
+/// Writes an executable by way of `cp`, so no descriptor open for writing it ever exists in
+/// this process: a child another test thread forks at that moment would inherit it, and
+/// running the file then fails with "Text file busy" (ETXTBSY).
+pub(super) fn write_executable(path: &Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let staged = PathBuf::from(format!("{}.staged", path.display()));
+    std::fs::write(&staged, script).unwrap();
+    let tmp = PathBuf::from(format!("{}.new", path.display()));
+    let out = std::process::Command::new("cp").arg(&staged).arg(&tmp).output().unwrap();
+    assert!(out.status.success(), "cp: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::remove_file(&staged).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 pub(super) fn res(name: &str, rtype: &str, attrs: Value) -> CompiledResource {
     CompiledResource {
         name: name.into(),

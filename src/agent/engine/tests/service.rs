@@ -47,8 +47,7 @@ esac
             state = dir.display()
         );
         let bin = dir.join("bin/systemctl");
-        fs::write(&bin, script).unwrap();
-        fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        write_executable(&bin, &script);
         let path = std::env::var("PATH").unwrap_or_default();
         std::env::set_var("PATH", format!("{}:{path}", dir.join("bin").display()));
         dir
