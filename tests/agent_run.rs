@@ -80,23 +80,12 @@ fn the_run_loop_outlives_a_refusal_and_stops_on_revocation() {
     let root = f.root("web1");
     std::fs::create_dir_all(&root).unwrap();
     let mut agent = spawn_role("vigo-agent", &base, &["run", "--root", root.to_str().unwrap()], "", &[]);
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let stderr = agent.stderr.take().unwrap();
-    let reader = {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        })
-    };
+    let mut log = StderrLog::follow(&mut agent);
     // Ten reports are the burst; the eleventh is refused. Wait for the refusal, then for one
     // more cycle after it.
     let limit = std::time::Duration::from_secs(90);
     wait_for("ten reported runs", limit, || runs(&f).len() >= 10);
-    let refusals = || log.lock().unwrap().matches("too many run reports").count();
+    let refusals = || log.count("too many run reports");
     wait_for("a refused report and a cycle after it", limit, || refusals() >= 2);
     assert!(agent.try_wait().unwrap().is_none(), "the loop ended on a refusal it should have outlived");
     // Revocation is final: the loop ends with exit 3.
@@ -106,8 +95,7 @@ fn the_run_loop_outlives_a_refusal_and_stops_on_revocation() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let out = agent.wait_with_output().unwrap();
-    reader.join().unwrap();
-    let log = log.lock().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{log}");
-    assert!(log.contains("revoked"), "{log}");
+    log.finish();
+    assert_eq!(out.status.code(), Some(3), "{}", log.text());
+    assert!(log.contains("revoked"), "{}", log.text());
 }

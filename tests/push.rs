@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::attack;
@@ -18,7 +18,7 @@ use common::*;
 /// A `vigo-agent run` in the background whose log lines are kept (the pipe never fills).
 struct Daemon {
     child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    log: StderrLog,
 }
 
 impl Daemon {
@@ -36,14 +36,7 @@ impl Daemon {
             "",
             &[&[("RUST_LOG", "info")], env].concat(),
         );
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                kept.lock().unwrap().push(line);
-            }
-        });
+        let log = StderrLog::follow(&mut child);
         Daemon { child, log }
     }
 
@@ -66,11 +59,11 @@ impl Daemon {
     }
 
     fn logged(&self, needle: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+        self.log.contains(needle)
     }
 
     fn text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.log.text()
     }
 }
 
@@ -247,7 +240,7 @@ fn a_watching_agents_runs_ride_its_channel() {
     // restarted, with the secret deleted before the agent is back, it cannot serve web1's.
     f.restart_server();
     assert_code(&f.cli(&["secrets", "delete", "app/token", "--force"], ""), 0);
-    let opened = || d.log.lock().unwrap().iter().filter(|l| l.contains("holding a push channel")).count();
+    let opened = || d.log.count("holding a push channel");
     wait_for("the channel opened again", Duration::from_secs(40), || opened() == 2);
     assert_code(&f.cli(&["task", "run", "true", "--target", "web1"], ""), 0);
     wait_for("the aborted run, reported", Duration::from_secs(20), || {
@@ -406,7 +399,7 @@ fn agents_reopen_the_channel_after_a_server_restart() {
     let (mut f, _) = serving_web1("push-restart");
     assert_code(&f.run_once("web1"), 0);
     let d = Daemon::start(&f, "web1");
-    let opened = || d.log.lock().unwrap().iter().filter(|l| l.contains("holding a push channel")).count();
+    let opened = || d.log.count("holding a push channel");
     wait_for("the push channel", Duration::from_secs(30), || opened() == 1);
     f.stop_server();
     d.wait_for("the channel closed", Duration::from_secs(10), || d.logged("push channel closed"));

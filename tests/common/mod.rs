@@ -138,6 +138,49 @@ pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -
     }
 }
 
+/// What a child writes to stderr, line by line, collected as it comes by a thread of its own:
+/// a test reads it while the child runs (a daemon's log) and once it has ended.
+pub struct StderrLog {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StderrLog {
+    /// Takes `child`'s stderr (spawned with it piped) and starts collecting it.
+    pub fn follow(child: &mut Child) -> StderrLog {
+        use std::io::BufRead;
+        let stderr = child.stderr.take().expect("stderr piped");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        StderrLog { lines, reader: Some(reader) }
+    }
+
+    /// Lines that contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.count(needle) > 0
+    }
+
+    pub fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits until the child's stderr has closed (it ended) and every line is in.
+    pub fn finish(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+    }
+}
+
 /// Every file under `dir` (recursively), symlinks not followed.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
